@@ -1,0 +1,44 @@
+//! CreatePartitions: grow a topic, with optional explicit placement.
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader};
+
+use crate::server::Broker;
+use crate::types::BrokerId;
+
+/// Handles CreatePartitions.
+pub async fn handle(
+    b: &Broker,
+    req: CreatePartitionsRequest,
+    _version: i16,
+    _h: &RequestHeader,
+) -> CreatePartitionsResponse {
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let assignment = t.assignments.map(|a| {
+                a.into_iter()
+                    .map(|x| x.broker_ids.into_iter().map(|id| BrokerId(id.0)).collect())
+                    .collect()
+            });
+            let out = CreatePartitionsTopicResult::default().with_name(t.name);
+            match b
+                .controller
+                .create_partitions(&name, t.count, assignment, req.validate_only)
+            {
+                Ok(()) => {
+                    if !req.validate_only {
+                        tracing::info!(topic = %name, count = t.count, "added partitions");
+                    }
+                    out
+                }
+                Err(e) => out
+                    .with_error_code(e.code())
+                    .with_error_message(e.message()),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

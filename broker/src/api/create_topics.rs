@@ -1,0 +1,97 @@
+//! CreateTopics: validate_only, per-topic configs, explicit assignments, clear error messages.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
+
+use super::sb;
+use crate::config::defs;
+use crate::controller::NewTopic;
+use crate::error::KafkaError;
+use crate::server::Broker;
+use crate::types::BrokerId;
+
+/// Handles CreateTopics.
+pub async fn handle(
+    b: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+    _h: &RequestHeader,
+) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let out = CreatableTopicResult::default().with_name(t.name.clone());
+            if !seen.insert(name.clone()) {
+                let e = KafkaError::InvalidRequest(format!("Topic '{name}' appears more than once in the request."));
+                return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+            }
+            let mut configs = BTreeMap::new();
+            for c in &t.configs {
+                match &c.value {
+                    Some(v) => {
+                        configs.insert(c.name.to_string(), v.to_string());
+                    }
+                    None => {
+                        let e = KafkaError::InvalidConfig(format!("Null value not supported for topic config {}", c.name));
+                        return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+                    }
+                }
+            }
+            let assignment = if t.assignments.is_empty() {
+                None
+            } else {
+                if t.num_partitions != -1 || t.replication_factor != -1 {
+                    let e = KafkaError::InvalidRequest("Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into());
+                    return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+                }
+                let mut a: Vec<_> = t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|x| BrokerId(x.0)).collect::<Vec<_>>())).collect();
+                a.sort_by_key(|(i, _)| *i);
+                if a.iter().enumerate().any(|(i, (p, _))| *p != i as i32) {
+                    let e = KafkaError::InvalidReplicaAssignment("Partitions in the assignment must be numbered consecutively from 0.".into());
+                    return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+                }
+                Some(a.into_iter().map(|(_, r)| r).collect::<Vec<_>>())
+            };
+            let partitions = match (&assignment, t.num_partitions) {
+                (Some(a), _) => a.len() as i32,
+                (None, -1) => b.config.num_partitions,
+                (None, n) => n,
+            };
+            let rf = match (&assignment, t.replication_factor) {
+                (Some(a), _) => a.first().map(|r| r.len() as i16).unwrap_or(0),
+                (None, -1) => b.config.default_replication_factor,
+                (None, n) => n,
+            };
+            let new = NewTopic { name: name.clone(), partitions, replication_factor: rf, assignment, configs };
+            match b.controller.create_topic(new, req.validate_only) {
+                Ok(topic) => {
+                    if !req.validate_only {
+                        tracing::info!(topic = %name, partitions, replication_factor = rf, "created topic");
+                    }
+                    let out = if version >= 7 { out.with_topic_id(topic.id) } else { out };
+                    if version >= 5 {
+                        let out = out.with_num_partitions(partitions).with_replication_factor(rf);
+                        let resolved = defs::resolve_all(&topic.configs, &b.config.raw);
+                        out.with_configs(Some(
+                            resolved
+                                .into_iter()
+                                .map(|r| CreatableTopicConfigs::default().with_name(sb(r.def.name)).with_value(Some(sb(r.value))).with_config_source(r.source as i8))
+                                .collect(),
+                        ))
+                    } else {
+                        out
+                    }
+                }
+                Err(e) => out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1)),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,157 @@
+//! Fetch: serve stored batches as they are, long-polling until `min_bytes` are available or
+//! `max_wait_ms` passes. Appends wake waiting fetches (no sleep loop).
+//!
+//! Fetch sessions (KIP-227) are declined the way Kafka declines them when its cache is full:
+//! every response carries session id 0, so clients keep sending full fetch requests; an
+//! incremental request for a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, RequestHeader};
+
+use crate::error::KafkaError;
+use crate::log::LogError;
+use crate::server::Broker;
+use crate::types::Offset;
+
+/// Handles Fetch.
+pub async fn handle(
+    b: &Broker,
+    req: FetchRequest,
+    version: i16,
+    _h: &RequestHeader,
+) -> FetchResponse {
+    if req.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let mut signal = b.replicas.append_signal();
+    loop {
+        signal.borrow_and_update();
+        let (resp, bytes, errors) = read_all(b, &req, version, replica_id >= 0);
+        let now = Instant::now();
+        if bytes >= min_bytes || errors || now >= deadline {
+            return resp;
+        }
+        // Woken by any append; a timeout means max_wait_ms passed.
+        if tokio::time::timeout(deadline - now, signal.changed())
+            .await
+            .is_err()
+        {
+            return read_all(b, &req, version, replica_id >= 0).0;
+        }
+    }
+}
+
+/// One pass over the requested partitions: the response, the record bytes in it, and whether
+/// any partition failed (errors are answered at once, as Kafka does).
+fn read_all(
+    b: &Broker,
+    req: &FetchRequest,
+    version: i16,
+    from_replica: bool,
+) -> (FetchResponse, usize, bool) {
+    let image = b.controller.image();
+    let mut remaining = req.max_bytes.max(0) as usize;
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = if version >= 13 {
+            image.topic_by_id(t.topic_id).map(|m| m.name.clone())
+        } else {
+            Some(t.topic.0.to_string())
+        };
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for fp in &t.partitions {
+            let out = PartitionData::default()
+                .with_partition_index(fp.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica(BrokerId(-1));
+            let Some(name) = &name else {
+                errors = true;
+                parts.push(out.with_error_code(ResponseError::UnknownTopicId.code()));
+                continue;
+            };
+            let Some(p) = b.replicas.get(name, fp.partition) else {
+                errors = true;
+                parts.push(out.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            if let Err(e) = p.check_epoch(fp.current_leader_epoch) {
+                errors = true;
+                parts.push(out.with_error_code(e.code()));
+                continue;
+            }
+            let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+            // KIP-74: the first batch of the response is returned whole even past the limits,
+            // so a batch larger than max.partition.fetch.bytes can never stall a consumer.
+            let min_one = total == 0;
+            let hw = p.high_watermark();
+            let out = out
+                .with_high_watermark(hw.0)
+                .with_last_stable_offset(hw.0)
+                .with_log_start_offset(if version >= 5 {
+                    p.log_start_offset().0
+                } else {
+                    -1
+                });
+            match p.read(Offset(fp.fetch_offset), limit, !from_replica, min_one) {
+                Ok(r) => {
+                    let n = r.records.len();
+                    total += n;
+                    remaining = remaining.saturating_sub(n);
+                    if n > 0 {
+                        b.metrics
+                            .bytes_out
+                            .with_label_values(&[name])
+                            .inc_by(n as u64);
+                    }
+                    b.metrics.fetch_requests.with_label_values(&[name]).inc();
+                    parts.push(out.with_records(Some(r.records)));
+                }
+                Err(e) => {
+                    errors = true;
+                    b.metrics
+                        .failed_fetch_requests
+                        .with_label_values(&[name])
+                        .inc();
+                    let e = KafkaError::Log(e);
+                    if !matches!(e, KafkaError::Log(LogError::OffsetOutOfRange { .. })) {
+                        tracing::warn!(partition = %p.tp, error = %e, "fetch failed");
+                    }
+                    parts.push(
+                        out.with_error_code(e.code())
+                            .with_records(Some(Bytes::new())),
+                    );
+                }
+            }
+        }
+        // v13+ identifies topics by id only; older versions by name only.
+        let entry = if version >= 13 {
+            FetchableTopicResponse::default().with_topic_id(t.topic_id)
+        } else {
+            FetchableTopicResponse::default().with_topic(t.topic.clone())
+        };
+        topics.push(entry.with_partitions(parts));
+    }
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        total,
+        errors,
+    )
+}

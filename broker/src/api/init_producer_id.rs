@@ -1,0 +1,43 @@
+//! InitProducerId for idempotent producers. Transactional ids are not served yet (transactions
+//! are a later issue): such requests are refused rather than half-supported.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
+};
+
+use crate::server::Broker;
+
+/// Handles InitProducerId.
+pub async fn handle(
+    b: &Broker,
+    req: InitProducerIdRequest,
+    _version: i16,
+    _h: &RequestHeader,
+) -> InitProducerIdResponse {
+    if req.transactional_id.is_some() {
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
+    // An existing idempotent producer asking to bump its epoch (KIP-360) keeps its id.
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
+        if req.producer_epoch == i16::MAX {
+            // Epoch exhausted: hand out a fresh id instead.
+        } else {
+            return InitProducerIdResponse::default()
+                .with_producer_id(req.producer_id)
+                .with_producer_epoch(req.producer_epoch + 1);
+        }
+    }
+    match b.controller.allocate_producer_id() {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(e) => InitProducerIdResponse::default()
+            .with_error_code(e.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    }
+}

@@ -1,0 +1,130 @@
+//! Metadata: brokers, controller, topics with partitions, leaders and epochs; auto-creates
+//! topics when `auto.create.topics.enable` and the client allow it.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
+};
+use uuid::Uuid;
+
+use super::sb;
+use crate::controller::TopicMeta;
+use crate::error::KafkaError;
+use crate::server::Broker;
+
+/// Handles Metadata.
+pub async fn handle(
+    b: &Broker,
+    req: MetadataRequest,
+    version: i16,
+    _h: &RequestHeader,
+) -> MetadataResponse {
+    let mut image = b.controller.image();
+    let mut topics = Vec::new();
+    match req.topics {
+        // v0 uses an empty list for "all topics"; v1+ uses null.
+        None => topics.extend(image.topics.values().map(|t| topic_entry(t, version))),
+        Some(list) if list.is_empty() && version == 0 => {
+            topics.extend(image.topics.values().map(|t| topic_entry(t, version)))
+        }
+        Some(list) => {
+            for t in list {
+                let name = t.name.map(|n| n.0.to_string());
+                let entry = match name {
+                    Some(name) => {
+                        if !image.topics.contains_key(&name)
+                            && req.allow_auto_topic_creation
+                            && b.config.auto_create_topics
+                        {
+                            match b.auto_create(&name) {
+                                Ok(()) => image = b.controller.image(),
+                                Err(e) => {
+                                    topics.push(error_entry(Some(&name), Uuid::nil(), &e));
+                                    continue;
+                                }
+                            }
+                        }
+                        match image.topics.get(&name) {
+                            Some(topic) => topic_entry(topic, version),
+                            None => {
+                                let e = match crate::controller::validate_topic_name(&name) {
+                                    Err(e) => e,
+                                    Ok(()) => KafkaError::UnknownTopicOrPartition(String::new()),
+                                };
+                                error_entry(Some(&name), Uuid::nil(), &e)
+                            }
+                        }
+                    }
+                    None => match image.topic_by_id(t.topic_id) {
+                        Some(topic) => topic_entry(topic, version),
+                        None => error_entry(
+                            None,
+                            t.topic_id,
+                            &KafkaError::UnknownTopicId(String::new()),
+                        ),
+                    },
+                };
+                topics.push(entry);
+            }
+        }
+    }
+    let brokers = image
+        .brokers
+        .values()
+        .map(|bi| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(bi.id.0))
+                .with_host(sb(bi.host.clone()))
+                .with_port(bi.port as i32)
+                .with_rack(bi.rack.clone().filter(|_| version >= 1).map(sb))
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id((version >= 2).then(|| sb(image.cluster_id.clone())))
+        .with_controller_id(BrokerId(if version >= 1 {
+            image.controller_id.0
+        } else {
+            -1
+        }))
+        .with_topics(topics)
+}
+
+fn topic_entry(t: &TopicMeta, version: i16) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let ids =
+                |v: &[crate::types::BrokerId]| v.iter().map(|x| BrokerId(x.0)).collect::<Vec<_>>();
+            MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(p.leader.0))
+                .with_leader_epoch(if version >= 7 { p.leader_epoch.0 } else { -1 })
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+                .with_error_code(if p.leader.0 < 0 {
+                    kafka_protocol::error::ResponseError::LeaderNotAvailable.code()
+                } else {
+                    0
+                })
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(sb(t.name.clone()))))
+        .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
+        .with_is_internal(version >= 1 && t.is_internal())
+        .with_partitions(partitions)
+        // Kafka leaves this unset (INT32_MIN) unless asked; clients ignore it then.
+        .with_topic_authorized_operations(i32::MIN)
+}
+
+fn error_entry(name: Option<&str>, id: Uuid, e: &KafkaError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name.map(|n| TopicName(sb(n))))
+        .with_topic_id(id)
+        .with_error_code(e.code())
+}

@@ -1,0 +1,65 @@
+//! The API versions this broker implements: exactly what ApiVersions advertises.
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::VersionRange;
+
+const fn r(min: i16, max: i16) -> VersionRange {
+    VersionRange { min, max }
+}
+
+/// The versions served for an API, or `None` when the API is not implemented.
+pub fn supported(api: ApiKey) -> Option<VersionRange> {
+    use ApiKey::*;
+    Some(match api {
+        // v0-2 are advertised (below) but refused, as Kafka 4.0 does: librdkafka < 2.11.1
+        // disables compression when Produce v0 is missing (KAFKA-18659).
+        Produce => r(3, 12),
+        Fetch => r(4, 17),
+        ListOffsets => r(1, 9),
+        Metadata => r(0, 12),
+        ApiVersions => r(0, 4),
+        CreateTopics => r(2, 7),
+        DeleteTopics => r(1, 6),
+        DeleteRecords => r(0, 2),
+        InitProducerId => r(0, 5),
+        OffsetForLeaderEpoch => r(2, 4),
+        DescribeConfigs => r(1, 4),
+        AlterConfigs => r(0, 2),
+        CreatePartitions => r(0, 3),
+        IncrementalAlterConfigs => r(0, 1),
+        DescribeCluster => r(0, 1),
+        _ => return None,
+    })
+}
+
+/// The range put in the ApiVersions response (Produce's floor lowered to 0, see above).
+pub fn advertised(api: ApiKey) -> Option<VersionRange> {
+    let mut v = supported(api)?;
+    if api == ApiKey::Produce {
+        v.min = 0;
+    }
+    Some(v)
+}
+
+/// The name Kafka's request metrics use for an API (`Produce`, `FetchConsumer` aside).
+pub fn name(api: ApiKey) -> &'static str {
+    use ApiKey::*;
+    match api {
+        Produce => "Produce",
+        Fetch => "Fetch",
+        ListOffsets => "ListOffsets",
+        Metadata => "Metadata",
+        ApiVersions => "ApiVersions",
+        CreateTopics => "CreateTopics",
+        DeleteTopics => "DeleteTopics",
+        DeleteRecords => "DeleteRecords",
+        InitProducerId => "InitProducerId",
+        OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        DescribeConfigs => "DescribeConfigs",
+        AlterConfigs => "AlterConfigs",
+        CreatePartitions => "CreatePartitions",
+        IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        DescribeCluster => "DescribeCluster",
+        _ => "Other",
+    }
+}

@@ -1,0 +1,392 @@
+//! Broker configuration: `server.properties` plus `--override key=value`, with Kafka's own key
+//! names. Unknown keys are warned about; bad values stop the broker at start, naming the key.
+
+pub mod defs;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::log::LogConfig;
+
+/// A config problem found at start; the broker refuses to run and prints it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The properties file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line or override is not `key=value`.
+    #[error("malformed property {0:?}: expected key=value")]
+    Malformed(String),
+    /// A key has a value it cannot take.
+    #[error("invalid value {value:?} for {key}: {why}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// One `listeners` entry: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Listener name (`PLAINTEXT`, `CONTROLLER`, ...).
+    pub name: String,
+    /// Host to bind or advertise.
+    pub host: String,
+    /// Port; 0 binds an ephemeral port.
+    pub port: u16,
+}
+
+/// Keys the broker understands besides the topic-default synonyms in [`defs::TOPIC_CONFIGS`].
+/// Anything else is warned about at start.
+const BROKER_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "process.roles",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "controller.listener.names",
+    "controller.quorum.voters",
+    "log.dirs",
+    "log.dir",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "delete.topic.enable",
+    "socket.request.max.bytes",
+    "http.listener",
+    "log.retention.check.interval.ms",
+    "broker.rack",
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "log.cleaner.enable",
+    "cluster.id",
+];
+
+/// The broker's configuration, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id` (or the legacy `broker.id`).
+    pub node_id: i32,
+    /// `listeners`; the first non-CONTROLLER entry serves clients.
+    pub listeners: Vec<Listener>,
+    /// `advertised.listeners`, when set.
+    pub advertised_listeners: Vec<Listener>,
+    /// `log.dirs` (or `log.dir`).
+    pub log_dirs: Vec<PathBuf>,
+    /// `num.partitions` for auto-created topics and CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `socket.request.max.bytes`: frames above this are refused before any allocation.
+    pub socket_request_max_bytes: usize,
+    /// `http.listener`: the admin/metrics HTTP address.
+    pub http_listener: SocketAddr,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Every property as given, for DescribeConfigs and topic defaults.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Loads a properties file (if any) and applies overrides on top.
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<BrokerConfig, ConfigError> {
+        let mut raw = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            raw.extend(parse_properties(&text)?);
+        }
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Malformed(o.clone()))?;
+            raw.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Self::from_map(raw)
+    }
+
+    /// Builds the config from a key/value map (what [`BrokerConfig::load`] parsed).
+    pub fn from_map(raw: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        for k in raw.keys() {
+            let known = BROKER_KEYS.contains(&k.as_str())
+                || defs::TOPIC_CONFIGS
+                    .iter()
+                    .any(|d| d.synonyms.iter().any(|(s, _)| s == k));
+            if !known {
+                tracing::warn!(key = %k, "unknown configuration key ignored");
+            }
+        }
+        let node_id = match raw.get("node.id").or_else(|| raw.get("broker.id")) {
+            Some(v) => parse_num::<i32>("node.id", v, 0)?,
+            None => 1,
+        };
+        let listeners = parse_listeners(
+            "listeners",
+            raw.get("listeners")
+                .map(String::as_str)
+                .unwrap_or("PLAINTEXT://127.0.0.1:9092"),
+        )?;
+        if !listeners.iter().any(|l| l.name != "CONTROLLER") {
+            return Err(invalid(
+                "listeners",
+                raw.get("listeners").map(String::as_str).unwrap_or(""),
+                "needs at least one client listener",
+            ));
+        }
+        let advertised_listeners = match raw.get("advertised.listeners") {
+            Some(v) => parse_listeners("advertised.listeners", v)?,
+            None => Vec::new(),
+        };
+        let dirs = raw
+            .get("log.dirs")
+            .or_else(|| raw.get("log.dir"))
+            .map(String::as_str)
+            .unwrap_or("./rill-data");
+        let log_dirs: Vec<PathBuf> = defs::split_list(dirs).map(PathBuf::from).collect();
+        if log_dirs.is_empty() {
+            return Err(invalid("log.dirs", dirs, "needs at least one directory"));
+        }
+        let http = raw
+            .get("http.listener")
+            .map(String::as_str)
+            .unwrap_or("127.0.0.1:9644");
+        let http_listener = http.parse().map_err(|_| {
+            invalid(
+                "http.listener",
+                http,
+                "expected host:port, e.g. 127.0.0.1:9644",
+            )
+        })?;
+        let cfg = BrokerConfig {
+            node_id,
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: get_num(&raw, "num.partitions", 1, 1)?,
+            default_replication_factor: get_num(&raw, "default.replication.factor", 1, 1)?,
+            auto_create_topics: get_bool(&raw, "auto.create.topics.enable", true)?,
+            delete_topic_enable: get_bool(&raw, "delete.topic.enable", true)?,
+            socket_request_max_bytes: get_num(&raw, "socket.request.max.bytes", 104_857_600, 1)?,
+            http_listener,
+            retention_check_interval_ms: get_num(
+                &raw,
+                "log.retention.check.interval.ms",
+                300_000,
+                1,
+            )?,
+            rack: raw.get("broker.rack").cloned(),
+            raw,
+        };
+        // Every topic default set at broker level must be a valid value for its topic key.
+        for def in defs::TOPIC_CONFIGS {
+            for (key, factor) in def.synonyms {
+                if let Some(v) = cfg.raw.get(*key) {
+                    let probe = if *factor == 1 {
+                        v.clone()
+                    } else {
+                        parse_num::<i64>(key, v, -1)?.to_string()
+                    };
+                    def.validate(&probe).map_err(|e| invalid(key, v, &e.0))?;
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The listener that serves Kafka clients.
+    pub fn client_listener(&self) -> &Listener {
+        // from_map guarantees one exists.
+        self.listeners
+            .iter()
+            .find(|l| l.name != "CONTROLLER")
+            .unwrap_or(&self.listeners[0])
+    }
+
+    /// The effective log settings for a topic with these overrides.
+    pub fn log_config(&self, topic: &BTreeMap<String, String>) -> LogConfig {
+        let get = |k: &str| -> i64 {
+            defs::topic_config(k)
+                .map(|d| defs::resolve(d, topic, &self.raw).value)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let ts = defs::topic_config("message.timestamp.type")
+            .map(|d| defs::resolve(d, topic, &self.raw).value);
+        LogConfig {
+            segment_bytes: get("segment.bytes").max(14) as u64,
+            segment_ms: get("segment.ms"),
+            retention_ms: get("retention.ms"),
+            retention_bytes: get("retention.bytes"),
+            index_interval_bytes: get("index.interval.bytes").clamp(0, u32::MAX as i64) as u32,
+            max_message_bytes: get("max.message.bytes").clamp(0, u32::MAX as i64) as u32,
+            timestamp_type_log_append: ts.as_deref() == Some("LogAppendTime"),
+            flush_messages: get("flush.messages"),
+            flush_ms: get("flush.ms"),
+            file_delete_delay_ms: get("file.delete.delay.ms"),
+        }
+    }
+}
+
+/// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, `\` continuations.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            pending.push_str(stripped);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        let idx = entry
+            .find(['=', ':'])
+            .ok_or_else(|| ConfigError::Malformed(entry.clone()))?;
+        out.insert(
+            entry[..idx].trim().to_string(),
+            entry[idx + 1..].trim().to_string(),
+        );
+    }
+    Ok(out)
+}
+
+fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {
+    defs::split_list(v)
+        .map(|item| {
+            let (name, rest) = item
+                .split_once("://")
+                .ok_or_else(|| invalid(key, item, "expected NAME://host:port"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| invalid(key, item, "expected NAME://host:port"))?;
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| invalid(key, item, "port must be 0-65535"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let host = if host.is_empty() { "0.0.0.0" } else { host };
+            Ok(Listener {
+                name: name.to_string(),
+                host: host.to_string(),
+                port,
+            })
+        })
+        .collect()
+}
+
+fn invalid(key: &str, value: &str, why: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        why: why.to_string(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display + TryFrom<i64>>(
+    key: &str,
+    v: &str,
+    min: i64,
+) -> Result<T, ConfigError> {
+    let n: T = v
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, v, "not a number"))?;
+    let min_t = T::try_from(min).map_err(|_| invalid(key, v, "out of range"))?;
+    if n < min_t {
+        return Err(invalid(key, v, &format!("must be at least {min}")));
+    }
+    Ok(n)
+}
+
+fn get_num<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display + TryFrom<i64>>(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+    min: i64,
+) -> Result<T, ConfigError> {
+    raw.get(key).map_or(Ok(default), |v| parse_num(key, v, min))
+}
+
+fn get_bool(raw: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match raw.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(invalid(key, &v, "expected true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_make_a_one_node_cluster() {
+        let c = BrokerConfig::load(None, &[]).unwrap();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.client_listener().port, 9092);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./rill-data")]);
+        assert!(c.auto_create_topics);
+    }
+
+    #[test]
+    fn properties_and_overrides() {
+        let p = parse_properties(
+            "# c\nnode.id=3\nlog.dirs = /a,/b\nlisteners: PLAINTEXT://0.0.0.0:1\\\n234\n",
+        )
+        .unwrap();
+        assert_eq!(p["listeners"], "PLAINTEXT://0.0.0.0:1234");
+        let mut c = BrokerConfig::from_map(p).unwrap();
+        assert_eq!(c.log_dirs.len(), 2);
+        assert_eq!(c.node_id, 3);
+        c = BrokerConfig::load(None, &["log.retention.hours=1".into()]).unwrap();
+        assert_eq!(c.log_config(&BTreeMap::new()).retention_ms, 3_600_000);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = BrokerConfig::load(None, &["num.partitions=zero".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("num.partitions"), "{e}");
+        let e = BrokerConfig::load(None, &["log.segment.bytes=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log.segment.bytes"), "{e}");
+        let e = BrokerConfig::load(None, &["listeners=nonsense".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listeners"), "{e}");
+        assert!(BrokerConfig::load(None, &["novalue".into()]).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! The metadata image: what the cluster looks like (brokers, topics, partitions, configs). Every
+//! reader takes an `Arc` snapshot, so a request sees one consistent picture.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::types::{BrokerId, LeaderEpoch};
+
+/// One broker as the cluster knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// Node id.
+    pub id: BrokerId,
+    /// Advertised host for clients.
+    pub host: String,
+    /// Advertised port for clients.
+    pub port: u16,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+}
+
+/// One partition's placement and leadership.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartitionMeta {
+    /// Replica set, preferred leader first.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas.
+    pub isr: Vec<BrokerId>,
+    /// Current leader, or -1 when offline.
+    pub leader: BrokerId,
+    /// Bumped on each leader change.
+    pub leader_epoch: LeaderEpoch,
+    /// Bumped on any change to this partition's state.
+    pub partition_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopicMeta {
+    /// Name.
+    pub name: String,
+    /// Topic id (KIP-516).
+    pub id: Uuid,
+    /// Partitions, index = partition number.
+    pub partitions: Vec<PartitionMeta>,
+    /// Topic-level config overrides (validated).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicMeta {
+    /// Internal topics (`__consumer_offsets`, `__transaction_state`) are flagged as such in Metadata.
+    pub fn is_internal(&self) -> bool {
+        self.name == "__consumer_offsets" || self.name == "__transaction_state"
+    }
+}
+
+/// The whole cluster's metadata at one point in time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MetadataImage {
+    /// Cluster id (from `meta.properties`).
+    pub cluster_id: String,
+    /// The active controller's id.
+    pub controller_id: BrokerId,
+    /// Registered brokers.
+    pub brokers: BTreeMap<BrokerId, BrokerInfo>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// Next producer id to hand out (InitProducerId).
+    pub next_producer_id: i64,
+}
+
+impl MetadataImage {
+    /// Finds a topic by id.
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| t.id == id)
+    }
+
+    /// One partition's state.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMeta> {
+        let p = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(p)
+    }
+}

@@ -1,0 +1,226 @@
+//! The broker's HTTP API (axum): Prometheus metrics, health, and read-only JSON views of the
+//! node, its partitions and its configuration.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::server::Broker;
+
+/// Serves the HTTP API until the task is aborted.
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
+    if let Err(e) = axum::serve(listener, router(broker)).await {
+        tracing::error!(error = %e, "HTTP server stopped");
+    }
+}
+
+/// The routes, separate from the listener so tests can call them directly.
+pub fn router(broker: Arc<Broker>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/node", get(node))
+        .route("/api/v1/partitions", get(partitions))
+        .route("/api/v1/configs", get(configs))
+        .with_state(broker)
+}
+
+async fn readyz(State(b): State<Arc<Broker>>) -> Response {
+    if b.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading partitions\n").into_response()
+    }
+}
+
+async fn metrics(State(b): State<Arc<Broker>>) -> Response {
+    refresh_gauges(&b);
+    let mut buf = String::new();
+    match prometheus::TextEncoder::new().encode_utf8(&b.metrics.registry.gather(), &mut buf) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            buf,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Per-partition gauges are refreshed at scrape time from the partitions' cached counters, so
+/// the produce path never touches them.
+fn refresh_gauges(b: &Broker) {
+    let m = &b.metrics;
+    let image = b.controller.image();
+    let (mut leaders, mut under, mut offline) = (0, 0, 0);
+    for t in image.topics.values() {
+        for p in &t.partitions {
+            if p.leader.0 < 0 {
+                offline += 1;
+            }
+            if p.leader.0 == b.config.node_id {
+                leaders += 1;
+                if p.isr.len() < p.replicas.len() {
+                    under += 1;
+                }
+            }
+        }
+    }
+    m.leader_count.set(leaders);
+    m.under_replicated.set(under);
+    m.offline_partitions.set(offline);
+    m.log_size.reset();
+    m.log_end_offset.reset();
+    m.log_start_offset.reset();
+    m.log_segments.reset();
+    for p in b.replicas.all() {
+        let part = p.tp.partition.to_string();
+        let labels = [p.tp.topic.as_str(), part.as_str()];
+        m.log_size
+            .with_label_values(&labels)
+            .set(p.size_bytes() as i64);
+        m.log_end_offset
+            .with_label_values(&labels)
+            .set(p.log_end_offset().0);
+        m.log_start_offset
+            .with_label_values(&labels)
+            .set(p.log_start_offset().0);
+        if let Ok(n) = p.with_log(|l| Ok(l.segment_count())) {
+            m.log_segments.with_label_values(&labels).set(n as i64);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NodeView {
+    node_id: i32,
+    cluster_id: String,
+    controller_id: i32,
+    version: &'static str,
+    kafka_listener: String,
+    rack: Option<String>,
+    log_dirs: Vec<String>,
+    partitions: usize,
+    ready: bool,
+}
+
+async fn node(State(b): State<Arc<Broker>>) -> Json<NodeView> {
+    let image = b.controller.image();
+    let me = image.brokers.get(&crate::types::BrokerId(b.config.node_id));
+    Json(NodeView {
+        node_id: b.config.node_id,
+        cluster_id: image.cluster_id.clone(),
+        controller_id: image.controller_id.0,
+        version: env!("CARGO_PKG_VERSION"),
+        kafka_listener: me
+            .map(|m| format!("{}:{}", m.host, m.port))
+            .unwrap_or_default(),
+        rack: b.config.rack.clone(),
+        log_dirs: b
+            .config
+            .log_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
+        partitions: b.replicas.all().len(),
+        ready: b.ready.load(Ordering::Acquire),
+    })
+}
+
+#[derive(Serialize)]
+struct SegmentView {
+    base_offset: i64,
+    size_bytes: u64,
+    max_timestamp: i64,
+}
+
+#[derive(Serialize)]
+struct PartitionView {
+    topic: String,
+    partition: i32,
+    topic_id: String,
+    leader_epoch: i32,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    size_bytes: u64,
+    dir: String,
+    segments: Vec<SegmentView>,
+}
+
+async fn partitions(State(b): State<Arc<Broker>>) -> Json<Vec<PartitionView>> {
+    let views = b
+        .replicas
+        .all()
+        .into_iter()
+        .map(|p| {
+            let (dir, segments) = p
+                .with_log(|l| {
+                    Ok((
+                        l.dir().display().to_string(),
+                        l.segments_info()
+                            .into_iter()
+                            .map(|s| SegmentView {
+                                base_offset: s.base_offset.0,
+                                size_bytes: s.size_bytes,
+                                max_timestamp: s.max_timestamp,
+                            })
+                            .collect(),
+                    ))
+                })
+                .unwrap_or_default();
+            PartitionView {
+                topic: p.tp.topic.clone(),
+                partition: p.tp.partition,
+                topic_id: p.topic_id.to_string(),
+                leader_epoch: p.leader_epoch().0,
+                log_start_offset: p.log_start_offset().0,
+                log_end_offset: p.log_end_offset().0,
+                high_watermark: p.high_watermark().0,
+                size_bytes: p.size_bytes(),
+                dir,
+                segments,
+            }
+        })
+        .collect();
+    Json(views)
+}
+
+#[derive(Serialize)]
+struct ConfigView {
+    name: String,
+    value: String,
+    source: &'static str,
+}
+
+async fn configs(State(b): State<Arc<Broker>>) -> Json<Vec<ConfigView>> {
+    use crate::config::defs::ConfigSource;
+    Json(
+        crate::api::describe_configs::broker_configs(&b)
+            .into_iter()
+            .map(|(name, value, _, source)| ConfigView {
+                name,
+                value,
+                source: match source {
+                    ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
+                    ConfigSource::Topic => "DYNAMIC_TOPIC_CONFIG",
+                    ConfigSource::Default => "DEFAULT_CONFIG",
+                },
+            })
+            .collect(),
+    )
+}

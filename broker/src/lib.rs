@@ -1,0 +1,15 @@
+//! `rill-broker`: one node of a Rill cluster. It speaks the Kafka wire protocol (through the
+//! `kafka-protocol` crate), stores partitions in Kafka's segmented log layout, and serves an
+//! HTTP admin/metrics API. See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod config;
+pub mod controller;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod net;
+pub mod replica;
+pub mod server;
+pub mod types;

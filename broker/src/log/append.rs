@@ -1,0 +1,250 @@
+//! Appends: the leader's (validate, deduplicate, assign offsets, stamp) and the follower's
+//! (copy as is), with segment rolling and the flush policy.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::batch;
+use super::checkpoint;
+use super::error::LogError;
+use super::producer_state::SequenceCheck;
+use super::segment::Segment;
+use super::{AppendInfo, PartitionLog};
+use crate::types::{LeaderEpoch, Offset};
+
+/// Attribute bit 3: the batch carries LogAppendTime.
+const ATTR_LOG_APPEND_TIME: i16 = 0x08;
+
+impl PartitionLog {
+    /// Leader append of a produce request's `records` blob (one or more batches).
+    ///
+    /// Validates the batches, enforces `max.message.bytes` per batch and `segment.bytes` for
+    /// the blob, checks idempotent producers' sequences, assigns offsets, writes `leader_epoch`
+    /// into each batch, stamps LogAppendTime if configured, rolls the segment if due, appends,
+    /// records a new leader epoch and fsyncs if the flush policy says so. If every batch is a
+    /// retry of one already in the log, nothing is written and the original offsets come back
+    /// with `duplicate: true`; a request mixing retries and new batches is rejected.
+    pub fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let mut batches = batch::validate(records)?;
+        if records.len() as u64 > self.config.segment_bytes {
+            return Err(LogError::RecordListTooLarge {
+                size: records.len(),
+                max: self.config.segment_bytes,
+            });
+        }
+        for b in &batches {
+            let size = b.header.total_size();
+            if size > self.config.max_message_bytes as usize {
+                return Err(LogError::MessageTooLarge {
+                    size,
+                    max: self.config.max_message_bytes,
+                });
+            }
+            if b.header.record_count == 0 {
+                return Err(LogError::InvalidRecord(
+                    "record batch holds no records".into(),
+                ));
+            }
+        }
+        let record_count: i64 = batches
+            .iter()
+            .map(|b| i64::from(b.header.record_count))
+            .sum();
+        let log_append = self.config.timestamp_type_log_append;
+
+        // Sequence checks run against a copy of the producers involved, so a request rejected
+        // half way leaves the state untouched.
+        let log_end = self.log_end_offset().0;
+        let mut staged = self
+            .producers
+            .subset(batches.iter().map(|b| b.header.producer_id));
+        let mut next = log_end;
+        let mut duplicates = Vec::new();
+        for b in &mut batches {
+            match staged.check(&b.header)? {
+                SequenceCheck::Append => {
+                    let last = next + i64::from(b.header.last_offset_delta);
+                    staged.update(&b.header, next, last);
+                    b.header.base_offset = next;
+                    b.header.partition_leader_epoch = leader_epoch.0;
+                    if log_append {
+                        b.header.max_timestamp = now_ms;
+                        b.header.attributes |= ATTR_LOG_APPEND_TIME;
+                    }
+                    next = last + 1;
+                }
+                SequenceCheck::Duplicate {
+                    first_offset,
+                    last_offset,
+                    timestamp,
+                } => {
+                    duplicates.push((first_offset, last_offset, timestamp));
+                }
+            }
+        }
+        if let (Some(first), Some(last)) = (duplicates.first(), duplicates.last()) {
+            if duplicates.len() != batches.len() {
+                return Err(LogError::InvalidRecord(
+                    "request mixes retried and new batches of a producer".into(),
+                ));
+            }
+            tracing::debug!(dir = %self.dir.display(), first = first.0, last = last.1, "duplicate produce acknowledged with original offsets");
+            return Ok(AppendInfo {
+                first_offset: Offset(first.0),
+                last_offset: Offset(last.1),
+                log_append_time: if log_append { last.2 } else { -1 },
+                log_start_offset: self.log_start_offset(),
+                duplicate: true,
+                record_count,
+                bytes: 0,
+            });
+        }
+
+        let last_offset = next - 1;
+        self.maybe_roll(records.len(), last_offset, now_ms)?;
+        let mut data = records.to_vec();
+        for b in &batches {
+            let slice = data
+                .get_mut(b.position..b.position + b.header.total_size())
+                .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
+            batch::set_base_offset(slice, b.header.base_offset)?;
+            batch::set_partition_leader_epoch(slice, leader_epoch.0)?;
+            if log_append {
+                batch::set_log_append_time(slice, now_ms)?;
+            }
+        }
+        match self.epochs.latest() {
+            Some(latest) if leader_epoch.0 < latest => {
+                tracing::warn!(dir = %self.dir.display(), epoch = leader_epoch.0, latest, "leader append with an epoch older than the cache's");
+            }
+            _ => {
+                if self.epochs.assign(leader_epoch.0, log_end) {
+                    self.epochs.write()?;
+                }
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&data, &batches, interval, now_ms)?;
+        self.producers.merge(staged);
+        self.after_append(record_count, now_ms)?;
+        Ok(AppendInfo {
+            first_offset: Offset(log_end),
+            last_offset: Offset(last_offset),
+            log_append_time: if log_append { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+            record_count,
+            bytes: data.len(),
+        })
+    }
+
+    /// Follower append: the batches already carry offsets and leader epochs and are stored
+    /// unchanged. They are checked (structure, CRC) and must continue the log exactly at the log
+    /// end offset; the leader-epoch cache and producer state follow them.
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        let batches = batch::validate_stored(records)?;
+        let log_end = self.log_end_offset().0;
+        let mut next = log_end;
+        for b in &batches {
+            if b.header.base_offset != next {
+                return Err(LogError::UnexpectedAppendOffset {
+                    expected: Offset(next),
+                    received: Offset(b.header.base_offset),
+                });
+            }
+            next = b.header.last_offset() + 1;
+        }
+        let now_ms = wall_clock_ms();
+        self.maybe_roll(records.len(), next - 1, now_ms)?;
+        let mut epochs_changed = false;
+        for b in &batches {
+            let epoch = b.header.partition_leader_epoch;
+            if epoch >= 0 && self.epochs.latest().is_none_or(|l| epoch > l) {
+                epochs_changed |= self.epochs.assign(epoch, b.header.base_offset);
+            }
+        }
+        if epochs_changed {
+            self.epochs.write()?;
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(records, &batches, interval, now_ms)?;
+        for b in &batches {
+            self.producers
+                .update(&b.header, b.header.base_offset, b.header.last_offset());
+        }
+        let record_count: i64 = batches
+            .iter()
+            .map(|b| i64::from(b.header.record_count))
+            .sum();
+        self.after_append(record_count, now_ms)?;
+        Ok(AppendInfo {
+            first_offset: Offset(log_end),
+            last_offset: Offset(next - 1),
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+            record_count,
+            bytes: records.len(),
+        })
+    }
+
+    /// Rolls the active segment before appending `len` bytes ending at `last_offset` if it is
+    /// full (segment.bytes), old (segment.ms since its first append) or the offsets would not
+    /// fit its index's relative offsets. An empty segment never rolls.
+    fn maybe_roll(&mut self, len: usize, last_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        // Index positions are 32-bit and Kafka reads them signed: cap the segment at 2 GiB.
+        let limit = self.config.segment_bytes.min(i32::MAX as u64);
+        let full = active.size + len as u64 > limit;
+        let aged = active
+            .first_append_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms);
+        let overflow = last_offset - active.base > i64::from(i32::MAX);
+        if full || aged || overflow {
+            tracing::debug!(dir = %self.dir.display(), full, aged, overflow, "rolling segment");
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at the log end offset. The old one is sealed and fsynced, so
+    /// that recovery only ever needs to look at the active segment.
+    pub(super) fn roll(&mut self) -> Result<(), LogError> {
+        let base = self.log_end_offset().0;
+        let old = self.active_mut();
+        old.seal()?;
+        old.flush()?;
+        let segment = Segment::create(&self.dir, base)?;
+        checkpoint::sync_dir(&self.dir)?;
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Applies flush.messages and flush.ms after an append of `records` records.
+    fn after_append(&mut self, records: i64, now_ms: i64) -> Result<(), LogError> {
+        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
+        let by_count = self.unflushed_messages >= self.config.flush_messages;
+        let by_time = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
+        if by_count || by_time {
+            self.flush()?;
+            self.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch, for follower appends (which get no clock from the caller).
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,97 @@
+//! The errors of the partition log and their Kafka error codes.
+
+use crate::types::{Offset, ProducerEpoch, ProducerId};
+
+/// Everything that can go wrong appending to, reading from or maintaining a partition log.
+#[derive(thiserror::Error, Debug)]
+pub enum LogError {
+    /// A batch failed its CRC or header checks (CORRUPT_MESSAGE, 2).
+    #[error("corrupt message: {0}")]
+    CorruptMessage(String),
+    /// A batch is well formed but breaks a rule about its records (INVALID_RECORD, 87).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// One batch is larger than `max.message.bytes` (MESSAGE_TOO_LARGE, 10).
+    #[error("batch of {size} bytes is larger than max.message.bytes {max}")]
+    MessageTooLarge {
+        /// Size of the offending batch in bytes.
+        size: usize,
+        /// The configured limit.
+        max: u32,
+    },
+    /// The whole produce blob is larger than a segment (RECORD_LIST_TOO_LARGE, 18).
+    #[error("record list of {size} bytes is larger than segment.bytes {max}")]
+    RecordListTooLarge {
+        /// Size of the blob in bytes.
+        size: usize,
+        /// The configured `segment.bytes`.
+        max: u64,
+    },
+    /// The requested offset is not in the log (OFFSET_OUT_OF_RANGE, 1).
+    #[error("offset {requested} is out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: Offset,
+        /// Log start offset.
+        start: Offset,
+        /// Upper limit that applied (log end offset, or the high watermark for DeleteRecords).
+        end: Offset,
+    },
+    /// An idempotent producer skipped or reordered sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, 45).
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, received {received}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The sequence the log expected next (-1 when any sequence 0 was expected after an epoch bump).
+        expected: i32,
+        /// The batch's base sequence.
+        received: i32,
+    },
+    /// A producer wrote with an epoch older than the one the log knows (INVALID_PRODUCER_EPOCH, 47).
+    #[error("producer {producer_id} has epoch {received}, older than current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The epoch the log knows.
+        current: ProducerEpoch,
+        /// The epoch of the batch.
+        received: ProducerEpoch,
+    },
+    /// A timestamp broke the topic's timestamp rules (INVALID_TIMESTAMP, 32).
+    #[error("invalid timestamp: {0}")]
+    InvalidTimestamp(String),
+    /// A follower append did not start at the log end offset; replication must truncate or
+    /// refetch (Kafka's internal UnexpectedAppendOffsetException, never sent to clients as such).
+    #[error("follower append at offset {received} but the log end offset is {expected}")]
+    UnexpectedAppendOffset {
+        /// The log end offset.
+        expected: Offset,
+        /// The base offset of the first batch received.
+        received: Offset,
+    },
+    /// The file system failed (KAFKA_STORAGE_ERROR, 56).
+    #[error("log I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// On-disk damage that could not be repaired (KAFKA_STORAGE_ERROR, 56).
+    #[error("log corrupted: {0}")]
+    Corrupted(String),
+}
+
+impl LogError {
+    /// The Kafka error code to put in a response for this error.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            LogError::CorruptMessage(_) => 2,
+            LogError::InvalidRecord(_) => 87,
+            LogError::MessageTooLarge { .. } => 10,
+            LogError::RecordListTooLarge { .. } => 18,
+            LogError::OffsetOutOfRange { .. } => 1,
+            LogError::OutOfOrderSequence { .. } => 45,
+            LogError::InvalidProducerEpoch { .. } => 47,
+            LogError::InvalidTimestamp(_) => 32,
+            // Internal to replication: a client never causes it, so UNKNOWN_SERVER_ERROR.
+            LogError::UnexpectedAppendOffset { .. } => -1,
+            LogError::Io(_) | LogError::Corrupted(_) => 56,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The partition log: Kafka's on-disk layout for one partition (segments of record batches with
+//! sparse offset and time indexes, a leader-epoch checkpoint, partition metadata), with
+//! validation on produce, idempotent-producer deduplication, reads for Fetch, ListOffsets and
+//! OffsetForLeaderEpoch lookups, retention, truncation and crash recovery.
+//!
+//! Files: `batch` (the v2 batch format), `index` and `segment` (one segment), `scan` (walking
+//! a segment), `checkpoint` (small text files), `producer_state`, and the `PartitionLog`
+//! operations split over `open`, `append`, `read` and `maintenance`.
+
+use std::path::{Path, PathBuf};
+
+use crate::types::{LeaderEpoch, Offset, ProducerId};
+
+pub mod batch;
+mod checkpoint;
+mod error;
+mod index;
+mod producer_state;
+mod scan;
+mod segment;
+
+mod append;
+mod maintenance;
+mod open;
+mod read;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::LogError;
+pub use producer_state::ProducerEntrySnapshot;
+
+use checkpoint::LeaderEpochCache;
+use producer_state::ProducerStateManager;
+use segment::Segment;
+
+/// Name of the marker `close()` leaves so the next `open()` can skip recovery.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+
+/// The settings of one partition log, Kafka's topic-level names in snake case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when a segment would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a segment this long after its first append.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments whose newest record is older; -1 keeps forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest segments while the log is larger; -1 for no limit.
+    pub retention_bytes: i64,
+    /// `index.interval.bytes`: bytes of batches between offset index entries.
+    pub index_interval_bytes: u32,
+    /// `max.message.bytes`: the largest batch accepted from a producer.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type=LogAppendTime`: stamp batches with the broker's time.
+    pub timestamp_type_log_append: bool,
+    /// `flush.messages`: fsync after this many records; i64::MAX leaves it to the OS.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last one is this old; i64::MAX leaves it to the OS.
+    pub flush_ms: i64,
+    /// `file.delete.delay.ms`: accepted for compatibility; files are deleted immediately.
+    pub file_delete_delay_ms: i64,
+}
+
+impl Default for LogConfig {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            timestamp_type_log_append: false,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended (for a duplicate: of the original append).
+    pub first_offset: Offset,
+    /// Offset of the last record appended.
+    pub last_offset: Offset,
+    /// The LogAppendTime stamped on the batches, -1 under CreateTime.
+    pub log_append_time: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: Offset,
+    /// The batches were retries of batches already in the log; nothing was written.
+    pub duplicate: bool,
+    /// Records in the request.
+    pub record_count: i64,
+    /// Bytes written to the log (0 for a duplicate).
+    pub bytes: usize,
+}
+
+/// What a read returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole batches, byte for byte as stored.
+    pub records: bytes::Bytes,
+    /// The log start offset at the time of the read.
+    pub log_start_offset: Offset,
+    /// The log end offset at the time of the read.
+    pub log_end_offset: Offset,
+}
+
+/// One segment, as the HTTP API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SegmentInfo {
+    /// The segment's base offset (its file name).
+    pub base_offset: Offset,
+    /// Size of its `.log` in bytes.
+    pub size_bytes: u64,
+    /// Largest batch timestamp in it, -1 when none.
+    pub max_timestamp: i64,
+}
+
+/// The log of one partition replica, in its own directory.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is the active segment.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    epochs: LeaderEpochCache,
+    producers: ProducerStateManager,
+    /// Records appended since the last fsync (flush.messages).
+    unflushed_messages: i64,
+    /// When the last fsync happened (flush.ms).
+    last_flush_ms: i64,
+}
+
+impl PartitionLog {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The settings in effect.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Applies changed topic settings; they take effect from the next operation.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// The first offset that may be read.
+    pub fn log_start_offset(&self) -> Offset {
+        Offset(self.log_start_offset)
+    }
+
+    /// The offset the next record will get (LEO).
+    pub fn log_end_offset(&self) -> Offset {
+        Offset(self.active().next_offset)
+    }
+
+    /// Total size of the segments' `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The newest leader epoch in the leader-epoch cache.
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.epochs.latest().map(LeaderEpoch)
+    }
+
+    /// The latest state of an idempotent producer, for InitProducerId and DescribeProducers.
+    pub fn producer_state(&self, pid: ProducerId) -> Option<ProducerEntrySnapshot> {
+        self.producers.snapshot(pid)
+    }
+
+    /// Every segment's base offset, size and largest timestamp, oldest first.
+    pub fn segments_info(&self) -> Vec<SegmentInfo> {
+        self.segments
+            .iter()
+            .map(|s| SegmentInfo {
+                base_offset: Offset(s.base),
+                size_bytes: s.size,
+                max_timestamp: s.max_timestamp(),
+            })
+            .collect()
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates one and nothing removes the last.
+        self.segments
+            .last()
+            .unwrap_or_else(|| unreachable!("a partition log always has an active segment"))
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("a partition log always has an active segment"))
+    }
+}

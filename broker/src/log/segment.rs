@@ -1,0 +1,330 @@
+//! One segment: a `.log` file of batches starting at a base offset, with its two indexes.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use super::batch::{BatchHeader, BatchRef};
+use super::error::LogError;
+use super::index::{relative, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
+use super::scan::{scan_segment, ScanMode, SegmentReader};
+
+/// Kafka's file name for a segment file: the base offset zero-padded to 20 digits.
+pub(crate) fn file_name(base: i64, ext: &str) -> String {
+    format!("{base:020}.{ext}")
+}
+
+/// A segment of the partition log.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// Offset of the first batch that may live here; the file name.
+    pub base: i64,
+    log_path: PathBuf,
+    log: File,
+    /// Bytes of valid data in the `.log`.
+    pub size: u64,
+    /// Last offset + 1 of the last batch, or `base` when empty.
+    pub next_offset: i64,
+    offset_index: IndexFile<OffsetEntry>,
+    time_index: IndexFile<TimeEntry>,
+    tracker: IndexTracker,
+    /// When the first batch was appended (or, after a restart, its timestamp): segment.ms counts from here.
+    pub first_append_ms: Option<i64>,
+    /// Written since the last fsync.
+    dirty: bool,
+}
+
+impl Segment {
+    /// Creates an empty segment at `base`, replacing any files of that name.
+    pub fn create(dir: &Path, base: i64) -> Result<Segment, LogError> {
+        let log_path = dir.join(file_name(base, "log"));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
+        let mut offset_index =
+            IndexFile::unpersisted(dir.join(file_name(base, "index")), Vec::new());
+        let mut time_index =
+            IndexFile::unpersisted(dir.join(file_name(base, "timeindex")), Vec::new());
+        offset_index.rewrite()?;
+        time_index.rewrite()?;
+        Ok(Segment {
+            base,
+            log_path,
+            log,
+            size: 0,
+            next_offset: base,
+            offset_index,
+            time_index,
+            tracker: IndexTracker::default(),
+            first_append_ms: None,
+            dirty: true,
+        })
+    }
+
+    /// Opens an existing segment and scans it (`mode`; a missing or damaged index forces a full
+    /// scan), calling `on_batch` for each good batch. Cuts the `.log` at the first bad batch and
+    /// rebuilds whichever index disagrees with the data. Returns the segment and, if it was cut,
+    /// why.
+    pub fn open(
+        dir: &Path,
+        base: i64,
+        mut mode: ScanMode,
+        index_interval: u32,
+        now_ms: i64,
+        on_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(Segment, Option<String>), LogError> {
+        let log_path = dir.join(file_name(base, "log"));
+        let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let file_len = log.metadata()?.len();
+        let offset_path = dir.join(file_name(base, "index"));
+        let time_path = dir.join(file_name(base, "timeindex"));
+        let loaded_offset = IndexFile::<OffsetEntry>::load(&offset_path)?;
+        let loaded_time = IndexFile::<TimeEntry>::load(&time_path)?;
+        if loaded_offset.is_none() || loaded_time.is_none() {
+            tracing::info!(segment = %log_path.display(), "index missing or damaged; scanning the whole segment");
+            mode = ScanMode::Full;
+        }
+        let scan = scan_segment(
+            &log,
+            file_len,
+            base,
+            mode,
+            index_interval,
+            (
+                loaded_offset.as_ref().map_or(&[], |i| i.entries()),
+                loaded_time.as_ref().map_or(&[], |i| i.entries()),
+            ),
+            on_batch,
+        )?;
+        if let Some(reason) = &scan.damage {
+            tracing::warn!(segment = %log_path.display(), cut_at = scan.valid_bytes, dropped = file_len - scan.valid_bytes, %reason, "truncating segment at first invalid batch");
+            log.set_len(scan.valid_bytes)?;
+            log.sync_all()?;
+        }
+        let clean = scan.damage.is_none();
+        let mut tracker = scan.tracker.clone();
+        let offset_index = match loaded_offset.filter(|_| clean && scan.offset_index_matches) {
+            Some(index) => {
+                // Restart the interval count at the last entry: at worst the next entry comes early.
+                let last = index.entries().last().map_or(0, |e| u64::from(e.position));
+                tracker.bytes_since_entry = scan.valid_bytes.saturating_sub(last);
+                index
+            }
+            None => {
+                tracing::info!(segment = %log_path.display(), "rebuilding offset index");
+                let mut index = IndexFile::unpersisted(offset_path, scan.offset_entries);
+                index.rewrite()?;
+                index
+            }
+        };
+        let time_index = match loaded_time.filter(|_| clean && scan.time_index_matches) {
+            Some(index) => index,
+            None => {
+                tracing::info!(segment = %log_path.display(), "rebuilding time index");
+                let mut index = IndexFile::unpersisted(time_path, scan.time_entries);
+                index.rewrite()?;
+                index
+            }
+        };
+        let segment = Segment {
+            base,
+            log_path,
+            log,
+            size: scan.valid_bytes,
+            next_offset: scan.next_offset.unwrap_or(base),
+            offset_index,
+            time_index,
+            tracker,
+            first_append_ms: scan.first_batch_timestamp.map(|t| {
+                if t >= 0 {
+                    t.min(now_ms)
+                } else {
+                    now_ms
+                }
+            }),
+            dirty: false,
+        };
+        Ok((segment, scan.damage))
+    }
+
+    /// Whether the segment holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Largest batch maxTimestamp in the segment, -1 when none.
+    pub fn max_timestamp(&self) -> i64 {
+        self.tracker.max_timestamp
+    }
+
+    /// Last offset of the batch holding `max_timestamp`, -1 when none.
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.tracker.offset_of_max_timestamp
+    }
+
+    /// The timestamp retention.ms compares against: the largest record timestamp, or the file's
+    /// modification time when the batches carry none (Kafka's rule).
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.tracker.max_timestamp >= 0 {
+            return self.tracker.max_timestamp;
+        }
+        std::fs::metadata(&self.log_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Appends `data`, whose batches (already patched, positions relative to `data`) are
+    /// `batches`, and indexes them.
+    pub fn append(
+        &mut self,
+        data: &[u8],
+        batches: &[BatchRef],
+        index_interval: u32,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let start = self.size;
+        if let Err(e) = self.log.write_all_at(data, start) {
+            // Never leave half a batch behind: a later append would write after it.
+            if let Err(e2) = self.log.set_len(start) {
+                tracing::error!(segment = %self.log_path.display(), error = %e2, "could not cut a failed append");
+            }
+            return Err(e.into());
+        }
+        self.size += data.len() as u64;
+        self.dirty = true;
+        self.first_append_ms.get_or_insert(now_ms);
+        for b in batches {
+            let position = u32::try_from(start + b.position as u64).unwrap_or(u32::MAX);
+            let last_time = self.time_index.entries().last().copied();
+            let (o, t) =
+                self.tracker
+                    .track(self.base, position, &b.header, index_interval, last_time);
+            if let Some(o) = o {
+                self.offset_index.push(o);
+            }
+            if let Some(t) = t {
+                self.time_index.push(t);
+            }
+            self.next_offset = b.header.last_offset() + 1;
+        }
+        self.offset_index.persist()?;
+        self.time_index.persist()?;
+        Ok(())
+    }
+
+    /// A buffered reader over the segment's valid bytes.
+    pub fn reader(&self, chunk: usize) -> SegmentReader<'_> {
+        SegmentReader::new(&self.log, self.size, chunk)
+    }
+
+    /// Where to start walking batches to find `offset`: the batch containing it starts at or after.
+    pub fn start_position(&self, offset: i64) -> u64 {
+        u64::from(self.offset_index.lookup(relative(self.base, offset)))
+    }
+
+    /// Where to start walking batches to find the first batch with maxTimestamp >= `ts`.
+    pub fn time_start_position(&self, ts: i64) -> u64 {
+        match self.time_index.lookup_before(ts) {
+            // Every batch up to that offset is older than `ts`: start at the batch after it.
+            Some(e) => self.start_position(self.base + i64::from(e.relative_offset) + 1),
+            None => 0,
+        }
+    }
+
+    /// The first batch whose last offset is >= `offset`, with its position.
+    pub fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let mut pos = self.start_position(offset);
+        let mut reader = self.reader(8 << 10);
+        while let Some(h) = reader.header(pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads bytes `[from, to)` of the `.log`.
+    pub fn read_bytes(&self, from: u64, to: u64) -> Result<Vec<u8>, LogError> {
+        let len = usize::try_from(to.saturating_sub(from))
+            .map_err(|_| LogError::Corrupted("read too large".into()))?;
+        let mut buf = vec![0u8; len];
+        self.log.read_exact_at(&mut buf, from)?;
+        Ok(buf)
+    }
+
+    /// Cuts the segment at byte `pos` (a batch boundary) and sets its next offset; the indexes
+    /// are rebuilt from what remains.
+    pub fn truncate_at(
+        &mut self,
+        pos: u64,
+        next_offset: i64,
+        index_interval: u32,
+    ) -> Result<(), LogError> {
+        self.log.set_len(pos)?;
+        self.size = pos;
+        let scan = scan_segment(
+            &self.log,
+            pos,
+            self.base,
+            ScanMode::Headers,
+            index_interval,
+            (&[], &[]),
+            &mut |_| {},
+        )?;
+        self.tracker = scan.tracker;
+        self.offset_index =
+            IndexFile::unpersisted(self.log_path.with_extension("index"), scan.offset_entries);
+        self.time_index =
+            IndexFile::unpersisted(self.log_path.with_extension("timeindex"), scan.time_entries);
+        self.offset_index.rewrite()?;
+        self.time_index.rewrite()?;
+        self.next_offset = next_offset.max(self.base);
+        if pos == 0 {
+            self.first_append_ms = None;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The segment stops being the active one: record its final largest timestamp in the time
+    /// index (as Kafka does on roll) and let go of the index file descriptors.
+    pub fn seal(&mut self) -> Result<(), LogError> {
+        let last_time = self.time_index.entries().last().copied();
+        if let Some(t) = self.tracker.time_entry_due(self.base, last_time) {
+            self.time_index.push(t);
+        }
+        self.offset_index.persist()?;
+        self.time_index.persist()?;
+        self.offset_index.release();
+        self.time_index.release();
+        Ok(())
+    }
+
+    /// fsyncs the `.log` and indexes if anything was written since the last flush.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        if self.dirty {
+            self.log.sync_data()?;
+            self.offset_index.sync()?;
+            self.time_index.sync()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Removes the segment's files.
+    pub fn delete(mut self) -> Result<(), LogError> {
+        self.offset_index.delete()?;
+        self.time_index.delete()?;
+        match std::fs::remove_file(&self.log_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}

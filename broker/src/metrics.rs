@@ -1,0 +1,169 @@
+//! Prometheus metrics, named as the JMX exporter names Kafka's MBeans in Strimzi's setup, so
+//! existing dashboards and alert rules query a Rill broker unchanged.
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// The broker's metric handles.
+pub struct Metrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// `kafka_server_brokertopicmetrics_bytesin_total{topic}`.
+    pub bytes_in: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_bytesout_total{topic}`.
+    pub bytes_out: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_messagesin_total{topic}`.
+    pub messages_in: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_totalproducerequests_total{topic}`.
+    pub produce_requests: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_failedproducerequests_total{topic}`.
+    pub failed_produce_requests: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_totalfetchrequests_total{topic}`.
+    pub fetch_requests: IntCounterVec,
+    /// `kafka_server_brokertopicmetrics_failedfetchrequests_total{topic}`.
+    pub failed_fetch_requests: IntCounterVec,
+    /// `kafka_network_requestmetrics_requests_total{request,version}`.
+    pub requests: IntCounterVec,
+    /// `kafka_network_requestmetrics_totaltimems{request}` as a histogram in seconds:
+    /// `rill_request_duration_seconds{request}`.
+    pub request_latency: HistogramVec,
+    /// `kafka_server_replicamanager_partitioncount`.
+    pub partition_count: IntGauge,
+    /// `kafka_server_replicamanager_leadercount`.
+    pub leader_count: IntGauge,
+    /// `kafka_server_replicamanager_underreplicatedpartitions`.
+    pub under_replicated: IntGauge,
+    /// `kafka_server_replicamanager_underminisrpartitioncount`.
+    pub under_min_isr: IntGauge,
+    /// `kafka_controller_kafkacontroller_activecontrollercount`.
+    pub active_controller: IntGauge,
+    /// `kafka_controller_kafkacontroller_offlinepartitionscount`.
+    pub offline_partitions: IntGauge,
+    /// `kafka_log_log_size{topic,partition}`.
+    pub log_size: IntGaugeVec,
+    /// `kafka_log_log_logendoffset{topic,partition}`.
+    pub log_end_offset: IntGaugeVec,
+    /// `kafka_log_log_logstartoffset{topic,partition}`.
+    pub log_start_offset: IntGaugeVec,
+    /// `kafka_log_log_numlogsegments{topic,partition}`.
+    pub log_segments: IntGaugeVec,
+    /// `kafka_server_socket_server_metrics_connection_count`.
+    pub connections: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> prometheus::Result<Metrics> {
+        let registry = Registry::new();
+        let topic_counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), &["topic"])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let partition_gauge = |name: &str, help: &str| -> prometheus::Result<IntGaugeVec> {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["topic", "partition"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "kafka_network_requestmetrics_requests_total",
+                "Requests received, by API and version.",
+            ),
+            &["request", "version"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        let request_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "rill_request_duration_seconds",
+                "Time from a request's arrival to its response being queued, by API.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["request"],
+        )?;
+        registry.register(Box::new(request_latency.clone()))?;
+        Ok(Metrics {
+            bytes_in: topic_counter(
+                "kafka_server_brokertopicmetrics_bytesin_total",
+                "Bytes appended by producers.",
+            )?,
+            bytes_out: topic_counter(
+                "kafka_server_brokertopicmetrics_bytesout_total",
+                "Bytes sent to fetchers.",
+            )?,
+            messages_in: topic_counter(
+                "kafka_server_brokertopicmetrics_messagesin_total",
+                "Records appended by producers.",
+            )?,
+            produce_requests: topic_counter(
+                "kafka_server_brokertopicmetrics_totalproducerequests_total",
+                "Produce requests per topic.",
+            )?,
+            failed_produce_requests: topic_counter(
+                "kafka_server_brokertopicmetrics_failedproducerequests_total",
+                "Failed produce requests per topic.",
+            )?,
+            fetch_requests: topic_counter(
+                "kafka_server_brokertopicmetrics_totalfetchrequests_total",
+                "Fetch requests per topic.",
+            )?,
+            failed_fetch_requests: topic_counter(
+                "kafka_server_brokertopicmetrics_failedfetchrequests_total",
+                "Failed fetch requests per topic.",
+            )?,
+            requests,
+            request_latency,
+            partition_count: gauge(
+                "kafka_server_replicamanager_partitioncount",
+                "Partitions hosted by this broker.",
+            )?,
+            leader_count: gauge(
+                "kafka_server_replicamanager_leadercount",
+                "Partitions this broker leads.",
+            )?,
+            under_replicated: gauge(
+                "kafka_server_replicamanager_underreplicatedpartitions",
+                "Led partitions whose ISR is smaller than the replica set.",
+            )?,
+            under_min_isr: gauge(
+                "kafka_server_replicamanager_underminisrpartitioncount",
+                "Led partitions whose ISR is below min.insync.replicas.",
+            )?,
+            active_controller: gauge(
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                "1 on the active controller.",
+            )?,
+            offline_partitions: gauge(
+                "kafka_controller_kafkacontroller_offlinepartitionscount",
+                "Partitions without a leader (reported by the active controller).",
+            )?,
+            log_size: partition_gauge("kafka_log_log_size", "Bytes on disk of a partition's log.")?,
+            log_end_offset: partition_gauge(
+                "kafka_log_log_logendoffset",
+                "Log end offset of a partition.",
+            )?,
+            log_start_offset: partition_gauge(
+                "kafka_log_log_logstartoffset",
+                "Log start offset of a partition.",
+            )?,
+            log_segments: partition_gauge(
+                "kafka_log_log_numlogsegments",
+                "Segments in a partition's log.",
+            )?,
+            connections: gauge(
+                "kafka_server_socket_server_metrics_connection_count",
+                "Open client connections.",
+            )?,
+            registry,
+        })
+    }
+}

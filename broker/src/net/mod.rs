@@ -1,0 +1,76 @@
+//! The Kafka listener: one tokio task per connection, size-prefixed frames, one request at a
+//! time per connection (as Kafka mutes a channel until its response is sent), so responses
+//! always leave in request order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::api::{self, Outcome};
+use crate::server::Broker;
+
+/// Accepts connections forever, spawning a task for each.
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    broker.metrics.connections.inc();
+                    if let Err(e) = connection(stream, peer, &broker).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an I/O error");
+                    }
+                    broker.metrics.connections.dec();
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (mut rd, mut wr) = stream.into_split();
+    let max = broker.config.socket_request_max_bytes;
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let mut len = [0u8; 4];
+        match rd.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let size = i32::from_be_bytes(len);
+        // Checked before allocating, so a hostile size prefix costs nothing.
+        if size < 0 || size as usize > max {
+            tracing::warn!(%peer, size, limit = max, "closing connection: frame size outside 0..=socket.request.max.bytes");
+            return Ok(());
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if let Err(e) = rd.read_exact(&mut frame).await {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                tracing::warn!(%peer, size, "closing connection: truncated frame");
+                return Ok(());
+            }
+            return Err(e);
+        }
+        match api::handle_frame(broker, frame.freeze(), &mut out).await {
+            Outcome::Respond => {
+                wr.write_all(&out).await?;
+                out.clear();
+            }
+            Outcome::NoResponse => {}
+            Outcome::Close(reason) => {
+                tracing::warn!(%peer, %reason, "closing connection");
+                return Ok(());
+            }
+        }
+    }
+}

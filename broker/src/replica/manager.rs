@@ -1,0 +1,192 @@
+//! The replica manager owns every partition this node hosts. It reconciles the hosted set with
+//! each new metadata image and runs the retention loop.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::BrokerConfig;
+use crate::controller::MetadataImage;
+use crate::log::PartitionLog;
+use crate::metrics::Metrics;
+use crate::types::{BrokerId, TopicPartition};
+
+/// Hosted partitions, by topic-partition.
+pub struct ReplicaManager {
+    node_id: BrokerId,
+    config: Arc<BrokerConfig>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<super::Partition>>>,
+    appended: watch::Sender<u64>,
+    metrics: Arc<Metrics>,
+}
+
+impl ReplicaManager {
+    /// An empty manager; partitions arrive through [`ReplicaManager::apply`].
+    pub fn new(config: Arc<BrokerConfig>, metrics: Arc<Metrics>) -> ReplicaManager {
+        ReplicaManager {
+            node_id: BrokerId(config.node_id),
+            config,
+            partitions: RwLock::new(HashMap::new()),
+            appended: watch::channel(0).0,
+            metrics,
+        }
+    }
+
+    /// A hosted partition.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<super::Partition>> {
+        let tp = TopicPartition::new(topic, partition);
+        self.partitions.read().ok()?.get(&tp).cloned()
+    }
+
+    /// Every hosted partition, sorted.
+    pub fn all(&self) -> Vec<Arc<super::Partition>> {
+        let mut v: Vec<_> = self
+            .partitions
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.tp.cmp(&b.tp));
+        v
+    }
+
+    /// Tells long-polling fetches that some partition grew.
+    pub fn notify_append(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever any partition grows. One broker-wide signal keeps the
+    /// waiting side trivial; a woken fetch re-reads only its own partitions.
+    pub fn append_signal(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Makes the hosted set match the image: opens logs for new replicas, deletes logs of removed
+    /// topics, pushes config changes and leader epochs.
+    pub fn apply(&self, image: &MetadataImage) {
+        let mut wanted: HashMap<TopicPartition, (uuid::Uuid, &crate::controller::TopicMeta, i32)> =
+            HashMap::new();
+        for t in image.topics.values() {
+            for (i, p) in t.partitions.iter().enumerate() {
+                if p.replicas.contains(&self.node_id) {
+                    wanted.insert(
+                        TopicPartition::new(&t.name, i as i32),
+                        (t.id, t, p.leader_epoch.0),
+                    );
+                }
+            }
+        }
+        let Ok(mut map) = self.partitions.write() else {
+            return;
+        };
+        // Removed (or re-created under the same name with a new id).
+        let stale: Vec<TopicPartition> = map
+            .iter()
+            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(id, _, _)| *id != p.topic_id))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in stale {
+            if let Some(p) = map.remove(&tp) {
+                let dir = p.with_log(|l| Ok(l.dir().to_path_buf())).ok();
+                drop(p);
+                if let Some(dir) = dir {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::warn!(partition = %tp, error = %e, "could not delete partition directory");
+                    } else {
+                        tracing::info!(partition = %tp, "deleted partition log");
+                    }
+                }
+            }
+        }
+        for (tp, (id, topic, epoch)) in wanted {
+            let config = self.config.log_config(&topic.configs);
+            if let Some(p) = map.get(&tp) {
+                p.set_config(config);
+                p.set_leader_epoch(crate::types::LeaderEpoch(epoch));
+                continue;
+            }
+            let dir = self.dir_for(&tp, &map);
+            match PartitionLog::open(&dir, &id.to_string(), config, now_ms()) {
+                Ok(log) => {
+                    tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
+                    map.insert(
+                        tp.clone(),
+                        Arc::new(super::Partition::new(
+                            tp,
+                            id,
+                            log,
+                            crate::types::LeaderEpoch(epoch),
+                        )),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, dir = %dir.display(), error = %e, "cannot open partition log")
+                }
+            }
+        }
+        self.metrics.partition_count.set(map.len() as i64);
+    }
+
+    /// Where a partition's log lives: where it already is, else the log dir hosting fewest.
+    fn dir_for(
+        &self,
+        tp: &TopicPartition,
+        map: &HashMap<TopicPartition, Arc<super::Partition>>,
+    ) -> PathBuf {
+        let name = tp.dir_name();
+        if let Some(d) = self.config.log_dirs.iter().find(|d| d.join(&name).is_dir()) {
+            return d.join(name);
+        }
+        let counts = |d: &PathBuf| {
+            map.values()
+                .filter(|p| p.with_log(|l| Ok(l.dir().starts_with(d))).unwrap_or(false))
+                .count()
+        };
+        let best = self
+            .config
+            .log_dirs
+            .iter()
+            .min_by_key(|d| counts(d))
+            .unwrap_or(&self.config.log_dirs[0]);
+        best.join(name)
+    }
+
+    /// Deletes segments past retention in every partition, every `log.retention.check.interval.ms`.
+    pub async fn retention_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            self.config.retention_check_interval_ms,
+        ));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for p in self.all() {
+                match p.with_log(|l| l.enforce_retention(now_ms())) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(partition = %p.tp, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => tracing::warn!(partition = %p.tp, error = %e, "retention failed"),
+                }
+            }
+        }
+    }
+
+    /// Flushes and cleanly closes every log (the clean-shutdown marker skips recovery next start).
+    pub fn shutdown(&self) {
+        for p in self.all() {
+            if let Err(e) = p.close() {
+                tracing::warn!(partition = %p.tp, error = %e, "unclean close");
+            }
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,238 @@
+//! Wiring a node together: log dirs and `meta.properties`, the controller, the replica manager,
+//! the Kafka listener and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::BrokerConfig;
+use crate::controller::{BrokerInfo, Controller, NewTopic};
+use crate::error::KafkaError;
+use crate::metrics::Metrics;
+use crate::replica::ReplicaManager;
+use crate::types::BrokerId;
+
+/// Everything a request handler can reach.
+pub struct Broker {
+    /// Static configuration.
+    pub config: Arc<BrokerConfig>,
+    /// The metadata writer and image.
+    pub controller: Arc<Controller>,
+    /// Hosted partitions.
+    pub replicas: Arc<ReplicaManager>,
+    /// Metric handles.
+    pub metrics: Arc<Metrics>,
+    /// True once every hosted partition is loaded and the listeners are up.
+    pub ready: AtomicBool,
+}
+
+impl Broker {
+    /// Creates a topic on first use (Metadata with auto-creation, or Produce to a missing topic).
+    pub fn auto_create(&self, name: &str) -> Result<(), KafkaError> {
+        let t = NewTopic {
+            name: name.to_string(),
+            partitions: self.config.num_partitions,
+            replication_factor: self
+                .config
+                .default_replication_factor
+                .min(self.controller.image().brokers.len() as i16)
+                .max(1),
+            assignment: None,
+            configs: Default::default(),
+        };
+        match self.controller.create_topic(t, false) {
+            Ok(_) => {
+                tracing::info!(topic = name, "auto-created topic");
+                Ok(())
+            }
+            // Another connection won the race: fine.
+            Err(KafkaError::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A started node.
+pub struct RunningBroker {
+    /// Shared state.
+    pub broker: Arc<Broker>,
+    /// Where Kafka clients connect.
+    pub kafka_addr: SocketAddr,
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    /// Stops accepting work and closes every log cleanly.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let broker = self.broker.clone();
+        let _ = tokio::task::spawn_blocking(move || broker.replicas.shutdown()).await;
+        tracing::info!("broker stopped cleanly");
+    }
+}
+
+/// Starts a node: prepares log dirs, loads metadata and partitions, binds listeners.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    let config = Arc::new(config);
+    let cluster_id = prepare_log_dirs(&config)?;
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+
+    let listener = config.client_listener().clone();
+    let kafka = TcpListener::bind((listener.host.as_str(), listener.port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding listener {}://{}:{}",
+                listener.name, listener.host, listener.port
+            )
+        })?;
+    let kafka_addr = kafka.local_addr()?;
+    let (adv_host, adv_port) = match config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == listener.name)
+    {
+        Some(a) => (
+            a.host.clone(),
+            if a.port == 0 {
+                kafka_addr.port()
+            } else {
+                a.port
+            },
+        ),
+        None => {
+            let host = if kafka_addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                kafka_addr.ip().to_string()
+            };
+            (host, kafka_addr.port())
+        }
+    };
+    let me = BrokerInfo {
+        id: BrokerId(config.node_id),
+        host: adv_host,
+        port: adv_port,
+        rack: config.rack.clone(),
+    };
+    let controller = Arc::new(
+        Controller::open(
+            &config.log_dirs[0].join("__cluster_metadata"),
+            &cluster_id,
+            me,
+        )
+        .context("opening cluster metadata")?,
+    );
+    metrics.active_controller.set(1);
+
+    let replicas = Arc::new(ReplicaManager::new(config.clone(), metrics.clone()));
+    {
+        let r = replicas.clone();
+        let load = controller.clone();
+        // Loading (and recovering) logs is blocking file work.
+        tokio::task::spawn_blocking(move || load.subscribe(Box::new(move |img| r.apply(img))))
+            .await?;
+    }
+    let broker = Arc::new(Broker {
+        config: config.clone(),
+        controller,
+        replicas: replicas.clone(),
+        metrics,
+        ready: AtomicBool::new(false),
+    });
+
+    let http = TcpListener::bind(config.http_listener)
+        .await
+        .with_context(|| format!("binding http.listener {}", config.http_listener))?;
+    let http_addr = http.local_addr()?;
+    let tasks = vec![
+        tokio::spawn(crate::http::serve(http, broker.clone())),
+        tokio::spawn(crate::net::serve(kafka, broker.clone())),
+        tokio::spawn(replicas.retention_loop()),
+    ];
+    broker.ready.store(true, Ordering::Release);
+    tracing::info!(node = config.node_id, kafka = %kafka_addr, http = %http_addr, cluster_id = %cluster_id, "broker started");
+    Ok(RunningBroker {
+        broker,
+        kafka_addr,
+        http_addr,
+        tasks,
+    })
+}
+
+/// Creates the log dirs and reads (or writes) `meta.properties` in each, as `kafka-storage.sh
+/// format` would; refuses dirs that belong to another node or cluster.
+fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
+    let mut cluster_id = config.raw.get("cluster.id").cloned();
+    for dir in &config.log_dirs {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating log dir {}", dir.display()))?;
+        if let Some(props) = read_meta(dir)? {
+            if let Some(node) = props.get("node.id") {
+                if node != &config.node_id.to_string() {
+                    anyhow::bail!(
+                        "log dir {} belongs to node {node}, but this is node.id={}",
+                        dir.display(),
+                        config.node_id
+                    );
+                }
+            }
+            if let Some(cid) = props.get("cluster.id") {
+                match &cluster_id {
+                    Some(existing) if existing != cid => anyhow::bail!("log dir {} belongs to cluster {cid}, but this node is in cluster {existing}", dir.display()),
+                    _ => cluster_id = Some(cid.clone()),
+                }
+            }
+        }
+    }
+    let cluster_id = cluster_id.unwrap_or_else(new_cluster_id);
+    for dir in &config.log_dirs {
+        let text = format!(
+            "#\n#Written by rill-broker\nversion=1\ncluster.id={cluster_id}\nnode.id={}\n",
+            config.node_id
+        );
+        let path = dir.join("meta.properties");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(&text) {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(cluster_id)
+}
+
+fn read_meta(dir: &Path) -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
+    match std::fs::read_to_string(dir.join("meta.properties")) {
+        Ok(text) => Ok(Some(crate::config::parse_properties(&text)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A cluster id in Kafka's form: a random UUID, URL-safe base64 without padding (22 chars).
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = String::with_capacity(22);
+    for b in bytes {
+        bits = (bits << 8) | b as u32;
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+    }
+    out
+}

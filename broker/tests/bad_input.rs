@@ -1,0 +1,473 @@
+//! Hostile and malformed input over a raw socket: the broker answers with Kafka's error codes or
+//! closes only the offending connection, and keeps serving everyone else.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use common::BrokerProc;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+fn connect(b: &BrokerProc) -> TcpStream {
+    let s = TcpStream::connect(&b.bootstrap).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+fn frame<R: Encodable>(key: ApiKey, version: i16, corr: i32, req: &R) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(corr)
+        .with_client_id(Some(StrBytes::from_static_str("bad-input-test")));
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("header");
+    req.encode(&mut buf, version).expect("body");
+    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&buf);
+    out
+}
+
+/// Reads one response frame; `None` when the broker closed the connection.
+fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(Bytes::from(body))
+}
+
+fn response<R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, corr: i32) -> R {
+    let mut b = read_frame(s).expect("a response, not a closed connection");
+    let h = ResponseHeader::decode(&mut b, key.response_header_version(version))
+        .expect("response header");
+    assert_eq!(h.correlation_id, corr);
+    R::decode(&mut b, version).expect("response body")
+}
+
+fn assert_closed(s: &mut TcpStream, what: &str) {
+    let mut buf = [0u8; 1];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("{what}: expected the broker to close the connection, got {other:?}"),
+    }
+}
+
+fn api_versions_ok(b: &BrokerProc) {
+    let mut s = connect(b);
+    s.write_all(&frame(
+        ApiKey::ApiVersions,
+        3,
+        1,
+        &ApiVersionsRequest::default(),
+    ))
+    .expect("write");
+    let r: ApiVersionsResponse = response(&mut s, ApiKey::ApiVersions, 3, 1);
+    assert_eq!(r.error_code, 0);
+}
+
+fn batch(n: usize) -> BytesMut {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf
+}
+
+fn produce(
+    s: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+    corr: i32,
+) -> PartitionProduceResponseView {
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records)),
+            ])]);
+    s.write_all(&frame(ApiKey::Produce, 9, corr, &req))
+        .expect("write");
+    let r: ProduceResponse = response(s, ApiKey::Produce, 9, corr);
+    let p = &r.responses[0].partition_responses[0];
+    PartitionProduceResponseView {
+        error_code: p.error_code,
+        base_offset: p.base_offset,
+        message: p.error_message.as_ref().map(|m| m.to_string()),
+    }
+}
+
+struct PartitionProduceResponseView {
+    error_code: i16,
+    base_offset: i64,
+    message: Option<String>,
+}
+
+/// Recomputes the CRC of the first batch (the encoder may emit several).
+fn fix_crc(b: &mut BytesMut) {
+    let end = 12 + i32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize;
+    let crc = crc32c::crc32c(&b[21..end]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let b = BrokerProc::start(&[]);
+    // A bystander connection opened first must keep working throughout.
+    let mut bystander = connect(&b);
+
+    let mut s = connect(&b);
+    s.write_all(&100i32.to_be_bytes()).expect("w");
+    s.write_all(&[1, 2, 3]).expect("w");
+    s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert_closed(&mut s, "truncated frame");
+
+    let mut s = connect(&b);
+    s.write_all(&[
+        0, 0, 0, 16, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde,
+        0xad, 0xbe, 0xef,
+    ])
+    .expect("w");
+    assert_closed(&mut s, "garbage bytes");
+
+    let mut s = connect(&b);
+    s.write_all(&(200 * 1024 * 1024i32).to_be_bytes())
+        .expect("w");
+    assert_closed(&mut s, "frame above socket.request.max.bytes");
+
+    let mut s = connect(&b);
+    s.write_all(&(-5i32).to_be_bytes()).expect("w");
+    assert_closed(&mut s, "negative frame size");
+
+    let mut s = connect(&b);
+    s.write_all(&[0, 0, 0, 3, 0, 1, 2]).expect("w");
+    assert_closed(&mut s, "frame too short for a header");
+
+    let mut s = connect(&b);
+    let mut f = frame(ApiKey::ApiVersions, 3, 7, &ApiVersionsRequest::default());
+    f[4..6].copy_from_slice(&999i16.to_be_bytes());
+    s.write_all(&f).expect("w");
+    assert_closed(&mut s, "unknown API key");
+
+    let mut s = connect(&b);
+    let mut f = frame(ApiKey::Metadata, 4, 7, &MetadataRequest::default());
+    f[6..8].copy_from_slice(&99i16.to_be_bytes());
+    s.write_all(&f).expect("w");
+    assert_closed(&mut s, "unsupported Metadata version");
+
+    // Produce v2 is advertised (for old librdkafka) but refused.
+    let mut s = connect(&b);
+    let mut f = frame(
+        ApiKey::Produce,
+        3,
+        7,
+        &ProduceRequest::default().with_acks(1),
+    );
+    f[6..8].copy_from_slice(&2i16.to_be_bytes());
+    s.write_all(&f).expect("w");
+    assert_closed(&mut s, "Produce v2");
+
+    // A valid header with a body cut short.
+    let mut s = connect(&b);
+    let full = frame(
+        ApiKey::Metadata,
+        12,
+        7,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+            )
+            .with_name(Some(TopicName(StrBytes::from_static_str("abc"))))])),
+    );
+    let mut cut = full[..full.len() - 3].to_vec();
+    let n = (cut.len() - 4) as i32;
+    cut[..4].copy_from_slice(&n.to_be_bytes());
+    s.write_all(&cut).expect("w");
+    assert_closed(&mut s, "truncated body");
+
+    // KIP-511: an ApiVersions newer than ours gets a v0 answer listing what we support.
+    let mut s = connect(&b);
+    let mut f = frame(ApiKey::ApiVersions, 3, 9, &ApiVersionsRequest::default());
+    f[6..8].copy_from_slice(&99i16.to_be_bytes());
+    s.write_all(&f).expect("w");
+    let r: ApiVersionsResponse = response(&mut s, ApiKey::ApiVersions, 0, 9);
+    assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+    let produce = r
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 0)
+        .expect("Produce listed");
+    assert_eq!(
+        produce.min_version, 0,
+        "Produce advertised from v0 (KAFKA-18659)"
+    );
+
+    bystander
+        .write_all(&frame(
+            ApiKey::ApiVersions,
+            3,
+            2,
+            &ApiVersionsRequest::default(),
+        ))
+        .expect("w");
+    let r: ApiVersionsResponse = response(&mut bystander, ApiKey::ApiVersions, 3, 2);
+    assert_eq!(r.error_code, 0);
+    api_versions_ok(&b);
+    let mut b = b;
+    assert!(b.alive(), "broker survived");
+}
+
+#[test]
+fn invalid_produce_requests_get_kafka_error_codes() {
+    let b = BrokerProc::start(&[]);
+    let mut s = connect(&b);
+    // Auto-create the topic through Metadata.
+    let md = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(StrBytes::from_static_str("t"))))]));
+    s.write_all(&frame(ApiKey::Metadata, 12, 1, &md))
+        .expect("w");
+    let r: MetadataResponse = response(&mut s, ApiKey::Metadata, 12, 1);
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].partitions.len(), 1);
+
+    let ok = produce(&mut s, "t", 0, 1, batch(3).freeze(), 2);
+    assert_eq!((ok.error_code, ok.base_offset), (0, 0));
+
+    let r = produce(&mut s, "t", 7, 1, batch(1).freeze(), 3);
+    assert_eq!(
+        r.error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION for a missing partition"
+    );
+    let r = produce(&mut s, "nope", 0, 1, batch(1).freeze(), 4);
+    assert_eq!(
+        r.error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION for a missing topic"
+    );
+
+    let mut bad = batch(2);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let r = produce(&mut s, "t", 0, 1, bad.freeze(), 5);
+    assert_eq!(
+        r.error_code, 2,
+        "CORRUPT_MESSAGE for a bad CRC: {:?}",
+        r.message
+    );
+
+    let mut bad = batch(2);
+    bad[16] = 1;
+    let r = produce(&mut s, "t", 0, 1, bad.freeze(), 6);
+    assert!(
+        r.error_code == 87 || r.error_code == 2,
+        "wrong magic refused, got {}",
+        r.error_code
+    );
+
+    let mut bad = batch(2);
+    bad[57..61].copy_from_slice(&5i32.to_be_bytes());
+    fix_crc(&mut bad);
+    let r = produce(&mut s, "t", 0, 1, bad.freeze(), 7);
+    assert_eq!(
+        r.error_code, 87,
+        "INVALID_RECORD for a record count mismatch: {:?}",
+        r.message
+    );
+
+    let half = batch(2);
+    let r = produce(&mut s, "t", 0, 1, half.freeze().slice(..30), 8);
+    assert!(
+        r.error_code == 2 || r.error_code == 87,
+        "truncated batch refused, got {}",
+        r.error_code
+    );
+
+    let r = produce(&mut s, "t", 0, 5, batch(1).freeze(), 9);
+    assert_eq!(r.error_code, 21, "INVALID_REQUIRED_ACKS");
+
+    // Nothing of the above was appended.
+    let ok = produce(&mut s, "t", 0, 1, batch(1).freeze(), 10);
+    assert_eq!((ok.error_code, ok.base_offset), (0, 3));
+}
+
+#[test]
+fn invalid_topics_and_configs_are_refused() {
+    let b = BrokerProc::start(&[]);
+    let mut s = connect(&b);
+    let topic = |name: &str, cfg: Option<(&str, &str)>| {
+        let mut t = create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(1)
+            .with_replication_factor(1);
+        if let Some((k, v)) = cfg {
+            t = t.with_configs(vec![create_topics_request::CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.into()))
+                .with_value(Some(StrBytes::from_string(v.into())))]);
+        }
+        t
+    };
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            topic("has space", None),
+            topic(&"x".repeat(250), None),
+            topic("ok1", Some(("segment.bytes", "1"))),
+            topic("ok2", Some(("no.such.config", "1"))),
+            topic("ok3", Some(("cleanup.policy", "shred"))),
+            create_topics_request::CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("ok4")))
+                .with_num_partitions(0)
+                .with_replication_factor(1),
+            create_topics_request::CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("ok5")))
+                .with_num_partitions(1)
+                .with_replication_factor(3),
+        ]);
+    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &req))
+        .expect("w");
+    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 1);
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![17, 17, 40, 40, 40, 37, 38]);
+    for t in &r.topics {
+        assert!(
+            t.error_message.as_ref().is_some_and(|m| !m.is_empty()),
+            "a message for {}",
+            t.name.0
+        );
+    }
+
+    // Incremental alter: a bad value, an unknown key, APPEND on a non-list key; none applied.
+    let good = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![topic("cfg", Some(("retention.ms", "5000")))]);
+    s.write_all(&frame(ApiKey::CreateTopics, 7, 3, &good))
+        .expect("w");
+    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 3);
+    assert_eq!(r.topics[0].error_code, 0);
+    let alter = |ops: Vec<(&str, i8, &str)>| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("cfg"))
+                .with_configs(
+                    ops.into_iter()
+                        .map(|(k, op, v)| {
+                            incremental_alter_configs_request::AlterableConfig::default()
+                                .with_name(StrBytes::from_string(k.into()))
+                                .with_config_operation(op)
+                                .with_value(Some(StrBytes::from_string(v.into())))
+                        })
+                        .collect(),
+                ),
+        ])
+    };
+    for (i, ops) in [
+        vec![("retention.ms", 0, "-7")],
+        vec![("segment.ms", 0, "1"), ("no.such", 0, "1")],
+        vec![("retention.ms", 2, "1")],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let corr = 10 + i as i32;
+        s.write_all(&frame(
+            ApiKey::IncrementalAlterConfigs,
+            1,
+            corr,
+            &alter(ops),
+        ))
+        .expect("w");
+        let r: IncrementalAlterConfigsResponse =
+            response(&mut s, ApiKey::IncrementalAlterConfigs, 1, corr);
+        assert_eq!(r.responses[0].error_code, 40, "INVALID_CONFIG");
+        assert!(r.responses[0]
+            .error_message
+            .as_ref()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let describe = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("cfg"))
+            .with_configuration_keys(Some(vec![
+                StrBytes::from_static_str("retention.ms"),
+                StrBytes::from_static_str("segment.ms"),
+            ])),
+    ]);
+    s.write_all(&frame(ApiKey::DescribeConfigs, 4, 20, &describe))
+        .expect("w");
+    let r: DescribeConfigsResponse = response(&mut s, ApiKey::DescribeConfigs, 4, 20);
+    let vals: Vec<(String, String)> = r.results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vals,
+        vec![
+            ("retention.ms".to_string(), "5000".to_string()),
+            ("segment.ms".to_string(), "604800000".to_string())
+        ],
+        "nothing half-applied"
+    );
+
+    let md = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(StrBytes::from_static_str("bad/name"))))]));
+    s.write_all(&frame(ApiKey::Metadata, 12, 2, &md))
+        .expect("w");
+    let r: MetadataResponse = response(&mut s, ApiKey::Metadata, 12, 2);
+    assert_eq!(r.topics[0].error_code, 17);
+    assert!(r
+        .topics
+        .iter()
+        .all(|t| t.name.as_ref().map(|n| n.0.as_str()) != Some("ok1")));
+}

@@ -1,0 +1,185 @@
+//! Starts real `rill-broker` processes on ephemeral loopback ports for cross-process tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running broker process.
+pub struct BrokerProc {
+    child: Child,
+    /// `host:port` for Kafka clients.
+    pub bootstrap: String,
+    /// `http://host:port` of the HTTP API.
+    pub http: String,
+    /// The data dir (kept across restarts).
+    pub data: PathBuf,
+    extra: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl BrokerProc {
+    /// Starts a broker on a fresh temporary data dir, with extra `key=value` overrides.
+    pub fn start(extra: &[&str]) -> BrokerProc {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().to_path_buf();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, bootstrap, http) = spawn(&data, &extra);
+        BrokerProc {
+            child,
+            bootstrap,
+            http,
+            data,
+            extra,
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// `kill -9`: no clean shutdown, no flush.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+
+    /// Starts again on the same data dir (new ports).
+    pub fn restart(&mut self) {
+        let (child, bootstrap, http) = spawn(&self.data, &self.extra);
+        self.child = child;
+        self.bootstrap = bootstrap;
+        self.http = http;
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// GET a path of the HTTP API, returning (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_get(&self.http, path)
+    }
+}
+
+impl Drop for BrokerProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn spawn(data: &Path, extra: &[String]) -> (Child, String, String) {
+    let bin = env!("CARGO_BIN_EXE_rill-broker");
+    let mut cmd = Command::new(bin);
+    cmd.arg("--override")
+        .arg("listeners=PLAINTEXT://127.0.0.1:0");
+    cmd.arg("--override").arg("http.listener=127.0.0.1:0");
+    cmd.arg("--override")
+        .arg(format!("log.dirs={}", data.join("logs").display()));
+    for e in extra {
+        cmd.arg("--override").arg(e);
+    }
+    cmd.env(
+        "RILL_LOG",
+        std::env::var("RILL_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("spawn rill-broker");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("rill-broker ready:") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("broker did not print its ready line within 60 s");
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .map(str::to_string)
+            .expect("ready line field")
+    };
+    (child, field("kafka="), field("http="))
+}
+
+/// Minimal HTTP/1.1 GET over a TcpStream (keeps an HTTP client out of the dev-dependencies).
+pub fn http_get(base: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies: good enough to search in; tests use `contains`/JSON via dechunk.
+    (status, dechunk(&body))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size_line, after)) = rest.split_once("\r\n") else {
+            return body.to_string();
+        };
+        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+            return body.to_string();
+        };
+        if size == 0 {
+            return out;
+        }
+        if after.len() < size {
+            return body.to_string();
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `secs` seconds.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

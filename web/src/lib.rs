@@ -1,0 +1,1 @@
+//! Console presentation layer (filled by the console issue).

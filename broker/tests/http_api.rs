@@ -76,3 +76,45 @@ fn bad_config_is_refused_at_start_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("num.partitions"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_spread_over_several_log_dirs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    let b = BrokerProc::start(&[
+        &format!("log.dirs={},{}", a.display(), c.display()),
+        "num.partitions=4",
+    ]);
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .create()
+        .expect("producer");
+    for part in 0..4 {
+        p.send(
+            FutureRecord::<(), _>::to("spread")
+                .partition(part)
+                .payload("x"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("sent");
+    }
+    let count = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("spread-"))
+            .count()
+    };
+    assert_eq!(
+        (count(&a), count(&c)),
+        (2, 2),
+        "new partitions go to the log dir with fewest"
+    );
+    for d in [&a, &c] {
+        assert!(
+            d.join("meta.properties").exists(),
+            "every log dir is formatted"
+        );
+    }
+}

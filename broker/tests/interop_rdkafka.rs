@@ -172,16 +172,13 @@ async fn every_compression_codec_round_trips() {
         let futures: Vec<_> = (0..200)
             .map(|i| {
                 let v = format!("{codec}-{i}-{}", "x".repeat(100));
-                let p = p.clone();
-                let topic = topic.clone();
-                async move {
-                    p.send(FutureRecord::<(), _>::to(&topic).payload(&v), T)
-                        .await
-                }
+                p.send_result(FutureRecord::<(), _>::to(&topic).payload(&v))
+                    .map_err(|(e, _)| e)
+                    .expect("enqueued")
             })
             .collect();
         for f in futures {
-            f.await.expect("delivered");
+            f.await.expect("not cancelled").expect("delivered");
         }
         let c = consumer(&b);
         let got = read_n(&c, &topic, &[0], Offset::Beginning, 200);
@@ -215,21 +212,17 @@ async fn idempotent_producer_writes_each_record_once() {
             ("max.in.flight.requests.per.connection", "5"),
         ],
     );
+    // send_result enqueues at once: up to 5 requests in flight, as the idempotent producer allows.
     let futures: Vec<_> = (0..1000)
         .map(|i| {
-            let p = p.clone();
-            async move {
-                p.send(
-                    FutureRecord::<(), _>::to("idem").payload(&format!("{i}")),
-                    T,
-                )
-                .await
-            }
+            p.send_result(FutureRecord::<(), _>::to("idem").payload(&format!("{i}")))
+                .map_err(|(e, _)| e)
+                .expect("enqueued")
         })
         .collect();
     let mut offsets = Vec::new();
     for f in futures {
-        offsets.push(f.await.expect("delivered").offset);
+        offsets.push(f.await.expect("not cancelled").expect("delivered").offset);
     }
     offsets.sort();
     assert_eq!(offsets, (0..1000).collect::<Vec<_>>());

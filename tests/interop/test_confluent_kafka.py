@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
-
-import pytest
 
 from conftest import unique_topic, wait_until
 

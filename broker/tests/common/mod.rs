@@ -66,6 +66,20 @@ impl BrokerProc {
         self.http = http;
     }
 
+    /// Starts again on the same data dir and the same ports, so connected clients reconnect.
+    pub fn restart_same_ports(&mut self) {
+        let mut extra = self.extra.clone();
+        extra.push(format!("listeners=PLAINTEXT://{}", self.bootstrap));
+        extra.push(format!(
+            "http.listener={}",
+            self.http.trim_start_matches("http://")
+        ));
+        let (child, bootstrap, http) = spawn(&self.data, &extra);
+        self.child = child;
+        self.bootstrap = bootstrap;
+        self.http = http;
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -11,7 +11,7 @@ use crate::server::Broker;
 /// Handles DescribeCluster.
 pub async fn handle(
     b: &Broker,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
     _version: i16,
     _h: &RequestHeader,
 ) -> DescribeClusterResponse {
@@ -31,5 +31,9 @@ pub async fn handle(
         .with_cluster_id(sb(image.cluster_id.clone()))
         .with_controller_id(BrokerId(image.controller_id.0))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
+            super::metadata::CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        })
 }

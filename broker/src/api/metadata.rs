@@ -25,10 +25,18 @@ pub async fn handle(
     let mut topics = Vec::new();
     match req.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
-        None => topics.extend(image.topics.values().map(|t| topic_entry(t, version))),
-        Some(list) if list.is_empty() && version == 0 => {
-            topics.extend(image.topics.values().map(|t| topic_entry(t, version)))
-        }
+        None => topics.extend(
+            image
+                .topics
+                .values()
+                .map(|t| topic_entry(t, version, req.include_topic_authorized_operations)),
+        ),
+        Some(list) if list.is_empty() && version == 0 => topics.extend(
+            image
+                .topics
+                .values()
+                .map(|t| topic_entry(t, version, req.include_topic_authorized_operations)),
+        ),
         Some(list) => {
             for t in list {
                 let name = t.name.map(|n| n.0.to_string());
@@ -47,7 +55,9 @@ pub async fn handle(
                             }
                         }
                         match image.topics.get(&name) {
-                            Some(topic) => topic_entry(topic, version),
+                            Some(topic) => {
+                                topic_entry(topic, version, req.include_topic_authorized_operations)
+                            }
                             None => {
                                 let e = match crate::controller::validate_topic_name(&name) {
                                     Err(e) => e,
@@ -58,7 +68,9 @@ pub async fn handle(
                         }
                     }
                     None => match image.topic_by_id(t.topic_id) {
-                        Some(topic) => topic_entry(topic, version),
+                        Some(topic) => {
+                            topic_entry(topic, version, req.include_topic_authorized_operations)
+                        }
                         None => error_entry(
                             None,
                             t.topic_id,
@@ -90,9 +102,27 @@ pub async fn handle(
             -1
         }))
         .with_topics(topics)
+        .with_cluster_authorized_operations(
+            if req.include_cluster_authorized_operations && (8..=10).contains(&version) {
+                CLUSTER_OPERATIONS
+            } else {
+                i32::MIN
+            },
+        )
 }
 
-fn topic_entry(t: &TopicMeta, version: i16) -> MetadataResponseTopic {
+/// With no authorizer, Kafka reports every operation a resource supports (as a bitfield of
+/// AclOperation codes) when a client asks; `INT32_MIN` means "not requested".
+/// Topic: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10,
+/// ALTER_CONFIGS 11.
+pub const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Cluster: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10,
+/// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+fn topic_entry(t: &TopicMeta, version: i16, include_ops: bool) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -118,8 +148,11 @@ fn topic_entry(t: &TopicMeta, version: i16) -> MetadataResponseTopic {
         .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
         .with_is_internal(version >= 1 && t.is_internal())
         .with_partitions(partitions)
-        // Kafka leaves this unset (INT32_MIN) unless asked; clients ignore it then.
-        .with_topic_authorized_operations(i32::MIN)
+        .with_topic_authorized_operations(if include_ops && version >= 8 {
+            TOPIC_OPERATIONS
+        } else {
+            i32::MIN
+        })
 }
 
 fn error_entry(name: Option<&str>, id: Uuid, e: &KafkaError) -> MetadataResponseTopic {

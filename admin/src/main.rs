@@ -1,9 +1,20 @@
-//! `rill`: what an operator types. Today: `rill dev`, a local cluster for trying Rill out.
-//! The topic/group/reassignment commands and the console arrive with their issues.
+//! `rill`: what an operator types. `rill dev` runs a local cluster; `rill topics` and
+//! `rill groups` administer any Kafka-compatible cluster through the Kafka protocol (the
+//! shared client in `rill_broker::client`), with kafka-topics.sh's and
+//! kafka-consumer-groups.sh's flag names.
+//!
+//! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 
-use std::path::PathBuf;
+mod cli;
+mod dev;
+mod groups;
+mod topics;
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use cli::{CliError, EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,92 +30,65 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start a local cluster for development: data under ./rill-data, Kafka on 127.0.0.1:9092.
-    Dev {
-        /// Where the nodes keep their data.
-        #[arg(long, default_value = "./rill-data")]
-        data_dir: PathBuf,
-        /// Kafka listener port of the first node.
-        #[arg(long, default_value_t = 9092)]
-        port: u16,
-        /// HTTP API port of the first node.
-        #[arg(long, default_value_t = 9644)]
-        http_port: u16,
-        /// Extra broker properties, as `key=value` (repeatable).
-        #[arg(long = "override", value_name = "KEY=VALUE")]
-        overrides: Vec<String>,
-    },
+    Dev(dev::DevArgs),
+    /// List, describe, create, delete and alter topics (like kafka-topics.sh).
+    Topics(topics::TopicsArgs),
+    /// List, describe, reset offsets of and delete consumer groups (like
+    /// kafka-consumer-groups.sh).
+    Groups(groups::GroupsArgs),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Dev(_) => "info",
+        // The admin commands print their own results; only problems are logged.
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RILL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    let cli = Cli::parse();
     match cli.command {
-        Command::Dev {
-            data_dir,
-            port,
-            http_port,
-            overrides,
-        } => dev(data_dir, port, http_port, overrides),
+        Command::Dev(args) => dev::run(args),
+        Command::Topics(args) => run_admin("topics", topics::run(args)),
+        Command::Groups(args) => run_admin("groups", groups::run(args)),
     }
 }
 
-fn dev(
-    data_dir: PathBuf,
-    port: u16,
-    http_port: u16,
-    overrides: Vec<String>,
-) -> std::process::ExitCode {
-    let mut props = vec![
-        "node.id=1".to_string(),
-        format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-        format!("http.listener=127.0.0.1:{http_port}"),
-        format!("log.dirs={}", data_dir.join("node-1").display()),
-    ];
-    props.extend(overrides);
-    let config = match rill_broker::config::BrokerConfig::load(None, &props) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rill dev: configuration error: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// Runs an admin command on a small runtime and turns its outcome into an exit code.
+fn run_admin(
+    name: &str,
+    command: impl std::future::Future<Output = Result<(), CliError>>,
+) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("rill dev: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            eprintln!("rill {name}: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
         }
     };
-    rt.block_on(async move {
-        let running = match rill_broker::server::start(config).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("rill dev: failed to start: {e:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        println!(
-            "Rill dev cluster is up (1 node, data in {}).",
-            data_dir.display()
-        );
-        println!("  bootstrap servers: {}", running.kafka_addr);
-        println!(
-            "  node 1 HTTP API:   http://{}  (/metrics, /api/v1/node, /api/v1/partitions)",
-            running.http_addr
-        );
-        println!("Try: kcat -b {} -L", running.kafka_addr);
-        println!("Press Ctrl-C to stop.");
-        let _ = tokio::signal::ctrl_c().await;
-        running.shutdown().await;
-        std::process::ExitCode::SUCCESS
-    })
+    match rt.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(msg)) => {
+            let mut cmd = Cli::command();
+            cmd.build();
+            let sub = cmd.find_subcommand_mut(name).map(|c| c.clone());
+            let err = sub
+                .unwrap_or(cmd)
+                .error(clap::error::ErrorKind::ArgumentConflict, msg);
+            let _ = err.print();
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(CliError::Failed(msg)) => {
+            eprintln!("Error: {msg}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }

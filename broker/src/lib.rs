@@ -3,9 +3,11 @@
 //! HTTP admin/metrics API. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod group;
 pub mod http;
 pub mod log;
 pub mod metrics;

@@ -27,6 +27,8 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     /// Metric handles.
     pub metrics: Arc<Metrics>,
+    /// Consumer groups coordinated here.
+    pub groups: crate::group::GroupCoordinator,
     /// True once every hosted partition is loaded and the listeners are up.
     pub ready: AtomicBool,
 }
@@ -147,8 +149,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         controller,
         replicas: replicas.clone(),
         metrics,
+        groups: crate::group::GroupCoordinator::new(config.groups.clone()),
         ready: AtomicBool::new(false),
     });
+    {
+        // Groups and offsets come back from __consumer_offsets before clients are served.
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || b.groups.load_all(&b)).await?;
+    }
 
     let http = TcpListener::bind(config.http_listener)
         .await
@@ -158,6 +166,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         tokio::spawn(crate::http::serve(http, broker.clone())),
         tokio::spawn(crate::net::serve(kafka, broker.clone())),
         tokio::spawn(replicas.retention_loop()),
+        tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
     ];
     broker.ready.store(true, Ordering::Release);
     tracing::info!(node = config.node_id, kafka = %kafka_addr, http = %http_addr, cluster_id = %cluster_id, "broker started");

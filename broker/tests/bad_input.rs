@@ -471,3 +471,108 @@ fn invalid_topics_and_configs_are_refused() {
         .iter()
         .all(|t| t.name.as_ref().map(|n| n.0.as_str()) != Some("ok1")));
 }
+
+#[test]
+fn group_requests_from_strangers_get_kafka_errors() {
+    let b = BrokerProc::start(&["group.initial.rebalance.delay.ms=0"]);
+    let mut s = connect(&b);
+    let sb = |v: &str| StrBytes::from_string(v.to_string());
+    s.write_all(&frame(
+        ApiKey::FindCoordinator,
+        4,
+        1,
+        &FindCoordinatorRequest::default().with_coordinator_keys(vec![sb("g")]),
+    ))
+    .expect("w");
+    let r: FindCoordinatorResponse = response(&mut s, ApiKey::FindCoordinator, 4, 1);
+    assert_eq!(r.coordinators[0].error_code, 0);
+    assert_eq!(r.coordinators[0].node_id.0, 1);
+
+    let join = |member: &str, session: i32| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(sb("g")))
+            .with_session_timeout_ms(session)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(sb(member))
+            .with_protocol_type(sb("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(sb("range"))
+            .with_metadata(Bytes::from_static(b"\0\0"))])
+    };
+    s.write_all(&frame(ApiKey::JoinGroup, 5, 2, &join("", 1)))
+        .expect("w");
+    let r: JoinGroupResponse = response(&mut s, ApiKey::JoinGroup, 5, 2);
+    assert_eq!(
+        r.error_code, 26,
+        "INVALID_SESSION_TIMEOUT below group.min.session.timeout.ms"
+    );
+
+    s.write_all(&frame(
+        ApiKey::Heartbeat,
+        4,
+        3,
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(sb("g")))
+            .with_generation_id(1)
+            .with_member_id(sb("ghost")),
+    ))
+    .expect("w");
+    let r: HeartbeatResponse = response(&mut s, ApiKey::Heartbeat, 4, 3);
+    assert_eq!(r.error_code, 25, "UNKNOWN_MEMBER_ID");
+
+    s.write_all(&frame(ApiKey::JoinGroup, 5, 4, &join("", 10_000)))
+        .expect("w");
+    let r: JoinGroupResponse = response(&mut s, ApiKey::JoinGroup, 5, 4);
+    assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED (KIP-394)");
+    let id = r.member_id.to_string();
+    s.write_all(&frame(ApiKey::JoinGroup, 5, 5, &join(&id, 10_000)))
+        .expect("w");
+    let r: JoinGroupResponse = response(&mut s, ApiKey::JoinGroup, 5, 5);
+    assert_eq!((r.error_code, r.generation_id), (0, 1));
+
+    let commit = |member: &str, generation: i32| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(sb("g")))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(sb(member))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(sb("__consumer_offsets")))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ])
+    };
+    for (corr, member, generation, want) in [
+        (6, "ghost", 1, 25),
+        (7, id.as_str(), 0, 22),
+        (8, "", -1, 25),
+    ] {
+        s.write_all(&frame(
+            ApiKey::OffsetCommit,
+            8,
+            corr,
+            &commit(member, generation),
+        ))
+        .expect("w");
+        let r: OffsetCommitResponse = response(&mut s, ApiKey::OffsetCommit, 8, corr);
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, want,
+            "commit as {member:?} gen {generation}"
+        );
+    }
+    s.write_all(&frame(
+        ApiKey::DeleteGroups,
+        2,
+        9,
+        &DeleteGroupsRequest::default()
+            .with_groups_names(vec![GroupId(sb("g")), GroupId(sb("nope"))]),
+    ))
+    .expect("w");
+    let r: DeleteGroupsResponse = response(&mut s, ApiKey::DeleteGroups, 2, 9);
+    assert_eq!(r.results[0].error_code, 68, "NON_EMPTY_GROUP");
+    assert_eq!(r.results[1].error_code, 69, "GROUP_ID_NOT_FOUND");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -18,7 +18,7 @@ pub async fn handle_alter(
     b: &Broker,
     req: AlterConfigsRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> AlterConfigsResponse {
     let responses = req
         .resources
@@ -47,7 +47,7 @@ pub async fn handle_incremental(
     b: &Broker,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> IncrementalAlterConfigsResponse {
     let responses = req
         .resources

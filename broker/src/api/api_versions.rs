@@ -2,7 +2,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::server::Broker;
 
@@ -25,7 +25,7 @@ pub async fn handle(
     _b: &Broker,
     _req: ApiVersionsRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(keys())
 }

@@ -1,7 +1,7 @@
 //! CreatePartitions: grow a topic, with optional explicit placement.
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader};
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use crate::server::Broker;
 use crate::types::BrokerId;
@@ -11,7 +11,7 @@ pub async fn handle(
     b: &Broker,
     req: CreatePartitionsRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> CreatePartitionsResponse {
     let results = req
         .topics

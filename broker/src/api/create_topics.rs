@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::sb;
 use crate::config::defs;
@@ -19,7 +19,7 @@ pub async fn handle(
     b: &Broker,
     req: CreateTopicsRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
     let topics = req

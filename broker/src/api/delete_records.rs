@@ -3,7 +3,7 @@
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
-use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::error::KafkaError;
 use crate::server::Broker;
@@ -14,7 +14,7 @@ pub async fn handle(
     b: &Broker,
     req: DeleteRecordsRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> DeleteRecordsResponse {
     let topics = req
         .topics

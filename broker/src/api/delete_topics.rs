@@ -1,9 +1,7 @@
 //! DeleteTopics, by name or (v6) by topic id.
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{
-    DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, TopicName,
-};
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 
 use super::sb;
 use crate::error::KafkaError;
@@ -14,7 +12,7 @@ pub async fn handle(
     b: &Broker,
     req: DeleteTopicsRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         req.topics

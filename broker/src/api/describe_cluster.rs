@@ -1,9 +1,7 @@
 //! DescribeCluster: cluster id, controller and brokers (what admin clients use in KRaft mode).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader,
-};
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::sb;
 use crate::server::Broker;
@@ -13,7 +11,7 @@ pub async fn handle(
     b: &Broker,
     req: DescribeClusterRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> DescribeClusterResponse {
     let image = b.controller.image();
     let brokers = image

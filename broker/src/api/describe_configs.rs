@@ -4,7 +4,7 @@
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::sb;
 use crate::config::defs::{self, ConfigSource, ConfigType};
@@ -21,7 +21,7 @@ pub async fn handle(
     b: &Broker,
     req: DescribeConfigsRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> DescribeConfigsResponse {
     let results = req
         .resources

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, RequestHeader};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use crate::error::KafkaError;
 use crate::log::LogError;
@@ -22,7 +22,7 @@ pub async fn handle(
     b: &Broker,
     req: FetchRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> FetchResponse {
     if req.session_id != 0 {
         return FetchResponse::default()

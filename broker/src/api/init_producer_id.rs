@@ -2,9 +2,7 @@
 //! are a later issue): such requests are refused rather than half-supported.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
-};
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::server::Broker;
 
@@ -13,7 +11,7 @@ pub async fn handle(
     b: &Broker,
     req: InitProducerIdRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> InitProducerIdResponse {
     if req.transactional_id.is_some() {
         return InitProducerIdResponse::default()

@@ -4,7 +4,7 @@
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::error::KafkaError;
 use crate::server::Broker;
@@ -14,7 +14,7 @@ pub async fn handle(
     b: &Broker,
     req: ListOffsetsRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> ListOffsetsResponse {
     let topics = req
         .topics

@@ -4,9 +4,7 @@
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
 use super::sb;
@@ -19,7 +17,7 @@ pub async fn handle(
     b: &Broker,
     req: MetadataRequest,
     version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> MetadataResponse {
     let mut image = b.controller.image();
     let mut topics = Vec::new();

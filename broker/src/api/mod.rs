@@ -5,16 +5,27 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 pub mod versions;
 
 use std::time::Instant;
@@ -24,6 +35,25 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::server::Broker;
+
+/// Who sent a request: what handlers may need beyond the request body.
+pub struct Ctx<'a> {
+    /// The decoded request header (client id, correlation id).
+    pub header: &'a RequestHeader,
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+}
+
+impl Ctx<'_> {
+    /// The client id from the header, or "".
+    pub fn client_id(&self) -> String {
+        self.header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+}
 
 /// What the connection should do after a request.
 pub enum Outcome {
@@ -36,7 +66,12 @@ pub enum Outcome {
 }
 
 /// Decodes and handles one frame, writing the size-prefixed response into `out`.
-pub async fn handle_frame(b: &Broker, mut frame: Bytes, out: &mut BytesMut) -> Outcome {
+pub async fn handle_frame(
+    b: &Broker,
+    peer: std::net::SocketAddr,
+    mut frame: Bytes,
+    out: &mut BytesMut,
+) -> Outcome {
     if frame.len() < 8 {
         return Outcome::Close(format!(
             "frame of {} bytes is too short for a request header",
@@ -74,6 +109,10 @@ pub async fn handle_frame(b: &Broker, mut frame: Bytes, out: &mut BytesMut) -> O
             return Outcome::Close(format!("malformed {api:?} v{version} request header: {e}"))
         }
     };
+    let ctx = Ctx {
+        header: &header,
+        peer,
+    };
     let started = Instant::now();
     let name = versions::name(api);
     b.metrics
@@ -84,7 +123,7 @@ pub async fn handle_frame(b: &Broker, mut frame: Bytes, out: &mut BytesMut) -> O
         ($req:ty, $handler:path) => {{
             match <$req>::decode(&mut frame, version) {
                 Ok(req) => {
-                    let resp = $handler(b, req, version, &header).await;
+                    let resp = $handler(b, req, version, &ctx).await;
                     encode(out, correlation_id, api, version, &resp)
                 }
                 Err(e) => Outcome::Close(format!("malformed {api:?} v{version} request: {e}")),
@@ -95,7 +134,7 @@ pub async fn handle_frame(b: &Broker, mut frame: Bytes, out: &mut BytesMut) -> O
         ApiKey::ApiVersions => run!(ApiVersionsRequest, api_versions::handle),
         ApiKey::Metadata => run!(MetadataRequest, metadata::handle),
         ApiKey::Produce => match ProduceRequest::decode(&mut frame, version) {
-            Ok(req) => match produce::handle(b, req, version, &header).await {
+            Ok(req) => match produce::handle(b, req, version, &ctx).await {
                 Some(resp) => encode(out, correlation_id, api, version, &resp),
                 None => Outcome::NoResponse,
             },
@@ -118,6 +157,17 @@ pub async fn handle_frame(b: &Broker, mut frame: Bytes, out: &mut BytesMut) -> O
         ),
         ApiKey::DescribeCluster => run!(DescribeClusterRequest, describe_cluster::handle),
         ApiKey::InitProducerId => run!(InitProducerIdRequest, init_producer_id::handle),
+        ApiKey::FindCoordinator => run!(FindCoordinatorRequest, find_coordinator::handle),
+        ApiKey::JoinGroup => run!(JoinGroupRequest, join_group::handle),
+        ApiKey::SyncGroup => run!(SyncGroupRequest, sync_group::handle),
+        ApiKey::Heartbeat => run!(HeartbeatRequest, heartbeat::handle),
+        ApiKey::LeaveGroup => run!(LeaveGroupRequest, leave_group::handle),
+        ApiKey::OffsetCommit => run!(OffsetCommitRequest, offset_commit::handle),
+        ApiKey::OffsetFetch => run!(OffsetFetchRequest, offset_fetch::handle),
+        ApiKey::ListGroups => run!(ListGroupsRequest, list_groups::handle),
+        ApiKey::DescribeGroups => run!(DescribeGroupsRequest, describe_groups::handle),
+        ApiKey::DeleteGroups => run!(DeleteGroupsRequest, delete_groups::handle),
+        ApiKey::OffsetDelete => run!(OffsetDeleteRequest, offset_delete::handle),
         other => Outcome::Close(format!("API {other:?} has no handler")),
     };
     b.metrics

@@ -4,9 +4,7 @@
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{
-    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, RequestHeader,
-};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::error::KafkaError;
 use crate::server::Broker;
@@ -17,7 +15,7 @@ pub async fn handle(
     b: &Broker,
     req: OffsetForLeaderEpochRequest,
     _version: i16,
-    _h: &RequestHeader,
+    _ctx: &super::Ctx<'_>,
 ) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics

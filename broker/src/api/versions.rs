@@ -28,6 +28,18 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         CreatePartitions => r(0, 3),
         IncrementalAlterConfigs => r(0, 1),
         DescribeCluster => r(0, 1),
+        FindCoordinator => r(0, 6),
+        JoinGroup => r(0, 9),
+        SyncGroup => r(0, 5),
+        Heartbeat => r(0, 4),
+        LeaveGroup => r(0, 5),
+        // v10 of both moves to topic ids; not yet.
+        OffsetCommit => r(2, 9),
+        OffsetFetch => r(1, 9),
+        ListGroups => r(0, 5),
+        DescribeGroups => r(0, 6),
+        DeleteGroups => r(0, 2),
+        OffsetDelete => r(0, 0),
         _ => return None,
     })
 }
@@ -60,6 +72,17 @@ pub fn name(api: ApiKey) -> &'static str {
         CreatePartitions => "CreatePartitions",
         IncrementalAlterConfigs => "IncrementalAlterConfigs",
         DescribeCluster => "DescribeCluster",
+        FindCoordinator => "FindCoordinator",
+        JoinGroup => "JoinGroup",
+        SyncGroup => "SyncGroup",
+        Heartbeat => "Heartbeat",
+        LeaveGroup => "LeaveGroup",
+        OffsetCommit => "OffsetCommit",
+        OffsetFetch => "OffsetFetch",
+        ListGroups => "ListGroups",
+        DescribeGroups => "DescribeGroups",
+        DeleteGroups => "DeleteGroups",
+        OffsetDelete => "OffsetDelete",
         _ => "Other",
     }
 }

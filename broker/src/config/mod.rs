@@ -77,6 +77,12 @@ const BROKER_KEYS: &[&str] = &[
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
+    "offset.metadata.max.bytes",
     "log.cleaner.enable",
     "cluster.id",
 ];
@@ -108,6 +114,8 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// Consumer-group settings (`group.*`, `offsets.*`).
+    pub groups: crate::group::GroupConfig,
     /// Every property as given, for DescribeConfigs and topic defaults.
     pub raw: BTreeMap<String, String>,
 }
@@ -202,6 +210,7 @@ impl BrokerConfig {
                 1,
             )?,
             rack: raw.get("broker.rack").cloned(),
+            groups: group_config(&raw)?,
             raw,
         };
         // Every topic default set at broker level must be a valid value for its topic key.
@@ -252,6 +261,49 @@ impl BrokerConfig {
             file_delete_delay_ms: get("file.delete.delay.ms"),
         }
     }
+}
+
+fn group_config(raw: &BTreeMap<String, String>) -> Result<crate::group::GroupConfig, ConfigError> {
+    use std::time::Duration;
+    let d = crate::group::GroupConfig::default();
+    let ms = |key: &str, default: Duration, min: i64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(get_num::<u64>(
+            raw,
+            key,
+            default.as_millis() as u64,
+            min,
+        )?))
+    };
+    let cfg = crate::group::GroupConfig {
+        offsets_partitions: get_num(raw, "offsets.topic.num.partitions", d.offsets_partitions, 1)?,
+        offsets_replication_factor: get_num(
+            raw,
+            "offsets.topic.replication.factor",
+            d.offsets_replication_factor,
+            1,
+        )?,
+        offsets_retention: Duration::from_secs(
+            60 * get_num::<u64>(
+                raw,
+                "offsets.retention.minutes",
+                d.offsets_retention.as_secs() / 60,
+                1,
+            )?,
+        ),
+        retention_check: ms("offsets.retention.check.interval.ms", d.retention_check, 1)?,
+        initial_delay: ms("group.initial.rebalance.delay.ms", d.initial_delay, 0)?,
+        min_session: ms("group.min.session.timeout.ms", d.min_session, 0)?,
+        max_session: ms("group.max.session.timeout.ms", d.max_session, 0)?,
+        metadata_max_bytes: get_num(raw, "offset.metadata.max.bytes", d.metadata_max_bytes, 0)?,
+    };
+    if cfg.min_session > cfg.max_session {
+        return Err(invalid(
+            "group.min.session.timeout.ms",
+            &cfg.min_session.as_millis().to_string(),
+            "must not exceed group.max.session.timeout.ms",
+        ));
+    }
+    Ok(cfg)
 }
 
 /// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, `\` continuations.

@@ -61,7 +61,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std
             }
             return Err(e);
         }
-        match api::handle_frame(broker, frame.freeze(), &mut out).await {
+        match api::handle_frame(broker, peer, frame.freeze(), &mut out).await {
             Outcome::Respond => {
                 wr.write_all(&out).await?;
                 out.clear();

@@ -1,0 +1,26 @@
+//! DeleteGroups: only empty groups (NON_EMPTY_GROUP otherwise); offsets go with them.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::server::Broker;
+
+/// Handles DeleteGroups.
+pub async fn handle(
+    b: &Broker,
+    req: DeleteGroupsRequest,
+    _version: i16,
+    _ctx: &super::Ctx<'_>,
+) -> DeleteGroupsResponse {
+    let results = req
+        .groups_names
+        .into_iter()
+        .map(|g| {
+            let code = b.groups.delete(b, g.0.as_str());
+            DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(code)
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}

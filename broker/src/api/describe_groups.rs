@@ -1,0 +1,58 @@
+//! DescribeGroups: state, protocol, members with their metadata and assignments.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::sb;
+use crate::server::Broker;
+
+/// Handles DescribeGroups.
+pub async fn handle(
+    b: &Broker,
+    req: DescribeGroupsRequest,
+    version: i16,
+    _ctx: &super::Ctx<'_>,
+) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|gid| {
+            let out = DescribedGroup::default().with_group_id(gid.clone());
+            let out = if version >= 3 {
+                out.with_authorized_operations(if req.include_authorized_operations {
+                    GROUP_OPERATIONS
+                } else {
+                    i32::MIN
+                })
+            } else {
+                out
+            };
+            match b.groups.describe(b, gid.0.as_str()) {
+                Ok(g) => {
+                    let members = g
+                        .members
+                        .into_iter()
+                        .map(|(id, instance, client, host, meta, assignment)| {
+                            DescribedGroupMember::default()
+                                .with_member_id(sb(id))
+                                .with_group_instance_id(instance.filter(|_| version >= 4).map(sb))
+                                .with_client_id(sb(client))
+                                .with_client_host(sb(host))
+                                .with_member_metadata(meta)
+                                .with_member_assignment(assignment)
+                        })
+                        .collect();
+                    out.with_group_state(sb(g.state.name()))
+                        .with_protocol_type(sb(g.protocol_type))
+                        .with_protocol_data(sb(g.protocol))
+                        .with_members(members)
+                }
+                Err(e) => out.with_error_code(e.code()),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+/// Operations a group supports with no authorizer: READ 3, DELETE 6, DESCRIBE 8.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);

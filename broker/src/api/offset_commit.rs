@@ -1,0 +1,64 @@
+//! OffsetCommit: generation- and member-checked commits, or simple commits (generation -1)
+//! from assign-only consumers and admin tools while the group has no members.
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use crate::server::Broker;
+
+/// Handles OffsetCommit.
+pub async fn handle(
+    b: &Broker,
+    req: OffsetCommitRequest,
+    _version: i16,
+    _ctx: &super::Ctx<'_>,
+) -> OffsetCommitResponse {
+    let offsets: Vec<(String, i32, i64, i32, Option<String>)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                (
+                    t.name.0.to_string(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.committed_metadata.as_ref().map(|m| m.to_string()),
+                )
+            })
+        })
+        .collect();
+    let result = b.groups.commit(
+        b,
+        req.group_id.0.as_str(),
+        req.member_id.as_str(),
+        req.group_instance_id.as_ref().map(|s| s.as_str()),
+        req.generation_id_or_member_epoch,
+        &offsets,
+    );
+    let mut codes = match result {
+        Ok(c) => c.into_iter(),
+        Err(e) => vec![e.code(); offsets.len()].into_iter(),
+    };
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let parts = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(codes.next().unwrap_or(0))
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(parts)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

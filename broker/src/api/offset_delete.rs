@@ -1,0 +1,54 @@
+//! OffsetDelete: drop a group's committed offsets for partitions it no longer consumes.
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use crate::server::Broker;
+
+/// Handles OffsetDelete.
+pub async fn handle(
+    b: &Broker,
+    req: OffsetDeleteRequest,
+    _version: i16,
+    _ctx: &super::Ctx<'_>,
+) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
+        .collect();
+    match b
+        .groups
+        .delete_offsets(b, req.group_id.0.as_str(), &partitions)
+    {
+        Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
+        Ok(codes) => {
+            let mut codes = codes.into_iter();
+            let topics = req
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(codes.next().unwrap_or(0))
+                        })
+                        .collect();
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(parts)
+                })
+                .collect();
+            OffsetDeleteResponse::default().with_topics(topics)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! OffsetFetch: committed offsets of one group (v0-7) or several (v8+); -1 where nothing is
+//! committed. `require_stable` needs no waiting: there are no pending transactional commits.
+
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::sb;
+use crate::server::Broker;
+
+type Fetched = Result<crate::group::coordinator::TopicOffsets, kafka_protocol::error::ResponseError>;
+
+fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    b.groups.fetch_offsets(b, group, topics.as_deref())
+}
+
+/// Handles OffsetFetch.
+pub async fn handle(
+    b: &Broker,
+    req: OffsetFetchRequest,
+    version: i16,
+    _ctx: &super::Ctx<'_>,
+) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|ts: &Vec<OffsetFetchRequestTopics>| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                match fetch(b, g.group_id.0.as_str(), wanted) {
+                    Ok(topics) => out.with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(t, ps)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(sb(t)))
+                                    .with_partitions(
+                                        ps.into_iter()
+                                            .map(|(p, c)| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(c.offset)
+                                                    .with_committed_leader_epoch(c.leader_epoch)
+                                                    .with_metadata(Some(sb(c.metadata)))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => out.with_error_code(e.code()),
+                }
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    match fetch(b, req.group_id.0.as_str(), wanted) {
+        Ok(topics) => OffsetFetchResponse::default().with_topics(
+            topics
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(sb(t)))
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|(p, c)| {
+                                    let r = OffsetFetchResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(c.offset)
+                                        .with_metadata(Some(sb(c.metadata)));
+                                    if version >= 5 {
+                                        r.with_committed_leader_epoch(c.leader_epoch)
+                                    } else {
+                                        r
+                                    }
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+        Err(e) if version >= 2 => OffsetFetchResponse::default().with_error_code(e.code()),
+        Err(e) => {
+            // v0-1 carry errors per partition only.
+            let topics = req
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partition_indexes
+                                .iter()
+                                .map(|p| {
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(*p)
+                                        .with_committed_offset(-1)
+                                        .with_error_code(e.code())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            OffsetFetchResponse::default().with_topics(topics)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The one Kafka client in Rill: a small async client over `kafka-protocol` (no codec of
+//! its own), used by the `rill` CLI today and meant for broker-to-broker replication and
+//! the console later.
+//!
+//! - [`Connection`]: one TCP connection. `connect` runs ApiVersions (v3, with KIP-511's
+//!   fallback) and records the broker's ranges; `send` picks the highest version both
+//!   sides speak, frames header and body, checks the correlation id, and enforces a
+//!   per-request timeout.
+//! - [`Cluster`]: bootstrap from `host:port[,...]`, Metadata, one connection per node,
+//!   routing (`send_to`, `send_to_any`, `send_to_controller`, `coordinator`), and typed
+//!   admin operations (topics, configs, offsets, groups) in `admin.rs` and `groups.rs`.
+//! - [`ClientError`]: every failure, Kafka error codes included.
+
+mod admin;
+mod cluster;
+mod connection;
+mod error;
+mod groups;
+
+pub use admin::{
+    ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,
+    TopicPartition,
+};
+pub use cluster::{
+    parse_bootstrap, BrokerNode, Cluster, ClusterMetadata, PartitionMetadata, TopicMetadata,
+};
+pub use connection::{Connection, ConnectionConfig};
+pub use error::{error_name, ClientError};
+pub use groups::{decode_assignment, CommittedOffset, GroupDescription, GroupListing, GroupMember};

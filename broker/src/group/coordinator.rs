@@ -1,0 +1,722 @@
+//! The group coordinator: owns every group whose `__consumer_offsets` partition this node
+//! leads, persists their metadata and offsets there, and loads them back at start.
+//!
+//! One mutex guards all groups. Every operation under it is short and synchronous (an append
+//! to a local log is a page-cache write), and holding it across the append keeps the log and
+//! the in-memory view in the same order.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use tokio::sync::oneshot;
+
+use super::state::{Group, GroupState, GroupTimings, JoinRequest, JoinResult, SyncResult};
+use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_TOPIC};
+use crate::replica::manager::now_ms;
+use crate::server::Broker;
+use crate::types::Offset;
+
+/// Group-related broker settings, with Kafka's names and defaults.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `offsets.topic.num.partitions` (50).
+    pub offsets_partitions: i32,
+    /// `offsets.topic.replication.factor` (3; capped at the broker count).
+    pub offsets_replication_factor: i16,
+    /// `offsets.retention.minutes` (7 days).
+    pub offsets_retention: Duration,
+    /// `offsets.retention.check.interval.ms` (10 minutes).
+    pub retention_check: Duration,
+    /// `group.initial.rebalance.delay.ms` (3 s).
+    pub initial_delay: Duration,
+    /// `group.min.session.timeout.ms` (6 s).
+    pub min_session: Duration,
+    /// `group.max.session.timeout.ms` (30 min).
+    pub max_session: Duration,
+    /// `offset.metadata.max.bytes` (4096).
+    pub metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            offsets_partitions: 50,
+            offsets_replication_factor: 3,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            retention_check: Duration::from_secs(600),
+            initial_delay: Duration::from_secs(3),
+            min_session: Duration::from_secs(6),
+            max_session: Duration::from_secs(1800),
+            metadata_max_bytes: 4096,
+        }
+    }
+}
+
+/// A group and its committed offsets.
+struct GroupEntry {
+    group: Group,
+    offsets: HashMap<(String, i32), OffsetValue>,
+}
+
+/// One committed offset for OffsetFetch.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Offset (-1 when none).
+    pub offset: i64,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// Metadata.
+    pub metadata: String,
+}
+
+/// Committed offsets by topic, partitions in order.
+pub type TopicOffsets = Vec<(String, Vec<(i32, Committed)>)>;
+
+/// A group summary for ListGroups/DescribeGroups.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    /// Group id.
+    pub id: String,
+    /// State name.
+    pub state: GroupState,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Chosen protocol.
+    pub protocol: String,
+    /// Members: (id, instance id, client id, host, metadata for the chosen protocol, assignment).
+    pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
+}
+
+/// The coordinator.
+pub struct GroupCoordinator {
+    /// Settings.
+    pub config: GroupConfig,
+    groups: Mutex<HashMap<String, GroupEntry>>,
+}
+
+impl GroupCoordinator {
+    /// A coordinator with no groups loaded.
+    pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config,
+            groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, GroupEntry>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn timings(&self) -> GroupTimings {
+        GroupTimings {
+            initial_delay: self.config.initial_delay,
+        }
+    }
+
+    /// Creates `__consumer_offsets` on first use.
+    pub fn ensure_offsets_topic(&self, b: &Broker) -> Result<(), ResponseError> {
+        if b.controller.image().topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let brokers = b.controller.image().brokers.len() as i16;
+        let t = crate::controller::NewTopic {
+            name: OFFSETS_TOPIC.into(),
+            partitions: self.config.offsets_partitions,
+            replication_factor: self.config.offsets_replication_factor.min(brokers).max(1),
+            assignment: None,
+            configs: [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("segment.bytes".to_string(), "104857600".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        match b.controller.create_topic(t, false) {
+            Ok(_) | Err(crate::error::KafkaError::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create __consumer_offsets");
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// The `__consumer_offsets` partition of a group, if this node leads it.
+    fn owner(
+        &self,
+        b: &Broker,
+        group: &str,
+    ) -> Result<std::sync::Arc<crate::replica::Partition>, ResponseError> {
+        let image = b.controller.image();
+        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let p = store::partition_for(group, topic.partitions.len() as i32);
+        let leader = topic.partitions.get(p as usize).map(|m| m.leader.0);
+        if leader != Some(b.config.node_id) {
+            return Err(ResponseError::NotCoordinator);
+        }
+        b.replicas
+            .get(OFFSETS_TOPIC, p)
+            .ok_or(ResponseError::CoordinatorLoadInProgress)
+    }
+
+    /// The partition a group maps to (FindCoordinator).
+    pub fn partition_of(&self, b: &Broker, group: &str) -> Option<i32> {
+        let image = b.controller.image();
+        let topic = image.topics.get(OFFSETS_TOPIC)?;
+        Some(store::partition_for(group, topic.partitions.len() as i32))
+    }
+
+    fn append(
+        &self,
+        p: &crate::replica::Partition,
+        entries: &[Entry],
+    ) -> Result<(), ResponseError> {
+        let bytes = store::encode(entries, now_ms()).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode group records");
+            ResponseError::UnknownServerError
+        })?;
+        p.append(&bytes, now_ms()).map(|_| ()).map_err(|e| {
+            tracing::error!(partition = %p.tp, error = %e, "cannot persist group records");
+            ResponseError::CoordinatorNotAvailable
+        })
+    }
+
+    /// Replays every hosted `__consumer_offsets` partition (at start).
+    pub fn load_all(&self, b: &Broker) {
+        for p in b
+            .replicas
+            .all()
+            .into_iter()
+            .filter(|p| p.tp.topic == OFFSETS_TOPIC)
+        {
+            let mut offset = p.log_start_offset();
+            let mut n = 0usize;
+            loop {
+                let r = match p.read(offset, 4 << 20, false, true) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(partition = %p.tp, error = %e, "cannot load group records");
+                        break;
+                    }
+                };
+                if r.records.is_empty() {
+                    break;
+                }
+                let next = last_offset_after(&r.records).unwrap_or(r.log_end_offset);
+                for rec in store::decode(r.records) {
+                    n += 1;
+                    self.apply(rec);
+                }
+                if next <= offset {
+                    break;
+                }
+                offset = next;
+            }
+            if n > 0 {
+                tracing::info!(partition = %p.tp, records = n, "loaded group metadata and offsets");
+            }
+        }
+    }
+
+    fn apply(&self, rec: StoredRecord) {
+        let mut groups = self.lock();
+        let now = Instant::now();
+        match rec {
+            StoredRecord::Offset(g, t, p, v) => {
+                let e = groups.entry(g.clone()).or_insert_with(|| GroupEntry {
+                    group: Group::new(&g),
+                    offsets: HashMap::new(),
+                });
+                match v {
+                    Some(v) => {
+                        e.offsets.insert((t, p), v);
+                    }
+                    None => {
+                        e.offsets.remove(&(t, p));
+                    }
+                }
+            }
+            StoredRecord::Group(g, Some(v)) => {
+                let offsets = groups.remove(&g).map(|e| e.offsets).unwrap_or_default();
+                let group = Group::restore(
+                    &g,
+                    v.generation,
+                    v.protocol_type,
+                    v.protocol,
+                    v.leader,
+                    v.members,
+                    now,
+                );
+                groups.insert(g, GroupEntry { group, offsets });
+            }
+            StoredRecord::Group(g, None) => {
+                groups.remove(&g);
+            }
+        }
+    }
+
+    fn group_value(g: &Group) -> GroupValue {
+        GroupValue {
+            protocol_type: g.protocol_type.clone(),
+            generation: g.generation,
+            protocol: g.protocol.clone(),
+            leader: g.leader.clone(),
+            members: g.stored_members(),
+        }
+    }
+
+    /// JoinGroup: returns the receiver for the result, or an immediate error code.
+    pub fn join(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        req: JoinRequest,
+    ) -> Result<oneshot::Receiver<JoinResult>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        if req.session_timeout < self.config.min_session
+            || req.session_timeout > self.config.max_session
+        {
+            return Err(ResponseError::InvalidSessionTimeout);
+        }
+        self.owner(b, group_id)?;
+        let mut groups = self.lock();
+        if !groups.contains_key(group_id) && !req.member_id.is_empty() && req.instance_id.is_none()
+        {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        let e = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| GroupEntry {
+                group: Group::new(group_id),
+                offsets: HashMap::new(),
+            });
+        if e.group.state == GroupState::Dead {
+            e.group = Group::new(group_id);
+        }
+        Ok(e.group.join(req, self.timings(), Instant::now()))
+    }
+
+    /// SyncGroup.
+    pub fn sync(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<oneshot::Receiver<SyncResult>, ResponseError> {
+        let p = self.owner(b, group_id)?;
+        let mut groups = self.lock();
+        let Some(e) = groups.get_mut(group_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        let (rx, completed) = e.group.sync(
+            member_id,
+            instance_id,
+            generation,
+            assignments,
+            Instant::now(),
+        );
+        if completed {
+            let value = Self::group_value(&e.group);
+            let result = self.append(&p, &[Entry::group(group_id, &value)]);
+            e.group
+                .deliver_sync(result.err().map(|e| e.code()).unwrap_or(0));
+        }
+        Ok(rx)
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        if let Err(e) = self.owner(b, group_id) {
+            return e.code();
+        }
+        let mut groups = self.lock();
+        match groups.get_mut(group_id) {
+            Some(e) => e
+                .group
+                .heartbeat(member_id, instance_id, generation, Instant::now()),
+            None => ResponseError::UnknownMemberId.code(),
+        }
+    }
+
+    /// LeaveGroup: per-member error codes.
+    pub fn leave(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, ResponseError> {
+        let p = self.owner(b, group_id)?;
+        let mut groups = self.lock();
+        let Some(e) = groups.get_mut(group_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        let now = Instant::now();
+        let codes: Vec<i16> = members
+            .iter()
+            .map(|(m, i)| e.group.leave(m, i.as_deref(), self.timings(), now))
+            .collect();
+        if e.group.state == GroupState::Empty {
+            let value = Self::group_value(&e.group);
+            let _ = self.append(&p, &[Entry::group(group_id, &value)]);
+        }
+        Ok(codes)
+    }
+
+    /// OffsetCommit: per-partition error codes, in request order.
+    pub fn commit(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: &[(String, i32, i64, i32, Option<String>)],
+    ) -> Result<Vec<i16>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let p = self.owner(b, group_id)?;
+        let image = b.controller.image();
+        let mut groups = self.lock();
+        let e = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| GroupEntry {
+                group: Group::new(group_id),
+                offsets: HashMap::new(),
+            });
+        let g = &e.group;
+        if generation < 0 && member_id.is_empty() {
+            // A simple (assign-only) consumer or an admin tool: allowed while nobody is a member.
+            if !matches!(g.state, GroupState::Empty | GroupState::Dead) {
+                return Err(ResponseError::UnknownMemberId);
+            }
+        } else {
+            if let Some(i) = instance_id {
+                if g.members
+                    .get(member_id)
+                    .and_then(|m| m.instance_id.as_deref())
+                    != Some(i)
+                    && g.members
+                        .values()
+                        .any(|m| m.instance_id.as_deref() == Some(i))
+                {
+                    return Err(ResponseError::FencedInstanceId);
+                }
+            }
+            if !g.members.contains_key(member_id) {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            if generation != g.generation {
+                return Err(ResponseError::IllegalGeneration);
+            }
+            if g.state == GroupState::CompletingRebalance {
+                return Err(ResponseError::RebalanceInProgress);
+            }
+        }
+        let now = now_ms();
+        let mut codes = Vec::with_capacity(offsets.len());
+        let mut entries = Vec::new();
+        let mut values = Vec::new();
+        for (topic, partition, offset, epoch, metadata) in offsets {
+            let known = image.partition(topic, *partition).is_some();
+            let meta = metadata.clone().unwrap_or_default();
+            let code = if !known {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else if meta.len() > self.config.metadata_max_bytes {
+                ResponseError::OffsetMetadataTooLarge.code()
+            } else {
+                let v = OffsetValue {
+                    offset: *offset,
+                    leader_epoch: *epoch,
+                    metadata: meta,
+                    commit_timestamp: now,
+                };
+                entries.push(Entry::offset(group_id, topic, *partition, &v));
+                values.push(((topic.clone(), *partition), v));
+                0
+            };
+            codes.push(code);
+        }
+        if !entries.is_empty() {
+            if let Err(err) = self.append(&p, &entries) {
+                return Ok(codes
+                    .iter()
+                    .map(|c| if *c == 0 { err.code() } else { *c })
+                    .collect());
+            }
+            e.offsets.extend(values);
+        }
+        Ok(codes)
+    }
+
+    /// OffsetFetch for one group: `None` topics means every committed offset.
+    pub fn fetch_offsets(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        wanted: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<TopicOffsets, ResponseError> {
+        self.owner(b, group_id)?;
+        let groups = self.lock();
+        let offsets = groups.get(group_id).map(|e| &e.offsets);
+        let lookup = |t: &str, p: i32| -> Committed {
+            offsets
+                .and_then(|o| o.get(&(t.to_string(), p)))
+                .map(|v| Committed {
+                    offset: v.offset,
+                    leader_epoch: v.leader_epoch,
+                    metadata: v.metadata.clone(),
+                })
+                .unwrap_or(Committed {
+                    offset: -1,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                })
+        };
+        Ok(match wanted {
+            Some(list) => list
+                .iter()
+                .map(|(t, ps)| (t.clone(), ps.iter().map(|p| (*p, lookup(t, *p))).collect()))
+                .collect(),
+            None => {
+                let mut by_topic: std::collections::BTreeMap<String, Vec<(i32, Committed)>> =
+                    Default::default();
+                if let Some(o) = offsets {
+                    for ((t, p), _) in o.iter() {
+                        by_topic
+                            .entry(t.clone())
+                            .or_default()
+                            .push((*p, lookup(t, *p)));
+                    }
+                }
+                by_topic
+                    .into_iter()
+                    .map(|(t, mut v)| {
+                        v.sort_by_key(|(p, _)| *p);
+                        (t, v)
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// Every live group (ListGroups), as summaries.
+    pub fn list(&self) -> Vec<GroupSummary> {
+        let groups = self.lock();
+        let mut v: Vec<GroupSummary> = groups
+            .values()
+            .filter(|e| e.group.state != GroupState::Dead)
+            .map(|e| summary(&e.group))
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// One group (DescribeGroups); a group we do not know is reported Dead, as Kafka does.
+    pub fn describe(&self, b: &Broker, group_id: &str) -> Result<GroupSummary, ResponseError> {
+        self.owner(b, group_id)?;
+        let groups = self.lock();
+        Ok(match groups.get(group_id) {
+            Some(e) => summary(&e.group),
+            None => GroupSummary {
+                id: group_id.to_string(),
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            },
+        })
+    }
+
+    /// DeleteGroups for one group.
+    pub fn delete(&self, b: &Broker, group_id: &str) -> i16 {
+        let p = match self.owner(b, group_id) {
+            Ok(p) => p,
+            Err(e) => return e.code(),
+        };
+        let mut groups = self.lock();
+        let Some(e) = groups.get_mut(group_id) else {
+            return ResponseError::GroupIdNotFound.code();
+        };
+        match e.group.state {
+            GroupState::Dead => return ResponseError::GroupIdNotFound.code(),
+            GroupState::Empty => {}
+            _ => return ResponseError::NonEmptyGroup.code(),
+        }
+        let mut entries: Vec<Entry> = e
+            .offsets
+            .keys()
+            .map(|(t, p)| Entry::offset_tombstone(group_id, t, *p))
+            .collect();
+        entries.push(Entry::group_tombstone(group_id));
+        if let Err(err) = self.append(&p, &entries) {
+            return err.code();
+        }
+        groups.remove(group_id);
+        tracing::info!(group = group_id, "deleted group");
+        0
+    }
+
+    /// OffsetDelete: per-partition codes, or a group-level error.
+    pub fn delete_offsets(
+        &self,
+        b: &Broker,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<i16>, ResponseError> {
+        let p = self.owner(b, group_id)?;
+        let mut groups = self.lock();
+        let Some(e) = groups.get_mut(group_id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        if e.group.state == GroupState::Dead {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        let subscribed = if e.group.state == GroupState::Empty {
+            Vec::new()
+        } else {
+            e.group
+                .subscribed_topics()
+                .ok_or(ResponseError::NonEmptyGroup)?
+        };
+        let mut codes = Vec::new();
+        let mut entries = Vec::new();
+        for (t, part) in partitions {
+            if subscribed.contains(t) {
+                codes.push(ResponseError::GroupSubscribedToTopic.code());
+            } else {
+                codes.push(0);
+                if e.offsets.contains_key(&(t.clone(), *part)) {
+                    entries.push(Entry::offset_tombstone(group_id, t, *part));
+                }
+            }
+        }
+        if !entries.is_empty() {
+            self.append(&p, &entries)?;
+            for (t, part) in partitions {
+                if !subscribed.contains(t) {
+                    e.offsets.remove(&(t.clone(), *part));
+                }
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Session expiry and phase deadlines; persists groups that became empty.
+    pub fn tick(&self, b: &Broker) {
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        {
+            let mut groups = self.lock();
+            for (id, e) in groups.iter_mut() {
+                if e.group.tick(self.timings(), now) {
+                    changed.push((id.clone(), Self::group_value(&e.group)));
+                }
+            }
+        }
+        for (id, v) in changed {
+            if let Ok(p) = self.owner(b, &id) {
+                let _ = self.append(&p, &[Entry::group(&id, &v)]);
+            }
+        }
+    }
+
+    /// Deletes offsets of empty groups older than `offsets.retention.minutes`.
+    pub fn expire_offsets(&self, b: &Broker) {
+        let cutoff = now_ms() - self.config.offsets_retention.as_millis() as i64;
+        let mut groups = self.lock();
+        for (id, e) in groups.iter_mut() {
+            if e.group.state != GroupState::Empty {
+                continue;
+            }
+            let old: Vec<(String, i32)> = e
+                .offsets
+                .iter()
+                .filter(|(_, v)| v.commit_timestamp < cutoff)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if old.is_empty() {
+                continue;
+            }
+            let Ok(p) = self.owner(b, id) else { continue };
+            let entries: Vec<Entry> = old
+                .iter()
+                .map(|(t, part)| Entry::offset_tombstone(id, t, *part))
+                .collect();
+            if self.append(&p, &entries).is_ok() {
+                for k in &old {
+                    e.offsets.remove(k);
+                }
+                tracing::info!(group = %id, expired = old.len(), "expired committed offsets");
+            }
+        }
+    }
+
+    /// Runs ticks (100 ms) and offset expiry until the task is aborted.
+    pub async fn run(b: std::sync::Arc<Broker>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_expiry = Instant::now();
+        loop {
+            tick.tick().await;
+            b.groups.tick(&b);
+            if last_expiry.elapsed() >= b.groups.config.retention_check {
+                last_expiry = Instant::now();
+                b.groups.expire_offsets(&b);
+            }
+        }
+    }
+}
+
+fn summary(g: &Group) -> GroupSummary {
+    let protocol = g.protocol.clone().unwrap_or_default();
+    GroupSummary {
+        id: g.id.clone(),
+        state: g.state,
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        protocol: protocol.clone(),
+        members: g
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    m.client_id.clone(),
+                    m.client_host.clone(),
+                    m.metadata_for(&protocol),
+                    m.assignment.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The offset after the last batch in `records`.
+fn last_offset_after(records: &[u8]) -> Option<Offset> {
+    let mut pos = 0usize;
+    let mut next = None;
+    while let Some(h) = records
+        .get(pos..)
+        .and_then(|r| crate::log::batch::BatchHeader::parse(r).ok())
+    {
+        next = Some(Offset(h.last_offset() + 1));
+        pos += h.total_size();
+    }
+    next
+}

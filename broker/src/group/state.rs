@@ -1,0 +1,1170 @@
+//! One consumer group's membership state machine (Kafka's classic protocol): Empty,
+//! PreparingRebalance, CompletingRebalance, Stable, Dead. Pure logic over explicit `now`
+//! values; the coordinator owns persistence, timers and delivering responses.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
+use tokio::sync::oneshot;
+
+/// Kafka's group states, with the names DescribeGroups and ListGroups use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    /// No members (offsets may still be committed).
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Members have their assignment and heartbeat.
+    Stable,
+    /// Removed.
+    Dead,
+}
+
+impl GroupState {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// What a JoinGroup caller receives.
+#[derive(Debug, Clone, Default)]
+pub struct JoinResult {
+    /// Kafka error code.
+    pub error: i16,
+    /// Generation after the rebalance.
+    pub generation: i32,
+    /// The group's protocol type (`consumer`).
+    pub protocol_type: Option<String>,
+    /// The chosen assignor.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// This member's id.
+    pub member_id: String,
+    /// For the leader: every member with its subscription metadata.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+/// What a SyncGroup caller receives.
+#[derive(Debug, Clone, Default)]
+pub struct SyncResult {
+    /// Kafka error code.
+    pub error: i16,
+    /// The group's protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen assignor.
+    pub protocol_name: Option<String>,
+    /// This member's assignment.
+    pub assignment: Bytes,
+}
+
+/// One member.
+#[derive(Debug)]
+pub struct Member {
+    /// Member id (assigned by the coordinator).
+    pub id: String,
+    /// Static membership id (KIP-345).
+    pub instance_id: Option<String>,
+    /// Client id from the request header.
+    pub client_id: String,
+    /// Client address.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout: Duration,
+    /// Rebalance timeout (max.poll.interval.ms).
+    pub rebalance_timeout: Duration,
+    /// Supported protocols in preference order: (name, metadata).
+    pub protocols: Vec<(String, Bytes)>,
+    /// Current assignment.
+    pub assignment: Bytes,
+    /// When the session was last refreshed.
+    pub last_heartbeat: Instant,
+    join_waiter: Option<oneshot::Sender<JoinResult>>,
+    sync_waiter: Option<oneshot::Sender<SyncResult>>,
+}
+
+impl Member {
+    /// The metadata this member sent for `protocol`.
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A JoinGroup request, already parsed.
+#[derive(Debug)]
+pub struct JoinRequest {
+    /// Given member id (empty for a new member).
+    pub member_id: String,
+    /// Static membership id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout: Duration,
+    /// Rebalance timeout.
+    pub rebalance_timeout: Duration,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Protocols in preference order.
+    pub protocols: Vec<(String, Bytes)>,
+    /// KIP-394: the client understands MEMBER_ID_REQUIRED (JoinGroup v4+).
+    pub require_known_member_id: bool,
+}
+
+/// Group-level timing settings from the broker config.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupTimings {
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_delay: Duration,
+}
+
+/// One consumer group.
+#[derive(Debug)]
+pub struct Group {
+    /// Group id.
+    pub id: String,
+    /// Current state.
+    pub state: GroupState,
+    /// Generation (bumped by every completed join).
+    pub generation: i32,
+    /// Protocol type of the members (`consumer`, `connect`, ...).
+    pub protocol_type: Option<String>,
+    /// Chosen protocol (assignor).
+    pub protocol: Option<String>,
+    /// Leader member id.
+    pub leader: Option<String>,
+    /// Members in join order.
+    pub members: IndexMap<String, Member>,
+    /// KIP-394 member ids handed out but not yet used, with their expiry.
+    pending: HashMap<String, Instant>,
+    /// Static instance id → member id.
+    statics: HashMap<String, String>,
+    /// When the current join phase ends at the latest.
+    join_deadline: Option<Instant>,
+    /// True while in the initial delayed join of an empty group.
+    initial_join: bool,
+    /// When the leader must have synced by.
+    sync_deadline: Option<Instant>,
+}
+
+/// The member id handed out to a new member: client id plus a random suffix, as Kafka does.
+fn new_member_id(client_id: &str) -> String {
+    format!(
+        "{}-{}",
+        if client_id.is_empty() {
+            "member"
+        } else {
+            client_id
+        },
+        uuid::Uuid::new_v4()
+    )
+}
+
+fn err(e: ResponseError) -> i16 {
+    e.code()
+}
+
+impl Group {
+    /// A new, empty group.
+    pub fn new(id: &str) -> Group {
+        Group {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: IndexMap::new(),
+            pending: HashMap::new(),
+            statics: HashMap::new(),
+            join_deadline: None,
+            initial_join: false,
+            sync_deadline: None,
+        }
+    }
+
+    /// Restores a stable group from its stored metadata (at load time).
+    pub fn restore(
+        id: &str,
+        generation: i32,
+        protocol_type: Option<String>,
+        protocol: Option<String>,
+        leader: Option<String>,
+        members: Vec<StoredMember>,
+        now: Instant,
+    ) -> Group {
+        let mut g = Group::new(id);
+        g.generation = generation;
+        g.protocol_type = protocol_type;
+        g.protocol = protocol.clone();
+        g.leader = leader;
+        for m in members {
+            if let Some(i) = &m.instance_id {
+                g.statics.insert(i.clone(), m.id.clone());
+            }
+            let protocols = vec![(protocol.clone().unwrap_or_default(), m.subscription)];
+            g.members.insert(
+                m.id.clone(),
+                Member {
+                    id: m.id,
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
+                    protocols,
+                    assignment: m.assignment,
+                    last_heartbeat: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        g.state = if g.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        g
+    }
+
+    /// The members as stored in `__consumer_offsets`.
+    pub fn stored_members(&self) -> Vec<StoredMember> {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| StoredMember {
+                id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout.as_millis() as u64,
+                rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
+                subscription: m.metadata_for(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect()
+    }
+
+    /// Handles JoinGroup. Returns a receiver for the (possibly delayed) result.
+    pub fn join(
+        &mut self,
+        req: JoinRequest,
+        timings: GroupTimings,
+        now: Instant,
+    ) -> oneshot::Receiver<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        let fail = |tx: oneshot::Sender<JoinResult>, code: i16, member_id: String| {
+            let _ = tx.send(JoinResult {
+                error: code,
+                generation: -1,
+                member_id,
+                ..Default::default()
+            });
+        };
+        if self.state == GroupState::Dead {
+            fail(
+                tx,
+                err(ResponseError::CoordinatorNotAvailable),
+                req.member_id,
+            );
+            return rx;
+        }
+        if let Some(pt) = &self.protocol_type {
+            let common = self.state == GroupState::Empty
+                || self.members.values().all(|m| {
+                    req.protocols
+                        .iter()
+                        .any(|(n, _)| m.protocols.iter().any(|(mn, _)| mn == n))
+                });
+            if (*pt != req.protocol_type && !self.members.is_empty())
+                || !common
+                || req.protocols.is_empty()
+            {
+                fail(
+                    tx,
+                    err(ResponseError::InconsistentGroupProtocol),
+                    req.member_id,
+                );
+                return rx;
+            }
+        } else if req.protocols.is_empty() {
+            fail(
+                tx,
+                err(ResponseError::InconsistentGroupProtocol),
+                req.member_id,
+            );
+            return rx;
+        }
+
+        // Static members: the instance id decides who the member is.
+        if let Some(instance) = req.instance_id.clone() {
+            if let Some(old_id) = self.statics.get(&instance).cloned() {
+                if !req.member_id.is_empty() && req.member_id != old_id {
+                    fail(tx, err(ResponseError::FencedInstanceId), req.member_id);
+                    return rx;
+                }
+                if req.member_id.is_empty() {
+                    return self.replace_static_member(old_id, req, tx, rx, timings, now);
+                }
+            } else if !req.member_id.is_empty() {
+                fail(tx, err(ResponseError::UnknownMemberId), req.member_id);
+                return rx;
+            } else {
+                let id = new_member_id(&req.client_id);
+                self.statics.insert(instance, id.clone());
+                self.add_member(id, req, tx, timings, now);
+                return rx;
+            }
+        }
+
+        if req.member_id.is_empty() {
+            let id = new_member_id(&req.client_id);
+            if req.require_known_member_id {
+                // KIP-394: make the client come back with the id, so a lost response never
+                // leaves a phantom member behind.
+                self.pending.insert(id.clone(), now + req.session_timeout);
+                fail(tx, err(ResponseError::MemberIdRequired), id);
+                return rx;
+            }
+            self.add_member(id, req, tx, timings, now);
+            return rx;
+        }
+        if self.pending.remove(&req.member_id).is_some() {
+            let id = req.member_id.clone();
+            self.add_member(id, req, tx, timings, now);
+            return rx;
+        }
+        let Some(member) = self.members.get_mut(&req.member_id) else {
+            fail(tx, err(ResponseError::UnknownMemberId), req.member_id);
+            return rx;
+        };
+        // A known member rejoining.
+        let changed = member.protocols != req.protocols;
+        member.protocols = req.protocols;
+        member.session_timeout = req.session_timeout;
+        member.rebalance_timeout = req.rebalance_timeout;
+        member.last_heartbeat = now;
+        let is_leader = self.leader.as_deref() == Some(req.member_id.as_str());
+        match self.state {
+            GroupState::Stable if !changed && !is_leader => {
+                // Nothing to change: hand back the current generation (Kafka does the same).
+                let _ = tx.send(self.join_result_for(&req.member_id, false));
+            }
+            GroupState::CompletingRebalance if !changed => {
+                let _ = tx.send(self.join_result_for(&req.member_id, is_leader));
+            }
+            _ => {
+                if let Some(m) = self.members.get_mut(&req.member_id) {
+                    m.join_waiter = Some(tx);
+                }
+                self.prepare_rebalance(timings, now);
+                self.maybe_complete_join(now);
+            }
+        }
+        rx
+    }
+
+    fn replace_static_member(
+        &mut self,
+        old_id: String,
+        req: JoinRequest,
+        tx: oneshot::Sender<JoinResult>,
+        rx: oneshot::Receiver<JoinResult>,
+        timings: GroupTimings,
+        now: Instant,
+    ) -> oneshot::Receiver<JoinResult> {
+        let new_id = new_member_id(&req.client_id);
+        let Some(mut member) = self.members.shift_remove(&old_id) else {
+            // Known instance without a live member (expired): join as new.
+            if let Some(i) = &req.instance_id {
+                self.statics.insert(i.clone(), new_id.clone());
+            }
+            self.add_member(new_id, req, tx, timings, now);
+            return rx;
+        };
+        // The old incarnation's pending calls are fenced.
+        if let Some(w) = member.join_waiter.take() {
+            let _ = w.send(JoinResult {
+                error: err(ResponseError::FencedInstanceId),
+                generation: -1,
+                member_id: old_id.clone(),
+                ..Default::default()
+            });
+        }
+        if let Some(w) = member.sync_waiter.take() {
+            let _ = w.send(SyncResult {
+                error: err(ResponseError::FencedInstanceId),
+                ..Default::default()
+            });
+        }
+        let unchanged = member.protocols == req.protocols;
+        member.id = new_id.clone();
+        member.client_id = req.client_id;
+        member.client_host = req.client_host;
+        member.session_timeout = req.session_timeout;
+        member.rebalance_timeout = req.rebalance_timeout;
+        member.protocols = req.protocols;
+        member.last_heartbeat = now;
+        let was_leader = self.leader.as_deref() == Some(old_id.as_str());
+        if was_leader {
+            self.leader = Some(new_id.clone());
+        }
+        if let Some(i) = &req.instance_id {
+            self.statics.insert(i.clone(), new_id.clone());
+        }
+        self.members.insert(new_id.clone(), member);
+        if self.state == GroupState::Stable && unchanged {
+            // KIP-345: a restarted static member gets its old assignment without a rebalance.
+            // The old leader id is returned so the member does not run an assignment that a
+            // stable group would never broadcast.
+            let mut r = self.join_result_for(&new_id, false);
+            r.leader = if was_leader {
+                old_id
+            } else {
+                self.leader.clone().unwrap_or_default()
+            };
+            let _ = tx.send(r);
+        } else {
+            if let Some(m) = self.members.get_mut(&new_id) {
+                m.join_waiter = Some(tx);
+            }
+            self.prepare_rebalance(timings, now);
+            self.maybe_complete_join(now);
+        }
+        rx
+    }
+
+    fn add_member(
+        &mut self,
+        id: String,
+        req: JoinRequest,
+        tx: oneshot::Sender<JoinResult>,
+        timings: GroupTimings,
+        now: Instant,
+    ) {
+        if self.protocol_type.is_none() || self.members.is_empty() {
+            self.protocol_type = Some(req.protocol_type.clone());
+        }
+        self.members.insert(
+            id.clone(),
+            Member {
+                id,
+                instance_id: req.instance_id,
+                client_id: req.client_id,
+                client_host: req.client_host,
+                session_timeout: req.session_timeout,
+                rebalance_timeout: req.rebalance_timeout,
+                protocols: req.protocols,
+                assignment: Bytes::new(),
+                last_heartbeat: now,
+                join_waiter: Some(tx),
+                sync_waiter: None,
+            },
+        );
+        let was_initial = self.state == GroupState::Empty;
+        self.prepare_rebalance(timings, now);
+        if self.initial_join && !was_initial {
+            // Each new member during the initial delay extends it, bounded by the rebalance timeout.
+            let cap = now + self.max_rebalance_timeout();
+            self.join_deadline = Some((now + timings.initial_delay).min(cap));
+        }
+        self.maybe_complete_join(now);
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Moves to PreparingRebalance (if not there already) and sets the join deadline.
+    fn prepare_rebalance(&mut self, timings: GroupTimings, now: Instant) {
+        if self.state == GroupState::PreparingRebalance {
+            return;
+        }
+        // Members waiting in SyncGroup must rejoin.
+        for m in self.members.values_mut() {
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult {
+                    error: err(ResponseError::RebalanceInProgress),
+                    ..Default::default()
+                });
+            }
+        }
+        self.initial_join = self.state == GroupState::Empty && !timings.initial_delay.is_zero();
+        self.join_deadline = Some(if self.initial_join {
+            now + timings.initial_delay.min(self.max_rebalance_timeout())
+        } else {
+            now + self.max_rebalance_timeout()
+        });
+        self.sync_deadline = None;
+        self.state = GroupState::PreparingRebalance;
+    }
+
+    /// Starts a rebalance for a reason outside JoinGroup (a member left or expired).
+    pub fn trigger_rebalance(&mut self, timings: GroupTimings, now: Instant) {
+        if matches!(
+            self.state,
+            GroupState::Stable | GroupState::CompletingRebalance
+        ) {
+            self.prepare_rebalance(timings, now);
+        }
+        self.maybe_complete_join(now);
+    }
+
+    fn all_joined(&self) -> bool {
+        self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some())
+    }
+
+    /// Completes the join phase if every member rejoined (or the deadline passed).
+    pub fn maybe_complete_join(&mut self, now: Instant) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let deadline_passed = self.join_deadline.is_some_and(|d| now >= d);
+        if self.initial_join && !deadline_passed {
+            return;
+        }
+        if !self.all_joined() && !deadline_passed {
+            return;
+        }
+        // Members that did not rejoin in time are removed.
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
+        self.pending.clear();
+        self.initial_join = false;
+        self.join_deadline = None;
+        if self.members.is_empty() {
+            self.state = GroupState::Empty;
+            self.generation += 1;
+            self.protocol = None;
+            self.leader = None;
+            return;
+        }
+        self.generation += 1;
+        self.protocol = self.select_protocol();
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.state = GroupState::CompletingRebalance;
+        self.sync_deadline = Some(now + self.max_rebalance_timeout());
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let is_leader = self.leader.as_deref() == Some(id.as_str());
+            let result = self.join_result_for(&id, is_leader);
+            if let Some(w) = self.members.get_mut(&id).and_then(|m| m.join_waiter.take()) {
+                let _ = w.send(result);
+            }
+        }
+    }
+
+    fn join_result_for(&self, member_id: &str, with_members: bool) -> JoinResult {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        JoinResult {
+            error: 0,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            leader: self.leader.clone().unwrap_or_default(),
+            member_id: member_id.to_string(),
+            members: if with_members {
+                self.members
+                    .values()
+                    .map(|m| {
+                        (
+                            m.id.clone(),
+                            m.instance_id.clone(),
+                            m.metadata_for(&protocol),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The protocol every member supports that the members rank best (Kafka's vote).
+    fn select_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<&String> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == *n))
+            })
+            .collect();
+        let mut best: Option<(&String, usize)> = None;
+        for c in &candidates {
+            // Each member votes for its most preferred candidate.
+            let votes = self
+                .members
+                .values()
+                .filter(|m| {
+                    m.protocols
+                        .iter()
+                        .map(|(n, _)| n)
+                        .find(|n| candidates.contains(n))
+                        == Some(*c)
+                })
+                .count();
+            if best.is_none_or(|(_, v)| votes > v) {
+                best = Some((c, votes));
+            }
+        }
+        best.map(|(c, _)| c.clone())
+    }
+
+    /// Handles SyncGroup. `assignments` is non-empty only from the leader.
+    pub fn sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+    ) -> (oneshot::Receiver<SyncResult>, bool) {
+        let (tx, rx) = oneshot::channel();
+        let fail = |tx: oneshot::Sender<SyncResult>, e: ResponseError| {
+            let _ = tx.send(SyncResult {
+                error: e.code(),
+                ..Default::default()
+            });
+        };
+        if let Err(e) = self.check_member(member_id, instance_id) {
+            fail(tx, e);
+            return (rx, false);
+        }
+        if generation != self.generation {
+            fail(tx, ResponseError::IllegalGeneration);
+            return (rx, false);
+        }
+        match self.state {
+            GroupState::PreparingRebalance => fail(tx, ResponseError::RebalanceInProgress),
+            GroupState::Stable => {
+                let _ = tx.send(self.sync_result_for(member_id));
+            }
+            GroupState::CompletingRebalance => {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.sync_waiter = Some(tx);
+                    m.last_heartbeat = now;
+                }
+                if self.leader.as_deref() == Some(member_id) {
+                    let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    for m in self.members.values_mut() {
+                        m.assignment = given.remove(&m.id).unwrap_or_default();
+                    }
+                    self.state = GroupState::Stable;
+                    self.sync_deadline = None;
+                    // The caller persists the group, then calls `deliver_sync`.
+                    return (rx, true);
+                }
+            }
+            GroupState::Empty | GroupState::Dead => fail(tx, ResponseError::UnknownMemberId),
+        }
+        (rx, false)
+    }
+
+    /// Answers every member waiting in SyncGroup with its assignment (after persisting).
+    pub fn deliver_sync(&mut self, error: i16) {
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let mut r = self.sync_result_for(&id);
+            if error != 0 {
+                r = SyncResult {
+                    error,
+                    ..Default::default()
+                };
+            }
+            if let Some(w) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                let _ = w.send(r);
+            }
+        }
+    }
+
+    fn sync_result_for(&self, member_id: &str) -> SyncResult {
+        SyncResult {
+            error: 0,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        if let Some(i) = instance_id {
+            match self.statics.get(i) {
+                Some(id) if id == member_id => return Ok(()),
+                Some(_) => return Err(ResponseError::FencedInstanceId),
+                None => return Err(ResponseError::UnknownMemberId),
+            }
+        }
+        if self.members.contains_key(member_id) {
+            Ok(())
+        } else {
+            Err(ResponseError::UnknownMemberId)
+        }
+    }
+
+    /// Handles Heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> i16 {
+        if self.state == GroupState::Dead {
+            return ResponseError::CoordinatorNotAvailable.code();
+        }
+        if let Err(e) = self.check_member(member_id, instance_id) {
+            return e.code();
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.last_heartbeat = now;
+        }
+        match self.state {
+            GroupState::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
+            GroupState::CompletingRebalance => {
+                if generation == self.generation {
+                    0
+                } else {
+                    ResponseError::RebalanceInProgress.code()
+                }
+            }
+            GroupState::Stable if generation != self.generation => {
+                ResponseError::IllegalGeneration.code()
+            }
+            GroupState::Stable => 0,
+            GroupState::Empty | GroupState::Dead => ResponseError::UnknownMemberId.code(),
+        }
+    }
+
+    /// Handles one LeaveGroup member entry; returns the member's error code.
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        timings: GroupTimings,
+        now: Instant,
+    ) -> i16 {
+        let id = match instance_id {
+            Some(i) => match self.statics.get(i) {
+                Some(id) if member_id.is_empty() || id == member_id => id.clone(),
+                Some(_) => return ResponseError::FencedInstanceId.code(),
+                None => return ResponseError::UnknownMemberId.code(),
+            },
+            None => member_id.to_string(),
+        };
+        if self.pending.remove(&id).is_some() {
+            self.maybe_complete_join(now);
+            return 0;
+        }
+        if !self.members.contains_key(&id) {
+            return ResponseError::UnknownMemberId.code();
+        }
+        self.remove_member(&id);
+        self.after_member_removed(timings, now);
+        0
+    }
+
+    fn remove_member(&mut self, id: &str) {
+        if let Some(mut m) = self.members.shift_remove(id) {
+            if let Some(i) = &m.instance_id {
+                if self.statics.get(i).map(String::as_str) == Some(id) {
+                    self.statics.remove(i);
+                }
+            }
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResult {
+                    error: ResponseError::UnknownMemberId.code(),
+                    generation: -1,
+                    member_id: id.to_string(),
+                    ..Default::default()
+                });
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult {
+                    error: ResponseError::UnknownMemberId.code(),
+                    ..Default::default()
+                });
+            }
+        }
+        if self.leader.as_deref() == Some(id) {
+            self.leader = self.members.keys().next().cloned();
+        }
+    }
+
+    fn after_member_removed(&mut self, timings: GroupTimings, now: Instant) {
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                if self.members.is_empty() {
+                    self.state = GroupState::PreparingRebalance;
+                    self.join_deadline = Some(now);
+                    self.maybe_complete_join(now);
+                } else {
+                    self.prepare_rebalance(timings, now);
+                    self.maybe_complete_join(now);
+                }
+            }
+            GroupState::PreparingRebalance => self.maybe_complete_join(now),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    /// Periodic work: expire sessions, end join and sync phases whose time is up. Returns true
+    /// when the group's persisted metadata changed (it became Empty).
+    pub fn tick(&mut self, timings: GroupTimings, now: Instant) -> bool {
+        let before = self.state;
+        self.pending.retain(|_, exp| *exp > now);
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                m.join_waiter.is_none()
+                    && m.sync_waiter.is_none()
+                    && now.duration_since(m.last_heartbeat) > m.session_timeout
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        for id in &expired {
+            tracing::info!(group = %self.id, member = %id, "member session expired");
+            self.remove_member(id);
+        }
+        if !expired.is_empty() {
+            self.after_member_removed(timings, now);
+        }
+        if self.state == GroupState::PreparingRebalance {
+            self.maybe_complete_join(now);
+        }
+        if self.state == GroupState::CompletingRebalance
+            && self.sync_deadline.is_some_and(|d| now >= d)
+        {
+            // The leader never sent the assignment: members that did not sync are dropped.
+            let lagging: Vec<String> = self
+                .members
+                .values()
+                .filter(|m| m.sync_waiter.is_none())
+                .map(|m| m.id.clone())
+                .collect();
+            for id in &lagging {
+                self.remove_member(id);
+            }
+            self.prepare_rebalance(timings, now);
+            self.maybe_complete_join(now);
+        }
+        before != self.state && self.state == GroupState::Empty
+    }
+
+    /// Marks the group deleted.
+    pub fn mark_dead(&mut self) {
+        self.state = GroupState::Dead;
+    }
+
+    /// Topics the current members subscribe to, decoded from consumer-protocol metadata.
+    pub fn subscribed_topics(&self) -> Option<Vec<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol.clone()?;
+        let mut topics = Vec::new();
+        for m in self.members.values() {
+            let meta = m.metadata_for(&protocol);
+            topics.extend(decode_subscription(&meta)?);
+        }
+        topics.sort();
+        topics.dedup();
+        Some(topics)
+    }
+}
+
+/// The topics in a consumer-protocol subscription (version-prefixed ConsumerProtocolSubscription).
+pub fn decode_subscription(meta: &Bytes) -> Option<Vec<String>> {
+    use kafka_protocol::protocol::Decodable;
+    let mut b = meta.clone();
+    if b.len() < 2 {
+        return None;
+    }
+    let version = i16::from_be_bytes([b[0], b[1]]);
+    bytes::Buf::advance(&mut b, 2);
+    let sub =
+        kafka_protocol::messages::ConsumerProtocolSubscription::decode(&mut b, version.clamp(0, 3))
+            .ok()?;
+    Some(sub.topics.iter().map(|t| t.to_string()).collect())
+}
+
+/// A member as persisted in the group metadata record.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StoredMember {
+    /// Member id.
+    pub id: String,
+    /// Static instance id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: u64,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: u64,
+    /// Subscription metadata for the chosen protocol.
+    #[serde(with = "hexbytes")]
+    pub subscription: Bytes,
+    /// Assignment.
+    #[serde(with = "hexbytes")]
+    pub assignment: Bytes,
+}
+
+/// Bytes as hex in JSON: readable with any Kafka tool dumping `__consumer_offsets`.
+pub mod hexbytes {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as a hex string.
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(b.len() * 2);
+        for x in b.iter() {
+            out.push_str(&format!("{x:02x}"));
+        }
+        s.serialize_str(&out)
+    }
+
+    /// Parses a hex string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                s.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("bad hex"))
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Bytes::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(member: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            instance_id: instance.map(str::to_string),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(5),
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+            require_known_member_id: true,
+        }
+    }
+
+    const NO_DELAY: GroupTimings = GroupTimings {
+        initial_delay: Duration::ZERO,
+    };
+
+    fn now_result(mut rx: oneshot::Receiver<JoinResult>) -> Option<JoinResult> {
+        rx.try_recv().ok()
+    }
+
+    /// Joins a new dynamic member through the KIP-394 two-step; returns its id and receiver.
+    fn join_new(g: &mut Group, now: Instant) -> (String, oneshot::Receiver<JoinResult>) {
+        let first = now_result(g.join(req("", None), NO_DELAY, now)).expect("immediate answer");
+        assert_eq!(first.error, ResponseError::MemberIdRequired.code());
+        let id = first.member_id;
+        (id.clone(), g.join(req(&id, None), NO_DELAY, now))
+    }
+
+    #[test]
+    fn join_sync_heartbeat_and_errors() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let (a, rx) = join_new(&mut g, now);
+        let r = now_result(rx).expect("single member completes at once");
+        assert_eq!(
+            (r.error, r.generation, r.leader.as_str()),
+            (0, 1, a.as_str())
+        );
+        assert_eq!(r.members.len(), 1, "the leader gets the member list");
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+
+        assert_eq!(
+            g.heartbeat("nobody", None, 1, now),
+            ResponseError::UnknownMemberId.code()
+        );
+        let (mut rx, done) = g.sync(&a, None, 7, vec![], now);
+        assert!(!done);
+        assert_eq!(
+            rx.try_recv().expect("answer").error,
+            ResponseError::IllegalGeneration.code()
+        );
+        let (mut rx, done) = g.sync(
+            &a,
+            None,
+            1,
+            vec![(a.clone(), Bytes::from_static(b"p0"))],
+            now,
+        );
+        assert!(done, "the leader's sync completes the rebalance");
+        g.deliver_sync(0);
+        assert_eq!(
+            rx.try_recv().expect("answer").assignment,
+            Bytes::from_static(b"p0")
+        );
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(g.heartbeat(&a, None, 1, now), 0);
+        assert_eq!(
+            g.heartbeat(&a, None, 0, now),
+            ResponseError::IllegalGeneration.code()
+        );
+
+        // A second member triggers a rebalance; the first learns it from its heartbeat.
+        let (b, mut rx_b) = join_new(&mut g, now);
+        assert!(rx_b.try_recv().is_err(), "waits for the others to rejoin");
+        assert_eq!(
+            g.heartbeat(&a, None, 1, now),
+            ResponseError::RebalanceInProgress.code()
+        );
+        let rx_a = g.join(req(&a, None), NO_DELAY, now);
+        let ra = now_result(rx_a).expect("complete");
+        let rb = rx_b.try_recv().expect("complete");
+        assert_eq!((ra.generation, rb.generation), (2, 2));
+        assert_eq!(ra.leader, a, "the leader is kept");
+        assert!(rb.members.is_empty(), "followers get no member list");
+        assert_eq!(g.members.len(), 2);
+        let _ = b;
+    }
+
+    #[test]
+    fn session_expiry_removes_members_and_empties_the_group() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let (a, rx) = join_new(&mut g, now);
+        now_result(rx).expect("joined");
+        let (_, done) = g.sync(&a, None, 1, vec![], now);
+        assert!(done);
+        g.deliver_sync(0);
+        assert!(
+            !g.tick(NO_DELAY, now + Duration::from_secs(5)),
+            "still alive"
+        );
+        assert!(
+            g.tick(NO_DELAY, now + Duration::from_secs(11)),
+            "expired: the group became empty"
+        );
+        assert_eq!(g.state, GroupState::Empty);
+        assert!(g.members.is_empty());
+    }
+
+    #[test]
+    fn static_members_are_fenced_and_replaced() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let r = now_result(g.join(req("", Some("i1")), NO_DELAY, now))
+            .expect("static members need no second join");
+        let old = r.member_id.clone();
+        let (_, done) = g.sync(
+            &old,
+            Some("i1"),
+            1,
+            vec![(old.clone(), Bytes::from_static(b"x"))],
+            now,
+        );
+        assert!(done);
+        g.deliver_sync(0);
+        // Restart: same instance id, no member id; no rebalance, old assignment kept.
+        let r = now_result(g.join(req("", Some("i1")), NO_DELAY, now)).expect("immediate");
+        assert_eq!((r.error, r.generation), (0, 1));
+        assert_ne!(r.member_id, old);
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(
+            g.heartbeat(&old, Some("i1"), 1, now),
+            ResponseError::FencedInstanceId.code()
+        );
+        let r2 = now_result(g.join(req(&old, Some("i1")), NO_DELAY, now)).expect("immediate");
+        assert_eq!(r2.error, ResponseError::FencedInstanceId.code());
+        let (mut rx, _) = g.sync(&r.member_id, Some("i1"), 1, vec![], now);
+        assert_eq!(
+            rx.try_recv().expect("answer").assignment,
+            Bytes::from_static(b"x")
+        );
+    }
+
+    #[test]
+    fn inconsistent_protocols_are_refused() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let (_, rx) = join_new(&mut g, now);
+        now_result(rx).expect("joined");
+        let mut other = req("", None);
+        other.protocols = vec![("roundrobin".into(), Bytes::new())];
+        let r = now_result(g.join(other, NO_DELAY, now)).expect("immediate");
+        assert_eq!(r.error, ResponseError::InconsistentGroupProtocol.code());
+    }
+
+    #[test]
+    fn initial_delay_holds_the_first_rebalance() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let t = GroupTimings {
+            initial_delay: Duration::from_secs(3),
+        };
+        let first = now_result(g.join(req("", None), t, now)).expect("member id");
+        let mut rx = g.join(req(&first.member_id, None), t, now);
+        assert!(rx.try_recv().is_err());
+        g.tick(t, now + Duration::from_secs(1));
+        assert!(rx.try_recv().is_err(), "still inside the delay");
+        g.tick(t, now + Duration::from_millis(3100));
+        assert_eq!(rx.try_recv().expect("completed").generation, 1);
+    }
+}

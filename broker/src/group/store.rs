@@ -1,0 +1,275 @@
+//! Group metadata and committed offsets as records in `__consumer_offsets`.
+//!
+//! Keys and values are small versioned JSON documents (readable with any Kafka consumer that
+//! dumps the topic); a null value is a tombstone. The latest record for a key wins, so the
+//! topic is compacted in spirit: replaying it from the start rebuilds every group.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use serde::{Deserialize, Serialize};
+
+use super::state::StoredMember;
+
+/// The internal topic's name.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// What a record is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RecordKey {
+    /// A committed offset.
+    Offset {
+        /// Group id.
+        group: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// A group's membership metadata.
+    Group {
+        /// Group id.
+        group: String,
+    },
+}
+
+/// A committed offset as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetValue {
+    /// The committed offset.
+    pub offset: i64,
+    /// Leader epoch of the committed position (-1 unknown).
+    pub leader_epoch: i32,
+    /// Client metadata string.
+    pub metadata: String,
+    /// When it was committed (ms).
+    pub commit_timestamp: i64,
+}
+
+/// A group's metadata as stored after each completed rebalance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupValue {
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Generation.
+    pub generation: i32,
+    /// Chosen protocol.
+    pub protocol: Option<String>,
+    /// Leader member id.
+    pub leader: Option<String>,
+    /// Members.
+    pub members: Vec<StoredMember>,
+}
+
+/// A decoded record: key and value (None = tombstone).
+#[derive(Debug, Clone)]
+pub enum StoredRecord {
+    /// Offset commit or its deletion.
+    Offset(String, String, i32, Option<OffsetValue>),
+    /// Group metadata or its deletion.
+    Group(String, Option<GroupValue>),
+}
+
+/// One record to write.
+pub struct Entry {
+    /// Key.
+    pub key: RecordKey,
+    /// Value JSON, or None for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Entry {
+    /// An offset commit.
+    pub fn offset(group: &str, topic: &str, partition: i32, v: &OffsetValue) -> Entry {
+        Entry {
+            key: RecordKey::Offset {
+                group: group.into(),
+                topic: topic.into(),
+                partition,
+            },
+            value: serde_json::to_vec(v).ok(),
+        }
+    }
+
+    /// An offset deletion.
+    pub fn offset_tombstone(group: &str, topic: &str, partition: i32) -> Entry {
+        Entry {
+            key: RecordKey::Offset {
+                group: group.into(),
+                topic: topic.into(),
+                partition,
+            },
+            value: None,
+        }
+    }
+
+    /// Group metadata.
+    pub fn group(group: &str, v: &GroupValue) -> Entry {
+        Entry {
+            key: RecordKey::Group {
+                group: group.into(),
+            },
+            value: serde_json::to_vec(v).ok(),
+        }
+    }
+
+    /// A group deletion.
+    pub fn group_tombstone(group: &str) -> Entry {
+        Entry {
+            key: RecordKey::Group {
+                group: group.into(),
+            },
+            value: None,
+        }
+    }
+}
+
+/// Encodes entries as one record batch (magic v2, uncompressed) ready for `append`.
+pub fn encode(entries: &[Entry], now_ms: i64) -> anyhow::Result<Bytes> {
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: now_ms,
+                key: Some(Bytes::from(serde_json::to_vec(&e.key)?)),
+                value: e.value.clone().map(Bytes::from),
+                headers: Default::default(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )?;
+    Ok(buf.freeze())
+}
+
+/// Decodes stored batches; records that do not parse are skipped with a warning (a newer or
+/// foreign format must never stop the coordinator from loading).
+pub fn decode(mut bytes: Bytes) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let sets = match RecordBatchDecoder::decode_all(&mut bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped");
+            return out;
+        }
+    };
+    for set in sets {
+        for r in set.records {
+            if r.control {
+                continue;
+            }
+            let Some(key) = r
+                .key
+                .as_ref()
+                .and_then(|k| serde_json::from_slice::<RecordKey>(k).ok())
+            else {
+                tracing::warn!(
+                    offset = r.offset,
+                    "unreadable key in __consumer_offsets skipped"
+                );
+                continue;
+            };
+            match key {
+                RecordKey::Offset {
+                    group,
+                    topic,
+                    partition,
+                } => {
+                    let v = r
+                        .value
+                        .as_ref()
+                        .and_then(|v| serde_json::from_slice(v).ok());
+                    out.push(StoredRecord::Offset(group, topic, partition, v));
+                }
+                RecordKey::Group { group } => {
+                    let v = r
+                        .value
+                        .as_ref()
+                        .and_then(|v| serde_json::from_slice(v).ok());
+                    out.push(StoredRecord::Group(group, v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `__consumer_offsets` partition that owns a group: Java's `String.hashCode`, made
+/// non-negative, modulo the partition count, so the mapping matches Kafka's.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_matches_kafka() {
+        // Java: "ab".hashCode() == 3105; "polygenelubricants".hashCode() == Integer.MIN_VALUE,
+        // which Kafka's Utils.abs maps to 0.
+        assert_eq!(partition_for("ab", 50), 3105 % 50);
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
+        assert_eq!(partition_for("", 50), 0);
+        assert!((0..50).contains(&partition_for("some-group-with-a-long-name", 50)));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let v = OffsetValue {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "m".into(),
+            commit_timestamp: 7,
+        };
+        let g = GroupValue {
+            protocol_type: Some("consumer".into()),
+            generation: 2,
+            protocol: Some("range".into()),
+            leader: Some("a".into()),
+            members: vec![],
+        };
+        let bytes = encode(
+            &[
+                Entry::offset("g", "t", 1, &v),
+                Entry::group("g", &g),
+                Entry::offset_tombstone("g", "t", 2),
+                Entry::group_tombstone("h"),
+            ],
+            1,
+        )
+        .unwrap();
+        let recs = decode(bytes);
+        assert_eq!(recs.len(), 4);
+        assert!(
+            matches!(&recs[0], StoredRecord::Offset(gr, t, 1, Some(x)) if gr == "g" && t == "t" && x == &v)
+        );
+        assert!(matches!(&recs[1], StoredRecord::Group(gr, Some(x)) if gr == "g" && x == &g));
+        assert!(matches!(&recs[2], StoredRecord::Offset(_, _, 2, None)));
+        assert!(matches!(&recs[3], StoredRecord::Group(gr, None) if gr == "h"));
+    }
+}

@@ -118,3 +118,75 @@ async fn partitions_spread_over_several_log_dirs() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_file_sets_defaults_and_overrides_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = dir.path().join("server.properties");
+    std::fs::write(&props, "# as kafka-server-start.sh takes it\nnum.partitions=3\nlog.retention.hours=2\nsome.unknown.key=1\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rill-broker"))
+        .arg(&props)
+        .args([
+            "--override",
+            "num.partitions=4",
+            "--override",
+            "listeners=PLAINTEXT://127.0.0.1:0",
+            "--override",
+            "http.listener=127.0.0.1:0",
+        ])
+        .arg("--override")
+        .arg(format!("log.dirs={}", dir.path().join("data").display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = out;
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .next()
+        .expect("a line")
+        .expect("utf8");
+    let bootstrap = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("kafka="))
+        .expect("kafka=")
+        .to_string();
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .expect("http=")
+        .to_string();
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+    p.send(
+        FutureRecord::<(), _>::to("auto").payload("x"),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("sent");
+    let (_, parts) = common::http_get(&http, "/api/v1/partitions");
+    let parts: serde_json::Value = serde_json::from_str(&parts).expect("json");
+    let n = parts
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|p| p["topic"] == "auto")
+        .count();
+    assert_eq!(n, 4, "--override beats the file");
+    let (_, cfg) = common::http_get(&http, "/api/v1/configs");
+    assert!(
+        cfg.contains("\"name\":\"log.retention.hours\",\"value\":\"2\""),
+        "{cfg}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut err).expect("stderr");
+    assert!(
+        err.contains("some.unknown.key"),
+        "unknown keys are warned about: {err}"
+    );
+}

@@ -230,16 +230,21 @@ pub fn broker_configs(b: &Broker) -> Vec<(String, String, ConfigType, ConfigSour
             ConfigSource::StaticBroker,
         ));
     }
-    // The broker-level defaults of every topic config, under their broker names.
+    // The broker-level defaults of every topic config, under their broker names: the primary
+    // key with the effective value (in its unit), and every coarser synonym that was set.
     for r in defs::resolve_all(&Default::default(), &c.raw) {
         if let Some((key, _)) = r.def.synonyms.first() {
-            let (value, source) = match r.synonyms.first() {
-                Some(s) if s.source == ConfigSource::StaticBroker && s.name == *key => {
-                    (s.value.clone(), ConfigSource::StaticBroker)
-                }
-                _ => (r.value.clone(), r.source),
-            };
-            out.push((key.to_string(), value, r.def.kind, source));
+            out.push((key.to_string(), r.value.clone(), r.def.kind, r.source));
+        }
+        for (key, _) in r.def.synonyms.iter().skip(1) {
+            if let Some(v) = c.raw.get(*key) {
+                out.push((
+                    key.to_string(),
+                    v.clone(),
+                    r.def.kind,
+                    ConfigSource::StaticBroker,
+                ));
+            }
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -5,55 +5,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use common::wire::{connect, frame, response};
 use common::BrokerProc;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-
-fn connect(b: &BrokerProc) -> TcpStream {
-    let s = TcpStream::connect(&b.bootstrap).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
-}
-
-fn frame<R: Encodable>(key: ApiKey, version: i16, corr: i32, req: &R) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(corr)
-        .with_client_id(Some(StrBytes::from_static_str("bad-input-test")));
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("header");
-    req.encode(&mut buf, version).expect("body");
-    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    out
-}
-
-/// Reads one response frame; `None` when the broker closed the connection.
-fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(Bytes::from(body))
-}
-
-fn response<R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, corr: i32) -> R {
-    let mut b = read_frame(s).expect("a response, not a closed connection");
-    let h = ResponseHeader::decode(&mut b, key.response_header_version(version))
-        .expect("response header");
-    assert_eq!(h.correlation_id, corr);
-    R::decode(&mut b, version).expect("response body")
-}
 
 fn assert_closed(s: &mut TcpStream, what: &str) {
     let mut buf = [0u8; 1];

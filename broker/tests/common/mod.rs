@@ -197,3 +197,68 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Raw Kafka frames over a TcpStream, encoded and decoded with `kafka-protocol`.
+pub mod wire {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+    use super::BrokerProc;
+
+    pub fn connect(b: &BrokerProc) -> TcpStream {
+        let s = TcpStream::connect(&b.bootstrap).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    }
+
+    pub fn frame<R: Encodable>(key: ApiKey, version: i16, corr: i32, req: &R) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(corr)
+            .with_client_id(Some(StrBytes::from_static_str("bad-input-test")));
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .expect("header");
+        req.encode(&mut buf, version).expect("body");
+        let mut out = (buf.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&buf);
+        out
+    }
+
+    /// Reads one response frame; `None` when the broker closed the connection.
+    pub fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).ok()?;
+        Some(Bytes::from(body))
+    }
+
+    pub fn response<R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, corr: i32) -> R {
+        let mut b = read_frame(s).expect("a response, not a closed connection");
+        let h = ResponseHeader::decode(&mut b, key.response_header_version(version))
+            .expect("response header");
+        assert_eq!(h.correlation_id, corr);
+        R::decode(&mut b, version).expect("response body")
+    }
+
+    /// Sends `req` and decodes its response.
+    pub fn call<Q: Encodable, R: Decodable>(
+        s: &mut TcpStream,
+        key: ApiKey,
+        version: i16,
+        corr: i32,
+        req: &Q,
+    ) -> R {
+        s.write_all(&frame(key, version, corr, req)).expect("write");
+        response(s, key, version, corr)
+    }
+}

@@ -115,6 +115,9 @@ fn validate(a: &GroupsArgs) -> Result<(), CliError> {
         if a.topic.is_empty() && !a.all_topics {
             return usage("--reset-offsets needs --topic or --all-topics");
         }
+        for spec in &a.topic {
+            parse_topic_spec(spec)?;
+        }
     } else {
         if scenario || a.dry_run || a.execute || a.all_topics || !a.topic.is_empty() {
             return usage(

@@ -84,7 +84,7 @@ fn validate(a: &TopicsArgs) -> Result<(), CliError> {
     if a.partitions.is_some() && !(a.create || a.alter) {
         return usage("--partitions is only valid with --create and --alter");
     }
-    if !a.config.is_empty() && !(a.create || a.alter) {
+    if !(a.config.is_empty() || a.create || a.alter) {
         return usage("--config is only valid with --create and --alter");
     }
     if !a.delete_config.is_empty() && !a.alter {
@@ -147,12 +147,21 @@ async fn describe(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<
             .filter(|t| !(a.exclude_internal && t.is_internal))
             .collect(),
     };
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    let configs = if names.is_empty() {
+        Vec::new()
+    } else {
+        cluster
+            .describe_topics_configs(&names)
+            .await
+            .map_err(|e| CliError::client("describing topic configs failed", e))?
+    };
     let mut described = Vec::new();
-    for t in topics {
-        let configs = cluster.describe_topic_configs(&t.name).await.map_err(|e| {
+    for (t, (_, c)) in topics.into_iter().zip(configs) {
+        let c = c.map_err(|e| {
             CliError::client(format!("describing configs of '{}' failed", t.name), e)
         })?;
-        described.push((t, configs));
+        described.push((t, c));
     }
     match out {
         Output::Json => print_json(&Value::Array(

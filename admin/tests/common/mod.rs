@@ -15,6 +15,7 @@ pub struct BrokerProc {
     pub bootstrap: String,
     /// The data dir.
     pub data: PathBuf,
+    extra: Vec<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -23,20 +24,36 @@ impl BrokerProc {
     pub fn start(extra: &[&str]) -> BrokerProc {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().to_path_buf();
-        let (child, bootstrap) = spawn(&data, extra);
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, bootstrap) = spawn(&data, &extra);
         BrokerProc {
             child,
             bootstrap,
             data,
+            extra,
             _tmp: tmp,
         }
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same data dir and Kafka port, so clients can reconnect.
+    pub fn restart_same_port(&mut self) {
+        let mut extra = self.extra.clone();
+        extra.push(format!("listeners=PLAINTEXT://{}", self.bootstrap));
+        let (child, bootstrap) = spawn(&self.data, &extra);
+        self.child = child;
+        self.bootstrap = bootstrap;
     }
 }
 
 impl Drop for BrokerProc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
 }
 
@@ -55,9 +72,10 @@ fn broker_bin() -> PathBuf {
     bin
 }
 
-fn spawn(data: &Path, extra: &[&str]) -> (Child, String) {
+fn spawn(data: &Path, extra: &[String]) -> (Child, String) {
     let mut cmd = Command::new(broker_bin());
-    cmd.arg("--override").arg("listeners=PLAINTEXT://127.0.0.1:0");
+    cmd.arg("--override")
+        .arg("listeners=PLAINTEXT://127.0.0.1:0");
     cmd.arg("--override").arg("http.listener=127.0.0.1:0");
     cmd.arg("--override")
         .arg(format!("log.dirs={}", data.join("logs").display()));

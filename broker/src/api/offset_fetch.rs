@@ -11,7 +11,8 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::sb;
 use crate::server::Broker;
 
-type Fetched = Result<crate::group::coordinator::TopicOffsets, kafka_protocol::error::ResponseError>;
+type Fetched =
+    Result<crate::group::coordinator::TopicOffsets, kafka_protocol::error::ResponseError>;
 
 fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
     b.groups.fetch_offsets(b, group, topics.as_deref())

@@ -292,32 +292,61 @@ impl Cluster {
         &mut self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
-        let req = DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default()
-                .with_resource_type(RESOURCE_TOPIC)
-                .with_resource_name(sb(topic))
-                .with_configuration_keys(None),
-        ]);
-        let resp = self.send_to_any(req).await?;
-        let r = resp
-            .results
-            .into_iter()
-            .find(|r| *r.resource_name == *topic)
-            .ok_or_else(|| missing("DescribeConfigs", topic))?;
-        ClientError::check(r.error_code, r.error_message.as_deref())?;
-        let mut entries: Vec<ConfigEntry> = r
-            .configs
-            .into_iter()
-            .map(|c| ConfigEntry {
-                name: c.name.to_string(),
-                value: c.value.map(|v| v.to_string()),
-                source: ConfigSource::from_code(c.config_source),
-                read_only: c.read_only,
-                sensitive: c.is_sensitive,
+        let mut all = self.describe_topics_configs(&[topic.to_string()]).await?;
+        match all.pop() {
+            Some((_, r)) => r,
+            None => Err(missing("DescribeConfigs", topic)),
+        }
+    }
+
+    /// The configs of several topics in one request; one result per topic, in request
+    /// order (UNKNOWN_TOPIC_OR_PARTITION for a missing one).
+    pub async fn describe_topics_configs(
+        &mut self,
+        topics: &[String],
+    ) -> Result<Vec<(String, Result<Vec<ConfigEntry>, ClientError>)>, ClientError> {
+        let req = DescribeConfigsRequest::default().with_resources(
+            topics
+                .iter()
+                .map(|t| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(RESOURCE_TOPIC)
+                        .with_resource_name(sb(t))
+                        .with_configuration_keys(None)
+                })
+                .collect(),
+        );
+        let mut resp = self.send_to_any(req).await?;
+        Ok(topics
+            .iter()
+            .map(|topic| {
+                let pos = resp
+                    .results
+                    .iter()
+                    .position(|r| r.resource_type == RESOURCE_TOPIC && *r.resource_name == **topic);
+                let r = match pos.map(|i| resp.results.swap_remove(i)) {
+                    None => Err(missing("DescribeConfigs", topic)),
+                    Some(r) => {
+                        ClientError::check(r.error_code, r.error_message.as_deref()).map(|()| {
+                            let mut entries: Vec<ConfigEntry> = r
+                                .configs
+                                .into_iter()
+                                .map(|c| ConfigEntry {
+                                    name: c.name.to_string(),
+                                    value: c.value.map(|v| v.to_string()),
+                                    source: ConfigSource::from_code(c.config_source),
+                                    read_only: c.read_only,
+                                    sensitive: c.is_sensitive,
+                                })
+                                .collect();
+                            entries.sort_by(|a, b| a.name.cmp(&b.name));
+                            entries
+                        })
+                    }
+                };
+                (topic.clone(), r)
             })
-            .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+            .collect())
     }
 
     /// Applies `ops` to `topic`'s configs atomically (IncrementalAlterConfigs). With

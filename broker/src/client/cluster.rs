@@ -211,6 +211,20 @@ impl Cluster {
                 .get(id)
                 .is_some_and(|n| n.addr() == c.addr() && c.is_usable())
         });
+        // A bootstrap connection to an address a node advertises becomes that node's.
+        if let Some(c) = self.bootstrap_conn.take() {
+            let node = self
+                .nodes
+                .values()
+                .find(|n| n.addr() == c.addr() && !self.conns.contains_key(&n.node_id))
+                .map(|n| n.node_id);
+            match node {
+                Some(id) => {
+                    self.conns.insert(id, c);
+                }
+                None => self.bootstrap_conn = Some(c),
+            }
+        }
         self.controller_id = md.controller_id;
         self.cluster_id.clone_from(&md.cluster_id);
         Ok(md)

@@ -168,6 +168,12 @@ impl Connection {
         version: i16,
     ) -> Result<R::Response, ClientError> {
         let api = api_key::<R>()?;
+        if !self
+            .broker_versions(api)
+            .is_some_and(|r| r.min <= version && version <= r.max)
+        {
+            return Err(ClientError::UnsupportedVersion { api });
+        }
         let mut body = self.round_trip(api, version, &req).await?;
         match R::Response::decode(&mut body, version) {
             Ok(resp) => Ok(resp),

@@ -130,7 +130,7 @@ pub fn error_name(code: i16) -> String {
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
     } else {
         format!("{} ms", d.as_millis())

@@ -248,6 +248,16 @@ impl BrokerConfig {
         };
         let ts = defs::topic_config("message.timestamp.type")
             .map(|d| defs::resolve(d, topic, &self.raw).value);
+        let policy: Vec<String> = defs::topic_config("cleanup.policy")
+            .map(|d| defs::resolve(d, topic, &self.raw).value)
+            .unwrap_or_default()
+            .split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect();
+        let ratio = defs::topic_config("min.cleanable.dirty.ratio")
+            .map(|d| defs::resolve(d, topic, &self.raw).value)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.5);
         LogConfig {
             segment_bytes: get("segment.bytes").max(14) as u64,
             segment_ms: get("segment.ms"),
@@ -259,6 +269,11 @@ impl BrokerConfig {
             flush_messages: get("flush.messages"),
             flush_ms: get("flush.ms"),
             file_delete_delay_ms: get("file.delete.delay.ms"),
+            cleanup_compact: policy.iter().any(|p| p == "compact"),
+            cleanup_delete: policy.iter().any(|p| p == "delete"),
+            delete_retention_ms: get("delete.retention.ms"),
+            min_compaction_lag_ms: get("min.compaction.lag.ms"),
+            min_cleanable_dirty_ratio: ratio,
         }
     }
 }

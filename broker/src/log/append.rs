@@ -50,6 +50,9 @@ impl PartitionLog {
                 ));
             }
         }
+        if self.config.cleanup_compact {
+            super::cleaner::check_keys(records, &batches)?;
+        }
         let record_count: i64 = batches
             .iter()
             .map(|b| i64::from(b.header.record_count))
@@ -144,14 +147,15 @@ impl PartitionLog {
     }
 
     /// Follower append: the batches already carry offsets and leader epochs and are stored
-    /// unchanged. They are checked (structure, CRC) and must continue the log exactly at the log
-    /// end offset; the leader-epoch cache and producer state follow them.
+    /// unchanged. They are checked (structure, CRC) and must start at or after the log end
+    /// offset: a compacted leader's log has gaps, so a batch may begin past our end (Kafka
+    /// refuses only offsets below it). The leader-epoch cache and producer state follow them.
     pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, LogError> {
         let batches = batch::validate_stored(records)?;
         let log_end = self.log_end_offset().0;
         let mut next = log_end;
         for b in &batches {
-            if b.header.base_offset != next {
+            if b.header.base_offset < next {
                 return Err(LogError::UnexpectedAppendOffset {
                     expected: Offset(next),
                     received: Offset(b.header.base_offset),
@@ -184,7 +188,7 @@ impl PartitionLog {
             .sum();
         self.after_append(record_count, now_ms)?;
         Ok(AppendInfo {
-            first_offset: Offset(log_end),
+            first_offset: Offset(batches.first().map_or(log_end, |b| b.header.base_offset)),
             last_offset: Offset(next - 1),
             log_append_time: -1,
             log_start_offset: self.log_start_offset(),

@@ -33,10 +33,11 @@ impl PartitionLog {
         Ok(self.log_start_offset())
     }
 
-    /// Retention: rolls the active segment if segment.ms has passed since its first append, then
-    /// deletes the oldest segments (never the active one) while their largest timestamp is more
-    /// than retention.ms old, then while the log stays at or above retention.bytes without them.
-    /// Advances the log start offset. Returns how many segments were deleted.
+    /// Retention: rolls the active segment if segment.ms has passed since its first append, then,
+    /// when `cleanup.policy` contains `delete`, deletes the oldest segments (never the active one)
+    /// while their largest timestamp is more than retention.ms old, then while the log stays at
+    /// or above retention.bytes without them. Advances the log start offset. Returns how many
+    /// segments were deleted. Compaction is `compact`.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let active = self.active();
         if !active.is_empty()
@@ -47,7 +48,8 @@ impl PartitionLog {
             self.roll()?;
         }
         let mut deleted = 0;
-        if self.config.retention_ms >= 0 {
+        let delete = self.config.cleanup_delete;
+        if delete && self.config.retention_ms >= 0 {
             let cutoff = self.config.retention_ms;
             while self.segments.len() > 1
                 && self
@@ -59,7 +61,7 @@ impl PartitionLog {
                 deleted += 1;
             }
         }
-        if self.config.retention_bytes >= 0 {
+        if delete && self.config.retention_bytes >= 0 {
             let mut excess =
                 i64::try_from(self.size_bytes()).unwrap_or(i64::MAX) - self.config.retention_bytes;
             while self.segments.len() > 1 {
@@ -117,6 +119,7 @@ impl PartitionLog {
         }
         checkpoint::sync_dir(&self.dir)?;
         let end = self.log_end_offset().0;
+        self.truncate_cleaner_checkpoint(end)?;
         if self.epochs.truncate_from_end(end) {
             self.epochs.write()?;
         }
@@ -173,6 +176,7 @@ impl PartitionLog {
         }
         checkpoint::sync_dir(&self.dir)?;
         self.log_start_offset = offset;
+        self.truncate_cleaner_checkpoint(offset)?;
         if self.epochs.truncate_from_end(i64::MIN) {
             self.epochs.write()?;
         }

@@ -5,7 +5,7 @@
 //!
 //! Files: `batch` (the v2 batch format), `index` and `segment` (one segment), `scan` (walking
 //! a segment), `checkpoint` (small text files), `producer_state`, and the `PartitionLog`
-//! operations split over `open`, `append`, `read` and `maintenance`.
+//! operations split over `open`, `append`, `read`, `maintenance` and `cleaner` (compaction).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,7 @@ mod scan;
 mod segment;
 
 mod append;
+mod cleaner;
 mod maintenance;
 mod open;
 mod read;
@@ -27,6 +28,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+pub use cleaner::{CleanStats, CLEANER_CHECKPOINT};
 pub use error::LogError;
 pub use producer_state::ProducerEntrySnapshot;
 
@@ -38,7 +40,7 @@ use segment::Segment;
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 
 /// The settings of one partition log, Kafka's topic-level names in snake case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when a segment would grow past this.
     pub segment_bytes: u64,
@@ -60,6 +62,16 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `file.delete.delay.ms`: accepted for compatibility; files are deleted immediately.
     pub file_delete_delay_ms: i64,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub cleanup_compact: bool,
+    /// `cleanup.policy` contains `delete`: retention.ms and retention.bytes delete segments.
+    pub cleanup_delete: bool,
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones (null values).
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: segments with a record newer than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean only when this share of the closed bytes is dirty.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -76,6 +88,11 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             file_delete_delay_ms: 60_000,
+            cleanup_compact: false,
+            cleanup_delete: true,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

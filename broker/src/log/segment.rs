@@ -318,6 +318,63 @@ impl Segment {
         Ok(())
     }
 
+    /// Where the cleaner writes this segment's replacement (`<base>.log.cleaned`); open removes
+    /// such a file if a crash left it behind.
+    pub fn cleaned_path(&self) -> PathBuf {
+        self.log_path.with_extension("log.cleaned")
+    }
+
+    /// Swaps in the cleaner's output written and fsynced at `cleaned_path()`: the file is checked
+    /// batch by batch (structure, CRC, offsets within this segment) before anything changes; then
+    /// the indexes are removed, the file is renamed over the `.log` (the atomic step: a crash
+    /// leaves either the old or the new data, and open rebuilds the missing indexes), the
+    /// directory is fsynced and the indexes are rebuilt from the new data. On error before the
+    /// rename the segment is unchanged.
+    pub fn swap_in_cleaned(&mut self, index_interval: u32) -> Result<(), LogError> {
+        let cleaned = self.cleaned_path();
+        let file = OpenOptions::new().read(true).write(true).open(&cleaned)?;
+        let len = file.metadata()?.len();
+        let scan = scan_segment(
+            &file,
+            len,
+            self.base,
+            ScanMode::Full,
+            index_interval,
+            (&[], &[]),
+            &mut |_| {},
+        )?;
+        if let Some(reason) = scan.damage {
+            drop(file);
+            std::fs::remove_file(&cleaned)?;
+            return Err(LogError::Corrupted(format!(
+                "cleaned segment {} rejected: {reason}",
+                cleaned.display()
+            )));
+        }
+        self.offset_index.delete()?;
+        self.time_index.delete()?;
+        std::fs::rename(&cleaned, &self.log_path)?;
+        if let Some(dir) = self.log_path.parent() {
+            super::checkpoint::sync_dir(dir)?;
+        }
+        self.log = file;
+        self.size = scan.valid_bytes;
+        self.next_offset = scan.next_offset.unwrap_or(self.base);
+        self.tracker = scan.tracker;
+        self.offset_index =
+            IndexFile::unpersisted(self.log_path.with_extension("index"), scan.offset_entries);
+        self.time_index =
+            IndexFile::unpersisted(self.log_path.with_extension("timeindex"), scan.time_entries);
+        self.offset_index.rewrite()?;
+        self.time_index.rewrite()?;
+        self.offset_index.sync()?;
+        self.time_index.sync()?;
+        self.offset_index.release();
+        self.time_index.release();
+        self.dirty = false;
+        Ok(())
+    }
+
     /// Removes the segment's files.
     pub fn delete(mut self) -> Result<(), LogError> {
         self.offset_index.delete()?;

@@ -153,7 +153,10 @@ impl ReplicaManager {
         best.join(name)
     }
 
-    /// Deletes segments past retention in every partition, every `log.retention.check.interval.ms`.
+    /// Every `log.retention.check.interval.ms`: deletes segments past retention in every
+    /// partition (when its `cleanup.policy` contains `delete`) and compacts the logs whose policy
+    /// contains `compact`. Runs on a blocking thread: a compaction pass reads and rewrites
+    /// segments.
     pub async fn retention_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_millis(
             self.config.retention_check_interval_ms,
@@ -161,14 +164,23 @@ impl ReplicaManager {
         tick.tick().await;
         loop {
             tick.tick().await;
-            for p in self.all() {
-                match p.with_log(|l| l.enforce_retention(now_ms())) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(partition = %p.tp, segments = n, "retention deleted segments")
+            let partitions = self.all();
+            let pass = tokio::task::spawn_blocking(move || {
+                for p in partitions {
+                    match p.with_log(|l| l.enforce_retention(now_ms())) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(partition = %p.tp, segments = n, "retention deleted segments")
+                        }
+                        Err(e) => tracing::warn!(partition = %p.tp, error = %e, "retention failed"),
                     }
-                    Err(e) => tracing::warn!(partition = %p.tp, error = %e, "retention failed"),
+                    if let Err(e) = p.with_log(|l| l.compact(now_ms())) {
+                        tracing::warn!(partition = %p.tp, error = %e, "compaction failed");
+                    }
                 }
+            });
+            if let Err(e) = pass.await {
+                tracing::error!(error = %e, "retention pass panicked");
             }
         }
     }

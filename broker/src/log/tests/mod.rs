@@ -14,6 +14,7 @@ use crate::types::{LeaderEpoch, Offset};
 
 mod append_read;
 mod batch_format;
+mod compaction;
 mod producers;
 mod recovery;
 mod retention;

@@ -153,3 +153,23 @@ fn flush_policy_and_close() {
     let log = open(dir.path(), LogConfig::default());
     assert_eq!(log.log_end_offset(), Offset(1));
 }
+
+#[test]
+fn follower_accepts_gaps_from_a_compacted_leader() {
+    let leader_dir = tempdir();
+    let mut leader = open(leader_dir.path(), LogConfig::default());
+    must(leader.append_as_leader(&plain(2, 1), LeaderEpoch(1), 0));
+    must(leader.append_as_leader(&plain(3, 1), LeaderEpoch(1), 0));
+    // Only the second batch (offsets 2..4), as if compaction removed offsets 0..1.
+    let tail = must(leader.read(Offset(2), usize::MAX, Offset(5), true)).records;
+    let dir = tempdir();
+    let mut follower = open(dir.path(), LogConfig::default());
+    let info = must(follower.append_as_follower(&tail));
+    assert_eq!(
+        (info.first_offset, info.last_offset),
+        (Offset(2), Offset(4))
+    );
+    assert_eq!(follower.log_end_offset(), Offset(5));
+    let read = must(follower.read(Offset(0), usize::MAX, Offset(5), true)).records;
+    assert_eq!(read, tail, "a read inside the gap starts at the next batch");
+}

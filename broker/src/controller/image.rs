@@ -1,7 +1,7 @@
 //! The metadata image: what the cluster looks like (brokers, topics, partitions, configs). Every
 //! reader takes an `Arc` snapshot, so a request sees one consistent picture.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -69,6 +69,13 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicMeta>,
     /// Next producer id to hand out (InitProducerId).
     pub next_producer_id: i64,
+    /// Registered brokers that are fenced: not to be chosen as leader or ISR member (KRaft
+    /// fences a broker from registration until its first heartbeat, and on session expiry).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub fenced_brokers: BTreeSet<BrokerId>,
+    /// Each registered broker's epoch, from its latest registration.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_epochs: BTreeMap<BrokerId, i64>,
 }
 
 impl MetadataImage {

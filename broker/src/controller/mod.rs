@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod placement;
+pub mod raft;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,573 @@
+//! The metadata log's application records: [`MetadataCommand`]s, their results, and their
+//! deterministic application to a [`MetadataImage`].
+//!
+//! Applying is a pure function of the image and the command: no clock, no randomness, no I/O,
+//! so every replica that applies the same committed log reaches the same image. A command that
+//! does not fit the image (unknown topic, stale epoch, ...) changes nothing and yields a
+//! [`CommandError`]; it never panics.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::controller::image::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+use crate::types::BrokerId;
+
+/// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.
+pub const MAX_PRODUCER_ID_BLOCK: i64 = 1 << 20;
+
+/// One change to the cluster metadata, as replicated through the Raft log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCommand {
+    /// Registers (or re-registers) a broker. The broker starts fenced, as in KRaft; an
+    /// [`MetadataCommand::UnfenceBroker`] makes it eligible for leadership. Refused when the
+    /// image already holds a newer epoch for this id.
+    RegisterBroker {
+        /// The broker's endpoints and rack.
+        info: BrokerInfo,
+        /// The registration's epoch; must not go backwards for one broker id.
+        epoch: i64,
+    },
+    /// Fences a registered broker (missed heartbeats, controlled shutdown).
+    FenceBroker {
+        /// The broker.
+        id: BrokerId,
+    },
+    /// Unfences a registered broker.
+    UnfenceBroker {
+        /// The broker.
+        id: BrokerId,
+    },
+    /// Creates a topic whose placement the proposer already chose.
+    CreateTopic {
+        /// The whole topic: name, id, partitions, configs.
+        topic: TopicMeta,
+    },
+    /// Deletes a topic by name.
+    DeleteTopic {
+        /// The topic's name.
+        name: String,
+    },
+    /// Appends partitions to a topic (CreatePartitions).
+    AddPartitions {
+        /// The topic's name.
+        name: String,
+        /// The new partitions, numbered after the existing ones.
+        partitions: Vec<PartitionMeta>,
+    },
+    /// Replaces a topic's config overrides (validated by the proposer).
+    SetTopicConfigs {
+        /// The topic's name.
+        name: String,
+        /// The new overrides, replacing the old ones.
+        configs: BTreeMap<String, String>,
+    },
+    /// Replaces one partition's state (leader, ISR, replicas, epochs). A compare-and-set on
+    /// the partition epoch: `state.partition_epoch` must be greater than the current one, the
+    /// leader epoch must not go backwards, and a leader change must bump the leader epoch.
+    ChangePartition {
+        /// The topic's name.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// The partition's new state.
+        state: PartitionMeta,
+    },
+    /// Takes a block of `count` producer ids; the result is the first id of the block.
+    AllocateProducerIds {
+        /// How many ids, `1..=MAX_PRODUCER_ID_BLOCK`.
+        count: i64,
+    },
+    /// Sets the cluster id once; setting the same id again is a no-op, a different one fails.
+    SetClusterId(String),
+}
+
+/// What a successfully applied command yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied; nothing to report.
+    Done,
+    /// The first id of the allocated producer id block.
+    ProducerIds {
+        /// First id of the block (the block is `first..first + count`).
+        first: i64,
+    },
+}
+
+/// Why a command was refused by the state machine. Refusals are deterministic: every replica
+/// refuses the same command the same way, and a refused command changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    /// The broker is not registered.
+    #[error("broker {0} is not registered")]
+    UnknownBroker(BrokerId),
+    /// A registration older than the one the image holds.
+    #[error("broker {id} registration epoch {given} is older than the registered epoch {current}")]
+    StaleBrokerEpoch {
+        /// The broker.
+        id: BrokerId,
+        /// The epoch in the image.
+        current: i64,
+        /// The epoch in the command.
+        given: i64,
+    },
+    /// A topic with this name exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// Another topic already has this topic id.
+    #[error("topic id {0} is already in use")]
+    TopicIdInUse(Uuid),
+    /// No topic with this name.
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    /// The topic has no such partition.
+    #[error("topic '{topic}' has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+    },
+    /// A partition change computed from an outdated state.
+    #[error("stale change to {topic}-{partition}: {reason}")]
+    StalePartitionState {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// Which epoch check failed.
+        reason: String,
+    },
+    /// The cluster id is already set to something else.
+    #[error("cluster id is {current}, refusing to change it to {given}")]
+    ClusterIdMismatch {
+        /// The id in the image.
+        current: String,
+        /// The id in the command.
+        given: String,
+    },
+    /// The command is malformed (bad name, empty replica list, overflow, ...).
+    #[error("invalid metadata command: {0}")]
+    Invalid(String),
+}
+
+/// The state machine's answer to one command: what openraft hands back to the proposer.
+pub type CommandResponse = Result<CommandResult, CommandError>;
+
+/// A command plus the unique id the proposer gave it, so that a retried proposal (after a
+/// leader change or a lost reply) is applied once: the state machine remembers the responses
+/// to recent proposal ids and answers a duplicate with the remembered response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Unique per proposal (not per attempt).
+    pub id: Uuid,
+    /// The change.
+    pub command: MetadataCommand,
+}
+
+/// Applies `cmd` to `image`. On error the image is unchanged: every check runs before the
+/// first mutation.
+pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> CommandResponse {
+    match cmd {
+        MetadataCommand::RegisterBroker { info, epoch } => {
+            if info.id.0 < 0 {
+                return Err(CommandError::Invalid(format!(
+                    "broker id {} is negative",
+                    info.id
+                )));
+            }
+            if let Some(&current) = image.broker_epochs.get(&info.id) {
+                if current > *epoch {
+                    return Err(CommandError::StaleBrokerEpoch {
+                        id: info.id,
+                        current,
+                        given: *epoch,
+                    });
+                }
+            }
+            image.brokers.insert(info.id, info.clone());
+            image.broker_epochs.insert(info.id, *epoch);
+            image.fenced_brokers.insert(info.id);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::FenceBroker { id } => {
+            if !image.brokers.contains_key(id) {
+                return Err(CommandError::UnknownBroker(*id));
+            }
+            image.fenced_brokers.insert(*id);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::UnfenceBroker { id } => {
+            if !image.brokers.contains_key(id) {
+                return Err(CommandError::UnknownBroker(*id));
+            }
+            image.fenced_brokers.remove(id);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::CreateTopic { topic } => {
+            crate::controller::validate_topic_name(&topic.name)
+                .map_err(|e| CommandError::Invalid(e.to_string()))?;
+            if image.topics.contains_key(&topic.name) {
+                return Err(CommandError::TopicExists(topic.name.clone()));
+            }
+            if image.topic_by_id(topic.id).is_some() {
+                return Err(CommandError::TopicIdInUse(topic.id));
+            }
+            if topic.partitions.is_empty() {
+                return Err(CommandError::Invalid(format!(
+                    "topic '{}' has no partitions",
+                    topic.name
+                )));
+            }
+            for (i, p) in topic.partitions.iter().enumerate() {
+                check_partition(&topic.name, i, p)?;
+            }
+            image.topics.insert(topic.name.clone(), topic.clone());
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::DeleteTopic { name } => match image.topics.remove(name) {
+            Some(_) => Ok(CommandResult::Done),
+            None => Err(CommandError::UnknownTopic(name.clone())),
+        },
+        MetadataCommand::AddPartitions { name, partitions } => {
+            let topic = image
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?;
+            if partitions.is_empty() {
+                return Err(CommandError::Invalid(format!(
+                    "no partitions to add to '{name}'"
+                )));
+            }
+            let first = topic.partitions.len();
+            if first + partitions.len() > i32::MAX as usize {
+                return Err(CommandError::Invalid(format!(
+                    "too many partitions for '{name}'"
+                )));
+            }
+            for (i, p) in partitions.iter().enumerate() {
+                check_partition(name, first + i, p)?;
+            }
+            topic.partitions.extend(partitions.iter().cloned());
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::SetTopicConfigs { name, configs } => {
+            let topic = image
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?;
+            topic.configs = configs.clone();
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::ChangePartition {
+            topic,
+            partition,
+            state,
+        } => {
+            let unknown = || CommandError::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            let t = image
+                .topics
+                .get_mut(topic)
+                .ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?;
+            let idx = usize::try_from(*partition).map_err(|_| unknown())?;
+            let current = t.partitions.get_mut(idx).ok_or_else(unknown)?;
+            check_partition(topic, idx, state)?;
+            let stale = |reason: String| CommandError::StalePartitionState {
+                topic: topic.clone(),
+                partition: *partition,
+                reason,
+            };
+            if state.partition_epoch <= current.partition_epoch {
+                return Err(stale(format!(
+                    "partition epoch {} is not above the current {}",
+                    state.partition_epoch, current.partition_epoch
+                )));
+            }
+            if state.leader_epoch < current.leader_epoch {
+                return Err(stale(format!(
+                    "leader epoch {} is below the current {}",
+                    state.leader_epoch, current.leader_epoch
+                )));
+            }
+            if state.leader != current.leader && state.leader_epoch == current.leader_epoch {
+                return Err(stale(format!(
+                    "leader changes from {} to {} without a new leader epoch",
+                    current.leader, state.leader
+                )));
+            }
+            *current = state.clone();
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::AllocateProducerIds { count } => {
+            if !(1..=MAX_PRODUCER_ID_BLOCK).contains(count) {
+                return Err(CommandError::Invalid(format!(
+                    "producer id block size {count} is outside 1..={MAX_PRODUCER_ID_BLOCK}"
+                )));
+            }
+            let first = image.next_producer_id.max(0);
+            let next = first
+                .checked_add(*count)
+                .ok_or_else(|| CommandError::Invalid("producer ids exhausted".into()))?;
+            image.next_producer_id = next;
+            Ok(CommandResult::ProducerIds { first })
+        }
+        MetadataCommand::SetClusterId(id) => {
+            if id.is_empty() {
+                return Err(CommandError::Invalid("empty cluster id".into()));
+            }
+            if !image.cluster_id.is_empty() && image.cluster_id != *id {
+                return Err(CommandError::ClusterIdMismatch {
+                    current: image.cluster_id.clone(),
+                    given: id.clone(),
+                });
+            }
+            image.cluster_id = id.clone();
+            Ok(CommandResult::Done)
+        }
+    }
+}
+
+/// Structural checks on one partition: a non-empty replica set without duplicates, an ISR
+/// inside it, a leader inside the ISR (or -1 for offline).
+fn check_partition(topic: &str, index: usize, p: &PartitionMeta) -> Result<(), CommandError> {
+    let bad = |why: String| Err(CommandError::Invalid(format!("{topic}-{index}: {why}")));
+    if p.replicas.is_empty() {
+        return bad("empty replica set".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &p.replicas {
+        if !seen.insert(*r) {
+            return bad(format!("replica {r} listed twice"));
+        }
+    }
+    if let Some(r) = p.isr.iter().find(|r| !p.replicas.contains(r)) {
+        return bad(format!("ISR member {r} is not a replica"));
+    }
+    if p.leader.0 != -1 && !p.isr.contains(&p.leader) {
+        return bad(format!("leader {} is not in the ISR", p.leader));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::LeaderEpoch;
+
+    fn broker(id: i32) -> BrokerInfo {
+        BrokerInfo {
+            id: BrokerId(id),
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        }
+    }
+
+    fn part(replicas: &[i32], leader: i32, le: i32, pe: i32) -> PartitionMeta {
+        PartitionMeta {
+            replicas: replicas.iter().map(|&r| BrokerId(r)).collect(),
+            isr: replicas.iter().map(|&r| BrokerId(r)).collect(),
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(le),
+            partition_epoch: pe,
+        }
+    }
+
+    fn topic(name: &str, n: usize) -> TopicMeta {
+        TopicMeta {
+            name: name.into(),
+            id: Uuid::from_u128(name.len() as u128 + 7),
+            partitions: (0..n).map(|_| part(&[1, 2], 1, 0, 0)).collect(),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    fn json(img: &MetadataImage) -> serde_json::Value {
+        serde_json::to_value(img).expect("image serializes")
+    }
+
+    #[test]
+    fn brokers_register_fence_unfence() {
+        let mut img = MetadataImage::default();
+        let reg = |epoch| MetadataCommand::RegisterBroker {
+            info: broker(1),
+            epoch,
+        };
+        assert_eq!(apply_command(&mut img, &reg(5)), Ok(CommandResult::Done));
+        assert!(
+            img.fenced_brokers.contains(&BrokerId(1)),
+            "registration fences"
+        );
+        apply_command(
+            &mut img,
+            &MetadataCommand::UnfenceBroker { id: BrokerId(1) },
+        )
+        .expect("unfence");
+        assert!(img.fenced_brokers.is_empty());
+        assert!(matches!(
+            apply_command(&mut img, &reg(4)),
+            Err(CommandError::StaleBrokerEpoch { .. })
+        ));
+        assert!(
+            img.fenced_brokers.is_empty(),
+            "a refused command changes nothing"
+        );
+        assert_eq!(
+            apply_command(&mut img, &MetadataCommand::FenceBroker { id: BrokerId(9) }),
+            Err(CommandError::UnknownBroker(BrokerId(9)))
+        );
+        apply_command(&mut img, &MetadataCommand::FenceBroker { id: BrokerId(1) }).expect("fence");
+        assert_eq!(img.broker_epochs[&BrokerId(1)], 5);
+    }
+
+    #[test]
+    fn topics_and_partitions() {
+        let mut img = MetadataImage::default();
+        let create = MetadataCommand::CreateTopic {
+            topic: topic("t", 2),
+        };
+        apply_command(&mut img, &create).expect("create");
+        assert_eq!(
+            apply_command(&mut img, &create),
+            Err(CommandError::TopicExists("t".into()))
+        );
+        let mut bad = topic("uu", 1);
+        bad.partitions[0].isr.push(BrokerId(7));
+        assert!(matches!(
+            apply_command(&mut img, &MetadataCommand::CreateTopic { topic: bad }),
+            Err(CommandError::Invalid(_))
+        ));
+        let mut bad_name = topic("a b", 1);
+        bad_name.id = Uuid::from_u128(99);
+        assert!(matches!(
+            apply_command(&mut img, &MetadataCommand::CreateTopic { topic: bad_name }),
+            Err(CommandError::Invalid(_))
+        ));
+        let add = MetadataCommand::AddPartitions {
+            name: "t".into(),
+            partitions: vec![part(&[2, 1], 2, 0, 0)],
+        };
+        apply_command(&mut img, &add).expect("add");
+        assert_eq!(img.topics["t"].partitions.len(), 3);
+
+        let change = |pe, le, leader| MetadataCommand::ChangePartition {
+            topic: "t".into(),
+            partition: 0,
+            state: part(&[1, 2], leader, le, pe),
+        };
+        apply_command(&mut img, &change(1, 1, 2)).expect("leader change with new epochs");
+        let before = json(&img);
+        for stale in [change(1, 1, 2), change(2, 0, 2), change(2, 1, 1)] {
+            assert!(matches!(
+                apply_command(&mut img, &stale),
+                Err(CommandError::StalePartitionState { .. })
+            ));
+        }
+        assert_eq!(before, json(&img));
+        let mut shrink = part(&[1, 2], 2, 1, 2);
+        shrink.isr = vec![BrokerId(2)];
+        apply_command(
+            &mut img,
+            &MetadataCommand::ChangePartition {
+                topic: "t".into(),
+                partition: 0,
+                state: shrink,
+            },
+        )
+        .expect("isr shrink");
+        assert!(matches!(
+            apply_command(
+                &mut img,
+                &MetadataCommand::ChangePartition {
+                    topic: "t".into(),
+                    partition: 5,
+                    state: part(&[1], 1, 9, 9)
+                }
+            ),
+            Err(CommandError::UnknownPartition { .. })
+        ));
+        let mut cfg = BTreeMap::new();
+        cfg.insert("retention.ms".to_string(), "1000".to_string());
+        apply_command(
+            &mut img,
+            &MetadataCommand::SetTopicConfigs {
+                name: "t".into(),
+                configs: cfg.clone(),
+            },
+        )
+        .expect("configs");
+        assert_eq!(img.topics["t"].configs, cfg);
+        apply_command(&mut img, &MetadataCommand::DeleteTopic { name: "t".into() })
+            .expect("delete");
+        assert_eq!(
+            apply_command(&mut img, &MetadataCommand::DeleteTopic { name: "t".into() }),
+            Err(CommandError::UnknownTopic("t".into()))
+        );
+    }
+
+    #[test]
+    fn producer_ids_and_cluster_id() {
+        let mut img = MetadataImage {
+            next_producer_id: 1000,
+            ..Default::default()
+        };
+        let alloc = |count| MetadataCommand::AllocateProducerIds { count };
+        assert_eq!(
+            apply_command(&mut img, &alloc(10)),
+            Ok(CommandResult::ProducerIds { first: 1000 })
+        );
+        assert_eq!(
+            apply_command(&mut img, &alloc(1)),
+            Ok(CommandResult::ProducerIds { first: 1010 })
+        );
+        assert!(apply_command(&mut img, &alloc(0)).is_err());
+        img.next_producer_id = i64::MAX - 1;
+        assert!(apply_command(&mut img, &alloc(5)).is_err());
+        assert_eq!(img.next_producer_id, i64::MAX - 1);
+
+        let set = |id: &str| MetadataCommand::SetClusterId(id.into());
+        apply_command(&mut img, &set("abc")).expect("set");
+        apply_command(&mut img, &set("abc")).expect("same id again");
+        assert!(matches!(
+            apply_command(&mut img, &set("xyz")),
+            Err(CommandError::ClusterIdMismatch { .. })
+        ));
+        assert!(apply_command(&mut img, &set("")).is_err());
+    }
+
+    #[test]
+    fn apply_is_deterministic() {
+        let cmds = vec![
+            MetadataCommand::SetClusterId("c".into()),
+            MetadataCommand::RegisterBroker {
+                info: broker(1),
+                epoch: 1,
+            },
+            MetadataCommand::RegisterBroker {
+                info: broker(2),
+                epoch: 1,
+            },
+            MetadataCommand::UnfenceBroker { id: BrokerId(2) },
+            MetadataCommand::CreateTopic {
+                topic: topic("x", 3),
+            },
+            MetadataCommand::DeleteTopic {
+                name: "nope".into(),
+            },
+            MetadataCommand::AllocateProducerIds { count: 3 },
+        ];
+        let run = || {
+            let mut img = MetadataImage::default();
+            let results: Vec<_> = cmds.iter().map(|c| apply_command(&mut img, c)).collect();
+            (json(&img), results)
+        };
+        assert_eq!(run(), run());
+        let wire = serde_json::to_string(&cmds).expect("serialize");
+        let back: Vec<MetadataCommand> = serde_json::from_str(&wire).expect("deserialize");
+        assert_eq!(back, cmds);
+    }
+}

@@ -56,6 +56,12 @@ pub enum KafkaError {
     /// UNSUPPORTED_VERSION (35).
     #[error("{0}")]
     UnsupportedVersion(String),
+    /// REQUEST_TIMED_OUT (7).
+    #[error("{0}")]
+    RequestTimedOut(String),
+    /// NOT_CONTROLLER (41): the metadata quorum cannot take the change now.
+    #[error("{0}")]
+    NotController(String),
     /// A partition-log error (its own code mapping).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -85,6 +91,8 @@ impl KafkaError {
             UnknownLeaderEpoch(_) => ResponseError::UnknownLeaderEpoch,
             InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,
             UnsupportedVersion(_) => ResponseError::UnsupportedVersion,
+            RequestTimedOut(_) => ResponseError::RequestTimedOut,
+            NotController(_) => ResponseError::NotController,
             Log(e) => return e.kafka_code(),
             Unknown(_) => ResponseError::UnknownServerError,
         };

@@ -60,8 +60,8 @@ fn main() -> std::process::ExitCode {
         };
         // The one line tools and tests wait for.
         println!(
-            "rill-broker ready: node={node} kafka={} http=http://{}",
-            running.kafka_addr, running.http_addr
+            "rill-broker ready: node={node} kafka={} http=http://{} controller={}",
+            running.kafka_addr, running.http_addr, running.controller_addr
         );
         wait_for_signal().await;
         tracing::info!("shutting down");

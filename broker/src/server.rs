@@ -35,7 +35,7 @@ pub struct Broker {
 
 impl Broker {
     /// Creates a topic on first use (Metadata with auto-creation, or Produce to a missing topic).
-    pub fn auto_create(&self, name: &str) -> Result<(), KafkaError> {
+    pub async fn auto_create(&self, name: &str) -> Result<(), KafkaError> {
         let t = NewTopic {
             name: name.to_string(),
             partitions: self.config.num_partitions,
@@ -47,7 +47,7 @@ impl Broker {
             assignment: None,
             configs: Default::default(),
         };
-        match self.controller.create_topic(t, false) {
+        match self.controller.create_topic(t, false).await {
             Ok(_) => {
                 tracing::info!(topic = name, "auto-created topic");
                 Ok(())
@@ -67,6 +67,8 @@ pub struct RunningBroker {
     pub kafka_addr: SocketAddr,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Where the metadata quorum listens (the CONTROLLER listener).
+    pub controller_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -78,6 +80,7 @@ impl RunningBroker {
         }
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.replicas.shutdown()).await;
+        self.broker.controller.shutdown().await;
         tracing::info!("broker stopped cleanly");
     }
 }
@@ -126,15 +129,25 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         port: adv_port,
         rack: config.rack.clone(),
     };
-    let controller = Arc::new(
-        Controller::open(
-            &config.log_dirs[0].join("__cluster_metadata"),
-            &cluster_id,
-            me,
-        )
-        .context("opening cluster metadata")?,
-    );
-    metrics.active_controller.set(1);
+    let cl = &config.controller_listener;
+    let controller_socket =
+        std::net::TcpListener::bind((cl.host.as_str(), cl.port)).with_context(|| {
+            format!(
+                "binding the controller listener {}://{}:{}",
+                cl.name, cl.host, cl.port
+            )
+        })?;
+    controller_socket.set_nonblocking(true)?;
+    let controller_addr = controller_socket.local_addr()?;
+    let controller = Controller::start(
+        &config,
+        &config.log_dirs[0].join("__cluster_metadata"),
+        &cluster_id,
+        me,
+        controller_socket,
+    )
+    .await
+    .context("starting the metadata quorum")?;
 
     let replicas = Arc::new(ReplicaManager::new(config.clone(), metrics.clone()));
     {
@@ -174,6 +187,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         broker,
         kafka_addr,
         http_addr,
+        controller_addr,
         tasks,
     })
 }

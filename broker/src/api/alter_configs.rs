@@ -20,25 +20,30 @@ pub async fn handle_alter(
     _version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> AlterConfigsResponse {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
-            let out = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
-            let result = check_resource(b, r.resource_type, r.resource_name.as_str()).and_then(|()| {
-                let mut configs = BTreeMap::new();
-                for c in &r.configs {
-                    let v = c.value.as_ref().ok_or_else(|| KafkaError::InvalidConfig(format!("Null value not supported for {}", c.name)))?;
-                    configs.insert(c.name.to_string(), v.to_string());
-                }
-                b.controller.set_topic_configs(r.resource_name.as_str(), configs, req.validate_only)
-            });
-            match result {
-                Ok(()) => out,
-                Err(e) => out.with_error_code(e.code()).with_error_message(e.message()),
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let out = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+        let result = async {
+            check_resource(b, r.resource_type, r.resource_name.as_str())?;
+            let mut configs = BTreeMap::new();
+            for c in &r.configs {
+                let v = c.value.as_ref().ok_or_else(|| {
+                    KafkaError::InvalidConfig(format!("Null value not supported for {}", c.name))
+                })?;
+                configs.insert(c.name.to_string(), v.to_string());
             }
-        })
-        .collect();
+            b.controller
+                .set_topic_configs(r.resource_name.as_str(), configs, req.validate_only)
+                .await
+        }
+        .await;
+        responses.push(match result {
+            Ok(()) => out,
+            Err(e) => out
+                .with_error_code(e.code())
+                .with_error_message(e.message()),
+        });
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -49,50 +54,50 @@ pub async fn handle_incremental(
     _version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
-            let out = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            let name = r.resource_name.to_string();
-            let result = check_resource(b, r.resource_type, &name).and_then(|()| {
-                let current = b
-                    .controller
-                    .image()
-                    .topics
-                    .get(&name)
-                    .map(|t| t.configs.clone())
-                    .unwrap_or_default();
-                let ops: Vec<(String, i8, Option<String>)> = r
-                    .configs
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name.to_string(),
-                            c.config_operation,
-                            c.value.as_ref().map(|v| v.to_string()),
-                        )
-                    })
-                    .collect();
-                let next = apply_ops(&current, &ops, b)?;
-                b.controller
-                    .set_topic_configs(&name, next, req.validate_only)
-            });
-            match result {
-                Ok(()) => {
-                    if !req.validate_only {
-                        tracing::info!(topic = %name, "altered topic configs");
-                    }
-                    out
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let out = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let name = r.resource_name.to_string();
+        let result = async {
+            check_resource(b, r.resource_type, &name)?;
+            let current = b
+                .controller
+                .image()
+                .topics
+                .get(&name)
+                .map(|t| t.configs.clone())
+                .unwrap_or_default();
+            let ops: Vec<(String, i8, Option<String>)> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.to_string(),
+                        c.config_operation,
+                        c.value.as_ref().map(|v| v.to_string()),
+                    )
+                })
+                .collect();
+            let next = apply_ops(&current, &ops, b)?;
+            b.controller
+                .set_topic_configs(&name, next, req.validate_only)
+                .await
+        }
+        .await;
+        responses.push(match result {
+            Ok(()) => {
+                if !req.validate_only {
+                    tracing::info!(topic = %name, "altered topic configs");
                 }
-                Err(e) => out
-                    .with_error_code(e.code())
-                    .with_error_message(e.message()),
+                out
             }
-        })
-        .collect();
+            Err(e) => out
+                .with_error_code(e.code())
+                .with_error_message(e.message()),
+        });
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

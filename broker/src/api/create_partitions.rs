@@ -13,32 +13,35 @@ pub async fn handle(
     _version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> CreatePartitionsResponse {
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let assignment = t.assignments.map(|a| {
-                a.into_iter()
-                    .map(|x| x.broker_ids.into_iter().map(|id| BrokerId(id.0)).collect())
-                    .collect()
-            });
-            let out = CreatePartitionsTopicResult::default().with_name(t.name);
-            match b
-                .controller
-                .create_partitions(&name, t.count, assignment, req.validate_only)
-            {
-                Ok(()) => {
-                    if !req.validate_only {
-                        tracing::info!(topic = %name, count = t.count, "added partitions");
+    let mut results = Vec::new();
+    for t in req.topics {
+        results.push(
+            async {
+                let name = t.name.0.to_string();
+                let assignment = t.assignments.map(|a| {
+                    a.into_iter()
+                        .map(|x| x.broker_ids.into_iter().map(|id| BrokerId(id.0)).collect())
+                        .collect()
+                });
+                let out = CreatePartitionsTopicResult::default().with_name(t.name);
+                match b
+                    .controller
+                    .create_partitions(&name, t.count, assignment, req.validate_only)
+                    .await
+                {
+                    Ok(()) => {
+                        if !req.validate_only {
+                            tracing::info!(topic = %name, count = t.count, "added partitions");
+                        }
+                        out
                     }
-                    out
+                    Err(e) => out
+                        .with_error_code(e.code())
+                        .with_error_message(e.message()),
                 }
-                Err(e) => out
-                    .with_error_code(e.code())
-                    .with_error_message(e.message()),
             }
-        })
-        .collect();
+            .await,
+        );
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

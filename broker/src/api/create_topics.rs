@@ -22,10 +22,9 @@ pub async fn handle(
     _ctx: &super::Ctx<'_>,
 ) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
+    let mut topics = Vec::new();
+    for t in req.topics {
+        topics.push(async {
             let name = t.name.0.to_string();
             let out = CreatableTopicResult::default().with_name(t.name.clone());
             if !seen.insert(name.clone()) {
@@ -70,7 +69,7 @@ pub async fn handle(
                 (None, n) => n,
             };
             let new = NewTopic { name: name.clone(), partitions, replication_factor: rf, assignment, configs };
-            match b.controller.create_topic(new, req.validate_only) {
+            match b.controller.create_topic(new, req.validate_only).await {
                 Ok(topic) => {
                     if !req.validate_only {
                         tracing::info!(topic = %name, partitions, replication_factor = rf, "created topic");
@@ -91,7 +90,8 @@ pub async fn handle(
                 }
                 Err(e) => out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1)),
             }
-        })
-        .collect();
+        }
+        .await);
+    }
     CreateTopicsResponse::default().with_topics(topics)
 }

@@ -42,10 +42,7 @@ pub async fn handle(
 }
 
 fn delete(b: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, KafkaError> {
-    let p = b
-        .replicas
-        .get(topic, partition)
-        .ok_or_else(|| KafkaError::UnknownTopicOrPartition(format!("{topic}-{partition}")))?;
+    let p = b.replicas.leader(topic, partition)?;
     let hw = p.high_watermark();
     let target = if offset == -1 { hw } else { Offset(offset) };
     let low = p.with_log(|l| l.delete_records_before(target, hw))?;

@@ -25,52 +25,57 @@ pub async fn handle(
             .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
-            let name =
-                name.or_else(|| b.controller.image().topic_by_id(id).map(|t| t.name.clone()));
-            let out =
-                DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(sb(n))));
-            let result = match &name {
-                None => Err(KafkaError::UnknownTopicId(format!(
-                    "Topic id {id} does not exist."
-                ))),
-                Some(_) if !b.config.delete_topic_enable => Err(KafkaError::TopicDeletionDisabled(
-                    "Topic deletion is disabled (delete.topic.enable=false).".into(),
-                )),
-                Some(n)
-                    if b.controller
-                        .image()
-                        .topics
-                        .get(n)
-                        .is_some_and(|t| t.is_internal()) =>
-                {
-                    Err(KafkaError::InvalidTopic(format!(
-                        "Internal topic {n} cannot be deleted."
-                    )))
-                }
-                Some(n) => b.controller.delete_topic(n),
-            };
-            match result {
-                Ok(t) => {
-                    tracing::info!(topic = %t.name, "deleted topic");
-                    if version >= 6 {
-                        out.with_topic_id(t.id)
-                    } else {
-                        out
+    let mut responses = Vec::new();
+    for (name, id) in wanted {
+        responses.push(
+            async {
+                let name =
+                    name.or_else(|| b.controller.image().topic_by_id(id).map(|t| t.name.clone()));
+                let out = DeletableTopicResult::default()
+                    .with_name(name.clone().map(|n| TopicName(sb(n))));
+                let result = match &name {
+                    None => Err(KafkaError::UnknownTopicId(format!(
+                        "Topic id {id} does not exist."
+                    ))),
+                    Some(_) if !b.config.delete_topic_enable => {
+                        Err(KafkaError::TopicDeletionDisabled(
+                            "Topic deletion is disabled (delete.topic.enable=false).".into(),
+                        ))
                     }
-                }
-                Err(e) => {
-                    let out = out.with_error_code(e.code());
-                    if version >= 5 {
-                        out.with_error_message(e.message())
-                    } else {
-                        out
+                    Some(n)
+                        if b.controller
+                            .image()
+                            .topics
+                            .get(n)
+                            .is_some_and(|t| t.is_internal()) =>
+                    {
+                        Err(KafkaError::InvalidTopic(format!(
+                            "Internal topic {n} cannot be deleted."
+                        )))
+                    }
+                    Some(n) => b.controller.delete_topic(n).await,
+                };
+                match result {
+                    Ok(t) => {
+                        tracing::info!(topic = %t.name, "deleted topic");
+                        if version >= 6 {
+                            out.with_topic_id(t.id)
+                        } else {
+                            out
+                        }
+                    }
+                    Err(e) => {
+                        let out = out.with_error_code(e.code());
+                        if version >= 5 {
+                            out.with_error_message(e.message())
+                        } else {
+                            out
+                        }
                     }
                 }
             }
-        })
-        .collect();
+            .await,
+        );
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

@@ -85,10 +85,14 @@ fn read_all(
                 parts.push(out.with_error_code(ResponseError::UnknownTopicId.code()));
                 continue;
             };
-            let Some(p) = b.replicas.get(name, fp.partition) else {
-                errors = true;
-                parts.push(out.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
-                continue;
+            // Followers will fetch from leaders only; consumers likewise (no KIP-392 yet).
+            let p = match b.replicas.leader(name, fp.partition) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors = true;
+                    parts.push(out.with_error_code(e.code()));
+                    continue;
+                }
             };
             if let Err(e) = p.check_epoch(fp.current_leader_epoch) {
                 errors = true;

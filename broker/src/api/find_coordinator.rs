@@ -21,7 +21,10 @@ pub async fn handle(
     } else {
         vec![req.key.clone()]
     };
-    let answers: Vec<Coordinator> = keys.into_iter().map(|k| find(b, k, req.key_type)).collect();
+    let mut answers: Vec<Coordinator> = Vec::with_capacity(keys.len());
+    for k in keys {
+        answers.push(find(b, k, req.key_type).await);
+    }
     if version >= 4 {
         return FindCoordinatorResponse::default().with_coordinators(answers);
     }
@@ -38,7 +41,7 @@ pub async fn handle(
     }
 }
 
-fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
+async fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
     let fail = |key: StrBytes, e: ResponseError, msg: &str| {
         Coordinator::default()
             .with_key(key)
@@ -54,7 +57,7 @@ fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
             "transaction coordinators are not available on this cluster yet",
         );
     }
-    if let Err(e) = b.groups.ensure_offsets_topic(b) {
+    if let Err(e) = b.groups.ensure_offsets_topic(b).await {
         return fail(key, e, "the offsets topic could not be created");
     }
     let image = b.controller.image();

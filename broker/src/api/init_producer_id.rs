@@ -29,7 +29,7 @@ pub async fn handle(
                 .with_producer_epoch(req.producer_epoch + 1);
         }
     }
-    match b.controller.allocate_producer_id() {
+    match b.controller.allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

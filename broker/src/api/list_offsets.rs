@@ -60,10 +60,7 @@ fn lookup(
     client_epoch: i32,
     ts: i64,
 ) -> Result<(i64, i64, i32), KafkaError> {
-    let p = b
-        .replicas
-        .get(topic, partition)
-        .ok_or_else(|| KafkaError::UnknownTopicOrPartition(format!("{topic}-{partition}")))?;
+    let p = b.replicas.leader(topic, partition)?;
     p.check_epoch(client_epoch)?;
     let epoch = p.leader_epoch().0;
     Ok(match ts {

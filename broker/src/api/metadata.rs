@@ -44,7 +44,7 @@ pub async fn handle(
                             && req.allow_auto_topic_creation
                             && b.config.auto_create_topics
                         {
-                            match b.auto_create(&name) {
+                            match b.auto_create(&name).await {
                                 Ok(()) => image = b.controller.image(),
                                 Err(e) => {
                                     topics.push(error_entry(Some(&name), Uuid::nil(), &e));

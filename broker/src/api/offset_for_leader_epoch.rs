@@ -57,10 +57,7 @@ fn lookup(
     current: i32,
     wanted: i32,
 ) -> Result<(i32, i64), KafkaError> {
-    let p = b
-        .replicas
-        .get(topic, partition)
-        .ok_or_else(|| KafkaError::UnknownTopicOrPartition(format!("{topic}-{partition}")))?;
+    let p = b.replicas.leader(topic, partition)?;
     p.check_epoch(current)?;
     // A leader's own epoch ends at its log end, whether or not it has appended in it yet.
     if wanted == p.leader_epoch().0 {

@@ -80,11 +80,7 @@ fn append(
     partition: i32,
     records: Option<&[u8]>,
 ) -> Result<crate::log::AppendInfo, KafkaError> {
-    let p = b.replicas.get(topic, partition).ok_or_else(|| {
-        KafkaError::UnknownTopicOrPartition(format!(
-            "This server does not host {topic}-{partition}."
-        ))
-    })?;
+    let p = b.replicas.leader(topic, partition)?;
     let records = records.ok_or_else(|| {
         KafkaError::Log(LogError::InvalidRecord(
             "produce request carries null records".into(),

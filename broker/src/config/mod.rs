@@ -114,6 +114,11 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// The controller listener (`CONTROLLER://host:port`, named by `controller.listener.names`);
+    /// an ephemeral loopback port when not configured (fine for a quorum of one).
+    pub controller_listener: Listener,
+    /// `controller.quorum.voters` (`id@host:port,...`); empty means a quorum of this node alone.
+    pub quorum_voters: Vec<(i32, String)>,
     /// Consumer-group settings (`group.*`, `offsets.*`).
     pub groups: crate::group::GroupConfig,
     /// Every property as given, for DescribeConfigs and topic defaults.
@@ -161,7 +166,14 @@ impl BrokerConfig {
                 .map(String::as_str)
                 .unwrap_or("PLAINTEXT://127.0.0.1:9092"),
         )?;
-        if !listeners.iter().any(|l| l.name != "CONTROLLER") {
+        let controller_names = raw
+            .get("controller.listener.names")
+            .cloned()
+            .unwrap_or_else(|| "CONTROLLER".into());
+        if !listeners
+            .iter()
+            .any(|l| !defs::split_list(&controller_names).any(|n| n == l.name))
+        {
             return Err(invalid(
                 "listeners",
                 raw.get("listeners").map(String::as_str).unwrap_or(""),
@@ -210,9 +222,73 @@ impl BrokerConfig {
                 1,
             )?,
             rack: raw.get("broker.rack").cloned(),
+            controller_listener: Listener {
+                name: String::new(),
+                host: String::new(),
+                port: 0,
+            },
+            quorum_voters: Vec::new(),
             groups: group_config(&raw)?,
             raw,
         };
+        let mut cfg = cfg;
+        let roles = cfg
+            .raw
+            .get("process.roles")
+            .cloned()
+            .unwrap_or_else(|| "broker,controller".into());
+        let roles: Vec<&str> = defs::split_list(&roles).collect();
+        if !(roles.contains(&"broker") && roles.contains(&"controller")) {
+            return Err(invalid(
+                "process.roles",
+                &roles.join(","),
+                "only combined nodes (broker,controller) are supported so far",
+            ));
+        }
+        let controller_name = cfg
+            .raw
+            .get("controller.listener.names")
+            .and_then(|v| defs::split_list(v).next().map(str::to_string))
+            .unwrap_or_else(|| "CONTROLLER".into());
+        cfg.controller_listener = cfg
+            .listeners
+            .iter()
+            .find(|l| l.name == controller_name)
+            .cloned()
+            .unwrap_or(Listener {
+                name: controller_name,
+                host: "127.0.0.1".into(),
+                port: 0,
+            });
+        if let Some(v) = cfg.raw.get("controller.quorum.voters") {
+            for item in defs::split_list(v) {
+                let (id, addr) = item.split_once('@').ok_or_else(|| {
+                    invalid("controller.quorum.voters", item, "expected id@host:port")
+                })?;
+                let id: i32 = id.parse().map_err(|_| {
+                    invalid("controller.quorum.voters", item, "the id must be a number")
+                })?;
+                if addr
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return Err(invalid(
+                        "controller.quorum.voters",
+                        item,
+                        "expected id@host:port",
+                    ));
+                }
+                cfg.quorum_voters.push((id, addr.to_string()));
+            }
+            if !cfg.quorum_voters.iter().any(|(id, _)| *id == cfg.node_id) {
+                return Err(invalid(
+                    "controller.quorum.voters",
+                    v,
+                    &format!("must list this node (node.id={})", cfg.node_id),
+                ));
+            }
+        }
         // Every topic default set at broker level must be a valid value for its topic key.
         for def in defs::TOPIC_CONFIGS {
             for (key, factor) in def.synonyms {

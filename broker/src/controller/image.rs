@@ -76,9 +76,21 @@ pub struct MetadataImage {
     /// Each registered broker's epoch, from its latest registration.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_epochs: BTreeMap<BrokerId, i64>,
+    /// The metadata log index this image reflects; increases with every applied entry, so
+    /// subscribers can apply images in order and skip stale ones.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl MetadataImage {
+    /// Brokers that may host new replicas and lead partitions (registered, not fenced).
+    pub fn live_brokers(&self) -> Vec<&BrokerInfo> {
+        self.brokers
+            .values()
+            .filter(|b| !self.fenced_brokers.contains(&b.id))
+            .collect()
+    }
+
     /// Finds a topic by id.
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
         self.topics.values().find(|t| t.id == id)

@@ -1,22 +1,39 @@
-//! The controller: the one writer of cluster metadata. Today it is the local node (a cluster of
-//! one, persisting the image to `__cluster_metadata/metadata.json` in the first log dir); the
-//! replicated-quorum issue puts the same operations behind a Raft log. Every change goes through
-//! here, is persisted, then published to readers and to the replica manager.
+//! The controller: every metadata change is validated here, proposed to the Raft metadata
+//! quorum (`raft/`, openraft) and, once committed, published to readers and to the replica
+//! manager in log order.
 
 pub mod image;
 pub mod placement;
 pub mod raft;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::config::defs::{self, InvalidConfig};
+use crate::config::BrokerConfig;
+use crate::controller::raft::command::{CommandError, CommandResult, MetadataCommand};
+use crate::controller::raft::{MetadataQuorum, QuorumConfig, QuorumError};
 use crate::error::KafkaError;
 use crate::types::{BrokerId, LeaderEpoch};
 pub use image::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+
+/// Highest replication factor accepted. Partition replication (followers fetching from
+/// leaders, ISR, high watermark over the ISR) is not built yet, so a second replica would be
+/// an empty promise: refuse it rather than acknowledge writes that only one node holds.
+pub const MAX_REPLICATION_FACTOR: i16 = 1;
+
+fn check_replication(assignment: &[Vec<BrokerId>]) -> Result<(), KafkaError> {
+    match assignment.iter().map(Vec::len).max() {
+        Some(n) if n > MAX_REPLICATION_FACTOR as usize => Err(KafkaError::InvalidReplicationFactor(format!(
+            "Replication factor {n} is not supported yet: this cluster does not replicate partitions (max {MAX_REPLICATION_FACTOR})."
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// Longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -36,57 +53,103 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Called after each committed change so the node can act on it (open or delete logs, ...).
+/// Called with each newer committed image so the node can act on it (open or delete logs, ...).
 pub type Listener = Box<dyn Fn(&Arc<MetadataImage>) + Send + Sync>;
 
-/// The metadata writer and the published image.
+/// Timings for a quorum of one: no peer can disagree, so elect at once.
+const SOLO_HEARTBEAT: Duration = Duration::from_millis(50);
+const SOLO_ELECTION: (Duration, Duration) =
+    (Duration::from_millis(150), Duration::from_millis(300));
+
+/// The metadata front end: validates changes against the current image, proposes them to the
+/// Raft quorum (`raft/`), and hands every newer committed image to its subscribers in order.
+/// A single node is a quorum of one: the same path.
 pub struct Controller {
-    path: PathBuf,
-    image: RwLock<Arc<MetadataImage>>,
-    write: Mutex<()>,
+    quorum: MetadataQuorum,
     listeners: Mutex<Vec<Listener>>,
+    /// Version of the last image given to listeners: images are applied in log order only, so
+    /// a stale image can never undo a newer one (e.g. delete a just-created partition).
+    published: Mutex<u64>,
 }
 
 impl Controller {
-    /// Loads the persisted image from `dir` (or starts an empty one) and registers this broker.
-    pub fn open(dir: &Path, cluster_id: &str, me: BrokerInfo) -> std::io::Result<Controller> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("metadata.json");
-        let mut image: MetadataImage = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetadataImage {
-                next_producer_id: 1000,
-                ..Default::default()
-            },
-            Err(e) => return Err(e),
+    /// Starts (or rejoins) the metadata quorum on `listener`, then registers this broker.
+    pub async fn start(
+        config: &BrokerConfig,
+        dir: &Path,
+        cluster_id: &str,
+        me: BrokerInfo,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Arc<Controller>> {
+        let addr = listener.local_addr()?;
+        let voters: BTreeMap<u64, String> = if config.quorum_voters.is_empty() {
+            BTreeMap::from([(me.id.0 as u64, addr.to_string())])
+        } else {
+            config
+                .quorum_voters
+                .iter()
+                .map(|(id, a)| (*id as u64, a.clone()))
+                .collect()
         };
-        image.cluster_id = cluster_id.to_string();
-        image.controller_id = me.id;
-        image.brokers.insert(me.id, me);
-        let c = Controller {
-            path,
-            image: RwLock::new(Arc::new(image.clone())),
-            write: Mutex::new(()),
+        let mut qc = QuorumConfig::new(me.id.0 as u64, voters.clone(), addr, dir.join("raft"));
+        qc.cluster_id = Some(cluster_id.to_string());
+        if voters.len() == 1 {
+            qc.heartbeat_interval = SOLO_HEARTBEAT;
+            (qc.election_timeout_min, qc.election_timeout_max) = SOLO_ELECTION;
+        }
+        let quorum = MetadataQuorum::start_on(qc, listener).await?;
+        let leader = quorum.wait_for_leader(Duration::from_secs(120)).await?;
+        tracing::info!(
+            node = me.id.0,
+            leader,
+            voters = voters.len(),
+            "metadata quorum has a leader"
+        );
+        let c = Arc::new(Controller {
+            quorum,
             listeners: Mutex::new(Vec::new()),
-        };
-        c.persist(&image)?;
+            published: Mutex::new(0),
+        });
+        if c.image().cluster_id.is_empty() {
+            c.propose(MetadataCommand::SetClusterId(cluster_id.to_string()))
+                .await?;
+        } else if c.image().cluster_id != cluster_id {
+            anyhow::bail!(
+                "this node's log dirs belong to cluster {cluster_id}, but the quorum is cluster {}",
+                c.image().cluster_id
+            );
+        }
+        let id = me.id;
+        c.propose(MetadataCommand::RegisterBroker {
+            info: me,
+            epoch: crate::replica::manager::now_ms(),
+        })
+        .await?;
+        c.propose(MetadataCommand::UnfenceBroker { id }).await?;
+        // Changes made elsewhere (other nodes' proposals) arrive through the watch.
+        let mut rx = c.quorum.subscribe();
+        let weak = Arc::downgrade(&c);
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let img = rx.borrow_and_update().clone();
+                let Some(c) = weak.upgrade() else { break };
+                let _ = tokio::task::spawn_blocking(move || c.publish(&img)).await;
+            }
+        });
         Ok(c)
     }
 
     /// The current image.
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image
-            .read()
-            .map(|g| g.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.quorum.image()
     }
 
-    /// Registers a callback run after every committed change (and once now).
+    /// The quorum's state, for the HTTP API.
+    pub fn status(&self) -> crate::controller::raft::QuorumStatus {
+        self.quorum.status()
+    }
+
+    /// Registers a callback run with every newer committed image (and once now).
     pub fn subscribe(&self, l: Listener) {
         l(&self.image());
         if let Ok(mut ls) = self.listeners.lock() {
@@ -94,71 +157,133 @@ impl Controller {
         }
     }
 
+    /// Gives `img` to the listeners if it is newer than what they last saw.
+    fn publish(&self, img: &Arc<MetadataImage>) {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        if img.version <= *published {
+            return;
+        }
+        if let Ok(ls) = self.listeners.lock() {
+            for l in ls.iter() {
+                l(img);
+            }
+        }
+        *published = img.version;
+    }
+
+    /// Proposes a command, then applies the resulting image locally before returning, so a
+    /// client that created a topic can use it on this node at once.
+    async fn propose(&self, cmd: MetadataCommand) -> Result<CommandResult, KafkaError> {
+        let r = self.quorum.propose(cmd).await.map_err(quorum_error)?;
+        // Listeners do short file work (creating partition dirs), as a request handler may.
+        self.publish(&self.image());
+        Ok(r)
+    }
+
     /// Creates a topic; with `validate_only` checks everything and changes nothing.
-    pub fn create_topic(&self, t: NewTopic, validate_only: bool) -> Result<TopicMeta, KafkaError> {
+    pub async fn create_topic(
+        &self,
+        t: NewTopic,
+        validate_only: bool,
+    ) -> Result<TopicMeta, KafkaError> {
         validate_topic_name(&t.name)?;
         let configs = defs::validate_topic_configs(&t.configs)
             .map_err(|InvalidConfig(m)| KafkaError::InvalidConfig(m))?;
-        self.mutate(validate_only, |img| {
-            if img.topics.contains_key(&t.name) {
-                return Err(KafkaError::TopicAlreadyExists(format!("Topic '{}' already exists.", t.name)));
-            }
-            if let Some(clash) = img.topics.keys().find(|n| n.replace('.', "_") == t.name.replace('.', "_")) {
-                return Err(KafkaError::InvalidTopic(format!("Topic '{}' collides with existing topic: {clash} ('.' and '_' collide in metric names)", t.name)));
-            }
-            let brokers: Vec<&BrokerInfo> = img.brokers.values().collect();
-            let assignment = match &t.assignment {
-                Some(a) => placement::check_assignment(a, &brokers)?,
-                None => placement::assign(t.partitions, t.replication_factor, &brokers, 0)?,
-            };
-            let topic = TopicMeta { name: t.name.clone(), id: Uuid::new_v4(), partitions: assignment.into_iter().map(new_partition).collect(), configs: configs.clone() };
-            img.topics.insert(t.name.clone(), topic.clone());
-            Ok(topic)
-        })
+        let img = self.image();
+        if img.topics.contains_key(&t.name) {
+            return Err(KafkaError::TopicAlreadyExists(format!(
+                "Topic '{}' already exists.",
+                t.name
+            )));
+        }
+        if let Some(clash) = img
+            .topics
+            .keys()
+            .find(|n| n.replace('.', "_") == t.name.replace('.', "_"))
+        {
+            return Err(KafkaError::InvalidTopic(format!("Topic '{}' collides with existing topic: {clash} ('.' and '_' collide in metric names)", t.name)));
+        }
+        let brokers = img.live_brokers();
+        let assignment = match &t.assignment {
+            Some(a) => placement::check_assignment(a, &brokers)?,
+            None => placement::assign(t.partitions, t.replication_factor, &brokers, 0)?,
+        };
+        check_replication(&assignment)?;
+        let topic = TopicMeta {
+            name: t.name.clone(),
+            id: Uuid::new_v4(),
+            partitions: assignment.into_iter().map(new_partition).collect(),
+            configs,
+        };
+        if !validate_only {
+            self.propose(MetadataCommand::CreateTopic {
+                topic: topic.clone(),
+            })
+            .await?;
+        }
+        Ok(topic)
     }
 
     /// Deletes a topic by name.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, KafkaError> {
-        self.mutate(false, |img| {
-            img.topics.remove(name).ok_or_else(|| {
-                KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
-            })
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicMeta, KafkaError> {
+        let topic = self.image().topics.get(name).cloned().ok_or_else(|| {
+            KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
+        })?;
+        self.propose(MetadataCommand::DeleteTopic {
+            name: name.to_string(),
         })
+        .await?;
+        Ok(topic)
     }
 
     /// Grows a topic to `count` partitions.
-    pub fn create_partitions(
+    pub async fn create_partitions(
         &self,
         name: &str,
         count: i32,
         assignment: Option<Vec<Vec<BrokerId>>>,
         validate_only: bool,
     ) -> Result<(), KafkaError> {
-        self.mutate(validate_only, |img| {
-            let brokers: Vec<BrokerInfo> = img.brokers.values().cloned().collect();
-            let topic = img.topics.get_mut(name).ok_or_else(|| KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist.")))?;
-            let current = topic.partitions.len() as i32;
-            if count <= current {
-                return Err(KafkaError::InvalidPartitions(format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}.")));
-            }
-            let rf = topic.partitions.first().map(|p| p.replicas.len()).unwrap_or(1) as i16;
-            let refs: Vec<&BrokerInfo> = brokers.iter().collect();
-            let added = match assignment {
-                Some(a) => {
-                    if a.len() as i32 != count - current {
-                        return Err(KafkaError::InvalidReplicaAssignment(format!("Increasing the number of partitions by {} but {} assignments provided.", count - current, a.len())));
-                    }
-                    placement::check_assignment(&a, &refs)?
+        let img = self.image();
+        let topic = img.topics.get(name).ok_or_else(|| {
+            KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
+        })?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(KafkaError::InvalidPartitions(format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}.")));
+        }
+        let rf = topic
+            .partitions
+            .first()
+            .map(|p| p.replicas.len())
+            .unwrap_or(1) as i16;
+        let brokers = img.live_brokers();
+        let added = match assignment {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return Err(KafkaError::InvalidReplicaAssignment(format!(
+                        "Increasing the number of partitions by {} but {} assignments provided.",
+                        count - current,
+                        a.len()
+                    )));
                 }
-                None => placement::assign(count - current, rf, &refs, current as usize)?,
-            };
-            topic.partitions.extend(added.into_iter().map(new_partition));
-            Ok(())
-        })
+                placement::check_assignment(&a, &brokers)?
+            }
+            None => placement::assign(count - current, rf, &brokers, current as usize)?,
+        };
+        check_replication(&added)?;
+        if !validate_only {
+            self.propose(MetadataCommand::AddPartitions {
+                name: name.to_string(),
+                partitions: added.into_iter().map(new_partition).collect(),
+            })
+            .await?;
+        }
+        Ok(())
     }
 
-    /// Replaces a topic's config overrides with `configs` (already validated by the caller).
-    pub fn set_topic_configs(
+    /// Replaces a topic's config overrides with `configs`.
+    pub async fn set_topic_configs(
         &self,
         name: &str,
         configs: BTreeMap<String, String>,
@@ -166,72 +291,55 @@ impl Controller {
     ) -> Result<(), KafkaError> {
         let configs = defs::validate_topic_configs(&configs)
             .map_err(|InvalidConfig(m)| KafkaError::InvalidConfig(m))?;
-        self.mutate(validate_only, |img| {
-            let topic = img.topics.get_mut(name).ok_or_else(|| {
-                KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
-            })?;
-            topic.configs = configs;
-            Ok(())
-        })
+        if !self.image().topics.contains_key(name) {
+            return Err(KafkaError::UnknownTopicOrPartition(format!(
+                "Topic '{name}' does not exist."
+            )));
+        }
+        if !validate_only {
+            self.propose(MetadataCommand::SetTopicConfigs {
+                name: name.to_string(),
+                configs,
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Hands out a fresh producer id (InitProducerId without a transactional id).
-    pub fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
-        self.mutate(false, |img| {
-            let id = img.next_producer_id;
-            img.next_producer_id += 1;
-            Ok(id)
-        })
-    }
-
-    /// Applies `f` to a copy of the image; on success persists it, publishes it and tells the
-    /// listeners. One writer at a time, so changes are linearised.
-    fn mutate<T>(
-        &self,
-        dry_run: bool,
-        f: impl FnOnce(&mut MetadataImage) -> Result<T, KafkaError>,
-    ) -> Result<T, KafkaError> {
-        let _guard = self
-            .write
-            .lock()
-            .map_err(|_| KafkaError::Unknown("controller lock poisoned".into()))?;
-        let mut next = (*self.image()).clone();
-        let out = f(&mut next)?;
-        if dry_run {
-            return Ok(out);
-        }
-        self.persist(&next)
-            .map_err(|e| KafkaError::Unknown(format!("cannot persist metadata: {e}")))?;
-        let next = Arc::new(next);
-        match self.image.write() {
-            Ok(mut g) => *g = next.clone(),
-            Err(p) => *p.into_inner() = next.clone(),
-        }
-        if let Ok(ls) = self.listeners.lock() {
-            for l in ls.iter() {
-                l(&next);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Writes the image atomically: a torn write must never lose the topic list.
-    fn persist(&self, image: &MetadataImage) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(image).map_err(std::io::Error::other)?;
+    pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
+        match self
+            .propose(MetadataCommand::AllocateProducerIds { count: 1 })
+            .await?
         {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
+            CommandResult::ProducerIds { first } => Ok(first),
+            other => Err(KafkaError::Unknown(format!(
+                "unexpected answer to a producer id allocation: {other:?}"
+            ))),
         }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+    }
+
+    /// Leaves the quorum (clean shutdown).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.quorum.shutdown().await {
+            tracing::warn!(error = %e, "metadata quorum shutdown");
         }
-        Ok(())
+    }
+}
+
+fn quorum_error(e: QuorumError) -> KafkaError {
+    match e {
+        QuorumError::Rejected(CommandError::TopicExists(n)) => {
+            KafkaError::TopicAlreadyExists(format!("Topic '{n}' already exists."))
+        }
+        QuorumError::Rejected(CommandError::UnknownTopic(n)) => {
+            KafkaError::UnknownTopicOrPartition(format!("Topic '{n}' does not exist."))
+        }
+        QuorumError::Rejected(other) => KafkaError::InvalidRequest(other.to_string()),
+        QuorumError::Timeout { .. } => KafkaError::RequestTimedOut(format!(
+            "the metadata quorum did not commit the change in time: {e}"
+        )),
+        other => KafkaError::NotController(format!("metadata quorum unavailable: {other}")),
     }
 }
 
@@ -290,38 +398,59 @@ mod tests {
         }
     }
 
-    #[test]
-    fn create_persist_reload() {
+    async fn start(dir: &Path) -> Arc<Controller> {
+        let cfg = BrokerConfig::load(None, &[]).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Controller::start(&cfg, dir, "cid-0123456789abcdefghi", me(), l)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_persist_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Controller::open(dir.path(), "cid", me()).unwrap();
-        c.create_topic(topic("a", 3), false).unwrap();
+        let c = start(dir.path()).await;
+        assert_eq!(c.image().cluster_id, "cid-0123456789abcdefghi");
+        assert!(
+            c.image().live_brokers().iter().any(|b| b.id == BrokerId(1)),
+            "registered and unfenced"
+        );
+        c.create_topic(topic("a", 3), false).await.unwrap();
         assert!(matches!(
-            c.create_topic(topic("a", 1), false),
+            c.create_topic(topic("a", 1), false).await,
             Err(KafkaError::TopicAlreadyExists(_))
         ));
-        c.create_topic(topic("b", 1), true).unwrap();
+        c.create_topic(topic("b", 1), true).await.unwrap();
         assert!(
             !c.image().topics.contains_key("b"),
             "validate_only must not create"
         );
-        c.create_partitions("a", 5, None, false).unwrap();
+        c.create_partitions("a", 5, None, false).await.unwrap();
         assert!(matches!(
-            c.create_partitions("a", 5, None, false),
+            c.create_partitions("a", 5, None, false).await,
             Err(KafkaError::InvalidPartitions(_))
         ));
+        let first = c.allocate_producer_id().await.unwrap();
+        assert_eq!(c.allocate_producer_id().await.unwrap(), first + 1);
+        c.shutdown().await;
         drop(c);
-        let c = Controller::open(dir.path(), "cid", me()).unwrap();
+        let c = start(dir.path()).await;
         assert_eq!(c.image().topics["a"].partitions.len(), 5);
+        assert!(
+            c.allocate_producer_id().await.unwrap() > first + 1,
+            "producer ids are never reused"
+        );
+        c.shutdown().await;
     }
 
-    #[test]
-    fn names_and_configs_are_checked() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn names_and_configs_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Controller::open(dir.path(), "cid", me()).unwrap();
+        let c = start(dir.path()).await;
         for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
             assert!(
                 matches!(
-                    c.create_topic(topic(bad, 1), false),
+                    c.create_topic(topic(bad, 1), false).await,
                     Err(KafkaError::InvalidTopic(_))
                 ),
                 "{bad:?}"
@@ -330,13 +459,34 @@ mod tests {
         let mut t = topic("c", 1);
         t.configs.insert("retention.ms".into(), "abc".into());
         assert!(matches!(
-            c.create_topic(t, false),
+            c.create_topic(t, false).await,
             Err(KafkaError::InvalidConfig(_))
         ));
-        c.create_topic(topic("x.y", 1), false).unwrap();
+        c.create_topic(topic("x.y", 1), false).await.unwrap();
         assert!(matches!(
-            c.create_topic(topic("x_y", 1), false),
+            c.create_topic(topic("x_y", 1), false).await,
             Err(KafkaError::InvalidTopic(_))
         ));
+        c.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listeners_see_images_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = start(dir.path()).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        c.subscribe(Box::new(move |img| s.lock().unwrap().push(img.version)));
+        for i in 0..5 {
+            c.create_topic(topic(&format!("t{i}"), 1), false)
+                .await
+                .unwrap();
+        }
+        let v = seen.lock().unwrap().clone();
+        assert!(
+            v.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing versions: {v:?}"
+        );
+        c.shutdown().await;
     }
 }

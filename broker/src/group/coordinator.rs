@@ -117,15 +117,20 @@ impl GroupCoordinator {
     }
 
     /// Creates `__consumer_offsets` on first use.
-    pub fn ensure_offsets_topic(&self, b: &Broker) -> Result<(), ResponseError> {
+    pub async fn ensure_offsets_topic(&self, b: &Broker) -> Result<(), ResponseError> {
         if b.controller.image().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
-        let brokers = b.controller.image().brokers.len() as i16;
+        let brokers = b.controller.image().live_brokers().len() as i16;
         let t = crate::controller::NewTopic {
             name: OFFSETS_TOPIC.into(),
             partitions: self.config.offsets_partitions,
-            replication_factor: self.config.offsets_replication_factor.min(brokers).max(1),
+            // Capped by the live brokers and by what the cluster can replicate today.
+            replication_factor: self
+                .config
+                .offsets_replication_factor
+                .min(brokers)
+                .clamp(1, crate::controller::MAX_REPLICATION_FACTOR),
             assignment: None,
             configs: [
                 ("cleanup.policy".to_string(), "compact".to_string()),
@@ -134,7 +139,7 @@ impl GroupCoordinator {
             .into_iter()
             .collect(),
         };
-        match b.controller.create_topic(t, false) {
+        match b.controller.create_topic(t, false).await {
             Ok(_) | Err(crate::error::KafkaError::TopicAlreadyExists(_)) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot create __consumer_offsets");

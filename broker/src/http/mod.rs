@@ -30,6 +30,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v1/node", get(node))
         .route("/api/v1/partitions", get(partitions))
         .route("/api/v1/configs", get(configs))
+        .route("/api/v1/quorum", get(quorum))
         .with_state(broker)
 }
 
@@ -81,6 +82,10 @@ fn refresh_gauges(b: &Broker) {
         }
     }
     m.leader_count.set(leaders);
+    m.active_controller.set(i64::from(matches!(
+        b.controller.status().role,
+        crate::controller::raft::QuorumRole::Leader
+    )));
     m.under_replicated.set(under);
     m.offline_partitions.set(offline);
     m.log_size.reset();
@@ -103,6 +108,10 @@ fn refresh_gauges(b: &Broker) {
             m.log_segments.with_label_values(&labels).set(n as i64);
         }
     }
+}
+
+async fn quorum(State(b): State<Arc<Broker>>) -> Json<crate::controller::raft::QuorumStatus> {
+    Json(b.controller.status())
 }
 
 #[derive(Serialize)]

@@ -21,6 +21,7 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<super::Partition>>>,
     appended: watch::Sender<u64>,
     metrics: Arc<Metrics>,
+    image: RwLock<Arc<MetadataImage>>,
 }
 
 impl ReplicaManager {
@@ -32,6 +33,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             appended: watch::channel(0).0,
             metrics,
+            image: RwLock::new(Arc::new(MetadataImage::default())),
         }
     }
 
@@ -39,6 +41,38 @@ impl ReplicaManager {
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<super::Partition>> {
         let tp = TopicPartition::new(topic, partition);
         self.partitions.read().ok()?.get(&tp).cloned()
+    }
+
+    /// The partition if this node leads it: NOT_LEADER_OR_FOLLOWER when another node does (the
+    /// client refreshes its metadata), UNKNOWN_TOPIC_OR_PARTITION when nobody hosts it.
+    pub fn leader(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<super::Partition>, crate::error::KafkaError> {
+        use crate::error::KafkaError;
+        match self.get(topic, partition) {
+            Some(p) if p.is_leader() => Ok(p),
+            Some(_) => Err(KafkaError::NotLeaderOrFollower(format!(
+                "This node is a follower of {topic}-{partition}."
+            ))),
+            None => {
+                let known = self
+                    .image
+                    .read()
+                    .map(|i| i.partition(topic, partition).is_some())
+                    .unwrap_or(false);
+                if known {
+                    Err(KafkaError::NotLeaderOrFollower(format!(
+                        "{topic}-{partition} is led by another node."
+                    )))
+                } else {
+                    Err(KafkaError::UnknownTopicOrPartition(format!(
+                        "This server does not host {topic}-{partition}."
+                    )))
+                }
+            }
+        }
     }
 
     /// Every hosted partition, sorted.
@@ -65,15 +99,18 @@ impl ReplicaManager {
 
     /// Makes the hosted set match the image: opens logs for new replicas, deletes logs of removed
     /// topics, pushes config changes and leader epochs.
-    pub fn apply(&self, image: &MetadataImage) {
-        let mut wanted: HashMap<TopicPartition, (uuid::Uuid, &crate::controller::TopicMeta, i32)> =
-            HashMap::new();
+    pub fn apply(&self, image: &Arc<MetadataImage>) {
+        if let Ok(mut i) = self.image.write() {
+            *i = image.clone();
+        }
+        type Wanted<'a> = (uuid::Uuid, &'a crate::controller::TopicMeta, i32, bool);
+        let mut wanted: HashMap<TopicPartition, Wanted<'_>> = HashMap::new();
         for t in image.topics.values() {
             for (i, p) in t.partitions.iter().enumerate() {
                 if p.replicas.contains(&self.node_id) {
                     wanted.insert(
                         TopicPartition::new(&t.name, i as i32),
-                        (t.id, t, p.leader_epoch.0),
+                        (t.id, t, p.leader_epoch.0, p.leader == self.node_id),
                     );
                 }
             }
@@ -84,7 +121,11 @@ impl ReplicaManager {
         // Removed (or re-created under the same name with a new id).
         let stale: Vec<TopicPartition> = map
             .iter()
-            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(id, _, _)| *id != p.topic_id))
+            .filter(|(tp, p)| {
+                wanted
+                    .get(*tp)
+                    .is_none_or(|(id, _, _, _)| *id != p.topic_id)
+            })
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in stale {
@@ -100,26 +141,26 @@ impl ReplicaManager {
                 }
             }
         }
-        for (tp, (id, topic, epoch)) in wanted {
+        for (tp, (id, topic, epoch, leader)) in wanted {
             let config = self.config.log_config(&topic.configs);
             if let Some(p) = map.get(&tp) {
                 p.set_config(config);
                 p.set_leader_epoch(crate::types::LeaderEpoch(epoch));
+                p.set_leader(leader);
                 continue;
             }
             let dir = self.dir_for(&tp, &map);
             match PartitionLog::open(&dir, &id.to_string(), config, now_ms()) {
                 Ok(log) => {
                     tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
-                    map.insert(
+                    let p = super::Partition::new(
                         tp.clone(),
-                        Arc::new(super::Partition::new(
-                            tp,
-                            id,
-                            log,
-                            crate::types::LeaderEpoch(epoch),
-                        )),
+                        id,
+                        log,
+                        crate::types::LeaderEpoch(epoch),
                     );
+                    p.set_leader(leader);
+                    map.insert(tp, Arc::new(p));
                 }
                 Err(e) => {
                     tracing::error!(partition = %tp, dir = %dir.display(), error = %e, "cannot open partition log")

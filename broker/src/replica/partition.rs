@@ -21,6 +21,7 @@ pub struct Partition {
     pub topic_id: Uuid,
     log: Mutex<PartitionLog>,
     leader_epoch: AtomicI32,
+    leader: std::sync::atomic::AtomicBool,
     high_watermark: AtomicI64,
     log_end: AtomicI64,
     log_start: AtomicI64,
@@ -46,6 +47,7 @@ impl Partition {
             high_watermark: AtomicI64::new(leo),
             log: Mutex::new(log),
             leader_epoch: AtomicI32::new(leader_epoch.0),
+            leader: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -63,6 +65,16 @@ impl Partition {
     /// Sets the leader epoch (from metadata).
     pub fn set_leader_epoch(&self, e: LeaderEpoch) {
         self.leader_epoch.store(e.0, Ordering::Release);
+    }
+
+    /// True while this node leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// Records whether this node leads the partition (from metadata).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Release);
     }
 
     /// The high watermark: the end of what consumers may read.

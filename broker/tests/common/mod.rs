@@ -14,6 +14,8 @@ pub struct BrokerProc {
     pub bootstrap: String,
     /// `http://host:port` of the HTTP API.
     pub http: String,
+    /// `host:port` of the controller (metadata quorum) listener.
+    pub controller: String,
     /// The data dir (kept across restarts).
     pub data: PathBuf,
     extra: Vec<String>,
@@ -26,11 +28,12 @@ impl BrokerProc {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().to_path_buf();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, bootstrap, http) = spawn(&data, &extra);
+        let (child, (bootstrap, http, controller)) = spawn(&data, &extra);
         BrokerProc {
             child,
             bootstrap,
             http,
+            controller,
             data,
             extra,
             _tmp: Some(tmp),
@@ -60,24 +63,29 @@ impl BrokerProc {
 
     /// Starts again on the same data dir (new ports).
     pub fn restart(&mut self) {
-        let (child, bootstrap, http) = spawn(&self.data, &self.extra);
+        let (child, (bootstrap, http, controller)) = spawn(&self.data, &self.extra);
         self.child = child;
         self.bootstrap = bootstrap;
         self.http = http;
+        self.controller = controller;
     }
 
     /// Starts again on the same data dir and the same ports, so connected clients reconnect.
     pub fn restart_same_ports(&mut self) {
         let mut extra = self.extra.clone();
-        extra.push(format!("listeners=PLAINTEXT://{}", self.bootstrap));
+        extra.push(format!(
+            "listeners=PLAINTEXT://{},CONTROLLER://{}",
+            self.bootstrap, self.controller
+        ));
         extra.push(format!(
             "http.listener={}",
             self.http.trim_start_matches("http://")
         ));
-        let (child, bootstrap, http) = spawn(&self.data, &extra);
+        let (child, (bootstrap, http, controller)) = spawn(&self.data, &extra);
         self.child = child;
         self.bootstrap = bootstrap;
         self.http = http;
+        self.controller = controller;
     }
 
     /// True while the process runs.
@@ -97,7 +105,16 @@ impl Drop for BrokerProc {
     }
 }
 
-fn spawn(data: &Path, extra: &[String]) -> (Child, String, String) {
+type Ready = (String, String, String);
+
+fn spawn(data: &Path, extra: &[String]) -> (Child, Ready) {
+    let (child, rx) = launch(data, extra);
+    (child, await_ready(&rx))
+}
+
+/// Starts the process without waiting for its ready line (a cluster's nodes must all be
+/// started before any can form a quorum and say it is ready).
+fn launch(data: &Path, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
     let bin = env!("CARGO_BIN_EXE_rill-broker");
     let mut cmd = Command::new(bin);
     cmd.arg("--override")
@@ -124,6 +141,10 @@ fn spawn(data: &Path, extra: &[String]) -> (Child, String, String) {
             }
         }
     });
+    (child, rx)
+}
+
+fn await_ready(rx: &mpsc::Receiver<String>) -> Ready {
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("broker did not print its ready line within 60 s");
@@ -133,7 +154,59 @@ fn spawn(data: &Path, extra: &[String]) -> (Child, String, String) {
             .map(str::to_string)
             .expect("ready line field")
     };
-    (child, field("kafka="), field("http="))
+    (field("kafka="), field("http="), field("controller="))
+}
+
+/// Starts an `n`-node cluster (combined broker+controller nodes, ids 1..=n) on loopback.
+pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
+    // Controller ports must be known up front to list the voters: reserve them.
+    let ports: Vec<u16> = (0..n)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    // Like `kafka-storage.sh format -t <id>` on every node: one cluster id for all.
+    let cluster_id = format!(
+        "rilltest{:014}",
+        std::process::id() as u64 * 1000 + ports[0] as u64 % 1000
+    );
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut launched = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut e: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        e.push(format!("node.id={}", i + 1));
+        e.push(format!("controller.quorum.voters={voters}"));
+        e.push(format!("cluster.id={cluster_id}"));
+        e.push(format!(
+            "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"
+        ));
+        let (child, rx) = launch(tmp.path(), &e);
+        launched.push((tmp, e, child, rx));
+    }
+    launched
+        .into_iter()
+        .map(|(tmp, extra, child, rx)| {
+            let (bootstrap, http, controller) = await_ready(&rx);
+            BrokerProc {
+                child,
+                bootstrap,
+                http,
+                controller,
+                data: tmp.path().to_path_buf(),
+                extra,
+                _tmp: Some(tmp),
+            }
+        })
+        .collect()
 }
 
 /// Minimal HTTP/1.1 GET over a TcpStream (keeps an HTTP client out of the dev-dependencies).

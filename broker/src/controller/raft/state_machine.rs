@@ -261,6 +261,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut out = Vec::new();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
+            self.image.version = entry.log_id.index;
             // The leader that wrote an entry is the active controller as of that entry: the
             // same on every replica.
             let leader = entry.log_id.leader_id.node_id;

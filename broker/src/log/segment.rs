@@ -254,8 +254,20 @@ impl Segment {
     pub fn read_bytes(&self, from: u64, to: u64) -> Result<Vec<u8>, LogError> {
         let len = usize::try_from(to.saturating_sub(from))
             .map_err(|_| LogError::Corrupted("read too large".into()))?;
-        let mut buf = vec![0u8; len];
-        self.log.read_exact_at(&mut buf, from)?;
+        // Read into spare capacity instead of zero-filling first: on the fetch path the memset
+        // cost a tenth of the broker's CPU. Writes are positional, so moving the cursor is
+        // harmless, and reads run under the partition lock.
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::with_capacity(len);
+        let mut f = &self.log;
+        f.seek(SeekFrom::Start(from))?;
+        f.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() != len {
+            return Err(LogError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("segment ended {} bytes short of a read", len - buf.len()),
+            )));
+        }
         Ok(buf)
     }
 

@@ -53,18 +53,21 @@ async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std
             tracing::warn!(%peer, size, limit = max, "closing connection: frame size outside 0..=socket.request.max.bytes");
             return Ok(());
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        if let Err(e) = rd.read_exact(&mut frame).await {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                tracing::warn!(%peer, size, "closing connection: truncated frame");
-                return Ok(());
-            }
-            return Err(e);
+        // Filled from the socket without zeroing first (the size was checked above).
+        let mut frame = Vec::with_capacity(size as usize);
+        (&mut rd).take(size as u64).read_to_end(&mut frame).await?;
+        if frame.len() != size as usize {
+            tracing::warn!(%peer, size, got = frame.len(), "closing connection: truncated frame");
+            return Ok(());
         }
-        match api::handle_frame(broker, peer, frame.freeze(), &mut out).await {
+        match api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await {
             Outcome::Respond => {
                 wr.write_all(&out).await?;
                 out.clear();
+                // A big fetch response must not pin its buffer for the connection's life.
+                if out.capacity() > 1 << 20 {
+                    out = BytesMut::with_capacity(64 * 1024);
+                }
             }
             Outcome::NoResponse => {}
             Outcome::Close(reason) => {

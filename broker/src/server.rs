@@ -31,11 +31,27 @@ pub struct Broker {
     pub groups: crate::group::GroupCoordinator,
     /// True once every hosted partition is loaded and the listeners are up.
     pub ready: AtomicBool,
+    /// Set at shutdown: connections stop taking requests before logs are closed.
+    pub closing: AtomicBool,
 }
 
 impl Broker {
     /// Creates a topic on first use (Metadata with auto-creation, or Produce to a missing topic).
     pub async fn auto_create(&self, name: &str) -> Result<(), KafkaError> {
+        // Internal topics are made with their own settings (compacted, their partition count),
+        // never with the defaults for user topics.
+        if name == crate::group::store::OFFSETS_TOPIC {
+            return self
+                .groups
+                .ensure_offsets_topic(self)
+                .await
+                .map_err(|e| KafkaError::Unknown(format!("cannot create {name}: {e}")));
+        }
+        if name == "__transaction_state" {
+            return Err(KafkaError::UnknownTopicOrPartition(
+                "transactions are not available on this cluster yet".into(),
+            ));
+        }
         let t = NewTopic {
             name: name.to_string(),
             partitions: self.config.num_partitions,
@@ -75,6 +91,8 @@ pub struct RunningBroker {
 impl RunningBroker {
     /// Stops accepting work and closes every log cleanly.
     pub async fn shutdown(self) {
+        self.broker.closing.store(true, Ordering::Release);
+        self.broker.ready.store(false, Ordering::Release);
         for t in &self.tasks {
             t.abort();
         }
@@ -164,6 +182,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         metrics,
         groups: crate::group::GroupCoordinator::new(config.groups.clone()),
         ready: AtomicBool::new(false),
+        closing: AtomicBool::new(false),
     });
     {
         // Groups and offsets come back from __consumer_offsets before clients are served.

@@ -536,3 +536,156 @@ fn group_requests_from_strangers_get_kafka_errors() {
     assert_eq!(r.results[0].error_code, 68, "NON_EMPTY_GROUP");
     assert_eq!(r.results[1].error_code, 69, "GROUP_ID_NOT_FOUND");
 }
+
+#[test]
+fn internal_topics_and_policies_are_protected() {
+    let b = BrokerProc::start(&[
+        "group.initial.rebalance.delay.ms=0",
+        "offsets.topic.num.partitions=7",
+    ]);
+    let mut s = connect(&b);
+    let sb = |v: &str| StrBytes::from_string(v.to_string());
+    // Asking for __consumer_offsets by name creates it with its own settings.
+    let md = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(sb("__consumer_offsets"))))]));
+    s.write_all(&frame(ApiKey::Metadata, 12, 1, &md))
+        .expect("w");
+    let r: MetadataResponse = response(&mut s, ApiKey::Metadata, 12, 1);
+    assert_eq!(
+        r.topics[0].partitions.len(),
+        7,
+        "offsets.topic.num.partitions, not num.partitions"
+    );
+    assert!(r.topics[0].is_internal);
+    // Clients cannot write coordinator state.
+    let p = produce(&mut s, "__consumer_offsets", 0, 1, batch(1).freeze(), 2);
+    assert_eq!(
+        p.error_code, 17,
+        "INVALID_TOPIC_EXCEPTION: cannot append to an internal topic"
+    );
+    // Nor delete records of a compacted topic.
+    let dr = DeleteRecordsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+            .with_name(TopicName(sb("__consumer_offsets")))
+            .with_partitions(vec![
+                delete_records_request::DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(-1),
+            ])]);
+    s.write_all(&frame(ApiKey::DeleteRecords, 2, 3, &dr))
+        .expect("w");
+    let r: DeleteRecordsResponse = response(&mut s, ApiKey::DeleteRecords, 2, 3);
+    assert_eq!(r.topics[0].partitions[0].error_code, 44, "POLICY_VIOLATION");
+
+    // A name given twice creates neither copy and is answered once.
+    let t = || {
+        create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(sb("twice")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+    };
+    s.write_all(&frame(
+        ApiKey::CreateTopics,
+        7,
+        4,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![t(), t()]),
+    ))
+    .expect("w");
+    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 4);
+    assert_eq!(r.topics.len(), 1);
+    assert_eq!(r.topics[0].error_code, 42, "INVALID_REQUEST");
+    let md = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(sb("twice"))))]));
+    s.write_all(&frame(ApiKey::Metadata, 12, 5, &md))
+        .expect("w");
+    let r: MetadataResponse = response(&mut s, ApiKey::Metadata, 12, 5);
+    assert_eq!(r.topics[0].error_code, 3, "not created");
+
+    // InitProducerId: half an identity is malformed; a full one never bumps someone's epoch.
+    s.write_all(&frame(
+        ApiKey::InitProducerId,
+        4,
+        6,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000)
+            .with_producer_id(ProducerId(5))
+            .with_producer_epoch(-1),
+    ))
+    .expect("w");
+    let r: InitProducerIdResponse = response(&mut s, ApiKey::InitProducerId, 4, 6);
+    assert_eq!(r.error_code, 42);
+    s.write_all(&frame(
+        ApiKey::InitProducerId,
+        4,
+        7,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    ))
+    .expect("w");
+    let first: InitProducerIdResponse = response(&mut s, ApiKey::InitProducerId, 4, 7);
+    s.write_all(&frame(
+        ApiKey::InitProducerId,
+        4,
+        8,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000)
+            .with_producer_id(first.producer_id)
+            .with_producer_epoch(first.producer_epoch),
+    ))
+    .expect("w");
+    let again: InitProducerIdResponse = response(&mut s, ApiKey::InitProducerId, 4, 8);
+    assert_eq!(again.error_code, 0);
+    assert_ne!(
+        again.producer_id, first.producer_id,
+        "a fresh id, not an epoch bump of the given one"
+    );
+    assert_eq!(again.producer_epoch, 0);
+
+    // JoinGroup before v7: protocol_name is "" (not null) on errors.
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(sb("g")))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(sb("consumer"))
+        .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+        )
+        .with_name(sb("range"))
+        .with_metadata(Bytes::from_static(b"\0\0"))]);
+    s.write_all(&frame(ApiKey::JoinGroup, 4, 9, &join))
+        .expect("w");
+    let r: JoinGroupResponse = response(&mut s, ApiKey::JoinGroup, 4, 9);
+    assert_eq!(r.error_code, 79);
+    assert_eq!(r.protocol_name.as_ref().map(|p| p.as_str()), Some(""));
+}
+
+#[test]
+fn acks_zero_produce_errors_close_the_connection() {
+    let b = BrokerProc::start(&[]);
+    let mut s = connect(&b);
+    let req = ProduceRequest::default()
+        .with_acks(0)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("missing")))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(3)
+                    .with_records(Some(batch(1).freeze())),
+            ])]);
+    s.write_all(&frame(ApiKey::Produce, 9, 1, &req)).expect("w");
+    assert_closed(&mut s, "acks=0 produce that failed");
+}

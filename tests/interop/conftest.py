@@ -9,7 +9,7 @@ The broker contract (see tests/interop/README.md):
 
 prints one line on stdout when it is ready to serve:
 
-    rill-broker ready: node=1 kafka=127.0.0.1:PORT http=http://127.0.0.1:PORT
+    rill-broker ready: node=1 kafka=127.0.0.1:PORT http=http://127.0.0.1:PORT controller=127.0.0.1:PORT
 
 Broker stderr (its logs) and stdout are kept per test under
 tests/artifacts/interop/<test>/, and the tail of stderr is attached to the report of a
@@ -42,7 +42,7 @@ STOP_TIMEOUT_S = 15.0
 READY_RE = re.compile(
     r"^rill-broker ready: node=(?P<node>\d+) "
     r"kafka=(?P<kafka_host>[^\s:]+):(?P<kafka_port>\d+) "
-    r"http=(?P<http>\S+)\s*$"
+    r"http=(?P<http>\S+)(?:\s+\w+=\S+)*\s*$"
 )
 
 

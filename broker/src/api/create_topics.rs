@@ -21,16 +21,31 @@ pub async fn handle(
     version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> CreateTopicsResponse {
-    let mut seen = std::collections::HashSet::new();
+    // A name given twice creates neither copy and is answered once (as Kafka does).
+    let mut counts = std::collections::HashMap::new();
+    for t in &req.topics {
+        *counts.entry(t.name.0.to_string()).or_insert(0) += 1;
+    }
+    let mut answered = std::collections::HashSet::new();
     let mut topics = Vec::new();
     for t in req.topics {
-        topics.push(async {
-            let name = t.name.0.to_string();
-            let out = CreatableTopicResult::default().with_name(t.name.clone());
-            if !seen.insert(name.clone()) {
-                let e = KafkaError::InvalidRequest(format!("Topic '{name}' appears more than once in the request."));
-                return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+        let name = t.name.0.to_string();
+        if counts.get(&name).copied().unwrap_or(0) > 1 {
+            if answered.insert(name.clone()) {
+                let e = KafkaError::InvalidRequest(format!(
+                    "Duplicate topic name: '{name}' appears more than once in the request."
+                ));
+                topics.push(
+                    CreatableTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_error_code(e.code())
+                        .with_error_message(e.message().filter(|_| version >= 1)),
+                );
             }
+            continue;
+        }
+        topics.push(async {
+            let out = CreatableTopicResult::default().with_name(t.name.clone());
             let mut configs = BTreeMap::new();
             for c in &t.configs {
                 match &c.value {

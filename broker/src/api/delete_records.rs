@@ -43,6 +43,10 @@ pub async fn handle(
 
 fn delete(b: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, KafkaError> {
     let p = b.replicas.leader(topic, partition)?;
+    if !p.with_log(|l| Ok(l.config().cleanup_delete))? {
+        // Kafka: records of a compact-only topic are removed by the cleaner, never by request.
+        return Err(KafkaError::PolicyViolation(format!("Records of the compacted topic {topic} cannot be deleted (cleanup.policy has no 'delete').")));
+    }
     let hw = p.high_watermark();
     let target = if offset == -1 { hw } else { Offset(offset) };
     let low = p.with_log(|l| l.delete_records_before(target, hw))?;

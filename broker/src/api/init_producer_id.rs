@@ -19,15 +19,13 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }
-    // An existing idempotent producer asking to bump its epoch (KIP-360) keeps its id.
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
-        if req.producer_epoch == i16::MAX {
-            // Epoch exhausted: hand out a fresh id instead.
-        } else {
-            return InitProducerIdResponse::default()
-                .with_producer_id(req.producer_id)
-                .with_producer_epoch(req.producer_epoch + 1);
-        }
+    // Only one of id and epoch given is malformed; without a transactional id Kafka always
+    // hands out a fresh id (never bumps a given one, which would let anyone fence a producer).
+    if (req.producer_id.0 < 0) != (req.producer_epoch < 0) {
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
     }
     match b.controller.allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()

@@ -50,7 +50,7 @@ pub async fn handle(
     };
     let Ok(r) = rx.await else {
         return error(
-            kafka_protocol::error::ResponseError::UnknownServerError.code(),
+            kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code(),
             req.member_id.to_string(),
         );
     };
@@ -67,7 +67,12 @@ pub async fn handle(
     let resp = JoinGroupResponse::default()
         .with_error_code(r.error)
         .with_generation_id(r.generation)
-        .with_protocol_name(r.protocol_name.map(sb))
+        // Non-nullable before v7: Kafka sends "" when no protocol was chosen.
+        .with_protocol_name(
+            r.protocol_name
+                .or_else(|| (version < 7).then(String::new))
+                .map(sb),
+        )
         .with_leader(sb(r.leader))
         .with_member_id(sb(r.member_id))
         .with_members(members);

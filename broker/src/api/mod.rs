@@ -135,8 +135,9 @@ pub async fn handle_frame(
         ApiKey::Metadata => run!(MetadataRequest, metadata::handle),
         ApiKey::Produce => match ProduceRequest::decode(&mut frame, version) {
             Ok(req) => match produce::handle(b, req, version, &ctx).await {
-                Some(resp) => encode(out, correlation_id, api, version, &resp),
-                None => Outcome::NoResponse,
+                produce::Reply::Send(resp) => encode(out, correlation_id, api, version, &resp),
+                produce::Reply::Nothing => Outcome::NoResponse,
+                produce::Reply::Close(why) => Outcome::Close(why),
             },
             Err(e) => Outcome::Close(format!("malformed Produce v{version} request: {e}")),
         },

@@ -12,13 +12,19 @@ use crate::log::LogError;
 use crate::replica::manager::now_ms;
 use crate::server::Broker;
 
-/// Handles Produce; `None` means no response is sent (acks=0).
-pub async fn handle(
-    b: &Broker,
-    req: ProduceRequest,
-    version: i16,
-    _ctx: &super::Ctx<'_>,
-) -> Option<ProduceResponse> {
+/// What to do after a produce request.
+pub enum Reply {
+    /// Send this response.
+    Send(ProduceResponse),
+    /// acks=0 and everything appended: no response.
+    Nothing,
+    /// acks=0 and something failed: close the connection so the producer refreshes its
+    /// metadata (Kafka does the same, since it cannot answer).
+    Close(String),
+}
+
+/// Handles Produce.
+pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super::Ctx<'_>) -> Reply {
     let acks = req.acks;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut appended = false;
@@ -69,9 +75,23 @@ pub async fn handle(
         b.replicas.notify_append();
     }
     if acks == 0 {
-        return None;
+        let failed = responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses
+                    .iter()
+                    .map(move |p| (t.name.0.to_string(), p))
+            })
+            .find(|(_, p)| p.error_code != 0);
+        return match failed {
+            Some((topic, p)) => Reply::Close(format!(
+                "acks=0 produce to {topic}-{} failed with error {}",
+                p.index, p.error_code
+            )),
+            None => Reply::Nothing,
+        };
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    Reply::Send(ProduceResponse::default().with_responses(responses))
 }
 
 fn append(
@@ -80,6 +100,12 @@ fn append(
     partition: i32,
     records: Option<&[u8]>,
 ) -> Result<crate::log::AppendInfo, KafkaError> {
+    if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
+        // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
+        return Err(KafkaError::InvalidTopic(format!(
+            "Cannot append to internal topic {topic}"
+        )));
+    }
     let p = b.replicas.leader(topic, partition)?;
     let records = records.ok_or_else(|| {
         KafkaError::Log(LogError::InvalidRecord(

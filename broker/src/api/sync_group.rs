@@ -30,7 +30,7 @@ pub async fn handle(
     };
     let Ok(r) = rx.await else {
         return SyncGroupResponse::default()
-            .with_error_code(kafka_protocol::error::ResponseError::UnknownServerError.code());
+            .with_error_code(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code());
     };
     let resp = SyncGroupResponse::default()
         .with_error_code(r.error)

@@ -247,7 +247,8 @@ impl GroupCoordinator {
             }
             StoredRecord::Group(g, Some(v)) => {
                 let offsets = groups.remove(&g).map(|e| e.offsets).unwrap_or_default();
-                let group = Group::restore(
+                let empty_since = v.empty_since_ms;
+                let mut group = Group::restore(
                     &g,
                     v.generation,
                     v.protocol_type,
@@ -256,6 +257,8 @@ impl GroupCoordinator {
                     v.members,
                     now,
                 );
+                group.empty_since_ms = empty_since;
+                group.note_state(now_ms());
                 groups.insert(g, GroupEntry { group, offsets });
             }
             StoredRecord::Group(g, None) => {
@@ -271,6 +274,7 @@ impl GroupCoordinator {
             protocol: g.protocol.clone(),
             leader: g.leader.clone(),
             members: g.stored_members(),
+            empty_since_ms: g.empty_since_ms,
         }
     }
 
@@ -289,7 +293,7 @@ impl GroupCoordinator {
         {
             return Err(ResponseError::InvalidSessionTimeout);
         }
-        self.owner(b, group_id)?;
+        let p = self.owner(b, group_id)?;
         let mut groups = self.lock();
         if !groups.contains_key(group_id) && !req.member_id.is_empty() && req.instance_id.is_none()
         {
@@ -304,7 +308,14 @@ impl GroupCoordinator {
         if e.group.state == GroupState::Dead {
             e.group = Group::new(group_id);
         }
-        Ok(e.group.join(req, self.timings(), Instant::now()))
+        let rx = e.group.join(req, self.timings(), Instant::now());
+        e.group.note_state(now_ms());
+        if e.group.take_needs_store() {
+            // Persisted before the handler reads the answer from `rx`.
+            let value = Self::group_value(&e.group);
+            self.append(&p, &[Entry::group(group_id, &value)])?;
+        }
+        Ok(rx)
     }
 
     /// SyncGroup.
@@ -376,6 +387,7 @@ impl GroupCoordinator {
             .iter()
             .map(|(m, i)| e.group.leave(m, i.as_deref(), self.timings(), now))
             .collect();
+        e.group.note_state(now_ms());
         if e.group.state == GroupState::Empty {
             let value = Self::group_value(&e.group);
             let _ = self.append(&p, &[Entry::group(group_id, &value)]);
@@ -626,50 +638,68 @@ impl GroupCoordinator {
     /// Session expiry and phase deadlines; persists groups that became empty.
     pub fn tick(&self, b: &Broker) {
         let now = Instant::now();
-        let mut changed = Vec::new();
-        {
-            let mut groups = self.lock();
-            for (id, e) in groups.iter_mut() {
-                if e.group.tick(self.timings(), now) {
-                    changed.push((id.clone(), Self::group_value(&e.group)));
+        let now_ms = now_ms();
+        let mut groups = self.lock();
+        for (id, e) in groups.iter_mut() {
+            let became_empty = e.group.tick(self.timings(), now);
+            e.group.note_state(now_ms);
+            if became_empty {
+                // Under the lock, like every other write, so records land in order.
+                if let Ok(p) = self.owner(b, id) {
+                    let _ = self.append(&p, &[Entry::group(id, &Self::group_value(&e.group))]);
                 }
-            }
-        }
-        for (id, v) in changed {
-            if let Ok(p) = self.owner(b, &id) {
-                let _ = self.append(&p, &[Entry::group(&id, &v)]);
             }
         }
     }
 
-    /// Deletes offsets of empty groups older than `offsets.retention.minutes`.
+    /// Expires committed offsets (KIP-211): a consumer group's offsets go once it has been
+    /// Empty for `offsets.retention.minutes`; a simple (assign-only) group's offsets go one by
+    /// one, that long after their commit. A group left with no offsets is removed.
     pub fn expire_offsets(&self, b: &Broker) {
         let cutoff = now_ms() - self.config.offsets_retention.as_millis() as i64;
         let mut groups = self.lock();
+        let mut removed = Vec::new();
         for (id, e) in groups.iter_mut() {
             if e.group.state != GroupState::Empty {
                 continue;
             }
-            let old: Vec<(String, i32)> = e
-                .offsets
-                .iter()
-                .filter(|(_, v)| v.commit_timestamp < cutoff)
-                .map(|(k, _)| k.clone())
-                .collect();
+            let old: Vec<(String, i32)> = if e.group.protocol_type.is_some() {
+                if e.group.empty_since_ms.is_some_and(|t| t < cutoff) {
+                    e.offsets.keys().cloned().collect()
+                } else {
+                    Vec::new()
+                }
+            } else {
+                e.offsets
+                    .iter()
+                    .filter(|(_, v)| v.commit_timestamp < cutoff)
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            };
             if old.is_empty() {
                 continue;
             }
             let Ok(p) = self.owner(b, id) else { continue };
-            let entries: Vec<Entry> = old
+            let mut entries: Vec<Entry> = old
                 .iter()
                 .map(|(t, part)| Entry::offset_tombstone(id, t, *part))
                 .collect();
+            let all_gone = old.len() == e.offsets.len();
+            if all_gone {
+                entries.push(Entry::group_tombstone(id));
+            }
             if self.append(&p, &entries).is_ok() {
                 for k in &old {
                     e.offsets.remove(k);
                 }
                 tracing::info!(group = %id, expired = old.len(), "expired committed offsets");
+                if all_gone {
+                    removed.push(id.clone());
+                }
             }
+        }
+        for id in removed {
+            groups.remove(&id);
         }
     }
 

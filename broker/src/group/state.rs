@@ -96,6 +96,19 @@ pub struct Member {
 }
 
 impl Member {
+    /// Parks a JoinGroup answer; a request it supersedes (the same member joining again on
+    /// another connection) is answered at once rather than dropped.
+    fn await_join(&mut self, tx: oneshot::Sender<JoinResult>) {
+        if let Some(old) = self.join_waiter.replace(tx) {
+            let _ = old.send(JoinResult {
+                error: err(ResponseError::RebalanceInProgress),
+                generation: -1,
+                member_id: self.id.clone(),
+                ..Default::default()
+            });
+        }
+    }
+
     /// The metadata this member sent for `protocol`.
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
@@ -163,6 +176,12 @@ pub struct Group {
     initial_join: bool,
     /// When the leader must have synced by.
     sync_deadline: Option<Instant>,
+    /// Set when membership changed in a way that must be persisted before answering (a
+    /// static member replaced without a rebalance).
+    needs_store: bool,
+    /// When the group last became Empty (ms since the epoch); offsets of a consumer group
+    /// expire `offsets.retention.minutes` after this (KIP-211).
+    pub empty_since_ms: Option<i64>,
 }
 
 /// The member id handed out to a new member: client id plus a random suffix, as Kafka does.
@@ -198,7 +217,23 @@ impl Group {
             join_deadline: None,
             initial_join: false,
             sync_deadline: None,
+            needs_store: false,
+            empty_since_ms: None,
         }
+    }
+
+    /// Tracks when the group became Empty; call after every operation.
+    pub fn note_state(&mut self, now_ms: i64) {
+        match (self.state, self.empty_since_ms) {
+            (GroupState::Empty, None) => self.empty_since_ms = Some(now_ms),
+            (GroupState::Empty, Some(_)) => {}
+            _ => self.empty_since_ms = None,
+        }
+    }
+
+    /// True (once) when the caller must persist the group before the answer is used.
+    pub fn take_needs_store(&mut self) -> bool {
+        std::mem::take(&mut self.needs_store)
     }
 
     /// Restores a stable group from its stored metadata (at load time).
@@ -288,25 +323,7 @@ impl Group {
             );
             return rx;
         }
-        if let Some(pt) = &self.protocol_type {
-            let common = self.state == GroupState::Empty
-                || self.members.values().all(|m| {
-                    req.protocols
-                        .iter()
-                        .any(|(n, _)| m.protocols.iter().any(|(mn, _)| mn == n))
-                });
-            if (*pt != req.protocol_type && !self.members.is_empty())
-                || !common
-                || req.protocols.is_empty()
-            {
-                fail(
-                    tx,
-                    err(ResponseError::InconsistentGroupProtocol),
-                    req.member_id,
-                );
-                return rx;
-            }
-        } else if req.protocols.is_empty() {
+        if !self.supports_protocols(&req) {
             fail(
                 tx,
                 err(ResponseError::InconsistentGroupProtocol),
@@ -374,7 +391,7 @@ impl Group {
             }
             _ => {
                 if let Some(m) = self.members.get_mut(&req.member_id) {
-                    m.join_waiter = Some(tx);
+                    m.await_join(tx);
                 }
                 self.prepare_rebalance(timings, now);
                 self.maybe_complete_join(now);
@@ -433,6 +450,8 @@ impl Group {
         }
         self.members.insert(new_id.clone(), member);
         if self.state == GroupState::Stable && unchanged {
+            // The new member id must survive a coordinator restart, or the member is fenced.
+            self.needs_store = true;
             // KIP-345: a restarted static member gets its old assignment without a rebalance.
             // The old leader id is returned so the member does not run an assignment that a
             // stable group would never broadcast.
@@ -445,7 +464,7 @@ impl Group {
             let _ = tx.send(r);
         } else {
             if let Some(m) = self.members.get_mut(&new_id) {
-                m.join_waiter = Some(tx);
+                m.await_join(tx);
             }
             self.prepare_rebalance(timings, now);
             self.maybe_complete_join(now);
@@ -488,6 +507,29 @@ impl Group {
             self.join_deadline = Some((now + timings.initial_delay).min(cap));
         }
         self.maybe_complete_join(now);
+    }
+
+    /// Kafka's `supportsProtocols`: an empty group takes any non-empty protocol type and list;
+    /// otherwise the type must match and one of the offered protocols must be supported by
+    /// every other member.
+    fn supports_protocols(&self, req: &JoinRequest) -> bool {
+        if req.protocols.is_empty() || req.protocol_type.is_empty() {
+            return false;
+        }
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| m.id != req.member_id)
+            .collect();
+        if others.is_empty() {
+            return true;
+        }
+        self.protocol_type.as_deref() == Some(req.protocol_type.as_str())
+            && req.protocols.iter().any(|(n, _)| {
+                others
+                    .iter()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
+            })
     }
 
     fn max_rebalance_timeout(&self) -> Duration {
@@ -549,11 +591,12 @@ impl Group {
         if !self.all_joined() && !deadline_passed {
             return;
         }
-        // Members that did not rejoin in time are removed.
+        // Dynamic members that did not rejoin in time are removed; static ones stay until their
+        // session expires (KIP-345), so a restart does not cost their partitions.
         let gone: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none())
+            .filter(|m| m.join_waiter.is_none() && m.instance_id.is_none())
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
@@ -571,12 +614,18 @@ impl Group {
         }
         self.generation += 1;
         self.protocol = self.select_protocol();
-        if !self
-            .leader
-            .as_ref()
-            .is_some_and(|l| self.members.contains_key(l))
-        {
-            self.leader = self.members.keys().next().cloned();
+        // The leader must be a member that is waiting for this answer.
+        let joined = |id: &str| {
+            self.members
+                .get(id)
+                .is_some_and(|m| m.join_waiter.is_some())
+        };
+        if !self.leader.as_deref().is_some_and(joined) {
+            self.leader = self
+                .members
+                .values()
+                .find(|m| m.join_waiter.is_some())
+                .map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
         self.sync_deadline = Some(now + self.max_rebalance_timeout());
@@ -584,8 +633,13 @@ impl Group {
         for id in ids {
             let is_leader = self.leader.as_deref() == Some(id.as_str());
             let result = self.join_result_for(&id, is_leader);
-            if let Some(w) = self.members.get_mut(&id).and_then(|m| m.join_waiter.take()) {
-                let _ = w.send(result);
+            if let Some(m) = self.members.get_mut(&id) {
+                // The session clock restarts with the answer, as Kafka's onCompleteJoin does:
+                // a member that waited longer than its session in JoinGroup is not expired.
+                m.last_heartbeat = now;
+                if let Some(w) = m.join_waiter.take() {
+                    let _ = w.send(result);
+                }
             }
         }
     }
@@ -681,7 +735,12 @@ impl Group {
             }
             GroupState::CompletingRebalance => {
                 if let Some(m) = self.members.get_mut(member_id) {
-                    m.sync_waiter = Some(tx);
+                    if let Some(old) = m.sync_waiter.replace(tx) {
+                        let _ = old.send(SyncResult {
+                            error: err(ResponseError::RebalanceInProgress),
+                            ..Default::default()
+                        });
+                    }
                     m.last_heartbeat = now;
                 }
                 if self.leader.as_deref() == Some(member_id) {
@@ -711,8 +770,11 @@ impl Group {
                     ..Default::default()
                 };
             }
-            if let Some(w) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
-                let _ = w.send(r);
+            if let Some(m) = self.members.get_mut(&id) {
+                if let Some(w) = m.sync_waiter.take() {
+                    m.last_heartbeat = Instant::now();
+                    let _ = w.send(r);
+                }
             }
         }
     }
@@ -1166,5 +1228,73 @@ mod tests {
         assert!(rx.try_recv().is_err(), "still inside the delay");
         g.tick(t, now + Duration::from_millis(3100));
         assert_eq!(rx.try_recv().expect("completed").generation, 1);
+    }
+
+    #[test]
+    fn a_long_rebalance_does_not_expire_members_that_waited() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let (a, rx) = join_new(&mut g, now);
+        now_result(rx).expect("joined");
+        let (_, done) = g.sync(&a, None, 1, vec![], now);
+        assert!(done);
+        g.deliver_sync(0);
+        // B joins; A only rejoins after more than its 10 s session (heartbeats kept it alive).
+        let (b, mut rx_b) = join_new(&mut g, now);
+        assert_eq!(
+            g.heartbeat(&a, None, 1, now + Duration::from_secs(9)),
+            ResponseError::RebalanceInProgress.code()
+        );
+        let later = now + Duration::from_secs(12);
+        let rx_a = g.join(req(&a, None), NO_DELAY, later);
+        now_result(rx_a).expect("completed");
+        rx_b.try_recv().expect("completed");
+        g.tick(NO_DELAY, later + Duration::from_millis(200));
+        assert!(
+            g.members.contains_key(&a) && g.members.contains_key(&b),
+            "both members survive the tick after the join"
+        );
+    }
+
+    #[test]
+    fn static_members_stay_through_a_rebalance_they_miss() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let r = now_result(g.join(req("", Some("s1")), NO_DELAY, now)).expect("joined");
+        let s1 = r.member_id;
+        let (_, done) = g.sync(&s1, Some("s1"), 1, vec![], now);
+        assert!(done);
+        g.deliver_sync(0);
+        let (d, _rx) = join_new(&mut g, now);
+        // s1 never rejoins; the join phase ends at the rebalance timeout (5 s).
+        g.tick(NO_DELAY, now + Duration::from_secs(6));
+        assert!(
+            g.members.contains_key(&s1),
+            "a static member is kept until its session expires"
+        );
+        assert_eq!(
+            g.leader.as_deref(),
+            Some(d.as_str()),
+            "the leader is a member that rejoined"
+        );
+    }
+
+    #[test]
+    fn a_superseded_join_is_answered_not_dropped() {
+        let now = Instant::now();
+        let mut g = Group::new("g");
+        let (a, rx) = join_new(&mut g, now);
+        now_result(rx).expect("joined");
+        let (_, done) = g.sync(&a, None, 1, vec![], now);
+        assert!(done);
+        g.deliver_sync(0);
+        // b joins and waits for a; b then sends JoinGroup again (another connection).
+        let (b, mut first) = join_new(&mut g, now);
+        assert!(first.try_recv().is_err(), "waiting for a");
+        let _second = g.join(req(&b, None), NO_DELAY, now);
+        let r = first
+            .try_recv()
+            .expect("the superseded request is answered");
+        assert_eq!(r.error, ResponseError::RebalanceInProgress.code());
     }
 }

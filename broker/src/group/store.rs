@@ -61,6 +61,9 @@ pub struct GroupValue {
     pub leader: Option<String>,
     /// Members.
     pub members: Vec<StoredMember>,
+    /// When the group last became Empty (ms), for offset expiry (KIP-211).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_since_ms: Option<i64>,
 }
 
 /// A decoded record: key and value (None = tombstone).
@@ -189,23 +192,27 @@ pub fn decode(mut bytes: Bytes) -> Vec<StoredRecord> {
                 continue;
             };
             match key {
+                // Only a real null value is a tombstone; a value that does not parse is skipped,
+                // so a damaged or foreign record can never delete a group.
                 RecordKey::Offset {
                     group,
                     topic,
                     partition,
-                } => {
-                    let v = r
-                        .value
-                        .as_ref()
-                        .and_then(|v| serde_json::from_slice(v).ok());
-                    out.push(StoredRecord::Offset(group, topic, partition, v));
-                }
+                } => match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
+                    None => out.push(StoredRecord::Offset(group, topic, partition, None)),
+                    Some(Ok(v)) => out.push(StoredRecord::Offset(group, topic, partition, Some(v))),
+                    Some(Err(e)) => {
+                        tracing::warn!(offset = r.offset, error = %e, "unreadable offset value in __consumer_offsets skipped")
+                    }
+                },
                 RecordKey::Group { group } => {
-                    let v = r
-                        .value
-                        .as_ref()
-                        .and_then(|v| serde_json::from_slice(v).ok());
-                    out.push(StoredRecord::Group(group, v));
+                    match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
+                        None => out.push(StoredRecord::Group(group, None)),
+                        Some(Ok(v)) => out.push(StoredRecord::Group(group, Some(v))),
+                        Some(Err(e)) => {
+                            tracing::warn!(offset = r.offset, error = %e, "unreadable group value in __consumer_offsets skipped")
+                        }
+                    }
                 }
             }
         }
@@ -239,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_values_are_skipped_not_tombstones() {
+        let mut e = Entry::group(
+            "g",
+            &GroupValue {
+                protocol_type: None,
+                generation: 1,
+                protocol: None,
+                leader: None,
+                members: vec![],
+                empty_since_ms: None,
+            },
+        );
+        e.value = Some(b"not-json".to_vec());
+        let recs = decode(encode(&[e, Entry::group_tombstone("h")], 1).unwrap());
+        assert_eq!(recs.len(), 1, "only the real tombstone is kept");
+        assert!(matches!(&recs[0], StoredRecord::Group(g, None) if g == "h"));
+    }
+
+    #[test]
     fn records_round_trip() {
         let v = OffsetValue {
             offset: 42,
@@ -252,6 +278,7 @@ mod tests {
             protocol: Some("range".into()),
             leader: Some("a".into()),
             members: vec![],
+            empty_since_ms: Some(5),
         };
         let bytes = encode(
             &[

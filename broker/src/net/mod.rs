@@ -60,6 +60,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std
             tracing::warn!(%peer, size, got = frame.len(), "closing connection: truncated frame");
             return Ok(());
         }
+        if broker.closing.load(std::sync::atomic::Ordering::Acquire) {
+            tracing::debug!(%peer, "closing connection: broker shutting down");
+            return Ok(());
+        }
         match api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await {
             Outcome::Respond => {
                 wr.write_all(&out).await?;

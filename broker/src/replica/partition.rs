@@ -22,6 +22,7 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     leader_epoch: AtomicI32,
     leader: std::sync::atomic::AtomicBool,
+    closed: std::sync::atomic::AtomicBool,
     high_watermark: AtomicI64,
     log_end: AtomicI64,
     log_start: AtomicI64,
@@ -48,6 +49,7 @@ impl Partition {
             log: Mutex::new(log),
             leader_epoch: AtomicI32::new(leader_epoch.0),
             leader: std::sync::atomic::AtomicBool::new(false),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -118,6 +120,13 @@ impl Partition {
     /// Appends a produce request's batches as leader.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, KafkaError> {
         let mut log = self.log()?;
+        // Checked under the lock that close() takes: nothing lands after the clean marker.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(KafkaError::NotLeaderOrFollower(format!(
+                "{} is closed: the broker is shutting down",
+                self.tp
+            )));
+        }
         let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
         self.refresh(&log);
         Ok(info)
@@ -168,9 +177,12 @@ impl Partition {
             .log
             .lock()
             .map_err(|_| LogError::Corrupted("log lock poisoned".into()))?;
+        self.closed.store(true, Ordering::Release);
         log.flush()?;
         let dir = log.dir().to_path_buf();
-        std::fs::write(dir.join(crate::log::CLEAN_SHUTDOWN_FILE), b"")?;
+        // The marker skips recovery at the next start, so it must be durable itself.
+        std::fs::File::create(dir.join(crate::log::CLEAN_SHUTDOWN_FILE))?.sync_all()?;
+        std::fs::File::open(&dir)?.sync_all()?;
         Ok(())
     }
 

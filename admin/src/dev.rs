@@ -1,88 +1,259 @@
-//! `rill dev`: a local one-node cluster in this process, for trying Rill out.
+//! `rill dev`: a local cluster for trying Rill out. Each node is a separate `rill broker`
+//! child process (so one can be killed for a demo or a test), all of them combined
+//! broker+controller nodes in one Raft metadata quorum, data under `--data-dir`.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 /// Arguments of `rill dev`.
 #[derive(Args, Debug)]
 pub struct DevArgs {
-    /// Where the nodes keep their data.
+    /// Where the nodes keep their data (one folder per node) and their logs.
     #[arg(long, default_value = "./rill-data")]
     data_dir: PathBuf,
-    /// Kafka listener port of the first node.
+    /// How many nodes (each a broker and a metadata-quorum voter).
+    #[arg(long, default_value_t = 3)]
+    nodes: u16,
+    /// Kafka port of node 1; node N listens on this + N - 1.
     #[arg(long, default_value_t = 9092)]
     port: u16,
-    /// HTTP API port of the first node.
+    /// Controller (metadata quorum) port of node 1; node N uses this + N - 1.
+    #[arg(long, default_value_t = 19092)]
+    controller_port: u16,
+    /// HTTP API port of node 1; node N uses this + N - 1.
     #[arg(long, default_value_t = 9644)]
     http_port: u16,
-    /// Extra broker properties, as `key=value` (repeatable).
+    /// Extra broker properties for every node, as `key=value` (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
 }
 
-/// Runs the dev cluster until Ctrl-C.
-pub fn run(args: DevArgs) -> std::process::ExitCode {
-    let DevArgs {
-        data_dir,
-        port,
-        http_port,
-        overrides,
-    } = args;
-    dev(data_dir, port, http_port, overrides)
+struct Node {
+    id: u16,
+    child: Child,
+    kafka: String,
+    http: String,
+    controller: String,
+    log: PathBuf,
 }
 
-fn dev(
-    data_dir: PathBuf,
-    port: u16,
-    http_port: u16,
-    overrides: Vec<String>,
-) -> std::process::ExitCode {
-    let mut props = vec![
-        "node.id=1".to_string(),
-        format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-        format!("http.listener=127.0.0.1:{http_port}"),
-        format!("log.dirs={}", data_dir.join("node-1").display()),
-    ];
-    props.extend(overrides);
-    let config = match rill_broker::config::BrokerConfig::load(None, &props) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rill dev: configuration error: {e}");
-            return std::process::ExitCode::from(2);
+/// Starts the nodes, prints where to connect, and runs until Ctrl-C or SIGTERM.
+pub fn run(args: DevArgs) -> ExitCode {
+    match start(&args) {
+        Ok(mut nodes) => {
+            print_banner(&args, &nodes);
+            wait_for_signal();
+            eprintln!("stopping the dev cluster...");
+            stop(&mut nodes);
+            ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("rill dev: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
+    let cluster_id = cluster_id(&args.data_dir)?;
+    let port = |base: u16, i: u16| {
+        base.checked_add(i - 1)
+            .ok_or_else(|| format!("port {base} + {} is out of range", i - 1))
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let mut voters = Vec::new();
+    for i in 1..=args.nodes {
+        voters.push(format!("{i}@127.0.0.1:{}", port(args.controller_port, i)?));
+    }
+    let voters = voters.join(",");
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the rill executable: {e}"))?;
+    let mut launched = Vec::new();
+    for i in 1..=args.nodes {
+        let log = args.data_dir.join(format!("node-{i}.log"));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        let mut props = vec![
+            format!("node.id={i}"),
+            format!("cluster.id={cluster_id}"),
+            format!(
+                "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                port(args.port, i)?,
+                port(args.controller_port, i)?
+            ),
+            format!("controller.quorum.voters={voters}"),
+            format!("http.listener=127.0.0.1:{}", port(args.http_port, i)?),
+            format!(
+                "log.dirs={}",
+                args.data_dir.join(format!("node-{i}")).display()
+            ),
+        ];
+        props.extend(args.overrides.iter().cloned());
+        let mut cmd = Command::new(&exe);
+        cmd.arg("broker");
+        for p in &props {
+            cmd.arg("--override").arg(p);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .map_err(|e| format!("cannot start node {i}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("rill-broker ready:") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        launched.push((i, child, rx, log));
+    }
+    // All nodes must be running before any can form the quorum and say it is ready.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut nodes = Vec::new();
+    let mut failure = None;
+    for (id, mut child, rx, log) in launched {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(line) => {
+                let field = |k: &str| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(k))
+                        .unwrap_or("?")
+                        .to_string()
+                };
+                nodes.push(Node {
+                    id,
+                    kafka: field("kafka="),
+                    http: field("http="),
+                    controller: field("controller="),
+                    child,
+                    log,
+                });
+            }
+            Err(_) => {
+                let status = child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|s| format!(" (exited: {s})"))
+                    .unwrap_or_default();
+                failure.get_or_insert_with(|| {
+                    format!(
+                        "node {id} did not become ready{status}; see {}",
+                        log.display()
+                    )
+                });
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    if let Some(f) = failure {
+        stop(&mut nodes);
+        return Err(f);
+    }
+    Ok(nodes)
+}
+
+fn print_banner(args: &DevArgs, nodes: &[Node]) {
+    let bootstrap = nodes
+        .iter()
+        .map(|n| n.kafka.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Rill dev cluster is up: {} node(s), data in {}",
+        nodes.len(),
+        args.data_dir.display()
+    );
+    let _ = writeln!(out, "  bootstrap servers: {bootstrap}");
+    for n in nodes {
+        let _ = writeln!(
+            out,
+            "  node {}: pid {}  kafka {}  controller {}  http {}  log {}",
+            n.id,
+            n.child.id(),
+            n.kafka,
+            n.controller,
+            n.http,
+            n.log.display()
+        );
+    }
+    let _ = writeln!(out, "Try: kcat -b {bootstrap} -L");
+    let _ = writeln!(out, "Ctrl-C stops the cluster; `kill -9 <pid>` stops one node (run `rill dev` again to bring it back).");
+    let _ = out.flush();
+}
+
+fn stop(nodes: &mut [Node]) {
+    for n in nodes.iter() {
+        // SIGTERM: each node closes its logs cleanly.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(n.child.id().to_string())
+            .status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in nodes.iter_mut() {
+        while matches!(n.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+}
+
+/// The cluster id, made once per data dir (like `kafka-storage.sh random-uuid` + `format`).
+fn cluster_id(dir: &Path) -> Result<String, String> {
+    let path = dir.join("cluster.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = rill_broker::server::new_cluster_id();
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
+}
+
+fn wait_for_signal() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rill dev: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(_) => return,
     };
-    rt.block_on(async move {
-        let running = match rill_broker::server::start(config).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("rill dev: failed to start: {e:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        println!(
-            "Rill dev cluster is up (1 node, data in {}).",
-            data_dir.display()
-        );
-        println!("  bootstrap servers: {}", running.kafka_addr);
-        println!(
-            "  node 1 HTTP API:   http://{}  (/metrics, /api/v1/node, /api/v1/partitions)",
-            running.http_addr
-        );
-        println!("Try: kcat -b {} -L", running.kafka_addr);
-        println!("Press Ctrl-C to stop.");
-        let _ = tokio::signal::ctrl_c().await;
-        running.shutdown().await;
-        std::process::ExitCode::SUCCESS
-    })
+    rt.block_on(async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    });
 }

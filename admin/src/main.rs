@@ -29,8 +29,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a local cluster for development: data under ./rill-data, Kafka on 127.0.0.1:9092.
+    /// Start a local cluster for development: 3 nodes as child processes, data under
+    /// ./rill-data, Kafka on 127.0.0.1:9092-9094.
     Dev(dev::DevArgs),
+    /// Run one node, exactly as `rill-broker [server.properties] [--override k=v ...]` does.
+    Broker(BrokerArgs),
     /// List, describe, create, delete and alter topics (like kafka-topics.sh).
     Topics(topics::TopicsArgs),
     /// List, describe, reset offsets of and delete consumer groups (like
@@ -38,10 +41,20 @@ enum Command {
     Groups(groups::GroupsArgs),
 }
 
+/// Arguments of `rill broker` (kafka-server-start.sh's shape).
+#[derive(clap::Args, Debug)]
+struct BrokerArgs {
+    /// A server.properties file (Kafka's key names).
+    properties: Option<std::path::PathBuf>,
+    /// Set or override one property, e.g. `--override log.dirs=/data/rill`. Repeatable.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Dev(_) => "info",
+        Command::Dev(_) | Command::Broker(_) => "info",
         // The admin commands print their own results; only problems are logged.
         _ => "warn",
     };
@@ -54,6 +67,9 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Dev(args) => dev::run(args),
+        Command::Broker(args) => {
+            rill_broker::node::run("rill broker", args.properties.as_deref(), &args.overrides)
+        }
         Command::Topics(args) => run_admin("topics", topics::run(args)),
         Command::Groups(args) => run_admin("groups", groups::run(args)),
     }

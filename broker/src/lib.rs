@@ -12,6 +12,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod replica;
 pub mod server;
 pub mod types;

@@ -29,57 +29,5 @@ fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
-    let config = match rill_broker::config::BrokerConfig::load(
-        args.properties.as_deref(),
-        &args.overrides,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rill-broker: configuration error: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rill-broker: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        let node = config.node_id;
-        let running = match rill_broker::server::start(config).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("rill-broker: failed to start: {e:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        // The one line tools and tests wait for.
-        println!(
-            "rill-broker ready: node={node} kafka={} http=http://{} controller={}",
-            running.kafka_addr, running.http_addr, running.controller_addr
-        );
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        running.shutdown().await;
-        std::process::ExitCode::SUCCESS
-    })
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    rill_broker::node::run("rill-broker", args.properties.as_deref(), &args.overrides)
 }

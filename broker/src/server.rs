@@ -259,7 +259,7 @@ fn read_meta(dir: &Path) -> anyhow::Result<Option<std::collections::BTreeMap<Str
 }
 
 /// A cluster id in Kafka's form: a random UUID, URL-safe base64 without padding (22 chars).
-fn new_cluster_id() -> String {
+pub fn new_cluster_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut bits: u32 = 0;

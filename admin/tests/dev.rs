@@ -1,0 +1,158 @@
+//! `rill dev` starts a multi-node cluster of child processes that real clients use; one node
+//! can be killed and the rest keep serving; SIGTERM stops them all.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::wait_for;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Three runs of three consecutive free ports (Kafka, controller, HTTP).
+fn port_ranges() -> (u16, u16, u16) {
+    let free =
+        |base: u16| (0..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+    let seed = std::process::id() as u32;
+    for attempt in 0..200u32 {
+        let base = 20_000 + ((seed.wrapping_mul(7919).wrapping_add(attempt * 97)) % 30_000) as u16;
+        let (a, b, c) = (base, base + 10, base + 20);
+        if free(a) && free(b) && free(c) {
+            return (a, b, c);
+        }
+    }
+    panic!("no free port ranges");
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_cluster_serves_survives_a_kill_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kafka, controller, http) = port_ranges();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["dev", "--nodes", "3", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--port",
+            &kafka.to_string(),
+            "--controller-port",
+            &controller.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rill dev");
+    let stdout = dev.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut banner = Vec::new();
+    while !banner.iter().any(|l: &String| l.starts_with("Try:")) {
+        banner.push(
+            rx.recv_timeout(Duration::from_secs(120))
+                .expect("rill dev printed its banner"),
+        );
+    }
+    let bootstrap = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("bootstrap servers: "))
+        .expect("bootstrap line")
+        .to_string();
+    assert_eq!(bootstrap.split(',').count(), 3);
+    let pids: Vec<u32> = banner
+        .iter()
+        .filter(|l| l.trim().starts_with("node "))
+        .map(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .and_then(|p| p.parse().ok())
+                .expect("pid")
+        })
+        .collect();
+    assert_eq!(pids.len(), 3, "{banner:?}");
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin");
+    let r = admin
+        .create_topics(
+            [&NewTopic::new("dev-topic", 3, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create");
+    assert!(r[0].is_ok(), "{:?}", r[0]);
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+    for i in 0..30 {
+        p.send(
+            FutureRecord::<(), _>::to("dev-topic")
+                .partition(i % 3)
+                .payload("x"),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("delivered");
+    }
+
+    // kill -9 one node: the other two keep a quorum and still create topics.
+    let victim = pids[2];
+    Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .expect("kill");
+    wait_for(20, "the killed node to be gone", || {
+        (!alive(victim)).then_some(())
+    });
+    let first_node = bootstrap.split(',').next().expect("node 1").to_string();
+    let survivors: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &first_node)
+        .create()
+        .expect("admin");
+    let r = survivors
+        .create_topics(
+            [&NewTopic::new("after-kill", 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create");
+    assert!(r[0].is_ok(), "{:?}", r[0]);
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &first_node)
+        .create()
+        .expect("client");
+    let md = c
+        .fetch_metadata(Some("after-kill"), Duration::from_secs(10))
+        .expect("metadata");
+    assert_eq!(md.topics()[0].partitions().len(), 1);
+
+    // SIGTERM to `rill dev` stops every node.
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = wait_for(60, "rill dev to exit", || dev.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+    for pid in &pids[..2] {
+        wait_for(20, "the nodes to stop", || (!alive(*pid)).then_some(()));
+    }
+}

@@ -1,0 +1,60 @@
+//! Running one node as a process: config, runtime, the ready line, signals. Shared by the
+//! `rill-broker` binary and `rill broker` (which `rill dev` starts as child processes).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Loads the config, starts the node, prints the ready line and serves until SIGTERM or
+/// Ctrl-C, then shuts down cleanly. `name` prefixes error messages.
+pub fn run(name: &str, properties: Option<&Path>, overrides: &[String]) -> ExitCode {
+    let config = match crate::config::BrokerConfig::load(properties, overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let node = config.node_id;
+        let running = match crate::server::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{name}: failed to start: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // The one line tools and tests wait for.
+        println!(
+            "rill-broker ready: node={node} kafka={} http=http://{} controller={}",
+            running.kafka_addr, running.http_addr, running.controller_addr
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

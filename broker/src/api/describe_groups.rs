@@ -29,6 +29,9 @@ pub async fn handle(
             };
             match b.groups.describe(b, gid.0.as_str()) {
                 Ok(g) => {
+                    // Like Kafka's GroupMetadata.summary: protocol, metadata and assignments
+                    // only for a Stable group (mid-rebalance they are not settled).
+                    let stable = g.state == crate::group::state::GroupState::Stable;
                     let members = g
                         .members
                         .into_iter()
@@ -38,13 +41,13 @@ pub async fn handle(
                                 .with_group_instance_id(instance.filter(|_| version >= 4).map(sb))
                                 .with_client_id(sb(client))
                                 .with_client_host(sb(host))
-                                .with_member_metadata(meta)
-                                .with_member_assignment(assignment)
+                                .with_member_metadata(if stable { meta } else { Default::default() })
+                                .with_member_assignment(if stable { assignment } else { Default::default() })
                         })
                         .collect();
                     out.with_group_state(sb(g.state.name()))
                         .with_protocol_type(sb(g.protocol_type))
-                        .with_protocol_data(sb(g.protocol))
+                        .with_protocol_data(sb(if stable { g.protocol } else { String::new() }))
                         .with_members(members)
                 }
                 Err(e) => out.with_error_code(e.code()),

@@ -174,6 +174,9 @@ pub struct Group {
     join_deadline: Option<Instant>,
     /// True while in the initial delayed join of an empty group.
     initial_join: bool,
+    /// When the initial delayed join began: new joiners extend the delay, but never past
+    /// this plus the rebalance timeout.
+    initial_started: Option<Instant>,
     /// When the leader must have synced by.
     sync_deadline: Option<Instant>,
     /// Set when membership changed in a way that must be persisted before answering (a
@@ -216,6 +219,7 @@ impl Group {
             statics: HashMap::new(),
             join_deadline: None,
             initial_join: false,
+            initial_started: None,
             sync_deadline: None,
             needs_store: false,
             empty_since_ms: None,
@@ -503,7 +507,7 @@ impl Group {
         self.prepare_rebalance(timings, now);
         if self.initial_join && !was_initial {
             // Each new member during the initial delay extends it, bounded by the rebalance timeout.
-            let cap = now + self.max_rebalance_timeout();
+            let cap = self.initial_started.unwrap_or(now) + self.max_rebalance_timeout();
             self.join_deadline = Some((now + timings.initial_delay).min(cap));
         }
         self.maybe_complete_join(now);
@@ -555,6 +559,7 @@ impl Group {
             }
         }
         self.initial_join = self.state == GroupState::Empty && !timings.initial_delay.is_zero();
+        self.initial_started = self.initial_join.then_some(now);
         self.join_deadline = Some(if self.initial_join {
             now + timings.initial_delay.min(self.max_rebalance_timeout())
         } else {
@@ -825,23 +830,19 @@ impl Group {
         if let Err(e) = self.check_member(member_id, instance_id) {
             return e.code();
         }
+        if matches!(self.state, GroupState::Empty | GroupState::Dead) {
+            return ResponseError::UnknownMemberId.code();
+        }
+        // Kafka checks the generation before the state, in every state.
+        if generation != self.generation {
+            return ResponseError::IllegalGeneration.code();
+        }
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat = now;
         }
         match self.state {
             GroupState::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
-            GroupState::CompletingRebalance => {
-                if generation == self.generation {
-                    0
-                } else {
-                    ResponseError::RebalanceInProgress.code()
-                }
-            }
-            GroupState::Stable if generation != self.generation => {
-                ResponseError::IllegalGeneration.code()
-            }
-            GroupState::Stable => 0,
-            GroupState::Empty | GroupState::Dead => ResponseError::UnknownMemberId.code(),
+            _ => 0,
         }
     }
 

@@ -96,6 +96,7 @@ impl RunningBroker {
         for t in &self.tasks {
             t.abort();
         }
+        self.broker.replicas.stop_fetchers();
         let broker = self.broker.clone();
         let _ = tokio::task::spawn_blocking(move || broker.replicas.shutdown()).await;
         self.broker.controller.shutdown().await;
@@ -199,6 +200,20 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         tokio::spawn(crate::net::serve(kafka, broker.clone())),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
+        tokio::spawn(crate::replica::isr::run(broker.clone())),
+        tokio::spawn(crate::controller::liveness::run(
+            broker.controller.clone(),
+            BrokerId(config.node_id),
+            crate::controller::liveness::LivenessConfig {
+                heartbeat: std::time::Duration::from_millis(
+                    config.replication.heartbeat_interval_ms,
+                ),
+                session_timeout: std::time::Duration::from_millis(
+                    config.replication.session_timeout_ms,
+                ),
+            },
+            config.raw.clone(),
+        )),
     ];
     broker.ready.store(true, Ordering::Release);
     tracing::info!(node = config.node_id, kafka = %kafka_addr, http = %http_addr, cluster_id = %cluster_id, "broker started");

@@ -1,5 +1,6 @@
 //! A three-node cluster on loopback: the Raft metadata quorum, partitions spread over the
-//! nodes, clients routed to each partition's leader, and controller failover.
+//! nodes, clients routed to each partition's leader, and controller failover (replication
+//! itself is in `replication.rs`).
 
 mod common;
 
@@ -152,9 +153,12 @@ async fn three_nodes_share_metadata_and_serve_their_partitions() {
     }
     assert_eq!(n, 600);
 
-    // Replication is not built yet: a second replica is refused rather than promised.
+    // Three replicas fit on three nodes; four do not.
+    create(&all, "replicated", 1, 3)
+        .await
+        .expect("replication factor 3 on 3 nodes");
     assert_eq!(
-        create(&all, "replicated", 1, 3).await,
+        create(&all, "overreplicated", 1, 4).await,
         Err(rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor)
     );
 }

@@ -41,8 +41,16 @@ pub async fn handle(
                                 .with_group_instance_id(instance.filter(|_| version >= 4).map(sb))
                                 .with_client_id(sb(client))
                                 .with_client_host(sb(host))
-                                .with_member_metadata(if stable { meta } else { Default::default() })
-                                .with_member_assignment(if stable { assignment } else { Default::default() })
+                                .with_member_metadata(if stable {
+                                    meta
+                                } else {
+                                    Default::default()
+                                })
+                                .with_member_assignment(if stable {
+                                    assignment
+                                } else {
+                                    Default::default()
+                                })
                         })
                         .collect();
                     out.with_group_state(sb(g.state.name()))

@@ -1,6 +1,12 @@
 //! Fetch: serve stored batches as they are, long-polling until `min_bytes` are available or
 //! `max_wait_ms` passes. Appends wake waiting fetches (no sleep loop).
 //!
+//! A fetch with a replica id (>= 0) comes from a follower: it reads up to the log end rather
+//! than the high watermark, its fetch offset is recorded as the follower's log end offset
+//! (which moves the high watermark and may add the follower to the ISR), and a
+//! `last_fetched_epoch` the leader's epoch cache disagrees with gets a `diverging_epoch`
+//! (KIP-320) so the follower truncates.
+//!
 //! Fetch sessions (KIP-227) are declined the way Kafka declines them when its cache is full:
 //! every response carries session id 0, so clients keep sending full fetch requests; an
 //! incremental request for a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
@@ -9,13 +15,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use crate::error::KafkaError;
 use crate::log::LogError;
+use crate::replica::Partition;
 use crate::server::Broker;
-use crate::types::Offset;
+use crate::types::{LeaderEpoch, Offset};
 
 /// Handles Fetch.
 pub async fn handle(
@@ -33,6 +42,9 @@ pub async fn handle(
     } else {
         req.replica_id.0
     };
+    if replica_id >= 0 {
+        record_replica_fetch(b, &req, version, crate::types::BrokerId(replica_id));
+    }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut signal = b.replicas.append_signal();
@@ -53,6 +65,74 @@ pub async fn handle(
     }
 }
 
+/// The topic a fetch entry names: by id from v13, by name before.
+fn topic_name(
+    image: &crate::controller::MetadataImage,
+    t: &kafka_protocol::messages::fetch_request::FetchTopic,
+    version: i16,
+) -> Option<String> {
+    if version >= 13 {
+        image.topic_by_id(t.topic_id).map(|m| m.name.clone())
+    } else {
+        Some(t.topic.0.to_string())
+    }
+}
+
+/// Leader side of a follower's fetch: each partition's fetch offset is the follower's log end
+/// offset. Moving high watermarks wake consumers; caught-up followers are proposed for the ISR.
+fn record_replica_fetch(
+    b: &Broker,
+    req: &FetchRequest,
+    version: i16,
+    replica: crate::types::BrokerId,
+) {
+    let image = b.controller.image();
+    let now = Instant::now();
+    let mut moved = false;
+    for t in &req.topics {
+        let Some(name) = topic_name(&image, t, version) else {
+            continue;
+        };
+        for fp in &t.partitions {
+            let Ok(p) = b.replicas.leader(&name, fp.partition) else {
+                continue;
+            };
+            if p.check_epoch(fp.current_leader_epoch).is_err() {
+                continue;
+            }
+            if version >= 12 && diverging(&p, fp.fetch_offset, fp.last_fetched_epoch).is_some() {
+                continue;
+            }
+            let u = p.record_follower_fetch(replica, fp.fetch_offset, now);
+            moved |= u.high_watermark_moved;
+            if let Some(change) = u.expand {
+                tracing::info!(partition = %p.tp, follower = replica.0, isr = ?change.isr, "follower caught up: expanding ISR");
+                crate::replica::isr::propose(b.controller.clone(), p.clone(), change);
+            }
+        }
+    }
+    if moved {
+        b.replicas.notify_append();
+    }
+}
+
+/// KIP-320 on the leader: the epoch and end offset a follower must truncate to when its last
+/// fetched epoch does not end where it thinks (the leader has no such epoch, or it ends
+/// before the fetch offset).
+fn diverging(p: &Partition, fetch_offset: i64, last_fetched_epoch: i32) -> Option<(i32, i64)> {
+    if last_fetched_epoch < 0 {
+        return None;
+    }
+    let (epoch, end) = if last_fetched_epoch == p.leader_epoch().0 {
+        // The current epoch ends at the log end, whether or not it has an entry yet.
+        (last_fetched_epoch, p.log_end_offset().0)
+    } else {
+        let (e, o) = p.end_offset_for_epoch(LeaderEpoch(last_fetched_epoch))?;
+        (e.0, o.0)
+    };
+    (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
+}
+
 /// One pass over the requested partitions: the response, the record bytes in it, and whether
 /// any partition failed (errors are answered at once, as Kafka does).
 fn read_all(
@@ -67,11 +147,7 @@ fn read_all(
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
-        let name = if version >= 13 {
-            image.topic_by_id(t.topic_id).map(|m| m.name.clone())
-        } else {
-            Some(t.topic.0.to_string())
-        };
+        let name = topic_name(&image, t, version);
         let mut parts = Vec::with_capacity(t.partitions.len());
         for fp in &t.partitions {
             let out = PartitionData::default()
@@ -85,7 +161,7 @@ fn read_all(
                 parts.push(out.with_error_code(ResponseError::UnknownTopicId.code()));
                 continue;
             };
-            // Followers will fetch from leaders only; consumers likewise (no KIP-392 yet).
+            // Followers fetch from leaders only; consumers likewise (no KIP-392 yet).
             let p = match b.replicas.leader(name, fp.partition) {
                 Ok(p) => p,
                 Err(e) => {
@@ -98,6 +174,22 @@ fn read_all(
                 errors = true;
                 parts.push(out.with_error_code(e.code()));
                 continue;
+            }
+            if from_replica && version >= 12 {
+                if let Some((epoch, end)) = diverging(&p, fp.fetch_offset, fp.last_fetched_epoch) {
+                    errors = true;
+                    parts.push(
+                        out.with_high_watermark(p.high_watermark().0)
+                            .with_log_start_offset(p.log_start_offset().0)
+                            .with_diverging_epoch(
+                                EpochEndOffset::default()
+                                    .with_epoch(epoch)
+                                    .with_end_offset(end),
+                            )
+                            .with_records(Some(Bytes::new())),
+                    );
+                    continue;
+                }
             }
             let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: the first batch of the response is returned whole even past the limits,

@@ -1,6 +1,10 @@
-//! Produce: validate and append record batches; acks=0 gets no response, acks=1 and acks=-1
-//! are answered once the append is durable in the page cache of the in-sync replicas (on a
-//! single-replica partition that is the local append).
+//! Produce: validate and append record batches; acks=0 gets no response, acks=1 is answered
+//! after the leader's append, acks=-1 once the high watermark has passed the appended batches
+//! (they are in the log of every ISR member), or with REQUEST_TIMED_OUT after the request's
+//! timeout. acks=-1 is refused with NOT_ENOUGH_REPLICAS before appending when the ISR is
+//! smaller than `min.insync.replicas`, and answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when it
+//! shrank below it by the time the write was committed. Waiting holds no lock: each partition
+//! has a watch that its high watermark, leadership and ISR changes bump.
 
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -10,7 +14,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use crate::error::KafkaError;
 use crate::log::LogError;
 use crate::replica::manager::now_ms;
+use crate::replica::partition::ReplicationError;
+use crate::replica::Partition;
 use crate::server::Broker;
+use crate::types::{LeaderEpoch, Offset};
 
 /// What to do after a produce request.
 pub enum Reply {
@@ -23,42 +30,86 @@ pub enum Reply {
     Close(String),
 }
 
+/// Why one partition's produce failed.
+enum Failure {
+    Kafka(KafkaError),
+    Replication(ReplicationError),
+}
+
+impl From<KafkaError> for Failure {
+    fn from(e: KafkaError) -> Self {
+        Failure::Kafka(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Kafka(e) => e.fmt(f),
+            Failure::Replication(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+/// An acks=-1 append waiting for the high watermark: response slot, partition, end offset.
+struct Pending {
+    topic: usize,
+    part: usize,
+    partition: std::sync::Arc<Partition>,
+    end: Offset,
+    epoch: LeaderEpoch,
+}
+
 /// Handles Produce.
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super::Ctx<'_>) -> Reply {
     let acks = req.acks;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut appended = false;
+    let mut pending: Vec<Pending> = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = PartitionProduceResponse::default().with_index(pd.index);
             let result = if !(-1..=1).contains(&acks) {
-                Err(KafkaError::InvalidRequiredAcks(format!(
+                Err(Failure::Kafka(KafkaError::InvalidRequiredAcks(format!(
                     "acks must be -1, 0 or 1, got {acks}"
-                )))
+                ))))
             } else {
-                append(b, &name, pd.index, pd.records.as_deref())
+                append(b, &name, pd.index, pd.records.as_deref(), acks == -1)
             };
             b.metrics.produce_requests.with_label_values(&[&name]).inc();
             parts.push(match result {
-                Ok(info) => {
+                Ok((info, p, epoch)) => {
                     appended |= !info.duplicate;
+                    if acks == -1 {
+                        pending.push(Pending {
+                            topic: responses.len(),
+                            part: parts.len(),
+                            partition: p,
+                            end: info.last_offset.next(),
+                            epoch,
+                        });
+                    }
                     resp.with_base_offset(info.first_offset.0).with_log_append_time_ms(info.log_append_time).with_log_start_offset(if version >= 5 { info.log_start_offset.0 } else { -1 })
                 }
                 Err(e) => {
                     b.metrics.failed_produce_requests.with_label_values(&[&name]).inc();
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce refused");
                     let record_errors = match &e {
-                        KafkaError::Log(LogError::InvalidRecord(m)) | KafkaError::Log(LogError::CorruptMessage(m)) => {
+                        Failure::Kafka(KafkaError::Log(LogError::InvalidRecord(m))) | Failure::Kafka(KafkaError::Log(LogError::CorruptMessage(m))) => {
                             vec![BatchIndexAndErrorMessage::default().with_batch_index(0).with_batch_index_error_message(Some(super::sb(m.clone())))]
                         }
                         _ => Vec::new(),
                     };
-                    let resp = resp.with_error_code(e.code()).with_base_offset(-1);
+                    let (code, message) = match &e {
+                        Failure::Kafka(k) => (k.code(), k.message()),
+                        Failure::Replication(r) => (r.error.code(), Some(super::sb(r.message.clone()))),
+                    };
+                    let resp = resp.with_error_code(code).with_base_offset(-1);
                     // error_message and record_errors exist from v8 on.
                     if version >= 8 {
-                        resp.with_error_message(e.message()).with_record_errors(record_errors)
+                        resp.with_error_message(message).with_record_errors(record_errors)
                     } else {
                         resp
                     }
@@ -73,6 +124,26 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
     }
     if appended {
         b.replicas.notify_append();
+    }
+    if !pending.is_empty() {
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
+        for w in pending {
+            if let Err(e) = w.partition.wait_replicated(w.end, w.epoch, deadline).await {
+                let t = &mut responses[w.topic];
+                b.metrics
+                    .failed_produce_requests
+                    .with_label_values(&[t.name.0.as_str()])
+                    .inc();
+                tracing::debug!(partition = %w.partition.tp, error = %e.message, "acks=all produce not replicated");
+                let p = &mut t.partition_responses[w.part];
+                p.error_code = e.error.code();
+                p.base_offset = -1;
+                if version >= 8 {
+                    p.error_message = Some(super::sb(e.message));
+                }
+            }
+        }
     }
     if acks == 0 {
         let failed = responses
@@ -94,17 +165,24 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
     Reply::Send(ProduceResponse::default().with_responses(responses))
 }
 
+type Appended = (
+    crate::log::AppendInfo,
+    std::sync::Arc<Partition>,
+    LeaderEpoch,
+);
+
 fn append(
     b: &Broker,
     topic: &str,
     partition: i32,
     records: Option<&[u8]>,
-) -> Result<crate::log::AppendInfo, KafkaError> {
+    acks_all: bool,
+) -> Result<Appended, Failure> {
     if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
         // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
-        return Err(KafkaError::InvalidTopic(format!(
-            "Cannot append to internal topic {topic}"
-        )));
+        return Err(
+            KafkaError::InvalidTopic(format!("Cannot append to internal topic {topic}")).into(),
+        );
     }
     let p = b.replicas.leader(topic, partition)?;
     let records = records.ok_or_else(|| {
@@ -112,7 +190,10 @@ fn append(
             "produce request carries null records".into(),
         ))
     })?;
-    let info = p.append(records, now_ms())?;
+    if acks_all {
+        p.check_enough_replicas().map_err(Failure::Replication)?;
+    }
+    let (info, epoch) = p.append_as_leader(records, now_ms())?;
     if !info.duplicate {
         b.metrics
             .bytes_in
@@ -123,5 +204,5 @@ fn append(
             .with_label_values(&[topic])
             .inc_by(info.record_count.max(0) as u64);
     }
-    Ok(info)
+    Ok((info, p, epoch))
 }

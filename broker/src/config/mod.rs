@@ -85,7 +85,100 @@ const BROKER_KEYS: &[&str] = &[
     "offset.metadata.max.bytes",
     "log.cleaner.enable",
     "cluster.id",
+    "replica.lag.time.max.ms",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.min.bytes",
+    "replica.fetch.max.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.backoff.ms",
+    "replica.socket.timeout.ms",
+    "broker.heartbeat.interval.ms",
+    "broker.session.timeout.ms",
 ];
+
+/// Replication and broker-liveness settings, Kafka's names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms` (30000): a follower that has not caught up with the leader
+    /// for this long leaves the ISR.
+    pub lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms` (500): how long a follower's fetch long-polls.
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.min.bytes` (1).
+    pub fetch_min_bytes: i32,
+    /// `replica.fetch.max.bytes` (1 MiB): per partition.
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes` (10 MiB): per fetch response.
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms` (1000): the longest pause after a failed fetch (the pause
+    /// starts at 50 ms and doubles).
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms` (30000): limit for connecting to a leader and for one
+    /// request beyond its long-poll time.
+    pub socket_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (500): how often the active controller checks that each
+    /// registered broker answers.
+    pub heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms` (9000): a broker that has not answered for this long is
+    /// fenced and its leaderships move to other in-sync replicas.
+    pub session_timeout_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            lag_time_max_ms: 30_000,
+            fetch_wait_max_ms: 500,
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 1_048_576,
+            fetch_response_max_bytes: 10_485_760,
+            fetch_backoff_ms: 1_000,
+            socket_timeout_ms: 30_000,
+            heartbeat_interval_ms: 500,
+            session_timeout_ms: 9_000,
+        }
+    }
+}
+
+fn replication_config(raw: &BTreeMap<String, String>) -> Result<ReplicationConfig, ConfigError> {
+    let d = ReplicationConfig::default();
+    let cfg = ReplicationConfig {
+        lag_time_max_ms: get_num(raw, "replica.lag.time.max.ms", d.lag_time_max_ms, 1)?,
+        fetch_wait_max_ms: get_num(raw, "replica.fetch.wait.max.ms", d.fetch_wait_max_ms, 0)?,
+        fetch_min_bytes: get_num(raw, "replica.fetch.min.bytes", d.fetch_min_bytes, 1)?,
+        fetch_max_bytes: get_num(raw, "replica.fetch.max.bytes", d.fetch_max_bytes, 1024)?,
+        fetch_response_max_bytes: get_num(
+            raw,
+            "replica.fetch.response.max.bytes",
+            d.fetch_response_max_bytes,
+            1024,
+        )?,
+        fetch_backoff_ms: get_num(raw, "replica.fetch.backoff.ms", d.fetch_backoff_ms, 1)?,
+        socket_timeout_ms: get_num(raw, "replica.socket.timeout.ms", d.socket_timeout_ms, 100)?,
+        heartbeat_interval_ms: get_num(
+            raw,
+            "broker.heartbeat.interval.ms",
+            d.heartbeat_interval_ms,
+            10,
+        )?,
+        session_timeout_ms: get_num(raw, "broker.session.timeout.ms", d.session_timeout_ms, 100)?,
+    };
+    if cfg.session_timeout_ms <= cfg.heartbeat_interval_ms {
+        return Err(invalid(
+            "broker.session.timeout.ms",
+            &cfg.session_timeout_ms.to_string(),
+            "must be above broker.heartbeat.interval.ms",
+        ));
+    }
+    if u64::try_from(cfg.fetch_wait_max_ms).unwrap_or(0) >= cfg.socket_timeout_ms {
+        return Err(invalid(
+            "replica.fetch.wait.max.ms",
+            &cfg.fetch_wait_max_ms.to_string(),
+            "must be below replica.socket.timeout.ms",
+        ));
+    }
+    Ok(cfg)
+}
 
 /// The broker's configuration, parsed and validated.
 #[derive(Debug, Clone)]
@@ -121,6 +214,8 @@ pub struct BrokerConfig {
     pub quorum_voters: Vec<(i32, String)>,
     /// Consumer-group settings (`group.*`, `offsets.*`).
     pub groups: crate::group::GroupConfig,
+    /// Replication and liveness settings (`replica.*`, `broker.heartbeat.*`, `broker.session.*`).
+    pub replication: ReplicationConfig,
     /// Every property as given, for DescribeConfigs and topic defaults.
     pub raw: BTreeMap<String, String>,
 }
@@ -229,6 +324,7 @@ impl BrokerConfig {
             },
             quorum_voters: Vec::new(),
             groups: group_config(&raw)?,
+            replication: replication_config(&raw)?,
             raw,
         };
         let mut cfg = cfg;
@@ -531,5 +627,33 @@ mod tests {
             .to_string();
         assert!(e.contains("listeners"), "{e}");
         assert!(BrokerConfig::load(None, &["novalue".into()]).is_err());
+        let e = BrokerConfig::load(
+            None,
+            &[
+                "broker.session.timeout.ms=100".into(),
+                "broker.heartbeat.interval.ms=500".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("broker.session.timeout.ms"), "{e}");
+    }
+
+    #[test]
+    fn replication_settings() {
+        let c = BrokerConfig::load(None, &[]).unwrap();
+        assert_eq!(c.replication, ReplicationConfig::default());
+        let c = BrokerConfig::load(
+            None,
+            &[
+                "replica.lag.time.max.ms=3000".into(),
+                "broker.session.timeout.ms=2000".into(),
+                "broker.heartbeat.interval.ms=200".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.replication.lag_time_max_ms, 3000);
+        assert_eq!(c.replication.session_timeout_ms, 2000);
+        assert_eq!(c.replication.heartbeat_interval_ms, 200);
     }
 }

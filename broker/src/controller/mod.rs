@@ -3,6 +3,7 @@
 //! manager in log order.
 
 pub mod image;
+pub mod liveness;
 pub mod placement;
 pub mod raft;
 
@@ -20,20 +21,6 @@ use crate::controller::raft::{MetadataQuorum, QuorumConfig, QuorumError};
 use crate::error::KafkaError;
 use crate::types::{BrokerId, LeaderEpoch};
 pub use image::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
-
-/// Highest replication factor accepted. Partition replication (followers fetching from
-/// leaders, ISR, high watermark over the ISR) is not built yet, so a second replica would be
-/// an empty promise: refuse it rather than acknowledge writes that only one node holds.
-pub const MAX_REPLICATION_FACTOR: i16 = 1;
-
-fn check_replication(assignment: &[Vec<BrokerId>]) -> Result<(), KafkaError> {
-    match assignment.iter().map(Vec::len).max() {
-        Some(n) if n > MAX_REPLICATION_FACTOR as usize => Err(KafkaError::InvalidReplicationFactor(format!(
-            "Replication factor {n} is not supported yet: this cluster does not replicate partitions (max {MAX_REPLICATION_FACTOR})."
-        ))),
-        _ => Ok(()),
-    }
-}
 
 /// Longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -120,12 +107,30 @@ impl Controller {
             );
         }
         let id = me.id;
-        c.propose(MetadataCommand::RegisterBroker {
-            info: me,
-            epoch: crate::replica::manager::now_ms(),
-        })
-        .await?;
+        let epoch = crate::replica::manager::now_ms();
+        c.propose(MetadataCommand::RegisterBroker { info: me, epoch })
+            .await?;
         c.propose(MetadataCommand::UnfenceBroker { id }).await?;
+        // A proposal forwarded to the leader returns once the leader applied it; wait until
+        // this node's image has it too, so the replica manager starts from the metadata as
+        // of this registration (never from an older image that may still name this node the
+        // leader of partitions that moved while it was away).
+        let mut rx = c.quorum.subscribe();
+        let caught_up = |img: &MetadataImage| img.broker_epochs.get(&id) == Some(&epoch);
+        let wait = async {
+            loop {
+                if caught_up(&rx.borrow_and_update()) {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(60), wait).await {
+            Ok(true) => {}
+            _ => anyhow::bail!("this node's metadata did not catch up with its own registration"),
+        }
         // Changes made elsewhere (other nodes' proposals) arrive through the watch.
         let mut rx = c.quorum.subscribe();
         let weak = Arc::downgrade(&c);
@@ -208,7 +213,6 @@ impl Controller {
             Some(a) => placement::check_assignment(a, &brokers)?,
             None => placement::assign(t.partitions, t.replication_factor, &brokers, 0)?,
         };
-        check_replication(&assignment)?;
         let topic = TopicMeta {
             name: t.name.clone(),
             id: Uuid::new_v4(),
@@ -271,7 +275,6 @@ impl Controller {
             }
             None => placement::assign(count - current, rf, &brokers, current as usize)?,
         };
-        check_replication(&added)?;
         if !validate_only {
             self.propose(MetadataCommand::AddPartitions {
                 name: name.to_string(),
@@ -317,6 +320,100 @@ impl Controller {
                 "unexpected answer to a producer id allocation: {other:?}"
             ))),
         }
+    }
+
+    /// True while this node is the active controller (the metadata quorum's leader): the one
+    /// that watches broker liveness and moves leaderships.
+    pub fn is_active(&self) -> bool {
+        self.status().role == crate::controller::raft::QuorumRole::Leader
+    }
+
+    /// A partition leader's ISR change (Kafka's AlterPartition, KIP-497): a compare-and-set on
+    /// the partition's state. Refused with FENCED_LEADER_EPOCH when `leader` no longer leads
+    /// in `leader_epoch`, and with INVALID_REQUEST when the state moved on (`partition_epoch`
+    /// is not the current one) or the ISR is not a subset of the replicas holding the leader,
+    /// or adds a fenced broker. Returns the committed state.
+    pub async fn alter_partition_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: LeaderEpoch,
+        partition_epoch: i32,
+        isr: Vec<BrokerId>,
+    ) -> Result<PartitionMeta, KafkaError> {
+        let img = self.image();
+        let cur = img.partition(topic, partition).ok_or_else(|| {
+            KafkaError::UnknownTopicOrPartition(format!("{topic}-{partition} does not exist."))
+        })?;
+        if cur.leader != leader || cur.leader_epoch != leader_epoch {
+            return Err(KafkaError::FencedLeaderEpoch(format!(
+                "{topic}-{partition} is led by {} in epoch {}, not by {leader} in epoch {leader_epoch}",
+                cur.leader, cur.leader_epoch
+            )));
+        }
+        if cur.partition_epoch != partition_epoch {
+            return Err(KafkaError::InvalidRequest(format!(
+                "{topic}-{partition}: partition epoch {partition_epoch} is stale (current {})",
+                cur.partition_epoch
+            )));
+        }
+        if !isr.contains(&leader) {
+            return Err(KafkaError::InvalidRequest(format!(
+                "{topic}-{partition}: the ISR {isr:?} must hold the leader {leader}"
+            )));
+        }
+        for (i, id) in isr.iter().enumerate() {
+            if !cur.replicas.contains(id) || isr[..i].contains(id) {
+                return Err(KafkaError::InvalidRequest(format!(
+                    "{topic}-{partition}: ISR member {id} is not a replica or is listed twice"
+                )));
+            }
+            if !cur.isr.contains(id) && img.fenced_brokers.contains(id) {
+                return Err(KafkaError::InvalidRequest(format!(
+                    "{topic}-{partition}: broker {id} is fenced and cannot join the ISR"
+                )));
+            }
+        }
+        let state = PartitionMeta {
+            isr,
+            partition_epoch: cur.partition_epoch + 1,
+            ..cur.clone()
+        };
+        self.change_partition(topic, partition, state.clone())
+            .await?;
+        Ok(state)
+    }
+
+    /// Replaces one partition's state (leader elections, ISR changes): the state machine
+    /// accepts it only if its partition epoch is newer than the committed one.
+    pub async fn change_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionMeta,
+    ) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::ChangePartition {
+            topic: topic.to_string(),
+            partition,
+            state,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Fences a broker: it may no longer lead partitions or join an ISR.
+    pub async fn fence_broker(&self, id: BrokerId) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::FenceBroker { id })
+            .await
+            .map(|_| ())
+    }
+
+    /// Unfences a broker that answers again.
+    pub async fn unfence_broker(&self, id: BrokerId) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::UnfenceBroker { id })
+            .await
+            .map(|_| ())
     }
 
     /// Leaves the quorum (clean shutdown).

@@ -125,12 +125,8 @@ impl GroupCoordinator {
         let t = crate::controller::NewTopic {
             name: OFFSETS_TOPIC.into(),
             partitions: self.config.offsets_partitions,
-            // Capped by the live brokers and by what the cluster can replicate today.
-            replication_factor: self
-                .config
-                .offsets_replication_factor
-                .min(brokers)
-                .clamp(1, crate::controller::MAX_REPLICATION_FACTOR),
+            // offsets.topic.replication.factor, capped by the live brokers.
+            replication_factor: self.config.offsets_replication_factor.min(brokers).max(1),
             assignment: None,
             configs: [
                 ("cleanup.policy".to_string(), "compact".to_string()),

@@ -1,5 +1,6 @@
 //! The replica manager owns every partition this node hosts. It reconciles the hosted set with
-//! each new metadata image and runs the retention loop.
+//! each new metadata image (opening and deleting logs, leader and follower roles, the replica
+//! fetchers that keep followers in step with their leaders) and runs the retention loop.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub struct ReplicaManager {
     appended: watch::Sender<u64>,
     metrics: Arc<Metrics>,
     image: RwLock<Arc<MetadataImage>>,
+    fetchers: super::fetcher::ReplicaFetchers,
 }
 
 impl ReplicaManager {
@@ -29,11 +31,14 @@ impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, metrics: Arc<Metrics>) -> ReplicaManager {
         ReplicaManager {
             node_id: BrokerId(config.node_id),
-            config,
             partitions: RwLock::new(HashMap::new()),
             appended: watch::channel(0).0,
             metrics,
             image: RwLock::new(Arc::new(MetadataImage::default())),
+            fetchers: super::fetcher::ReplicaFetchers::new(
+                super::fetcher::FetcherConfig::from_broker(&config),
+            ),
+            config,
         }
     }
 
@@ -98,20 +103,22 @@ impl ReplicaManager {
     }
 
     /// Makes the hosted set match the image: opens logs for new replicas, deletes logs of removed
-    /// topics, pushes config changes and leader epochs.
+    /// topics, pushes config changes, leader epochs, leadership and ISR to each partition, and
+    /// points the replica fetchers at the leaders of the partitions this node follows.
     pub fn apply(&self, image: &Arc<MetadataImage>) {
         if let Ok(mut i) = self.image.write() {
             *i = image.clone();
         }
-        type Wanted<'a> = (uuid::Uuid, &'a crate::controller::TopicMeta, i32, bool);
+        type Wanted<'a> = (
+            uuid::Uuid,
+            &'a crate::controller::TopicMeta,
+            &'a crate::controller::PartitionMeta,
+        );
         let mut wanted: HashMap<TopicPartition, Wanted<'_>> = HashMap::new();
         for t in image.topics.values() {
             for (i, p) in t.partitions.iter().enumerate() {
                 if p.replicas.contains(&self.node_id) {
-                    wanted.insert(
-                        TopicPartition::new(&t.name, i as i32),
-                        (t.id, t, p.leader_epoch.0, p.leader == self.node_id),
-                    );
+                    wanted.insert(TopicPartition::new(&t.name, i as i32), (t.id, t, p));
                 }
             }
         }
@@ -121,11 +128,7 @@ impl ReplicaManager {
         // Removed (or re-created under the same name with a new id).
         let stale: Vec<TopicPartition> = map
             .iter()
-            .filter(|(tp, p)| {
-                wanted
-                    .get(*tp)
-                    .is_none_or(|(id, _, _, _)| *id != p.topic_id)
-            })
+            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(id, _, _)| *id != p.topic_id))
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in stale {
@@ -141,25 +144,20 @@ impl ReplicaManager {
                 }
             }
         }
-        for (tp, (id, topic, epoch, leader)) in wanted {
+        for (tp, (id, topic, meta)) in wanted {
             let config = self.config.log_config(&topic.configs);
+            let min_isr = min_insync_replicas(&topic.configs, &self.config.raw);
             if let Some(p) = map.get(&tp) {
                 p.set_config(config);
-                p.set_leader_epoch(crate::types::LeaderEpoch(epoch));
-                p.set_leader(leader);
+                p.apply_meta(self.node_id, meta, min_isr);
                 continue;
             }
             let dir = self.dir_for(&tp, &map);
             match PartitionLog::open(&dir, &id.to_string(), config, now_ms()) {
                 Ok(log) => {
                     tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
-                    let p = super::Partition::new(
-                        tp.clone(),
-                        id,
-                        log,
-                        crate::types::LeaderEpoch(epoch),
-                    );
-                    p.set_leader(leader);
+                    let p = super::Partition::new(tp.clone(), id, log, meta.leader_epoch);
+                    p.apply_meta(self.node_id, meta, min_isr);
                     map.insert(tp, Arc::new(p));
                 }
                 Err(e) => {
@@ -168,6 +166,15 @@ impl ReplicaManager {
             }
         }
         self.metrics.partition_count.set(map.len() as i64);
+        self.fetchers.reconcile(image, &map);
+        drop(map);
+        // A new ISR may have moved high watermarks: let waiting consumers look.
+        self.notify_append();
+    }
+
+    /// Stops every replica fetcher (shutdown).
+    pub fn stop_fetchers(&self) {
+        self.fetchers.stop_all();
     }
 
     /// Where a partition's log lives: where it already is, else the log dir hosting fewest.
@@ -228,12 +235,25 @@ impl ReplicaManager {
 
     /// Flushes and cleanly closes every log (the clean-shutdown marker skips recovery next start).
     pub fn shutdown(&self) {
+        self.stop_fetchers();
         for p in self.all() {
             if let Err(e) = p.close() {
                 tracing::warn!(partition = %p.tp, error = %e, "unclean close");
             }
         }
     }
+}
+
+/// A topic's `min.insync.replicas` (topic override, else the broker default, else 1).
+pub fn min_insync_replicas(
+    topic: &std::collections::BTreeMap<String, String>,
+    broker: &std::collections::BTreeMap<String, String>,
+) -> usize {
+    crate::config::defs::topic_config("min.insync.replicas")
+        .map(|d| crate::config::defs::resolve(d, topic, broker).value)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// Wall-clock milliseconds since the epoch.

@@ -1,6 +1,9 @@
 //! Hosted partition replicas: opening, placing and deleting their logs as metadata changes,
-//! serving appends and reads, and waking long-polling fetches.
+//! serving appends and reads, waking long-polling fetches, and replication: followers fetch
+//! from leaders (`fetcher`), leaders track followers and keep the ISR (`partition`, `isr`).
 
+pub mod fetcher;
+pub mod isr;
 pub mod manager;
 pub mod partition;
 

@@ -1,17 +1,98 @@
-//! One hosted partition replica: its log, leader epoch and high watermark.
+//! One hosted partition replica: its log, leader epoch, high watermark and, on the leader, the
+//! state of every follower (Kafka's `Partition` + `Replica`).
 //!
 //! The log sits behind a plain mutex that is never held across an `.await`: appends and reads
 //! are page-cache operations measured in microseconds, and one lock per partition keeps appends
-//! to a partition totally ordered (which idempotent sequence checks rely on).
+//! to a partition totally ordered (which idempotent sequence checks rely on). Leadership
+//! changes take the same lock, so a follower append fetched under an old epoch can never land
+//! after this node became leader (or followed a new leader). The replication state (ISR,
+//! follower fetch positions) has its own mutex, always taken after the log's.
+//!
+//! High watermark: on the leader, the minimum log end offset over the ISR of the committed
+//! metadata image (a member whose position is not yet known since this node became leader
+//! holds it back); it never moves backwards while this node leads. On a follower, the leader's
+//! high watermark from the last fetch response, capped by the local log end. A log opened at
+//! start has its high watermark at the log start until replication says more: what a crash
+//! left behind is not known to be committed.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::controller::PartitionMeta;
 use crate::error::KafkaError;
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, ReadResult};
-use crate::types::{LeaderEpoch, Offset, TopicPartition};
+use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
+
+/// Minimum pause before an ISR change that failed (stale epoch, no quorum) is tried again.
+const ISR_RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// What the leader knows of one follower, from its fetch requests.
+#[derive(Debug, Clone)]
+pub struct FollowerState {
+    /// The follower's log end offset (its last fetch offset); -1 until it fetched in this
+    /// leader epoch.
+    pub log_end_offset: i64,
+    /// When it last fetched.
+    pub last_fetch: Instant,
+    /// The leader's log end offset at that fetch.
+    last_fetch_leader_leo: i64,
+    /// The last time it had everything the leader had (Kafka's `lastCaughtUpTimeMs`).
+    pub last_caught_up: Instant,
+}
+
+/// A change of the ISR the leader wants to make (KIP-497's AlterPartition, sent to the
+/// controller as a compare-and-set on the partition epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    /// The leader proposing it (this node).
+    pub leader: BrokerId,
+    /// The leader epoch the change was computed in.
+    pub leader_epoch: LeaderEpoch,
+    /// The partition epoch of the state it replaces.
+    pub partition_epoch: i32,
+    /// The new ISR.
+    pub isr: Vec<BrokerId>,
+}
+
+/// What a follower's fetch did to the leader's state.
+#[derive(Debug, Default)]
+pub struct FetchUpdate {
+    /// The high watermark moved: wake consumers.
+    pub high_watermark_moved: bool,
+    /// The follower caught up and may join the ISR.
+    pub expand: Option<IsrChange>,
+}
+
+/// Why an acks=all produce did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationError {
+    /// The Kafka error.
+    pub error: ResponseError,
+    /// A message for the producer.
+    pub message: String,
+}
+
+/// The replication view of a partition, from the committed image plus follower fetches.
+#[derive(Debug)]
+struct Replication {
+    node: BrokerId,
+    replicas: Vec<BrokerId>,
+    isr: Vec<BrokerId>,
+    partition_epoch: i32,
+    min_isr: usize,
+    /// Log end offset when this node became leader in the current epoch: a follower joins
+    /// the ISR only once it has reached it.
+    epoch_start_offset: i64,
+    followers: HashMap<BrokerId, FollowerState>,
+    /// An ISR change is in flight (or failed recently): until then, propose no other.
+    isr_change_blocked_until: Option<Instant>,
+}
 
 /// A partition replica hosted by this node.
 pub struct Partition {
@@ -21,16 +102,20 @@ pub struct Partition {
     pub topic_id: Uuid,
     log: Mutex<PartitionLog>,
     leader_epoch: AtomicI32,
-    leader: std::sync::atomic::AtomicBool,
-    closed: std::sync::atomic::AtomicBool,
+    leader: AtomicBool,
+    closed: AtomicBool,
     high_watermark: AtomicI64,
     log_end: AtomicI64,
     log_start: AtomicI64,
     size: AtomicI64,
+    repl: Mutex<Replication>,
+    /// Bumped whenever the high watermark, leadership or ISR changes: acks=all waits on it.
+    changed: watch::Sender<u64>,
 }
 
 impl Partition {
-    /// Wraps an opened log.
+    /// Wraps an opened log; this node is neither leader nor follower until
+    /// [`Partition::apply_meta`].
     pub fn new(
         tp: TopicPartition,
         topic_id: Uuid,
@@ -38,18 +123,29 @@ impl Partition {
         leader_epoch: LeaderEpoch,
     ) -> Partition {
         let leo = log.log_end_offset().0;
+        let start = log.log_start_offset().0;
         Partition {
             tp,
             topic_id,
             log_end: AtomicI64::new(leo),
-            log_start: AtomicI64::new(log.log_start_offset().0),
+            log_start: AtomicI64::new(start),
             size: AtomicI64::new(log.size_bytes() as i64),
-            // One replica: everything in the log is committed. Replication will track this.
-            high_watermark: AtomicI64::new(leo),
+            high_watermark: AtomicI64::new(start),
             log: Mutex::new(log),
             leader_epoch: AtomicI32::new(leader_epoch.0),
-            leader: std::sync::atomic::AtomicBool::new(false),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            leader: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            repl: Mutex::new(Replication {
+                node: BrokerId(-1),
+                replicas: Vec::new(),
+                isr: Vec::new(),
+                partition_epoch: -1,
+                min_isr: 1,
+                epoch_start_offset: leo,
+                followers: HashMap::new(),
+                isr_change_blocked_until: None,
+            }),
+            changed: watch::channel(0).0,
         }
     }
 
@@ -59,14 +155,19 @@ impl Partition {
             .map_err(|_| KafkaError::Unknown(format!("log lock of {} poisoned", self.tp)))
     }
 
+    fn repl(&self) -> MutexGuard<'_, Replication> {
+        // The state is plain data, consistent after every statement: a panic elsewhere does
+        // not leave it half-updated.
+        self.repl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// The current leader epoch.
     pub fn leader_epoch(&self) -> LeaderEpoch {
         LeaderEpoch(self.leader_epoch.load(Ordering::Acquire))
-    }
-
-    /// Sets the leader epoch (from metadata).
-    pub fn set_leader_epoch(&self, e: LeaderEpoch) {
-        self.leader_epoch.store(e.0, Ordering::Release);
     }
 
     /// True while this node leads the partition.
@@ -74,9 +175,61 @@ impl Partition {
         self.leader.load(Ordering::Acquire)
     }
 
-    /// Records whether this node leads the partition (from metadata).
-    pub fn set_leader(&self, leader: bool) {
-        self.leader.store(leader, Ordering::Release);
+    /// Takes the partition's state from a committed metadata image: leader epoch, leadership,
+    /// replicas, ISR and `min.insync.replicas`. Becoming leader (or a new leader epoch) resets
+    /// what is known of the followers: each gets `replica.lag.time.max.ms` from now to catch
+    /// up. Returns true when this node's role or the leader epoch changed.
+    pub fn apply_meta(&self, node: BrokerId, meta: &PartitionMeta, min_isr: usize) -> bool {
+        // The log lock orders this against follower appends and truncations.
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let leo = log.log_end_offset().0;
+        let was_leader = self.is_leader();
+        let old_epoch = self.leader_epoch();
+        let leader_now = meta.leader == node;
+        let role_changed = was_leader != leader_now || old_epoch != meta.leader_epoch;
+        self.leader_epoch
+            .store(meta.leader_epoch.0, Ordering::Release);
+        self.leader.store(leader_now, Ordering::Release);
+        let mut r = self.repl();
+        let isr_changed = r.isr != meta.isr || r.partition_epoch != meta.partition_epoch;
+        r.node = node;
+        r.replicas = meta.replicas.clone();
+        r.isr = meta.isr.clone();
+        r.partition_epoch = meta.partition_epoch;
+        r.min_isr = min_isr.max(1);
+        if leader_now {
+            let now = Instant::now();
+            if role_changed {
+                r.followers.clear();
+                r.epoch_start_offset = leo;
+                r.isr_change_blocked_until = None;
+                tracing::info!(partition = %self.tp, epoch = meta.leader_epoch.0, isr = ?meta.isr, log_end = leo, "leading partition");
+            }
+            let replicas = r.replicas.clone();
+            r.followers.retain(|id, _| replicas.contains(id));
+            for id in replicas.iter().filter(|id| **id != node) {
+                r.followers.entry(*id).or_insert(FollowerState {
+                    log_end_offset: -1,
+                    last_fetch: now,
+                    last_fetch_leader_leo: -1,
+                    last_caught_up: now,
+                });
+            }
+            self.advance_high_watermark(&r);
+        } else {
+            r.followers.clear();
+            r.isr_change_blocked_until = None;
+            self.cap_high_watermark(leo);
+            if role_changed && was_leader {
+                tracing::info!(partition = %self.tp, epoch = meta.leader_epoch.0, leader = meta.leader.0, "no longer leading partition");
+            }
+        }
+        drop(r);
+        drop(log);
+        if role_changed || isr_changed {
+            self.bump();
+        }
+        role_changed
     }
 
     /// The high watermark: the end of what consumers may read.
@@ -99,6 +252,33 @@ impl Partition {
         self.size.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// The in-sync replicas of the committed image.
+    pub fn isr(&self) -> Vec<BrokerId> {
+        self.repl().isr.clone()
+    }
+
+    /// The assigned replicas.
+    pub fn replicas(&self) -> Vec<BrokerId> {
+        self.repl().replicas.clone()
+    }
+
+    /// `min.insync.replicas` of the topic.
+    pub fn min_isr(&self) -> usize {
+        self.repl().min_isr
+    }
+
+    /// What the leader knows of each follower (empty on a follower).
+    pub fn followers(&self) -> Vec<(BrokerId, FollowerState)> {
+        let mut v: Vec<_> = self
+            .repl()
+            .followers
+            .iter()
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     /// Checks a client's idea of the leader epoch (KIP-320): older is fenced, newer is unknown.
     pub fn check_epoch(&self, client_epoch: i32) -> Result<(), KafkaError> {
         let mine = self.leader_epoch().0;
@@ -117,8 +297,18 @@ impl Partition {
         }
     }
 
-    /// Appends a produce request's batches as leader.
+    /// Appends a produce request's (or the group coordinator's) batches as leader.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, KafkaError> {
+        self.append_as_leader(records, now_ms).map(|(info, _)| info)
+    }
+
+    /// Appends as leader and returns the leader epoch the batches were written in, which an
+    /// acks=all produce then waits under.
+    pub fn append_as_leader(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<(AppendInfo, LeaderEpoch), KafkaError> {
         let mut log = self.log()?;
         // Checked under the lock that close() takes: nothing lands after the clean marker.
         if self.closed.load(Ordering::Acquire) {
@@ -127,9 +317,297 @@ impl Partition {
                 self.tp
             )));
         }
-        let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
+        // Under the lock leadership changes take: a follower's log only takes the leader's data.
+        if !self.is_leader() {
+            return Err(KafkaError::NotLeaderOrFollower(format!(
+                "This node is not the leader of {}.",
+                self.tp
+            )));
+        }
+        let epoch = self.leader_epoch();
+        let info = log.append_as_leader(records, epoch, now_ms)?;
         self.refresh(&log);
-        Ok(info)
+        drop(log);
+        let r = self.repl();
+        self.advance_high_watermark(&r);
+        Ok((info, epoch))
+    }
+
+    /// NOT_ENOUGH_REPLICAS when an acks=all write must be refused before it is appended: the
+    /// ISR is smaller than `min.insync.replicas`.
+    pub fn check_enough_replicas(&self) -> Result<(), ReplicationError> {
+        let r = self.repl();
+        if r.isr.len() < r.min_isr {
+            return Err(ReplicationError {
+                error: ResponseError::NotEnoughReplicas,
+                message: format!(
+                    "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {} for partition {}",
+                    r.isr, r.min_isr, self.tp
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until the high watermark reaches `end` (one past the last offset of an acks=all
+    /// append made in `epoch`), or `deadline`. Fails with NOT_LEADER_OR_FOLLOWER if leadership
+    /// moves, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR that committed it is smaller than
+    /// `min.insync.replicas`, REQUEST_TIMED_OUT at the deadline. Holds no lock while waiting.
+    pub async fn wait_replicated(
+        &self,
+        end: Offset,
+        epoch: LeaderEpoch,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ReplicationError> {
+        let mut rx = self.changed.subscribe();
+        loop {
+            if self.closed.load(Ordering::Acquire)
+                || !self.is_leader()
+                || self.leader_epoch() != epoch
+            {
+                return Err(ReplicationError {
+                    error: ResponseError::NotLeaderOrFollower,
+                    message: format!(
+                        "Leadership of {} changed before the write was replicated.",
+                        self.tp
+                    ),
+                });
+            }
+            if self.high_watermark() >= end {
+                let r = self.repl();
+                if r.isr.len() < r.min_isr {
+                    return Err(ReplicationError {
+                        error: ResponseError::NotEnoughReplicasAfterAppend,
+                        message: format!(
+                            "The write to {} was appended, but the ISR {:?} shrank below min.insync.replicas={}",
+                            self.tp, r.isr, r.min_isr
+                        ),
+                    });
+                }
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                // The sender lives as long as the partition, which outlives this borrow.
+                Ok(Err(_)) | Err(_) => {
+                    if self.high_watermark() >= end && self.is_leader() {
+                        continue;
+                    }
+                    return Err(ReplicationError {
+                        error: ResponseError::RequestTimedOut,
+                        message: format!(
+                            "{}: the write was not replicated to the ISR within the request timeout",
+                            self.tp
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Leader: records a follower's fetch at `fetch_offset` (its log end offset): updates its
+    /// position and caught-up time (Kafka's rule: caught up now if it asked for the log end,
+    /// or caught up as of its previous fetch if it asked for what was the log end then),
+    /// advances the high watermark, and says whether it may join the ISR.
+    pub fn record_follower_fetch(
+        &self,
+        replica: BrokerId,
+        fetch_offset: i64,
+        now: Instant,
+    ) -> FetchUpdate {
+        let mut out = FetchUpdate::default();
+        if !self.is_leader() {
+            return out;
+        }
+        let leo = self.log_end_offset().0;
+        if fetch_offset < 0 || fetch_offset > leo {
+            return out;
+        }
+        let mut r = self.repl();
+        let Some(f) = r.followers.get_mut(&replica) else {
+            return out;
+        };
+        if fetch_offset >= leo {
+            f.last_caught_up = now;
+        } else if fetch_offset >= f.last_fetch_leader_leo && f.last_fetch_leader_leo >= 0 {
+            f.last_caught_up = f.last_caught_up.max(f.last_fetch);
+        }
+        f.last_fetch_leader_leo = leo;
+        f.last_fetch = now;
+        f.log_end_offset = fetch_offset;
+        out.high_watermark_moved = self.advance_high_watermark(&r);
+        let hw = self.high_watermark().0;
+        if !r.isr.contains(&replica)
+            && fetch_offset >= hw
+            && fetch_offset >= r.epoch_start_offset
+            && r.isr_change_blocked_until.is_none_or(|t| now >= t)
+        {
+            let mut isr = r.isr.clone();
+            isr.push(replica);
+            r.isr_change_blocked_until = Some(now + Duration::from_secs(3600));
+            out.expand = Some(IsrChange {
+                leader: r.node,
+                leader_epoch: self.leader_epoch(),
+                partition_epoch: r.partition_epoch,
+                isr,
+            });
+        }
+        out
+    }
+
+    /// Leader: an ISR without the followers that have not caught up for `lag_max`
+    /// (`replica.lag.time.max.ms`), if there are any and no other change is in flight.
+    pub fn shrink_candidate(&self, now: Instant, lag_max: Duration) -> Option<IsrChange> {
+        if !self.is_leader() {
+            return None;
+        }
+        let mut r = self.repl();
+        if r.isr_change_blocked_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        let node = r.node;
+        let out: Vec<BrokerId> = r
+            .isr
+            .iter()
+            .filter(|id| **id != node)
+            .filter(|id| {
+                r.followers
+                    .get(id)
+                    .is_none_or(|f| now.saturating_duration_since(f.last_caught_up) > lag_max)
+            })
+            .copied()
+            .collect();
+        if out.is_empty() {
+            return None;
+        }
+        let isr: Vec<BrokerId> = r
+            .isr
+            .iter()
+            .filter(|id| !out.contains(id))
+            .copied()
+            .collect();
+        tracing::info!(partition = %self.tp, from = ?r.isr, to = ?isr, lagging = ?out, "shrinking ISR");
+        r.isr_change_blocked_until = Some(now + Duration::from_secs(3600));
+        Some(IsrChange {
+            leader: node,
+            leader_epoch: self.leader_epoch(),
+            partition_epoch: r.partition_epoch,
+            isr,
+        })
+    }
+
+    /// An ISR change proposed by this node finished: another may be proposed (soon, if this
+    /// one failed).
+    pub fn isr_change_done(&self, ok: bool) {
+        let mut r = self.repl();
+        r.isr_change_blocked_until = if ok {
+            None
+        } else {
+            Some(Instant::now() + ISR_RETRY_AFTER)
+        };
+    }
+
+    /// Moves the leader's high watermark up to the minimum log end offset over the ISR.
+    /// Returns whether it moved (and wakes acks=all waiters if so).
+    fn advance_high_watermark(&self, r: &Replication) -> bool {
+        if !self.is_leader() {
+            return false;
+        }
+        let mut candidate = self.log_end_offset().0;
+        for id in r.isr.iter().filter(|id| **id != r.node) {
+            let leo = r.followers.get(id).map_or(-1, |f| f.log_end_offset);
+            candidate = candidate.min(leo);
+        }
+        let old = self.high_watermark.load(Ordering::Acquire);
+        if candidate > old {
+            self.high_watermark.store(candidate, Ordering::Release);
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Keeps the high watermark at or below the log end (after a truncation).
+    fn cap_high_watermark(&self, leo: i64) {
+        let hw = self.high_watermark.load(Ordering::Acquire);
+        if hw > leo {
+            self.high_watermark.store(leo, Ordering::Release);
+        }
+        let start = self.log_start.load(Ordering::Acquire);
+        if self.high_watermark.load(Ordering::Acquire) < start {
+            self.high_watermark.store(start, Ordering::Release);
+        }
+    }
+
+    /// Follower: appends batches fetched from the leader in `epoch`. `Ok(None)` when this node
+    /// is no longer a follower in that epoch (the data is dropped).
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        epoch: LeaderEpoch,
+    ) -> Result<Option<AppendInfo>, KafkaError> {
+        let mut log = self.log()?;
+        if self.closed.load(Ordering::Acquire) || self.is_leader() || self.leader_epoch() != epoch {
+            return Ok(None);
+        }
+        let info = log.append_as_follower(records)?;
+        self.refresh(&log);
+        Ok(Some(info))
+    }
+
+    /// Follower: truncates the log to `offset` (divergent data found through OffsetForLeaderEpoch
+    /// or a diverging epoch); false when this node is no longer a follower in `epoch`.
+    pub fn truncate_as_follower(
+        &self,
+        offset: Offset,
+        epoch: LeaderEpoch,
+    ) -> Result<bool, KafkaError> {
+        let mut log = self.log()?;
+        if self.closed.load(Ordering::Acquire) || self.is_leader() || self.leader_epoch() != epoch {
+            return Ok(false);
+        }
+        if offset < log.log_end_offset() {
+            tracing::info!(partition = %self.tp, from = log.log_end_offset().0, to = offset.0, "follower truncating divergent log");
+            log.truncate_to(offset)?;
+        }
+        self.refresh(&log);
+        Ok(true)
+    }
+
+    /// Follower: moves the log start offset up to the leader's (DeleteRecords or retention on
+    /// the leader), within the local log.
+    pub fn advance_log_start_as_follower(&self, start: Offset) -> Result<(), KafkaError> {
+        let mut log = self.log()?;
+        if self.is_leader() || start <= log.log_start_offset() || start > log.log_end_offset() {
+            return Ok(());
+        }
+        let end = log.log_end_offset();
+        log.delete_records_before(start, end)?;
+        self.refresh(&log);
+        Ok(())
+    }
+
+    /// Follower: takes the leader's high watermark, capped by the local log end.
+    pub fn set_follower_high_watermark(&self, leader_hw: i64) {
+        if self.is_leader() || leader_hw < 0 {
+            return;
+        }
+        let hw = leader_hw.min(self.log_end_offset().0);
+        let old = self.high_watermark.swap(hw, Ordering::AcqRel);
+        if old != hw {
+            self.bump();
+        }
+    }
+
+    /// The newest leader epoch in the log's leader-epoch cache.
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.log().ok()?.latest_epoch()
+    }
+
+    /// The leader-epoch cache's end offset for `epoch` (see `PartitionLog::end_offset_for_epoch`).
+    pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
+        self.log().ok()?.end_offset_for_epoch(epoch)
     }
 
     /// Reads from `offset`, bounded by the high watermark (consumers) or the log end (replicas).
@@ -161,6 +639,11 @@ impl Partition {
         let mut log = self.log()?;
         let out = f(&mut log);
         self.refresh(&log);
+        drop(log);
+        if self.is_leader() {
+            let r = self.repl();
+            self.advance_high_watermark(&r);
+        }
         Ok(out?)
     }
 
@@ -178,6 +661,7 @@ impl Partition {
             .lock()
             .map_err(|_| LogError::Corrupted("log lock poisoned".into()))?;
         self.closed.store(true, Ordering::Release);
+        self.bump();
         log.flush()?;
         let dir = log.dir().to_path_buf();
         // The marker skips recovery at the next start, so it must be durable itself.
@@ -192,7 +676,8 @@ impl Partition {
         self.log_start
             .store(log.log_start_offset().0, Ordering::Release);
         self.size.store(log.size_bytes() as i64, Ordering::Relaxed);
-        // Single replica: the ISR is just us, so the high watermark is the log end.
-        self.high_watermark.store(leo, Ordering::Release);
+        if !self.is_leader() {
+            self.cap_high_watermark(leo);
+        }
     }
 }

@@ -1,0 +1,384 @@
+//! Broker liveness and leader election, run by the active controller (the metadata quorum's
+//! leader; every node runs the loop, only the leader acts).
+//!
+//! Design: instead of brokers sending heartbeats to the controller, the controller checks
+//! every registered broker each `broker.heartbeat.interval.ms` with a Kafka ApiVersions
+//! request over a kept-open connection (the shared client). A broker that has not answered
+//! for `broker.session.timeout.ms` is fenced (`FenceBroker`); a fenced one that answers is
+//! unfenced. Every node runs the checks, only the active controller acts on them: a node
+//! that takes over as controller already knows how long each broker has been silent, so a
+//! dead broker that was also the controller is fenced as soon as the new one is elected.
+//!
+//! After that, [`plan`] turns the image into partition changes, each proposed as a
+//! `ChangePartition` (a compare-and-set on the partition epoch, so a change computed from an
+//! old image is refused): a partition whose leader is fenced gets the first live ISR member
+//! (in replica order) as leader with the leader epoch bumped; with none, it goes offline
+//! (leader -1, ISR kept so its last members can take over when they return) unless the
+//! topic's `unclean.leader.election.enable` lets any live replica lead; fenced brokers leave
+//! the ISR of partitions whose leader is live; an offline partition gets a leader as soon as
+//! an ISR member is live again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::ApiVersionsRequest;
+use tokio::task::JoinSet;
+
+use super::{Controller, MetadataImage, PartitionMeta, TopicMeta};
+use crate::client::Connection;
+use crate::config::defs;
+use crate::types::{BrokerId, LeaderEpoch};
+
+/// A partition change the controller makes on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Election {
+    /// The topic.
+    pub topic: String,
+    /// The partition index.
+    pub partition: i32,
+    /// The new state (partition epoch bumped).
+    pub state: PartitionMeta,
+    /// Why, for the log.
+    pub reason: &'static str,
+}
+
+/// The partition changes `image` calls for (see the module docs). `unclean` says whether a
+/// topic allows a replica outside the ISR to lead.
+pub fn plan(image: &MetadataImage, unclean: impl Fn(&TopicMeta) -> bool) -> Vec<Election> {
+    let live = |b: &BrokerId| image.brokers.contains_key(b) && !image.fenced_brokers.contains(b);
+    let mut out = Vec::new();
+    for t in image.topics.values() {
+        for (i, p) in t.partitions.iter().enumerate() {
+            let isr_live: Vec<BrokerId> = p.isr.iter().filter(|b| live(b)).copied().collect();
+            let bump = |leader: BrokerId, isr: Vec<BrokerId>, new_epoch: bool| PartitionMeta {
+                replicas: p.replicas.clone(),
+                isr,
+                leader,
+                leader_epoch: if new_epoch {
+                    LeaderEpoch(p.leader_epoch.0 + 1)
+                } else {
+                    p.leader_epoch
+                },
+                partition_epoch: p.partition_epoch + 1,
+            };
+            let change = |state: PartitionMeta, reason| Election {
+                topic: t.name.clone(),
+                partition: i as i32,
+                state,
+                reason,
+            };
+            if p.leader.0 >= 0 && live(&p.leader) {
+                if isr_live.len() != p.isr.len() {
+                    out.push(change(
+                        bump(p.leader, isr_live, false),
+                        "fenced brokers leave the ISR",
+                    ));
+                }
+                continue;
+            }
+            let from_isr = p.replicas.iter().find(|r| isr_live.contains(r)).copied();
+            if let Some(leader) = from_isr {
+                out.push(change(
+                    bump(leader, isr_live, true),
+                    "leader elected from the ISR",
+                ));
+            } else if let Some(leader) = p
+                .replicas
+                .iter()
+                .find(|r| live(r))
+                .copied()
+                .filter(|_| unclean(t))
+            {
+                out.push(change(
+                    bump(leader, vec![leader], true),
+                    "unclean leader election (no live ISR member)",
+                ));
+            } else if p.leader.0 >= 0 {
+                out.push(change(
+                    bump(BrokerId(-1), p.isr.clone(), true),
+                    "offline: no live ISR member",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Liveness timings.
+#[derive(Debug, Clone, Copy)]
+pub struct LivenessConfig {
+    /// `broker.heartbeat.interval.ms`.
+    pub heartbeat: Duration,
+    /// `broker.session.timeout.ms`.
+    pub session_timeout: Duration,
+}
+
+/// The loop. Every node checks every registered broker each heartbeat interval, so a node
+/// that becomes the active controller already knows who has been silent (a controller
+/// failover does not restart the session clock, except after a stall of this loop); only
+/// the active controller fences, unfences and applies [`plan`].
+pub async fn run(
+    controller: Arc<Controller>,
+    me: BrokerId,
+    cfg: LivenessConfig,
+    broker_props: BTreeMap<String, String>,
+) {
+    let mut tick = tokio::time::interval(cfg.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Per broker: last answer, and the open connection with the address it goes to.
+    let mut last_seen: HashMap<BrokerId, Instant> = HashMap::new();
+    // Registration epochs seen: a (re-)registration starts a new session.
+    let mut registered: HashMap<BrokerId, i64> = HashMap::new();
+    let mut conns: HashMap<BrokerId, (String, Connection)> = HashMap::new();
+    let mut active = false;
+    let mut last_round: Option<Instant> = None;
+    let probe_timeout = cfg
+        .heartbeat
+        .max(Duration::from_millis(250))
+        .min(cfg.session_timeout / 2);
+    loop {
+        tick.tick().await;
+        let image = controller.image();
+        let started = Instant::now();
+        // This loop stalled (paused process, overloaded node): what it saw is too old to
+        // fence anyone on, so every broker gets a fresh session.
+        if last_round
+            .is_some_and(|t| started.saturating_duration_since(t) > cfg.session_timeout / 2)
+        {
+            tracing::warn!("broker liveness checks stalled; restarting every broker's session");
+            last_seen.clear();
+        }
+        for (id, epoch) in &image.broker_epochs {
+            if registered
+                .insert(*id, *epoch)
+                .is_some_and(|old| old != *epoch)
+            {
+                last_seen.insert(*id, started);
+            }
+        }
+        let mut probes = JoinSet::new();
+        for b in image.brokers.values().filter(|b| b.id != me) {
+            let addr = format!("{}:{}", b.host, b.port);
+            let conn = conns
+                .remove(&b.id)
+                .filter(|(a, c)| *a == addr && c.is_usable())
+                .map(|(_, c)| c);
+            let id = b.id;
+            probes.spawn(async move {
+                let conn = probe(&addr, conn, probe_timeout).await;
+                (id, addr, conn)
+            });
+        }
+        let mut answered = Vec::new();
+        while let Some(r) = probes.join_next().await {
+            if let Ok((id, addr, Some(conn))) = r {
+                last_seen.insert(id, Instant::now());
+                conns.insert(id, (addr, conn));
+                answered.push(id);
+            }
+        }
+        last_seen.insert(me, Instant::now());
+        last_seen.retain(|id, _| image.brokers.contains_key(id));
+        last_round = Some(Instant::now());
+        if !controller.is_active() {
+            if active {
+                tracing::info!("no longer the active controller");
+            }
+            active = false;
+            continue;
+        }
+        if !active {
+            active = true;
+            tracing::info!(
+                brokers = image.brokers.len(),
+                "active controller: fencing brokers whose session expires"
+            );
+        }
+        for id in image.brokers.keys() {
+            // A broker first seen now (new, or just after a stall) gets a full session.
+            let seen = *last_seen.entry(*id).or_insert(started);
+            let fenced = image.fenced_brokers.contains(id);
+            let silent = started.saturating_duration_since(seen);
+            if silent > cfg.session_timeout && !fenced {
+                tracing::warn!(
+                    broker = id.0,
+                    silent_ms = silent.as_millis() as u64,
+                    "broker session expired: fencing it"
+                );
+                if let Err(e) = controller.fence_broker(*id).await {
+                    tracing::warn!(broker = id.0, error = %e, "cannot fence broker");
+                }
+            } else if fenced && answered.contains(id) {
+                tracing::info!(broker = id.0, "fenced broker answers: unfencing it");
+                if let Err(e) = controller.unfence_broker(*id).await {
+                    tracing::warn!(broker = id.0, error = %e, "cannot unfence broker");
+                }
+            }
+        }
+        let image = controller.image();
+        let changes = plan(&image, |t| unclean_allowed(t, &broker_props));
+        if changes.is_empty() {
+            continue;
+        }
+        let mut proposals = JoinSet::new();
+        for c in changes {
+            tracing::info!(topic = %c.topic, partition = c.partition, leader = c.state.leader.0, epoch = c.state.leader_epoch.0, isr = ?c.state.isr, reason = c.reason, "partition state change");
+            let controller = controller.clone();
+            proposals.spawn(async move {
+                let r = controller
+                    .change_partition(&c.topic, c.partition, c.state)
+                    .await;
+                (c.topic, c.partition, r)
+            });
+        }
+        while let Some(r) = proposals.join_next().await {
+            if let Ok((topic, partition, Err(e))) = r {
+                tracing::debug!(topic = %topic, partition, error = %e, "partition state change refused");
+            }
+        }
+    }
+}
+
+/// One liveness check: ApiVersions on the kept connection, or on a new one.
+async fn probe(addr: &str, conn: Option<Connection>, timeout: Duration) -> Option<Connection> {
+    if let Some(mut c) = conn {
+        let ok = tokio::time::timeout(timeout, c.send(ApiVersionsRequest::default()))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok {
+            return Some(c);
+        }
+    }
+    // Connecting runs ApiVersions: a broker that answers it is alive.
+    match tokio::time::timeout(
+        timeout,
+        Connection::connect_with(addr, "rill-controller-liveness", timeout),
+    )
+    .await
+    {
+        Ok(Ok(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// The topic's `unclean.leader.election.enable` (override, else broker default, else false).
+fn unclean_allowed(t: &TopicMeta, broker: &BTreeMap<String, String>) -> bool {
+    defs::topic_config("unclean.leader.election.enable")
+        .map(|d| defs::resolve(d, &t.configs, broker).value)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::BrokerInfo;
+
+    fn image(fenced: &[i32], partitions: Vec<PartitionMeta>) -> MetadataImage {
+        let mut img = MetadataImage::default();
+        for id in 1..=3 {
+            img.brokers.insert(
+                BrokerId(id),
+                BrokerInfo {
+                    id: BrokerId(id),
+                    host: "h".into(),
+                    port: 1,
+                    rack: None,
+                },
+            );
+        }
+        img.fenced_brokers = fenced.iter().map(|&i| BrokerId(i)).collect();
+        img.topics.insert(
+            "t".into(),
+            TopicMeta {
+                name: "t".into(),
+                id: uuid::Uuid::nil(),
+                partitions,
+                configs: BTreeMap::new(),
+            },
+        );
+        img
+    }
+
+    fn part(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionMeta {
+        PartitionMeta {
+            replicas: replicas.iter().map(|&i| BrokerId(i)).collect(),
+            isr: isr.iter().map(|&i| BrokerId(i)).collect(),
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(4),
+            partition_epoch: 7,
+        }
+    }
+
+    fn ids(v: &[BrokerId]) -> Vec<i32> {
+        v.iter().map(|b| b.0).collect()
+    }
+
+    #[test]
+    fn a_fenced_leader_is_replaced_from_the_isr() {
+        let img = image(&[1], vec![part(&[1, 2, 3], &[1, 3, 2], 1)]);
+        let plan = plan(&img, |_| false);
+        assert_eq!(plan.len(), 1);
+        let s = &plan[0].state;
+        assert_eq!(
+            s.leader,
+            BrokerId(2),
+            "first live ISR member in replica order"
+        );
+        assert_eq!(s.leader_epoch, LeaderEpoch(5));
+        assert_eq!(s.partition_epoch, 8);
+        assert_eq!(ids(&s.isr), vec![3, 2]);
+    }
+
+    #[test]
+    fn fenced_followers_leave_the_isr_without_a_new_leader_epoch() {
+        let img = image(&[3], vec![part(&[1, 2, 3], &[1, 2, 3], 1)]);
+        let plan = plan(&img, |_| false);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].state.leader, BrokerId(1));
+        assert_eq!(plan[0].state.leader_epoch, LeaderEpoch(4));
+        assert_eq!(ids(&plan[0].state.isr), vec![1, 2]);
+        // Nothing to do when all is well.
+        assert!(super::plan(&image(&[], vec![part(&[1, 2], &[1, 2], 2)]), |_| false).is_empty());
+    }
+
+    #[test]
+    fn no_live_isr_member_means_offline_unless_unclean() {
+        // Replica 3 is live but not in the ISR.
+        let img = image(&[1, 2], vec![part(&[1, 2, 3], &[1, 2], 1)]);
+        let clean = plan(&img, |_| false);
+        assert_eq!(clean[0].state.leader, BrokerId(-1));
+        assert_eq!(ids(&clean[0].state.isr), vec![1, 2], "last ISR kept");
+        assert_eq!(clean[0].state.leader_epoch, LeaderEpoch(5));
+        let unclean = plan(&img, |_| true);
+        assert_eq!(unclean[0].state.leader, BrokerId(3));
+        assert_eq!(ids(&unclean[0].state.isr), vec![3]);
+        // Offline already: nothing more until an ISR member returns.
+        let offline = image(&[1, 2], vec![part(&[1, 2, 3], &[1, 2], -1)]);
+        assert!(plan(&offline, |_| false).is_empty());
+        // Broker 2 returns: it leads.
+        let back = image(&[1], vec![part(&[1, 2, 3], &[1, 2], -1)]);
+        let p = plan(&back, |_| false);
+        assert_eq!(p[0].state.leader, BrokerId(2));
+        assert_eq!(ids(&p[0].state.isr), vec![2]);
+    }
+
+    #[test]
+    fn planned_changes_pass_the_state_machine() {
+        use crate::controller::raft::command::{apply_command, MetadataCommand};
+        let mut img = image(&[1], vec![part(&[1, 2, 3], &[1, 2, 3], 1)]);
+        for e in plan(&img.clone(), |_| false) {
+            apply_command(
+                &mut img,
+                &MetadataCommand::ChangePartition {
+                    topic: e.topic,
+                    partition: e.partition,
+                    state: e.state,
+                },
+            )
+            .expect("accepted");
+        }
+        assert_eq!(img.topics["t"].partitions[0].leader, BrokerId(2));
+        assert!(plan(&img, |_| false).is_empty(), "stable after one round");
+    }
+}

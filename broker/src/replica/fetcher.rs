@@ -1,0 +1,904 @@
+//! Replica fetchers: how a follower keeps its log in step with the leader's (Kafka's
+//! `ReplicaFetcherThread`).
+//!
+//! One tokio task per source broker: it fetches every partition this node follows whose
+//! leader is that broker, in one Fetch request (`replica_id` = this node, the current leader
+//! epoch, `fetch_offset` = the local log end, `last_fetched_epoch`), long-polling like a
+//! consumer. Batches are appended as they are (`append_as_follower`) and the follower's high
+//! watermark follows the leader's, capped by the local log end.
+//!
+//! Before a partition is fetched (on becoming follower, on a new leader epoch, after a
+//! diverging epoch, FENCED_LEADER_EPOCH or an append that does not fit) it is truncated:
+//! OffsetForLeaderEpoch (KIP-101/279) for the latest local epoch, then `truncate_to` the end
+//! offset the two logs agree on. Errors pause the partition (or the whole fetcher, for
+//! connection errors) with a backoff doubling from 50 ms up to `replica.fetch.backoff.ms`.
+//!
+//! The set of partitions comes from the replica manager on every metadata image
+//! ([`ReplicaFetchers::reconcile`]); a fetcher with nothing left to fetch is stopped. Appends
+//! and truncations check, under the partition's log lock, that the partition still follows
+//! in the epoch the fetch was made in, so nothing fetched from an old leader lands after a
+//! leadership change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId as WireBrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::Partition;
+use crate::client::{Connection, ConnectionConfig};
+use crate::config::BrokerConfig;
+use crate::controller::MetadataImage;
+use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
+
+/// First pause after an error; doubles up to `replica.fetch.backoff.ms`.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+
+/// What the fetchers need from the broker config.
+#[derive(Debug, Clone)]
+pub struct FetcherConfig {
+    /// This node.
+    pub node: BrokerId,
+    /// `replica.fetch.wait.max.ms`.
+    pub max_wait_ms: i32,
+    /// `replica.fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `replica.fetch.max.bytes` (per partition).
+    pub partition_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`.
+    pub max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: the longest pause after an error.
+    pub backoff_max: Duration,
+    /// `replica.socket.timeout.ms`.
+    pub socket_timeout: Duration,
+}
+
+impl FetcherConfig {
+    /// From the broker's `replica.*` settings.
+    pub fn from_broker(c: &BrokerConfig) -> FetcherConfig {
+        let r = &c.replication;
+        FetcherConfig {
+            node: BrokerId(c.node_id),
+            max_wait_ms: r.fetch_wait_max_ms,
+            min_bytes: r.fetch_min_bytes,
+            partition_max_bytes: r.fetch_max_bytes,
+            max_bytes: r.fetch_response_max_bytes,
+            backoff_max: Duration::from_millis(r.fetch_backoff_ms).max(BACKOFF_MIN),
+            socket_timeout: Duration::from_millis(r.socket_timeout_ms),
+        }
+    }
+}
+
+/// Where one followed partition stands.
+#[derive(Clone)]
+struct Follow {
+    partition: Arc<Partition>,
+    topic_id: Uuid,
+    epoch: LeaderEpoch,
+    /// OffsetForLeaderEpoch must run before the next fetch.
+    truncating: bool,
+    /// Paused after an error until then.
+    delayed_until: Option<Instant>,
+    backoff: Duration,
+    /// Fetch from here instead of the log end (the leader's log start moved past our end).
+    fetch_from: Option<i64>,
+}
+
+impl Follow {
+    fn delay(&mut self, max: Duration) {
+        self.backoff = (self.backoff * 2).clamp(BACKOFF_MIN, max);
+        self.delayed_until = Some(Instant::now() + self.backoff);
+    }
+
+    fn ok(&mut self) {
+        self.backoff = BACKOFF_MIN / 2;
+        self.delayed_until = None;
+    }
+}
+
+/// State shared between the manager and one fetcher task.
+struct Shared {
+    source: BrokerId,
+    addr: Mutex<String>,
+    partitions: Mutex<HashMap<TopicPartition, Follow>>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, Follow>> {
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Updates one partition's state if it is still followed in `epoch` with the same log.
+    fn update(&self, tp: &TopicPartition, epoch: LeaderEpoch, f: impl FnOnce(&mut Follow)) {
+        if let Some(s) = self.lock().get_mut(tp) {
+            if s.epoch == epoch {
+                f(s);
+            }
+        }
+    }
+}
+
+struct Fetcher {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Every replica fetcher of this node, one per source broker.
+pub struct ReplicaFetchers {
+    cfg: Arc<FetcherConfig>,
+    runtime: Option<tokio::runtime::Handle>,
+    fetchers: Mutex<HashMap<BrokerId, Fetcher>>,
+}
+
+impl ReplicaFetchers {
+    /// No fetchers yet. Fetcher tasks run on the runtime current at creation (none in plain
+    /// unit tests: then nothing is fetched).
+    pub fn new(cfg: FetcherConfig) -> ReplicaFetchers {
+        ReplicaFetchers {
+            cfg: Arc::new(cfg),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Points the fetchers at the leaders `image` names for the hosted partitions this node
+    /// follows: new partitions (and those with a new leader epoch) start with truncation,
+    /// partitions no longer followed are dropped, fetchers left without partitions stop.
+    pub fn reconcile(
+        &self,
+        image: &MetadataImage,
+        hosted: &HashMap<TopicPartition, Arc<Partition>>,
+    ) {
+        let me = self.cfg.node;
+        let mut want: HashMap<BrokerId, Vec<(TopicPartition, Arc<Partition>, LeaderEpoch)>> =
+            HashMap::new();
+        for (tp, p) in hosted {
+            let Some(meta) = image.partition(&tp.topic, tp.partition) else {
+                continue;
+            };
+            if meta.leader == me || meta.leader.0 < 0 || !meta.replicas.contains(&me) {
+                continue;
+            }
+            if !image.brokers.contains_key(&meta.leader) {
+                continue;
+            }
+            want.entry(meta.leader)
+                .or_default()
+                .push((tp.clone(), p.clone(), meta.leader_epoch));
+        }
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<BrokerId> = fetchers
+            .keys()
+            .filter(|id| !want.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(f) = fetchers.remove(&id) {
+                tracing::debug!(source = id.0, "stopping replica fetcher");
+                f.task.abort();
+            }
+        }
+        for (source, parts) in want {
+            let Some(info) = image.brokers.get(&source) else {
+                continue;
+            };
+            let addr = format!("{}:{}", info.host, info.port);
+            let f = match fetchers.entry(source) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let Some(rt) = &self.runtime else {
+                        continue;
+                    };
+                    let shared = Arc::new(Shared {
+                        source,
+                        addr: Mutex::new(addr.clone()),
+                        partitions: Mutex::new(HashMap::new()),
+                        wake: Notify::new(),
+                    });
+                    let task = rt.spawn(run(shared.clone(), self.cfg.clone()));
+                    tracing::debug!(source = source.0, addr = %addr, "starting replica fetcher");
+                    e.insert(Fetcher { shared, task })
+                }
+            };
+            *f.shared.addr.lock().unwrap_or_else(|p| p.into_inner()) = addr;
+            let mut changed = false;
+            {
+                let mut map = f.shared.lock();
+                let keep: std::collections::HashSet<&TopicPartition> =
+                    parts.iter().map(|(tp, _, _)| tp).collect();
+                let before = map.len();
+                map.retain(|tp, _| keep.contains(tp));
+                changed |= map.len() != before;
+                for (tp, p, epoch) in &parts {
+                    let same = map
+                        .get(tp)
+                        .is_some_and(|s| s.epoch == *epoch && Arc::ptr_eq(&s.partition, p));
+                    if !same {
+                        map.insert(
+                            tp.clone(),
+                            Follow {
+                                partition: p.clone(),
+                                topic_id: p.topic_id,
+                                epoch: *epoch,
+                                truncating: true,
+                                delayed_until: None,
+                                backoff: BACKOFF_MIN / 2,
+                                fetch_from: None,
+                            },
+                        );
+                        tracing::info!(partition = %tp, leader = source.0, epoch = epoch.0, "following partition");
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                f.shared.wake.notify_one();
+            }
+        }
+    }
+
+    /// The partitions each fetcher follows, for tests and status.
+    pub fn assignments(&self) -> BTreeMap<BrokerId, Vec<TopicPartition>> {
+        let fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+        fetchers
+            .iter()
+            .map(|(id, f)| {
+                let mut v: Vec<_> = f.shared.lock().keys().cloned().collect();
+                v.sort();
+                (*id, v)
+            })
+            .collect()
+    }
+
+    /// Stops every fetcher.
+    pub fn stop_all(&self) {
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, f) in fetchers.drain() {
+            f.task.abort();
+        }
+    }
+}
+
+impl Drop for ReplicaFetchers {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// A transport-level failure: the connection is dropped and the fetcher backs off.
+type RoundResult = Result<(), crate::client::ClientError>;
+
+/// One fetcher task: truncation rounds, then fetch rounds, until aborted.
+async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>) {
+    let mut conn: Option<Connection> = None;
+    let mut backoff = BACKOFF_MIN / 2;
+    loop {
+        let now = Instant::now();
+        let (truncating, fetching, next_wake) = {
+            let map = shared.lock();
+            let mut t = Vec::new();
+            let mut f = Vec::new();
+            let mut next: Option<Instant> = None;
+            for (tp, s) in map.iter() {
+                match s.delayed_until {
+                    Some(at) if at > now => next = Some(next.map_or(at, |n| n.min(at))),
+                    _ if s.truncating => t.push((tp.clone(), s.clone())),
+                    _ => f.push((tp.clone(), s.clone())),
+                }
+            }
+            (t, f, next)
+        };
+        if truncating.is_empty() && fetching.is_empty() {
+            match next_wake {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = shared.wake.notified() => {}
+                    }
+                }
+                None => shared.wake.notified().await,
+            }
+            continue;
+        }
+        if conn.as_ref().is_none_or(|c| !c.is_usable()) {
+            let addr = shared
+                .addr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let config = ConnectionConfig {
+                client_id: format!("rill-replica-fetcher-{}-{}", cfg.node.0, shared.source.0),
+                connect_timeout: cfg.socket_timeout,
+                request_timeout: cfg.socket_timeout
+                    + Duration::from_millis(cfg.max_wait_ms.max(0) as u64),
+                ..ConnectionConfig::default()
+            };
+            match Connection::connect(&addr, config).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    backoff = (backoff * 2).clamp(BACKOFF_MIN, cfg.backoff_max);
+                    tracing::debug!(source = shared.source.0, addr = %addr, error = %e, "cannot reach the leader; backing off");
+                    pause(&shared, backoff).await;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let result = if truncating.is_empty() {
+            fetch_round(c, &shared, &cfg, fetching).await
+        } else {
+            truncate_round(c, &shared, &cfg, truncating).await
+        };
+        match result {
+            Ok(()) => backoff = BACKOFF_MIN / 2,
+            Err(e) => {
+                conn = None;
+                backoff = (backoff * 2).clamp(BACKOFF_MIN, cfg.backoff_max);
+                tracing::debug!(source = shared.source.0, error = %e, "replica fetch failed; backing off");
+                pause(&shared, backoff).await;
+            }
+        }
+    }
+}
+
+/// Sleeps `d`, or less if the partition set changes.
+async fn pause(shared: &Shared, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = shared.wake.notified() => {}
+    }
+}
+
+/// Where a follower truncates to, given the leader's OffsetForLeaderEpoch answer
+/// (`leader_epoch`, `leader_end`) for the follower's latest epoch: Kafka's
+/// `getOffsetTruncationState`. The second value is false when another round is needed (the
+/// leader answered with an epoch this log does not have).
+pub fn truncation_point(local: &Partition, leader_epoch: i32, leader_end: i64) -> (Offset, bool) {
+    let leo = local.log_end_offset().0;
+    if leader_end < 0 {
+        // The leader knows nothing of our epochs: keep only what is committed.
+        return (Offset(local.high_watermark().0.min(leo)), true);
+    }
+    if leader_epoch < 0 {
+        return (Offset(leader_end.min(leo)), true);
+    }
+    match local.end_offset_for_epoch(LeaderEpoch(leader_epoch)) {
+        Some((epoch, end)) if epoch.0 != leader_epoch => (Offset(end.0.min(leo)), false),
+        Some((_, end)) => (Offset(end.0.min(leader_end).min(leo)), true),
+        None => (Offset(leader_end.min(leo)), true),
+    }
+}
+
+async fn truncate_round(
+    c: &mut Connection,
+    shared: &Shared,
+    cfg: &FetcherConfig,
+    parts: Vec<(TopicPartition, Follow)>,
+) -> RoundResult {
+    // Partitions without a leader epoch in their log need no request: empty logs have nothing
+    // to truncate, others keep what is known to be committed.
+    let mut ask: Vec<(TopicPartition, Follow, i32)> = Vec::new();
+    for (tp, s) in parts {
+        let p = &s.partition;
+        match p.latest_epoch() {
+            Some(e) => ask.push((tp, s, e.0)),
+            None => {
+                if p.log_end_offset() > p.log_start_offset() {
+                    let hw = p.high_watermark();
+                    if let Err(e) = p.truncate_as_follower(hw, s.epoch) {
+                        tracing::warn!(partition = %tp, error = %e, "truncation failed");
+                        shared.update(&tp, s.epoch, |f| f.delay(cfg.backoff_max));
+                        continue;
+                    }
+                }
+                shared.update(&tp, s.epoch, |f| {
+                    f.truncating = false;
+                    f.ok();
+                });
+            }
+        }
+    }
+    if ask.is_empty() {
+        return Ok(());
+    }
+    let version = c.version_for::<OffsetForLeaderEpochRequest>()?;
+    let mut topics: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for (tp, s, latest) in &ask {
+        topics.entry(tp.topic.clone()).or_default().push(
+            OffsetForLeaderPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(s.epoch.0)
+                .with_leader_epoch(*latest),
+        );
+    }
+    let mut req = OffsetForLeaderEpochRequest::default().with_topics(
+        topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(name)))
+                    .with_partitions(partitions)
+            })
+            .collect(),
+    );
+    if version >= 3 {
+        req = req.with_replica_id(WireBrokerId(cfg.node.0));
+    }
+    let resp = c.send_version(req, version).await?;
+    let mut answered = std::collections::HashSet::new();
+    for t in resp.topics {
+        let name = t.topic.0.to_string();
+        for r in t.partitions {
+            let tp = TopicPartition::new(name.clone(), r.partition);
+            let Some((_, s, _)) = ask.iter().find(|(x, _, _)| *x == tp) else {
+                continue;
+            };
+            answered.insert(tp.clone());
+            if r.error_code != 0 {
+                tracing::debug!(partition = %tp, error = r.error_code, "OffsetForLeaderEpoch refused; retrying later");
+                shared.update(&tp, s.epoch, |f| f.delay(cfg.backoff_max));
+                continue;
+            }
+            let (offset, complete) = truncation_point(&s.partition, r.leader_epoch, r.end_offset);
+            match s.partition.truncate_as_follower(offset, s.epoch) {
+                Ok(true) => shared.update(&tp, s.epoch, |f| {
+                    f.truncating = !complete;
+                    f.ok();
+                }),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(partition = %tp, error = %e, "truncation failed");
+                    shared.update(&tp, s.epoch, |f| f.delay(cfg.backoff_max));
+                }
+            }
+        }
+    }
+    for (tp, s, _) in &ask {
+        if !answered.contains(tp) {
+            shared.update(tp, s.epoch, |f| f.delay(cfg.backoff_max));
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_round(
+    c: &mut Connection,
+    shared: &Shared,
+    cfg: &FetcherConfig,
+    parts: Vec<(TopicPartition, Follow)>,
+) -> RoundResult {
+    let version = c.version_for::<FetchRequest>()?;
+    let by_id = version >= 13;
+    // Topic (name, id) -> partitions with the offset each was fetched at.
+    let mut topics: BTreeMap<(String, Uuid), Vec<FetchPartition>> = BTreeMap::new();
+    let mut asked: HashMap<TopicPartition, (Follow, i64)> = HashMap::new();
+    for (tp, s) in parts {
+        let p = &s.partition;
+        let offset = s.fetch_from.unwrap_or(p.log_end_offset().0);
+        let mut fp = FetchPartition::default()
+            .with_partition(tp.partition)
+            .with_fetch_offset(offset)
+            .with_partition_max_bytes(cfg.partition_max_bytes);
+        if version >= 9 {
+            fp = fp.with_current_leader_epoch(s.epoch.0);
+        }
+        if version >= 12 {
+            fp = fp.with_last_fetched_epoch(p.latest_epoch().map_or(-1, |e| e.0));
+        }
+        if version >= 5 {
+            fp = fp.with_log_start_offset(p.log_start_offset().0);
+        }
+        topics
+            .entry((tp.topic.clone(), s.topic_id))
+            .or_default()
+            .push(fp);
+        asked.insert(tp, (s, offset));
+    }
+    let names_by_id: HashMap<Uuid, String> =
+        topics.keys().map(|(n, id)| (*id, n.clone())).collect();
+    let mut req = FetchRequest::default()
+        .with_max_wait_ms(cfg.max_wait_ms)
+        .with_min_bytes(cfg.min_bytes)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|((name, id), partitions)| {
+                    let t = FetchTopic::default().with_partitions(partitions);
+                    if by_id {
+                        t.with_topic_id(id)
+                    } else {
+                        t.with_topic(TopicName(StrBytes::from_string(name)))
+                    }
+                })
+                .collect(),
+        );
+    if version >= 3 {
+        req = req.with_max_bytes(cfg.max_bytes);
+    }
+    if version >= 15 {
+        req = req
+            .with_replica_state(ReplicaState::default().with_replica_id(WireBrokerId(cfg.node.0)));
+    } else {
+        req = req.with_replica_id(WireBrokerId(cfg.node.0));
+    }
+    let resp = c.send_version(req, version).await?;
+    if resp.error_code != 0 {
+        tracing::debug!(
+            source = shared.source.0,
+            error = resp.error_code,
+            "fetch refused"
+        );
+        for (tp, (s, _)) in &asked {
+            shared.update(tp, s.epoch, |f| f.delay(cfg.backoff_max));
+        }
+        return Ok(());
+    }
+    for t in resp.responses {
+        let name = if by_id {
+            match names_by_id.get(&t.topic_id) {
+                Some(n) => n.clone(),
+                None => continue,
+            }
+        } else {
+            t.topic.0.to_string()
+        };
+        for pd in t.partitions {
+            let tp = TopicPartition::new(name.clone(), pd.partition_index);
+            let Some((s, offset)) = asked.get(&tp) else {
+                continue;
+            };
+            handle_partition(shared, cfg, version, &tp, s, *offset, pd);
+        }
+    }
+    Ok(())
+}
+
+fn handle_partition(
+    shared: &Shared,
+    cfg: &FetcherConfig,
+    version: i16,
+    tp: &TopicPartition,
+    s: &Follow,
+    offset: i64,
+    pd: kafka_protocol::messages::fetch_response::PartitionData,
+) {
+    let p = &s.partition;
+    let epoch = s.epoch;
+    let code = pd.error_code;
+    if code == 0 {
+        if version >= 12 && pd.diverging_epoch.epoch >= 0 {
+            tracing::info!(partition = %tp, epoch = pd.diverging_epoch.epoch, end = pd.diverging_epoch.end_offset, "leader reports a diverging epoch; truncating");
+            shared.update(tp, epoch, |f| f.truncating = true);
+            return;
+        }
+        let records = pd.records.unwrap_or_default();
+        if !records.is_empty() {
+            match p.append_as_follower(&records, epoch) {
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(partition = %tp, offset, error = %e, "follower append failed; truncating and retrying");
+                    shared.update(tp, epoch, |f| {
+                        f.truncating = true;
+                        f.delay(cfg.backoff_max);
+                    });
+                    return;
+                }
+            }
+        }
+        let jumped = s.fetch_from.is_some() && !records.is_empty();
+        if jumped || pd.log_start_offset > p.log_start_offset().0 {
+            let start = if jumped { offset } else { pd.log_start_offset };
+            if let Err(e) = p.advance_log_start_as_follower(Offset(start)) {
+                tracing::warn!(partition = %tp, error = %e, "cannot move the log start offset");
+            }
+        }
+        p.set_follower_high_watermark(pd.high_watermark);
+        shared.update(tp, epoch, |f| {
+            if jumped {
+                f.fetch_from = None;
+            }
+            f.ok();
+        });
+        return;
+    }
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::OffsetOutOfRange) => {
+            if pd.log_start_offset >= 0 && offset < pd.log_start_offset {
+                tracing::info!(partition = %tp, offset, leader_log_start = pd.log_start_offset, "leader's log starts past ours; fetching from its start");
+                shared.update(tp, epoch, |f| f.fetch_from = Some(pd.log_start_offset));
+            } else if pd.high_watermark >= 0 && pd.high_watermark < p.log_end_offset().0 {
+                tracing::info!(partition = %tp, offset, leader_hw = pd.high_watermark, "fetch offset past the leader's log end; truncating to its high watermark");
+                if let Err(e) = p.truncate_as_follower(Offset(pd.high_watermark), epoch) {
+                    tracing::warn!(partition = %tp, error = %e, "truncation failed");
+                }
+                shared.update(tp, epoch, |f| f.delay(cfg.backoff_max));
+            } else {
+                shared.update(tp, epoch, |f| {
+                    f.truncating = true;
+                    f.delay(cfg.backoff_max);
+                });
+            }
+        }
+        Some(ResponseError::FencedLeaderEpoch) => {
+            // Our metadata is behind the leader's: truncate again once it catches up.
+            shared.update(tp, epoch, |f| {
+                f.truncating = true;
+                f.delay(cfg.backoff_max);
+            });
+        }
+        other => {
+            tracing::debug!(partition = %tp, error = ?other, code, "fetch error; retrying later");
+            shared.update(tp, epoch, |f| f.delay(cfg.backoff_max));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::PartitionMeta;
+    use crate::log::{LogConfig, PartitionLog};
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    fn batch(n: usize, tag: &str) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: 1_000 + i as i64,
+                key: None,
+                value: Some(Bytes::from(format!("{tag}-{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("encode");
+        buf.to_vec()
+    }
+
+    fn partition(dir: &std::path::Path) -> Partition {
+        let log = PartitionLog::open(dir, "topic-id", LogConfig::default(), 0).expect("open");
+        Partition::new(
+            TopicPartition::new("t", 0),
+            Uuid::nil(),
+            log,
+            LeaderEpoch(0),
+        )
+    }
+
+    fn meta(leader: i32, epoch: i32) -> PartitionMeta {
+        PartitionMeta {
+            replicas: vec![BrokerId(1), BrokerId(2)],
+            isr: if leader > 0 {
+                vec![BrokerId(leader)]
+            } else {
+                vec![]
+            },
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: epoch,
+        }
+    }
+
+    /// What the leader's OffsetForLeaderEpoch handler answers.
+    fn answer(leader: &Partition, wanted: i32) -> (i32, i64) {
+        if wanted == leader.leader_epoch().0 {
+            return (wanted, leader.log_end_offset().0);
+        }
+        leader
+            .end_offset_for_epoch(LeaderEpoch(wanted))
+            .map_or((-1, -1), |(e, o)| (e.0, o.0))
+    }
+
+    /// Runs truncation rounds against `leader` until complete, then copies the leader's log
+    /// from the follower's end, as the fetcher does.
+    fn sync(follower: &Partition, leader: &Partition, epoch: LeaderEpoch) -> usize {
+        let mut rounds = 0;
+        while let Some(latest) = follower.latest_epoch() {
+            let latest = latest.0;
+            rounds += 1;
+            let (e, end) = answer(leader, latest);
+            let (offset, complete) = truncation_point(follower, e, end);
+            assert!(follower.truncate_as_follower(offset, epoch).unwrap());
+            if complete {
+                break;
+            }
+            assert!(rounds < 10, "truncation must converge");
+        }
+        let from = follower.log_end_offset();
+        let r = leader.read(from, 1 << 20, false, true).unwrap();
+        if !r.records.is_empty() {
+            follower
+                .append_as_follower(&r.records, epoch)
+                .unwrap()
+                .expect("still a follower");
+        }
+        rounds
+    }
+
+    fn all_bytes(p: &Partition) -> Bytes {
+        p.read(p.log_start_offset(), 1 << 20, false, true)
+            .unwrap()
+            .records
+    }
+
+    #[test]
+    fn divergent_follower_truncates_to_the_leaders_epoch_end() {
+        let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(ld.path());
+        let follower = partition(fd.path());
+        // Epoch 0: broker 1 leads, writes 10 records, broker 2 copies them.
+        leader.apply_meta(BrokerId(1), &meta(1, 0), 1);
+        follower.apply_meta(BrokerId(2), &meta(1, 0), 1);
+        leader.append(&batch(10, "a"), 0).unwrap();
+        sync(&follower, &leader, LeaderEpoch(0));
+        assert_eq!(follower.log_end_offset(), Offset(10));
+        // Epoch 1: broker 2 leads briefly and writes 7 records nobody else gets.
+        follower.apply_meta(BrokerId(2), &meta(2, 1), 1);
+        follower.append(&batch(7, "lost"), 0).unwrap();
+        assert_eq!(follower.log_end_offset(), Offset(17));
+        // Epoch 2: broker 1 leads again and writes 5 more.
+        leader.apply_meta(BrokerId(1), &meta(1, 2), 1);
+        leader.append(&batch(5, "b"), 0).unwrap();
+        follower.apply_meta(BrokerId(2), &meta(1, 2), 1);
+        assert!(!follower.is_leader());
+        // Epoch 1 is unknown to the leader: it ends where epoch 0 ends, at 10.
+        assert_eq!(answer(&leader, 1), (0, 10));
+        assert_eq!(sync(&follower, &leader, LeaderEpoch(2)), 1);
+        assert_eq!(follower.log_end_offset(), Offset(15));
+        assert_eq!(all_bytes(&follower), all_bytes(&leader), "identical logs");
+        assert_eq!(follower.latest_epoch(), Some(LeaderEpoch(2)));
+        // The high watermark follows the leader's, capped by the local end.
+        follower.set_follower_high_watermark(99);
+        assert_eq!(follower.high_watermark(), Offset(15));
+        // A stale epoch's data never lands.
+        assert!(follower
+            .append_as_follower(&batch(1, "x"), LeaderEpoch(1))
+            .unwrap()
+            .is_none());
+        assert!(!follower
+            .truncate_as_follower(Offset(0), LeaderEpoch(1))
+            .unwrap());
+        assert_eq!(follower.log_end_offset(), Offset(15));
+    }
+
+    #[test]
+    fn truncation_takes_another_round_for_an_epoch_the_follower_lacks() {
+        let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(ld.path());
+        let follower = partition(fd.path());
+        leader.apply_meta(BrokerId(1), &meta(1, 0), 1);
+        follower.apply_meta(BrokerId(2), &meta(1, 0), 1);
+        leader.append(&batch(5, "a"), 0).unwrap();
+        sync(&follower, &leader, LeaderEpoch(0));
+        // Leader: epoch 1 from 5 (five records the follower never sees).
+        leader.apply_meta(BrokerId(1), &meta(1, 1), 1);
+        leader.append(&batch(5, "b"), 0).unwrap();
+        // Follower: leads in epoch 2 (it missed epoch 1), writes 4 records at 5.
+        follower.apply_meta(BrokerId(2), &meta(2, 2), 1);
+        follower.append(&batch(4, "lost"), 0).unwrap();
+        // Leader again in epoch 3.
+        leader.apply_meta(BrokerId(1), &meta(1, 3), 1);
+        leader.append(&batch(2, "c"), 0).unwrap();
+        follower.apply_meta(BrokerId(2), &meta(1, 3), 1);
+        // Round 1: epoch 2 -> the leader's epoch 1 ends at 10; the follower lacks epoch 1, so
+        // it cuts to the end of its epoch 0 (5) and asks again. Round 2: epoch 0 ends at 5.
+        assert_eq!(sync(&follower, &leader, LeaderEpoch(3)), 2);
+        assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+        assert_eq!(all_bytes(&follower), all_bytes(&leader));
+    }
+
+    #[test]
+    fn leader_high_watermark_is_the_isr_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        let mut m = meta(1, 0);
+        m.isr = vec![BrokerId(1), BrokerId(2)];
+        p.apply_meta(BrokerId(1), &m, 2);
+        p.append(&batch(10, "a"), 0).unwrap();
+        assert_eq!(p.high_watermark(), Offset(0), "follower position unknown");
+        let now = Instant::now();
+        let u = p.record_follower_fetch(BrokerId(2), 4, now);
+        assert!(u.high_watermark_moved);
+        assert!(u.expand.is_none(), "already in the ISR");
+        assert_eq!(p.high_watermark(), Offset(4));
+        p.record_follower_fetch(BrokerId(2), 10, now);
+        assert_eq!(p.high_watermark(), Offset(10));
+        assert!(p.check_enough_replicas().is_ok());
+        // A lagging follower is shrunk out after the lag time.
+        p.append(&batch(1, "b"), 0).unwrap();
+        let later = now + Duration::from_secs(31);
+        let change = p
+            .shrink_candidate(later, Duration::from_secs(30))
+            .expect("shrink");
+        assert_eq!(change.isr, vec![BrokerId(1)]);
+        assert!(
+            p.shrink_candidate(later, Duration::from_secs(30)).is_none(),
+            "one at a time"
+        );
+        p.isr_change_done(true);
+        // Once committed, the ISR of one lets the high watermark reach the log end.
+        m.isr = vec![BrokerId(1)];
+        m.partition_epoch = 1;
+        p.apply_meta(BrokerId(1), &m, 2);
+        assert_eq!(p.high_watermark(), Offset(11));
+        assert!(
+            p.check_enough_replicas().is_err(),
+            "below min.insync.replicas"
+        );
+        // The follower catches up and may rejoin.
+        let u = p.record_follower_fetch(BrokerId(2), 11, later);
+        assert_eq!(
+            u.expand.map(|c| c.isr),
+            Some(vec![BrokerId(1), BrokerId(2)])
+        );
+    }
+
+    #[tokio::test]
+    async fn acks_all_waits_for_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(partition(dir.path()));
+        let mut m = meta(1, 0);
+        m.isr = vec![BrokerId(1), BrokerId(2)];
+        p.apply_meta(BrokerId(1), &m, 2);
+        let (info, epoch) = p.append_as_leader(&batch(3, "a"), 0).unwrap();
+        let end = info.last_offset.next();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        let err = p.wait_replicated(end, epoch, deadline).await.unwrap_err();
+        assert_eq!(err.error, ResponseError::RequestTimedOut);
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                p.wait_replicated(end, epoch, deadline).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.record_follower_fetch(BrokerId(2), 3, Instant::now());
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        // Leadership moves: a waiter gets NOT_LEADER_OR_FOLLOWER at once.
+        let (info, epoch) = p.append_as_leader(&batch(1, "b"), 0).unwrap();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                p.wait_replicated(info.last_offset.next(), epoch, deadline)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.apply_meta(BrokerId(1), &meta(2, 1), 2);
+        assert_eq!(
+            waiter.await.unwrap().unwrap_err().error,
+            ResponseError::NotLeaderOrFollower
+        );
+    }
+}

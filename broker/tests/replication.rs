@@ -1,0 +1,381 @@
+//! Partition replication across real `rill-broker` processes: followers copy the leader's log,
+//! acks=all waits for the ISR, a killed leader is replaced from the ISR, a restarted node
+//! truncates, catches up and rejoins the ISR, and min.insync.replicas refuses writes the ISR
+//! cannot hold.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use common::{start_cluster, wait_for, BrokerProc};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Fast failure detection for tests: a broker silent for 2 s is fenced.
+const FAST: &[&str] = &[
+    "broker.session.timeout.ms=2000",
+    "broker.heartbeat.interval.ms=200",
+    "replica.lag.time.max.ms=5000",
+];
+
+const T: Duration = Duration::from_secs(30);
+
+/// One partition as a node's Metadata reports it.
+#[derive(Debug, Clone, PartialEq)]
+struct PartInfo {
+    leader: i32,
+    epoch: i32,
+    isr: Vec<i32>,
+    replicas: Vec<i32>,
+}
+
+/// Sends one request on a fresh connection; `None` if the node does not answer.
+fn try_call<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
+    addr: &str,
+    key: ApiKey,
+    version: i16,
+    req: &Q,
+) -> Option<R> {
+    let sock = addr.parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    s.write_all(&common::wire::frame(key, version, 7, req))
+        .ok()?;
+    let mut b = common::wire::read_frame(&mut s)?;
+    ResponseHeader::decode(&mut b, key.response_header_version(version)).ok()?;
+    R::decode(&mut b, version).ok()
+}
+
+fn partition_info(b: &BrokerProc, topic: &str) -> Option<PartInfo> {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))]));
+    let r: MetadataResponse = try_call(&b.bootstrap, ApiKey::Metadata, 12, &req)?;
+    let t = r.topics.first()?;
+    let p = t.partitions.first()?;
+    let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
+    Some(PartInfo {
+        leader: p.leader_id.0,
+        epoch: p.leader_epoch,
+        isr: ids(&p.isr_nodes),
+        replicas: ids(&p.replica_nodes),
+    })
+}
+
+/// (log end offset, high watermark) of `topic`-0 on a node, from its HTTP API.
+fn offsets(b: &BrokerProc, topic: &str) -> Option<(i64, i64)> {
+    let (status, body) = b.http_get("/api/v1/partitions");
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|p| p["topic"] == topic && p["partition"] == 0)
+        .and_then(|p| Some((p["log_end_offset"].as_i64()?, p["high_watermark"].as_i64()?)))
+}
+
+async fn create_topic(bootstrap: &str, topic: NewTopic<'_>) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let r = admin
+        .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(T)))
+        .await
+        .expect("rpc");
+    r[0].clone().expect("topic created");
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("request.timeout.ms", "10000")
+        .set("message.timeout.ms", "120000")
+        .set("retry.backoff.ms", "50")
+        .set("retry.backoff.max.ms", "200")
+        .create()
+        .expect("producer")
+}
+
+/// Produces records numbered `from..to` (pipelined) and returns the acknowledged numbers.
+async fn produce_range(p: &FutureProducer, topic: &str, from: usize, to: usize) -> Vec<usize> {
+    let futs: Vec<_> = (from..to)
+        .map(|i| {
+            let f = p
+                .send_result(
+                    FutureRecord::<(), _>::to(topic)
+                        .partition(0)
+                        .payload(&format!("{i}")),
+                )
+                .map_err(|(e, _)| e)
+                .expect("enqueued");
+            (i, f)
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for (i, f) in futs {
+        match f.await.expect("not cancelled") {
+            Ok(_) => acked.push(i),
+            Err((e, _)) => eprintln!("record {i} not acknowledged: {e}"),
+        }
+    }
+    acked
+}
+
+/// Waits until every live node reports the same log end offset and high watermark for
+/// `topic`-0, at least `min`, and returns it.
+fn wait_same_offsets(nodes: &[&BrokerProc], topic: &str, min: i64) -> i64 {
+    wait_for(60, "every replica at the same LEO and HW", || {
+        let all: Vec<_> = nodes.iter().map(|n| offsets(n, topic)).collect();
+        let first = (*all.first()?)?;
+        (first.0 >= min && first.0 == first.1 && all.iter().all(|o| *o == Some(first)))
+            .then_some(first.0)
+    })
+}
+
+/// Reads `topic`-0 from the beginning up to `end` through whichever node leads it.
+fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "replication-check")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.last().is_none_or(|(o, _)| *o + 1 < end) && Instant::now() < deadline {
+        if let Some(m) = c.poll(Duration::from_millis(200)) {
+            let m = m.expect("message");
+            let n: usize = String::from_utf8_lossy(m.payload().unwrap_or_default())
+                .parse()
+                .expect("numbered record");
+            out.push((m.offset(), n));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rf3_survives_leader_kill_and_the_old_leader_rejoins() {
+    const N: usize = 2000;
+    let mut nodes = start_cluster(3, FAST);
+    let all = nodes
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    create_topic(
+        &all,
+        NewTopic::new("replicated", 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "2"),
+    )
+    .await;
+    let info = wait_for(30, "a leader with a full ISR", || {
+        partition_info(&nodes[0], "replicated").filter(|i| i.leader > 0 && i.isr.len() == 3)
+    });
+    assert_eq!(info.replicas.len(), 3);
+
+    let p = producer(&all);
+    let mut acked = produce_range(&p, "replicated", 0, N).await;
+    assert_eq!(acked.len(), N, "every record acknowledged with a full ISR");
+    let end = wait_same_offsets(&nodes.iter().collect::<Vec<_>>(), "replicated", N as i64);
+    assert_eq!(end, N as i64);
+
+    // kill -9 the leader; a survivor takes over.
+    let old = (info.leader - 1) as usize;
+    let killed_at = Instant::now();
+    nodes[old].kill9();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    // The first acknowledged acks=all write after the kill: the failover time.
+    let first = produce_range(&p, "replicated", N, N + 1).await;
+    let failover = killed_at.elapsed();
+    assert_eq!(
+        first,
+        vec![N],
+        "the first write after the kill is acknowledged"
+    );
+    let new = wait_for(30, "a new leader", || {
+        partition_info(&nodes[survivors[0]], "replicated")
+            .filter(|i| i.leader > 0 && i.leader != info.leader)
+    });
+    eprintln!(
+        "failover: leader {} killed -> first acks=all write acknowledged after {:?}; new leader {} epoch {} isr {:?}",
+        info.leader, failover, new.leader, new.epoch, new.isr
+    );
+    assert!(new.epoch > info.epoch, "a new leader epoch");
+    assert!(
+        !new.isr.contains(&info.leader),
+        "the dead node left the ISR"
+    );
+    assert!(
+        failover < Duration::from_secs(20),
+        "failover took {failover:?}"
+    );
+    acked.extend(first);
+    acked.extend(produce_range(&p, "replicated", N + 1, 2 * N).await);
+
+    // The killed node returns, truncates if it must, catches up and rejoins the ISR.
+    nodes[old].restart_same_ports();
+    let rejoined = Instant::now();
+    acked.extend(produce_range(&p, "replicated", 2 * N, 2 * N + 500).await);
+    let back = wait_for(60, "the restarted node back in the ISR", || {
+        partition_info(&nodes[survivors[0]], "replicated").filter(|i| i.isr.len() == 3)
+    });
+    eprintln!(
+        "restarted node {} rejoined the ISR after {:?} (isr {:?})",
+        info.leader,
+        rejoined.elapsed(),
+        back.isr
+    );
+    let total = 2 * N + 500;
+    let end = wait_same_offsets(&nodes.iter().collect::<Vec<_>>(), "replicated", 1);
+    assert!(end >= acked.len() as i64);
+
+    // Every acknowledged record exactly once, in order.
+    let leader = &nodes[(back.leader - 1) as usize];
+    let got = read_all(&leader.bootstrap, "replicated", end);
+    assert_eq!(got.len() as i64, end, "offsets are dense");
+    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
+    let acked_set: std::collections::HashSet<usize> = acked.iter().copied().collect();
+    let seen_acked: Vec<usize> = values
+        .iter()
+        .copied()
+        .filter(|n| acked_set.contains(n))
+        .collect();
+    assert_eq!(
+        seen_acked, acked,
+        "every acknowledged record exactly once and in order"
+    );
+    let mut sorted = values.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), values.len(), "no record twice");
+    eprintln!(
+        "acknowledged {} of {total} records; read {} records from leader {}",
+        acked.len(),
+        values.len(),
+        back.leader
+    );
+    assert_eq!(acked.len(), total, "every record acknowledged in the end");
+}
+
+fn batch(n: usize) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.freeze()
+}
+
+/// A raw Produce v9 of one small batch; the partition's error code, or `None` if the node did
+/// not answer.
+fn produce_raw(b: &BrokerProc, topic: &str, acks: i16, timeout_ms: i32) -> Option<i16> {
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(3))),
+            ])]);
+    let r: ProduceResponse = try_call(&b.bootstrap, ApiKey::Produce, 9, &req)?;
+    Some(r.responses.first()?.partition_responses.first()?.error_code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_all_is_refused_below_min_insync_replicas() {
+    // Five nodes, so the metadata quorum survives the loss of two of the topic's three
+    // replicas (with three nodes the controller could not shrink the ISR any more: writes
+    // would time out instead, as in Kafka).
+    let mut nodes = start_cluster(5, FAST);
+    let all = nodes[..3]
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let assignment: &[&[i32]] = &[&[1, 2, 3]];
+    create_topic(
+        &all,
+        NewTopic::new("guarded", 1, TopicReplication::Variable(assignment))
+            .set("min.insync.replicas", "2"),
+    )
+    .await;
+    wait_for(30, "node 1 leading with a full ISR", || {
+        partition_info(&nodes[0], "guarded").filter(|i| i.leader == 1 && i.isr.len() == 3)
+    });
+    wait_for(30, "node 1 to take acks=all writes", || {
+        (produce_raw(&nodes[0], "guarded", -1, 5000) == Some(0)).then_some(())
+    });
+
+    nodes[1].kill9();
+    nodes[2].kill9();
+    let info = wait_for(30, "the dead replicas to leave the ISR", || {
+        partition_info(&nodes[0], "guarded").filter(|i| i.isr == vec![1])
+    });
+    assert_eq!(info.leader, 1);
+    assert_eq!(
+        produce_raw(&nodes[0], "guarded", -1, 5000),
+        Some(ResponseError::NotEnoughReplicas.code()),
+        "acks=all with an ISR of 1 < min.insync.replicas=2"
+    );
+    // acks=1 does not care.
+    assert_eq!(produce_raw(&nodes[0], "guarded", 1, 5000), Some(0));
+    let (before, _) = offsets(&nodes[0], "guarded").expect("node 1 partition view");
+
+    // One replica back: it catches up, rejoins, and acks=all works again.
+    nodes[1].restart_same_ports();
+    wait_for(60, "node 2 back in the ISR", || {
+        partition_info(&nodes[0], "guarded").filter(|i| i.isr.len() == 2)
+    });
+    assert_eq!(produce_raw(&nodes[0], "guarded", -1, 10_000), Some(0));
+    let live: Vec<&BrokerProc> = vec![&nodes[0], &nodes[1]];
+    let end = wait_same_offsets(&live, "guarded", before + 3);
+    assert_eq!(end, before + 3, "both replicas hold every write");
+}

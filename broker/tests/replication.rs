@@ -379,3 +379,145 @@ async fn acks_all_is_refused_below_min_insync_replicas() {
     let end = wait_same_offsets(&live, "guarded", before + 3);
     assert_eq!(end, before + 3, "both replicas hold every write");
 }
+
+fn quorum_leader(nodes: &[BrokerProc]) -> Option<i32> {
+    nodes.iter().find_map(|n| {
+        let (status, body) = n.http_get("/api/v1/quorum");
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && v["role"] == "leader").then(|| v["node_id"].as_i64().map(|i| i as i32))?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_is_not_the_controller_fails_over_within_the_session_timeout() {
+    let mut nodes = start_cluster(3, FAST);
+    let all = nodes
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let controller = wait_for(30, "a quorum leader", || quorum_leader(&nodes));
+    // Lead the partition from a node that is not the controller.
+    let leader = if controller == 1 { 2 } else { 1 };
+    let others: Vec<i32> = (1..=3).filter(|i| *i != leader).collect();
+    let replicas = [leader, others[0], others[1]];
+    let assignment: &[&[i32]] = &[&replicas];
+    create_topic(
+        &all,
+        NewTopic::new("moves", 1, TopicReplication::Variable(assignment))
+            .set("min.insync.replicas", "2"),
+    )
+    .await;
+    wait_for(30, "a full ISR", || {
+        partition_info(&nodes[0], "moves").filter(|i| i.leader == leader && i.isr.len() == 3)
+    });
+    let p = producer(&all);
+    assert_eq!(produce_range(&p, "moves", 0, 100).await.len(), 100);
+    let killed_at = Instant::now();
+    nodes[(leader - 1) as usize].kill9();
+    assert_eq!(produce_range(&p, "moves", 100, 101).await, vec![100]);
+    let failover = killed_at.elapsed();
+    eprintln!(
+        "failover (leader {leader}, controller {controller}): first acks=all write acknowledged {failover:?} after the kill (broker.session.timeout.ms=2000)"
+    );
+    assert!(failover < Duration::from_secs(10), "{failover:?}");
+    let survivor = &nodes[(others[0] - 1) as usize];
+    let end = wait_same_offsets(&[survivor, &nodes[(others[1] - 1) as usize]], "moves", 101);
+    assert_eq!(end, 101);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuous_writes_survive_five_leader_kills() {
+    let mut nodes = start_cluster(3, FAST);
+    let all = nodes
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    create_topic(
+        &all,
+        NewTopic::new("churn", 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "2"),
+    )
+    .await;
+    wait_for(30, "a full ISR", || {
+        partition_info(&nodes[0], "churn").filter(|i| i.leader > 0 && i.isr.len() == 3)
+    });
+    // A producer writes numbered records continuously, up to 500 in flight.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let p = producer(&all);
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut sent = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let chunk = produce_range(&p, "churn", sent, sent + 500).await;
+                sent += 500;
+                acked.extend(chunk);
+            }
+            (sent, acked)
+        })
+    };
+    for round in 0..5 {
+        let info = wait_for(60, "a leader with a full ISR", || {
+            nodes
+                .iter_mut()
+                .filter_map(|n| {
+                    if n.alive() {
+                        partition_info(n, "churn")
+                    } else {
+                        None
+                    }
+                })
+                .find(|i| i.leader > 0 && i.isr.len() == 3)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let victim = (info.leader - 1) as usize;
+        nodes[victim].kill9();
+        let at = Instant::now();
+        let survivor = (0..3).find(|i| *i != victim).expect("survivor");
+        let new = wait_for(60, "a new leader", || {
+            partition_info(&nodes[survivor], "churn")
+                .filter(|i| i.leader > 0 && i.leader != info.leader)
+        });
+        eprintln!(
+            "round {round}: leader {} killed, leader {} elected in epoch {} after {:?}",
+            info.leader,
+            new.leader,
+            new.epoch,
+            at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nodes[victim].restart_same_ports();
+    }
+    wait_for(60, "a full ISR at the end", || {
+        partition_info(&nodes[0], "churn").filter(|i| i.isr.len() == 3)
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, acked) = writer.await.expect("writer");
+    let end = wait_same_offsets(&nodes.iter().collect::<Vec<_>>(), "churn", 1);
+    let leader = partition_info(&nodes[0], "churn").expect("metadata").leader;
+    let got = read_all(&nodes[(leader - 1) as usize].bootstrap, "churn", end);
+    assert_eq!(got.len() as i64, end);
+    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
+    let acked_set: std::collections::HashSet<usize> = acked.iter().copied().collect();
+    let seen_acked: Vec<usize> = values
+        .iter()
+        .copied()
+        .filter(|n| acked_set.contains(n))
+        .collect();
+    assert_eq!(
+        seen_acked, acked,
+        "every acknowledged record exactly once and in order"
+    );
+    let mut sorted = values.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), values.len(), "no record twice");
+    eprintln!(
+        "five leader kills: {} records acknowledged of {sent} sent, {} in the log",
+        acked.len(),
+        values.len()
+    );
+    assert!(!acked.is_empty());
+}

@@ -186,9 +186,19 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         closing: AtomicBool::new(false),
     });
     {
-        // Groups and offsets come back from __consumer_offsets before clients are served.
-        let b = broker.clone();
-        tokio::task::spawn_blocking(move || b.groups.load_all(&b)).await?;
+        // The coordinator follows leadership of __consumer_offsets with every image (after the
+        // replica manager, which subscribed first); the first call replays the partitions this
+        // node leads before clients are served.
+        let weak = Arc::downgrade(&broker);
+        let c = broker.controller.clone();
+        tokio::task::spawn_blocking(move || {
+            c.subscribe(Box::new(move |_img| {
+                if let Some(b) = weak.upgrade() {
+                    b.groups.on_image(&b);
+                }
+            }))
+        })
+        .await?;
     }
 
     let http = TcpListener::bind(config.http_listener)

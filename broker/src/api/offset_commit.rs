@@ -38,10 +38,24 @@ pub async fn handle(
         req.generation_id_or_member_epoch,
         &offsets,
     );
-    let mut codes = match result {
-        Ok(c) => c.into_iter(),
-        Err(e) => vec![e.code(); offsets.len()].into_iter(),
+    let codes: Vec<i16> = match result {
+        Ok((codes, None)) => codes,
+        // Answered only once the ISR has the commit (Kafka writes offsets with acks=all).
+        Ok((codes, Some(pending))) => match pending
+            .replicated(std::time::Duration::from_millis(
+                b.groups.config.commit_timeout_ms,
+            ))
+            .await
+        {
+            Ok(()) => codes,
+            Err(e) => codes
+                .into_iter()
+                .map(|c| if c == 0 { e.code() } else { c })
+                .collect(),
+        },
+        Err(e) => vec![e.code(); offsets.len()],
     };
+    let mut codes = codes.into_iter();
     let topics = req
         .topics
         .into_iter()

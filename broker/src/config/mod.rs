@@ -83,6 +83,7 @@ const BROKER_KEYS: &[&str] = &[
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
     "offset.metadata.max.bytes",
+    "offsets.commit.timeout.ms",
     "log.cleaner.enable",
     "cluster.id",
     "replica.lag.time.max.ms",
@@ -482,6 +483,7 @@ fn group_config(raw: &BTreeMap<String, String>) -> Result<crate::group::GroupCon
         min_session: ms("group.min.session.timeout.ms", d.min_session, 0)?,
         max_session: ms("group.max.session.timeout.ms", d.max_session, 0)?,
         metadata_max_bytes: get_num(raw, "offset.metadata.max.bytes", d.metadata_max_bytes, 0)?,
+        commit_timeout_ms: get_num(raw, "offsets.commit.timeout.ms", d.commit_timeout_ms, 1)?,
     };
     if cfg.min_session > cfg.max_session {
         return Err(invalid(

@@ -38,6 +38,8 @@ pub struct GroupConfig {
     pub max_session: Duration,
     /// `offset.metadata.max.bytes` (4096).
     pub metadata_max_bytes: usize,
+    /// `offsets.commit.timeout.ms` (5000): how long a commit waits for the ISR.
+    pub commit_timeout_ms: u64,
 }
 
 impl Default for GroupConfig {
@@ -51,6 +53,7 @@ impl Default for GroupConfig {
             min_session: Duration::from_secs(6),
             max_session: Duration::from_secs(1800),
             metadata_max_bytes: 4096,
+            commit_timeout_ms: 5000,
         }
     }
 }
@@ -70,6 +73,32 @@ pub struct Committed {
     pub leader_epoch: i32,
     /// Metadata.
     pub metadata: String,
+}
+
+/// A commit appended locally that the caller must see replicated (acks=all, as Kafka's
+/// coordinator writes offsets) before answering.
+pub struct PendingCommit {
+    /// The `__consumer_offsets` partition written.
+    pub partition: std::sync::Arc<crate::replica::Partition>,
+    /// One past the last offset written.
+    pub end: Offset,
+    /// The leader epoch of the append.
+    pub epoch: crate::types::LeaderEpoch,
+}
+
+impl PendingCommit {
+    /// Waits for the ISR to have the commit; maps failures as Kafka's coordinator does.
+    pub async fn replicated(&self, timeout: Duration) -> Result<(), ResponseError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.partition
+            .wait_replicated(self.end, self.epoch, deadline)
+            .await
+            .map_err(|e| match e.error {
+                ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                ResponseError::RequestTimedOut => ResponseError::RequestTimedOut,
+                _ => ResponseError::CoordinatorNotAvailable,
+            })
+    }
 }
 
 /// Committed offsets by topic, partitions in order.
@@ -95,6 +124,9 @@ pub struct GroupCoordinator {
     /// Settings.
     pub config: GroupConfig,
     groups: Mutex<HashMap<String, GroupEntry>>,
+    /// `__consumer_offsets` partitions this node leads and has replayed: it coordinates
+    /// exactly the groups hashing to these.
+    loaded: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl GroupCoordinator {
@@ -103,6 +135,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(Default::default()),
         }
     }
 
@@ -159,6 +192,14 @@ impl GroupCoordinator {
         if leader != Some(b.config.node_id) {
             return Err(ResponseError::NotCoordinator);
         }
+        if !self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&p)
+        {
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
         b.replicas
             .get(OFFSETS_TOPIC, p)
             .ok_or(ResponseError::CoordinatorLoadInProgress)
@@ -176,23 +217,86 @@ impl GroupCoordinator {
         p: &crate::replica::Partition,
         entries: &[Entry],
     ) -> Result<(), ResponseError> {
+        self.append_at(p, entries).map(|_| ())
+    }
+
+    /// Appends and returns where the records end (for waiting on replication).
+    fn append_at(
+        &self,
+        p: &crate::replica::Partition,
+        entries: &[Entry],
+    ) -> Result<Offset, ResponseError> {
         let bytes = store::encode(entries, now_ms()).map_err(|e| {
             tracing::error!(error = %e, "cannot encode group records");
             ResponseError::UnknownServerError
         })?;
-        p.append(&bytes, now_ms()).map(|_| ()).map_err(|e| {
-            tracing::error!(partition = %p.tp, error = %e, "cannot persist group records");
-            ResponseError::CoordinatorNotAvailable
-        })
+        p.append(&bytes, now_ms())
+            .map(|info| Offset(info.last_offset.0 + 1))
+            .map_err(|e| {
+                tracing::error!(partition = %p.tp, error = %e, "cannot persist group records");
+                ResponseError::CoordinatorNotAvailable
+            })
     }
 
-    /// Replays every hosted `__consumer_offsets` partition (at start).
-    pub fn load_all(&self, b: &Broker) {
-        for p in b
-            .replicas
-            .all()
-            .into_iter()
-            .filter(|p| p.tp.topic == OFFSETS_TOPIC)
+    /// Follows leadership of `__consumer_offsets`: replays the partitions this node has become
+    /// leader of, and drops the groups of partitions it no longer leads (their clients get
+    /// NOT_COORDINATOR and find the new coordinator). Runs after every committed image.
+    pub fn on_image(&self, b: &Broker) {
+        let image = b.controller.image();
+        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
+            return;
+        };
+        let count = topic.partitions.len() as i32;
+        let led: std::collections::BTreeSet<i32> = (0..count)
+            .filter(|i| {
+                topic
+                    .partitions
+                    .get(*i as usize)
+                    .is_some_and(|m| m.leader.0 == b.config.node_id)
+            })
+            .filter(|i| {
+                b.replicas
+                    .get(OFFSETS_TOPIC, *i)
+                    .is_some_and(|p| p.is_leader())
+            })
+            .collect();
+        let current = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for lost in current.difference(&led) {
+            let n = {
+                let mut groups = self.lock();
+                let before = groups.len();
+                groups.retain(|g, _| store::partition_for(g, count) != *lost);
+                before - groups.len()
+            };
+            self.loaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(lost);
+            tracing::info!(
+                partition = lost,
+                groups = n,
+                "no longer coordinating groups of this offsets partition"
+            );
+        }
+        for won in led.difference(&current) {
+            if let Some(p) = b.replicas.get(OFFSETS_TOPIC, *won) {
+                self.lock()
+                    .retain(|g, _| store::partition_for(g, count) != *won);
+                self.load_partition(&p);
+                self.loaded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(*won);
+            }
+        }
+    }
+
+    /// Replays one `__consumer_offsets` partition into the group map.
+    fn load_partition(&self, p: &crate::replica::Partition) {
         {
             let mut offset = p.log_start_offset();
             let mut n = 0usize;
@@ -400,7 +504,7 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
         offsets: &[(String, i32, i64, i32, Option<String>)],
-    ) -> Result<Vec<i16>, ResponseError> {
+    ) -> Result<(Vec<i16>, Option<PendingCommit>), ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
@@ -466,16 +570,30 @@ impl GroupCoordinator {
             };
             codes.push(code);
         }
+        let mut pending = None;
         if !entries.is_empty() {
-            if let Err(err) = self.append(&p, &entries) {
-                return Ok(codes
-                    .iter()
-                    .map(|c| if *c == 0 { err.code() } else { *c })
-                    .collect());
+            let epoch = p.leader_epoch();
+            match self.append_at(&p, &entries) {
+                Err(err) => {
+                    return Ok((
+                        codes
+                            .iter()
+                            .map(|c| if *c == 0 { err.code() } else { *c })
+                            .collect(),
+                        None,
+                    ))
+                }
+                Ok(end) => {
+                    pending = Some(PendingCommit {
+                        partition: p.clone(),
+                        end,
+                        epoch,
+                    })
+                }
             }
             e.offsets.extend(values);
         }
-        Ok(codes)
+        Ok((codes, pending))
     }
 
     /// OffsetFetch for one group: `None` topics means every committed offset.

@@ -1,6 +1,7 @@
 //! Consumer groups (classic protocol) and committed offsets, persisted in `__consumer_offsets`.
 
 pub mod coordinator;
+pub mod member;
 pub mod state;
 pub mod store;
 

@@ -10,8 +10,6 @@ use kafka_protocol::records::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::state::StoredMember;
-
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -229,6 +227,61 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
     }
     let abs = if h == i32::MIN { 0 } else { h.abs() };
     abs % partitions.max(1)
+}
+
+/// A member as persisted in the group metadata record.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StoredMember {
+    /// Member id.
+    pub id: String,
+    /// Static instance id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: u64,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: u64,
+    /// Subscription metadata for the chosen protocol.
+    #[serde(with = "hexbytes")]
+    pub subscription: Bytes,
+    /// Assignment.
+    #[serde(with = "hexbytes")]
+    pub assignment: Bytes,
+}
+
+/// Bytes as hex in JSON: readable with any Kafka tool dumping `__consumer_offsets`.
+pub mod hexbytes {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as a hex string.
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(b.len() * 2);
+        for x in b.iter() {
+            out.push_str(&format!("{x:02x}"));
+        }
+        s.serialize_str(&out)
+    }
+
+    /// Parses a hex string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                s.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("bad hex"))
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Bytes::from)
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,31 @@ async fn partitions_spread_over_several_log_dirs() {
             "every log dir is formatted"
         );
     }
+    // DescribeLogDirs (kafka-log-dirs.sh) reports both dirs with their partitions.
+    use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse};
+    let mut sock = common::wire::connect(&b);
+    let r: DescribeLogDirsResponse = common::wire::call(
+        &mut sock,
+        ApiKey::DescribeLogDirs,
+        4,
+        1,
+        &DescribeLogDirsRequest::default().with_topics(None),
+    );
+    assert_eq!(r.results.len(), 2);
+    for res in &r.results {
+        let n: usize = res
+            .topics
+            .iter()
+            .filter(|t| t.name.0.as_str() == "spread")
+            .map(|t| t.partitions.len())
+            .sum();
+        assert_eq!(n, 2, "{}", res.log_dir.as_str());
+        assert!(res
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .all(|p| p.partition_size > 0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

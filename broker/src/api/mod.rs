@@ -11,6 +11,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -169,6 +170,7 @@ pub async fn handle_frame(
         ApiKey::DescribeGroups => run!(DescribeGroupsRequest, describe_groups::handle),
         ApiKey::DeleteGroups => run!(DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => run!(OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::DescribeLogDirs => run!(DescribeLogDirsRequest, describe_log_dirs::handle),
         other => Outcome::Close(format!("API {other:?} has no handler")),
     };
     b.metrics

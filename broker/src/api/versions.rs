@@ -40,6 +40,7 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         DescribeGroups => r(0, 6),
         DeleteGroups => r(0, 2),
         OffsetDelete => r(0, 0),
+        DescribeLogDirs => r(1, 4),
         _ => return None,
     })
 }
@@ -83,6 +84,7 @@ pub fn name(api: ApiKey) -> &'static str {
         DescribeGroups => "DescribeGroups",
         DeleteGroups => "DeleteGroups",
         OffsetDelete => "OffsetDelete",
+        DescribeLogDirs => "DescribeLogDirs",
         _ => "Other",
     }
 }

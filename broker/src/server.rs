@@ -93,6 +93,7 @@ impl RunningBroker {
     pub async fn shutdown(self) {
         self.broker.closing.store(true, Ordering::Release);
         self.broker.ready.store(false, Ordering::Release);
+        controlled_shutdown(&self.broker).await;
         for t in &self.tasks {
             t.abort();
         }
@@ -101,6 +102,73 @@ impl RunningBroker {
         let _ = tokio::task::spawn_blocking(move || broker.replicas.shutdown()).await;
         self.broker.controller.shutdown().await;
         tracing::info!("broker stopped cleanly");
+    }
+}
+
+/// How long a stopping node waits for its leaderships to move before it stops anyway.
+const CONTROLLED_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Controlled shutdown: with other live brokers around, fence this node so the active
+/// controller moves every leadership it holds to a live ISR member, and wait (bounded) until
+/// that is committed. Connections already refuse requests (`closing`), so liveness probes fail
+/// and the node is not unfenced again. Clients see NOT_LEADER_OR_FOLLOWER and move, instead
+/// of waiting out `broker.session.timeout.ms`.
+async fn controlled_shutdown(b: &Broker) {
+    let me = BrokerId(b.config.node_id);
+    if b.controller
+        .image()
+        .live_brokers()
+        .iter()
+        .all(|x| x.id == me)
+    {
+        return;
+    }
+    // Bounded: when the rest of the cluster is stopping too, the quorum may be gone.
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        b.controller.fence_broker(me),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "controlled shutdown: cannot fence this node; stopping anyway");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                "controlled shutdown: the metadata quorum did not answer; stopping anyway"
+            );
+            return;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT;
+    loop {
+        let img = b.controller.image();
+        // Partitions this node still leads that another live in-sync replica could take.
+        let movable = img
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|p| {
+                p.leader == me
+                    && p.isr.iter().any(|r| {
+                        *r != me && !img.fenced_brokers.contains(r) && img.brokers.contains_key(r)
+                    })
+            })
+            .count();
+        if movable == 0 {
+            tracing::info!("controlled shutdown: leaderships moved");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                partitions = movable,
+                "controlled shutdown timed out; stopping with leaderships still here"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

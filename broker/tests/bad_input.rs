@@ -7,13 +7,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use bytes::{Bytes, BytesMut};
-use common::wire::{connect, frame, response};
+use common::wire::{batch, connect, frame, response};
 use common::BrokerProc;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 fn assert_closed(s: &mut TcpStream, what: &str) {
     let mut buf = [0u8; 1];
@@ -35,37 +32,6 @@ fn api_versions_ok(b: &BrokerProc) {
     .expect("write");
     let r: ApiVersionsResponse = response(&mut s, ApiKey::ApiVersions, 3, 1);
     assert_eq!(r.error_code, 0);
-}
-
-fn batch(n: usize) -> BytesMut {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf
 }
 
 fn produce(

@@ -9,14 +9,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use common::{start_cluster, wait_for, BrokerProc};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -281,37 +277,6 @@ async fn rf3_survives_leader_kill_and_the_old_leader_rejoins() {
     assert_eq!(acked.len(), total, "every record acknowledged in the end");
 }
 
-fn batch(n: usize) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("v{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
-}
-
 /// A raw Produce v9 of one small batch; the partition's error code, or `None` if the node did
 /// not answer.
 fn produce_raw(b: &BrokerProc, topic: &str, acks: i16, timeout_ms: i32) -> Option<i16> {
@@ -323,7 +288,7 @@ fn produce_raw(b: &BrokerProc, topic: &str, acks: i16, timeout_ms: i32) -> Optio
             .with_partition_data(vec![
                 produce_request::PartitionProduceData::default()
                     .with_index(0)
-                    .with_records(Some(batch(3))),
+                    .with_records(Some(common::wire::batch(3).freeze())),
             ])]);
     let r: ProduceResponse = try_call(&b.bootstrap, ApiKey::Produce, 9, &req)?;
     Some(r.responses.first()?.partition_responses.first()?.error_code)

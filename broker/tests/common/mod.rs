@@ -280,6 +280,9 @@ pub mod wire {
     use bytes::{Bytes, BytesMut};
     use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
 
     use super::BrokerProc;
 
@@ -321,6 +324,38 @@ pub mod wire {
             .expect("response header");
         assert_eq!(h.correlation_id, corr);
         R::decode(&mut b, version).expect("response body")
+    }
+
+    /// One magic-v2 batch of `n` small keyed records, encoded by `kafka-protocol`.
+    pub fn batch(n: usize) -> BytesMut {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: 1_700_000_000_000,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode");
+        buf
     }
 
     /// Sends `req` and decodes its response.

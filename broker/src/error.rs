@@ -62,6 +62,9 @@ pub enum KafkaError {
     /// NOT_CONTROLLER (41): the metadata quorum cannot take the change now.
     #[error("{0}")]
     NotController(String),
+    /// NO_REASSIGNMENT_IN_PROGRESS (85): a cancel for a partition that is not reassigning.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
     /// A partition-log error (its own code mapping).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -93,6 +96,7 @@ impl KafkaError {
             UnsupportedVersion(_) => ResponseError::UnsupportedVersion,
             RequestTimedOut(_) => ResponseError::RequestTimedOut,
             NotController(_) => ResponseError::NotController,
+            NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
             Log(e) => return e.kafka_code(),
             Unknown(_) => ResponseError::UnknownServerError,
         };

@@ -279,6 +279,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
         tokio::spawn(crate::replica::isr::run(broker.clone())),
+        tokio::spawn(crate::controller::reassign::run(broker.controller.clone())),
         tokio::spawn(crate::controller::liveness::run(
             broker.controller.clone(),
             BrokerId(config.node_id),

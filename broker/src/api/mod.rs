@@ -2,6 +2,7 @@
 //! response framing. The wire format is entirely `kafka-protocol`'s.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -20,6 +21,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -171,6 +173,14 @@ pub async fn handle_frame(
         ApiKey::DeleteGroups => run!(DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => run!(OffsetDeleteRequest, offset_delete::handle),
         ApiKey::DescribeLogDirs => run!(DescribeLogDirsRequest, describe_log_dirs::handle),
+        ApiKey::AlterPartitionReassignments => run!(
+            AlterPartitionReassignmentsRequest,
+            alter_partition_reassignments::handle
+        ),
+        ApiKey::ListPartitionReassignments => run!(
+            ListPartitionReassignmentsRequest,
+            list_partition_reassignments::handle
+        ),
         other => Outcome::Close(format!("API {other:?} has no handler")),
     };
     b.metrics

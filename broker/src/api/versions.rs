@@ -41,6 +41,8 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         DeleteGroups => r(0, 2),
         OffsetDelete => r(0, 0),
         DescribeLogDirs => r(1, 4),
+        AlterPartitionReassignments => r(0, 1),
+        ListPartitionReassignments => r(0, 0),
         _ => return None,
     })
 }
@@ -85,6 +87,8 @@ pub fn name(api: ApiKey) -> &'static str {
         DeleteGroups => "DeleteGroups",
         OffsetDelete => "OffsetDelete",
         DescribeLogDirs => "DescribeLogDirs",
+        AlterPartitionReassignments => "AlterPartitionReassignments",
+        ListPartitionReassignments => "ListPartitionReassignments",
         _ => "Other",
     }
 }

@@ -80,6 +80,45 @@ pub struct MetadataImage {
     /// subscribers can apply images in order and skip stale ones.
     #[serde(default)]
     pub version: u64,
+    /// Ongoing partition reassignments (KIP-455), by topic then partition. Kept beside the
+    /// partitions rather than in [`PartitionMeta`] so that the many partition changes that do
+    /// not concern reassignment (elections, ISR changes) carry it along untouched.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// Dynamic broker configs (IncrementalAlterConfigs on a BROKER resource): by resource
+    /// name, `""` for the cluster-wide default and the broker id for one broker.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A partition reassignment in progress: the partition's replicas are the target followed by
+/// the replicas being removed; `adding` are target replicas that were not replicas before.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reassignment {
+    /// Replicas being added (in the target, not in the original set).
+    pub adding: Vec<BrokerId>,
+    /// Replicas being removed (in the original set, not in the target).
+    pub removing: Vec<BrokerId>,
+}
+
+impl Reassignment {
+    /// The target replica set: `replicas` without the ones being removed.
+    pub fn target(&self, replicas: &[BrokerId]) -> Vec<BrokerId> {
+        replicas
+            .iter()
+            .filter(|r| !self.removing.contains(r))
+            .copied()
+            .collect()
+    }
+
+    /// The replica set before the reassignment: `replicas` without the ones being added.
+    pub fn original(&self, replicas: &[BrokerId]) -> Vec<BrokerId> {
+        replicas
+            .iter()
+            .filter(|r| !self.adding.contains(r))
+            .copied()
+            .collect()
+    }
 }
 
 impl MetadataImage {
@@ -94,6 +133,19 @@ impl MetadataImage {
     /// Finds a topic by id.
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
         self.topics.values().find(|t| t.id == id)
+    }
+
+    /// The reassignment in progress for a partition, if any.
+    pub fn reassignment(&self, topic: &str, partition: i32) -> Option<&Reassignment> {
+        self.reassignments.get(topic)?.get(&partition)
+    }
+
+    /// A dynamic broker config: the broker's own value, else the cluster-wide default.
+    pub fn broker_config(&self, broker: BrokerId, key: &str) -> Option<&str> {
+        let own = self.broker_configs.get(&broker.0.to_string());
+        own.and_then(|c| c.get(key))
+            .or_else(|| self.broker_configs.get("").and_then(|c| c.get(key)))
+            .map(String::as_str)
     }
 
     /// One partition's state.

@@ -6,6 +6,7 @@ pub mod image;
 pub mod liveness;
 pub mod placement;
 pub mod raft;
+pub mod reassign;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::controller::raft::command::{CommandError, CommandResult, MetadataComm
 use crate::controller::raft::{MetadataQuorum, QuorumConfig, QuorumError};
 use crate::error::KafkaError;
 use crate::types::{BrokerId, LeaderEpoch};
-pub use image::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+pub use image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
 
 /// Longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -380,9 +381,8 @@ impl Controller {
             partition_epoch: cur.partition_epoch + 1,
             ..cur.clone()
         };
-        self.change_partition(topic, partition, state.clone())
-            .await?;
-        Ok(state)
+        // A change that lets a reassignment complete completes it (`reassign.rs`).
+        self.commit_isr_change(topic, partition, state).await
     }
 
     /// Replaces one partition's state (leader elections, ISR changes): the state machine

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::controller::image::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
+use crate::controller::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
 use crate::types::BrokerId;
 
 /// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.
@@ -73,6 +73,27 @@ pub enum MetadataCommand {
         partition: i32,
         /// The partition's new state.
         state: PartitionMeta,
+    },
+    /// Starts, completes or cancels a partition reassignment (KIP-455): the partition's new
+    /// state and the reassignment now in progress (`None`: none). The same compare-and-set
+    /// as [`MetadataCommand::ChangePartition`]; `adding` and `removing` must be replicas.
+    ReassignPartition {
+        /// The topic's name.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// The partition's new state.
+        state: PartitionMeta,
+        /// The reassignment in progress after this change.
+        reassignment: Option<Reassignment>,
+    },
+    /// Replaces the dynamic configs of one broker (`resource` = its id) or of all brokers
+    /// (`resource` = ""), validated by the proposer. Empty configs remove the entry.
+    SetBrokerConfigs {
+        /// `""` or a broker id.
+        resource: String,
+        /// The new dynamic configs, replacing the old ones.
+        configs: BTreeMap<String, String>,
     },
     /// Takes a block of `count` producer ids; the result is the first id of the block.
     AllocateProducerIds {
@@ -227,7 +248,10 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             Ok(CommandResult::Done)
         }
         MetadataCommand::DeleteTopic { name } => match image.topics.remove(name) {
-            Some(_) => Ok(CommandResult::Done),
+            Some(_) => {
+                image.reassignments.remove(name);
+                Ok(CommandResult::Done)
+            }
             None => Err(CommandError::UnknownTopic(name.clone())),
         },
         MetadataCommand::AddPartitions { name, partitions } => {
@@ -300,6 +324,64 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
                 )));
             }
             *current = state.clone();
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::ReassignPartition {
+            topic,
+            partition,
+            state,
+            reassignment,
+        } => {
+            if let Some(r) = reassignment {
+                if let Some(b) = r
+                    .adding
+                    .iter()
+                    .chain(&r.removing)
+                    .find(|b| !state.replicas.contains(b))
+                {
+                    return Err(CommandError::Invalid(format!(
+                        "{topic}-{partition}: reassigned replica {b} is not a replica"
+                    )));
+                }
+            }
+            let change = MetadataCommand::ChangePartition {
+                topic: topic.clone(),
+                partition: *partition,
+                state: state.clone(),
+            };
+            apply_command(image, &change)?;
+            match reassignment {
+                Some(r) if !r.adding.is_empty() || !r.removing.is_empty() => {
+                    image
+                        .reassignments
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(*partition, r.clone());
+                }
+                _ => {
+                    if let Some(t) = image.reassignments.get_mut(topic) {
+                        t.remove(partition);
+                        if t.is_empty() {
+                            image.reassignments.remove(topic);
+                        }
+                    }
+                }
+            }
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::SetBrokerConfigs { resource, configs } => {
+            if !resource.is_empty() && resource.parse::<i32>().is_err() {
+                return Err(CommandError::Invalid(format!(
+                    "broker config resource '{resource}' is neither empty nor a broker id"
+                )));
+            }
+            if configs.is_empty() {
+                image.broker_configs.remove(resource);
+            } else {
+                image
+                    .broker_configs
+                    .insert(resource.clone(), configs.clone());
+            }
             Ok(CommandResult::Done)
         }
         MetadataCommand::AllocateProducerIds { count } => {

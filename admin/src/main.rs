@@ -8,6 +8,7 @@
 mod cli;
 mod dev;
 mod groups;
+mod leaders;
 mod topics;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ enum Command {
     /// List, describe, reset offsets of and delete consumer groups (like
     /// kafka-consumer-groups.sh).
     Groups(groups::GroupsArgs),
+    /// Run preferred or unclean leader elections, or show leaders against preferred
+    /// replicas (like kafka-leader-election.sh).
+    Leaders(leaders::LeadersArgs),
 }
 
 /// Arguments of `rill broker` (kafka-server-start.sh's shape).
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         }
         Command::Topics(args) => run_admin("topics", topics::run(args)),
         Command::Groups(args) => run_admin("groups", groups::run(args)),
+        Command::Leaders(args) => run_admin("leaders", leaders::run(args)),
     }
 }
 

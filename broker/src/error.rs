@@ -65,6 +65,15 @@ pub enum KafkaError {
     /// NO_REASSIGNMENT_IN_PROGRESS (85): a cancel for a partition that is not reassigning.
     #[error("{0}")]
     NoReassignmentInProgress(String),
+    /// PREFERRED_LEADER_NOT_AVAILABLE (80): the preferred replica is fenced or out of the ISR.
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica can lead.
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
+    /// ELECTION_NOT_NEEDED (84): the partition already has the leader asked for.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
     /// A partition-log error (its own code mapping).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -97,6 +106,9 @@ impl KafkaError {
             RequestTimedOut(_) => ResponseError::RequestTimedOut,
             NotController(_) => ResponseError::NotController,
             NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
+            PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
+            EligibleLeadersNotAvailable(_) => ResponseError::EligibleLeadersNotAvailable,
+            ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
             Log(e) => return e.kafka_code(),
             Unknown(_) => ResponseError::UnknownServerError,
         };

@@ -293,6 +293,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             },
             config.raw.clone(),
         )),
+        tokio::spawn(crate::controller::election::run_rebalance(
+            broker.controller.clone(),
+            config.leader_rebalance,
+        )),
     ];
     broker.ready.store(true, Ordering::Release);
     tracing::info!(node = config.node_id, kafka = %kafka_addr, http = %http_addr, cluster_id = %cluster_id, "broker started");

@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -181,6 +182,7 @@ pub async fn handle_frame(
             ListPartitionReassignmentsRequest,
             list_partition_reassignments::handle
         ),
+        ApiKey::ElectLeaders => run!(ElectLeadersRequest, elect_leaders::handle),
         other => Outcome::Close(format!("API {other:?} has no handler")),
     };
     b.metrics

@@ -43,6 +43,7 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         DescribeLogDirs => r(1, 4),
         AlterPartitionReassignments => r(0, 1),
         ListPartitionReassignments => r(0, 0),
+        ElectLeaders => r(0, 2),
         _ => return None,
     })
 }
@@ -89,6 +90,7 @@ pub fn name(api: ApiKey) -> &'static str {
         DescribeLogDirs => "DescribeLogDirs",
         AlterPartitionReassignments => "AlterPartitionReassignments",
         ListPartitionReassignments => "ListPartitionReassignments",
+        ElectLeaders => "ElectLeaders",
         _ => "Other",
     }
 }

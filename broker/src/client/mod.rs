@@ -16,6 +16,7 @@ mod cluster;
 mod connection;
 mod error;
 mod groups;
+mod leaders;
 
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,
@@ -27,3 +28,4 @@ pub use cluster::{
 pub use connection::{Connection, ConnectionConfig};
 pub use error::{error_name, ClientError};
 pub use groups::{decode_assignment, CommittedOffset, GroupDescription, GroupListing, GroupMember};
+pub use leaders::{ElectionKind, ElectionResult};

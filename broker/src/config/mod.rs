@@ -95,6 +95,10 @@ const BROKER_KEYS: &[&str] = &[
     "replica.socket.timeout.ms",
     "broker.heartbeat.interval.ms",
     "broker.session.timeout.ms",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
+    "replica.high.watermark.checkpoint.interval.ms",
 ];
 
 /// Replication and broker-liveness settings, Kafka's names and defaults.
@@ -217,6 +221,12 @@ pub struct BrokerConfig {
     pub groups: crate::group::GroupConfig,
     /// Replication and liveness settings (`replica.*`, `broker.heartbeat.*`, `broker.session.*`).
     pub replication: ReplicationConfig,
+    /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds` (300),
+    /// `leader.imbalance.per.broker.percentage` (10).
+    pub leader_rebalance: crate::controller::election::RebalanceConfig,
+    /// `replica.high.watermark.checkpoint.interval.ms` (5000): how often each log dir's
+    /// `replication-offset-checkpoint` is written.
+    pub hw_checkpoint_interval_ms: u64,
     /// Every property as given, for DescribeConfigs and topic defaults.
     pub raw: BTreeMap<String, String>,
 }
@@ -326,6 +336,22 @@ impl BrokerConfig {
             quorum_voters: Vec::new(),
             groups: group_config(&raw)?,
             replication: replication_config(&raw)?,
+            leader_rebalance: crate::controller::election::RebalanceConfig {
+                enable: get_bool(&raw, "auto.leader.rebalance.enable", true)?,
+                interval: std::time::Duration::from_secs(get_num(
+                    &raw,
+                    "leader.imbalance.check.interval.seconds",
+                    300,
+                    1,
+                )?),
+                percentage: get_num(&raw, "leader.imbalance.per.broker.percentage", 10, 0)?,
+            },
+            hw_checkpoint_interval_ms: get_num(
+                &raw,
+                "replica.high.watermark.checkpoint.interval.ms",
+                5_000,
+                1,
+            )?,
             raw,
         };
         let mut cfg = cfg;

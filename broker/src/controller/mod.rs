@@ -2,6 +2,7 @@
 //! quorum (`raft/`, openraft) and, once committed, published to readers and to the replica
 //! manager in log order.
 
+pub mod election;
 pub mod image;
 pub mod liveness;
 pub mod placement;

@@ -1,0 +1,256 @@
+//! `rill leaders` against a real 3-node cluster: describe leaders against preferred replicas,
+//! preferred elections (kafka-leader-election.sh's flags and the shorthands), exit codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{rill, wait_for, RillOut};
+use serde_json::Value;
+
+/// One node of the test cluster; restarts keep its data dir and controller port.
+struct Node {
+    child: Child,
+    bootstrap: String,
+    args: Vec<String>,
+    _data: tempfile::TempDir,
+}
+
+impl Node {
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..400 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        let (child, rx) = launch(&self.args);
+        self.child = child;
+        self.bootstrap = ready(&rx);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker_bin() -> PathBuf {
+    let rill = Path::new(env!("CARGO_BIN_EXE_rill"));
+    rill.parent()
+        .expect("rill has a parent dir")
+        .join(format!("rill-broker{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn launch(args: &[String]) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(broker_bin());
+    for a in args {
+        cmd.arg("--override").arg(a);
+    }
+    cmd.env("RILL_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("spawn rill-broker (build it first)");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("rill-broker ready:") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn ready(rx: &mpsc::Receiver<String>) -> String {
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("broker ready line within 60 s");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("kafka="))
+        .map(str::to_string)
+        .expect("kafka= in the ready line")
+}
+
+/// Three combined broker+controller nodes (ids 1..=3) on loopback.
+fn cluster(extra: &[&str]) -> Vec<Node> {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cluster_id = format!("rillcli{:015}", std::process::id() as u64 * 100 + 7);
+    let launched: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let data = tempfile::tempdir().expect("tempdir");
+            let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            args.extend([
+                format!("node.id={}", i + 1),
+                format!("controller.quorum.voters={voters}"),
+                format!("cluster.id={cluster_id}"),
+                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+                "http.listener=127.0.0.1:0".into(),
+                format!("log.dirs={}", data.path().join("logs").display()),
+            ]);
+            let (child, rx) = launch(&args);
+            (child, rx, args, data)
+        })
+        .collect();
+    launched
+        .into_iter()
+        .map(|(child, rx, args, data)| Node {
+            child,
+            bootstrap: ready(&rx),
+            args,
+            _data: data,
+        })
+        .collect()
+}
+
+fn run(bootstrap: &str, args: &[&str]) -> RillOut {
+    let mut all = vec!["leaders", "--bootstrap-server", bootstrap];
+    all.extend_from_slice(args);
+    rill(&all)
+}
+
+/// `rill leaders --describe --topic t --output json`, when it succeeds.
+fn describe(bootstrap: &str) -> Option<Vec<Value>> {
+    let out = run(
+        bootstrap,
+        &["--describe", "--topic", "t", "--output", "json"],
+    );
+    if out.code != 0 {
+        return None;
+    }
+    serde_json::from_str::<Value>(&out.stdout)
+        .ok()?
+        .as_array()
+        .cloned()
+}
+
+#[test]
+fn describe_and_elect_preferred_leaders() {
+    let mut nodes = cluster(&["auto.leader.rebalance.enable=false"]);
+    let b = nodes[1].bootstrap.clone();
+    rill(&[
+        "topics",
+        "--bootstrap-server",
+        &b,
+        "--create",
+        "--topic",
+        "t",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+    ])
+    .ok();
+    wait_for(60, "every partition on its preferred leader", || {
+        let d = describe(&b)?;
+        (d.len() == 3 && d.iter().all(|p| p["is_preferred"] == true)).then_some(())
+    });
+    let table = run(&b, &["--describe"]);
+    assert!(
+        table
+            .ok()
+            .contains("0 of 3 partitions are not led by their preferred replica"),
+        "{table:#?}"
+    );
+    let out = run(
+        &b,
+        &["--elect", "--preferred", "--topic", "t", "--partition", "0"],
+    );
+    assert!(
+        out.ok()
+            .contains("Valid replica already elected for partitions t-0"),
+        "{out:#?}"
+    );
+
+    // Node 1, the preferred leader of t-0, leaves and comes back: it is only a follower now.
+    nodes[0].stop();
+    wait_for(60, "t-0 to move away from node 1", || {
+        let d = describe(&b)?;
+        (d[0]["leader"] != 1 && !d[0]["leader"].is_null()).then_some(())
+    });
+    nodes[0].restart();
+    wait_for(60, "node 1 back in the ISR of t-0", || {
+        let d = describe(&b)?;
+        let in_isr = d[0]["isr"].as_array()?.iter().any(|r| r == 1);
+        in_isr.then_some(())
+    });
+    let table = run(&b, &["--describe", "--topic", "t"]);
+    assert!(
+        table
+            .ok()
+            .contains("1 of 3 partitions are not led by their preferred replica"),
+        "{table:#?}"
+    );
+    let out = run(
+        &b,
+        &[
+            "--elect",
+            "--election-type",
+            "PREFERRED",
+            "--all-topic-partitions",
+        ],
+    );
+    assert!(
+        out.ok()
+            .contains("Successfully completed leader election (PREFERRED) for partitions t-0"),
+        "{out:#?}"
+    );
+    let d = describe(&b).expect("describe");
+    assert!(d.iter().all(|p| p["is_preferred"] == true), "{d:?}");
+
+    // JSON output of an election, and an unclean election where every partition has a leader.
+    let out = run(
+        &b,
+        &["--elect", "--unclean", "--topic", "t", "--output", "json"],
+    );
+    let v: Value = serde_json::from_str(out.ok()).expect("json");
+    assert_eq!(v["election_type"], "UNCLEAN");
+    assert_eq!(v["not_needed"].as_array().map(Vec::len), Some(3), "{v}");
+
+    // Bad usage exits 2, a failed operation 1.
+    for bad in [
+        vec!["--elect", "--topic", "t"],
+        vec!["--elect", "--preferred"],
+        vec!["--elect", "--preferred", "--unclean", "--topic", "t"],
+        vec!["--describe", "--preferred"],
+        vec!["--elect", "--preferred", "--partition", "0"],
+    ] {
+        let out = run(&b, &bad);
+        assert_eq!(out.code, 2, "{bad:?}: {out:#?}");
+    }
+    let out = run(&b, &["--elect", "--preferred", "--topic", "missing"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("does not exist"), "{out:#?}");
+}

@@ -1,0 +1,233 @@
+//! Leader elections on a real 3-node cluster: ElectLeaders (preferred and unclean, KIP-460)
+//! through the shared client, and the controller's automatic preferred-leader rebalance.
+
+mod common;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use common::{start_cluster, BrokerProc};
+use rill_broker::client::{
+    ClientError, Cluster, ConnectionConfig, ElectionKind, NewTopic, PartitionMetadata,
+    TopicPartition,
+};
+
+const ELECTION_NOT_NEEDED: i16 = 84;
+const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+
+/// Polls `f` until it returns `Some`, or panics after `secs` seconds.
+async fn until<T, Fut: Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut f: impl FnMut() -> Fut,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connect(bootstrap: &str) -> Option<Cluster> {
+    let cfg = ConnectionConfig {
+        request_timeout: Duration::from_secs(20),
+        ..ConnectionConfig::default()
+    };
+    Cluster::connect(bootstrap, cfg).await.ok()
+}
+
+/// The topic's partitions as `bootstrap` sees them.
+async fn partitions(bootstrap: &str, topic: &str) -> Option<Vec<PartitionMetadata>> {
+    let mut c = connect(bootstrap).await?;
+    let t = c.describe_topics(&[topic.to_string()]).await.ok()?;
+    let t = t.into_iter().next()?;
+    (t.error_code == 0).then_some(t.partitions)
+}
+
+async fn create(bootstrap: &str, name: &str, partitions: i32, rf: i16) {
+    let mut c = connect(bootstrap).await.expect("connect");
+    let r = c
+        .create_topics(&[NewTopic {
+            name: name.into(),
+            partitions: Some(partitions),
+            replication_factor: Some(rf),
+            configs: Vec::new(),
+        }])
+        .await
+        .expect("create topics");
+    r[0].1.as_ref().expect("topic created");
+}
+
+fn code(r: &Result<(), ClientError>) -> i16 {
+    match r {
+        Ok(()) => 0,
+        Err(ClientError::Kafka { code, .. }) => *code,
+        Err(e) => panic!("not a Kafka error: {e}"),
+    }
+}
+
+async fn elect(
+    bootstrap: &str,
+    kind: ElectionKind,
+    tps: Option<&[TopicPartition]>,
+) -> Vec<(TopicPartition, i16)> {
+    let mut c = connect(bootstrap).await.expect("connect");
+    c.elect_leaders(kind, tps)
+        .await
+        .expect("ElectLeaders")
+        .into_iter()
+        .map(|(tp, r)| (tp, code(&r)))
+        .collect()
+}
+
+/// Waits until every partition of `topic` is led by its preferred replica.
+async fn all_preferred(bootstrap: &str, topic: &str) {
+    until(
+        60,
+        "every partition led by its preferred replica",
+        || async {
+            let ps = partitions(bootstrap, topic).await?;
+            ps.iter()
+                .all(|p| p.replicas.first() == Some(&p.leader))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Stops node 1 (SIGTERM: controlled shutdown), checks that its preferred partitions moved
+/// away, restarts it and waits until it is back in the ISR of partition 0.
+async fn bounce_node_1(nodes: &mut [BrokerProc], topic: &str) {
+    nodes[0].stop();
+    let other = nodes[1].bootstrap.clone();
+    until(60, "partition 0 to move away from node 1", || async {
+        let ps = partitions(&other, topic).await?;
+        (ps[0].leader != 1 && ps[0].leader >= 0).then_some(())
+    })
+    .await;
+    nodes[0].restart();
+    until(60, "node 1 back in the ISR of partition 0", || async {
+        let ps = partitions(&other, topic).await?;
+        ps[0].isr.contains(&1).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_and_unclean_elections_on_request() {
+    let mut nodes = start_cluster(3, &["auto.leader.rebalance.enable=false"]);
+    let b2 = nodes[1].bootstrap.clone();
+    create(&b2, "pref", 3, 3).await;
+    all_preferred(&b2, "pref").await;
+    let p0 = [TopicPartition::new("pref", 0)];
+    assert_eq!(
+        elect(&b2, ElectionKind::Preferred, Some(&p0)).await,
+        vec![(p0[0].clone(), ELECTION_NOT_NEEDED)]
+    );
+    assert!(
+        elect(&b2, ElectionKind::Preferred, None).await.is_empty(),
+        "all partitions: those that need no election are left out"
+    );
+    assert_eq!(
+        elect(&b2, ElectionKind::Unclean, Some(&p0)).await,
+        vec![(p0[0].clone(), ELECTION_NOT_NEEDED)],
+        "a partition with a leader needs no unclean election"
+    );
+    let unknown = [TopicPartition::new("nope", 0)];
+    assert_eq!(
+        elect(&b2, ElectionKind::Preferred, Some(&unknown)).await,
+        vec![(unknown[0].clone(), 3)],
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+
+    // Node 1 (preferred leader of partition 0) goes away: it cannot be elected.
+    nodes[0].stop();
+    until(60, "partition 0 to move away from node 1", || async {
+        let ps = partitions(&b2, "pref").await?;
+        (ps[0].leader != 1 && ps[0].leader >= 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        elect(&b2, ElectionKind::Preferred, Some(&p0)).await,
+        vec![(p0[0].clone(), PREFERRED_LEADER_NOT_AVAILABLE)]
+    );
+    // Back and in sync: with auto rebalance off it stays a follower until asked.
+    nodes[0].restart();
+    until(60, "node 1 back in the ISR of partition 0", || async {
+        let ps = partitions(&b2, "pref").await?;
+        ps[0].isr.contains(&1).then_some(())
+    })
+    .await;
+    assert_ne!(
+        partitions(&b2, "pref").await.expect("metadata")[0].leader,
+        1
+    );
+    let results = elect(&b2, ElectionKind::Preferred, None).await;
+    assert!(
+        results.contains(&(p0[0].clone(), 0)),
+        "partition 0 elected: {results:?}"
+    );
+    assert!(results.iter().all(|(_, c)| *c == 0), "{results:?}");
+    all_preferred(&b2, "pref").await;
+    // Every node's metadata names the preferred replica again.
+    let ps = partitions(&nodes[2].bootstrap, "pref")
+        .await
+        .expect("metadata");
+    assert_eq!(ps[0].leader, 1);
+
+    // Unclean: a partition whose only ISR member is gone, with another replica live.
+    // Topic on nodes 2 and 3; node 3 dies (ISR shrinks to {2}), then node 2 dies while node 3
+    // restarts: the partition is offline and only an unclean election brings it back.
+    create(&b2, "dirty", 1, 2).await;
+    let replicas = partitions(&b2, "dirty").await.expect("metadata")[0]
+        .replicas
+        .clone();
+    let (keep, lose) = (replicas[0], replicas[1]);
+    let idx = |id: i32| (id - 1) as usize;
+    let survivor = (1..=3)
+        .find(|id| !replicas.contains(id))
+        .expect("third node");
+    let sb = nodes[idx(survivor)].bootstrap.clone();
+    nodes[idx(lose)].kill9();
+    until(60, "the ISR to shrink to the first replica", || async {
+        let ps = partitions(&sb, "dirty").await?;
+        (ps[0].isr == vec![keep]).then_some(())
+    })
+    .await;
+    nodes[idx(keep)].kill9();
+    nodes[idx(lose)].restart();
+    let sb = nodes[idx(survivor)].bootstrap.clone();
+    until(60, "the partition to go offline", || async {
+        let ps = partitions(&sb, "dirty").await?;
+        (ps[0].leader < 0).then_some(())
+    })
+    .await;
+    let d0 = [TopicPartition::new("dirty", 0)];
+    let r = elect(&sb, ElectionKind::Preferred, Some(&d0)).await;
+    assert_eq!(r, vec![(d0[0].clone(), PREFERRED_LEADER_NOT_AVAILABLE)]);
+    let r = elect(&sb, ElectionKind::Unclean, Some(&d0)).await;
+    assert_eq!(r, vec![(d0[0].clone(), 0)]);
+    until(30, "the live replica to lead alone", || async {
+        let ps = partitions(&sb, "dirty").await?;
+        (ps[0].leader == lose && ps[0].isr == vec![lose]).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_moves_leadership_back_to_preferred_replicas() {
+    let mut nodes = start_cluster(3, &["leader.imbalance.check.interval.seconds=1"]);
+    let b2 = nodes[1].bootstrap.clone();
+    create(&b2, "auto", 3, 3).await;
+    all_preferred(&b2, "auto").await;
+    bounce_node_1(&mut nodes, "auto").await;
+    // Node 1 prefers 1 of 3 partitions and leads none: 100% > 10%, so the controller elects
+    // it again within a check interval or two, without any request.
+    all_preferred(&b2, "auto").await;
+}

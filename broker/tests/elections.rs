@@ -231,3 +231,84 @@ async fn the_controller_moves_leadership_back_to_preferred_replicas() {
     // it again within a check interval or two, without any request.
     all_preferred(&b2, "auto").await;
 }
+
+/// A 3-node cluster whose nodes have the given `broker.rack`s (`start_cluster` gives every
+/// node the same overrides).
+fn start_racked_cluster(racks: &[&str]) -> Vec<BrokerProc> {
+    let n = racks.len();
+    let ports: Vec<u16> = (0..n)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cluster_id = format!("rillrack{:014}", std::process::id() as u64 * 1000 + 42);
+    // Each node waits for a quorum before it is ready: start them all on threads.
+    let handles: Vec<_> = racks
+        .iter()
+        .zip(&ports)
+        .enumerate()
+        .map(|(i, (rack, port))| {
+            let extra = [
+                format!("node.id={}", i + 1),
+                format!("controller.quorum.voters={voters}"),
+                format!("cluster.id={cluster_id}"),
+                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+                format!("broker.rack={rack}"),
+            ];
+            std::thread::spawn(move || {
+                let refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+                BrokerProc::start(&refs)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_placed_across_racks() {
+    let nodes = start_racked_cluster(&["east", "east", "west"]);
+    let b = nodes[0].bootstrap.clone();
+    let mut c = connect(&b).await.expect("connect");
+    let racks: std::collections::BTreeMap<i32, String> = c
+        .metadata(Some(&[]))
+        .await
+        .expect("metadata")
+        .brokers
+        .into_iter()
+        .map(|n| (n.node_id, n.rack.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        racks.values().filter(|r| *r == "east").count(),
+        2,
+        "{racks:?}"
+    );
+    create(&b, "racked", 6, 2).await;
+    let ps = partitions(&b, "racked").await.expect("metadata");
+    for p in &ps {
+        let on: std::collections::BTreeSet<&String> =
+            p.replicas.iter().map(|r| &racks[r]).collect();
+        assert_eq!(
+            on.len(),
+            2,
+            "partition {} on one rack: {:?}",
+            p.partition,
+            p.replicas
+        );
+    }
+    // Leaders round-robin over the rack-alternating list: each node leads 2 of 6.
+    for id in 1..=3 {
+        assert_eq!(ps.iter().filter(|p| p.leader == id).count(), 2, "{ps:?}");
+    }
+}

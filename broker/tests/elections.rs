@@ -277,8 +277,8 @@ fn start_racked_cluster(racks: &[&str]) -> Vec<BrokerProc> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_are_placed_across_racks() {
-    let nodes = start_racked_cluster(&["east", "east", "west"]);
+async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
+    let mut nodes = start_racked_cluster(&["east", "east", "west"]);
     let b = nodes[0].bootstrap.clone();
     let mut c = connect(&b).await.expect("connect");
     let racks: std::collections::BTreeMap<i32, String> = c
@@ -311,4 +311,41 @@ async fn replicas_are_placed_across_racks() {
     for id in 1..=3 {
         assert_eq!(ps.iter().filter(|p| p.leader == id).count(), 2, "{ps:?}");
     }
+
+    // Node 3 dies: it is fenced, Metadata and a plain DescribeCluster leave it out, while
+    // DescribeCluster v2 with include_fenced_brokers and /api/v1/brokers still show it.
+    nodes[2].kill9();
+    let d = until(60, "node 3 fenced", || async {
+        let d = connect(&b).await?.describe_cluster(true).await.ok()?;
+        d.brokers
+            .iter()
+            .any(|x| x.node_id == 3 && x.fenced)
+            .then_some(d)
+    })
+    .await;
+    assert_eq!(d.brokers.len(), 3, "{d:?}");
+    let west = d.brokers.iter().find(|x| x.node_id == 3).expect("node 3");
+    assert_eq!(west.rack.as_deref(), Some("west"));
+    assert!(d
+        .brokers
+        .iter()
+        .filter(|x| x.node_id != 3)
+        .all(|x| !x.fenced));
+    let mut live = connect(&b).await.expect("connect");
+    let plain = live.describe_cluster(false).await.expect("describe");
+    assert_eq!(
+        plain.brokers.iter().map(|x| x.node_id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let md = live.metadata(Some(&[])).await.expect("metadata");
+    assert!(md.brokers.iter().all(|x| x.node_id != 3), "{md:?}");
+    let (status, body) = nodes[0].http_get("/api/v1/brokers");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = v.as_array().expect("array");
+    assert_eq!(v.len(), 3, "{v:?}");
+    let three = v.iter().find(|x| x["node_id"] == 3).expect("node 3");
+    assert_eq!(three["fenced"], true);
+    assert_eq!(three["rack"], "west");
+    assert_eq!(three["leaders"], 0, "its leaderships moved: {three}");
 }

@@ -80,9 +80,12 @@ pub async fn handle(
             }
         }
     }
+    // Fenced brokers (down, or shutting down) are left out, as KRaft's brokers do: clients
+    // should not connect to them. DescribeCluster v2 can still list them.
     let brokers = image
         .brokers
         .values()
+        .filter(|bi| !image.fenced_brokers.contains(&bi.id))
         .map(|bi| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(bi.id.0))

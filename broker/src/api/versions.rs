@@ -27,7 +27,7 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         AlterConfigs => r(0, 2),
         CreatePartitions => r(0, 3),
         IncrementalAlterConfigs => r(0, 1),
-        DescribeCluster => r(0, 1),
+        DescribeCluster => r(0, 2),
         FindCoordinator => r(0, 6),
         JoinGroup => r(0, 9),
         SyncGroup => r(0, 5),

@@ -12,6 +12,7 @@
 //! - [`ClientError`]: every failure, Kafka error codes included.
 
 mod admin;
+mod brokers;
 mod cluster;
 mod connection;
 mod error;
@@ -22,6 +23,7 @@ pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,
     TopicPartition,
 };
+pub use brokers::{ClusterBroker, ClusterDescription};
 pub use cluster::{
     parse_bootstrap, BrokerNode, Cluster, ClusterMetadata, PartitionMetadata, TopicMetadata,
 };

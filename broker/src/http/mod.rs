@@ -31,6 +31,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v1/partitions", get(partitions))
         .route("/api/v1/configs", get(configs))
         .route("/api/v1/quorum", get(quorum))
+        .route("/api/v1/brokers", get(brokers))
         .with_state(broker)
 }
 
@@ -112,6 +113,46 @@ fn refresh_gauges(b: &Broker) {
 
 async fn quorum(State(b): State<Arc<Broker>>) -> Json<crate::controller::raft::QuorumStatus> {
     Json(b.controller.status())
+}
+
+/// One registered broker as the cluster sees it (a fenced one is down or shutting down).
+#[derive(Serialize)]
+struct BrokerView {
+    node_id: i32,
+    host: String,
+    port: u16,
+    rack: Option<String>,
+    fenced: bool,
+    controller: bool,
+    /// Replicas placed on it, and partitions it leads.
+    replicas: usize,
+    leaders: usize,
+}
+
+/// Every registered broker, fenced ones included (Metadata leaves those out).
+async fn brokers(State(b): State<Arc<Broker>>) -> Json<Vec<BrokerView>> {
+    let image = b.controller.image();
+    let parts: Vec<_> = image
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.iter())
+        .collect();
+    Json(
+        image
+            .brokers
+            .values()
+            .map(|bi| BrokerView {
+                node_id: bi.id.0,
+                host: bi.host.clone(),
+                port: bi.port,
+                rack: bi.rack.clone(),
+                fenced: image.fenced_brokers.contains(&bi.id),
+                controller: image.controller_id == bi.id,
+                replicas: parts.iter().filter(|p| p.replicas.contains(&bi.id)).count(),
+                leaders: parts.iter().filter(|p| p.leader == bi.id).count(),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Serialize)]

@@ -24,13 +24,21 @@ pub async fn handle_alter(
     for r in req.resources {
         let out = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
         let result = async {
-            check_resource(b, r.resource_type, r.resource_name.as_str())?;
+            if r.resource_type != RESOURCE_BROKER {
+                check_resource(b, r.resource_type, r.resource_name.as_str())?;
+            }
             let mut configs = BTreeMap::new();
             for c in &r.configs {
                 let v = c.value.as_ref().ok_or_else(|| {
                     KafkaError::InvalidConfig(format!("Null value not supported for {}", c.name))
                 })?;
                 configs.insert(c.name.to_string(), v.to_string());
+            }
+            if r.resource_type == RESOURCE_BROKER {
+                return b
+                    .controller
+                    .set_broker_configs(r.resource_name.as_str(), configs, req.validate_only)
+                    .await;
             }
             b.controller
                 .set_topic_configs(r.resource_name.as_str(), configs, req.validate_only)
@@ -61,6 +69,9 @@ pub async fn handle_incremental(
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
         let result = async {
+            if r.resource_type == RESOURCE_BROKER {
+                return alter_broker(b, &name, &r.configs, req.validate_only).await;
+            }
             check_resource(b, r.resource_type, &name)?;
             let current = b
                 .controller
@@ -99,6 +110,47 @@ pub async fn handle_incremental(
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs on a BROKER resource (`""` for all brokers, or one broker id):
+/// SET and DELETE of the dynamic broker configs (`replica/throttle.rs`).
+async fn alter_broker(
+    b: &Broker,
+    name: &str,
+    ops: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+    validate_only: bool,
+) -> Result<(), KafkaError> {
+    let mut next = b
+        .controller
+        .image()
+        .broker_configs
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
+    for c in ops {
+        let key = c.name.to_string();
+        match (c.config_operation, &c.value) {
+            (0, Some(v)) => {
+                next.insert(key, v.to_string());
+            }
+            (1, _) => {
+                next.remove(&key);
+            }
+            (0, None) => {
+                return Err(KafkaError::InvalidConfig(format!(
+                    "Null value not supported for SET of {key}"
+                )))
+            }
+            (op, _) => {
+                return Err(KafkaError::InvalidConfig(format!(
+                    "Config operation {op} is not allowed for broker config {key}"
+                )))
+            }
+        }
+    }
+    b.controller
+        .set_broker_configs(name, next, validate_only)
+        .await
 }
 
 fn check_resource(b: &Broker, kind: i8, name: &str) -> Result<(), KafkaError> {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use super::sb;
 use crate::config::defs::{self, ConfigSource, ConfigType};
 use crate::error::KafkaError;
+use crate::replica::throttle;
 use crate::server::Broker;
 
 /// Kafka's `ConfigResource.Type` codes.
@@ -110,6 +111,7 @@ fn describe(
             Ok(broker_configs(b)
                 .into_iter()
                 .map(|(k, v, kind, source)| {
+                    let read_only = !throttle::DYNAMIC_BROKER_CONFIGS.contains(&k.as_str());
                     let syn = if synonyms {
                         vec![DescribeConfigsSynonym::default()
                             .with_name(sb(k.clone()))
@@ -123,7 +125,7 @@ fn describe(
                         .with_value(Some(sb(v)))
                         .with_config_source(source as i8)
                         .with_config_type(if typed { kind as i8 } else { 0 })
-                        .with_read_only(true)
+                        .with_read_only(read_only)
                         .with_synonyms(syn)
                 })
                 .collect())
@@ -246,6 +248,22 @@ pub fn broker_configs(b: &Broker) -> Vec<(String, String, ConfigType, ConfigSour
                 ));
             }
         }
+    }
+    // Dynamic broker configs (the replication throttle rates): this broker's value, else the
+    // cluster-wide one, else Kafka's default (no limit).
+    let image = b.controller.image();
+    let me = crate::types::BrokerId(c.node_id);
+    for key in throttle::DYNAMIC_BROKER_CONFIGS {
+        let own = image
+            .broker_configs
+            .get(&c.node_id.to_string())
+            .and_then(|m| m.get(*key));
+        let (value, source) = match (own, image.broker_config(me, key)) {
+            (Some(v), _) => (v.clone(), ConfigSource::DynamicBroker),
+            (None, Some(v)) => (v.to_string(), ConfigSource::DynamicDefaultBroker),
+            (None, None) => (i64::MAX.to_string(), ConfigSource::Default),
+        };
+        out.push((key.to_string(), value, ConfigType::Long, source));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);

@@ -50,7 +50,7 @@ pub async fn handle(
     let mut signal = b.replicas.append_signal();
     loop {
         signal.borrow_and_update();
-        let (resp, bytes, errors) = read_all(b, &req, version, replica_id >= 0);
+        let (resp, bytes, errors) = read_all(b, &req, version, replica_id);
         let now = Instant::now();
         if bytes >= min_bytes || errors || now >= deadline {
             return resp;
@@ -60,7 +60,7 @@ pub async fn handle(
             .await
             .is_err()
         {
-            return read_all(b, &req, version, replica_id >= 0).0;
+            return read_all(b, &req, version, replica_id).0;
         }
     }
 }
@@ -134,14 +134,17 @@ fn diverging(p: &Partition, fetch_offset: i64, last_fetched_epoch: i32) -> Optio
 }
 
 /// One pass over the requested partitions: the response, the record bytes in it, and whether
-/// any partition failed (errors are answered at once, as Kafka does).
+/// any partition failed (errors are answered at once, as Kafka does). `replica_id` is the
+/// fetching follower's id, or negative for a consumer.
 fn read_all(
     b: &Broker,
     req: &FetchRequest,
     version: i16,
-    from_replica: bool,
+    replica_id: i32,
 ) -> (FetchResponse, usize, bool) {
+    let from_replica = replica_id >= 0;
     let image = b.controller.image();
+    let quota = &b.replicas.throttles().leader;
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
@@ -191,7 +194,23 @@ fn read_all(
                     continue;
                 }
             }
-            let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+            let mut limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+            // The leader replication throttle (`replica/throttle.rs`): a throttled follower
+            // outside the ISR gets what the quota holds, nothing while it is used up.
+            let throttled = from_replica
+                && quota.rate().is_some()
+                && !p.isr().contains(&crate::types::BrokerId(replica_id))
+                && image.topics.get(name).is_some_and(|t| {
+                    crate::replica::throttle::is_throttled(
+                        &t.configs,
+                        crate::replica::throttle::LEADER_REPLICAS,
+                        fp.partition,
+                        crate::types::BrokerId(b.config.node_id),
+                    )
+                });
+            if throttled {
+                limit = limit.min(quota.available().unwrap_or(usize::MAX));
+            }
             // KIP-74: the first batch of the response is returned whole even past the limits,
             // so a batch larger than max.partition.fetch.bytes can never stall a consumer.
             let min_one = total == 0;
@@ -204,9 +223,21 @@ fn read_all(
                 } else {
                     -1
                 });
-            match p.read(Offset(fp.fetch_offset), limit, !from_replica, min_one) {
+            let read = if throttled && limit == 0 {
+                Ok(crate::log::ReadResult {
+                    records: Bytes::new(),
+                    log_start_offset: p.log_start_offset(),
+                    log_end_offset: p.log_end_offset(),
+                })
+            } else {
+                p.read(Offset(fp.fetch_offset), limit, !from_replica, min_one)
+            };
+            match read {
                 Ok(r) => {
                     let n = r.records.len();
+                    if throttled {
+                        quota.record(n);
+                    }
                     total += n;
                     remaining = remaining.saturating_sub(n);
                     if n > 0 {

@@ -18,6 +18,7 @@ mod connection;
 mod error;
 mod groups;
 mod leaders;
+mod reassign;
 
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,
@@ -31,3 +32,4 @@ pub use connection::{Connection, ConnectionConfig};
 pub use error::{error_name, ClientError};
 pub use groups::{decode_assignment, CommittedOffset, GroupDescription, GroupListing, GroupMember};
 pub use leaders::{ElectionKind, ElectionResult};
+pub use reassign::{OngoingReassignment, PartitionResult};

@@ -32,6 +32,8 @@ pub enum Validator {
     Between(f64, f64),
     /// One of these strings (for a list: every element).
     OneOf(&'static [&'static str]),
+    /// A throttled-replicas list: `partitionId:brokerId` pairs, or the wildcard `*`.
+    ReplicaList,
 }
 
 /// One topic-level config key.
@@ -63,9 +65,9 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef { name: "file.delete.delay.ms", synonyms: &[("log.segment.delete.delay.ms", 1)], kind: ConfigType::Long, default: "60000", validator: Validator::AtLeast(0), doc: "The time to wait before deleting a file from the filesystem." },
     ConfigDef { name: "flush.messages", synonyms: &[("log.flush.interval.messages", 1)], kind: ConfigType::Long, default: MAX, validator: Validator::AtLeast(1), doc: "Force an fsync of the log after this many messages; by default Kafka relies on replication, not fsync." },
     ConfigDef { name: "flush.ms", synonyms: &[("log.flush.interval.ms", 1)], kind: ConfigType::Long, default: MAX, validator: Validator::AtLeast(0), doc: "Force an fsync of the log after this many milliseconds." },
-    ConfigDef { name: "follower.replication.throttled.replicas", synonyms: &[], kind: ConfigType::List, default: "", validator: Validator::Any, doc: "Replicas whose log replication should be throttled on the follower side: partitionId:brokerId pairs or the wildcard '*'." },
+    ConfigDef { name: "follower.replication.throttled.replicas", synonyms: &[], kind: ConfigType::List, default: "", validator: Validator::ReplicaList, doc: "Replicas whose log replication should be throttled on the follower side: partitionId:brokerId pairs or the wildcard '*'." },
     ConfigDef { name: "index.interval.bytes", synonyms: &[("log.index.interval.bytes", 1)], kind: ConfigType::Int, default: "4096", validator: Validator::AtLeast(0), doc: "How often an entry is added to the offset index." },
-    ConfigDef { name: "leader.replication.throttled.replicas", synonyms: &[], kind: ConfigType::List, default: "", validator: Validator::Any, doc: "Replicas whose log replication should be throttled on the leader side: partitionId:brokerId pairs or the wildcard '*'." },
+    ConfigDef { name: "leader.replication.throttled.replicas", synonyms: &[], kind: ConfigType::List, default: "", validator: Validator::ReplicaList, doc: "Replicas whose log replication should be throttled on the leader side: partitionId:brokerId pairs or the wildcard '*'." },
     ConfigDef { name: "max.compaction.lag.ms", synonyms: &[("log.cleaner.max.compaction.lag.ms", 1)], kind: ConfigType::Long, default: MAX, validator: Validator::AtLeast(1), doc: "The maximum time a message remains ineligible for compaction." },
     ConfigDef { name: "max.message.bytes", synonyms: &[("message.max.bytes", 1)], kind: ConfigType::Int, default: "1048588", validator: Validator::AtLeast(0), doc: "The largest record batch size allowed (after compression if compression is enabled)." },
     ConfigDef { name: "message.timestamp.after.max.ms", synonyms: &[("log.message.timestamp.after.max.ms", 1)], kind: ConfigType::Long, default: "3600000", validator: Validator::AtLeast(0), doc: "How far in the future a CreateTime timestamp may be, relative to the broker's clock." },
@@ -141,6 +143,9 @@ impl ConfigDef {
                 }
             }
             ConfigType::List => {
+                if let Validator::ReplicaList = self.validator {
+                    crate::replica::throttle::validate_replicas(v).map_err(|m| bad(&m))?;
+                }
                 if let Validator::OneOf(allowed) = self.validator {
                     for item in split_list(v) {
                         if !allowed.contains(&item) {
@@ -167,6 +172,10 @@ pub fn split_list(v: &str) -> impl Iterator<Item = &str> {
 pub enum ConfigSource {
     /// Set on the topic (`DYNAMIC_TOPIC_CONFIG`, 1).
     Topic = 1,
+    /// Set at run time for one broker (`DYNAMIC_BROKER_CONFIG`, 2).
+    DynamicBroker = 2,
+    /// Set at run time for all brokers (`DYNAMIC_DEFAULT_BROKER_CONFIG`, 3).
+    DynamicDefaultBroker = 3,
     /// Set in server.properties or by `--override` (`STATIC_BROKER_CONFIG`, 4).
     StaticBroker = 4,
     /// Kafka's built-in default (`DEFAULT_CONFIG`, 5).

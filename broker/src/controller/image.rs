@@ -99,6 +99,10 @@ pub struct Reassignment {
     pub adding: Vec<BrokerId>,
     /// Replicas being removed (in the original set, not in the target).
     pub removing: Vec<BrokerId>,
+    /// The replica set before the reassignment, in its order (so a cancel restores the
+    /// preferred leader too); empty in images written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub original: Vec<BrokerId>,
 }
 
 impl Reassignment {
@@ -111,8 +115,13 @@ impl Reassignment {
             .collect()
     }
 
-    /// The replica set before the reassignment: `replicas` without the ones being added.
+    /// The replica set before the reassignment: the recorded one (each of its members is
+    /// still a replica: in the target or being removed), else, as Kafka computes it,
+    /// `replicas` without the ones being added.
     pub fn original(&self, replicas: &[BrokerId]) -> Vec<BrokerId> {
+        if !self.original.is_empty() && self.original.iter().all(|r| replicas.contains(r)) {
+            return self.original.clone();
+        }
         replicas
             .iter()
             .filter(|r| !self.adding.contains(r))

@@ -120,9 +120,18 @@ pub fn plan_start(
     adding.sort();
     let mut replicas = target.to_vec();
     replicas.extend(&removing);
-    let reassignment = Reassignment { adding, removing };
+    let original = match image.reassignment(topic, partition) {
+        Some(r) => r.original(&cur.replicas),
+        None => cur.replicas.clone(),
+    };
+    let reassignment = Reassignment {
+        adding,
+        removing,
+        original,
+    };
     let in_progress = image.reassignment(topic, partition).is_some();
-    if replicas == cur.replicas && reassignment == Reassignment::default() && !in_progress {
+    let moves = !reassignment.adding.is_empty() || !reassignment.removing.is_empty();
+    if replicas == cur.replicas && !moves && !in_progress {
         return Ok(None);
     }
     let started = PartitionMeta {
@@ -316,6 +325,37 @@ impl Controller {
             Some(s) => self.apply_reassignment_step(s).await,
             None => Ok(()),
         }
+    }
+
+    /// Replaces the dynamic configs of broker `resource` (or of all brokers, `""`): today the
+    /// replication throttle rates that reassignments use. Each key and value is checked;
+    /// nothing is half-applied.
+    pub async fn set_broker_configs(
+        &self,
+        resource: &str,
+        configs: std::collections::BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        if !resource.is_empty() && resource.parse::<u32>().is_err() {
+            return Err(KafkaError::InvalidRequest(format!(
+                "Invalid broker id '{resource}': expected a broker id or the empty string (all brokers)"
+            )));
+        }
+        let mut checked = std::collections::BTreeMap::new();
+        for (k, v) in configs {
+            let v = crate::replica::throttle::validate_broker_config(&k, &v)
+                .map_err(KafkaError::InvalidConfig)?;
+            checked.insert(k, v);
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.propose(MetadataCommand::SetBrokerConfigs {
+            resource: resource.to_string(),
+            configs: checked,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Commits a leader's ISR change; when it lets a reassignment complete, the same change

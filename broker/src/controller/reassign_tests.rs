@@ -68,6 +68,7 @@ fn move_adds_first_then_completes_when_the_isr_has_the_target() {
     assert_eq!(s.state.partition_epoch, 6);
     let r = s.reassignment.clone().expect("in progress");
     assert_eq!((r.adding, r.removing), (ids(&[3]), ids(&[1])));
+    assert_eq!(r.original, ids(&[1, 2]));
     apply(&mut img, s);
     assert!(img.reassignment("t", 0).is_some());
     assert!(plan_completions(&img).is_empty(), "3 is not in the ISR yet");
@@ -117,6 +118,12 @@ fn cancel_reverts_to_the_original_replicas() {
     let s = plan_start(&img, "t", 0, &ids(&[3, 4]), true)
         .unwrap()
         .unwrap();
+    apply(&mut img, s);
+    // A second target while the first is in progress keeps the first original set.
+    let s = plan_start(&img, "t", 0, &ids(&[4, 3]), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.reassignment.as_ref().unwrap().original, ids(&[1, 2]));
     apply(&mut img, s);
     img.topics.get_mut("t").unwrap().partitions[0].isr = ids(&[1, 2, 3]);
     let c = plan_cancel(&img, "t", 0, false).unwrap();

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 
 use crate::server::Broker;
 
+pub mod reassign;
+
 /// Serves the HTTP API until the task is aborted.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     if let Err(e) = axum::serve(listener, router(broker)).await {
@@ -31,6 +33,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v1/partitions", get(partitions))
         .route("/api/v1/configs", get(configs))
         .route("/api/v1/quorum", get(quorum))
+        .route("/api/v1/reassignments", get(reassign::reassignments))
         .route("/api/v1/brokers", get(brokers))
         .with_state(broker)
 }
@@ -210,6 +213,20 @@ struct PartitionView {
     size_bytes: u64,
     dir: String,
     segments: Vec<SegmentView>,
+    is_leader: bool,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    /// On the leader: each follower's log end offset (-1 until it fetched in this leader
+    /// epoch) and how many messages it is behind.
+    followers: Vec<FollowerView>,
+}
+
+#[derive(Serialize)]
+struct FollowerView {
+    replica: i32,
+    log_end_offset: i64,
+    lag_messages: i64,
+    in_isr: bool,
 }
 
 async fn partitions(State(b): State<Arc<Broker>>) -> Json<Vec<PartitionView>> {
@@ -244,6 +261,26 @@ async fn partitions(State(b): State<Arc<Broker>>) -> Json<Vec<PartitionView>> {
                 size_bytes: p.size_bytes(),
                 dir,
                 segments,
+                is_leader: p.is_leader(),
+                replicas: p.replicas().iter().map(|r| r.0).collect(),
+                isr: p.isr().iter().map(|r| r.0).collect(),
+                followers: p
+                    .followers()
+                    .into_iter()
+                    .map(|(id, f)| {
+                        let leo = p.log_end_offset().0;
+                        FollowerView {
+                            replica: id.0,
+                            log_end_offset: f.log_end_offset,
+                            lag_messages: if f.log_end_offset < 0 {
+                                leo
+                            } else {
+                                (leo - f.log_end_offset).max(0)
+                            },
+                            in_isr: p.isr().contains(&id),
+                        }
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -268,6 +305,8 @@ async fn configs(State(b): State<Arc<Broker>>) -> Json<Vec<ConfigView>> {
                 source: match source {
                     ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
                     ConfigSource::Topic => "DYNAMIC_TOPIC_CONFIG",
+                    ConfigSource::DynamicBroker => "DYNAMIC_BROKER_CONFIG",
+                    ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
                     ConfigSource::Default => "DEFAULT_CONFIG",
                 },
             })

@@ -185,6 +185,25 @@ impl PartitionLog {
         self.segments.iter().map(|s| s.size).sum()
     }
 
+    /// Bytes of the log before `offset`, counted from the start of the oldest segment, to the
+    /// precision of the sparse offset index (`index.interval.bytes`): how much a follower at
+    /// `offset` has copied, for reassignment progress. The whole size at or past the log end.
+    pub fn bytes_before(&self, offset: Offset) -> u64 {
+        if offset >= self.log_end_offset() {
+            return self.size_bytes();
+        }
+        let i = self
+            .segments
+            .partition_point(|s| s.base <= offset.0)
+            .saturating_sub(1);
+        let before: u64 = self.segments[..i].iter().map(|s| s.size).sum();
+        let within = self
+            .segments
+            .get(i)
+            .map_or(0, |s| s.start_position(offset.0).min(s.size));
+        before + within
+    }
+
     /// Number of segments, the active one included.
     pub fn segment_count(&self) -> usize {
         self.segments.len()

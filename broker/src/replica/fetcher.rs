@@ -35,6 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::throttle::{self, Quota, Throttles};
 use super::Partition;
 use crate::client::{Connection, ConnectionConfig};
 use crate::config::BrokerConfig;
@@ -92,6 +93,9 @@ struct Follow {
     backoff: Duration,
     /// Fetch from here instead of the log end (the leader's log start moved past our end).
     fetch_from: Option<i64>,
+    /// Under the follower replication throttle (`throttle.rs`): listed in the topic's
+    /// `follower.replication.throttled.replicas` for this node, and not in the ISR.
+    throttled: bool,
 }
 
 impl Follow {
@@ -137,6 +141,7 @@ struct Fetcher {
 /// Every replica fetcher of this node, one per source broker.
 pub struct ReplicaFetchers {
     cfg: Arc<FetcherConfig>,
+    throttles: Arc<Throttles>,
     runtime: Option<tokio::runtime::Handle>,
     fetchers: Mutex<HashMap<BrokerId, Fetcher>>,
 }
@@ -147,9 +152,17 @@ impl ReplicaFetchers {
     pub fn new(cfg: FetcherConfig) -> ReplicaFetchers {
         ReplicaFetchers {
             cfg: Arc::new(cfg),
+            throttles: Arc::new(Throttles::default()),
             runtime: tokio::runtime::Handle::try_current().ok(),
             fetchers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses `throttles` (shared with the replica manager, which sets the rates) for the
+    /// follower replication throttle.
+    pub fn with_throttles(mut self, throttles: Arc<Throttles>) -> ReplicaFetchers {
+        self.throttles = throttles;
+        self
     }
 
     /// Points the fetchers at the leaders `image` names for the hosted partitions this node
@@ -161,8 +174,8 @@ impl ReplicaFetchers {
         hosted: &HashMap<TopicPartition, Arc<Partition>>,
     ) {
         let me = self.cfg.node;
-        let mut want: HashMap<BrokerId, Vec<(TopicPartition, Arc<Partition>, LeaderEpoch)>> =
-            HashMap::new();
+        type Wanted = (TopicPartition, Arc<Partition>, LeaderEpoch, bool);
+        let mut want: HashMap<BrokerId, Vec<Wanted>> = HashMap::new();
         for (tp, p) in hosted {
             let Some(meta) = image.partition(&tp.topic, tp.partition) else {
                 continue;
@@ -173,9 +186,21 @@ impl ReplicaFetchers {
             if !image.brokers.contains_key(&meta.leader) {
                 continue;
             }
-            want.entry(meta.leader)
-                .or_default()
-                .push((tp.clone(), p.clone(), meta.leader_epoch));
+            let throttled = !meta.isr.contains(&me)
+                && image.topics.get(&tp.topic).is_some_and(|t| {
+                    throttle::is_throttled(
+                        &t.configs,
+                        throttle::FOLLOWER_REPLICAS,
+                        tp.partition,
+                        me,
+                    )
+                });
+            want.entry(meta.leader).or_default().push((
+                tp.clone(),
+                p.clone(),
+                meta.leader_epoch,
+                throttled,
+            ));
         }
         let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<BrokerId> = fetchers
@@ -206,7 +231,11 @@ impl ReplicaFetchers {
                         partitions: Mutex::new(HashMap::new()),
                         wake: Notify::new(),
                     });
-                    let task = rt.spawn(run(shared.clone(), self.cfg.clone()));
+                    let task = rt.spawn(run(
+                        shared.clone(),
+                        self.cfg.clone(),
+                        self.throttles.clone(),
+                    ));
                     tracing::debug!(source = source.0, addr = %addr, "starting replica fetcher");
                     e.insert(Fetcher { shared, task })
                 }
@@ -216,15 +245,20 @@ impl ReplicaFetchers {
             {
                 let mut map = f.shared.lock();
                 let keep: std::collections::HashSet<&TopicPartition> =
-                    parts.iter().map(|(tp, _, _)| tp).collect();
+                    parts.iter().map(|(tp, _, _, _)| tp).collect();
                 let before = map.len();
                 map.retain(|tp, _| keep.contains(tp));
                 changed |= map.len() != before;
-                for (tp, p, epoch) in &parts {
+                for (tp, p, epoch, throttled) in &parts {
                     let same = map
                         .get(tp)
                         .is_some_and(|s| s.epoch == *epoch && Arc::ptr_eq(&s.partition, p));
-                    if !same {
+                    if same {
+                        // The ISR or the topic's throttle list may have changed.
+                        if let Some(s) = map.get_mut(tp) {
+                            s.throttled = *throttled;
+                        }
+                    } else {
                         map.insert(
                             tp.clone(),
                             Follow {
@@ -235,6 +269,7 @@ impl ReplicaFetchers {
                                 delayed_until: None,
                                 backoff: BACKOFF_MIN / 2,
                                 fetch_from: None,
+                                throttled: *throttled,
                             },
                         );
                         tracing::info!(partition = %tp, leader = source.0, epoch = epoch.0, "following partition");
@@ -280,7 +315,7 @@ impl Drop for ReplicaFetchers {
 type RoundResult = Result<(), crate::client::ClientError>;
 
 /// One fetcher task: truncation rounds, then fetch rounds, until aborted.
-async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>) {
+async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>, throttles: Arc<Throttles>) {
     let mut conn: Option<Connection> = None;
     let mut backoff = BACKOFF_MIN / 2;
     loop {
@@ -336,7 +371,7 @@ async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>) {
         }
         let Some(c) = conn.as_mut() else { continue };
         let result = if truncating.is_empty() {
-            fetch_round(c, &shared, &cfg, fetching).await
+            fetch_round(c, &shared, &cfg, &throttles.follower, fetching).await
         } else {
             truncate_round(c, &shared, &cfg, truncating).await
         };
@@ -476,8 +511,33 @@ async fn fetch_round(
     c: &mut Connection,
     shared: &Shared,
     cfg: &FetcherConfig,
+    quota: &Quota,
     parts: Vec<(TopicPartition, Follow)>,
 ) -> RoundResult {
+    // Throttled partitions wait while the follower quota is used up (Kafka leaves them out of
+    // the fetch) and otherwise take at most what it holds.
+    let budget = if parts.iter().any(|(_, s)| s.throttled) {
+        quota.available()
+    } else {
+        None
+    };
+    let parts: Vec<(TopicPartition, Follow)> = if budget == Some(0) {
+        let until = Instant::now() + quota.wait();
+        parts
+            .into_iter()
+            .filter(|(tp, s)| {
+                if s.throttled {
+                    shared.update(tp, s.epoch, |f| f.delayed_until = Some(until));
+                }
+                !s.throttled
+            })
+            .collect()
+    } else {
+        parts
+    };
+    if parts.is_empty() {
+        return Ok(());
+    }
     let version = c.version_for::<FetchRequest>()?;
     let by_id = version >= 13;
     // Topic (name, id) -> partitions with the offset each was fetched at.
@@ -486,10 +546,16 @@ async fn fetch_round(
     for (tp, s) in parts {
         let p = &s.partition;
         let offset = s.fetch_from.unwrap_or(p.log_end_offset().0);
+        let max_bytes = match budget {
+            Some(b) if s.throttled => cfg
+                .partition_max_bytes
+                .min(i32::try_from(b).unwrap_or(i32::MAX)),
+            _ => cfg.partition_max_bytes,
+        };
         let mut fp = FetchPartition::default()
             .with_partition(tp.partition)
             .with_fetch_offset(offset)
-            .with_partition_max_bytes(cfg.partition_max_bytes);
+            .with_partition_max_bytes(max_bytes);
         if version >= 9 {
             fp = fp.with_current_leader_epoch(s.epoch.0);
         }
@@ -560,6 +626,9 @@ async fn fetch_round(
             let Some((s, offset)) = asked.get(&tp) else {
                 continue;
             };
+            if s.throttled {
+                quota.record(pd.records.as_ref().map_or(0, |r| r.len()));
+            }
             handle_partition(shared, cfg, version, &tp, s, *offset, pd);
         }
     }

@@ -24,11 +24,14 @@ pub struct ReplicaManager {
     metrics: Arc<Metrics>,
     image: RwLock<Arc<MetadataImage>>,
     fetchers: super::fetcher::ReplicaFetchers,
+    /// This node's replication throttles (rates from the image's dynamic broker configs).
+    throttles: Arc<super::throttle::Throttles>,
 }
 
 impl ReplicaManager {
     /// An empty manager; partitions arrive through [`ReplicaManager::apply`].
     pub fn new(config: Arc<BrokerConfig>, metrics: Arc<Metrics>) -> ReplicaManager {
+        let throttles = Arc::new(super::throttle::Throttles::default());
         ReplicaManager {
             node_id: BrokerId(config.node_id),
             partitions: RwLock::new(HashMap::new()),
@@ -37,9 +40,16 @@ impl ReplicaManager {
             image: RwLock::new(Arc::new(MetadataImage::default())),
             fetchers: super::fetcher::ReplicaFetchers::new(
                 super::fetcher::FetcherConfig::from_broker(&config),
-            ),
+            )
+            .with_throttles(throttles.clone()),
+            throttles,
             config,
         }
+    }
+
+    /// This node's replication throttles.
+    pub fn throttles(&self) -> &super::throttle::Throttles {
+        &self.throttles
     }
 
     /// A hosted partition.
@@ -109,6 +119,7 @@ impl ReplicaManager {
         if let Ok(mut i) = self.image.write() {
             *i = image.clone();
         }
+        self.throttles.apply(image, self.node_id);
         type Wanted<'a> = (
             uuid::Uuid,
             &'a crate::controller::TopicMeta,

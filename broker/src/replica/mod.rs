@@ -6,6 +6,7 @@ pub mod fetcher;
 pub mod isr;
 pub mod manager;
 pub mod partition;
+pub mod throttle;
 
 pub use manager::ReplicaManager;
 pub use partition::Partition;

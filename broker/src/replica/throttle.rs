@@ -1,0 +1,249 @@
+//! Replication throttles, Kafka's names and semantics: the broker dynamic configs
+//! `leader.replication.throttled.rate` and `follower.replication.throttled.rate` (bytes/s,
+//! per broker) bound how fast this node serves (as leader) and copies (as follower) the
+//! replicas that the topic configs `leader.replication.throttled.replicas` and
+//! `follower.replication.throttled.replicas` name (`partition:broker` pairs or `*`). As in
+//! Kafka, only replicas outside the ISR are throttled, so a reassignment's copy is slowed
+//! but a caught-up follower never falls behind because of it.
+//!
+//! Each side is one token bucket per broker ([`Quota`]): a throttled fetch may take what the
+//! bucket holds (at least one batch, KIP-74), the bytes actually moved are taken out
+//! afterwards, and an overdrawn bucket holds throttled partitions back until it refills, so
+//! the average rate stays at the limit however large the batches are.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::controller::MetadataImage;
+use crate::types::BrokerId;
+
+/// Broker config: the leader-side rate limit, bytes/s.
+pub const LEADER_RATE: &str = "leader.replication.throttled.rate";
+/// Broker config: the follower-side rate limit, bytes/s.
+pub const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
+/// Topic config: replicas throttled on their leader.
+pub const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
+/// Topic config: replicas throttled on their follower.
+pub const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// The broker configs that can be changed at run time (IncrementalAlterConfigs on a BROKER
+/// resource); Kafka's default for both is `Long.MAX_VALUE`, no limit.
+pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[LEADER_RATE, FOLLOWER_RATE];
+
+/// Checks one dynamic broker config and returns its normalised value.
+pub fn validate_broker_config(key: &str, value: &str) -> Result<String, String> {
+    if !DYNAMIC_BROKER_CONFIGS.contains(&key) {
+        return Err(format!(
+            "Cannot update these configs dynamically: {key} (dynamic broker configs: {})",
+            DYNAMIC_BROKER_CONFIGS.join(", ")
+        ));
+    }
+    let v = value.trim();
+    match v.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(v.to_string()),
+        _ => Err(format!(
+            "Invalid value {value} for configuration {key}: Value must be a LONG of at least 0"
+        )),
+    }
+}
+
+/// How many seconds of the rate a full bucket holds: the largest burst after a quiet spell.
+const BURST_SECONDS: f64 = 0.5;
+
+/// Whether a throttled-replicas list (`*`, or `partition:broker` pairs) names this replica.
+pub fn lists(value: &str, partition: i32, broker: BrokerId) -> bool {
+    crate::config::defs::split_list(value).any(|item| {
+        item == "*"
+            || item.split_once(':').is_some_and(|(p, b)| {
+                p.trim().parse::<i32>() == Ok(partition) && b.trim().parse::<i32>() == Ok(broker.0)
+            })
+    })
+}
+
+/// Checks a throttled-replicas value: `*` alone, or `partition:broker` pairs.
+pub fn validate_replicas(value: &str) -> Result<(), String> {
+    let items: Vec<&str> = crate::config::defs::split_list(value).collect();
+    if items == ["*"] {
+        return Ok(());
+    }
+    for item in items {
+        let ok = item.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+        });
+        if !ok {
+            return Err(format!(
+                "'{item}' is not a partitionId:brokerId pair (or the wildcard '*' alone)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `topic_configs` throttle `partition` on `broker` for `key` (a replicas list).
+pub fn is_throttled(
+    topic_configs: &BTreeMap<String, String>,
+    key: &str,
+    partition: i32,
+    broker: BrokerId,
+) -> bool {
+    topic_configs
+        .get(key)
+        .is_some_and(|v| lists(v, partition, broker))
+}
+
+/// A broker's rate limit for `key` from the image (its own value, else the cluster default);
+/// `None` when unset or not a positive number.
+pub fn rate(image: &MetadataImage, broker: BrokerId, key: &str) -> Option<u64> {
+    image
+        .broker_config(broker, key)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|r| *r > 0 && *r < i64::MAX as u64)
+}
+
+#[derive(Debug)]
+struct Bucket {
+    rate: Option<u64>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant) {
+        if let Some(rate) = self.rate {
+            let dt = now.saturating_duration_since(self.last).as_secs_f64();
+            let cap = rate as f64 * BURST_SECONDS;
+            self.tokens = (self.tokens + dt * rate as f64).min(cap);
+        }
+        self.last = now;
+    }
+}
+
+/// One rate limit (bytes/s) as a token bucket that may be overdrawn.
+#[derive(Debug)]
+pub struct Quota {
+    bucket: Mutex<Bucket>,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            bucket: Mutex::new(Bucket {
+                rate: None,
+                tokens: 0.0,
+                last: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Quota {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        // Plain numbers, consistent after every statement.
+        self.bucket.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the limit (`None`: unlimited). A new limit starts from an empty bucket.
+    pub fn set_rate(&self, rate: Option<u64>) {
+        let mut b = self.lock();
+        if b.rate != rate {
+            if rate.is_some() {
+                tracing::info!(rate = ?rate, "replication throttle set");
+            }
+            b.rate = rate;
+            b.tokens = 0.0;
+            b.last = Instant::now();
+        }
+    }
+
+    /// The limit, bytes/s.
+    pub fn rate(&self) -> Option<u64> {
+        self.lock().rate
+    }
+
+    /// How many bytes a throttled fetch may take now: `None` without a limit, `Some(0)` while
+    /// the bucket is empty or overdrawn.
+    pub fn available(&self) -> Option<usize> {
+        let mut b = self.lock();
+        b.rate?;
+        b.refill(Instant::now());
+        Some(if b.tokens >= 1.0 {
+            b.tokens as usize
+        } else {
+            0
+        })
+    }
+
+    /// Takes `bytes` moved by a throttled fetch out of the bucket.
+    pub fn record(&self, bytes: usize) {
+        let mut b = self.lock();
+        if b.rate.is_some() && bytes > 0 {
+            b.refill(Instant::now());
+            b.tokens -= bytes as f64;
+        }
+    }
+
+    /// How long until the bucket holds something again (zero when it does, or is unlimited).
+    pub fn wait(&self) -> Duration {
+        let mut b = self.lock();
+        let Some(rate) = b.rate else {
+            return Duration::ZERO;
+        };
+        b.refill(Instant::now());
+        if b.tokens >= 1.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64((1.0 - b.tokens) / rate as f64).max(Duration::from_millis(10))
+    }
+}
+
+/// This broker's two replication quotas.
+#[derive(Debug, Default)]
+pub struct Throttles {
+    /// Bytes served to throttled followers.
+    pub leader: Quota,
+    /// Bytes fetched for throttled replicas.
+    pub follower: Quota,
+}
+
+impl Throttles {
+    /// Takes this broker's rates from a new image.
+    pub fn apply(&self, image: &MetadataImage, me: BrokerId) {
+        self.leader.set_rate(rate(image, me, LEADER_RATE));
+        self.follower.set_rate(rate(image, me, FOLLOWER_RATE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_lists() {
+        assert!(lists("0:1,1:2", 1, BrokerId(2)));
+        assert!(!lists("0:1,1:2", 1, BrokerId(1)));
+        assert!(lists(" * ", 7, BrokerId(9)));
+        assert!(!lists("", 0, BrokerId(0)));
+        assert!(validate_replicas("0:1, 1:2").is_ok());
+        assert!(validate_replicas("*").is_ok());
+        assert!(validate_replicas("").is_ok());
+        assert!(validate_replicas("0-1").is_err());
+        assert!(validate_replicas("*,0:1").is_err());
+    }
+
+    #[test]
+    fn the_bucket_holds_the_average_rate() {
+        let q = Quota::default();
+        assert_eq!(q.available(), None, "unlimited");
+        q.set_rate(Some(1000));
+        assert_eq!(q.available(), Some(0), "a new limit starts empty");
+        std::thread::sleep(Duration::from_millis(100));
+        let a = q.available().expect("limited");
+        assert!((50..=500).contains(&a), "about 100 ms of the rate: {a}");
+        q.record(5000);
+        assert_eq!(q.available(), Some(0), "overdrawn");
+        assert!(q.wait() >= Duration::from_secs(3), "{:?}", q.wait());
+        q.set_rate(None);
+        assert_eq!(q.wait(), Duration::ZERO);
+    }
+}

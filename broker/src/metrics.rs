@@ -2,7 +2,7 @@
 //! existing dashboards and alert rules query a Rill broker unchanged.
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// The broker's metric handles.
@@ -36,6 +36,21 @@ pub struct Metrics {
     pub under_replicated: IntGauge,
     /// `kafka_server_replicamanager_underminisrpartitioncount`.
     pub under_min_isr: IntGauge,
+    /// `kafka_server_replicamanager_atminisrpartitioncount`.
+    pub at_min_isr: IntGauge,
+    /// `kafka_server_replicamanager_isrshrinks_total`: committed ISR shrinks of partitions
+    /// this broker leads (its own lag-based ones and the controller's removal of fenced
+    /// followers).
+    pub isr_shrinks: IntCounter,
+    /// `kafka_server_replicamanager_isrexpands_total`: committed ISR expansions of partitions
+    /// this broker leads.
+    pub isr_expands: IntCounter,
+    /// `kafka_server_brokertopicmetrics_replicationbytesin_total`: bytes this broker appended
+    /// as a follower.
+    pub replication_bytes_in: IntCounter,
+    /// `kafka_server_brokertopicmetrics_replicationbytesout_total`: bytes this broker sent to
+    /// followers (not counted in `bytesout`, as in Kafka).
+    pub replication_bytes_out: IntCounter,
     /// `kafka_controller_kafkacontroller_activecontrollercount`.
     pub active_controller: IntGauge,
     /// `kafka_controller_kafkacontroller_offlinepartitionscount`.
@@ -65,6 +80,11 @@ impl Metrics {
             let g = IntGauge::new(name, help)?;
             registry.register(Box::new(g.clone()))?;
             Ok(g)
+        };
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
         };
         let partition_gauge = |name: &str, help: &str| -> prometheus::Result<IntGaugeVec> {
             let g = IntGaugeVec::new(Opts::new(name, help), &["topic", "partition"])?;
@@ -138,13 +158,33 @@ impl Metrics {
                 "kafka_server_replicamanager_underminisrpartitioncount",
                 "Led partitions whose ISR is below min.insync.replicas.",
             )?,
+            at_min_isr: gauge(
+                "kafka_server_replicamanager_atminisrpartitioncount",
+                "Led partitions whose ISR is exactly min.insync.replicas.",
+            )?,
+            isr_shrinks: counter(
+                "kafka_server_replicamanager_isrshrinks_total",
+                "ISR shrinks of partitions this broker leads.",
+            )?,
+            isr_expands: counter(
+                "kafka_server_replicamanager_isrexpands_total",
+                "ISR expansions of partitions this broker leads.",
+            )?,
+            replication_bytes_in: counter(
+                "kafka_server_brokertopicmetrics_replicationbytesin_total",
+                "Bytes appended from leaders as a follower.",
+            )?,
+            replication_bytes_out: counter(
+                "kafka_server_brokertopicmetrics_replicationbytesout_total",
+                "Bytes sent to followers.",
+            )?,
             active_controller: gauge(
                 "kafka_controller_kafkacontroller_activecontrollercount",
                 "1 on the active controller.",
             )?,
             offline_partitions: gauge(
                 "kafka_controller_kafkacontroller_offlinepartitionscount",
-                "Partitions without a leader (reported by the active controller).",
+                "Partitions without a leader (reported by the active controller only, so a sum over brokers counts each once).",
             )?,
             log_size: partition_gauge("kafka_log_log_size", "Bytes on disk of a partition's log.")?,
             log_end_offset: partition_gauge(

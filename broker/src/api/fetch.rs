@@ -240,7 +240,10 @@ fn read_all(
                     }
                     total += n;
                     remaining = remaining.saturating_sub(n);
-                    if n > 0 {
+                    // Kafka counts follower fetches as replication bytes, not bytes out.
+                    if n > 0 && from_replica {
+                        b.metrics.replication_bytes_out.inc_by(n as u64);
+                    } else if n > 0 {
                         b.metrics
                             .bytes_out
                             .with_label_values(&[name])

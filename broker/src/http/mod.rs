@@ -72,7 +72,9 @@ fn refresh_gauges(b: &Broker) {
     let m = &b.metrics;
     let image = b.controller.image();
     let (mut leaders, mut under, mut offline) = (0, 0, 0);
+    let (mut under_min, mut at_min) = (0, 0);
     for t in image.topics.values() {
+        let min_isr = crate::replica::manager::min_insync_replicas(&t.configs, &b.config.raw);
         for p in &t.partitions {
             if p.leader.0 < 0 {
                 offline += 1;
@@ -82,16 +84,26 @@ fn refresh_gauges(b: &Broker) {
                 if p.isr.len() < p.replicas.len() {
                     under += 1;
                 }
+                match p.isr.len().cmp(&min_isr) {
+                    std::cmp::Ordering::Less => under_min += 1,
+                    std::cmp::Ordering::Equal => at_min += 1,
+                    std::cmp::Ordering::Greater => {}
+                }
             }
         }
     }
-    m.leader_count.set(leaders);
-    m.active_controller.set(i64::from(matches!(
+    let active = matches!(
         b.controller.status().role,
         crate::controller::raft::QuorumRole::Leader
-    )));
+    );
+    m.leader_count.set(leaders);
+    m.active_controller.set(i64::from(active));
     m.under_replicated.set(under);
-    m.offline_partitions.set(offline);
+    m.under_min_isr.set(under_min);
+    m.at_min_isr.set(at_min);
+    // Kafka's controller metric: only the active controller reports it, so dashboards that
+    // sum over brokers count every offline partition once.
+    m.offline_partitions.set(if active { offline } else { 0 });
     m.log_size.reset();
     m.log_end_offset.reset();
     m.log_start_offset.reset();

@@ -62,6 +62,8 @@ pub struct FetcherConfig {
     pub backoff_max: Duration,
     /// `replica.socket.timeout.ms`.
     pub socket_timeout: Duration,
+    /// `kafka_server_brokertopicmetrics_replicationbytesin_total`, when metrics are kept.
+    pub replication_bytes_in: Option<prometheus::IntCounter>,
 }
 
 impl FetcherConfig {
@@ -76,6 +78,7 @@ impl FetcherConfig {
             max_bytes: r.fetch_response_max_bytes,
             backoff_max: Duration::from_millis(r.fetch_backoff_ms).max(BACKOFF_MIN),
             socket_timeout: Duration::from_millis(r.socket_timeout_ms),
+            replication_bytes_in: None,
         }
     }
 }
@@ -656,7 +659,11 @@ fn handle_partition(
         let records = pd.records.unwrap_or_default();
         if !records.is_empty() {
             match p.append_as_follower(&records, epoch) {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => {
+                    if let Some(c) = &cfg.replication_bytes_in {
+                        c.inc_by(records.len() as u64);
+                    }
+                }
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(partition = %tp, offset, error = %e, "follower append failed; truncating and retrying");

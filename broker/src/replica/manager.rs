@@ -31,6 +31,10 @@ pub struct ReplicaManager {
 impl ReplicaManager {
     /// An empty manager; partitions arrive through [`ReplicaManager::apply`].
     pub fn new(config: Arc<BrokerConfig>, metrics: Arc<Metrics>) -> ReplicaManager {
+        let fetcher_config = super::fetcher::FetcherConfig {
+            replication_bytes_in: Some(metrics.replication_bytes_in.clone()),
+            ..super::fetcher::FetcherConfig::from_broker(&config)
+        };
         let throttles = Arc::new(super::throttle::Throttles::default());
         ReplicaManager {
             node_id: BrokerId(config.node_id),
@@ -39,7 +43,7 @@ impl ReplicaManager {
             metrics,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             fetchers: super::fetcher::ReplicaFetchers::new(
-                super::fetcher::FetcherConfig::from_broker(&config),
+                fetcher_config,
             )
             .with_throttles(throttles.clone()),
             throttles,
@@ -160,7 +164,11 @@ impl ReplicaManager {
             let min_isr = min_insync_replicas(&topic.configs, &self.config.raw);
             if let Some(p) = map.get(&tp) {
                 p.set_config(config);
+                let (led, epoch, isr) = (p.is_leader(), p.leader_epoch(), p.isr());
                 p.apply_meta(self.node_id, meta, min_isr);
+                if led && meta.leader == self.node_id && meta.leader_epoch == epoch {
+                    self.count_isr_change(&isr, &meta.isr);
+                }
                 continue;
             }
             let dir = self.dir_for(&tp, &map);
@@ -181,6 +189,17 @@ impl ReplicaManager {
         drop(map);
         // A new ISR may have moved high watermarks: let waiting consumers look.
         self.notify_append();
+    }
+
+    /// Counts a committed ISR change of a partition this node kept leading (Kafka's
+    /// IsrShrinksPerSec / IsrExpandsPerSec, one per change).
+    fn count_isr_change(&self, before: &[BrokerId], after: &[BrokerId]) {
+        if before.iter().any(|b| !after.contains(b)) {
+            self.metrics.isr_shrinks.inc();
+        }
+        if after.iter().any(|b| !before.contains(b)) {
+            self.metrics.isr_expands.inc();
+        }
     }
 
     /// Stops every replica fetcher (shutdown).

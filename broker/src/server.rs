@@ -293,6 +293,11 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             },
             config.raw.clone(),
         )),
+        tokio::spawn(crate::replica::checkpoint::run(
+            broker.replicas.clone(),
+            config.log_dirs.clone(),
+            std::time::Duration::from_millis(config.hw_checkpoint_interval_ms),
+        )),
         tokio::spawn(crate::controller::election::run_rebalance(
             broker.controller.clone(),
             config.leader_rebalance,

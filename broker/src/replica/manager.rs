@@ -24,6 +24,9 @@ pub struct ReplicaManager {
     metrics: Arc<Metrics>,
     image: RwLock<Arc<MetadataImage>>,
     fetchers: super::fetcher::ReplicaFetchers,
+    /// High watermarks from each log dir's `replication-offset-checkpoint`, for logs opened
+    /// after a restart.
+    restored_hws: super::checkpoint::Restored,
     /// This node's replication throttles (rates from the image's dynamic broker configs).
     throttles: Arc<super::throttle::Throttles>,
 }
@@ -42,10 +45,9 @@ impl ReplicaManager {
             appended: watch::channel(0).0,
             metrics,
             image: RwLock::new(Arc::new(MetadataImage::default())),
-            fetchers: super::fetcher::ReplicaFetchers::new(
-                fetcher_config,
-            )
-            .with_throttles(throttles.clone()),
+            restored_hws: Default::default(),
+            fetchers: super::fetcher::ReplicaFetchers::new(fetcher_config)
+                .with_throttles(throttles.clone()),
             throttles,
             config,
         }
@@ -176,6 +178,9 @@ impl ReplicaManager {
                 Ok(log) => {
                     tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
                     let p = super::Partition::new(tp.clone(), id, log, meta.leader_epoch);
+                    if let Some(hw) = dir.parent().and_then(|d| self.restored_hws.take(d, &tp)) {
+                        p.restore_high_watermark(hw);
+                    }
                     p.apply_meta(self.node_id, meta, min_isr);
                     map.insert(tp, Arc::new(p));
                 }
@@ -266,6 +271,8 @@ impl ReplicaManager {
     /// Flushes and cleanly closes every log (the clean-shutdown marker skips recovery next start).
     pub fn shutdown(&self) {
         self.stop_fetchers();
+        // The final high watermarks, so the next start serves consumers at once.
+        super::checkpoint::write_all(&self.config.log_dirs, &super::checkpoint::snapshot(self));
         for p in self.all() {
             if let Err(e) = p.close() {
                 tracing::warn!(partition = %p.tp, error = %e, "unclean close");

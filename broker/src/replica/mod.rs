@@ -2,6 +2,7 @@
 //! serving appends and reads, waking long-polling fetches, and replication: followers fetch
 //! from leaders (`fetcher`), leaders track followers and keep the ISR (`partition`, `isr`).
 
+pub mod checkpoint;
 pub mod fetcher;
 pub mod isr;
 pub mod manager;

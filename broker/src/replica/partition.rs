@@ -12,8 +12,9 @@
 //! metadata image (a member whose position is not yet known since this node became leader
 //! holds it back); it never moves backwards while this node leads. On a follower, the leader's
 //! high watermark from the last fetch response, capped by the local log end. A log opened at
-//! start has its high watermark at the log start until replication says more: what a crash
-//! left behind is not known to be committed.
+//! start has its high watermark at the log dir's checkpointed one (`checkpoint.rs`), capped by
+//! the log end, or at the log start without one, until replication says more: what a crash
+//! left behind past the last checkpoint is not known to be committed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
@@ -230,6 +231,13 @@ impl Partition {
             self.bump();
         }
         role_changed
+    }
+
+    /// At open: starts from the checkpointed high watermark `hw` (Kafka's
+    /// `replication-offset-checkpoint`), kept within the log.
+    pub fn restore_high_watermark(&self, hw: i64) {
+        let hw = hw.clamp(self.log_start_offset().0, self.log_end_offset().0);
+        self.high_watermark.store(hw, Ordering::Release);
     }
 
     /// The high watermark: the end of what consumers may read.

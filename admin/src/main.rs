@@ -9,6 +9,7 @@ mod cli;
 mod dev;
 mod groups;
 mod leaders;
+mod reassign;
 mod topics;
 
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Run preferred or unclean leader elections, or show leaders against preferred
     /// replicas (like kafka-leader-election.sh).
     Leaders(leaders::LeadersArgs),
+    /// Move partition replicas between brokers, with throttles and progress (like
+    /// kafka-reassign-partitions.sh).
+    Reassign(reassign::ReassignArgs),
 }
 
 /// Arguments of `rill broker` (kafka-server-start.sh's shape).
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => run_admin("topics", topics::run(args)),
         Command::Groups(args) => run_admin("groups", groups::run(args)),
         Command::Leaders(args) => run_admin("leaders", leaders::run(args)),
+        Command::Reassign(args) => run_admin("reassign", reassign::run(args)),
     }
 }
 

@@ -1,0 +1,563 @@
+//! `rill reassign`: partition reassignment with kafka-reassign-partitions.sh's flags.
+//!
+//! - `--generate --topics t1,t2 --broker-list 1,2,3`: the current assignment and a balanced
+//!   (rack-aware) proposal, both in Kafka's plan JSON.
+//! - `--execute --reassignment-json-file PLAN [--throttle BYTES/s] [--wait]`: sets the
+//!   replication throttles as Kafka's tool does (rates on every broker involved; the
+//!   existing replicas as leader-throttled, the moving ones as follower-throttled), starts the
+//!   reassignments, and with `--wait` shows the copy progress until they are done (then
+//!   clears the throttles, as `--verify` would).
+//! - `--verify`: each partition complete or still in progress; once all are complete, the
+//!   throttles are removed (Kafka's behaviour).
+//! - `--cancel`: cancels the plan's reassignments and removes the throttles.
+//! - `--list`: the reassignments in progress.
+//!
+//! Progress comes from the brokers through the Kafka protocol: each adding replica's size
+//! (DescribeLogDirs on its broker) against the leader's.
+
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{ArgGroup, Args};
+use rill_broker::client::{ClientError, Cluster, ConfigOp, OngoingReassignment, TopicPartition};
+use serde_json::{json, Value};
+
+use crate::cli::{join_ids, print_json, CliError, ConnectArgs, Output};
+use plan::{Move, Plan};
+
+const LEADER_RATE: &str = "leader.replication.throttled.rate";
+const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
+const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
+const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// Arguments of `rill reassign`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("action").required(true)
+    .args(["generate", "execute", "verify", "cancel", "list"])))]
+pub struct ReassignArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Propose a balanced assignment of --topics over --broker-list.
+    #[arg(long)]
+    generate: bool,
+    /// Start the reassignment in --reassignment-json-file.
+    #[arg(long)]
+    execute: bool,
+    /// Report whether the reassignments in --reassignment-json-file are done; removes the
+    /// throttles once they all are.
+    #[arg(long)]
+    verify: bool,
+    /// Cancel the reassignments in --reassignment-json-file (back to the original replicas).
+    #[arg(long)]
+    cancel: bool,
+    /// List the reassignments in progress.
+    #[arg(long)]
+    list: bool,
+    /// Topics to place (--generate), comma-separated.
+    #[arg(long, value_name = "TOPIC[,TOPIC...]", value_delimiter = ',')]
+    topics: Vec<String>,
+    /// Brokers to place them on (--generate), comma-separated ids.
+    #[arg(long = "broker-list", value_name = "ID[,ID...]", value_delimiter = ',')]
+    broker_list: Vec<i32>,
+    /// Ignore brokers' racks when generating.
+    #[arg(long = "disable-rack-aware")]
+    disable_rack_aware: bool,
+    /// The plan: `{"version":1,"partitions":[{"topic":..,"partition":..,"replicas":[..]}]}`.
+    #[arg(long = "reassignment-json-file", value_name = "PLAN.json")]
+    reassignment_json_file: Option<PathBuf>,
+    /// Replication throttle for the move, bytes/s (--execute).
+    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    throttle: Option<u64>,
+    /// Keep the throttles when cancelling.
+    #[arg(long = "preserve-throttles")]
+    preserve_throttles: bool,
+    /// Wait for the reassignment to finish, showing bytes copied, remaining and the ETA per
+    /// partition (--execute, --verify).
+    #[arg(long, alias = "progress")]
+    wait: bool,
+    /// Give up waiting after this many seconds (exit 1).
+    #[arg(long = "wait-timeout", value_name = "SECS", default_value_t = 3600)]
+    wait_timeout: u64,
+}
+
+/// Runs `rill reassign`.
+pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
+    let usage = |m: &str| Err(CliError::Usage(m.to_string()));
+    if args.generate && (args.topics.is_empty() || args.broker_list.is_empty()) {
+        return usage("--generate needs --topics and --broker-list");
+    }
+    let needs_plan = args.execute || args.verify || args.cancel;
+    if needs_plan && args.reassignment_json_file.is_none() {
+        return usage("--execute, --verify and --cancel need --reassignment-json-file");
+    }
+    if args.throttle.is_some() && !args.execute {
+        return usage("--throttle goes with --execute");
+    }
+    if args.wait && !(args.execute || args.verify) {
+        return usage("--wait goes with --execute or --verify");
+    }
+    let plan = match &args.reassignment_json_file {
+        Some(path) if needs_plan => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            Some(plan::parse(&text, &path.display().to_string())?)
+        }
+        _ => None,
+    };
+    let mut cluster = args.connect.connect().await?;
+    let out = args.connect.output;
+    match plan {
+        None if args.generate => generate(&mut cluster, &args, out).await,
+        None => list(&mut cluster, out).await,
+        Some(plan) => {
+            let md = cluster.metadata(Some(&topics_of(&plan))).await?;
+            let brokers: Vec<_> = cluster.brokers().cloned().collect();
+            if args.execute {
+                plan::check(&plan, &md.topics, &brokers)?;
+                execute(&mut cluster, &args, &plan, &md.topics, out).await?;
+                if args.wait {
+                    wait(&mut cluster, &args, &plan).await?;
+                    clear_throttles(&mut cluster, &plan).await?;
+                }
+                Ok(())
+            } else if args.verify {
+                if args.wait {
+                    wait(&mut cluster, &args, &plan).await?;
+                }
+                verify(&mut cluster, &plan, out).await
+            } else {
+                cancel(&mut cluster, &args, &plan, out).await
+            }
+        }
+    }
+}
+
+fn topics_of(plan: &[Move]) -> Vec<String> {
+    let set: BTreeSet<&str> = plan.iter().map(|m| m.tp.topic.as_str()).collect();
+    set.into_iter().map(str::to_string).collect()
+}
+
+async fn generate(cluster: &mut Cluster, args: &ReassignArgs, out: Output) -> Result<(), CliError> {
+    let md = cluster.metadata(Some(&args.topics)).await?;
+    for t in &md.topics {
+        t.error()?;
+    }
+    let brokers: Vec<_> = cluster.brokers().cloned().collect();
+    let current = plan::current_plan(&md.topics);
+    let proposed = plan::generate(
+        &md.topics,
+        &brokers,
+        &args.broker_list,
+        !args.disable_rack_aware,
+    )?;
+    let (cur, prop) = (plan::to_json(&current), plan::to_json(&proposed));
+    match out {
+        Output::Json => print_json(&json!({"current": cur, "proposed": prop})),
+        Output::Table => {
+            println!("Current partition replica assignment\n{cur}\n");
+            println!("Proposed partition reassignment configuration\n{prop}");
+        }
+    }
+    Ok(())
+}
+
+async fn list(cluster: &mut Cluster, out: Output) -> Result<(), CliError> {
+    let ongoing = cluster.list_partition_reassignments(None).await?;
+    match out {
+        Output::Json => print_json(&Value::Array(ongoing.iter().map(ongoing_json).collect())),
+        Output::Table if ongoing.is_empty() => println!("No partition reassignments found."),
+        Output::Table => {
+            println!("Current partition reassignments:");
+            for r in &ongoing {
+                println!(
+                    "{}: replicas: {}. adding: {}. removing: {}.",
+                    r.partition,
+                    join_ids(&r.replicas),
+                    join_ids(&r.adding),
+                    join_ids(&r.removing)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ongoing_json(r: &OngoingReassignment) -> Value {
+    json!({
+        "topic": r.partition.topic, "partition": r.partition.partition,
+        "replicas": r.replicas, "adding": r.adding, "removing": r.removing,
+    })
+}
+
+async fn execute(
+    cluster: &mut Cluster,
+    args: &ReassignArgs,
+    plan: &Plan,
+    topics: &[rill_broker::client::TopicMetadata],
+    out: Output,
+) -> Result<(), CliError> {
+    let current: Vec<Move> = plan
+        .iter()
+        .filter_map(|m| {
+            plan::current(topics, &m.tp).map(|replicas| Move {
+                tp: m.tp.clone(),
+                replicas,
+            })
+        })
+        .collect();
+    if out == Output::Table {
+        println!(
+            "Current partition replica assignment\n\n{}\n\nSave this to use as the \
+             --reassignment-json-file option during rollback",
+            plan::to_json(&current)
+        );
+    }
+    if let Some(rate) = args.throttle {
+        set_throttles(cluster, plan, &current, rate).await?;
+        if out == Output::Table {
+            println!("Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.");
+            println!("The inter-broker throttle limit was set to {rate} B/s");
+        }
+    }
+    let changes: Vec<(TopicPartition, Option<Vec<i32>>)> = plan
+        .iter()
+        .map(|m| (m.tp.clone(), Some(m.replicas.clone())))
+        .collect();
+    let results = cluster.alter_partition_reassignments(&changes).await?;
+    report(&results, ("start", "started"), out)
+}
+
+/// Prints per-partition results; fails (exit 1) if any partition failed.
+fn report(
+    results: &[(TopicPartition, Result<(), ClientError>)],
+    (what, done): (&str, &str),
+    out: Output,
+) -> Result<(), CliError> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(tp, r)| r.as_ref().err().map(|e| format!("{tp}: {e}")))
+        .collect();
+    let ok: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(tp, _)| tp.to_string())
+        .collect();
+    match out {
+        Output::Json => print_json(&json!({"succeeded": ok, "failed": failed})),
+        Output::Table if !ok.is_empty() => {
+            println!(
+                "Successfully {done} partition reassignments for {}",
+                ok.join(",")
+            )
+        }
+        Output::Table => {}
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "could not {what} the reassignment of {} partition(s):\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        )))
+    }
+}
+
+/// Kafka's throttle setup: the rates on every broker involved, the partitions' existing
+/// replicas leader-throttled and the moving ones follower-throttled.
+async fn set_throttles(
+    cluster: &mut Cluster,
+    plan: &Plan,
+    current: &[Move],
+    rate: u64,
+) -> Result<(), CliError> {
+    let mut leaders: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut followers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut brokers = BTreeSet::new();
+    for m in plan {
+        let cur = current
+            .iter()
+            .find(|c| c.tp == m.tp)
+            .map(|c| c.replicas.clone())
+            .unwrap_or_default();
+        for b in &cur {
+            leaders
+                .entry(&m.tp.topic)
+                .or_default()
+                .insert(format!("{}:{b}", m.tp.partition));
+        }
+        for b in m.replicas.iter().filter(|b| !cur.contains(b)) {
+            followers
+                .entry(&m.tp.topic)
+                .or_default()
+                .insert(format!("{}:{b}", m.tp.partition));
+        }
+        brokers.extend(cur.iter().chain(&m.replicas).copied());
+    }
+    for topic in topics_of(plan) {
+        let list = |m: &BTreeMap<&str, BTreeSet<String>>| {
+            m.get(topic.as_str())
+                .map(|s| s.iter().cloned().collect::<Vec<_>>().join(","))
+                .unwrap_or_default()
+        };
+        let ops = [
+            ConfigOp::Set(LEADER_REPLICAS.into(), list(&leaders)),
+            ConfigOp::Set(FOLLOWER_REPLICAS.into(), list(&followers)),
+        ];
+        cluster
+            .alter_topic_configs(&topic, &ops, false)
+            .await
+            .map_err(|e| CliError::client(format!("cannot throttle topic '{topic}'"), e))?;
+    }
+    for b in brokers {
+        let ops = [
+            ConfigOp::Set(LEADER_RATE.into(), rate.to_string()),
+            ConfigOp::Set(FOLLOWER_RATE.into(), rate.to_string()),
+        ];
+        cluster
+            .alter_broker_configs(Some(b), &ops)
+            .await
+            .map_err(|e| CliError::client(format!("cannot set the throttle on broker {b}"), e))?;
+    }
+    Ok(())
+}
+
+/// Removes the throttled-replica lists from the plan's topics and the rates from every broker.
+async fn clear_throttles(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliError> {
+    for topic in topics_of(plan) {
+        let ops = [
+            ConfigOp::Delete(LEADER_REPLICAS.into()),
+            ConfigOp::Delete(FOLLOWER_REPLICAS.into()),
+        ];
+        cluster
+            .alter_topic_configs(&topic, &ops, false)
+            .await
+            .map_err(|e| CliError::client(format!("cannot clear the throttle of '{topic}'"), e))?;
+    }
+    let ids: Vec<i32> = cluster.brokers().map(|b| b.node_id).collect();
+    for b in &ids {
+        let ops = [
+            ConfigOp::Delete(LEADER_RATE.into()),
+            ConfigOp::Delete(FOLLOWER_RATE.into()),
+        ];
+        cluster
+            .alter_broker_configs(Some(*b), &ops)
+            .await
+            .map_err(|e| CliError::client(format!("cannot clear the throttle on broker {b}"), e))?;
+    }
+    eprintln!(
+        "Clearing broker-level throttles on brokers {}",
+        join_ids(&ids)
+    );
+    eprintln!(
+        "Clearing topic-level throttles on topics {}",
+        topics_of(plan).join(",")
+    );
+    Ok(())
+}
+
+/// Per partition: "complete", "in progress", or the replicas it has instead of the target.
+async fn states(cluster: &mut Cluster, plan: &Plan) -> Result<Vec<(Move, String)>, CliError> {
+    let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
+    let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
+    let md = cluster.metadata(Some(&topics_of(plan))).await?;
+    Ok(plan
+        .iter()
+        .map(|m| {
+            let state = if ongoing.iter().any(|o| o.partition == m.tp) {
+                "in progress".to_string()
+            } else {
+                match plan::current(&md.topics, &m.tp) {
+                    Some(r) if r == m.replicas => "complete".to_string(),
+                    Some(r) => format!("replicas are [{}] rather than the target", join_ids(&r)),
+                    None => "missing".to_string(),
+                }
+            };
+            (m.clone(), state)
+        })
+        .collect())
+}
+
+async fn verify(cluster: &mut Cluster, plan: &Plan, out: Output) -> Result<(), CliError> {
+    let states = states(cluster, plan).await?;
+    match out {
+        Output::Json => print_json(&Value::Array(
+            states
+                .iter()
+                .map(|(m, s)| json!({"topic": m.tp.topic, "partition": m.tp.partition, "state": s}))
+                .collect(),
+        )),
+        Output::Table => {
+            println!("Status of partition reassignment:");
+            for (m, s) in &states {
+                match s.as_str() {
+                    "complete" => println!("Reassignment of partition {} is completed.", m.tp),
+                    "in progress" => {
+                        println!("Reassignment of partition {} is still in progress.", m.tp)
+                    }
+                    other => println!(
+                        "There is no active reassignment of partition {}, but {other} [{}].",
+                        m.tp,
+                        join_ids(&m.replicas)
+                    ),
+                }
+            }
+        }
+    }
+    if states.iter().all(|(_, s)| s == "complete") {
+        clear_throttles(cluster, plan).await?;
+    }
+    Ok(())
+}
+
+async fn cancel(
+    cluster: &mut Cluster,
+    args: &ReassignArgs,
+    plan: &Plan,
+    out: Output,
+) -> Result<(), CliError> {
+    let changes: Vec<(TopicPartition, Option<Vec<i32>>)> =
+        plan.iter().map(|m| (m.tp.clone(), None)).collect();
+    let results = cluster.alter_partition_reassignments(&changes).await?;
+    let r = report(&results, ("cancel", "cancelled"), out);
+    if !args.preserve_throttles {
+        clear_throttles(cluster, plan).await?;
+    }
+    r
+}
+
+/// Copy progress of one adding replica.
+struct Sample {
+    copied: i64,
+    total: i64,
+}
+
+/// Waits until none of the plan's partitions is reassigning, printing each adding replica's
+/// progress (bytes copied of the leader's size, rate, ETA) about once a second.
+async fn wait(cluster: &mut Cluster, args: &ReassignArgs, plan: &Plan) -> Result<(), CliError> {
+    let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs(args.wait_timeout);
+    let mut first: BTreeMap<(TopicPartition, i32), (Instant, i64)> = BTreeMap::new();
+    loop {
+        let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
+        if ongoing.is_empty() {
+            eprintln!("All partition reassignments are complete.");
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(format!(
+                "{} partition reassignment(s) still in progress after {} s",
+                ongoing.len(),
+                args.wait_timeout
+            )));
+        }
+        let md = cluster.metadata(Some(&topics_of(plan))).await?;
+        let mut sizes: BTreeMap<i32, BTreeMap<TopicPartition, i64>> = BTreeMap::new();
+        for o in &ongoing {
+            let leader = md
+                .topic(&o.partition.topic)
+                .and_then(|t| {
+                    t.partitions
+                        .iter()
+                        .find(|p| p.partition == o.partition.partition)
+                })
+                .map_or(-1, |p| p.leader);
+            for b in o.adding.iter().chain(std::iter::once(&leader)) {
+                if *b >= 0 && !sizes.contains_key(b) {
+                    // A broker that cannot answer now shows no progress this round.
+                    let s = cluster.replica_sizes(*b).await.unwrap_or_default();
+                    sizes.insert(*b, s);
+                }
+            }
+            let total = sizes
+                .get(&leader)
+                .and_then(|s| s.get(&o.partition))
+                .copied()
+                .unwrap_or(0);
+            for a in &o.adding {
+                let copied = sizes
+                    .get(a)
+                    .and_then(|s| s.get(&o.partition))
+                    .copied()
+                    .unwrap_or(0);
+                let s = Sample { copied, total };
+                let key = (o.partition.clone(), *a);
+                let (t0, c0) = *first.entry(key).or_insert((Instant::now(), copied));
+                let secs = t0.elapsed().as_secs_f64();
+                let rate = (secs >= 0.5).then(|| (s.copied - c0).max(0) as f64 / secs);
+                eprintln!("{}", progress_line(&o.partition, *a, &s, rate));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `t-0 -> 3 [#######.............]  35%  1.2 MB of 3.4 MB, 2.2 MB left, 300 kB/s, ETA 7s`
+fn progress_line(tp: &TopicPartition, replica: i32, s: &Sample, rate: Option<f64>) -> String {
+    const WIDTH: usize = 20;
+    let frac = if s.total > 0 {
+        (s.copied as f64 / s.total as f64).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let filled = (frac * WIDTH as f64).round() as usize;
+    let bar: String = "#".repeat(filled) + &".".repeat(WIDTH - filled);
+    let left = (s.total - s.copied).max(0);
+    let speed = rate.map_or("-".to_string(), |r| format!("{}/s", bytes(r as i64)));
+    let eta = match rate {
+        Some(r) if r > 0.0 => format!("{:.0}s", left as f64 / r),
+        _ => "-".to_string(),
+    };
+    format!(
+        "{tp} -> {replica} [{bar}] {:>3.0}%  {} of {}, {} left, {speed}, ETA {eta}",
+        frac * 100.0,
+        bytes(s.copied),
+        bytes(s.total),
+        bytes(left)
+    )
+}
+
+fn bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    if n >= 1e9 {
+        format!("{:.1} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n:.0} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_read_well() {
+        let s = Sample {
+            copied: 1_200_000,
+            total: 3_400_000,
+        };
+        let l = progress_line(&TopicPartition::new("t", 0), 3, &s, Some(300_000.0));
+        assert!(l.starts_with("t-0 -> 3 [#######............."), "{l}");
+        assert!(
+            l.contains("35%") && l.contains("1.2 MB of 3.4 MB") && l.contains("ETA 7s"),
+            "{l}"
+        );
+        let none = progress_line(
+            &TopicPartition::new("t", 0),
+            3,
+            &Sample {
+                copied: 0,
+                total: 0,
+            },
+            None,
+        );
+        assert!(none.contains("ETA -"), "{none}");
+    }
+}

@@ -246,10 +246,13 @@ async fn throttled_move_reports_progress_and_keeps_every_record() {
         partial.len() >= 3,
         "progress seen while copying: {samples:?}"
     );
-    // The copy rate between the first and last partial samples (past the bucket's initial
-    // burst) stays within the throttle.
-    let (t0, c0, total) = *partial[0];
-    let (t1, c1, _) = *partial[partial.len() - 1];
+    // The copy rate between partial samples from 1 s in (past the buckets' initial burst)
+    // to the last one stays within the throttle.
+    let from = partial[0].0 + Duration::from_secs(1);
+    let window: Vec<_> = partial.iter().filter(|(t, _, _)| *t >= from).collect();
+    assert!(window.len() >= 2, "samples a second apart: {samples:?}");
+    let (t0, c0, total) = **window[0];
+    let (t1, c1, _) = **window[window.len() - 1];
     let measured = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
     let overall = total as f64 / done.as_secs_f64();
     println!(
@@ -332,6 +335,30 @@ async fn cancel_reverts_and_bad_requests_get_kafka_errors() {
         .await
         .expect("list")
         .is_empty());
+
+    // Throttle configs are checked: unknown dynamic broker keys, bad rates and bad replica
+    // lists get INVALID_CONFIG.
+    for ops in [
+        vec![ConfigOp::Set("log.retention.ms".into(), "1".into())],
+        vec![ConfigOp::Set(
+            "leader.replication.throttled.rate".into(),
+            "-5".into(),
+        )],
+    ] {
+        let e = c.alter_broker_configs(Some(1), &ops).await;
+        assert_eq!(code(&e), 40, "{ops:?}: {e:?}");
+    }
+    let e = c
+        .alter_topic_configs(
+            "stay",
+            &[ConfigOp::Set(
+                "leader.replication.throttled.replicas".into(),
+                "0-1".into(),
+            )],
+            false,
+        )
+        .await;
+    assert_eq!(code(&e), 40, "{e:?}");
 
     // A slow move (a 20 kB/s throttle for ~1 MB), then a cancel while it copies.
     throttle(&mut c, "stay", 20_000, "0:1,0:2", "0:3").await;

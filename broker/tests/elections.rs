@@ -348,4 +348,21 @@ async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
     assert_eq!(three["fenced"], true);
     assert_eq!(three["rack"], "west");
     assert_eq!(three["leaders"], 0, "its leaderships moved: {three}");
+
+    // Over the wire at every version: v0 and v1 list the live brokers, v2 on request all of
+    // them with is_fenced; asking a broker for controller endpoints is a mismatch (114).
+    use common::wire;
+    use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, DescribeClusterResponse};
+    let mut s = wire::connect(&nodes[0]);
+    for (v, include, expect) in [(0, false, 2), (1, false, 2), (2, false, 2), (2, true, 3)] {
+        let req = DescribeClusterRequest::default().with_include_fenced_brokers(include);
+        let r: DescribeClusterResponse =
+            wire::call(&mut s, ApiKey::DescribeCluster, v, v.into(), &req);
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.brokers.len(), expect, "v{v} include_fenced={include}");
+        assert_eq!(r.brokers.iter().filter(|x| x.is_fenced).count(), expect - 2);
+    }
+    let req = DescribeClusterRequest::default().with_endpoint_type(2);
+    let r: DescribeClusterResponse = wire::call(&mut s, ApiKey::DescribeCluster, 1, 9, &req);
+    assert_eq!(r.error_code, 114, "MISMATCHED_ENDPOINT_TYPE");
 }

@@ -9,7 +9,10 @@
 //! Each side is one token bucket per broker ([`Quota`]): a throttled fetch may take what the
 //! bucket holds (at least one batch, KIP-74), the bytes actually moved are taken out
 //! afterwards, and an overdrawn bucket holds throttled partitions back until it refills, so
-//! the average rate stays at the limit however large the batches are.
+//! the average rate stays at the limit however large the batches are. A new limit starts
+//! from an empty bucket; a full one holds half a second of the rate, but at least a largest
+//! batch (so no partition can starve), which is the burst after a quiet spell (Kafka's
+//! quota, averaged over 11 one-second windows, allows about ten seconds' worth).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -50,6 +53,10 @@ pub fn validate_broker_config(key: &str, value: &str) -> Result<String, String> 
 
 /// How many seconds of the rate a full bucket holds: the largest burst after a quiet spell.
 const BURST_SECONDS: f64 = 0.5;
+/// The least a full bucket holds, whatever the rate: a batch up to `max.message.bytes` must
+/// fit in one fetch's budget, or a throttled partition that is not first in a fetch response
+/// (where KIP-74 lets one batch exceed the limit) could wait forever.
+const MIN_BURST_BYTES: f64 = 1_100_000.0;
 
 /// Whether a throttled-replicas list (`*`, or `partition:broker` pairs) names this replica.
 pub fn lists(value: &str, partition: i32, broker: BrokerId) -> bool {
@@ -112,7 +119,7 @@ impl Bucket {
     fn refill(&mut self, now: Instant) {
         if let Some(rate) = self.rate {
             let dt = now.saturating_duration_since(self.last).as_secs_f64();
-            let cap = rate as f64 * BURST_SECONDS;
+            let cap = (rate as f64 * BURST_SECONDS).max(MIN_BURST_BYTES);
             self.tokens = (self.tokens + dt * rate as f64).min(cap);
         }
         self.last = now;

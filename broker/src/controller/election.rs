@@ -15,7 +15,8 @@
 //! - Rebalance: every `leader.imbalance.check.interval.seconds` the active controller counts,
 //!   per broker, the partitions it is the preferred leader of but does not lead; when that share
 //!   is above `leader.imbalance.per.broker.percentage`, those partitions get a preferred
-//!   election (ZooKeeper-mode Kafka's rule; KRaft ignores the percentage and always balances).
+//!   election (ZooKeeper-mode Kafka's rule; KRaft ignores the percentage and always balances);
+//!   partitions being reassigned are left to the reassignment.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -130,7 +131,7 @@ pub fn all_partitions(image: &MetadataImage) -> Vec<(String, i32)> {
 
 /// The partitions the rebalance should move back to their preferred replica: those of each
 /// broker whose share of partitions it prefers but does not lead is above `percentage`, and
-/// whose preferred replica is live and in the ISR.
+/// whose preferred replica is live and in the ISR, unless they are being reassigned.
 pub fn imbalanced(image: &MetadataImage, percentage: u32) -> Vec<(String, i32)> {
     // Per preferred broker: (partitions it prefers, those led by someone else).
     let mut per_broker: BTreeMap<BrokerId, (usize, Vec<(String, i32)>)> = BTreeMap::new();
@@ -152,10 +153,11 @@ pub fn imbalanced(image: &MetadataImage, percentage: u32) -> Vec<(String, i32)> 
         if total == 0 || (off.len() as u64) * 100 <= u64::from(percentage) * total as u64 {
             continue;
         }
-        out.extend(
-            off.into_iter()
-                .filter(|(t, p)| elect(image, t, *p, ElectionType::Preferred).is_ok()),
-        );
+        // A partition being reassigned gets its leader from the reassignment, as in Kafka.
+        out.extend(off.into_iter().filter(|(t, p)| {
+            image.reassignment(t, *p).is_none()
+                && elect(image, t, *p, ElectionType::Preferred).is_ok()
+        }));
     }
     out
 }
@@ -382,6 +384,16 @@ mod tests {
         assert!(
             imbalanced(&img, 25).is_empty(),
             "at the threshold: balanced enough"
+        );
+        let mut moving = img.clone();
+        moving
+            .reassignments
+            .entry("t".into())
+            .or_default()
+            .insert(3, crate::controller::image::Reassignment::default());
+        assert!(
+            imbalanced(&moving, 10).is_empty(),
+            "left to the reassignment"
         );
         // The preferred replica is out of the ISR: nothing to do.
         parts[3] = part(&[1, 2], &[2], 2);

@@ -54,6 +54,11 @@ pub struct LeadersArgs {
     /// Elect for every partition of the cluster.
     #[arg(long = "all-topic-partitions", conflicts_with_all = ["topic", "partition"])]
     all_topic_partitions: bool,
+    /// Elect for the partitions listed in a JSON file, kafka-leader-election.sh's format:
+    /// `{"partitions": [{"topic": "t", "partition": 0}, ...]}`.
+    #[arg(long = "path-to-json-file", value_name = "FILE",
+          conflicts_with_all = ["topic", "partition", "all_topic_partitions"])]
+    path_to_json_file: Option<std::path::PathBuf>,
 }
 
 /// Runs `rill leaders`.
@@ -75,7 +80,7 @@ fn validate(a: &LeadersArgs) -> Result<Option<ElectionKind>, CliError> {
         _ => None,
     };
     if a.describe {
-        if kind.is_some() || a.all_topic_partitions {
+        if kind.is_some() || a.all_topic_partitions || a.path_to_json_file.is_some() {
             return usage("--describe takes no election flags");
         }
         return Ok(None);
@@ -83,8 +88,10 @@ fn validate(a: &LeadersArgs) -> Result<Option<ElectionKind>, CliError> {
     let Some(kind) = kind else {
         return usage("--elect needs --preferred, --unclean or --election-type PREFERRED|UNCLEAN");
     };
-    if a.topic.is_none() && !a.all_topic_partitions {
-        return usage("--elect needs --topic [--partition] or --all-topic-partitions");
+    if a.topic.is_none() && !a.all_topic_partitions && a.path_to_json_file.is_none() {
+        return usage(
+            "--elect needs --topic [--partition], --path-to-json-file or --all-topic-partitions",
+        );
     }
     Ok(Some(kind))
 }
@@ -101,7 +108,10 @@ async fn elect(cluster: &mut Cluster, a: &LeadersArgs, kind: ElectionKind) -> Re
                     .collect(),
             )
         }
-        (None, _) => None,
+        (None, _) => match &a.path_to_json_file {
+            Some(path) => Some(read_partitions_file(path)?),
+            None => None,
+        },
     };
     let results = cluster
         .elect_leaders(kind, targets.as_deref())
@@ -164,6 +174,34 @@ async fn elect(cluster: &mut Cluster, a: &LeadersArgs, kind: ElectionKind) -> Re
             failed.len()
         )))
     }
+}
+
+/// Reads kafka-leader-election.sh's JSON file of partitions.
+fn read_partitions_file(path: &std::path::Path) -> Result<Vec<TopicPartition>, CliError> {
+    let bad =
+        |why: String| CliError::Usage(format!("--path-to-json-file {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let list = v["partitions"]
+        .as_array()
+        .ok_or_else(|| bad("expected {\"partitions\": [...]}".into()))?;
+    let mut out = Vec::new();
+    for p in list {
+        let topic = p["topic"].as_str();
+        let partition = p["partition"].as_i64().and_then(|n| i32::try_from(n).ok());
+        match (topic, partition) {
+            (Some(t), Some(n)) if n >= 0 => out.push(TopicPartition::new(t, n)),
+            _ => {
+                return Err(bad(format!(
+                    "each entry needs a topic and a partition: {p}"
+                )))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no partitions listed".into()));
+    }
+    Ok(out)
 }
 
 async fn topic_metadata(cluster: &mut Cluster, name: &str) -> Result<TopicMetadata, CliError> {

@@ -239,6 +239,25 @@ fn describe_and_elect_preferred_leaders() {
     assert_eq!(v["election_type"], "UNCLEAN");
     assert_eq!(v["not_needed"].as_array().map(Vec::len), Some(3), "{v}");
 
+    // kafka-leader-election.sh's JSON file of partitions.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("partitions.json");
+    std::fs::write(
+        &file,
+        r#"{"partitions": [{"topic": "t", "partition": 1}, {"topic": "t", "partition": 2}]}"#,
+    )
+    .expect("write");
+    let f = file.to_str().expect("utf-8 path");
+    let out = run(&b, &["--elect", "--preferred", "--path-to-json-file", f]);
+    assert!(
+        out.ok()
+            .contains("Valid replica already elected for partitions t-1, t-2"),
+        "{out:#?}"
+    );
+    std::fs::write(&file, r#"{"partitions": [{"topic": "t"}]}"#).expect("write");
+    let out = run(&b, &["--elect", "--preferred", "--path-to-json-file", f]);
+    assert_eq!(out.code, 2, "{out:#?}");
+
     // Bad usage exits 2, a failed operation 1.
     for bad in [
         vec!["--elect", "--topic", "t"],

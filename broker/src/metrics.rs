@@ -55,6 +55,17 @@ pub struct Metrics {
     pub active_controller: IntGauge,
     /// `kafka_controller_kafkacontroller_offlinepartitionscount`.
     pub offline_partitions: IntGauge,
+    /// `kafka_controller_kafkacontroller_preferredreplicaimbalancecount`: partitions not led by
+    /// their preferred replica (this and the next four: on the active controller only).
+    pub preferred_imbalance: IntGauge,
+    /// `kafka_controller_kafkacontroller_globalpartitioncount`.
+    pub global_partitions: IntGauge,
+    /// `kafka_controller_kafkacontroller_globaltopiccount`.
+    pub global_topics: IntGauge,
+    /// `kafka_controller_kafkacontroller_fencedbrokercount`.
+    pub fenced_brokers: IntGauge,
+    /// `kafka_controller_kafkacontroller_activebrokercount`: registered, unfenced brokers.
+    pub active_brokers: IntGauge,
     /// `kafka_log_log_size{topic,partition}`.
     pub log_size: IntGaugeVec,
     /// `kafka_log_log_logendoffset{topic,partition}`.
@@ -185,6 +196,26 @@ impl Metrics {
             offline_partitions: gauge(
                 "kafka_controller_kafkacontroller_offlinepartitionscount",
                 "Partitions without a leader (reported by the active controller only, so a sum over brokers counts each once).",
+            )?,
+            preferred_imbalance: gauge(
+                "kafka_controller_kafkacontroller_preferredreplicaimbalancecount",
+                "Partitions not led by their preferred replica (active controller only).",
+            )?,
+            global_partitions: gauge(
+                "kafka_controller_kafkacontroller_globalpartitioncount",
+                "Partitions in the cluster (active controller only).",
+            )?,
+            global_topics: gauge(
+                "kafka_controller_kafkacontroller_globaltopiccount",
+                "Topics in the cluster (active controller only).",
+            )?,
+            fenced_brokers: gauge(
+                "kafka_controller_kafkacontroller_fencedbrokercount",
+                "Registered brokers that are fenced (active controller only).",
+            )?,
+            active_brokers: gauge(
+                "kafka_controller_kafkacontroller_activebrokercount",
+                "Registered brokers that are not fenced (active controller only).",
             )?,
             log_size: partition_gauge("kafka_log_log_size", "Bytes on disk of a partition's log.")?,
             log_end_offset: partition_gauge(

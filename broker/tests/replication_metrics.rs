@@ -134,6 +134,23 @@ async fn replication_metrics_follow_the_cluster() {
         );
         (under == 1.0 && offline == 1.0 && active == 1.0).then_some(())
     });
+    // The active controller's view of the cluster (solo-1 has no leader, so it is not on its
+    // preferred replica either).
+    let expected = [
+        ("kafka_controller_kafkacontroller_fencedbrokercount", 1.0),
+        ("kafka_controller_kafkacontroller_activebrokercount", 2.0),
+        ("kafka_controller_kafkacontroller_globalpartitioncount", 3.0),
+        ("kafka_controller_kafkacontroller_globaltopiccount", 2.0),
+        (
+            "kafka_controller_kafkacontroller_preferredreplicaimbalancecount",
+            1.0,
+        ),
+    ];
+    wait_for(30, "the controller's cluster gauges", || {
+        let got: Vec<f64> = expected.iter().map(|(n, _)| total(&live, n)).collect();
+        let want: Vec<f64> = expected.iter().map(|(_, v)| *v).collect();
+        (got == want).then_some(())
+    });
 
     // It returns, catches up and rejoins: an expansion, and m-0 is no longer under min ISR.
     let expands = total(&live, "kafka_server_replicamanager_isrexpands_total");

@@ -72,12 +72,16 @@ fn refresh_gauges(b: &Broker) {
     let m = &b.metrics;
     let image = b.controller.image();
     let (mut leaders, mut under, mut offline) = (0, 0, 0);
-    let (mut under_min, mut at_min) = (0, 0);
+    let (mut under_min, mut at_min, mut not_preferred, mut total) = (0, 0, 0, 0);
     for t in image.topics.values() {
         let min_isr = crate::replica::manager::min_insync_replicas(&t.configs, &b.config.raw);
         for p in &t.partitions {
+            total += 1;
             if p.leader.0 < 0 {
                 offline += 1;
+            }
+            if p.replicas.first() != Some(&p.leader) {
+                not_preferred += 1;
             }
             if p.leader.0 == b.config.node_id {
                 leaders += 1;
@@ -104,6 +108,14 @@ fn refresh_gauges(b: &Broker) {
     // Kafka's controller metric: only the active controller reports it, so dashboards that
     // sum over brokers count every offline partition once.
     m.offline_partitions.set(if active { offline } else { 0 });
+    let fenced = image.fenced_brokers.len() as i64;
+    let only_active = |v: i64| if active { v } else { 0 };
+    m.preferred_imbalance.set(only_active(not_preferred));
+    m.global_partitions.set(only_active(total));
+    m.global_topics.set(only_active(image.topics.len() as i64));
+    m.fenced_brokers.set(only_active(fenced));
+    m.active_brokers
+        .set(only_active(image.brokers.len() as i64 - fenced));
     m.log_size.reset();
     m.log_end_offset.reset();
     m.log_start_offset.reset();

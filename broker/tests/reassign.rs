@@ -226,6 +226,7 @@ async fn throttled_move_reports_progress_and_keeps_every_record() {
 
     // Poll the leader's progress until the reassignment is gone from the image.
     let mut samples: Vec<(Duration, u64, u64)> = Vec::new();
+    let (mut rated, mut lag_seen) = (false, false);
     let done = wait_for(120, "the reassignment to complete", || {
         let v = http_json(&nodes[0], "/api/v1/reassignments")?;
         let list = v["reassignments"].as_array()?;
@@ -237,11 +238,25 @@ async fn throttled_move_reports_progress_and_keeps_every_record() {
             let total = p["bytes_total"].as_u64().unwrap_or(0);
             assert_eq!(p["replica"], 3);
             samples.push((started.elapsed(), copied, total));
+            rated |= p["rate_bytes_per_sec"].as_f64().is_some_and(|r| r > 0.0)
+                && p["eta_seconds"].as_f64().is_some();
+            if !lag_seen && copied > 0 && copied < total {
+                // The partitions view shows the same follower behind, outside the ISR.
+                let parts = http_json(&nodes[0], "/api/v1/partitions")?;
+                let part = parts.as_array()?.iter().find(|p| p["topic"] == "moving")?;
+                lag_seen = part["followers"].as_array()?.iter().any(|f| {
+                    f["replica"] == 3
+                        && f["in_isr"] == false
+                        && f["lag_messages"].as_i64().is_some_and(|l| l > 0)
+                });
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
         None
     });
     let partial: Vec<_> = samples.iter().filter(|(_, c, t)| *c > 0 && c < t).collect();
+    assert!(rated, "a copy rate and an ETA while copying");
+    assert!(lag_seen, "the new follower's lag on /api/v1/partitions");
     assert!(
         partial.len() >= 3,
         "progress seen while copying: {samples:?}"

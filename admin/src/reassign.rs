@@ -71,6 +71,10 @@ pub struct ReassignArgs {
     /// Replication throttle for the move, bytes/s (--execute).
     #[arg(long, value_name = "BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
     throttle: Option<u64>,
+    /// Start even though some of the plan's partitions are already being reassigned (their
+    /// targets are replaced), as Kafka's tool requires.
+    #[arg(long)]
+    additional: bool,
     /// Keep the throttles when cancelling.
     #[arg(long = "preserve-throttles")]
     preserve_throttles: bool,
@@ -95,6 +99,9 @@ pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
     }
     if args.throttle.is_some() && !args.execute {
         return usage("--throttle goes with --execute");
+    }
+    if args.additional && !args.execute {
+        return usage("--additional goes with --execute");
     }
     if args.wait && !(args.execute || args.verify) {
         return usage("--wait goes with --execute or --verify");
@@ -199,6 +206,17 @@ async fn execute(
     topics: &[rill_broker::client::TopicMetadata],
     out: Output,
 ) -> Result<(), CliError> {
+    let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
+    let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
+    if !ongoing.is_empty() && !args.additional {
+        let names: Vec<String> = ongoing.iter().map(|o| o.partition.to_string()).collect();
+        return Err(CliError::Failed(format!(
+            "Cannot execute because there is an existing partition reassignment ({}). Use \
+             --additional to override this and create a new partition reassignment in \
+             addition to the existing one.",
+            names.join(", ")
+        )));
+    }
     let current: Vec<Move> = plan
         .iter()
         .filter_map(|m| {

@@ -312,6 +312,9 @@ async fn generate_execute_verify_cancel() {
         ],
     )
     .ok();
+    let twice = run(b, &["--execute", "--reassignment-json-file", &back_plan]);
+    assert_eq!(twice.code, 1, "{twice:?}");
+    assert!(twice.stderr.contains("--additional"), "{twice:?}");
     let listed = run(b, &["--list"]);
     assert!(listed.ok().contains("adding: 1"), "{listed:?}");
     let in_progress = run(b, &["--verify", "--reassignment-json-file", &back_plan]);

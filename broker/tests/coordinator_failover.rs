@@ -17,8 +17,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 const FAST: &[&str] = &[
-    "broker.session.timeout.ms=2000",
-    "broker.heartbeat.interval.ms=200",
     "replica.lag.time.max.ms=5000",
     "group.initial.rebalance.delay.ms=0",
     "offsets.topic.num.partitions=3",

@@ -5,174 +5,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::checks::*;
 use common::{start_cluster, wait_for, BrokerProc};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, StrBytes};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::admin::{NewTopic, TopicReplication};
 
-/// Fast failure detection for tests: a broker silent for 2 s is fenced.
-const FAST: &[&str] = &[
-    "broker.session.timeout.ms=2000",
-    "broker.heartbeat.interval.ms=200",
-    "replica.lag.time.max.ms=5000",
-];
-
-const T: Duration = Duration::from_secs(30);
-
-/// One partition as a node's Metadata reports it.
-#[derive(Debug, Clone, PartialEq)]
-struct PartInfo {
-    leader: i32,
-    epoch: i32,
-    isr: Vec<i32>,
-    replicas: Vec<i32>,
-}
-
-/// Sends one request on a fresh connection; `None` if the node does not answer.
-fn try_call<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
-    addr: &str,
-    key: ApiKey,
-    version: i16,
-    req: &Q,
-) -> Option<R> {
-    let sock = addr.parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
-    s.write_all(&common::wire::frame(key, version, 7, req))
-        .ok()?;
-    let mut b = common::wire::read_frame(&mut s)?;
-    ResponseHeader::decode(&mut b, key.response_header_version(version)).ok()?;
-    R::decode(&mut b, version).ok()
-}
-
-fn partition_info(b: &BrokerProc, topic: &str) -> Option<PartInfo> {
-    let req = MetadataRequest::default()
-        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-        )
-        .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))]));
-    let r: MetadataResponse = try_call(&b.bootstrap, ApiKey::Metadata, 12, &req)?;
-    let t = r.topics.first()?;
-    let p = t.partitions.first()?;
-    let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
-    Some(PartInfo {
-        leader: p.leader_id.0,
-        epoch: p.leader_epoch,
-        isr: ids(&p.isr_nodes),
-        replicas: ids(&p.replica_nodes),
-    })
-}
-
-/// (log end offset, high watermark) of `topic`-0 on a node, from its HTTP API.
-fn offsets(b: &BrokerProc, topic: &str) -> Option<(i64, i64)> {
-    let (status, body) = b.http_get("/api/v1/partitions");
-    if status != 200 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v.as_array()?
-        .iter()
-        .find(|p| p["topic"] == topic && p["partition"] == 0)
-        .and_then(|p| Some((p["log_end_offset"].as_i64()?, p["high_watermark"].as_i64()?)))
-}
-
-async fn create_topic(bootstrap: &str, topic: NewTopic<'_>) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin");
-    let r = admin
-        .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(T)))
-        .await
-        .expect("rpc");
-    r[0].clone().expect("topic created");
-}
-
-fn producer(bootstrap: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("request.timeout.ms", "10000")
-        .set("message.timeout.ms", "120000")
-        .set("retry.backoff.ms", "50")
-        .set("retry.backoff.max.ms", "200")
-        .create()
-        .expect("producer")
-}
-
-/// Produces records numbered `from..to` (pipelined) and returns the acknowledged numbers.
-async fn produce_range(p: &FutureProducer, topic: &str, from: usize, to: usize) -> Vec<usize> {
-    let futs: Vec<_> = (from..to)
-        .map(|i| {
-            let f = p
-                .send_result(
-                    FutureRecord::<(), _>::to(topic)
-                        .partition(0)
-                        .payload(&format!("{i}")),
-                )
-                .map_err(|(e, _)| e)
-                .expect("enqueued");
-            (i, f)
-        })
-        .collect();
-    let mut acked = Vec::new();
-    for (i, f) in futs {
-        match f.await.expect("not cancelled") {
-            Ok(_) => acked.push(i),
-            Err((e, _)) => eprintln!("record {i} not acknowledged: {e}"),
-        }
-    }
-    acked
-}
-
-/// Waits until every live node reports the same log end offset and high watermark for
-/// `topic`-0, at least `min`, and returns it.
-fn wait_same_offsets(nodes: &[&BrokerProc], topic: &str, min: i64) -> i64 {
-    wait_for(60, "every replica at the same LEO and HW", || {
-        let all: Vec<_> = nodes.iter().map(|n| offsets(n, topic)).collect();
-        let first = (*all.first()?)?;
-        (first.0 >= min && first.0 == first.1 && all.iter().all(|o| *o == Some(first)))
-            .then_some(first.0)
-    })
-}
-
-/// Reads `topic`-0 from the beginning up to `end` through whichever node leads it.
-fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "replication-check")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.last().is_none_or(|(o, _)| *o + 1 < end) && Instant::now() < deadline {
-        if let Some(m) = c.poll(Duration::from_millis(200)) {
-            let m = m.expect("message");
-            let n: usize = String::from_utf8_lossy(m.payload().unwrap_or_default())
-                .parse()
-                .expect("numbered record");
-            out.push((m.offset(), n));
-        }
-    }
-    out
-}
+/// Liveness at the defaults (a broker silent for 1.5 s is fenced); a lagging follower leaves
+/// the ISR after 5 s instead of 30.
+const FAST: &[&str] = &["replica.lag.time.max.ms=5000"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rf3_survives_leader_kill_and_the_old_leader_rejoins() {
@@ -277,23 +119,6 @@ async fn rf3_survives_leader_kill_and_the_old_leader_rejoins() {
     assert_eq!(acked.len(), total, "every record acknowledged in the end");
 }
 
-/// A raw Produce v9 of one small batch; the partition's error code, or `None` if the node did
-/// not answer.
-fn produce_raw(b: &BrokerProc, topic: &str, acks: i16, timeout_ms: i32) -> Option<i16> {
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(timeout_ms)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(common::wire::batch(3).freeze())),
-            ])]);
-    let r: ProduceResponse = try_call(&b.bootstrap, ApiKey::Produce, 9, &req)?;
-    Some(r.responses.first()?.partition_responses.first()?.error_code)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_all_is_refused_below_min_insync_replicas() {
     // Five nodes, so the metadata quorum survives the loss of two of the topic's three
@@ -383,7 +208,7 @@ async fn a_leader_that_is_not_the_controller_fails_over_within_the_session_timeo
     assert_eq!(produce_range(&p, "moves", 100, 101).await, vec![100]);
     let failover = killed_at.elapsed();
     eprintln!(
-        "failover (leader {leader}, controller {controller}): first acks=all write acknowledged {failover:?} after the kill (broker.session.timeout.ms=2000)"
+        "failover (leader {leader}, controller {controller}): first acks=all write acknowledged {failover:?} after the kill (default broker.session.timeout.ms)"
     );
     assert!(failover < Duration::from_secs(10), "{failover:?}");
     let survivor = &nodes[(others[0] - 1) as usize];

@@ -19,7 +19,7 @@ pub async fn handle(
     version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> MetadataResponse {
-    let mut image = b.controller.image();
+    let mut image = visible_image(b);
     let mut topics = Vec::new();
     match req.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
@@ -45,7 +45,7 @@ pub async fn handle(
                             && b.config.auto_create_topics
                         {
                             match b.auto_create(&name).await {
-                                Ok(()) => image = b.controller.image(),
+                                Ok(()) => image = visible_image(b),
                                 Err(e) => {
                                     topics.push(error_entry(Some(&name), Uuid::nil(), &e));
                                     continue;
@@ -122,6 +122,30 @@ pub const TOPIC_OPERATIONS: i32 =
 /// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
 pub const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+/// The image as this node may present it. A node cut off from the controllers (see
+/// `Controller::is_cut_off`) knows the controller has fenced it by now, so it shows itself
+/// fenced: left out of the brokers (clients drop their connection to it and ask another
+/// broker, which has the current leaders) and leading nothing.
+fn visible_image(b: &Broker) -> std::sync::Arc<crate::controller::MetadataImage> {
+    let image = b.controller.image();
+    if !b.controller.is_cut_off() {
+        return image;
+    }
+    let me = crate::types::BrokerId(b.config.node_id);
+    let mut img = (*image).clone();
+    img.fenced_brokers.insert(me);
+    for p in img
+        .topics
+        .values_mut()
+        .flat_map(|t| t.partitions.iter_mut())
+    {
+        if p.leader == me {
+            p.leader = crate::types::BrokerId(-1);
+        }
+    }
+    std::sync::Arc::new(img)
+}
 
 fn topic_entry(t: &TopicMeta, version: i16, include_ops: bool) -> MetadataResponseTopic {
     let partitions = t

@@ -6,6 +6,7 @@
 //! shrank below it by the time the write was committed. Waiting holds no lock: each partition
 //! has a watch that its high watermark, leadership and ISR changes bump.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -129,7 +130,7 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
         let deadline = tokio::time::Instant::now()
             + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
         for w in pending {
-            if let Err(e) = w.partition.wait_replicated(w.end, w.epoch, deadline).await {
+            if let Err(e) = wait_replicated(b, &w, deadline).await {
                 let t = &mut responses[w.topic];
                 b.metrics
                     .failed_produce_requests
@@ -171,6 +172,35 @@ type Appended = (
     LeaderEpoch,
 );
 
+/// Waits for an acks=all write like [`Partition::wait_replicated`], but gives up with
+/// NOT_LEADER_OR_FOLLOWER once this node is cut off from the controllers: the controller has
+/// then moved the leadership, and the write can never be replicated by this node's ISR.
+async fn wait_replicated(
+    b: &Broker,
+    w: &Pending,
+    deadline: tokio::time::Instant,
+) -> Result<(), ReplicationError> {
+    // Slices short enough to notice the cut-off soon after it happens.
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(250);
+    loop {
+        let until = deadline.min(tokio::time::Instant::now() + SLICE);
+        match w.partition.wait_replicated(w.end, w.epoch, until).await {
+            Err(e) if e.error == ResponseError::RequestTimedOut && until < deadline => {
+                if b.controller.is_cut_off() {
+                    return Err(ReplicationError {
+                        error: ResponseError::NotLeaderOrFollower,
+                        message: format!(
+                            "this node is cut off from the controllers and may no longer lead {}",
+                            w.partition.tp
+                        ),
+                    });
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
 fn append(
     b: &Broker,
     topic: &str,
@@ -183,6 +213,12 @@ fn append(
         return Err(
             KafkaError::InvalidTopic(format!("Cannot append to internal topic {topic}")).into(),
         );
+    }
+    if b.controller.is_cut_off() {
+        return Err(KafkaError::NotLeaderOrFollower(format!(
+            "this node is cut off from the controllers and may no longer lead {topic}-{partition}"
+        ))
+        .into());
     }
     let p = b.replicas.leader(topic, partition)?;
     let records = records.ok_or_else(|| {

@@ -95,6 +95,7 @@ const BROKER_KEYS: &[&str] = &[
     "replica.socket.timeout.ms",
     "broker.heartbeat.interval.ms",
     "broker.session.timeout.ms",
+    "controller.quorum.election.timeout.ms",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
@@ -121,12 +122,17 @@ pub struct ReplicationConfig {
     /// `replica.socket.timeout.ms` (30000): limit for connecting to a leader and for one
     /// request beyond its long-poll time.
     pub socket_timeout_ms: u64,
-    /// `broker.heartbeat.interval.ms` (500): how often the active controller checks that each
-    /// registered broker answers.
+    /// `broker.heartbeat.interval.ms` (250; Kafka: 2000): how often the active controller
+    /// checks that each registered broker answers.
     pub heartbeat_interval_ms: u64,
-    /// `broker.session.timeout.ms` (9000): a broker that has not answered for this long is
-    /// fenced and its leaderships move to other in-sync replicas.
+    /// `broker.session.timeout.ms` (1500; Kafka: 9000): a broker that has not answered for
+    /// this long is fenced and its leaderships move to other in-sync replicas. Lower than
+    /// Kafka's so a leader `kill -9` costs under 3 s of writes; a false fencing (a node too
+    /// busy to answer for 1.5 s) only moves leaderships, never loses acknowledged data.
     pub session_timeout_ms: u64,
+    /// `controller.quorum.election.timeout.ms` (500; Kafka: 1000): a controller that hears no
+    /// quorum leader for a random time between this and twice this starts an election.
+    pub election_timeout_ms: u64,
 }
 
 impl Default for ReplicationConfig {
@@ -139,8 +145,9 @@ impl Default for ReplicationConfig {
             fetch_response_max_bytes: 10_485_760,
             fetch_backoff_ms: 1_000,
             socket_timeout_ms: 30_000,
-            heartbeat_interval_ms: 500,
-            session_timeout_ms: 9_000,
+            heartbeat_interval_ms: 250,
+            session_timeout_ms: 1_500,
+            election_timeout_ms: 500,
         }
     }
 }
@@ -167,6 +174,12 @@ fn replication_config(raw: &BTreeMap<String, String>) -> Result<ReplicationConfi
             10,
         )?,
         session_timeout_ms: get_num(raw, "broker.session.timeout.ms", d.session_timeout_ms, 100)?,
+        election_timeout_ms: get_num(
+            raw,
+            "controller.quorum.election.timeout.ms",
+            d.election_timeout_ms,
+            100,
+        )?,
     };
     if cfg.session_timeout_ms <= cfg.heartbeat_interval_ms {
         return Err(invalid(

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::ApiVersionsRequest;
 use tokio::task::JoinSet;
 
-use super::{Controller, MetadataImage, PartitionMeta, TopicMeta};
+use super::{Controller, MetadataCommand, MetadataImage, PartitionMeta, TopicMeta};
 use crate::client::Connection;
 use crate::config::defs;
 use crate::types::{BrokerId, LeaderEpoch};
@@ -124,6 +124,9 @@ pub async fn run(
     cfg: LivenessConfig,
     broker_props: BTreeMap<String, String>,
 ) {
+    // Names the observer, so a broker's logs (and a test's network proxy) can tell whose
+    // checks they are.
+    let client_id = format!("rill-controller-liveness-{}", me.0);
     let mut tick = tokio::time::interval(cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Per broker: last answer, and the open connection with the address it goes to.
@@ -165,8 +168,9 @@ pub async fn run(
                 .filter(|(a, c)| *a == addr && c.is_usable())
                 .map(|(_, c)| c);
             let id = b.id;
+            let client_id = client_id.clone();
             probes.spawn(async move {
-                let conn = probe(&addr, conn, probe_timeout).await;
+                let conn = probe(&addr, &client_id, conn, probe_timeout).await;
                 (id, addr, conn)
             });
         }
@@ -206,12 +210,18 @@ pub async fn run(
                     silent_ms = silent.as_millis() as u64,
                     "broker session expired: fencing it"
                 );
-                if let Err(e) = controller.fence_broker(*id).await {
+                if let Err(e) = controller
+                    .propose_as_active(MetadataCommand::FenceBroker { id: *id })
+                    .await
+                {
                     tracing::warn!(broker = id.0, error = %e, "cannot fence broker");
                 }
             } else if fenced && answered.contains(id) {
                 tracing::info!(broker = id.0, "fenced broker answers: unfencing it");
-                if let Err(e) = controller.unfence_broker(*id).await {
+                if let Err(e) = controller
+                    .propose_as_active(MetadataCommand::UnfenceBroker { id: *id })
+                    .await
+                {
                     tracing::warn!(broker = id.0, error = %e, "cannot unfence broker");
                 }
             }
@@ -241,7 +251,12 @@ pub async fn run(
 }
 
 /// One liveness check: ApiVersions on the kept connection, or on a new one.
-async fn probe(addr: &str, conn: Option<Connection>, timeout: Duration) -> Option<Connection> {
+async fn probe(
+    addr: &str,
+    client_id: &str,
+    conn: Option<Connection>,
+    timeout: Duration,
+) -> Option<Connection> {
     if let Some(mut c) = conn {
         let ok = tokio::time::timeout(timeout, c.send(ApiVersionsRequest::default()))
             .await
@@ -251,12 +266,7 @@ async fn probe(addr: &str, conn: Option<Connection>, timeout: Duration) -> Optio
         }
     }
     // Connecting runs ApiVersions: a broker that answers it is alive.
-    match tokio::time::timeout(
-        timeout,
-        Connection::connect_with(addr, "rill-controller-liveness", timeout),
-    )
-    .await
-    {
+    match tokio::time::timeout(timeout, Connection::connect_with(addr, client_id, timeout)).await {
         Ok(Ok(c)) => Some(c),
         _ => None,
     }

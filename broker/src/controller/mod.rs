@@ -59,6 +59,9 @@ pub struct Controller {
     /// Version of the last image given to listeners: images are applied in log order only, so
     /// a stale image can never undo a newer one (e.g. delete a just-created partition).
     published: Mutex<u64>,
+    /// `broker.session.timeout.ms`: how long the controller waits before fencing a silent
+    /// broker, hence how long this node may be out of touch before it must assume so.
+    session_timeout: Duration,
 }
 
 impl Controller {
@@ -85,6 +88,13 @@ impl Controller {
         if voters.len() == 1 {
             qc.heartbeat_interval = SOLO_HEARTBEAT;
             (qc.election_timeout_min, qc.election_timeout_max) = SOLO_ELECTION;
+        } else {
+            // Randomized between the timeout and twice it (openraft), heartbeats at a fifth
+            // of it so a few lost ones do not start an election.
+            let election = Duration::from_millis(config.replication.election_timeout_ms);
+            qc.election_timeout_min = election;
+            qc.election_timeout_max = election * 2;
+            qc.heartbeat_interval = (election / 5).max(Duration::from_millis(10));
         }
         let quorum = MetadataQuorum::start_on(qc, listener).await?;
         let leader = quorum.wait_for_leader(Duration::from_secs(120)).await?;
@@ -98,6 +108,7 @@ impl Controller {
             quorum,
             listeners: Mutex::new(Vec::new()),
             published: Mutex::new(0),
+            session_timeout: Duration::from_millis(config.replication.session_timeout_ms),
         });
         if c.image().cluster_id.is_empty() {
             c.propose(MetadataCommand::SetClusterId(cluster_id.to_string()))
@@ -327,7 +338,19 @@ impl Controller {
     /// True while this node is the active controller (the metadata quorum's leader): the one
     /// that watches broker liveness and moves leaderships.
     pub fn is_active(&self) -> bool {
+        // Half the session: an isolated leader stops acting as controller well before the
+        // others' controller could fence it, so two never fence each other's brokers at once.
         self.status().role == crate::controller::raft::QuorumRole::Leader
+            && self.quorum.out_of_contact() <= self.session_timeout / 2
+    }
+
+    /// True when this node has been out of touch with a quorum of the controllers for longer
+    /// than `broker.session.timeout.ms`: by now the active controller has fenced it and moved
+    /// its leaderships, so it must stop acting as a leader (refuse writes, stop advertising
+    /// itself as leader) although its own, stale image still says it leads. Kafka's brokers
+    /// keep serving on stale metadata until they hear otherwise; this closes that window.
+    pub fn is_cut_off(&self) -> bool {
+        self.quorum.out_of_contact() > self.session_timeout
     }
 
     /// A partition leader's ISR change (Kafka's AlterPartition, KIP-497): a compare-and-set on
@@ -415,6 +438,18 @@ impl Controller {
         self.propose(MetadataCommand::UnfenceBroker { id })
             .await
             .map(|_| ())
+    }
+
+    /// The active controller's own change (a liveness verdict or a partition state change
+    /// planned from it): proposed only while this node leads the quorum, never forwarded,
+    /// waiting at most `broker.session.timeout.ms` (see [`MetadataQuorum::propose_as_leader`]).
+    pub async fn propose_as_active(&self, cmd: MetadataCommand) -> Result<(), KafkaError> {
+        self.quorum
+            .propose_as_leader(cmd, self.session_timeout)
+            .await
+            .map_err(quorum_error)?;
+        self.publish(&self.image());
+        Ok(())
     }
 
     /// Leaves the quorum (clean shutdown).

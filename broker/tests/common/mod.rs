@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod checks;
+pub mod proxy;
+
 /// A running broker process.
 pub struct BrokerProc {
     child: Child,
@@ -207,6 +210,82 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
             }
         })
         .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts an `n`-node cluster whose nodes reach each other only through [`proxy::Network`],
+/// so a test can cut one off. Each [`BrokerProc::bootstrap`] is that node's Kafka proxy (its
+/// advertised address): test clients always get through, peers only while not cut off.
+pub fn start_proxied_cluster(n: usize, extra: &[&str]) -> (Vec<BrokerProc>, proxy::Network) {
+    let kafka_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let raft_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let kafka: Vec<proxy::Proxy> = kafka_ports
+        .iter()
+        .map(|p| proxy::Proxy::kafka(&format!("127.0.0.1:{p}")))
+        .collect();
+    let raft: Vec<Vec<Option<proxy::Proxy>>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    (i != j).then(|| {
+                        proxy::Proxy::plain(&format!("127.0.0.1:{}", raft_ports[j]), "raft")
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let cluster_id = format!(
+        "rilltest{:014}",
+        std::process::id() as u64 * 1000 + raft_ports[0] as u64 % 1000
+    );
+    let mut launched = Vec::new();
+    for i in 0..n {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let voters = (0..n)
+            .map(|j| match &raft[i][j] {
+                Some(p) => format!("{}@{}", j + 1, p.addr),
+                None => format!("{}@127.0.0.1:{}", j + 1, raft_ports[j]),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut e: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        e.push(format!("node.id={}", i + 1));
+        e.push(format!("controller.quorum.voters={voters}"));
+        e.push(format!("cluster.id={cluster_id}"));
+        e.push(format!(
+            "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            kafka_ports[i], raft_ports[i]
+        ));
+        e.push(format!(
+            "advertised.listeners=PLAINTEXT://{}",
+            kafka[i].addr
+        ));
+        let (child, rx) = launch(tmp.path(), &e);
+        launched.push((tmp, e, child, rx));
+    }
+    let nodes = launched
+        .into_iter()
+        .enumerate()
+        .map(|(i, (tmp, extra, child, rx))| {
+            let (_, http, controller) = await_ready(&rx);
+            BrokerProc {
+                child,
+                bootstrap: kafka[i].addr.clone(),
+                http,
+                controller,
+                data: tmp.path().to_path_buf(),
+                extra,
+                _tmp: Some(tmp),
+            }
+        })
+        .collect();
+    (nodes, proxy::Network { kafka, raft })
 }
 
 /// Minimal HTTP/1.1 GET over a TcpStream (keeps an HTTP client out of the dev-dependencies).

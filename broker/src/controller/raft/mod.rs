@@ -10,10 +10,11 @@
 //! - `log_store`: the log, vote and purge point on disk.
 //! - `network`: the length-prefixed JSON RPC between voters.
 //!
-//! Timing defaults (KRaft-like, chosen for a loopback or LAN cluster): heartbeat every
-//! [`DEFAULT_HEARTBEAT_INTERVAL`] (150 ms); a follower that hears no leader for a random
-//! [`DEFAULT_ELECTION_TIMEOUT_MIN`]..[`DEFAULT_ELECTION_TIMEOUT_MAX`] (1-2 s) starts an
-//! election, so a controller failover takes roughly 1.5-2.5 s. A snapshot is taken every
+//! Timing defaults (chosen for a loopback or LAN cluster): heartbeat every
+//! [`DEFAULT_HEARTBEAT_INTERVAL`] (100 ms); a follower that hears no leader for a random
+//! [`DEFAULT_ELECTION_TIMEOUT_MIN`]..[`DEFAULT_ELECTION_TIMEOUT_MAX`] (0.5-1 s) starts an
+//! election, so a controller failover takes roughly 0.6-1.2 s. The broker sets them from
+//! `controller.quorum.election.timeout.ms`. A snapshot is taken every
 //! [`DEFAULT_SNAPSHOT_EVERY`] (1000) entries and the log is purged up to it.
 //!
 //! The voter set is fixed when the cluster is formed: the lowest-id voter initializes the
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 pub mod command;
+mod contact;
 mod log_store;
 mod network;
 mod state_machine;
@@ -66,11 +68,11 @@ openraft::declare_raft_types!(
 );
 
 /// Default leader heartbeat interval.
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(150);
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default lower bound of the randomized election timeout.
-pub const DEFAULT_ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(1000);
+pub const DEFAULT_ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(500);
 /// Default upper bound of the randomized election timeout.
-pub const DEFAULT_ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(2000);
+pub const DEFAULT_ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(1000);
 /// Default number of log entries between snapshots.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
 /// Default bound on one [`MetadataQuorum::propose`], retries included.
@@ -289,6 +291,7 @@ struct Inner {
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stopped: AtomicBool,
     local_addr: SocketAddr,
+    contact: Arc<contact::Contact>,
 }
 
 impl Drop for Inner {
@@ -391,7 +394,7 @@ impl MetadataQuorum {
         let raft = Raft::new(
             me,
             Arc::new(raft_config),
-            NetworkFactory::new(client.clone()),
+            NetworkFactory::new(client.clone(), config.voters.clone()),
             log,
             sm,
         )
@@ -423,8 +426,10 @@ impl MetadataQuorum {
             },
         );
 
+        let contact = contact::Contact::track(&raft, config.voters.len() == 1);
         let quorum = MetadataQuorum {
             inner: Arc::new(Inner {
+                contact,
                 me,
                 cfg: config,
                 cluster_id,
@@ -440,6 +445,13 @@ impl MetadataQuorum {
         quorum.initialize_if_first().await?;
         tracing::info!(node = me, addr = %local_addr, voters = ?quorum.inner.cfg.voters, "metadata quorum member started");
         Ok(quorum)
+    }
+
+    /// How long this node has been out of touch with a quorum of the voters: as leader,
+    /// since a majority last acknowledged it; otherwise since it last knew a leader. Zero for
+    /// a quorum of one.
+    pub fn out_of_contact(&self) -> Duration {
+        self.inner.contact.out_of_contact()
     }
 
     async fn initialize_if_first(&self) -> Result<(), QuorumError> {
@@ -519,12 +531,14 @@ impl MetadataQuorum {
             let (leader, leader_addr) = {
                 let m = metrics.borrow_and_update();
                 let leader = m.current_leader;
+                // This node's configured address for the leader first (see the network).
                 let addr = leader.and_then(|l| {
-                    m.membership_config
-                        .membership()
-                        .get_node(&l)
-                        .map(|n| n.addr.clone())
-                        .or_else(|| inner.cfg.voters.get(&l).cloned())
+                    inner.cfg.voters.get(&l).cloned().or_else(|| {
+                        m.membership_config
+                            .membership()
+                            .get_node(&l)
+                            .map(|n| n.addr.clone())
+                    })
                 });
                 (leader, addr)
             };
@@ -576,6 +590,41 @@ impl MetadataQuorum {
             if let Ok(Err(_)) = tokio::time::timeout(wait, metrics.changed()).await {
                 return Err(QuorumError::Shutdown);
             }
+        }
+    }
+
+    /// Proposes `command` only if this node is the leader now, never forwarding or retrying
+    /// elsewhere, and waits up to `timeout` for it to commit. For decisions that are only
+    /// valid while this node leads (the active controller's liveness verdicts): a verdict
+    /// taken by a leader cut off from the others must not be carried out later by whoever
+    /// leads after the partition heals.
+    pub async fn propose_as_leader(
+        &self,
+        command: MetadataCommand,
+        timeout: Duration,
+    ) -> Result<CommandResult, QuorumError> {
+        let inner = &self.inner;
+        let not_leader = |last: String| QuorumError::Timeout {
+            waited: Duration::ZERO,
+            last,
+        };
+        if inner.raft.metrics().borrow().current_leader != Some(inner.me) {
+            return Err(not_leader("this node is not the quorum leader".into()));
+        }
+        let proposal = Proposal {
+            id: Uuid::new_v4(),
+            command,
+        };
+        match tokio::time::timeout(timeout, inner.raft.client_write(proposal)).await {
+            Ok(Ok(resp)) => resp.data.map_err(QuorumError::Rejected),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(not_leader(
+                format!("leadership moved away (to {:?})", f.leader_id),
+            )),
+            Ok(Err(e)) => Err(QuorumError::Raft(e.to_string())),
+            Err(_) => Err(QuorumError::Timeout {
+                waited: timeout,
+                last: "not committed in time".into(),
+            }),
         }
     }
 

@@ -14,6 +14,7 @@
 //! is retried once on a fresh one. Every call runs under a timeout covering dial, send and
 //! reply.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -331,15 +332,20 @@ async fn round_trip(conn: &mut TcpStream, request: &[u8], max: usize) -> io::Res
     })
 }
 
+/// How long replication to an unreachable peer pauses before the next attempt.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(100);
+
 /// openraft's network factory: one [`PeerNetwork`] per target, all sharing one pool.
 pub(crate) struct NetworkFactory {
     client: Arc<RpcClient>,
+    /// This node's own `controller.quorum.voters` addresses.
+    voters: BTreeMap<NodeId, String>,
 }
 
 impl NetworkFactory {
-    /// A factory over `client`.
-    pub(crate) fn new(client: Arc<RpcClient>) -> NetworkFactory {
-        NetworkFactory { client }
+    /// A factory over `client`; `voters` are this node's configured peer addresses.
+    pub(crate) fn new(client: Arc<RpcClient>, voters: BTreeMap<NodeId, String>) -> NetworkFactory {
+        NetworkFactory { client, voters }
     }
 }
 
@@ -347,9 +353,17 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerNetwork {
+        // The membership holds the addresses the cluster was formed with (the first voter's
+        // view); this node's own `controller.quorum.voters` says how *it* reaches each peer
+        // (as KRaft's static quorum does), which matters when routes differ per node.
+        let addr = self
+            .voters
+            .get(&target)
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone());
         PeerNetwork {
             target,
-            addr: node.addr.clone(),
+            addr,
             client: self.client.clone(),
         }
     }
@@ -375,7 +389,11 @@ impl PeerNetwork {
                 target: self.target,
                 timeout,
             }),
-            RpcError::Connect { .. } | RpcError::Refused { .. } => {
+            // An I/O error here already failed on a fresh connection (`exchange` retries a
+            // pooled one once): a peer that accepts and drops connections is as unreachable
+            // as one that refuses them, and `Unreachable` makes openraft back off instead of
+            // retrying in a tight loop.
+            RpcError::Connect { .. } | RpcError::Refused { .. } | RpcError::Io { .. } => {
                 RPCError::Unreachable(Unreachable::new(&e))
             }
             _ => RPCError::Network(NetworkError::new(&e)),
@@ -390,6 +408,12 @@ impl PeerNetwork {
 }
 
 impl RaftNetwork<TypeConfig> for PeerNetwork {
+    /// Pause after an unreachable peer: short, so a returning peer catches up quickly, but
+    /// enough that a dead one costs no CPU.
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
@@ -503,9 +527,9 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
                 target: self.target,
                 timeout,
             })),
-            Err(e @ (RpcError::Connect { .. } | RpcError::Refused { .. })) => {
-                Err(StreamingError::Unreachable(Unreachable::new(&e)))
-            }
+            Err(
+                e @ (RpcError::Connect { .. } | RpcError::Refused { .. } | RpcError::Io { .. }),
+            ) => Err(StreamingError::Unreachable(Unreachable::new(&e))),
             Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! - `--generate --topics t1,t2 --broker-list 1,2,3`: the current assignment and a balanced
 //!   (rack-aware) proposal, both in Kafka's plan JSON.
-//! - `--execute --reassignment-json-file PLAN [--throttle BYTES/s] [--wait]`: sets the
+//! - `--execute --reassignment-json-file PLAN [--throttle BYTES/s] [--wait] [--additional]`:
+//!   refuses partitions already reassigning unless `--additional`, sets the
 //!   replication throttles as Kafka's tool does (rates on every broker involved; the
 //!   existing replicas as leader-throttled, the moving ones as follower-throttled), starts the
 //!   reassignments, and with `--wait` shows the copy progress until they are done (then

@@ -418,3 +418,77 @@ async fn cancel_reverts_and_bad_requests_get_kafka_errors() {
     assert_eq!(code(&r[0].1), 85);
     assert_eq!(consume_all(&all, "stay", 1000).len(), 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_under_continuous_writes_loses_nothing() {
+    let nodes = start_cluster(3, FAST);
+    let all = bootstrap(&nodes);
+    create_topic(&all, "busy", &[&[1]]).await;
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &all)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .expect("producer");
+    let send = |i: usize| {
+        let mut v = format!("{i:08}").into_bytes();
+        v.resize(64, b'x');
+        p.send_result(FutureRecord::<(), _>::to("busy").partition(0).payload(&v))
+            .map_err(|(e, _)| e)
+            .expect("enqueued")
+    };
+    let mut c = cluster(&nodes).await;
+    let tp = TopicPartition::new("busy", 0);
+    let mut pending = Vec::new();
+    let mut next = 0usize;
+    // Writes before, during and after the move of the only replica (and leader) from 1 to
+    // {2,3}: the replication factor grows and leadership moves.
+    for _ in 0..500 {
+        pending.push(send(next));
+        next += 1;
+    }
+    let r = c
+        .alter_partition_reassignments(&[(tp.clone(), Some(vec![2, 3]))])
+        .await
+        .expect("rpc");
+    assert_eq!(code(&r[0].1), 0, "{:?}", r[0].1);
+    let mut done = false;
+    for _ in 0..400 {
+        for _ in 0..20 {
+            pending.push(send(next));
+            next += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if !done {
+            done = c
+                .list_partition_reassignments(None)
+                .await
+                .expect("list")
+                .is_empty();
+        } else if next > 6000 {
+            break;
+        }
+    }
+    assert!(done, "the move completed under writes");
+    let mut acked = 0;
+    for f in pending {
+        if f.await.expect("not cancelled").is_ok() {
+            acked += 1;
+        }
+    }
+    assert_eq!(
+        acked, next,
+        "every write acknowledged across the leader move"
+    );
+    let (replicas, _, leader) = placement(&mut c, "busy").await;
+    assert_eq!(replicas, vec![2, 3]);
+    assert_eq!(leader, 2);
+    let seen = consume_all(&nodes[1].bootstrap, "busy", next);
+    assert_eq!(
+        seen,
+        (0..next).collect::<Vec<_>>(),
+        "each record once, in order"
+    );
+}

@@ -492,3 +492,48 @@ async fn a_move_under_continuous_writes_loses_nothing() {
         "each record once, in order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_completes_after_its_leader_and_source_is_killed() {
+    const N: usize = 600;
+    let mut nodes = start_cluster(3, FAST);
+    let all = bootstrap(&nodes);
+    create_topic(&all, "survivor", &[&[1, 2]]).await;
+    produce(&all, "survivor", N).await;
+    let mut c = cluster(&nodes).await;
+    wait_for(30, "both replicas in sync", || {
+        (hosted_leo(&nodes[1], "survivor") == Some(N as i64)).then_some(())
+    });
+    throttle(&mut c, "survivor", 100_000, "0:1,0:2", "0:3").await;
+    let tp = TopicPartition::new("survivor", 0);
+    let r = c
+        .alter_partition_reassignments(&[(tp.clone(), Some(vec![2, 3]))])
+        .await
+        .expect("rpc");
+    assert_eq!(code(&r[0].1), 0, "{:?}", r[0].1);
+    wait_for(30, "broker 3 to start copying", || {
+        hosted_leo(&nodes[2], "survivor")
+            .filter(|leo| *leo > 0 && *leo < N as i64)
+            .map(|_| ())
+    });
+    // Broker 1 leads and is being removed: kill it mid-copy. Broker 2 takes over from the
+    // ISR, broker 3 follows it, and the reassignment still completes.
+    nodes[0].kill9();
+    let mut c = cluster(&nodes[1..]).await;
+    wait_for(90, "the reassignment to complete without broker 1", || {
+        let v = http_json(&nodes[1], "/api/v1/reassignments")?;
+        v["reassignments"]
+            .as_array()
+            .is_some_and(|l| l.is_empty())
+            .then_some(())
+    });
+    let (replicas, isr, leader) = placement(&mut c, "survivor").await;
+    assert_eq!(replicas, vec![2, 3]);
+    assert_eq!(leader, 2);
+    let mut isr = isr;
+    isr.sort();
+    assert_eq!(isr, vec![2, 3]);
+    assert_eq!(hosted_leo(&nodes[2], "survivor"), Some(N as i64));
+    let seen = consume_all(&nodes[2].bootstrap, "survivor", N);
+    assert_eq!(seen, (0..N).collect::<Vec<_>>());
+}

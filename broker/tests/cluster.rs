@@ -214,3 +214,78 @@ async fn killing_the_active_controller_elects_another_and_it_rejoins() {
     });
     assert_eq!(md.brokers().len(), 3);
 }
+
+/// A node configured with another cluster's id refuses to join and says why, while the two
+/// nodes that agree form the cluster without it.
+#[test]
+fn a_node_with_another_cluster_id_refuses_to_join_and_says_why() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let spawn = |i: usize, cluster: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rill-broker"))
+            .args(["--override", &format!("node.id={}", i + 1)])
+            .args(["--override", &format!("controller.quorum.voters={voters}")])
+            .args(["--override", &format!("cluster.id={cluster}")])
+            .args([
+                "--override",
+                &format!(
+                    "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}",
+                    ports[i]
+                ),
+            ])
+            .args(["--override", "http.listener=127.0.0.1:0"])
+            .args([
+                "--override",
+                &format!("log.dirs={}", dirs[i].path().join("logs").display()),
+            ])
+            .env("RILL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rill-broker")
+    };
+    let mut good: Vec<_> = (0..2).map(|i| spawn(i, "clusterAAAAAAAAAAAAAAA")).collect();
+    let mut odd = spawn(2, "clusterBBBBBBBBBBBBBBB");
+    // The odd node exits on its own, with the reason.
+    let status = wait_for(60, "the odd node to exit", || odd.try_wait().ok().flatten());
+    let mut err = String::new();
+    odd.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    eprintln!("odd node: {status}; stderr:\n{err}");
+    assert!(!status.success(), "exits with a failure status");
+    assert!(
+        err.contains("clusterAAAAAAAAAAAAAAA") && err.contains("clusterBBBBBBBBBBBBBBB"),
+        "names both cluster ids: {err}"
+    );
+    // The two that agree formed the cluster.
+    for g in &mut good {
+        let mut out = g.stdout.take().expect("stdout");
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") && out.read(&mut byte).is_ok_and(|n| n == 1) {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&line);
+        assert!(line.starts_with("rill-broker ready:"), "{line}");
+        let _ = g.kill();
+        let _ = g.wait();
+    }
+}

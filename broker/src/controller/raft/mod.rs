@@ -206,6 +206,10 @@ pub enum QuorumError {
         /// The configured cluster id.
         configured: String,
     },
+    /// The other voters refused this node before it knew a leader (another cluster id, or a
+    /// voter list naming another node at this address).
+    #[error("this node cannot join the metadata quorum: {0}")]
+    RefusedByPeers(String),
     /// The directory belongs to another node id.
     #[error("{dir} holds metadata of node {stored}, but this node is node {configured}: refusing to start")]
     NodeIdMismatch {
@@ -423,6 +427,7 @@ impl MetadataQuorum {
                 max_frame: config.max_frame_bytes,
                 client_write_timeout: config.propose_timeout,
                 refusals: Default::default(),
+                disagreements: client.disagreements(),
             },
         );
 
@@ -655,9 +660,18 @@ impl MetadataQuorum {
             if let Some(l) = metrics.borrow_and_update().current_leader {
                 return Ok(l);
             }
-            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+            // Refused by a majority of the voters and no leader: this node is the odd one out
+            // (a minority that refuses the others can still form a quorum without them).
+            let refusals = self.inner.client.disagreements().all();
+            if refusals.len() > self.inner.cfg.voters.len() / 2 {
+                let why: Vec<String> = refusals.into_values().collect();
+                return Err(QuorumError::RefusedByPeers(why.join("; ")));
+            }
+            let slice = deadline.min(tokio::time::Instant::now() + Duration::from_millis(200));
+            match tokio::time::timeout_at(slice, metrics.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(QuorumError::Shutdown),
+                Err(_) if slice < deadline => {}
                 Err(_) => {
                     return Err(QuorumError::Timeout {
                         waited: timeout,

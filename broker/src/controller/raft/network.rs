@@ -215,9 +215,37 @@ pub(crate) struct RpcClient {
     cluster_id: Option<String>,
     max_frame: usize,
     pool: Mutex<HashMap<String, Vec<TcpStream>>>,
+    /// Peers this node disagrees with (see [`Disagreements`]).
+    disagreements: Arc<Disagreements>,
+}
+
+/// Peers that refused this node, or that this node refused, for belonging to another cluster
+/// (or a voter list naming another node), with the reason, by peer id. A starting node that
+/// disagrees with a majority of the voters is the odd one out and fails with the reasons.
+#[derive(Debug, Default)]
+pub(crate) struct Disagreements(Mutex<BTreeMap<NodeId, String>>);
+
+impl Disagreements {
+    /// Records a disagreement with `peer`.
+    pub(crate) fn note(&self, peer: NodeId, reason: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, reason.to_string());
+    }
+
+    /// Every disagreement so far, by peer.
+    pub(crate) fn all(&self) -> BTreeMap<NodeId, String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl RpcClient {
+    /// The disagreements record this client and the server share.
+    pub(crate) fn disagreements(&self) -> Arc<Disagreements> {
+        self.disagreements.clone()
+    }
+
     /// A client calling as node `me` of cluster `cluster_id`.
     pub(crate) fn new(me: NodeId, cluster_id: Option<String>, max_frame: usize) -> RpcClient {
         RpcClient {
@@ -225,6 +253,7 @@ impl RpcClient {
             cluster_id,
             max_frame,
             pool: Mutex::new(HashMap::new()),
+            disagreements: Default::default(),
         }
     }
 
@@ -284,6 +313,7 @@ impl RpcClient {
             source,
         })?;
         if let RpcReply::Refused(reason) = reply {
+            self.disagreements.note(target, &reason);
             return Err(RpcError::Refused {
                 addr: addr.into(),
                 reason,
@@ -548,6 +578,8 @@ pub(crate) struct ServerConfig {
     pub(crate) client_write_timeout: Duration,
     /// Rate limit for refusal warnings (a misconfigured peer retries every heartbeat).
     pub(crate) refusals: Arc<RefusalLog>,
+    /// Shared with this node's [`RpcClient`].
+    pub(crate) disagreements: Arc<Disagreements>,
 }
 
 /// Lets one refusal warning through per [`REFUSAL_LOG_INTERVAL`]; the rest go to debug.
@@ -647,6 +679,7 @@ async fn handle(req: RpcRequest, raft: &Raft<TypeConfig>, cfg: &ServerConfig) ->
                 cfg.me, req.from
             );
             cfg.refusals.log(&reason);
+            cfg.disagreements.note(req.from, &reason);
             return RpcReply::Refused(reason);
         }
     }

@@ -226,6 +226,71 @@ mod tests {
         }
     }
 
+    fn broker(id: i32, rack: Option<&str>) -> BrokerNode {
+        BrokerNode {
+            node_id: id,
+            host: "h".into(),
+            port: 9092,
+            rack: rack.map(str::to_string),
+        }
+    }
+
+    fn topic(name: &str, partitions: i32, rf: usize) -> TopicMetadata {
+        TopicMetadata {
+            name: name.into(),
+            topic_id: Default::default(),
+            is_internal: false,
+            partitions: (0..partitions)
+                .map(|p| rill_broker::client::PartitionMetadata {
+                    partition: p,
+                    leader: 1,
+                    leader_epoch: 0,
+                    replicas: (1..=rf as i32).collect(),
+                    isr: (1..=rf as i32).collect(),
+                    offline_replicas: vec![],
+                    error_code: 0,
+                })
+                .collect(),
+            error_code: 0,
+        }
+    }
+
+    #[test]
+    fn generated_plans_are_balanced_and_rack_aware() {
+        let brokers = [
+            broker(1, Some("a")),
+            broker(2, Some("a")),
+            broker(3, Some("b")),
+            broker(4, Some("b")),
+        ];
+        let rack = |id: i32| if id <= 2 { "a" } else { "b" };
+        let topics = [topic("x", 4, 2), topic("y", 4, 2)];
+        let plan = generate(&topics, &brokers, &[1, 2, 3, 4], true).unwrap();
+        assert_eq!(plan.len(), 8);
+        let mut leaders = BTreeMap::new();
+        for m in &plan {
+            assert_eq!(m.replicas.len(), 2, "{m:?}");
+            assert_ne!(
+                rack(m.replicas[0]),
+                rack(m.replicas[1]),
+                "one replica per rack: {m:?}"
+            );
+            *leaders.entry(m.replicas[0]).or_insert(0) += 1;
+        }
+        assert_eq!(
+            leaders.values().copied().collect::<Vec<_>>(),
+            vec![2, 2, 2, 2]
+        );
+        assert!(matches!(
+            generate(&topics, &brokers, &[1, 9], true),
+            Err(CliError::Failed(m)) if m.contains("Broker 9")
+        ));
+        assert!(matches!(
+            generate(&[topic("z", 1, 3)], &brokers, &[1, 2], true),
+            Err(CliError::Failed(_))
+        ));
+    }
+
     #[test]
     fn plans_parse_and_bad_ones_are_refused() {
         let ok = parse(

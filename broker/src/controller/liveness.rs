@@ -26,7 +26,7 @@ use kafka_protocol::messages::ApiVersionsRequest;
 use tokio::task::JoinSet;
 
 use super::{Controller, MetadataCommand, MetadataImage, PartitionMeta, TopicMeta};
-use crate::client::Connection;
+use crate::client::{ClientError, Connection};
 use crate::config::defs;
 use crate::types::{BrokerId, LeaderEpoch};
 
@@ -134,6 +134,8 @@ pub async fn run(
     // Registration epochs seen: a (re-)registration starts a new session.
     let mut registered: HashMap<BrokerId, i64> = HashMap::new();
     let mut conns: HashMap<BrokerId, (String, Connection)> = HashMap::new();
+    // Per broker: since when every check found its port closed (no listener).
+    let mut refused_since: HashMap<BrokerId, Instant> = HashMap::new();
     let mut active = false;
     let mut last_round: Option<Instant> = None;
     let probe_timeout = cfg
@@ -176,12 +178,23 @@ pub async fn run(
         }
         let mut answered = Vec::new();
         while let Some(r) = probes.join_next().await {
-            if let Ok((id, addr, Some(conn))) = r {
-                last_seen.insert(id, Instant::now());
-                conns.insert(id, (addr, conn));
-                answered.push(id);
+            match r {
+                Ok((id, addr, Probe::Answered(conn))) => {
+                    last_seen.insert(id, Instant::now());
+                    refused_since.remove(&id);
+                    conns.insert(id, (addr, conn));
+                    answered.push(id);
+                }
+                Ok((id, _, Probe::Refused)) => {
+                    refused_since.entry(id).or_insert(started);
+                }
+                Ok((id, _, Probe::Silent)) => {
+                    refused_since.remove(&id);
+                }
+                Err(_) => {}
             }
         }
+        refused_since.retain(|id, _| image.brokers.contains_key(id));
         last_seen.insert(me, Instant::now());
         last_seen.retain(|id, _| image.brokers.contains_key(id));
         last_round = Some(Instant::now());
@@ -204,11 +217,18 @@ pub async fn run(
             let seen = *last_seen.entry(*id).or_insert(started);
             let fenced = image.fenced_brokers.contains(id);
             let silent = started.saturating_duration_since(seen);
-            if silent > cfg.session_timeout && !fenced {
+            // A broker whose port has refused connections for a whole heartbeat interval
+            // (at least two checks) has no process behind it: no need to wait out the
+            // session, which is for brokers that may only be slow or cut off.
+            let gone = refused_since
+                .get(id)
+                .is_some_and(|t| started.saturating_duration_since(*t) >= cfg.heartbeat);
+            if (silent > cfg.session_timeout || gone) && !fenced {
                 tracing::warn!(
                     broker = id.0,
                     silent_ms = silent.as_millis() as u64,
-                    "broker session expired: fencing it"
+                    port_closed = gone,
+                    "broker session expired or its port closed: fencing it"
                 );
                 if let Err(e) = controller
                     .propose_as_active(MetadataCommand::FenceBroker { id: *id })
@@ -251,25 +271,36 @@ pub async fn run(
 }
 
 /// One liveness check: ApiVersions on the kept connection, or on a new one.
-async fn probe(
-    addr: &str,
-    client_id: &str,
-    conn: Option<Connection>,
-    timeout: Duration,
-) -> Option<Connection> {
+async fn probe(addr: &str, client_id: &str, conn: Option<Connection>, timeout: Duration) -> Probe {
     if let Some(mut c) = conn {
         let ok = tokio::time::timeout(timeout, c.send(ApiVersionsRequest::default()))
             .await
             .is_ok_and(|r| r.is_ok());
         if ok {
-            return Some(c);
+            return Probe::Answered(c);
         }
     }
     // Connecting runs ApiVersions: a broker that answers it is alive.
     match tokio::time::timeout(timeout, Connection::connect_with(addr, client_id, timeout)).await {
-        Ok(Ok(c)) => Some(c),
-        _ => None,
+        Ok(Ok(c)) => Probe::Answered(c),
+        Ok(Err(ClientError::Io { source, .. }))
+            if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+        {
+            Probe::Refused
+        }
+        _ => Probe::Silent,
     }
+}
+
+/// What one liveness check found.
+enum Probe {
+    /// The broker answered ApiVersions (the connection is kept for the next check).
+    Answered(Connection),
+    /// Nothing listens on the broker's port any more: its process is gone (a crash or a
+    /// `kill -9` closes the listener at once), as opposed to a slow or unreachable broker.
+    Refused,
+    /// No answer in time, or the connection broke: slow, or cut off.
+    Silent,
 }
 
 /// The topic's `unclean.leader.election.enable` (override, else broker default, else false).

@@ -46,11 +46,16 @@ pub fn try_call<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
 }
 
 pub fn partition_info(b: &BrokerProc, topic: &str) -> Option<PartInfo> {
+    partition_info_at(&b.bootstrap, topic)
+}
+
+/// Partition 0 of `topic` as the broker at `addr` reports it in Metadata.
+pub fn partition_info_at(addr: &str, topic: &str) -> Option<PartInfo> {
     let req = MetadataRequest::default()
         .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
         )
         .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))]));
-    let r: MetadataResponse = try_call(&b.bootstrap, ApiKey::Metadata, 12, &req)?;
+    let r: MetadataResponse = try_call(addr, ApiKey::Metadata, 12, &req)?;
     let t = r.topics.first()?;
     let p = t.partitions.first()?;
     let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();

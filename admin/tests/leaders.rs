@@ -158,7 +158,12 @@ fn describe(bootstrap: &str) -> Option<Vec<Value>> {
 
 #[test]
 fn describe_and_elect_preferred_leaders() {
-    let mut nodes = cluster(&["auto.leader.rebalance.enable=false"]);
+    // No automatic rebalance, and a session long enough that a busy machine does not get a
+    // node fenced (either would move leaderships this test expects to stay).
+    let mut nodes = cluster(&[
+        "auto.leader.rebalance.enable=false",
+        "broker.session.timeout.ms=5000",
+    ]);
     let b = nodes[1].bootstrap.clone();
     rill(&[
         "topics",

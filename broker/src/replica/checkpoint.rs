@@ -90,9 +90,14 @@ pub fn read(dir: &Path) -> HighWatermarks {
     })
 }
 
+/// Serializes writers: the periodic pass (on a blocking thread that shutdown cannot abort)
+/// and the one at clean shutdown must not share the temp file.
+static WRITING: Mutex<()> = Mutex::new(());
+
 /// Writes `dir`'s checkpoint atomically: temp file, fsync, rename, fsync of the dir.
 pub fn write(dir: &Path, hws: &HighWatermarks) -> std::io::Result<()> {
     use std::io::Write;
+    let _one_writer = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = dir.join(format!("{FILE}.tmp"));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(format(hws).as_bytes())?;

@@ -113,3 +113,30 @@ async fn a_restarted_leader_serves_up_to_the_checkpointed_high_watermark() {
         "every record below the high watermark is readable"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_writes_the_checkpoint() {
+    // An hour between periodic writes: only the shutdown can have written it.
+    let mut node =
+        common::BrokerProc::start(&["replica.high.watermark.checkpoint.interval.ms=3600000"]);
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &node.bootstrap)
+        .create()
+        .expect("producer");
+    for i in 0..7 {
+        p.send(
+            FutureRecord::<(), _>::to("clean").payload(&format!("r{i}")),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("produce");
+    }
+    drop(p);
+    let file = node.data.join("logs").join("replication-offset-checkpoint");
+    let before = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(!before.contains("clean 0 7"), "not yet written: {before:?}");
+    node.stop();
+    let text = std::fs::read_to_string(&file).expect("checkpoint written at shutdown");
+    assert!(text.starts_with("0\n"), "{text:?}");
+    assert!(text.lines().any(|l| l == "clean 0 7"), "{text:?}");
+}

@@ -66,7 +66,7 @@ fn main() {
     let _ = writeln!(report, "| timings | leader not controller: new leader / next write (median; worst) | leader is controller: new leader / next write (median; worst) |\n| --- | ---: | ---: |");
     for (name, extra) in [
         (
-            "Rill defaults: heartbeat 250 ms, session 1500 ms, Raft election 500 ms",
+            "Rill defaults: heartbeat 250 ms, session 3000 ms, Raft election 500 ms",
             vec![],
         ),
         (

@@ -125,10 +125,11 @@ pub struct ReplicationConfig {
     /// `broker.heartbeat.interval.ms` (250; Kafka: 2000): how often the active controller
     /// checks that each registered broker answers.
     pub heartbeat_interval_ms: u64,
-    /// `broker.session.timeout.ms` (1500; Kafka: 9000): a broker that has not answered for
-    /// this long is fenced and its leaderships move to other in-sync replicas. Lower than
-    /// Kafka's so a leader `kill -9` costs under 3 s of writes; a false fencing (a node too
-    /// busy to answer for 1.5 s) only moves leaderships, never loses acknowledged data.
+    /// `broker.session.timeout.ms` (3000; Kafka: 9000): a broker that has not answered for
+    /// this long is fenced and its leaderships move to other in-sync replicas. A broker whose
+    /// port refuses connections (its process is gone) is fenced sooner, see
+    /// `controller/liveness.rs`; this timeout is for brokers that are slow or cut off, so it
+    /// stays long enough that a node starved of CPU for a moment is not fenced.
     pub session_timeout_ms: u64,
     /// `controller.quorum.election.timeout.ms` (500; Kafka: 1000): a controller that hears no
     /// quorum leader for a random time between this and twice this starts an election.
@@ -146,7 +147,7 @@ impl Default for ReplicationConfig {
             fetch_backoff_ms: 1_000,
             socket_timeout_ms: 30_000,
             heartbeat_interval_ms: 250,
-            session_timeout_ms: 1_500,
+            session_timeout_ms: 3_000,
             election_timeout_ms: 500,
         }
     }

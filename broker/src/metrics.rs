@@ -51,6 +51,9 @@ pub struct Metrics {
     /// `kafka_server_brokertopicmetrics_replicationbytesout_total`: bytes this broker sent to
     /// followers (not counted in `bytesout`, as in Kafka).
     pub replication_bytes_out: IntCounter,
+    /// `kafka_controller_controllerstats_uncleanleaderelections_total`: counted on the broker
+    /// that became leader from outside the ISR, so the sum over brokers is the cluster's count.
+    pub unclean_elections: IntCounter,
     /// `kafka_controller_kafkacontroller_activecontrollercount`.
     pub active_controller: IntGauge,
     /// `kafka_controller_kafkacontroller_offlinepartitionscount`.
@@ -188,6 +191,10 @@ impl Metrics {
             replication_bytes_out: counter(
                 "kafka_server_brokertopicmetrics_replicationbytesout_total",
                 "Bytes sent to followers.",
+            )?,
+            unclean_elections: counter(
+                "kafka_controller_controllerstats_uncleanleaderelections_total",
+                "Times this broker became leader from outside the ISR (unclean elections).",
             )?,
             active_controller: gauge(
                 "kafka_controller_kafkacontroller_activecontrollercount",

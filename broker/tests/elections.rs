@@ -183,19 +183,17 @@ async fn preferred_and_unclean_elections_on_request() {
     );
     assert!(results.iter().all(|(_, c)| *c == 0), "{results:?}");
     all_preferred(&b2, "pref").await;
-    // Every node's metadata names the preferred replica again.
-    let ps = partitions(&nodes[2].bootstrap, "pref")
-        .await
-        .expect("metadata");
-    assert_eq!(ps[0].leader, 1);
+    // Every node's metadata names the preferred replica again (once its image has the change).
+    all_preferred(&nodes[2].bootstrap, "pref").await;
 
     // Unclean: a partition whose only ISR member is gone, with another replica live.
     // Topic on nodes 2 and 3; node 3 dies (ISR shrinks to {2}), then node 2 dies while node 3
     // restarts: the partition is offline and only an unclean election brings it back.
     create(&b2, "dirty", 1, 2).await;
-    let replicas = partitions(&b2, "dirty").await.expect("metadata")[0]
-        .replicas
-        .clone();
+    let replicas = until(30, "the new topic in metadata", || async {
+        Some(partitions(&b2, "dirty").await?[0].replicas.clone())
+    })
+    .await;
     let (keep, lose) = (replicas[0], replicas[1]);
     let idx = |id: i32| (id - 1) as usize;
     let survivor = (1..=3)
@@ -226,6 +224,13 @@ async fn preferred_and_unclean_elections_on_request() {
         (ps[0].leader == lose && ps[0].isr == vec![lose]).then_some(())
     })
     .await;
+    // Counted where it happened (Strimzi's "Unclean Leader Election Rate"), once that node
+    // has applied the election.
+    let counted = "kafka_controller_controllerstats_uncleanleaderelections_total 1";
+    wait_for(30, "the unclean election counted on the new leader", || {
+        let (_, page) = nodes[idx(lose)].http_get("/metrics");
+        page.lines().any(|l| l == counted).then_some(())
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,22 +293,28 @@ fn start_racked_cluster(racks: &[&str]) -> Vec<BrokerProc> {
 async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
     let mut nodes = start_racked_cluster(&["east", "east", "west"]);
     let b = nodes[0].bootstrap.clone();
-    let mut c = connect(&b).await.expect("connect");
-    let racks: std::collections::BTreeMap<i32, String> = c
-        .metadata(Some(&[]))
-        .await
-        .expect("metadata")
-        .brokers
-        .into_iter()
-        .map(|n| (n.node_id, n.rack.unwrap_or_default()))
-        .collect();
+    // Every node's registration reaches node 1's image (each node is ready once its own is in).
+    let racks: std::collections::BTreeMap<i32, String> =
+        until(30, "three registered brokers", || async {
+            let md = connect(&b).await?.metadata(Some(&[])).await.ok()?;
+            let racks: std::collections::BTreeMap<i32, String> = md
+                .brokers
+                .into_iter()
+                .map(|n| (n.node_id, n.rack.unwrap_or_default()))
+                .collect();
+            (racks.len() == 3).then_some(racks)
+        })
+        .await;
     assert_eq!(
         racks.values().filter(|r| *r == "east").count(),
         2,
         "{racks:?}"
     );
     create(&b, "racked", 6, 2).await;
-    let ps = partitions(&b, "racked").await.expect("metadata");
+    let ps = until(30, "the new topic in metadata", || async {
+        partitions(&b, "racked").await
+    })
+    .await;
     for p in &ps {
         let on: std::collections::BTreeSet<&String> =
             p.replicas.iter().map(|r| &racks[r]).collect();

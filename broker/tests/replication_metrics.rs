@@ -96,10 +96,9 @@ async fn replication_metrics_follow_the_cluster() {
     }
     // Node 1 hosts m-0 and solo-0; every partition has a leader somewhere (leadership may
     // move if a busy node misses its session, so count over the cluster).
-    assert_eq!(
-        metric(&nodes[0], "kafka_server_replicamanager_partitioncount"),
-        Some(2.0)
-    );
+    wait_for(30, "node 1 hosting m-0 and solo-0", || {
+        metric(&nodes[0], "kafka_server_replicamanager_partitioncount").filter(|v| *v == 2.0)
+    });
     let all: Vec<&BrokerProc> = nodes.iter().collect();
     wait_for(30, "3 leaders and 1 active controller", || {
         let leaders = total(&all, "kafka_server_replicamanager_leadercount");

@@ -171,6 +171,10 @@ impl ReplicaManager {
                 if led && meta.leader == self.node_id && meta.leader_epoch == epoch {
                     self.count_isr_change(&isr, &meta.isr);
                 }
+                // A leader from outside the ISR: an unclean election.
+                if !led && meta.leader == self.node_id && !isr.contains(&self.node_id) {
+                    self.metrics.unclean_elections.inc();
+                }
                 continue;
             }
             let dir = self.dir_for(&tp, &map);

@@ -232,8 +232,11 @@ fn describe_and_elect_preferred_leaders() {
             .contains("Successfully completed leader election (PREFERRED) for partitions t-0"),
         "{out:#?}"
     );
-    let d = describe(&b).expect("describe");
-    assert!(d.iter().all(|p| p["is_preferred"] == true), "{d:?}");
+    // The election went through the controller; this node's metadata follows.
+    wait_for(30, "t-0 back on node 1 in the metadata", || {
+        let d = describe(&b)?;
+        d.iter().all(|p| p["is_preferred"] == true).then_some(())
+    });
 
     // JSON output of an election, and an unclean election where every partition has a leader.
     let out = run(

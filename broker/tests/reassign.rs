@@ -161,6 +161,28 @@ async fn throttle(c: &mut Cluster, topic: &str, rate: u64, leaders: &str, follow
         .await
         .expect("broker throttle rates");
     }
+    // Each broker applies the committed change on its own; the copy must not start before
+    // every one of them throttles it.
+    for b in 1..=3 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let cfg = c.describe_broker_configs(b).await.expect("broker configs");
+            let set = |name: &str| {
+                cfg.iter()
+                    .any(|e| e.name == name && e.value.as_deref() == Some(&*rate.to_string()))
+            };
+            if set("leader.replication.throttled.rate")
+                && set("follower.replication.throttled.rate")
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker {b} never saw the throttle rates"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     c.alter_topic_configs(
         topic,
         &[

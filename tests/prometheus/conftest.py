@@ -45,13 +45,28 @@ PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus") or "
 PROMTOOL = os.environ.get("PROMTOOL_BIN") or shutil.which("promtool") or "/usr/bin/promtool"
 START_TIMEOUT_S = 60.0
 
-# Fast failure detection, so the alert test sees a killed broker fenced within seconds.
+# Keys of a docker-compose.yml broker command that are about this run's addresses and
+# files; the others (replication factors, min ISR, ...) are applied to the test cluster too,
+# so it runs with compose's settings.
+COMPOSE_ADDRESS_KEYS = {"node.id", "cluster.id", "listeners", "advertised.listeners",
+                        "controller.quorum.voters", "http.listener", "log.dirs"}
+
+
+def compose_overrides(service: str = "rill-1") -> dict:
+    """`--override key=value` pairs of a docker-compose.yml broker command."""
+    import re
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    command = compose["services"][service]["command"]
+    return dict(kv.split("=", 1) for kv in re.findall(r"--override\s+(\S+)", command))
+
+
 BROKER_OVERRIDES = {
+    **{k: v for k, v in compose_overrides().items() if k not in COMPOSE_ADDRESS_KEYS},
+    # Fast failure detection, so the alert test sees a killed broker fenced within seconds.
     "group.initial.rebalance.delay.ms": "0",
     "broker.session.timeout.ms": "3000",
     "broker.heartbeat.interval.ms": "300",
-    "default.replication.factor": "3",
-    "offsets.topic.replication.factor": "3",
 }
 
 

@@ -116,6 +116,19 @@ def test_time_lag_is_a_number_when_console_present(stack):
     wait_until(finite, 60, "a finite max lag in seconds for group reporting", interval=1)
 
 
+def test_brokers_accept_the_compose_settings(stack):
+    """The cluster runs with docker-compose.yml's broker settings (conftest.BROKER_OVERRIDES);
+    no broker warned about an unknown key."""
+    from conftest import compose_overrides, COMPOSE_ADDRESS_KEYS
+
+    applied = {k for k in compose_overrides() if k not in COMPOSE_ADDRESS_KEYS}
+    assert applied, "docker-compose.yml brokers set nothing but addresses?"
+    for b in stack.cluster.brokers:
+        log = b.stderr_path.read_text(errors="replace")
+        warned = [line for line in log.splitlines() if "unknown configuration key" in line]
+        assert not warned, f"broker {b.node_id}: {warned}"
+
+
 def test_alerts_fire_when_a_broker_dies(stack):
     """SIGKILL one broker: RillBrokerDown and RillUnderReplicatedPartitions go pending (or
     firing) in Prometheus. Runs last: it leaves the cluster with two nodes."""

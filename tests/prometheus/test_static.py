@@ -215,6 +215,15 @@ def test_compose_ports_bind_loopback():
             assert str(p).startswith("127.0.0.1:"), f"{name} publishes {p} on every interface"
 
 
+def test_compose_console_flags_exist(console_help_text):
+    """Every flag of compose's `rill console` command is one the built console has."""
+    if console_help_text is None:
+        pytest.skip("target/debug/rill has no `console` command")
+    cmd = compose()["services"]["console"]["command"]
+    for flag in re.findall(r"(--[a-z][a-z-]*)", cmd):
+        assert flag in console_help_text, f"rill console has no {flag}"
+
+
 def test_dockerfile_builds_what_compose_runs():
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"cargo build --release --locked -p rill-broker -p rill-admin --bins", text)

@@ -12,8 +12,10 @@
 //! - [`ClientError`]: every failure, Kafka error codes included.
 
 mod admin;
+pub mod browse;
 mod cluster;
 mod connection;
+pub mod describe;
 mod error;
 mod groups;
 

@@ -80,6 +80,7 @@ class Query:
     where: str  # panel title / variable / rule name, and refId
     expr: str  # as written in the file
     kind: str  # "panel", "variable", "alert"
+    legend: str = ""  # a panel target's legendFormat
 
     @property
     def id(self) -> str:
@@ -108,7 +109,8 @@ def dashboard_queries() -> list[Query]:
         for panel in _panels(dash.get("panels")):
             for t in panel.get("targets") or []:
                 if t.get("expr"):
-                    out.append(Query(path.name, f"{panel.get('title')} [{t.get('refId')}]", t["expr"], "panel"))
+                    out.append(Query(path.name, f"{panel.get('title')} [{t.get('refId')}]", t["expr"], "panel",
+                                     t.get("legendFormat", "")))
         for var in dash.get("templating", {}).get("list", []):
             if var.get("type") != "query":
                 continue
@@ -191,6 +193,11 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(tok)
     return names
+
+
+def legend_labels(legend: str) -> set[str]:
+    """Labels a legendFormat names (`{{topic}}/{{partition}}` → {topic, partition})."""
+    return set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
 
 
 def needs_console(expr: str) -> bool:

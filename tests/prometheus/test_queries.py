@@ -85,6 +85,10 @@ def test_expression_returns_data(stack, query: q.Query):
     else:
         result = wait_until(lambda: stack.prometheus.query(promql), PER_QUERY_TIMEOUT_S,
                             f"data for {promql}", interval=0.5)
+        # Grafana names each series by its legend: the labels it names must be there.
+        for series in result:
+            missing = q.legend_labels(query.legend) - set(series.get("metric", {}))
+            assert not missing, f"legend {query.legend!r} names {sorted(missing)}, absent from {series}"
     _record(stack, query, promql, "data", result)
 
 

@@ -71,6 +71,8 @@ def test_strip_threshold_and_metric_names():
     assert q.metric_names('histogram_quantile(0.99, sum by (le, request) (rate(a_bucket{instance=~".*"}[1m])))') == {"a_bucket"}
     assert q.metric_names("sum(a < bool 1) / count(b) offset 5m") == {"a", "b"}
     assert q.substitute('x{t=~"$topic",i=~"${instance}"}[$__rate_interval]') == 'x{t=~".*",i=~".*"}[1m]'
+    assert q.legend_labels("{{group}} {{ topic }}/{{partition}}") == {"group", "topic", "partition"}
+    assert q.legend_labels("__auto") == set()
 
 
 # -- Grafana -----------------------------------------------------------------------------

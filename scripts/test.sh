@@ -2,8 +2,9 @@
 # The test command: installs what the tests need (only what is missing), builds the
 # workspace once, and runs every suite:
 #   compose     docker-compose.yml validated by `docker-compose config -q` (no engine needed)
-#   rust        the Rust suite (nextest), with a throwaway PostgreSQL on loopback for the
-#               console store tests ($RILL_TEST_DATABASE_URL)
+#   postgres    a throwaway PostgreSQL on loopback for the console store tests, exported
+#               as $RILL_TEST_DATABASE_URL (stopped and deleted when the script exits)
+#   rust        the Rust suite (nextest)
 #   interop     tests/interop: real rill-broker processes driven by kafka-python,
 #               confluent-kafka and kcat
 #   prometheus  tests/prometheus: Debian's prometheus scraping a real 3-node cluster (and the
@@ -112,7 +113,7 @@ fi
 # 2. Build once; every later step reuses target/.
 # ---------------------------------------------------------------------------------
 declare -A RESULT=()
-STEPS=(compose build rust interop prometheus browser)
+STEPS=(compose build postgres rust interop prometheus browser)
 FAILED=0
 
 run_step() {  # run_step NAME CMD... : records pass/FAIL, never aborts the script
@@ -148,8 +149,8 @@ PG_DIR=""
 start_postgres() {
   local pgbin; pgbin="$(pg_bindir)"
   if [[ -z "$pgbin" ]]; then
-    echo "postgresql not installed: RILL_TEST_DATABASE_URL left unset" >&2
-    return 0
+    echo "postgresql is not installed (apt-get install postgresql)" >&2
+    return 1
   fi
   PG_DIR="$(mktemp -d /tmp/rill-test-pg.XXXXXX)"
   local port as=()
@@ -199,7 +200,8 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   # -----------------------------------------------------------------------------
   # 3. Rust suite.
   # -----------------------------------------------------------------------------
-  start_postgres || true
+  log "postgres: a throwaway PostgreSQL on 127.0.0.1 for the store tests"
+  run_step postgres start_postgres
   if cargo nextest --version >/dev/null 2>&1; then
     log "rust: cargo nextest run --workspace --no-fail-fast"
     run_step rust cargo nextest run --workspace --no-fail-fast --no-tests=warn

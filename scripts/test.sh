@@ -2,9 +2,8 @@
 # The test command: installs what the tests need (only what is missing), builds the
 # workspace once, and runs every suite:
 #   compose     docker-compose.yml validated by `docker-compose config -q` (no engine needed)
-#   postgres    a throwaway PostgreSQL on loopback for the console store tests, exported
-#               as $RILL_TEST_DATABASE_URL (stopped and deleted when the script exits)
-#   rust        the Rust suite (nextest)
+#   rust        the Rust suite (nextest); the console store tests start their own
+#               PostgreSQL from Debian's postgresql binaries on loopback
 #   interop     tests/interop: real rill-broker processes driven by kafka-python,
 #               confluent-kafka and kcat
 #   prometheus  tests/prometheus: Debian's prometheus scraping a real 3-node cluster (and the
@@ -113,7 +112,7 @@ fi
 # 2. Build once; every later step reuses target/.
 # ---------------------------------------------------------------------------------
 declare -A RESULT=()
-STEPS=(compose build postgres rust interop prometheus browser)
+STEPS=(compose build rust interop prometheus browser)
 FAILED=0
 
 run_step() {  # run_step NAME CMD... : records pass/FAIL, never aborts the script
@@ -143,42 +142,6 @@ summary() {
   fi
 }
 
-# A throwaway PostgreSQL on 127.0.0.1 (free port, temp dir, trust auth) for the console
-# store tests: $RILL_TEST_DATABASE_URL. Stopped when this script exits.
-PG_DIR=""
-start_postgres() {
-  local pgbin; pgbin="$(pg_bindir)"
-  if [[ -z "$pgbin" ]]; then
-    echo "postgresql is not installed (apt-get install postgresql)" >&2
-    return 1
-  fi
-  PG_DIR="$(mktemp -d /tmp/rill-test-pg.XXXXXX)"
-  local port as=()
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  if [[ $(id -u) -eq 0 ]]; then  # initdb refuses to run as root
-    chown postgres: "$PG_DIR"
-    as=(runuser -u postgres --)
-  fi
-  "${as[@]}" "$pgbin/initdb" -D "$PG_DIR/data" -U rill -A trust --no-sync -E UTF8 >"$PG_DIR/initdb.log" 2>&1 &&
-    "${as[@]}" "$pgbin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off" start >/dev/null &&
-    "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U rill rill_test || {
-      echo "PostgreSQL did not start; logs in $PG_DIR" >&2
-      return 1
-    }
-  export RILL_TEST_DATABASE_URL="postgres://rill@127.0.0.1:$port/rill_test"
-  echo "PostgreSQL for the store tests: $RILL_TEST_DATABASE_URL"
-}
-stop_postgres() {
-  if [[ -n "$PG_DIR" && -d "$PG_DIR/data" ]]; then
-    local as=()
-    [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
-    "${as[@]}" "$(pg_bindir)/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$PG_DIR"
-  fi
-}
-trap stop_postgres EXIT
-
 # docker-compose.yml is only validated here: this machine runs no container engine.
 compose_config() {
   if command -v docker-compose >/dev/null 2>&1; then
@@ -200,8 +163,6 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   # -----------------------------------------------------------------------------
   # 3. Rust suite.
   # -----------------------------------------------------------------------------
-  log "postgres: a throwaway PostgreSQL on 127.0.0.1 for the store tests"
-  run_step postgres start_postgres
   if cargo nextest --version >/dev/null 2>&1; then
     log "rust: cargo nextest run --workspace --no-fail-fast"
     run_step rust cargo nextest run --workspace --no-fail-fast --no-tests=warn

@@ -28,7 +28,7 @@ import time
 import pytest
 
 import queries as q
-from conftest import wait_until
+from promstack import wait_until
 
 PER_QUERY_TIMEOUT_S = 20.0
 ALL_QUERIES = q.dashboard_queries() + q.alert_queries()
@@ -123,7 +123,7 @@ def test_time_lag_is_a_number_when_console_present(stack):
 def test_brokers_accept_the_compose_settings(stack):
     """The cluster runs with docker-compose.yml's broker settings (conftest.BROKER_OVERRIDES);
     no broker warned about an unknown key."""
-    from conftest import compose_overrides, COMPOSE_ADDRESS_KEYS
+    from promstack import COMPOSE_ADDRESS_KEYS, compose_overrides
 
     applied = {k for k in compose_overrides() if k not in COMPOSE_ADDRESS_KEYS}
     assert applied, "docker-compose.yml brokers set nothing but addresses?"

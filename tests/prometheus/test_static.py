@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import queries as q
-from conftest import PROMTOOL, suite_config
+from promstack import PROMTOOL, suite_config
 from queries import DASHBOARDS, REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

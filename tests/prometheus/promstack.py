@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
-import pytest
 import yaml
 
 from queries import DASHBOARDS, REPO_ROOT

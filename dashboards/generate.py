@@ -250,6 +250,11 @@ def dashboard(uid, title, description, panels, variables):
 # Dashboards
 # --------------------------------------------------------------------------------------
 
+# Kafka's controller reports offline partitions on the active controller only (others 0);
+# max() is right whether other nodes report 0 or the same count.
+OFFLINE = "max(kafka_controller_kafkacontroller_offlinepartitionscount)"
+OFFLINE_DESC = "Partitions without a leader: unreadable and unwritable until a replica returns."
+
 B = 'instance=~"$instance"'
 T = 'topic=~"$topic"'
 G = 'consumergroup=~"$consumergroup"'
@@ -272,20 +277,28 @@ def overview():
             stat("Active controllers", "sum(kafka_controller_kafkacontroller_activecontrollercount)",
                  th=thresholds((None, "red"), (1, "green"), (2, "red")),
                  desc="Exactly one node must be the active controller (the Raft leader)."),
-            stat("Offline partitions", "sum(kafka_controller_kafkacontroller_offlinepartitionscount)",
-                 th=GREEN_IF_ZERO),
+            stat("Offline partitions", OFFLINE, th=GREEN_IF_ZERO, desc=OFFLINE_DESC),
             stat("Under-replicated partitions",
                  "sum(kafka_server_replicamanager_underreplicatedpartitions)", th=GREEN_IF_ZERO),
             stat("Under min ISR partitions",
                  "sum(kafka_server_replicamanager_underminisrpartitioncount)", th=GREEN_IF_ZERO),
+            stat("At min ISR partitions",
+                 "sum(kafka_server_replicamanager_atminisrpartitioncount)",
+                 th=thresholds((None, "green"), (1, "orange")),
+                 desc="One more replica lost and acks=all producers to these partitions fail."),
             stat("Topics", "count(kafka_topic_partitions)", desc="From the console."),
             stat("Partitions", "sum(kafka_topic_partitions)", desc="From the console."),
             stat("Replicas hosted", "sum(kafka_server_replicamanager_partitioncount)"),
             stat("Leaders", "sum(kafka_server_replicamanager_leadercount)"),
             stat("Consumer groups", "count(kafka_consumergroup_members)", desc="From the console."),
-            stat("Max time lag", "max(kafka_consumergroup_group_max_lag_seconds)", unit="s",
+            stat("Max time lag", "max(kafka_consumergroup_group_max_lag_seconds)", unit="s", w=8,
                  th=thresholds((None, "green"), (60, "orange"), (300, "red")),
                  desc="Largest consumer-group lag in seconds (console, kafka-lag-exporter name)."),
+            stat("Brokers scraped", 'sum(up{job="rill-brokers"})', w=8,
+                 th=thresholds((None, "red"), (1, "green")),
+                 desc="Broker /metrics endpoints Prometheus reached at the last scrape."),
+            stat("ISR shrinks (1h)", "sum(increase(kafka_server_replicamanager_isrshrinks_total[1h]))",
+                 th=thresholds((None, "green"), (1, "orange")), w=8),
             row("Throughput"),
             timeseries("Bytes in / out",
                        [target(f"sum(rate(kafka_server_brokertopicmetrics_bytesin_total[{RATE}]))", "in"),
@@ -455,8 +468,9 @@ def brokers():
                        [target(f"kafka_server_replicamanager_leadercount{{{B}}}", "{{instance}}")]),
             timeseries("Under-replicated partitions (led)",
                        [target(f"kafka_server_replicamanager_underreplicatedpartitions{{{B}}}", "{{instance}}")]),
-            timeseries("Under min ISR partitions (led)",
-                       [target(f"kafka_server_replicamanager_underminisrpartitioncount{{{B}}}", "{{instance}}")]),
+            timeseries("Under / at min ISR partitions (led)",
+                       [target(f"kafka_server_replicamanager_underminisrpartitioncount{{{B}}}", "under {{instance}}"),
+                        target(f"kafka_server_replicamanager_atminisrpartitioncount{{{B}}}", "at {{instance}}", "B")]),
             timeseries("Active controller",
                        [target(f"kafka_controller_kafkacontroller_activecontrollercount{{{B}}}", "{{instance}}")]),
             timeseries("Log size on disk",
@@ -505,8 +519,7 @@ def reassignment():
                  th=GREEN_IF_ZERO, desc="Replicas minus in-sync replicas over all partitions: what is left to copy."),
             stat("Under min ISR partitions",
                  "sum(kafka_server_replicamanager_underminisrpartitioncount)", th=GREEN_IF_ZERO),
-            stat("Offline partitions", "sum(kafka_controller_kafkacontroller_offlinepartitionscount)",
-                 th=GREEN_IF_ZERO),
+            stat("Offline partitions", OFFLINE, th=GREEN_IF_ZERO, desc=OFFLINE_DESC),
             stat("Preferred leaders (console)",
                  "sum(kafka_topic_partition_leader_is_preferred) / count(kafka_topic_partition_leader_is_preferred)",
                  unit="percentunit", th=thresholds((None, "orange"), (0.95, "green"))),

@@ -228,7 +228,9 @@ class Workload:
     - group `reporting`: consumed part of `orders`, committed, left (lag > 0, no members);
     - a keyless record to compacted topic `compacted` (refused: INVALID_RECORD), so
       failedproducerequests has a series; a fetch past the log end of `orders` (refused:
-      OFFSET_OUT_OF_RANGE), so failedfetchrequests has one.
+      OFFSET_OUT_OF_RANGE), so failedfetchrequests has one;
+    - for the alert test: `single` (3 partitions, RF 1: one goes offline with its broker) and
+      `strict` (RF 3, min.insync.replicas=3: under min ISR once a broker is gone).
     """
 
     def __init__(self, bootstrap: str):
@@ -242,7 +244,10 @@ class Workload:
         futures = admin.create_topics([
             NewTopic("orders", num_partitions=3, replication_factor=3),
             NewTopic("compacted", num_partitions=1, replication_factor=3, config={"cleanup.policy": "compact"}),
+            NewTopic("single", num_partitions=3, replication_factor=1),
+            NewTopic("strict", num_partitions=1, replication_factor=3, config={"min.insync.replicas": "3"}),
         ], operation_timeout=30)
+        self.admin = admin
         for f in futures.values():
             f.result(timeout=60)
 
@@ -312,6 +317,11 @@ class Workload:
                 c.poll(0.2)
         finally:
             c.close()
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        """partition → leader node id, from the cluster's metadata."""
+        md = self.admin.list_topics(topic, timeout=30)
+        return {p: meta.leader for p, meta in md.topics[topic].partitions.items()}
 
     def stop(self):
         self.stop_event.set()

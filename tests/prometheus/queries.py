@@ -66,6 +66,7 @@ PENDING_BROKER_METRICS = {
     "kafka_server_replicamanager_isrexpands_total": "ISR expand counter",
     "kafka_server_brokertopicmetrics_replicationbytesin_total": "replication bytes-in counter",
     "kafka_server_brokertopicmetrics_replicationbytesout_total": "replication bytes-out counter",
+    "kafka_server_replicamanager_atminisrpartitioncount": "at-min-ISR gauge",
 }
 
 _KEYWORDS = frozenset(

@@ -64,10 +64,7 @@ pub fn run(args: DevArgs) -> ExitCode {
                     }
                 }
             };
-            print_banner(&args, &nodes);
-            if let Some((_, url)) = &console {
-                println!("  console: {url}");
-            }
+            print_banner(&args, &nodes, console.as_ref().map(|(_, url)| url.as_str()));
             wait_for_signal();
             eprintln!("stopping the dev cluster...");
             if let Some((child, _)) = console.as_mut() {
@@ -248,7 +245,7 @@ fn start_console(args: &DevArgs, nodes: &[Node]) -> Result<(Child, String), Stri
     }
 }
 
-fn print_banner(args: &DevArgs, nodes: &[Node]) {
+fn print_banner(args: &DevArgs, nodes: &[Node], console: Option<&str>) {
     let bootstrap = nodes
         .iter()
         .map(|n| n.kafka.as_str())
@@ -273,6 +270,9 @@ fn print_banner(args: &DevArgs, nodes: &[Node]) {
             n.http,
             n.log.display()
         );
+    }
+    if let Some(url) = console {
+        let _ = writeln!(out, "  console: {url}");
     }
     let _ = writeln!(out, "Try: kcat -b {bootstrap} -L");
     let _ = writeln!(out, "Ctrl-C stops the cluster; `kill -9 <pid>` stops one node (run `rill dev` again to bring it back).");

@@ -426,6 +426,97 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::snapshot::{
+        GroupInfo, GroupStatus, PartitionInfo, PartitionLag, TopicInfo,
+    };
+
+    fn snap(ts: i64, lag: i64) -> Snapshot {
+        Snapshot {
+            taken_at_ms: ts,
+            topics: vec![TopicInfo {
+                name: "t".into(),
+                internal: false,
+                partitions: vec![PartitionInfo {
+                    partition: 0,
+                    leader: 1,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    earliest: 0,
+                    latest: 100 + lag,
+                    size: None,
+                }],
+                min_insync_replicas: None,
+                cleanup_policy: None,
+            }],
+            groups: vec![GroupInfo {
+                group_id: "g".into(),
+                state: "Empty".into(),
+                protocol_type: "consumer".into(),
+                protocol: String::new(),
+                coordinator: 1,
+                members: vec![],
+                partitions: vec![PartitionLag {
+                    topic: "t".into(),
+                    partition: 0,
+                    committed: 100,
+                    end: 100 + lag,
+                    lag,
+                    lag_seconds: None,
+                    owner: None,
+                }],
+                status: GroupStatus::Ok,
+                status_reason: String::new(),
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn samples_are_downsampled_and_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let base = 1_700_000_000_000_i64 - 1_700_000_000_000 % TEN_MINUTES_MS;
+        // Six cycles 20 s apart: 6 raw points, 2 minutes, 1 ten-minute bucket.
+        for i in 0..6 {
+            store
+                .record_cycle(&snap(base + i * 20_000, i))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.lag_history("g", 0, 0).await.unwrap().len(), 6);
+        let minutes = store.lag_history("g", 0, 1).await.unwrap();
+        assert_eq!(
+            minutes,
+            vec![(base, 2), (base + MINUTE_MS, 5)],
+            "last sample per minute"
+        );
+        assert_eq!(store.lag_history("g", 0, 2).await.unwrap(), vec![(base, 5)]);
+        assert_eq!(store.recent_end_offsets(0).await.unwrap().len(), 6);
+        // Three hours later raw samples are gone, minutes and 10-minute buckets stay.
+        let r = Retention {
+            max_age: Duration::from_secs(86_400),
+        };
+        store.expire(base + 3 * 3_600_000, r).await.unwrap();
+        assert!(store.lag_history("g", 0, 0).await.unwrap().is_empty());
+        assert_eq!(store.lag_history("g", 0, 1).await.unwrap().len(), 2);
+        // Past the retention everything is gone.
+        store.expire(base + 2 * 86_400_000, r).await.unwrap();
+        assert!(store.lag_history("g", 0, 2).await.unwrap().is_empty());
+        assert!(store.recent_end_offsets(0).await.unwrap().is_empty());
+        // Audit and thresholds round-trip.
+        store.audit("u", "a", "t", "{}", Err("boom")).await.unwrap();
+        let log = store.audit_log(10).await.unwrap();
+        assert_eq!((log[0].ok, log[0].result.as_str()), (false, "boom"));
+        let t = Thresholds {
+            max_lag: 5,
+            max_lag_seconds: 1.5,
+            stall_seconds: 9,
+        };
+        store.set_thresholds("g", &t).await.unwrap();
+        assert_eq!(store.thresholds().await.unwrap().get("g"), Some(&t));
+    }
 
     #[test]
     fn urls_pick_the_backend() {

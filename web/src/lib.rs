@@ -29,6 +29,13 @@ pub struct Layout {
     pub warnings: Vec<String>,
     /// A one-line result of the last action (after a redirect).
     pub notice: Option<String>,
+    /// The logged-in user, when logins are on.
+    pub user: Option<String>,
+    /// The user's role, when logins are on.
+    pub role: Option<String>,
+    /// The CSRF token every form carries (empty when logins are off).
+    #[serde(skip_serializing)]
+    pub csrf_token: String,
 }
 
 impl Layout {

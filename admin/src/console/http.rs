@@ -71,7 +71,11 @@ pub fn layout(console: &Console, title: &str, nav: &str, notice: Option<String>)
     } else {
         None
     };
+    let user = super::auth::logged_in().filter(|_| console.auth.is_some());
     Layout {
+        user: user.as_ref().map(|u| u.name.clone()),
+        role: user.as_ref().map(|u| u.role.as_str().to_string()),
+        csrf_token: user.map(|u| u.csrf).unwrap_or_default(),
         title: title.to_string(),
         nav: nav.to_string(),
         banner,

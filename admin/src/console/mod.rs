@@ -6,13 +6,15 @@
 //! Routes (see `web/README.md` for forms and element ids):
 //! `/`, `/topics`, `/topics/{name}`, `/topics/{name}/messages`, `/groups`, `/groups/{id}`,
 //! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/audit`, `/metrics`,
-//! `/healthz`, `/assets/{file}`; POST routes for every change.
+//! `/healthz`, `/assets/{file}`, `/login`, `/logout`; POST routes for every change.
 
+pub mod auth;
 pub mod collector;
 mod http;
 pub mod lag;
 pub mod metrics;
 mod pages;
+mod session;
 pub mod snapshot;
 pub mod store;
 mod validate;
@@ -34,8 +36,12 @@ use store::{Retention, Store};
 #[derive(Args, Debug, Clone)]
 pub struct ConsoleArgs {
     /// The cluster's bootstrap servers.
-    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
-    pub bootstrap: String,
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,HOST:PORT...]",
+        required_unless_present = "hash_password"
+    )]
+    pub bootstrap: Option<String>,
     /// Where the console listens (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -49,6 +55,16 @@ pub struct ConsoleArgs {
     /// How long lag and offset samples are kept (e.g. `7d`, `24h`, `90m`).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub retention: Duration,
+    /// Turn logins on: a file of `name:role:argon2-hash` lines, roles admin, operator
+    /// (no deletions) or viewer (read only).
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<std::path::PathBuf>,
+    /// Key that signs session cookies (random per start when not given).
+    #[arg(long, value_name = "FILE", requires = "users_file")]
+    pub session_secret_file: Option<std::path::PathBuf>,
+    /// Read a password from stdin, print its argon2 hash for the users file, and exit.
+    #[arg(long)]
+    pub hash_password: bool,
     /// Time limit per Kafka request, in ms.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
@@ -77,6 +93,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// What the handlers share.
 pub struct Console {
     shared: Arc<Shared>,
+    auth: Option<auth::Auth>,
     store: Store,
     admin: Mutex<Option<Cluster>>,
     bootstrap: String,
@@ -136,6 +153,9 @@ pub enum StartError {
     /// The bootstrap list is malformed.
     #[error("{0}")]
     Bootstrap(#[from] ClientError),
+    /// The users or secret file is unusable.
+    #[error("{0}")]
+    Auth(#[from] auth::AuthError),
     /// The store could not be opened or migrated.
     #[error("{0}")]
     Store(#[from] store::StoreError),
@@ -153,7 +173,12 @@ pub enum StartError {
 /// Opens the store (applying migrations), binds the listener, and starts the collector and
 /// the HTTP server on the current runtime. The cluster need not be reachable yet.
 pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
-    rill_broker::client::parse_bootstrap(&args.bootstrap)?;
+    let bootstrap = args.bootstrap.clone().unwrap_or_default();
+    rill_broker::client::parse_bootstrap(&bootstrap)?;
+    let auth = match &args.users_file {
+        Some(f) => Some(auth::Auth::load(f, args.session_secret_file.as_deref())?),
+        None => None,
+    };
     let store = Store::open(&args.database_url).await?;
     tracing::info!(backend = ?store.backend(), "console store ready");
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -172,7 +197,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
         shared.clone(),
         store.clone(),
         CollectorConfig {
-            bootstrap: args.bootstrap.clone(),
+            bootstrap: bootstrap.clone(),
             interval: Duration::from_millis(args.collect_interval_ms),
             request_timeout,
             retention: Retention {
@@ -183,8 +208,9 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
     let console = Arc::new(Console {
         shared,
         store,
+        auth,
         admin: Mutex::new(None),
-        bootstrap: args.bootstrap.clone(),
+        bootstrap,
         request_timeout,
     });
     let app = router(console);
@@ -221,16 +247,41 @@ fn router(console: Arc<Console>) -> Router {
         .route("/brokers", get(brokers::list))
         .route("/brokers/{id}", get(brokers::show))
         .route("/audit", get(audit::show))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
         .route("/metrics", get(http::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/assets/{file}", get(http::asset))
         .fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            session::guard,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(console)
 }
 
 /// `rill console`: serves until Ctrl-C or SIGTERM.
 pub fn run(args: ConsoleArgs) -> std::process::ExitCode {
+    if args.hash_password {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err()
+            || line.trim_end_matches(['\r', '\n']).is_empty()
+        {
+            eprintln!("rill console --hash-password: give the password on stdin");
+            return std::process::ExitCode::FAILURE;
+        }
+        return match auth::hash_password(line.trim_end_matches(['\r', '\n'])) {
+            Ok(h) => {
+                println!("{h}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rill console: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -30,6 +30,16 @@ impl ConsoleProc {
 
     /// Starts `rill console` with the given database URL.
     pub fn start_with(bootstrap: &str, database_url: &str, dir: tempfile::TempDir) -> ConsoleProc {
+        Self::start_full(bootstrap, database_url, dir, &[])
+    }
+
+    /// Starts `rill console` with the given database URL and extra flags.
+    pub fn start_full(
+        bootstrap: &str,
+        database_url: &str,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+    ) -> ConsoleProc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
             .args([
                 "console",
@@ -44,6 +54,7 @@ impl ConsoleProc {
                 "--request-timeout-ms",
                 "3000",
             ])
+            .args(extra)
             .env(
                 "RILL_LOG",
                 std::env::var("RILL_LOG").unwrap_or_else(|_| "warn".into()),
@@ -69,12 +80,12 @@ impl ConsoleProc {
             .trim_end_matches('/')
             .to_string();
         let c = ConsoleProc { child, addr, dir };
-        // Wait for a first successful collection.
+        // Wait for a first successful collection (/metrics needs no login).
         wait_for(30, "the first collection", || {
-            let v = c.json("/");
-            (v["layout"]["collected_at_ms"].as_i64().unwrap_or(0) > 0
-                && v["layout"]["banner"].is_null())
-            .then_some(())
+            c.get("/metrics")
+                .body
+                .contains("rill_console_cluster_up 1")
+                .then_some(())
         });
         c
     }
@@ -127,6 +138,18 @@ impl ConsoleProc {
         body: Option<(&str, String)>,
         json: bool,
     ) -> Resp {
+        self.request_with(method, path, body, json, &[])
+    }
+
+    /// One HTTP/1.1 request with extra headers.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+        json: bool,
+        headers: &[(&str, String)],
+    ) -> Resp {
         let mut s = TcpStream::connect(&self.addr).expect("connect to the console");
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut req = format!(
@@ -135,6 +158,9 @@ impl ConsoleProc {
         );
         if json {
             req.push_str("Accept: application/json\r\n");
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
         }
         let body = match body {
             Some((ct, b)) => {

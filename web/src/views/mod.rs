@@ -470,3 +470,15 @@ pub struct ErrorPage {
     /// What went wrong.
     pub error: String,
 }
+
+/// `/login`.
+#[derive(Debug, Template, Serialize)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Frame.
+    pub layout: Layout,
+    /// Where to go after logging in.
+    pub next: String,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}

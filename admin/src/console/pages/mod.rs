@@ -15,9 +15,6 @@ use serde::Serialize;
 use super::http::ConsoleError;
 use super::Console;
 
-/// Who made a change; `anonymous` until the console has logins.
-const USER: &str = "anonymous";
-
 /// Writes an audit entry for a change (a store failure is logged, never hides the change's
 /// own outcome).
 async fn audit<T: Serialize, R>(
@@ -32,10 +29,11 @@ async fn audit<T: Serialize, R>(
         Ok(_) => Ok(()),
         Err(e) => Err(e.to_string()),
     };
+    let user = super::auth::current().name;
     if let Err(e) = console
         .store
         .audit(
-            USER,
+            &user,
             action,
             target,
             &request,

@@ -10,7 +10,7 @@
 //   } finally { await s.close(); }
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,11 @@ export async function cells(row) {
  * `name` prefixes screenshots: tests/artifacts/browser/<name>-NN-<step>.png.
  */
 export async function startStack(name, { nodes = 1, consoleArgs = [], brokerOverrides = {} } = {}) {
+  // Screenshots of an earlier run of this file would mix with this run's.
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of readdirSync(ARTIFACTS)) {
+    if (f.startsWith(`${name}-`) && f.endsWith('.png')) rmSync(path.join(ARTIFACTS, f));
+  }
   const cluster = await startCluster(nodes, { overrides: brokerOverrides });
   let app;
   let browser;

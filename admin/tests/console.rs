@@ -576,7 +576,7 @@ fn groups_lag_metrics_reset_and_delete() {
         "kafka_consumergroup_group_lag{client_id=\"console-test\"",
         "kafka_partition_latest_offset{cluster_name=",
         "kafka_partition_earliest_offset{cluster_name=",
-        "rill_console_cluster_up 1",
+        "\nrill_console_cluster_up 1\n",
     ] {
         assert!(m.body.contains(name), "/metrics lacks {name}:\n{}", m.body);
     }
@@ -776,7 +776,10 @@ fn a_stopped_cluster_shows_a_banner_on_every_page() {
         .unwrap()
         .iter()
         .any(|t| t["name"] == "kept"));
-    assert!(c.get("/metrics").body.contains("rill_console_cluster_up 0"));
+    assert!(c
+        .get("/metrics")
+        .body
+        .contains("\nrill_console_cluster_up 0\n"));
     // Changes fail cleanly (no 500).
     let (s, v) = c.post_json("/topics", json!({"name": "later", "partitions": 1}));
     assert!((500..600).contains(&s) && s != 500, "{s} {v}");

@@ -43,7 +43,7 @@ pub fn render(snap: &Snapshot) -> String {
 /// new snapshot).
 pub fn health_text(health: &Health, snap: &Snapshot) -> String {
     format!(
-        "# HELP rill_console_cluster_up 1 when the last collection reached the cluster.\n\
+        "# HELP rill_console_cluster_up Whether the last collection reached the cluster (1) or not (0).\n\
          # TYPE rill_console_cluster_up gauge\n\
          rill_console_cluster_up {}\n\
          # HELP rill_console_last_collect_timestamp_seconds When the snapshot served was taken.\n\

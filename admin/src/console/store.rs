@@ -7,10 +7,11 @@
 //! The schemas differ in one place (auto-increment ids), hence one migration directory
 //! per backend under `migrations/`, embedded in the binary.
 //!
-//! Samples are downsampled as they are written: each cycle writes a row per tier (every
-//! cycle; the last sample of each minute; the last of each 10 minutes) with an upsert on
-//! the tier's bucket, and `expire` deletes each tier past its age, so the store stays
-//! bounded by `--retention`.
+//! Samples are downsampled as they are written: each cycle writes a group-offset row per
+//! tier (every cycle, kept 70 min; the last sample of each 5 minutes, kept 25 h; the last
+//! of each 30 minutes, kept `--retention`) with an upsert on the tier's bucket, and
+//! `expire` deletes each tier past its age, so the store stays bounded. Partition end
+//! offsets are kept only in the first tier (they warm the time-lag tables at start).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,14 +27,14 @@ use sqlx::{AnyPool, Row};
 use super::lag::Thresholds;
 use super::snapshot::Snapshot;
 
-/// Tier 1 bucket width.
-const MINUTE_MS: i64 = 60_000;
-/// Tier 2 bucket width.
-const TEN_MINUTES_MS: i64 = 600_000;
+/// Tier 1 bucket width (the 24 h chart: 288 points).
+const TIER1_MS: i64 = 300_000;
+/// Tier 2 bucket width (the 7 d chart: 336 points).
+const TIER2_MS: i64 = 1_800_000;
 /// Tier 0 (every cycle) is kept this long: the 1 h chart and the time-lag warm-up.
-const TIER0_KEEP_MS: i64 = 2 * 3_600_000;
-/// Tier 1 (per minute) is kept this long: the 24 h chart.
-const TIER1_KEEP_MS: i64 = 26 * 3_600_000;
+const TIER0_KEEP_MS: i64 = 70 * 60_000;
+/// Tier 1 is kept this long: the 24 h chart.
+const TIER1_KEEP_MS: i64 = 25 * 3_600_000;
 /// The group id holding the default thresholds.
 pub const DEFAULT_THRESHOLDS: &str = "*";
 
@@ -203,8 +204,8 @@ impl Store {
         let ts = snap.taken_at_ms;
         let tiers = [
             (0_i64, ts),
-            (1, ts - ts.rem_euclid(MINUTE_MS)),
-            (2, ts - ts.rem_euclid(TEN_MINUTES_MS)),
+            (1, ts - ts.rem_euclid(TIER1_MS)),
+            (2, ts - ts.rem_euclid(TIER2_MS)),
         ];
         let mut tx = self.pool.begin().await?;
         for t in &snap.topics {
@@ -212,7 +213,10 @@ impl Store {
                 if p.latest < 0 {
                     continue;
                 }
-                for (tier, bucket) in tiers {
+                // Only the every-cycle tier: it warms the time-lag tables after a restart;
+                // nothing charts partition offsets over longer spans.
+                for (tier, bucket) in &tiers[..1] {
+                    let (tier, bucket) = (*tier, *bucket);
                     sqlx::query(
                         "INSERT INTO partition_offsets (topic, partition_id, tier, ts, earliest, latest) \
                          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -477,11 +481,11 @@ mod tests {
         let store = Store::open(dir.path().join("s.db").to_str().unwrap())
             .await
             .unwrap();
-        let base = 1_700_000_000_000_i64 - 1_700_000_000_000 % TEN_MINUTES_MS;
-        // Six cycles 20 s apart: 6 raw points, 2 minutes, 1 ten-minute bucket.
+        let base = 1_700_000_000_000_i64 - 1_700_000_000_000 % TIER2_MS;
+        // Six cycles 100 s apart: 6 raw points, two 5-minute buckets, one 30-minute bucket.
         for i in 0..6 {
             store
-                .record_cycle(&snap(base + i * 20_000, i))
+                .record_cycle(&snap(base + i * 100_000, i))
                 .await
                 .unwrap();
         }
@@ -489,12 +493,12 @@ mod tests {
         let minutes = store.lag_history("g", 0, 1).await.unwrap();
         assert_eq!(
             minutes,
-            vec![(base, 2), (base + MINUTE_MS, 5)],
-            "last sample per minute"
+            vec![(base, 2), (base + TIER1_MS, 5)],
+            "last sample per bucket"
         );
         assert_eq!(store.lag_history("g", 0, 2).await.unwrap(), vec![(base, 5)]);
         assert_eq!(store.recent_end_offsets(0).await.unwrap().len(), 6);
-        // Three hours later raw samples are gone, minutes and 10-minute buckets stay.
+        // Three hours later raw samples are gone, the coarser buckets stay.
         let r = Retention {
             max_age: Duration::from_secs(86_400),
         };

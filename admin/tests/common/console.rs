@@ -40,20 +40,23 @@ impl ConsoleProc {
         dir: tempfile::TempDir,
         extra: &[&str],
     ) -> ConsoleProc {
+        let mut args = vec![
+            "console",
+            "--bootstrap",
+            bootstrap,
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+            "--request-timeout-ms",
+            "3000",
+        ];
+        // A fast collection unless the caller chose an interval.
+        if !extra.contains(&"--collect-interval-ms") {
+            args.extend(["--collect-interval-ms", "300"]);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args([
-                "console",
-                "--bootstrap",
-                bootstrap,
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-                "--collect-interval-ms",
-                "300",
-                "--request-timeout-ms",
-                "3000",
-            ])
+            .args(&args)
             .args(extra)
             .env(
                 "RILL_LOG",
@@ -84,7 +87,7 @@ impl ConsoleProc {
         wait_for(30, "the first collection", || {
             c.get("/metrics")
                 .body
-                .contains("rill_console_cluster_up 1")
+                .contains("\nrill_console_cluster_up 1\n")
                 .then_some(())
         });
         c

@@ -1,0 +1,117 @@
+// A 3-node rill-broker cluster and `rill console` in Chromium: the overview lists the
+// three brokers; a topic created through the form with RF 3 shows three replicas in sync;
+// a node stopped (SIGTERM, controlled shutdown) makes its partitions under-replicated on
+// the topic page and the overview; once every node is down, the "cluster unreachable"
+// banner is on every page while the last snapshot is still shown.
+// Screenshots: tests/artifacts/browser/cluster-*.png.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cells, startStack, textMatching, waitFor } from './lib/console.mjs';
+
+const TOPIC = 'replicated';
+
+describe('cluster', () => {
+  let s;
+  before(async () => {
+    s = await startStack('cluster', { nodes: 3, consoleArgs: ['--request-timeout-ms', '2000'] });
+  });
+  after(async () => { if (s) await s.close(); });
+
+  const ids = (text) => text.split(/[^0-9]+/).filter(Boolean).map(Number).sort();
+
+  it('shows replicas, under-replication after a node stops, and the banner once the cluster is gone', async () => {
+    const { page } = s;
+    await waitFor('the console to see three brokers', async () => (await s.json('/')).body.totals?.brokers === 3);
+
+    await s.step('overview', async () => {
+      await s.goto('/');
+      assert.equal(await page.getAttribute('body', 'data-page'), 'overview');
+      assert.equal((await page.textContent('#total-brokers')).trim(), '3');
+      assert.deepEqual(await page.locator('#brokers-table tr[data-broker]').evaluateAll((rs) => rs.map((r) => r.dataset.broker)), ['1', '2', '3']);
+      assert.match(await page.textContent('#controller-id'), /^\s*[123]\s*$/);
+      assert.equal(await page.locator('#cluster-banner').count(), 0);
+    });
+
+    await s.step('create-rf3', async () => {
+      await s.goto('/topics');
+      const form = page.locator('#create-topic-form');
+      await form.locator('input[name=name]').fill(TOPIC);
+      await form.locator('input[name=partitions]').fill('3');
+      await form.locator('input[name=replication_factor]').fill('3');
+      await Promise.all([page.waitForURL(new RegExp(`/topics/${TOPIC}\\?`)), page.click('#create-topic-submit')]);
+      const rows = page.locator('#partitions-table tr[data-partition]');
+      assert.equal(await rows.count(), 3);
+      for (let i = 0; i < 3; i++) {
+        const c = await cells(rows.nth(i));
+        assert.deepEqual(ids(c[2]), [1, 2, 3], `replicas of partition ${i}: ${c[2]}`);
+        assert.deepEqual(ids(c[3]), [1, 2, 3], `ISR of partition ${i}: ${c[3]}`);
+        assert.equal(c[7], 'no', 'not under-replicated');
+      }
+      await textMatching(page.locator('#topic-summary'), /RF 3/);
+    });
+    const created = (await s.json(`/topics/${TOPIC}`)).body.topic;
+    assert.ok(created.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3), JSON.stringify(created));
+
+    // Node 3 leaves (controlled shutdown): its replicas drop out of every ISR.
+    const node3 = s.cluster.nodes.find((n) => n.id === 3);
+    await node3.stop('SIGTERM');
+    await waitFor('the console to see every partition under-replicated', async () => {
+      const t = (await s.json(`/topics/${TOPIC}`)).body.topic;
+      return t.partitions.every((p) => p.isr.length === 2 && !p.isr.includes(3));
+    });
+    await s.step('node-3-stopped-topic', async () => {
+      await s.goto(`/topics/${TOPIC}`);
+      const rows = page.locator('#partitions-table tr[data-partition]');
+      for (let i = 0; i < 3; i++) {
+        const c = await cells(rows.nth(i));
+        assert.deepEqual(ids(c[3]), [1, 2], `ISR of partition ${i}: ${c[3]}`);
+        assert.equal(c[7], 'yes', 'under-replicated');
+        assert.notEqual(c[1], '3', 'node 3 leads nothing');
+      }
+      await textMatching(page.locator('#topic-summary'), /under-replicated 3/);
+    });
+    await s.step('node-3-stopped-overview', async () => {
+      await s.goto('/');
+      assert.ok(Number(await page.textContent('#total-under-replicated')) >= 3);
+      assert.equal(await page.locator('#cluster-banner').count(), 0, 'two nodes still answer');
+    });
+
+    // The rest go away at once (kill -9: a lone node cannot finish a controlled shutdown).
+    await Promise.all(s.cluster.nodes.filter((n) => n.id !== 3).map((n) => n.stop('SIGKILL')));
+    await waitFor('the console to report the cluster unreachable', async () => (await s.json('/')).body.layout?.banner);
+    for (const [label, p, nav] of [
+      ['overview', '/', 'overview'],
+      ['topics', '/topics', 'topics'],
+      ['topic', `/topics/${TOPIC}`, 'topics'],
+      ['groups', '/groups', 'groups'],
+      ['brokers', '/brokers', 'brokers'],
+      ['audit', '/audit', 'audit'],
+    ]) {
+      await s.step(`banner-${label}`, async () => {
+        const resp = await s.goto(p);
+        assert.equal(resp.status(), 200, `${p} still served`);
+        assert.equal(await page.getAttribute('body', 'data-page'), nav);
+        const banner = page.locator('#cluster-banner');
+        await banner.waitFor();
+        assert.equal(await banner.getAttribute('role'), 'alert');
+        assert.match(await banner.textContent(), /\S/);
+      });
+    }
+    // The last snapshot is still there (the topic is listed); a change is refused with a
+    // message, not a 500.
+    await s.step('banner-create-refused', async () => {
+      await s.goto('/topics');
+      await page.locator(`tr[data-topic="${TOPIC}"]`).waitFor();
+      await page.fill('#create-topic-form input[name=name]', 'while-down');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#create-topic-submit')]);
+      assert.ok(resp.status() >= 400 && resp.status() !== 500, `status ${resp.status()}`);
+      await page.locator('#cluster-banner').waitFor();
+      await textMatching(page.locator('#create-topic-form .field-error'), /\S/);
+    });
+    await s.goto(`/topics/${TOPIC}`);
+    await textMatching(page.locator('#configs-error'), /unreachable/);
+    const banner = (await s.json('/topics')).body.layout.banner;
+    assert.match(banner, /\S/);
+  });
+});

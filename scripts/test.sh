@@ -9,6 +9,7 @@
 #   prometheus  tests/prometheus: Debian's prometheus scraping a real 3-node cluster (and the
 #               console): every PromQL expression of dashboards/ returns data; promtool
 #   browser     tests/browser: Debian's chromium driven by playwright-core (node --test)
+#               through the console against real brokers; screenshots in tests/artifacts/browser
 # Idempotent; meant for root on Debian 12 with Rust, cargo-nextest, Python 3 + pip and
 # Node.js 20+ with npm present.
 #
@@ -198,8 +199,14 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   # -----------------------------------------------------------------------------
   # 5. Browser suite (Debian's chromium, playwright-core).
   # -----------------------------------------------------------------------------
+  # Every tests/browser/*.test.mjs, one file at a time (each starts its own brokers and
+  # console on ephemeral loopback ports); screenshots of every step and the processes' logs
+  # land in tests/artifacts/browser/, emptied first so they are this run's.
   log "browser: node --test (tests/browser)"
-  browser() { (cd tests/browser && node --test --test-concurrency=1); }
+  browser() {
+    rm -rf tests/artifacts/browser
+    (cd tests/browser && node --test --test-concurrency=1 --test-timeout=300000)
+  }
   run_step browser browser
 fi
 

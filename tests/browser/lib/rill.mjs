@@ -28,6 +28,11 @@ const running = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+// Interrupted (Ctrl-C, the runner's cancellation): 'exit' handlers do not run on a signal
+// by default, so leave through process.exit to take the processes down with us.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[signal]));
+}
 
 /** A free TCP port on 127.0.0.1 (for addresses other processes must know in advance). */
 export function freePort() {

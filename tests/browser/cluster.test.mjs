@@ -1,5 +1,6 @@
 // A 3-node rill-broker cluster and `rill console` in Chromium: the overview lists the
 // three brokers; a topic created through the form with RF 3 shows three replicas in sync;
+// a broker's page shows its log dir and configs;
 // a node stopped (SIGTERM, controlled shutdown) makes its partitions under-replicated on
 // the topic page and the overview; once every node is down, the "cluster unreachable"
 // banner is on every page while the last snapshot is still shown.
@@ -52,6 +53,20 @@ describe('cluster', () => {
     });
     const created = (await s.json(`/topics/${TOPIC}`)).body.topic;
     assert.ok(created.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3), JSON.stringify(created));
+
+    await s.step('broker-2', async () => {
+      await s.goto('/brokers');
+      assert.equal(await page.getAttribute('body', 'data-page'), 'brokers');
+      await Promise.all([page.waitForURL(/\/brokers\/2$/), page.click('#brokers-table a[href="/brokers/2"]')]);
+      assert.equal((await page.textContent('#broker-id')).trim(), '2');
+      const dir = await cells(page.locator('#log-dirs-table tbody tr').first());
+      assert.match(dir[0], /node-2$/, `log dir ${dir[0]}`);
+      assert.equal(dir[1], 'online');
+      assert.ok(Number(dir[2]) >= 3, `partitions in the log dir: ${dir[2]}`);
+      const nodeId = await cells(page.locator('#broker-configs-table tr[data-config="node.id"]'));
+      assert.equal(nodeId[1], '2');
+      assert.equal(await page.locator('#broker-error').count(), 0);
+    });
 
     // Node 3 leaves (controlled shutdown): its replicas drop out of every ISR.
     const node3 = s.cluster.nodes.find((n) => n.id === 3);

@@ -3,7 +3,7 @@
 // offsets; the group list and page show its member and lag (and the lag chart draws); a
 // reset is refused while the member is there; once it left, a reset is previewed (nothing
 // changes), applied (the new committed offsets show), and a malformed value is refused
-// beside the field. The broker's own view of the offsets (kafka-python's admin client)
+// beside the field; the group is deleted with the typed confirmation. The broker's own view of the offsets (kafka-python's admin client)
 // backs every step. Screenshots: tests/artifacts/browser/groups-*.png.
 
 import { after, before, describe, it } from 'node:test';
@@ -162,5 +162,18 @@ describe('groups', () => {
       assert.deepEqual(await lagRows(page), [['0', '1', '5', '4'], ['1', '1', '3', '2']]);
     });
     assert.deepEqual(await brokerOffsets(), { [`${TOPIC}:0`]: 1, [`${TOPIC}:1`]: 1 });
+
+    await s.step('delete-group', async () => {
+      const button = page.locator('#delete-group-submit');
+      assert.equal(await button.isDisabled(), true);
+      await page.fill('#delete-group-form input[name=confirm]', 'billin');
+      assert.equal(await button.isDisabled(), true, 'disabled for a wrong id');
+      await page.fill('#delete-group-form input[name=confirm]', GROUP);
+      await Promise.all([page.waitForURL(/\/groups(\?|$)/), button.click()]);
+      await textMatching(page.locator('#notice'), new RegExp(GROUP));
+      assert.equal(await page.locator(`#groups-table tr[data-group="${GROUP}"]`).count(), 0);
+    });
+    assert.deepEqual(await brokerOffsets(), {}, 'the broker has no offsets left for the group');
+    await waitFor('the group gone from the JSON form', async () => (await s.json(`/groups/${GROUP}`)).status === 404);
   });
 });

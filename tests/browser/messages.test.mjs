@@ -101,6 +101,18 @@ describe('messages', () => {
       assert.deepEqual(values.map(squash), FORM_RECORDS.map((r) => hex(r.value)));
       assert.equal(squash((await rows.locator('pre.key').allTextContents())[0]), hex('user-1'));
     });
+    await s.step('browse-from-timestamp', async () => {
+      // From the second form record's timestamp (ISO 8601): the browser starts at it.
+      const recs = (await s.json(`/topics/${TOPIC}/messages?partition=0`)).body.records;
+      assert.ok(recs[1].timestamp_ms > recs[0].timestamp_ms, 'distinct timestamps');
+      await page.selectOption('#browse-form select[name=format]', 'text');
+      await page.fill('#browse-form input[name=offset]', '');
+      await page.fill('#browse-form input[name=timestamp]', new Date(recs[1].timestamp_ms).toISOString());
+      await Promise.all([page.waitForURL(/timestamp=/), page.click('#browse-submit')]);
+      await textMatching(page.locator('#browse-range'), /showing 2 from 1/);
+      assert.deepEqual(await page.locator('#messages-table tr[data-offset] pre.key').allTextContents(), ['user-2', 'null']);
+      await page.fill('#browse-form input[name=timestamp]', '');
+    });
     await s.step('browse-bad-offset', async () => {
       await page.fill('#browse-form input[name=offset]', 'ten');
       const [resp] = await Promise.all([page.waitForResponse((r) => r.url().includes('/messages?')), page.click('#browse-submit')]);

@@ -176,4 +176,35 @@ describe('groups', () => {
     assert.deepEqual(await brokerOffsets(), {}, 'the broker has no offsets left for the group');
     await waitFor('the group gone from the JSON form', async () => (await s.json(`/groups/${GROUP}`)).status === 404);
   });
+
+  // Preview, then Apply without touching the form, must apply what was previewed. Today the
+  // page comes back from a preview with the strategy select on its first option (earliest):
+  // web/templates/group.html marks no <option> of `strategy` selected, so Apply after a
+  // "latest" preview rewinds the group to earliest. A todo until the template keeps it.
+  it('applies exactly the previewed reset', { todo: 'group.html does not keep the previewed strategy selected' }, async () => {
+    const { page } = s;
+    const group = 'previewed';
+    const m = python('groups-member-previewed', ['member', s.cluster.bootstrap, group, TOPIC, JSON.stringify({ 0: 1, 1: 1 })]);
+    await m.line(/^committed /);
+    assert.equal(await m.leave(), 0);
+    await waitFor('the console to see the group with its commits', async () => {
+      const g = (await s.json(`/groups/${group}`)).body.group;
+      return g && g.members.length === 0 && g.partitions.filter((p) => p.committed === 1).length === 2;
+    });
+    await s.step('previewed-latest', async () => {
+      await s.goto(`/groups/${group}`);
+      await page.selectOption('#reset-offsets-form select[name=topic]', TOPIC);
+      await page.selectOption('#reset-offsets-form select[name=strategy]', 'latest');
+      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-preview')]);
+      assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'false');
+      assert.equal(await page.inputValue('#reset-offsets-form select[name=strategy]'), 'latest', 'the form still says latest');
+    });
+    await s.step('previewed-applied', async () => {
+      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
+    });
+    const p = python('groups-offsets', ['offsets', s.cluster.bootstrap, group]);
+    const line = await p.line(/^offsets /);
+    assert.deepEqual(JSON.parse(line.slice('offsets '.length)), { [`${TOPIC}:0`]: END[0], [`${TOPIC}:1`]: END[1] });
+  });
 });

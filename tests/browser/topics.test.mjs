@@ -30,6 +30,21 @@ describe('topics', () => {
       await page.locator('tr[data-topic="payments"]').waitFor();
       assert.equal(await page.locator('tr[data-topic="orders"]').count(), 0);
     });
+    await s.step('create-bad-name', async () => {
+      await page.fill('#create-topic-form input[name=name]', 'no spaces!');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#create-topic-submit')]);
+      assert.equal(resp.status(), 400);
+      await textMatching(page.locator('#create-topic-name-error'), /\S/);
+      assert.equal(await page.inputValue('#create-topic-form input[name=name]'), 'no spaces!', 'the form keeps the input');
+    });
+    await s.step('create-rf-above-brokers', async () => {
+      await page.fill('#create-topic-form input[name=name]', 'too-replicated');
+      await page.fill('#create-topic-form input[name=replication_factor]', '3');
+      const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#create-topic-submit')]);
+      assert.ok(resp.status() >= 400 && resp.status() < 500, `status ${resp.status()}`);
+      await textMatching(page.locator('#create-topic-replication_factor-error'), /larger than/);
+    });
+    assert.equal((await s.json('/topics/too-replicated')).status, 404, 'nothing created');
     await s.step('create-form-filled', async () => {
       const form = page.locator('#create-topic-form');
       await form.locator('input[name=name]').fill('orders');

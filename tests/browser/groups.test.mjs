@@ -1,6 +1,7 @@
 // Consumer-group flow in Chromium against a 1-node rill-broker cluster and `rill console`:
 // a kafka-python consumer (lib/group.py, a child process) joins a group and commits
 // offsets; the group list and page show its member and lag (and the lag chart draws); a
+// max-lag threshold set through the form turns its status to lagging; a
 // reset is refused while the member is there; once it left, a reset is previewed (nothing
 // changes), applied (the new committed offsets show), and a malformed value is refused
 // beside the field; the group is deleted with the typed confirmation. The broker's own view of the offsets (kafka-python's admin client)
@@ -107,6 +108,21 @@ describe('groups', () => {
       const d = await page.getAttribute('#lag-chart-svg path.lag-line', 'd');
       assert.match(d, /^M[\d.]+,[\d.]+ L/, `a line: ${d}`);
     });
+    await s.step('thresholds-lagging', async () => {
+      // A max lag of 1 offset makes this group (lag 3 on partition 0) lagging.
+      await page.fill('#thresholds-form input[name=max_lag]', '1');
+      await Promise.all([page.waitForURL(/notice=/), page.click('#thresholds-submit')]);
+      assert.equal(await page.inputValue('#thresholds-form input[name=max_lag]'), '1');
+      await waitFor('the group status to become lagging', async () => {
+        const text = (await page.textContent('#group-status')).trim();
+        if (text === 'lagging') return true;
+        await page.reload();
+        return false;
+      }, { interval: 500 });
+      await textMatching(page.locator('#group-summary'), /lag 3 above 1/);
+    });
+    const listed = (await s.json('/groups')).body.groups.find((g) => g.group_id === GROUP);
+    assert.equal(listed.status, 'lagging');
     await s.step('reset-refused-while-active', async () => {
       await page.selectOption('#reset-offsets-form select[name=topic]', TOPIC);
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'earliest');

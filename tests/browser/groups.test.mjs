@@ -1,11 +1,12 @@
 // Consumer-group flow in Chromium against a 1-node rill-broker cluster and `rill console`:
 // a kafka-python consumer (lib/group.py, a child process) joins a group and commits
 // offsets; the group list and page show its member and lag (and the lag chart draws); a
-// max-lag threshold set through the form turns its status to lagging; a
-// reset is refused while the member is there; once it left, a reset is previewed (nothing
-// changes), applied (the new committed offsets show), and a malformed value is refused
-// beside the field; the group is deleted with the typed confirmation. The broker's own view of the offsets (kafka-python's admin client)
-// backs every step. Screenshots: tests/artifacts/browser/groups-*.png.
+// max-lag threshold set through the form turns its status to lagging; a reset is refused
+// while the member is there; once it left, a reset is previewed (nothing changes), applied
+// (the new committed offsets show), and a malformed value is refused beside the field; the
+// group is deleted with the typed confirmation. The broker's own view of the offsets
+// (kafka-python's admin client) backs every step.
+// Screenshots: tests/artifacts/browser/groups-*.png.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -154,6 +154,10 @@ export async function hashPassword(rillBin, password) {
   return out.trim();
 }
 
+// Python children still running when the test process exits are killed with it.
+const pythons = new Set();
+process.on('exit', () => { for (const child of pythons) child.kill('SIGKILL'); });
+
 /**
  * lib/group.py as a child process (kafka-python): `member` joins a group, commits offsets
  * and stays a member until `leave()`; `offsets` prints the committed offsets as JSON.
@@ -173,8 +177,8 @@ export function python(logName, args) {
     lines.push(line);
     for (const w of waiters.splice(0)) w();
   });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-  process.once('exit', () => child.kill('SIGKILL'));
+  pythons.add(child);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => { pythons.delete(child); resolve(code ?? signal); }));
   return {
     child,
     lines,

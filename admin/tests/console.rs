@@ -734,6 +734,31 @@ fn groups_lag_metrics_reset_and_delete() {
     let (s, v) = c.post_json("/groups/billing/delete", json!({"confirm": "billing"}));
     assert_eq!(s, 200, "{v}");
     assert_eq!(c.request("GET", "/groups/billing", None, true).status, 404);
+    // Group ids may hold any character: links and forms encode them.
+    let odd: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", "team a/b")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("live", 0, Offset::Offset(1))
+        .expect("tpl");
+    odd.assign(&tpl).expect("assign");
+    odd.commit(&tpl, CommitMode::Sync).expect("commit");
+    wait_for(20, "the oddly named group", || {
+        let r = c.request("GET", "/groups/team%20a%2Fb", None, true);
+        (r.status == 200).then_some(())
+    });
+    assert!(c
+        .get("/groups")
+        .body
+        .contains("href=\"/groups/team%20a%2Fb\""));
+    assert!(c
+        .get("/groups/team%20a%2Fb")
+        .body
+        .contains("action=\"/groups/team%20a%2Fb/reset\""));
+
     let actions: Vec<String> = c.json("/audit")["entries"]
         .as_array()
         .unwrap()

@@ -45,6 +45,19 @@ pub fn bytes(n: Option<i64>) -> String {
     }
 }
 
+/// Percent-encodes one URL path segment (group ids may hold any character).
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// How record bytes are shown in the message browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -117,5 +130,6 @@ mod tests {
             "68 69"
         );
         assert_eq!(record_bytes(None, BytesFormat::Text), None);
+        assert_eq!(path_segment("team a/b"), "team%20a%2Fb");
     }
 }

@@ -327,6 +327,11 @@ impl MemberInfo {
 }
 
 impl GroupInfo {
+    /// The group id as a URL path segment.
+    pub fn url_id(&self) -> String {
+        crate::format::path_segment(&self.group_id)
+    }
+
     /// Max time lag for people.
     pub fn max_lag_seconds_text(&self) -> String {
         self.max_lag_seconds()

@@ -124,6 +124,13 @@ pub struct TopicsPage {
     pub form: FormState,
 }
 
+impl TopicPage {
+    /// The link to a consuming group's page.
+    pub fn group_href(&self, group: &str) -> String {
+        format!("/groups/{}", crate::format::path_segment(group))
+    }
+}
+
 /// One config of a topic or broker.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigRow {
@@ -276,6 +283,11 @@ pub struct GroupRow {
 }
 
 impl GroupRow {
+    /// The group id as a URL path segment.
+    pub fn url_id(&self) -> String {
+        crate::format::path_segment(&self.group_id)
+    }
+
     /// Topics as `a, b`.
     pub fn topics_text(&self) -> String {
         self.topics.join(", ")

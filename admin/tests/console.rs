@@ -716,6 +716,32 @@ fn groups_lag_metrics_reset_and_delete() {
     );
     assert_eq!(r.status, 200);
     assert!(r.body.contains("id=\"reset-preview\""), "{}", r.body);
+    // The form keeps the previewed choice, so Apply applies what was previewed.
+    assert!(
+        r.body.contains("<option value=\"latest\" selected>"),
+        "{}",
+        r.body
+    );
+    let r = c.post_form(
+        "/groups/billing/reset",
+        &[
+            ("topic", "live"),
+            ("strategy", "offset"),
+            ("value", "x"),
+            ("action", "preview"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("<option value=\"offset\" selected>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("id=\"reset-offsets-value-error\""),
+        "{}",
+        r.body
+    );
     let (s, plan) = c.post_json(
         "/groups/billing/reset",
         json!({"topic": "live", "strategy": "offset", "value": "2", "action": "apply"}),

@@ -371,6 +371,28 @@ pub struct GroupPage {
     pub form: FormState,
 }
 
+impl GroupPage {
+    /// What the reset form shows in `field` (`topic`, `strategy`, `value`): the values just
+    /// submitted after an error, else the previewed plan's, so Apply after a preview applies
+    /// exactly what was previewed.
+    pub fn reset_value(&self, field: &str) -> String {
+        if self
+            .form
+            .error
+            .as_ref()
+            .is_some_and(|e| e.form == "reset-offsets")
+        {
+            return self.form.value("reset-offsets", field).to_string();
+        }
+        match (&self.reset, field) {
+            (Some(r), "topic") => r.topic.clone(),
+            (Some(r), "strategy") => r.strategy.clone(),
+            (Some(r), "value") => r.value.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
 /// `/brokers`.
 #[derive(Debug, Template, Serialize)]
 #[template(path = "brokers.html")]

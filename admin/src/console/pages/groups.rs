@@ -292,6 +292,7 @@ pub async fn reset(
         Err(e) => {
             let values = BTreeMap::from([
                 ("topic".to_string(), input.topic.clone()),
+                ("strategy".to_string(), input.strategy.clone()),
                 ("value".to_string(), input.value.clone()),
             ]);
             failed(&c, &headers, &id, "reset-offsets", e, values).await

@@ -55,6 +55,9 @@ fn pages_answer_json_and_html() {
         o["cluster_id"].as_str().is_some_and(|s| !s.is_empty()),
         "{o}"
     );
+    assert_eq!(o["totals"]["preferred_leaders_pct"], 100.0, "{o}");
+    assert_eq!(o["totals"]["leader_skew_pct"], 0.0, "{o}");
+    assert_eq!(o["totals"]["replica_skew_pct"], 0.0, "{o}");
     for key in ["partitions", "under_replicated", "offline", "under_min_isr"] {
         assert!(o["totals"][key].is_u64(), "{key}: {o}");
     }

@@ -25,6 +25,20 @@ pub struct Totals {
     pub under_min_isr: usize,
     /// Consumer groups.
     pub groups: usize,
+    /// Share of partitions led by their preferred (first) replica, in percent.
+    pub preferred_leaders_pct: f64,
+    /// How far the busiest broker's leader count is above the mean, in percent (CMAK's
+    /// leader skew; 0 = perfectly even).
+    pub leader_skew_pct: f64,
+    /// The same for replica counts.
+    pub replica_skew_pct: f64,
+}
+
+impl Totals {
+    /// Percent with one decimal.
+    pub fn pct(v: &f64) -> String {
+        format!("{v:.1}%")
+    }
 }
 
 /// `/`: the cluster at a glance.

@@ -194,22 +194,24 @@ describe('groups', () => {
     await waitFor('the group gone from the JSON form', async () => (await s.json(`/groups/${GROUP}`)).status === 404);
   });
 
-  // Preview, then Apply without touching the form, must apply what was previewed. Today the
-  // page comes back from a preview with the strategy select on its first option (earliest):
-  // web/templates/group.html marks no <option> of `strategy` selected, so Apply after a
-  // "latest" preview rewinds the group to earliest. A todo until the template keeps it.
-  it('applies exactly the previewed reset', { todo: 'group.html does not keep the previewed strategy selected' }, async () => {
+  // Preview, then Apply without touching the form, must apply what was previewed: the page
+  // comes back from a preview with the topic, strategy and value still chosen. The group id
+  // has a space, a slash and a '#', so links and form actions must percent-encode it.
+  it('applies exactly the previewed reset', async () => {
     const { page } = s;
-    const group = 'previewed';
+    // An id that needs percent-encoding in links and form actions.
+    const group = 'ops team/previewed #1';
     const m = python('groups-member-previewed', ['member', s.cluster.bootstrap, group, TOPIC, JSON.stringify({ 0: 1, 1: 1 })]);
     await m.line(/^committed /);
     assert.equal(await m.leave(), 0);
     await waitFor('the console to see the group with its commits', async () => {
-      const g = (await s.json(`/groups/${group}`)).body.group;
+      const g = (await s.json(`/groups/${encodeURIComponent(group)}`)).body.group;
       return g && g.members.length === 0 && g.partitions.filter((p) => p.committed === 1).length === 2;
     });
     await s.step('previewed-latest', async () => {
-      await s.goto(`/groups/${group}`);
+      await s.goto('/groups');
+      await Promise.all([page.waitForURL(/\/groups\/ops/), page.locator(`#groups-table tr[data-group="${group}"] a`).click()]);
+      assert.equal(await page.textContent('#group-id'), group);
       await page.selectOption('#reset-offsets-form select[name=topic]', TOPIC);
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'latest');
       await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-preview')]);
@@ -220,8 +222,27 @@ describe('groups', () => {
       await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
       assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
     });
-    const p = python('groups-offsets', ['offsets', s.cluster.bootstrap, group]);
-    const line = await p.line(/^offsets /);
-    assert.deepEqual(JSON.parse(line.slice('offsets '.length)), { [`${TOPIC}:0`]: END[0], [`${TOPIC}:1`]: END[1] });
+    const offsetsOf = async () => {
+      const p = python('groups-offsets', ['offsets', s.cluster.bootstrap, group]);
+      const line = await p.line(/^offsets /);
+      await p.exited;
+      return JSON.parse(line.slice('offsets '.length));
+    };
+    assert.deepEqual(await offsetsOf(), { [`${TOPIC}:0`]: END[0], [`${TOPIC}:1`]: END[1] });
+
+    await s.step('previewed-offset-2', async () => {
+      await page.selectOption('#reset-offsets-form select[name=strategy]', 'offset');
+      await page.fill('#reset-offsets-form input[name=value]', '2');
+      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-preview')]);
+      assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'false');
+      assert.equal(await page.inputValue('#reset-offsets-form select[name=strategy]'), 'offset');
+      assert.equal(await page.inputValue('#reset-offsets-form input[name=value]'), '2');
+      assert.equal(await page.inputValue('#reset-offsets-form select[name=topic]'), TOPIC);
+    });
+    await s.step('previewed-offset-2-applied', async () => {
+      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
+    });
+    assert.deepEqual(await offsetsOf(), { [`${TOPIC}:0`]: 2, [`${TOPIC}:1`]: 2 });
   });
 });

@@ -533,6 +533,25 @@ fn groups_lag_metrics_reset_and_delete() {
         .unwrap()
         .clone();
     assert_eq!(row["total_lag"], 6, "{row}");
+    let sorted = c.json("/groups?sort=lag&status=");
+    assert_eq!(sorted["groups"][0]["group_id"], "billing", "{sorted}");
+    let none = c.json("/groups?status=stopped");
+    assert!(
+        none["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["status"] == "stopped"),
+        "{none}"
+    );
+    assert_eq!(
+        c.request("GET", "/groups?status=sleepy", None, true).status,
+        400
+    );
+    assert_eq!(
+        c.request("GET", "/groups?sort=size", None, true).status,
+        400
+    );
     assert_eq!(row["members"], 1);
     let html = c.get("/groups/billing");
     for id in [

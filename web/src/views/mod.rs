@@ -322,8 +322,29 @@ pub struct GroupsPage {
     pub layout: Layout,
     /// Name filter.
     pub q: String,
+    /// Status filter (empty = all).
+    pub status: String,
+    /// Sort key (empty = name).
+    pub sort: String,
     /// Groups.
     pub groups: Vec<GroupRow>,
+}
+
+impl GroupsPage {
+    /// The status filters offered (empty = all).
+    pub const STATUSES: [&'static str; 5] = ["", "ok", "lagging", "stalled", "stopped"];
+    /// The sort keys offered.
+    pub const SORTS: [&'static str; 3] = ["name", "lag", "lag-seconds"];
+
+    /// True when `s` is the status filter in use.
+    pub fn status_is(&self, s: &str) -> bool {
+        self.status == s
+    }
+
+    /// True when `s` is the sort in use.
+    pub fn sort_is(&self, s: &str) -> bool {
+        self.sort == s || (self.sort.is_empty() && s == "name")
+    }
 }
 
 /// Status thresholds as shown and edited.

@@ -28,17 +28,38 @@ use crate::console::Console;
 pub struct ListQuery {
     #[serde(default)]
     q: String,
+    /// `ok`, `lagging`, `stalled`, `stopped` or empty for all.
+    #[serde(default)]
+    status: String,
+    /// `name` (default), `lag` or `lag-seconds` (largest first).
+    #[serde(default)]
+    sort: String,
     notice: Option<String>,
 }
 
 /// GET `/groups`.
 pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if !matches!(
+        q.status.as_str(),
+        "" | "ok" | "lagging" | "stalled" | "stopped"
+    ) {
+        let msg = format!(
+            "unknown status '{}': use ok, lagging, stalled or stopped",
+            q.status
+        );
+        return error_page(&c, &headers, StatusCode::BAD_REQUEST, "status", &msg);
+    }
+    if !matches!(q.sort.as_str(), "" | "name" | "lag" | "lag-seconds") {
+        let msg = format!("unknown sort '{}': use name, lag or lag-seconds", q.sort);
+        return error_page(&c, &headers, StatusCode::BAD_REQUEST, "sort", &msg);
+    }
     let snap = c.shared.snapshot();
     let needle = q.q.to_lowercase();
-    let groups = snap
+    let mut groups: Vec<GroupRow> = snap
         .groups
         .iter()
         .filter(|g| needle.is_empty() || g.group_id.to_lowercase().contains(&needle))
+        .filter(|g| q.status.is_empty() || g.status.as_str() == q.status)
         .map(|g| GroupRow {
             group_id: g.group_id.clone(),
             state: g.state.clone(),
@@ -49,9 +70,20 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
             status: g.status,
         })
         .collect();
+    match q.sort.as_str() {
+        "lag" => groups.sort_by_key(|g| std::cmp::Reverse(g.total_lag)),
+        "lag-seconds" => groups.sort_by(|a, b| {
+            b.max_lag_seconds
+                .unwrap_or(-1.0)
+                .total_cmp(&a.max_lag_seconds.unwrap_or(-1.0))
+        }),
+        _ => {}
+    }
     let view = GroupsPage {
         layout: layout(&c, "Consumer groups", "groups", q.notice),
         q: q.q,
+        status: q.status,
+        sort: q.sort,
         groups,
     };
     respond(&headers, StatusCode::OK, &view)

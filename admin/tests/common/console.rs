@@ -267,3 +267,14 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// Asserts a 4xx JSON error naming `field`, with a message.
+pub fn assert_field_error(r: (u16, Value), status: u16, field: &str) {
+    assert_eq!(r.0, status, "{}", r.1);
+    assert_eq!(r.1["field"], field, "{}", r.1);
+    assert!(
+        !r.1["error"].as_str().unwrap_or("").is_empty(),
+        "error message: {}",
+        r.1
+    );
+}

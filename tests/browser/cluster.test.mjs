@@ -1,8 +1,9 @@
 // A 3-node rill-broker cluster and `rill console` in Chromium: the overview lists the
-// three brokers; a topic created through the form with RF 3 shows three replicas in sync;
+// three brokers; a topic created through the form with RF 3 shows three replicas in sync
+// and no imbalance (100 % preferred leaders, no leader or replica skew);
 // a broker's page shows its log dir and configs;
 // a node stopped (SIGTERM, controlled shutdown) makes its partitions under-replicated on
-// the topic page and the overview; once every node is down, the "cluster unreachable"
+// the topic page and the overview (and leader imbalance); once every node is down, the "cluster unreachable"
 // banner is on every page while the last snapshot is still shown.
 // Screenshots: tests/artifacts/browser/cluster-*.png.
 
@@ -53,6 +54,14 @@ describe('cluster', () => {
     });
     const created = (await s.json(`/topics/${TOPIC}`)).body.topic;
     assert.ok(created.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3), JSON.stringify(created));
+    await s.step('overview-balanced', async () => {
+      // Placement spreads replicas and preferred leaders evenly: no imbalance.
+      await s.goto('/');
+      await textMatching(page.locator('#total-partitions'), /^\s*3\s*$/);
+      assert.equal((await page.textContent('#preferred-leaders')).trim(), '100.0%');
+      assert.equal((await page.textContent('#leader-skew')).trim(), '0.0%');
+      assert.equal((await page.textContent('#replica-skew')).trim(), '0.0%');
+    });
 
     await s.step('broker-2', async () => {
       await s.goto('/brokers');
@@ -89,6 +98,10 @@ describe('cluster', () => {
     await s.step('node-3-stopped-overview', async () => {
       await s.goto('/');
       assert.ok(Number(await page.textContent('#total-under-replicated')) >= 3);
+      // Node 3's preferred leadership moved away: fewer preferred leaders, skewed leaders.
+      const pct = async (id) => Number((await page.textContent(id)).trim().replace(/%$/, ''));
+      assert.ok(await pct('#preferred-leaders') < 100, await page.textContent('#preferred-leaders'));
+      assert.ok(await pct('#leader-skew') > 0, await page.textContent('#leader-skew'));
       assert.equal(await page.locator('#cluster-banner').count(), 0, 'two nodes still answer');
     });
 

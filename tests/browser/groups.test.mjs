@@ -1,11 +1,11 @@
 // Consumer-group flow in Chromium against a 1-node rill-broker cluster and `rill console`:
 // a kafka-python consumer (lib/group.py, a child process) joins a group and commits
 // offsets; the group list and page show its member and lag (and the lag chart draws); a
-// max-lag threshold set through the form turns its status to lagging; a reset is refused
-// while the member is there; once it left, a reset is previewed (nothing changes), applied
-// (the new committed offsets show), and a malformed value is refused beside the field; the
-// group is deleted with the typed confirmation. The broker's own view of the offsets
-// (kafka-python's admin client) backs every step.
+// max-lag threshold set through the form turns its status to lagging (the list's status
+// filter agrees); a reset is refused while the member is there; once it left, a reset is
+// previewed (nothing changes), applied (the new committed offsets show), and a malformed
+// value is refused beside the field; the group is deleted with the typed confirmation.
+// The broker's own view of the offsets (kafka-python's admin client) backs every step.
 // Screenshots: tests/artifacts/browser/groups-*.png.
 
 import { after, before, describe, it } from 'node:test';
@@ -124,6 +124,18 @@ describe('groups', () => {
     });
     const listed = (await s.json('/groups')).body.groups.find((g) => g.group_id === GROUP);
     assert.equal(listed.status, 'lagging');
+    await s.step('list-status-filter', async () => {
+      const shown = () => page.locator('#groups-table tr[data-group]').evaluateAll((rs) => rs.map((r) => r.dataset.group));
+      await s.goto('/groups');
+      await page.selectOption('#group-search-form select[name=status]', 'lagging');
+      await Promise.all([page.waitForURL(/status=lagging/), page.click('#group-search-form button[type=submit]')]);
+      assert.deepEqual(await shown(), [GROUP]);
+      assert.equal(await page.locator(`#groups-table tr[data-group="${GROUP}"] .status.status-lagging`).count(), 1);
+      await page.selectOption('#group-search-form select[name=status]', 'ok');
+      await Promise.all([page.waitForURL(/status=ok/), page.click('#group-search-form button[type=submit]')]);
+      assert.deepEqual(await shown(), []);
+      await s.goto(`/groups/${GROUP}`);
+    });
     await s.step('reset-refused-while-active', async () => {
       await page.selectOption('#reset-offsets-form select[name=topic]', TOPIC);
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'earliest');

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (only what is missing), builds the
-# workspace once, runs the Rust suite (nextest) and the Python interop suite
-# (tests/interop, real rill-broker processes driven by kafka-python, confluent-kafka, kcat).
-# Idempotent; meant for root on Debian 12 with Rust, cargo-nextest, Python 3 + pip present.
+# workspace once, and runs every suite:
+#   compose     docker-compose.yml validated by `docker-compose config -q` (no engine needed)
+#   rust        the Rust suite (nextest); the console store tests start their own
+#               PostgreSQL from Debian's postgresql binaries on loopback
+#   interop     tests/interop: real rill-broker processes driven by kafka-python,
+#               confluent-kafka and kcat
+#   prometheus  tests/prometheus: Debian's prometheus scraping a real 3-node cluster (and the
+#               console): every PromQL expression of dashboards/ returns data; promtool
+#   browser     tests/browser: Debian's chromium driven by playwright-core (node --test)
+#               through the console against real brokers; screenshots in tests/artifacts/browser
+# Idempotent; meant for root on Debian 12 with Rust, cargo-nextest, Python 3 + pip and
+# Node.js 20+ with npm present.
 #
 #   bash scripts/test.sh              # everything
-#   SKIP_INSTALL=1 bash scripts/test.sh   # do not touch apt/pip
-#   PYTEST_ARGS='-k kcat' bash scripts/test.sh
+#   SKIP_INSTALL=1 bash scripts/test.sh   # do not touch apt/pip/npm
+#   PYTEST_ARGS='-k kcat' bash scripts/test.sh   # passed to the interop suite
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,10 +28,16 @@ log() { printf '\n==> %s\n' "$*"; }
 # ---------------------------------------------------------------------------------
 # 1. Install what is missing.
 # ---------------------------------------------------------------------------------
-# command -> Debian package. kcat for the interop suite; the rest builds librdkafka
-# (rdkafka-sys, a dev-dependency) and the codec crates from source.
-APT_CMDS=(kcat:kcat make:make gcc:gcc g++:g++ perl:perl pkg-config:pkg-config)
+# command -> Debian package. kcat for the interop suite; make..pkg-config build librdkafka
+# (rdkafka-sys, a dev-dependency) and the codec crates from source; prometheus/promtool for
+# tests/prometheus; postgresql for the console store tests; chromium for tests/browser;
+# docker-compose (v1, Python) validates docker-compose.yml without a container engine.
+APT_CMDS=(kcat:kcat make:make gcc:gcc g++:g++ perl:perl pkg-config:pkg-config
+  prometheus:prometheus promtool:prometheus chromium:chromium docker-compose:docker-compose)
 APT_LIBS=(zlib1g-dev)
+
+# initdb/pg_ctl of the newest installed PostgreSQL (Debian keeps them off PATH).
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 install_system_packages() {
   local missing=() entry cmd pkg
@@ -33,18 +48,29 @@ install_system_packages() {
   for pkg in "${APT_LIBS[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
+  local pgbin; pgbin="$(pg_bindir)"
+  [[ -n "$pgbin" && -x "$pgbin/initdb" && -x "$pgbin/pg_ctl" ]] || missing+=(postgresql)
   if ((${#missing[@]} == 0)); then
     echo "system packages: all present"
     return
   fi
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing system packages (${missing[*]}) and not root: install them first" >&2
     return 1
   fi
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Packages must not start their services (prometheus, postgresql): the tests start their
+  # own on loopback. policy-rc.d exit 101 = "not allowed"; only ours is removed afterwards.
+  local own_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  local rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  ((own_policy)) && rm -f /usr/sbin/policy-rc.d
+  return "$rc"
 }
 
 install_python_packages() {
@@ -54,21 +80,40 @@ install_python_packages() {
     extra+=(--break-system-packages)
   fi
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${extra[@]}" \
-    -r tests/interop/requirements.txt
+    -r tests/interop/requirements.txt -r tests/prometheus/requirements.txt
+}
+
+# playwright-core into tests/browser/node_modules from the lockfile; skipped when the locked
+# version is already there.
+install_node_packages() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "node and npm are needed for tests/browser (Node.js 20+)" >&2
+    return 1
+  fi
+  if (cd tests/browser && node -e '
+      const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
+      const have = require("./node_modules/playwright-core/package.json").version;
+      process.exit(want === have ? 0 : 1)' 2>/dev/null); then
+    echo "npm packages: all present"
+    return
+  fi
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
   log "install: system packages"
   install_system_packages
-  log "install: python packages (tests/interop/requirements.txt)"
+  log "install: python packages (tests/interop, tests/prometheus requirements.txt)"
   install_python_packages
+  log "install: npm packages (tests/browser)"
+  install_node_packages
 fi
 
 # ---------------------------------------------------------------------------------
 # 2. Build once; every later step reuses target/.
 # ---------------------------------------------------------------------------------
 declare -A RESULT=()
-STEPS=(build rust interop)
+STEPS=(compose build rust interop prometheus browser)
 FAILED=0
 
 run_step() {  # run_step NAME CMD... : records pass/FAIL, never aborts the script
@@ -89,7 +134,7 @@ summary() {
   echo "==> summary ($((SECONDS - START))s)"
   local s
   for s in "${STEPS[@]}"; do
-    printf '    %-8s %s\n' "$s" "${RESULT[$s]:-skipped}"
+    printf '    %-10s %s\n' "$s" "${RESULT[$s]:-skipped}"
   done
   if ((FAILED)); then
     echo "scripts/test.sh: FAILED"
@@ -97,6 +142,20 @@ summary() {
     echo "scripts/test.sh: all steps passed"
   fi
 }
+
+# docker-compose.yml is only validated here: this machine runs no container engine.
+compose_config() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    docker-compose -f docker-compose.yml config -q
+  elif docker compose version >/dev/null 2>&1; then
+    docker compose -f docker-compose.yml config -q
+  else
+    echo "neither docker-compose nor the docker compose plugin is installed" >&2
+    return 1
+  fi
+}
+log "compose: docker-compose config -q"
+run_step compose compose_config
 
 log "build: cargo build --workspace --all-targets"
 run_step build cargo build --workspace --all-targets
@@ -114,22 +173,41 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   fi
 
   # -----------------------------------------------------------------------------
-  # 4. Python interop suite against the freshly built broker.
+  # 4. Python suites against the freshly built binaries.
   # -----------------------------------------------------------------------------
   TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
   [[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$REPO_ROOT/$TARGET_DIR"
   export RILL_BROKER_BIN="${RILL_BROKER_BIN:-$TARGET_DIR/debug/rill-broker}"
-  log "interop: python3 -m pytest -q tests/interop (broker: $RILL_BROKER_BIN)"
-  interop() {
-    local rc=0
-    # shellcheck disable=SC2086 # PYTEST_ARGS is a word list on purpose
-    python3 -m pytest -q tests/interop ${PYTEST_ARGS:-} || rc=$?
+  export RILL_BIN="${RILL_BIN:-$TARGET_DIR/debug/rill}"
+  pytest_suite() {  # pytest_suite DIR ARGS...: exit 5 (no tests collected) is a failure
+    local dir="$1" rc=0; shift
+    python3 -m pytest -q "$dir" "$@" || rc=$?
     if ((rc == 5)); then
-      echo "interop: pytest collected no tests (exit 5): treated as a failure" >&2
+      echo "$dir: pytest collected no tests (exit 5): treated as a failure" >&2
     fi
     return "$rc"
   }
-  run_step interop interop
+  log "interop: python3 -m pytest -q tests/interop (broker: $RILL_BROKER_BIN)"
+  # shellcheck disable=SC2086 # PYTEST_ARGS is a word list on purpose
+  run_step interop pytest_suite tests/interop ${PYTEST_ARGS:-}
+
+  # Every PromQL expression in dashboards/ against Debian's prometheus scraping a 3-node
+  # cluster (and `rill console` when the build has it); -rs lists what was skipped and why.
+  log "prometheus: python3 -m pytest -q -rs tests/prometheus"
+  run_step prometheus pytest_suite tests/prometheus -rs
+
+  # -----------------------------------------------------------------------------
+  # 5. Browser suite (Debian's chromium, playwright-core).
+  # -----------------------------------------------------------------------------
+  # Every tests/browser/*.test.mjs, one file at a time (each starts its own brokers and
+  # console on ephemeral loopback ports); screenshots of every step and the processes' logs
+  # land in tests/artifacts/browser/, emptied first so they are this run's.
+  log "browser: node --test (tests/browser)"
+  browser() {
+    rm -rf tests/artifacts/browser
+    (cd tests/browser && node --test --test-concurrency=1 --test-timeout=300000)
+  }
+  run_step browser browser
 fi
 
 summary

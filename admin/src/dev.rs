@@ -1,6 +1,7 @@
 //! `rill dev`: a local cluster for trying Rill out. Each node is a separate `rill broker`
 //! child process (so one can be killed for a demo or a test), all of them combined
-//! broker+controller nodes in one Raft metadata quorum, data under `--data-dir`.
+//! broker+controller nodes in one Raft metadata quorum, data under `--data-dir` — plus the
+//! web console (`rill console`, another child process, its SQLite store in the data dir).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,12 @@ pub struct DevArgs {
     /// HTTP API port of node 1; node N uses this + N - 1.
     #[arg(long, default_value_t = 9644)]
     http_port: u16,
+    /// Port of the web console (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    console_port: u16,
+    /// Do not start the web console.
+    #[arg(long)]
+    no_console: bool,
     /// Extra broker properties for every node, as `key=value` (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -46,9 +53,27 @@ struct Node {
 pub fn run(args: DevArgs) -> ExitCode {
     match start(&args) {
         Ok(mut nodes) => {
-            print_banner(&args, &nodes);
+            let mut console = if args.no_console {
+                None
+            } else {
+                match start_console(&args, &nodes) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        eprintln!("rill dev: the console did not start: {e}");
+                        None
+                    }
+                }
+            };
+            print_banner(&args, &nodes, console.as_ref().map(|(_, url)| url.as_str()));
             wait_for_signal();
             eprintln!("stopping the dev cluster...");
+            if let Some((child, _)) = console.as_mut() {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
+                let _ = child.wait();
+            }
             stop(&mut nodes);
             ExitCode::SUCCESS
         }
@@ -170,7 +195,57 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
     Ok(nodes)
 }
 
-fn print_banner(args: &DevArgs, nodes: &[Node]) {
+/// Starts `rill console` as a child process on the cluster, its store in the data dir
+/// (SQLite); returns it with its URL once it says it is ready.
+fn start_console(args: &DevArgs, nodes: &[Node]) -> Result<(Child, String), String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the rill executable: {e}"))?;
+    let bootstrap = nodes
+        .iter()
+        .map(|n| n.kafka.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let log = args.data_dir.join("console.log");
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    let mut child = Command::new(exe)
+        .arg("console")
+        .arg("--bootstrap")
+        .arg(&bootstrap)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", args.console_port))
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}",
+            args.data_dir.join("console.db").display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .map_err(|e| format!("cannot start the console: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("rill console ready: ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("no ready line within 30 s; see {}", log.display()))
+        }
+    }
+}
+
+fn print_banner(args: &DevArgs, nodes: &[Node], console: Option<&str>) {
     let bootstrap = nodes
         .iter()
         .map(|n| n.kafka.as_str())
@@ -195,6 +270,9 @@ fn print_banner(args: &DevArgs, nodes: &[Node]) {
             n.http,
             n.log.display()
         );
+    }
+    if let Some(url) = console {
+        let _ = writeln!(out, "  console: {url}");
     }
     let _ = writeln!(out, "Try: kcat -b {bootstrap} -L");
     let _ = writeln!(out, "Ctrl-C stops the cluster; `kill -9 <pid>` stops one node (run `rill dev` again to bring it back).");

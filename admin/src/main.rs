@@ -1,4 +1,5 @@
-//! `rill`: what an operator types. `rill dev` runs a local cluster; `rill topics` and
+//! `rill`: what an operator types. `rill dev` runs a local cluster; `rill console`
+//! serves the web console; `rill topics` and
 //! `rill groups` administer any Kafka-compatible cluster through the Kafka protocol (the
 //! shared client in `rill_broker::client`), with kafka-topics.sh's and
 //! kafka-consumer-groups.sh's flag names.
@@ -6,6 +7,7 @@
 //! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 
 mod cli;
+mod console;
 mod dev;
 mod groups;
 mod leaders;
@@ -34,6 +36,8 @@ enum Command {
     /// Start a local cluster for development: 3 nodes as child processes, data under
     /// ./rill-data, Kafka on 127.0.0.1:9092-9094.
     Dev(dev::DevArgs),
+    /// Serve the web console and Prometheus metrics for a cluster (any Kafka-compatible one).
+    Console(console::ConsoleArgs),
     /// Run one node, exactly as `rill-broker [server.properties] [--override k=v ...]` does.
     Broker(BrokerArgs),
     /// List, describe, create, delete and alter topics (like kafka-topics.sh).
@@ -62,7 +66,7 @@ struct BrokerArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Dev(_) | Command::Broker(_) => "info",
+        Command::Dev(_) | Command::Broker(_) | Command::Console(_) => "info",
         // The admin commands print their own results; only problems are logged.
         _ => "warn",
     };
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => {
             rill_broker::node::run("rill broker", args.properties.as_deref(), &args.overrides)
         }
+        Command::Console(args) => console::run(args),
         Command::Topics(args) => run_admin("topics", topics::run(args)),
         Command::Groups(args) => run_admin("groups", groups::run(args)),
         Command::Leaders(args) => run_admin("leaders", leaders::run(args)),

@@ -50,6 +50,8 @@ async fn dev_cluster_serves_survives_a_kill_and_stops() {
             &controller.to_string(),
             "--http-port",
             &http.to_string(),
+            "--console-port",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -86,6 +88,22 @@ async fn dev_cluster_serves_survives_a_kill_and_stops() {
         })
         .collect();
     assert_eq!(pids.len(), 3, "{banner:?}");
+    // The console runs too and answers.
+    let console = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console: http://"))
+        .expect("console line")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&console).expect("connect to the console");
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("request");
+    let mut resp = String::new();
+    std::io::Read::read_to_string(&mut s, &mut resp).expect("response");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)

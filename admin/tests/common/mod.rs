@@ -2,6 +2,8 @@
 //! binary against them (the approach of broker/tests/common/mod.rs).
 #![allow(dead_code)]
 
+pub mod console;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -13,8 +13,10 @@
 
 mod admin;
 mod brokers;
+pub mod browse;
 mod cluster;
 mod connection;
+pub mod describe;
 mod error;
 mod groups;
 mod leaders;

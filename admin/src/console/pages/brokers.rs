@@ -1,0 +1,97 @@
+//! `/brokers` and `/brokers/{id}`: the list from the snapshot; one broker's configs and
+//! log dirs read from it when the page is asked for.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use rill_broker::client::describe::RESOURCE_BROKER;
+use rill_broker::client::error_name;
+use rill_web::views::{BrokerPage, BrokersPage, ConfigRow, LogDirView};
+
+use crate::console::http::{error_page, layout, respond, AppState};
+
+/// GET `/brokers`.
+pub async fn list(State(c): AppState, headers: HeaderMap) -> Response {
+    let snap = c.shared.snapshot();
+    let view = BrokersPage {
+        layout: layout(&c, "Brokers", "brokers", None),
+        brokers: snap.brokers.clone(),
+    };
+    respond(&headers, StatusCode::OK, &view)
+}
+
+/// GET `/brokers/{id}`.
+pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let snap = c.shared.snapshot();
+    let Some(broker) = id
+        .parse::<i32>()
+        .ok()
+        .and_then(|id| snap.brokers.iter().find(|b| b.id == id))
+    else {
+        return error_page(
+            &c,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "id",
+            &format!("no broker '{id}'"),
+        );
+    };
+    let mut configs = Vec::new();
+    let mut log_dirs = Vec::new();
+    let mut error = None;
+    if c.shared.health().reachable {
+        let result = async {
+            let mut cluster = c.cluster().await?;
+            let cfg = cluster
+                .describe_config_details(RESOURCE_BROKER, &broker.id.to_string())
+                .await?;
+            let dirs = cluster.describe_log_dirs(broker.id).await?;
+            Ok::<_, rill_broker::client::ClientError>((cfg, dirs))
+        }
+        .await;
+        match result {
+            Ok((cfg, dirs)) => {
+                configs = cfg
+                    .into_iter()
+                    .map(|d| ConfigRow {
+                        name: d.name,
+                        value: d.value,
+                        default_value: d.default_value,
+                        source: d.source,
+                        read_only: d.read_only,
+                        sensitive: d.sensitive,
+                        config_type: d.config_type,
+                        documentation: d.documentation,
+                    })
+                    .collect();
+                log_dirs = dirs
+                    .into_iter()
+                    .map(|d| LogDirView {
+                        path: d.path,
+                        error: (d.error_code != 0).then(|| error_name(d.error_code).to_string()),
+                        total_bytes: d.total_bytes,
+                        usable_bytes: d.usable_bytes,
+                        size: d.partitions.values().sum(),
+                        partitions: d.partitions.len(),
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                c.forget_cluster_if_broken(&e).await;
+                error = Some(format!(
+                    "cannot read the broker's configs and log dirs: {e}"
+                ));
+            }
+        }
+    } else {
+        error = Some("the cluster is unreachable: configs and log dirs are not available".into());
+    }
+    let view = BrokerPage {
+        layout: layout(&c, &format!("Broker {}", broker.id), "brokers", None),
+        broker: broker.clone(),
+        configs,
+        log_dirs,
+        error,
+    };
+    respond(&headers, StatusCode::OK, &view)
+}

@@ -1,0 +1,518 @@
+//! `/groups` and `/groups/{id}`: lag from the snapshot, history from the store, and the
+//! changes: status thresholds, offset resets (preview, then apply), deletion.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rill_broker::client::{OffsetSpec, TopicPartition};
+use rill_web::views::{GroupPage, GroupRow, GroupsPage, ResetPlan, ResetRow, ThresholdsView};
+use rill_web::FormState;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{audit, refresh};
+use crate::console::http::{
+    done, encode, error_page, form_state, json_error, layout, lenient, respond, wants_json,
+    AppState, ConsoleError, FormOrJson,
+};
+use crate::console::lag::Thresholds;
+use crate::console::store::{now_ms, DEFAULT_THRESHOLDS};
+use crate::console::validate;
+use crate::console::Console;
+
+/// Query of GET `/groups`.
+#[derive(Debug, Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    /// `ok`, `lagging`, `stalled`, `stopped` or empty for all.
+    #[serde(default)]
+    status: String,
+    /// `name` (default), `lag` or `lag-seconds` (largest first).
+    #[serde(default)]
+    sort: String,
+    notice: Option<String>,
+}
+
+/// GET `/groups`.
+pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if !matches!(
+        q.status.as_str(),
+        "" | "ok" | "lagging" | "stalled" | "stopped"
+    ) {
+        let msg = format!(
+            "unknown status '{}': use ok, lagging, stalled or stopped",
+            q.status
+        );
+        return error_page(&c, &headers, StatusCode::BAD_REQUEST, "status", &msg);
+    }
+    if !matches!(q.sort.as_str(), "" | "name" | "lag" | "lag-seconds") {
+        let msg = format!("unknown sort '{}': use name, lag or lag-seconds", q.sort);
+        return error_page(&c, &headers, StatusCode::BAD_REQUEST, "sort", &msg);
+    }
+    let snap = c.shared.snapshot();
+    let needle = q.q.to_lowercase();
+    let mut groups: Vec<GroupRow> = snap
+        .groups
+        .iter()
+        .filter(|g| needle.is_empty() || g.group_id.to_lowercase().contains(&needle))
+        .filter(|g| q.status.is_empty() || g.status.as_str() == q.status)
+        .map(|g| GroupRow {
+            group_id: g.group_id.clone(),
+            state: g.state.clone(),
+            members: g.members.len(),
+            topics: g.topics(),
+            total_lag: g.total_lag(),
+            max_lag_seconds: g.max_lag_seconds(),
+            status: g.status,
+        })
+        .collect();
+    match q.sort.as_str() {
+        "lag" => groups.sort_by_key(|g| std::cmp::Reverse(g.total_lag)),
+        "lag-seconds" => groups.sort_by(|a, b| {
+            b.max_lag_seconds
+                .unwrap_or(-1.0)
+                .total_cmp(&a.max_lag_seconds.unwrap_or(-1.0))
+        }),
+        _ => {}
+    }
+    let view = GroupsPage {
+        layout: layout(&c, "Consumer groups", "groups", q.notice),
+        q: q.q,
+        status: q.status,
+        sort: q.sort,
+        groups,
+    };
+    respond(&headers, StatusCode::OK, &view)
+}
+
+/// Renders the group page.
+async fn render(
+    c: &Console,
+    headers: &HeaderMap,
+    id: &str,
+    status: StatusCode,
+    form: FormState,
+    reset: Option<ResetPlan>,
+    notice: Option<String>,
+) -> Response {
+    let snap = c.shared.snapshot();
+    let Some(group) = snap.group(id) else {
+        return error_page(
+            c,
+            headers,
+            StatusCode::NOT_FOUND,
+            "id",
+            &format!("no group '{id}'"),
+        );
+    };
+    let all = c.store.thresholds().await.unwrap_or_default();
+    let own = all.get(id).copied();
+    let t = own
+        .or_else(|| all.get(DEFAULT_THRESHOLDS).copied())
+        .unwrap_or_default();
+    let view = GroupPage {
+        layout: layout(c, &format!("Group {id}"), "groups", notice),
+        group: group.clone(),
+        thresholds: ThresholdsView {
+            max_lag: t.max_lag,
+            max_lag_seconds: t.max_lag_seconds,
+            stall_seconds: t.stall_seconds,
+            own: own.is_some(),
+        },
+        topics: snap
+            .topics
+            .iter()
+            .filter(|t| !t.internal)
+            .map(|t| t.name.clone())
+            .collect(),
+        reset,
+        form,
+    };
+    respond(headers, status, &view)
+}
+
+/// Query with an optional notice.
+#[derive(Debug, Deserialize, Default)]
+pub struct ShowQuery {
+    notice: Option<String>,
+}
+
+/// GET `/groups/{id}`.
+pub async fn show(
+    State(c): AppState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    render(
+        &c,
+        &headers,
+        &id,
+        StatusCode::OK,
+        FormState::default(),
+        None,
+        q.notice,
+    )
+    .await
+}
+
+/// Query of GET `/groups/{id}/lag-history`.
+#[derive(Debug, Deserialize, Default)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    range: String,
+}
+
+/// GET `/groups/{id}/lag-history?range=1h|24h|7d`: `{"points": [[ts_ms, total_lag], ...]}`.
+pub async fn lag_history(
+    State(c): AppState,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let (span_ms, tier) = match q.range.as_str() {
+        "" | "1h" => (3_600_000, 0),
+        "24h" => (86_400_000, 1),
+        "7d" => (7 * 86_400_000, 2),
+        other => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "range",
+                &format!("unknown range '{other}': use 1h, 24h or 7d"),
+            )
+        }
+    };
+    match c.store.lag_history(&id, now_ms() - span_ms, tier).await {
+        Ok(points) => Json(json!({ "group": id, "range": if q.range.is_empty() { "1h" } else { q.range.as_str() }, "points": points })).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "", &e.to_string()),
+    }
+}
+
+/// Body of POST `/groups/{id}/thresholds`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct ThresholdsInput {
+    #[serde(default, deserialize_with = "lenient")]
+    max_lag: String,
+    #[serde(default, deserialize_with = "lenient")]
+    max_lag_seconds: String,
+    #[serde(default, deserialize_with = "lenient")]
+    stall_seconds: String,
+}
+
+/// POST `/groups/{id}/thresholds` (`*` sets the defaults for every group).
+pub async fn set_thresholds(
+    State(c): AppState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    FormOrJson(input): FormOrJson<ThresholdsInput>,
+) -> Response {
+    let result = async {
+        if id != DEFAULT_THRESHOLDS && c.shared.snapshot().group(&id).is_none() {
+            return Err(ConsoleError::NotFound(format!("no group '{id}'")));
+        }
+        let t = Thresholds {
+            max_lag: validate::int_in("max_lag", &input.max_lag, 0, i64::MAX)?,
+            max_lag_seconds: validate::non_negative_f64("max_lag_seconds", &input.max_lag_seconds)?,
+            stall_seconds: validate::int_in(
+                "stall_seconds",
+                &input.stall_seconds,
+                1,
+                365 * 86_400,
+            )?,
+        };
+        c.store.set_thresholds(&id, &t).await?;
+        Ok(t)
+    }
+    .await;
+    audit(&c, "set-thresholds", &id, &input, &result).await;
+    match result {
+        Ok(t) => done(
+            &headers,
+            &format!("/groups/{}", encode(&id)),
+            "Thresholds saved; the status follows from the next collection",
+            json!({ "group": id, "thresholds": t }),
+        ),
+        Err(e) => {
+            let values = BTreeMap::new();
+            failed(&c, &headers, &id, "thresholds", e, values).await
+        }
+    }
+}
+
+async fn failed(
+    c: &Console,
+    headers: &HeaderMap,
+    id: &str,
+    form: &str,
+    e: ConsoleError,
+    values: BTreeMap<String, String>,
+) -> Response {
+    let (status, field) =
+        e.status_and_field(&|code, _| if code == 3 { "topic" } else { "" }.to_string());
+    if wants_json(headers) {
+        return json_error(status, &field, &e.to_string());
+    }
+    render(
+        c,
+        headers,
+        id,
+        status,
+        form_state(form, field, e.to_string(), values),
+        None,
+        None,
+    )
+    .await
+}
+
+/// Body of POST `/groups/{id}/reset`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct ResetInput {
+    #[serde(default, deserialize_with = "lenient")]
+    topic: String,
+    /// `earliest`, `latest`, `timestamp` or `offset`.
+    #[serde(default, deserialize_with = "lenient")]
+    strategy: String,
+    /// The timestamp (ISO 8601 or ms) or the offset.
+    #[serde(default, deserialize_with = "lenient")]
+    value: String,
+    /// `preview` (default) or `apply`.
+    #[serde(default, deserialize_with = "lenient")]
+    action: String,
+}
+
+/// POST `/groups/{id}/reset`: previews or applies an offset reset for one topic. Applying
+/// needs the group to have no members (Kafka refuses commits from outside otherwise).
+pub async fn reset(
+    State(c): AppState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    FormOrJson(input): FormOrJson<ResetInput>,
+) -> Response {
+    let apply = input.action == "apply";
+    let result = plan_reset(&c, &id, &input).await;
+    let result = match result {
+        Ok(plan) if apply => {
+            let r = apply_reset(&c, &id, plan).await;
+            audit(&c, "reset-offsets", &id, &input, &r).await;
+            r
+        }
+        other => other,
+    };
+    match result {
+        Ok(plan) => {
+            if apply {
+                refresh(&c).await;
+            }
+            if wants_json(&headers) {
+                return (StatusCode::OK, Json(&plan)).into_response();
+            }
+            let notice = apply.then(|| format!("Offsets of {} reset", plan.topic));
+            render(
+                &c,
+                &headers,
+                &id,
+                StatusCode::OK,
+                FormState::default(),
+                Some(plan),
+                notice,
+            )
+            .await
+        }
+        Err(e) => {
+            let values = BTreeMap::from([
+                ("topic".to_string(), input.topic.clone()),
+                ("strategy".to_string(), input.strategy.clone()),
+                ("value".to_string(), input.value.clone()),
+            ]);
+            failed(&c, &headers, &id, "reset-offsets", e, values).await
+        }
+    }
+}
+
+async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPlan, ConsoleError> {
+    let snap = c.shared.snapshot();
+    let group = snap
+        .group(id)
+        .ok_or_else(|| ConsoleError::NotFound(format!("no group '{id}'")))?;
+    if !matches!(input.action.as_str(), "" | "preview" | "apply") {
+        return Err(ConsoleError::invalid(
+            "action",
+            format!("unknown action '{}': use preview or apply", input.action),
+        ));
+    }
+    let topic_name = input.topic.trim();
+    let topic = snap
+        .topic(topic_name)
+        .ok_or_else(|| ConsoleError::invalid("topic", format!("no topic '{topic_name}'")))?;
+    let spec = match input.strategy.as_str() {
+        "earliest" => OffsetSpec::Earliest,
+        "latest" => OffsetSpec::Latest,
+        "timestamp" => OffsetSpec::Timestamp(validate::timestamp("value", &input.value)?),
+        "offset" => OffsetSpec::Earliest, // placeholder: the offset itself is the target
+        other => {
+            return Err(ConsoleError::invalid(
+                "strategy",
+                format!("unknown strategy '{other}': use earliest, latest, timestamp or offset"),
+            ))
+        }
+    };
+    let fixed = if input.strategy == "offset" {
+        Some(validate::offset("value", &input.value)?)
+    } else {
+        None
+    };
+    let tps: Vec<TopicPartition> = topic
+        .partitions
+        .iter()
+        .map(|p| TopicPartition::new(topic_name, p.partition))
+        .collect();
+    let result = async {
+        let mut cluster = c.cluster().await?;
+        let targets = cluster.list_offsets(&tps, spec).await?;
+        let ends = cluster.list_offsets(&tps, OffsetSpec::Latest).await?;
+        let starts = cluster.list_offsets(&tps, OffsetSpec::Earliest).await?;
+        Ok::<_, rill_broker::client::ClientError>((targets, ends, starts))
+    }
+    .await;
+    let (targets, ends, starts) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            c.forget_cluster_if_broken(&e).await;
+            return Err(e.into());
+        }
+    };
+    let rows = tps
+        .iter()
+        .map(|tp| {
+            let end = ends.get(tp).map_or(0, |o| o.offset);
+            let start = starts.get(tp).map_or(0, |o| o.offset);
+            let target = match fixed {
+                // Kafka's tool clamps an offset outside the log to its bounds.
+                Some(o) => o.clamp(start, end),
+                None => match targets.get(tp).map(|o| o.offset) {
+                    Some(o) if o >= 0 => o,
+                    // A timestamp after every record: the end.
+                    _ => end,
+                },
+            };
+            let current = group
+                .partitions
+                .iter()
+                .find(|p| p.topic == tp.topic && p.partition == tp.partition)
+                .map_or(-1, |p| p.committed);
+            ResetRow {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                current,
+                target,
+            }
+        })
+        .collect();
+    Ok(ResetPlan {
+        topic: topic_name.to_string(),
+        strategy: input.strategy.clone(),
+        value: input.value.clone(),
+        rows,
+        applied: false,
+    })
+}
+
+async fn apply_reset(
+    c: &Console,
+    id: &str,
+    mut plan: ResetPlan,
+) -> Result<ResetPlan, ConsoleError> {
+    let offsets: BTreeMap<TopicPartition, i64> = plan
+        .rows
+        .iter()
+        .map(|r| (TopicPartition::new(r.topic.clone(), r.partition), r.target))
+        .collect();
+    let result = async {
+        let mut cluster = c.cluster().await?;
+        let desc = cluster.describe_group(id).await?;
+        if !desc.is_inactive() {
+            return Ok(Err(ConsoleError::invalid(
+                "",
+                format!(
+                    "group '{id}' has {} active member(s): stop its consumers first",
+                    desc.members.len()
+                ),
+            )));
+        }
+        cluster.commit_offsets(id, &offsets).await?;
+        Ok::<_, rill_broker::client::ClientError>(Ok(()))
+    }
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            plan.applied = true;
+            Ok(plan)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(e) => {
+            c.forget_cluster_if_broken(&e).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Body of POST `/groups/{id}/delete`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct DeleteInput {
+    /// Must repeat the group id.
+    #[serde(default, deserialize_with = "lenient")]
+    confirm: String,
+}
+
+/// POST `/groups/{id}/delete`: deletes an inactive group once its id is typed.
+pub async fn delete(
+    State(c): AppState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    FormOrJson(input): FormOrJson<DeleteInput>,
+) -> Response {
+    let result = async {
+        if c.shared.snapshot().group(&id).is_none() {
+            return Err(ConsoleError::NotFound(format!("no group '{id}'")));
+        }
+        if input.confirm != id {
+            return Err(ConsoleError::invalid(
+                "confirm",
+                "type the group id exactly to confirm the deletion",
+            ));
+        }
+        let r = async {
+            let mut cluster = c.cluster().await?;
+            cluster.delete_groups(std::slice::from_ref(&id)).await
+        }
+        .await;
+        let results = match r {
+            Ok(r) => r,
+            Err(e) => {
+                c.forget_cluster_if_broken(&e).await;
+                return Err(e.into());
+            }
+        };
+        for (_, r) in results {
+            r?;
+        }
+        Ok(())
+    }
+    .await;
+    audit(&c, "delete-group", &id, &input, &result).await;
+    match result {
+        Ok(()) => {
+            refresh(&c).await;
+            done(
+                &headers,
+                "/groups",
+                &format!("Group {id} deleted"),
+                json!({ "deleted": id }),
+            )
+        }
+        Err(e) => failed(&c, &headers, &id, "delete-group", e, BTreeMap::new()).await,
+    }
+}

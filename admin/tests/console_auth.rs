@@ -1,0 +1,271 @@
+//! Console logins: redirects and 401s without a session, wrong passwords, roles (viewer
+//! read-only, operator without deletions, admin), CSRF tokens on forms, HTTP Basic auth
+//! for JSON clients, logout, and the audit log naming the user.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::console::{enc, ConsoleProc, Resp};
+use common::BrokerProc;
+use serde_json::{json, Value};
+
+fn hash(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["console", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Logs in through the form; returns the cookie header value and the page's CSRF token.
+fn login(c: &ConsoleProc, user: &str) -> (String, String) {
+    let r = c.post_form(
+        "/login",
+        &[("username", user), ("password", "pw"), ("next", "/topics")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/topics"));
+    let set = r.header("set-cookie").expect("set-cookie").to_string();
+    assert!(set.contains("HttpOnly"), "{set}");
+    let cookie = set.split(';').next().expect("cookie").to_string();
+    let page = c.request_with("GET", "/topics", None, false, &[("Cookie", cookie.clone())]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("id=\"current-user\">{user}")),
+        "{}",
+        page.body
+    );
+    let token = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf token in the page")
+        .to_string();
+    assert!(!token.is_empty());
+    (cookie, token)
+}
+
+fn post_form_as(c: &ConsoleProc, cookie: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    c.request_with(
+        "POST",
+        path,
+        Some(("application/x-www-form-urlencoded", body)),
+        false,
+        &[("Cookie", cookie.to_string())],
+    )
+}
+
+#[test]
+fn logins_roles_and_csrf() {
+    let b = BrokerProc::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = hash("pw");
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        format!("admin:admin:{h}\noper:operator:{h}\nview:viewer:{h}\n"),
+    )
+    .expect("users");
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let users_arg = users.display().to_string();
+    let c = ConsoleProc::start_full(&b.bootstrap, &db, dir, &["--users-file", &users_arg]);
+
+    // Without a session: browsers go to the login page, JSON clients get 401.
+    let r = c.get("/groups");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login?next=%2Fgroups"));
+    let r = c.request("GET", "/", None, true);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("www-authenticate").is_some());
+    assert_eq!(c.post_json("/topics", json!({"name": "t"})).0, 401);
+    assert!(c.get("/login").body.contains("id=\"login-form\""));
+    assert_eq!(c.get("/healthz").status, 200);
+    assert_eq!(c.get("/metrics").status, 200);
+    let r = c.post_form("/login", &[("username", "admin"), ("password", "nope")]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("id=\"login-error\""));
+    assert!(r.header("set-cookie").is_none());
+    let r = c.post_form(
+        "/login",
+        &[
+            ("username", "admin"),
+            ("password", "pw"),
+            ("next", "//evil.example/"),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/"), "no open redirect");
+
+    // Viewer: reads, never changes.
+    let (view, view_token) = login(&c, "view");
+    let r = post_form_as(
+        &c,
+        &view,
+        "/topics",
+        &[
+            ("name", "v"),
+            ("partitions", "1"),
+            ("csrf_token", &view_token),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Admin: a form without the token (or with another session's) is refused.
+    let (admin, admin_token) = login(&c, "admin");
+    let r = post_form_as(&c, &admin, "/topics", &[("name", "a"), ("partitions", "1")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post_form_as(
+        &c,
+        &admin,
+        "/topics",
+        &[
+            ("name", "a"),
+            ("partitions", "1"),
+            ("csrf_token", &view_token),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    let r = post_form_as(
+        &c,
+        &admin,
+        "/topics",
+        &[
+            ("name", "a"),
+            ("partitions", "1"),
+            ("csrf_token", &admin_token),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    // JSON with the cookie needs the token as a header.
+    let json_post = |token: Option<&str>| {
+        let mut h = vec![("Cookie", admin.clone())];
+        if let Some(t) = token {
+            h.push(("X-CSRF-Token", t.to_string()));
+        }
+        c.request_with(
+            "POST",
+            "/topics",
+            Some((
+                "application/json",
+                json!({"name": "b", "partitions": 1}).to_string(),
+            )),
+            true,
+            &h,
+        )
+    };
+    assert_eq!(json_post(None).status, 403);
+    assert_eq!(json_post(Some(&admin_token)).status, 200);
+
+    // Operator: changes, but no deletions.
+    let (oper, oper_token) = login(&c, "oper");
+    let r = post_form_as(
+        &c,
+        &oper,
+        "/topics/a/configs",
+        &[
+            ("key", "retention.ms"),
+            ("value", "60000"),
+            ("op", "set"),
+            ("csrf_token", &oper_token),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = post_form_as(
+        &c,
+        &oper,
+        "/topics/a/delete",
+        &[("confirm", "a"), ("csrf_token", &oper_token)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // HTTP Basic for scripts: no cookie, no token.
+    let basic = format!("Basic {}", base64("admin:pw"));
+    let r = c.request_with(
+        "POST",
+        "/topics/a/delete",
+        Some(("application/json", json!({"confirm": "a"}).to_string())),
+        true,
+        &[("Authorization", basic.clone())],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bad = format!("Basic {}", base64("admin:wrong"));
+    assert_eq!(
+        c.request_with("GET", "/", None, true, &[("Authorization", bad)])
+            .status,
+        401
+    );
+
+    // The audit log names who did what.
+    let r = c.request_with("GET", "/audit", None, true, &[("Authorization", basic)]);
+    let a: Value = serde_json::from_str(&r.body).expect("json");
+    let who: Vec<(String, String)> = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["user"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        who.contains(&("admin".into(), "create-topic".into())),
+        "{who:?}"
+    );
+    assert!(
+        who.contains(&("oper".into(), "alter-config".into())),
+        "{who:?}"
+    );
+    assert!(
+        who.contains(&("admin".into(), "delete-topic".into())),
+        "{who:?}"
+    );
+
+    // Logout clears the cookie.
+    let r = post_form_as(&c, &oper, "/logout", &[("csrf_token", &oper_token)]);
+    assert_eq!(r.status, 303);
+    assert!(r
+        .header("set-cookie")
+        .is_some_and(|s| s.contains("Max-Age=0")));
+}

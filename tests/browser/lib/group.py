@@ -1,0 +1,71 @@
+"""Consumer-group side of the browser tests, with kafka-python (installed by scripts/test.sh
+from tests/interop/requirements.txt).
+
+  group.py member BOOTSTRAP GROUP TOPIC '{"0": 1, "1": 2}'
+      joins GROUP subscribed to TOPIC, commits the given offsets per partition, prints
+      `committed {...}`, stays a member (polling, so it keeps heartbeating) until stdin is
+      closed, then leaves the group and exits 0.
+  group.py offsets BOOTSTRAP GROUP
+      prints the group's committed offsets as the broker has them:
+      `offsets {"TOPIC:PARTITION": offset, ...}`.
+"""
+
+import json
+import select
+import sys
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+
+def member(bootstrap, group, topic, offsets):
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        client_id="browser-test",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    consumer.subscribe([topic])
+    # The assignment arrives with the first polls (bounded: the test's own timeout kills us).
+    while not consumer.assignment():
+        consumer.poll(timeout_ms=200)
+    consumer.commit({
+        TopicPartition(topic, int(p)): OffsetAndMetadata(int(o), "", -1)
+        for p, o in offsets.items()
+    })
+    print("committed", json.dumps(offsets), flush=True)
+    # Stay a live member until the test closes stdin; poll without consuming progress
+    # beyond what was committed (nothing is committed again).
+    consumer.pause(*consumer.assignment())
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if ready and not sys.stdin.read(1):
+            break
+        consumer.poll(timeout_ms=0)
+    consumer.close()
+    print("left", flush=True)
+
+
+def committed(bootstrap, group):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="browser-test")
+    try:
+        got = admin.list_consumer_group_offsets(group)
+    finally:
+        admin.close()
+    print("offsets", json.dumps({f"{tp.topic}:{tp.partition}": om.offset for tp, om in sorted(got.items())}), flush=True)
+
+
+def main(argv):
+    if argv[1] == "member":
+        member(argv[2], argv[3], argv[4], json.loads(argv[5]))
+    elif argv[1] == "offsets":
+        committed(argv[2], argv[3])
+    else:
+        sys.exit(f"unknown command {argv[1]}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

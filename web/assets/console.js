@@ -1,0 +1,82 @@
+// The console's only script: typed confirmations and the lag history chart (own SVG).
+// Pages work without it; it never fetches anything but the chart's JSON.
+"use strict";
+
+// Delete buttons stay disabled until the name is typed exactly.
+function setupConfirmations() {
+  document.querySelectorAll("form[data-confirm-name]").forEach((form) => {
+    const input = form.querySelector("input[name=confirm]");
+    const button = form.querySelector("button[type=submit]");
+    if (!input || !button) return;
+    const sync = () => { button.disabled = input.value !== form.dataset.confirmName; };
+    input.addEventListener("input", sync);
+    sync();
+  });
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function el(name, attrs, text) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmtTime(ms, span) {
+  const d = new Date(ms);
+  const hm = d.toISOString().slice(11, 16);
+  return span > 86400000 ? d.toISOString().slice(5, 10) + " " + hm : hm;
+}
+
+// Draws [[ts, lag], ...] as a line with axes into `box`.
+function drawChart(box, points) {
+  box.textContent = "";
+  const w = box.clientWidth || 800, h = box.clientHeight || 220;
+  const pad = { l: 60, r: 10, t: 10, b: 24 };
+  const svg = el("svg", { viewBox: `0 0 ${w} ${h}`, id: "lag-chart-svg", role: "img" });
+  if (points.length === 0) {
+    svg.appendChild(el("text", { x: w / 2, y: h / 2, "text-anchor": "middle", fill: "currentColor" }, "no samples yet"));
+    box.appendChild(svg);
+    return;
+  }
+  const t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1);
+  const vmax = Math.max(1, ...points.map((p) => p[1]));
+  const x = (t) => pad.l + ((t - t0) / (t1 - t0)) * (w - pad.l - pad.r);
+  const y = (v) => h - pad.b - (v / vmax) * (h - pad.t - pad.b);
+  svg.appendChild(el("line", { x1: pad.l, y1: h - pad.b, x2: w - pad.r, y2: h - pad.b, stroke: "currentColor", "stroke-opacity": ".3" }));
+  svg.appendChild(el("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: h - pad.b, stroke: "currentColor", "stroke-opacity": ".3" }));
+  for (const f of [0, 0.5, 1]) {
+    svg.appendChild(el("text", { x: pad.l - 6, y: y(vmax * f) + 4, "text-anchor": "end", "font-size": "11", fill: "currentColor" }, String(Math.round(vmax * f))));
+  }
+  for (const f of [0, 0.5, 1]) {
+    const t = t0 + (t1 - t0) * f;
+    svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": f === 0 ? "start" : f === 1 ? "end" : "middle", "font-size": "11", fill: "currentColor" }, fmtTime(t, t1 - t0)));
+  }
+  const d = points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
+  svg.appendChild(el("path", { d, fill: "none", stroke: "var(--accent)", "stroke-width": "2", class: "lag-line" }));
+  box.appendChild(svg);
+}
+
+function setupLagChart() {
+  const box = document.getElementById("lag-chart");
+  if (!box) return;
+  const group = box.dataset.group;
+  const load = (range) => {
+    fetch(`/groups/${encodeURIComponent(group)}/lag-history?range=${range}`, { headers: { Accept: "application/json" } })
+      .then((r) => r.json())
+      .then((data) => { box.dataset.range = range; box.dataset.points = String(data.points.length); drawChart(box, data.points); })
+      .catch((e) => { box.textContent = "cannot load the lag history: " + e; });
+  };
+  document.querySelectorAll("#lag-chart-ranges button").forEach((b) => {
+    b.addEventListener("click", () => {
+      document.querySelectorAll("#lag-chart-ranges button").forEach((o) => o.classList.toggle("active", o === b));
+      load(b.dataset.range);
+    });
+  });
+  load("1h");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupConfirmations();
+  setupLagChart();
+});

@@ -64,7 +64,8 @@ export async function cells(row) {
 
 /**
  * Starts `nodes` brokers, `rill console` on them (extra `consoleArgs`) and Chromium.
- * `name` prefixes screenshots: tests/artifacts/browser/<name>-NN-<step>.png.
+ * `name` prefixes screenshots (tests/artifacts/browser/<name>-NN-<step>.png) and the
+ * processes' logs (<name>-broker-N.log, <name>-console.log).
  */
 export async function startStack(name, { nodes = 1, consoleArgs = [], brokerOverrides = {} } = {}) {
   // Screenshots of an earlier run of this file would mix with this run's.
@@ -72,13 +73,14 @@ export async function startStack(name, { nodes = 1, consoleArgs = [], brokerOver
   for (const f of readdirSync(ARTIFACTS)) {
     if (f.startsWith(`${name}-`) && f.endsWith('.png')) rmSync(path.join(ARTIFACTS, f));
   }
-  const cluster = await startCluster(nodes, { overrides: brokerOverrides });
+  const cluster = await startCluster(nodes, { overrides: brokerOverrides, logPrefix: `${name}-` });
   let app;
   let browser;
   try {
     app = await startConsole({
       bootstrap: cluster.bootstrap,
       args: ['--collect-interval-ms', String(COLLECT_INTERVAL_MS), ...consoleArgs],
+      logPrefix: `${name}-`,
     });
     browser = await launch();
   } catch (e) {

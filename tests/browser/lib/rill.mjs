@@ -109,9 +109,10 @@ const BROKER_READY = /^rill-broker ready: node=(\d+) kafka=(\S+) http=(\S+)/;
 
 /**
  * Starts `n` combined broker+controller nodes (one cluster id, one voter list), like
- * `rill dev`, on ports they pick. Resolves once every node is ready.
+ * `rill dev`, on ports they pick. Resolves once every node is ready. Logs:
+ * <logPrefix>broker-N.log.
  */
-export async function startCluster(n = 1, { overrides = {} } = {}) {
+export async function startCluster(n = 1, { overrides = {}, logPrefix = '' } = {}) {
   const dir = tempDir('rill-browser-cluster-');
   const controllerPorts = [];
   for (let i = 0; i < n; i++) controllerPorts.push(await freePort());
@@ -129,7 +130,7 @@ export async function startCluster(n = 1, { overrides = {} } = {}) {
       ...overrides,
     };
     const args = Object.entries(props).flatMap(([k, v]) => ['--override', `${k}=${v}`]);
-    return spawnUntilReady(`broker-${i + 1}`, BROKER_BIN, args, BROKER_READY);
+    return spawnUntilReady(`${logPrefix}broker-${i + 1}`, BROKER_BIN, args, BROKER_READY);
   });
   const results = await Promise.allSettled(starts);
   const nodes = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
@@ -155,10 +156,10 @@ const CONSOLE_READY = /^rill console ready: (\S+)/;
  * Starts `rill console --bootstrap <bootstrap> --listen 127.0.0.1:0` with an SQLite store in
  * a fresh directory (or `databaseUrl`); resolves with its URL once it prints its ready line.
  */
-export async function startConsole({ bootstrap, databaseUrl, args = [] } = {}) {
+export async function startConsole({ bootstrap, databaseUrl, args = [], logPrefix = '' } = {}) {
   const dir = tempDir('rill-browser-console-');
   const all = ['console', '--bootstrap', bootstrap, '--listen', '127.0.0.1:0',
     '--database-url', databaseUrl || `sqlite://${path.join(dir, 'console.db')}`, ...args];
-  const { match, stop, child } = await spawnUntilReady('console', RILL_BIN, all, CONSOLE_READY, { cwd: dir });
+  const { match, stop, child } = await spawnUntilReady(`${logPrefix}console`, RILL_BIN, all, CONSOLE_READY, { cwd: dir });
   return { url: match[1].replace(/\/$/, ''), pid: child.pid, stop };
 }

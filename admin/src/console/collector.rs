@@ -341,12 +341,39 @@ async fn collect(
         })
         .collect();
 
+    // Metadata leaves fenced brokers out; a down broker is what an operator most needs to
+    // see. Clusters without DescribeCluster v2 just show none.
+    let fenced_brokers: Vec<BrokerInfo> = match cluster.describe_cluster(true).await {
+        Ok(d) => d
+            .brokers
+            .into_iter()
+            .filter(|b| b.fenced && !brokers.iter().any(|x| x.id == b.node_id))
+            .map(|b| BrokerInfo {
+                id: b.node_id,
+                address: format!("{}:{}", b.host, b.port),
+                rack: b.rack,
+                controller: false,
+                partitions: topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .filter(|p| p.replicas.contains(&b.node_id))
+                    .count(),
+                leaders: 0,
+                disk_bytes: None,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "DescribeCluster with fenced brokers");
+            Vec::new()
+        }
+    };
     let mut snap = Snapshot {
         taken_at_ms,
         cycle_ms: 0,
         cluster_id: md.cluster_id.clone(),
         controller_id: md.controller_id,
         brokers,
+        fenced_brokers,
         topics,
         groups: Vec::new(),
         warnings,

@@ -21,8 +21,11 @@ pub struct Snapshot {
     pub cluster_id: Option<String>,
     /// Active controller.
     pub controller_id: Option<i32>,
-    /// Brokers by id.
+    /// Brokers by id (those Metadata lists: registered and not fenced).
     pub brokers: Vec<BrokerInfo>,
+    /// Registered brokers that are fenced (down, or shutting down), from DescribeCluster v2
+    /// (KIP-1073); empty for clusters that cannot say.
+    pub fenced_brokers: Vec<BrokerInfo>,
     /// Topics by name.
     pub topics: Vec<TopicInfo>,
     /// Consumer groups by id.

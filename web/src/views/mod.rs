@@ -53,6 +53,8 @@ pub struct OverviewPage {
     pub controller_id: Option<i32>,
     /// Brokers.
     pub brokers: Vec<BrokerInfo>,
+    /// Registered brokers that are fenced (down, or shutting down).
+    pub fenced_brokers: Vec<BrokerInfo>,
     /// Counts.
     pub totals: Totals,
 }

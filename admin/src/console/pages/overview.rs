@@ -32,6 +32,7 @@ pub async fn show(State(c): AppState, headers: HeaderMap, Query(n): Query<Notice
         cluster_id: snap.cluster_id.clone(),
         controller_id: snap.controller_id,
         brokers: snap.brokers.clone(),
+        fenced_brokers: snap.fenced_brokers.clone(),
         totals: Totals {
             brokers: snap.brokers.len(),
             topics: snap.topics.len(),

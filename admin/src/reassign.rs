@@ -16,7 +16,8 @@
 //! Progress comes from the brokers through the Kafka protocol: each adding replica's size
 //! (DescribeLogDirs on its broker) against the leader's.
 
-mod plan;
+pub(crate) mod plan;
+pub(crate) mod progress;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{join_ids, print_json, CliError, ConnectArgs, Output};
 use plan::{Move, Plan};
+use progress::{sizes, Sample};
 
 const LEADER_RATE: &str = "leader.replication.throttled.rate";
 const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
@@ -143,7 +145,8 @@ pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
     }
 }
 
-fn topics_of(plan: &[Move]) -> Vec<String> {
+/// The plan's topics, sorted.
+pub(crate) fn topics_of(plan: &[Move]) -> Vec<String> {
     let set: BTreeSet<&str> = plan.iter().map(|m| m.tp.topic.as_str()).collect();
     set.into_iter().map(str::to_string).collect()
 }
@@ -287,7 +290,7 @@ fn report(
 
 /// Kafka's throttle setup: the rates on every broker involved, the partitions' existing
 /// replicas leader-throttled and the moving ones follower-throttled.
-async fn set_throttles(
+pub(crate) async fn set_throttles(
     cluster: &mut Cluster,
     plan: &Plan,
     current: &[Move],
@@ -345,7 +348,10 @@ async fn set_throttles(
 }
 
 /// Removes the throttled-replica lists from the plan's topics and the rates from every broker.
-async fn clear_throttles(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliError> {
+pub(crate) async fn clear_throttles(
+    cluster: &mut Cluster,
+    plan: &Plan,
+) -> Result<Vec<i32>, CliError> {
     for topic in topics_of(plan) {
         let ops = [
             ConfigOp::Delete(LEADER_REPLICAS.into()),
@@ -367,6 +373,12 @@ async fn clear_throttles(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliEr
             .await
             .map_err(|e| CliError::client(format!("cannot clear the throttle on broker {b}"), e))?;
     }
+    Ok(ids)
+}
+
+/// Clears the throttles and says so on stderr (the CLI's `--verify` output).
+async fn clear_throttles_cli(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliError> {
+    let ids = clear_throttles(cluster, plan).await?;
     eprintln!(
         "Clearing broker-level throttles on brokers {}",
         join_ids(&ids)
@@ -379,7 +391,10 @@ async fn clear_throttles(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliEr
 }
 
 /// Per partition: "complete", "in progress", or the replicas it has instead of the target.
-async fn states(cluster: &mut Cluster, plan: &Plan) -> Result<Vec<(Move, String)>, CliError> {
+pub(crate) async fn states(
+    cluster: &mut Cluster,
+    plan: &Plan,
+) -> Result<Vec<(Move, String)>, CliError> {
     let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
     let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
     let md = cluster.metadata(Some(&topics_of(plan))).await?;
@@ -427,7 +442,7 @@ async fn verify(cluster: &mut Cluster, plan: &Plan, out: Output) -> Result<(), C
         }
     }
     if states.iter().all(|(_, s)| s == "complete") {
-        clear_throttles(cluster, plan).await?;
+        clear_throttles_cli(cluster, plan).await?;
     }
     Ok(())
 }
@@ -443,15 +458,9 @@ async fn cancel(
     let results = cluster.alter_partition_reassignments(&changes).await?;
     let r = report(&results, ("cancel", "cancelled"), out);
     if !args.preserve_throttles {
-        clear_throttles(cluster, plan).await?;
+        clear_throttles_cli(cluster, plan).await?;
     }
     r
-}
-
-/// Copy progress of one adding replica.
-struct Sample {
-    copied: i64,
-    total: i64,
 }
 
 /// Waits until none of the plan's partitions is reassigning, printing each adding replica's
@@ -473,42 +482,12 @@ async fn wait(cluster: &mut Cluster, args: &ReassignArgs, plan: &Plan) -> Result
                 args.wait_timeout
             )));
         }
-        let md = cluster.metadata(Some(&topics_of(plan))).await?;
-        let mut sizes: BTreeMap<i32, BTreeMap<TopicPartition, i64>> = BTreeMap::new();
-        for o in &ongoing {
-            let leader = md
-                .topic(&o.partition.topic)
-                .and_then(|t| {
-                    t.partitions
-                        .iter()
-                        .find(|p| p.partition == o.partition.partition)
-                })
-                .map_or(-1, |p| p.leader);
-            for b in o.adding.iter().chain(std::iter::once(&leader)) {
-                if *b >= 0 && !sizes.contains_key(b) {
-                    // A broker that cannot answer now shows no progress this round.
-                    let s = cluster.replica_sizes(*b).await.unwrap_or_default();
-                    sizes.insert(*b, s);
-                }
-            }
-            let total = sizes
-                .get(&leader)
-                .and_then(|s| s.get(&o.partition))
-                .copied()
-                .unwrap_or(0);
-            for a in &o.adding {
-                let copied = sizes
-                    .get(a)
-                    .and_then(|s| s.get(&o.partition))
-                    .copied()
-                    .unwrap_or(0);
-                let s = Sample { copied, total };
-                let key = (o.partition.clone(), *a);
-                let (t0, c0) = *first.entry(key).or_insert((Instant::now(), copied));
-                let secs = t0.elapsed().as_secs_f64();
-                let rate = (secs >= 0.5).then(|| (s.copied - c0).max(0) as f64 / secs);
-                eprintln!("{}", progress_line(&o.partition, *a, &s, rate));
-            }
+        for (tp, a, s) in sizes(cluster, &ongoing).await? {
+            let key = (tp.clone(), a);
+            let (t0, c0) = *first.entry(key).or_insert((Instant::now(), s.copied));
+            let secs = t0.elapsed().as_secs_f64();
+            let rate = (secs >= 0.5).then(|| (s.copied - c0).max(0) as f64 / secs);
+            eprintln!("{}", progress_line(&tp, a, &s, rate));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

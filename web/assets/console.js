@@ -76,7 +76,48 @@ function setupLagChart() {
   load("1h");
 }
 
+// Reassignment page: polls the page's JSON form once a second and redraws the progress
+// rows; reloads once the console's reassignment changes state (completed, cancelled).
+function setupReassignProgress() {
+  const table = document.getElementById("reassign-progress");
+  const status = document.getElementById("reassign-status");
+  if (!table || !status) return;
+  const body = table.querySelector("tbody");
+  const html = (name, attrs, text) => {
+    const e = document.createElement(name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const num = (v, unit) => (v === null || v === undefined ? "-" : Math.round(v) + unit);
+  async function tick() {
+    try {
+      const r = await fetch(table.dataset.poll, { headers: { Accept: "application/json" } });
+      if (!r.ok) return;
+      const page = await r.json();
+      if (page.status !== status.dataset.status) {
+        window.location.reload();
+        return;
+      }
+      body.replaceChildren(...page.progress.map((p) => {
+        const tr = html("tr", { "data-topic": p.topic, "data-partition": p.partition, "data-replica": p.replica });
+        for (const cell of [p.topic + "-" + p.partition, p.replica, p.replicas.join(","), p.copied,
+          p.total, p.remaining, num(p.rate, " B/s"), num(p.eta_seconds, " s"), Math.round(p.percent)]) {
+          tr.appendChild(html("td", {}, String(cell)));
+        }
+        return tr;
+      }));
+    } catch (e) {
+      // The next tick tries again.
+    }
+  }
+  if (status.dataset.status === "in-progress" || body.children.length > 0) {
+    setInterval(tick, 1000);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupConfirmations();
   setupLagChart();
+  setupReassignProgress();
 });

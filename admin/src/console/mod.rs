@@ -98,6 +98,8 @@ pub struct Console {
     admin: Mutex<Option<Cluster>>,
     bootstrap: String,
     request_timeout: Duration,
+    /// The reassignment executed from the reassignment page.
+    reassign: pages::reassign::Active,
 }
 
 impl Console {
@@ -212,6 +214,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
         admin: Mutex::new(None),
         bootstrap,
         request_timeout,
+        reassign: Mutex::new(None),
     });
     let app = router(console);
     let server = tokio::spawn(async move {
@@ -228,7 +231,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
 
 /// The routes.
 fn router(console: Arc<Console>) -> Router {
-    use pages::{audit, brokers, groups, overview, topic, topics};
+    use pages::{audit, brokers, elect, groups, overview, reassign, topic, topics};
     Router::new()
         .route("/", get(overview::show))
         .route("/topics", get(topics::list).post(topics::create))
@@ -247,6 +250,11 @@ fn router(console: Arc<Console>) -> Router {
         .route("/brokers", get(brokers::list))
         .route("/brokers/{id}", get(brokers::show))
         .route("/audit", get(audit::show))
+        .route("/reassign", get(reassign::show))
+        .route("/reassign/plan", post(reassign::generate))
+        .route("/reassign/execute", post(reassign::execute))
+        .route("/reassign/cancel", post(reassign::cancel))
+        .route("/reassign/elect", post(elect::elect))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/metrics", get(http::metrics))

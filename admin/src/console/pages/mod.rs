@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod brokers;
+pub mod elect;
 pub mod groups;
 pub mod messages;
 pub mod overview;
+pub mod reassign;
 pub mod topic;
 pub mod topics;
 

@@ -1,0 +1,432 @@
+//! The console's reassignment page and preferred leader elections against a real 3-node
+//! `rill-broker` cluster: a generated plan, dry run, bad plans refused field by field, a
+//! throttled move with progress seen through the page's JSON before it completes and the
+//! throttles removed after; cancel reverting a move; an election moving leadership to the
+//! preferred replica.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::console::{assert_field_error, ConsoleProc};
+use common::wait_for;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::{json, Value};
+
+struct Node {
+    child: Child,
+    bootstrap: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker_bin() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_rill"))
+        .parent()
+        .expect("rill has a parent dir")
+        .join(format!("rill-broker{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Three combined broker+controller nodes (ids 1..=3) on loopback; the bootstrap list.
+fn cluster(tag: u64) -> (Vec<Node>, String) {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cluster_id = format!("rillcrea{:014}", std::process::id() as u64 * 100 + tag);
+    let launched: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let data = tempfile::tempdir().expect("tempdir");
+            let mut cmd = Command::new(broker_bin());
+            for a in [
+                format!("node.id={}", i + 1),
+                format!("controller.quorum.voters={voters}"),
+                format!("cluster.id={cluster_id}"),
+                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+                "http.listener=127.0.0.1:0".into(),
+                format!("log.dirs={}", data.path().join("logs").display()),
+            ] {
+                cmd.arg("--override").arg(a);
+            }
+            cmd.env("RILL_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let mut child = cmd.spawn().expect("spawn rill-broker (build it first)");
+            let stdout = child.stdout.take().expect("stdout");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if line.starts_with("rill-broker ready:") {
+                        let _ = tx.send(line);
+                    }
+                }
+            });
+            (child, rx, data)
+        })
+        .collect();
+    let nodes: Vec<Node> = launched
+        .into_iter()
+        .map(|(child, rx, data)| {
+            let line: String = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("broker ready line within 60 s");
+            let bootstrap = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("kafka="))
+                .map(str::to_string)
+                .expect("kafka= in the ready line");
+            Node {
+                child,
+                bootstrap,
+                _data: data,
+            }
+        })
+        .collect();
+    let all = nodes
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    (nodes, all)
+}
+
+/// Creates `topic` with an explicit assignment and writes `records` 1 KiB records to each
+/// partition.
+fn topic_with_data(all: &str, topic: &str, assignment: &[&[i32]], records: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", all)
+        .create()
+        .expect("admin");
+    let new = NewTopic::new(
+        topic,
+        assignment.len() as i32,
+        TopicReplication::Variable(assignment),
+    );
+    rt.block_on(admin.create_topics([&new], &AdminOptions::new()))
+        .expect("rpc")[0]
+        .clone()
+        .expect("created");
+    if records == 0 {
+        return;
+    }
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", all)
+        .set("batch.size", "16384")
+        .create()
+        .expect("producer");
+    let value = vec![b'v'; 1024];
+    for part in 0..assignment.len() as i32 {
+        for _ in 0..records {
+            p.send(
+                BaseRecord::<(), _>::to(topic)
+                    .partition(part)
+                    .payload(&value),
+            )
+            .expect("enqueue");
+        }
+    }
+    p.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// The console's view of a topic's partitions: (replicas, leader) by partition.
+fn partitions(c: &ConsoleProc, topic: &str) -> Option<Vec<(Vec<i64>, i64)>> {
+    let v = c.json(&format!("/topics/{topic}"));
+    let parts = v["topic"]["partitions"].as_array()?;
+    Some(
+        parts
+            .iter()
+            .map(|p| {
+                let r = p["replicas"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                    .unwrap_or_default();
+                (r, p["leader"].as_i64().unwrap_or(-1))
+            })
+            .collect(),
+    )
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort();
+    v
+}
+
+/// A broker's dynamic config value as the console's broker page shows it.
+fn broker_config(c: &ConsoleProc, id: i32, key: &str) -> Option<String> {
+    let v = c.json(&format!("/brokers/{id}"));
+    v["configs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == key)
+        .and_then(|r| r["value"].as_str().map(str::to_string))
+}
+
+fn console_for(all: &str, topic: &str) -> ConsoleProc {
+    let c = ConsoleProc::start(all);
+    wait_for(60, "the console to see the topic", || {
+        partitions(&c, topic).filter(|p| !p.is_empty()).map(|_| ())
+    });
+    c
+}
+
+#[test]
+fn plan_dry_run_refusals_execute_progress_complete() {
+    let (_nodes, all) = cluster(1);
+    topic_with_data(&all, "mv", &[&[1, 2], &[2, 1]], 400);
+    let c = console_for(&all, "mv");
+    assert_eq!(c.json("/reassign")["status"], "none");
+
+    // Plan: balanced over brokers 2 and 3, in Kafka's JSON; the HTML form shows it.
+    let (st, gen) = c.post_json("/reassign/plan", json!({"topics": "mv", "brokers": "2,3"}));
+    assert_eq!(st, 200, "{gen}");
+    assert_eq!(gen["current"]["partitions"][0]["replicas"], json!([1, 2]));
+    let proposed = gen["proposed"].clone();
+    let parts = proposed["partitions"].as_array().expect("proposed");
+    assert_eq!(parts.len(), 2);
+    let mut leaders = Vec::new();
+    for p in parts {
+        let r: Vec<i64> = p["replicas"]
+            .as_array()
+            .expect("replicas")
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        leaders.push(r[0]);
+        assert_eq!(sorted(r), vec![2, 3], "{gen}");
+    }
+    assert_eq!(sorted(leaders), vec![2, 3], "balanced leaders: {gen}");
+    let html = c.post_form("/reassign/plan", &[("topics", "mv"), ("brokers", "2,3")]);
+    assert_eq!(html.status, 200);
+    assert!(
+        html.body.contains("id=\"reassign-plan\"") && html.body.contains("&#34;replicas&#34;"),
+        "{}",
+        html.body
+    );
+    assert_field_error(
+        c.post_json("/reassign/plan", json!({"topics": "nope", "brokers": "2"})),
+        400,
+        "topics",
+    );
+    assert_field_error(
+        c.post_json("/reassign/plan", json!({"topics": "mv", "brokers": "x"})),
+        400,
+        "brokers",
+    );
+
+    // Dry run: valid, nothing applied.
+    let plan = proposed.to_string();
+    let (st, dry) = c.post_json(
+        "/reassign/execute",
+        json!({"plan": plan, "action": "dry-run"}),
+    );
+    assert_eq!(
+        (st, dry["valid"].clone(), dry["partitions"].clone()),
+        (200, json!(true), json!(2)),
+        "{dry}"
+    );
+    assert_eq!(c.json("/reassign")["status"], "none");
+    assert!(c.json("/reassign")["progress"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+
+    // Bad plans: each refused with the message on the field, nothing applied.
+    let one = |replicas: Value, partition: i64| {
+        json!({"version": 1, "partitions": [{"topic": "mv", "partition": partition, "replicas": replicas}]}).to_string()
+    };
+    for (bad, what) in [
+        (one(json!([2, 9]), 0), "missing broker"),
+        (one(json!([2, 2]), 0), "duplicate replicas"),
+        (one(json!([1, 2, 3, 4]), 0), "RF above broker count"),
+        (one(json!([2, 3]), 7), "missing partition"),
+        ("{not json".to_string(), "not JSON"),
+    ] {
+        for action in ["dry-run", "execute"] {
+            let r = c.post_json("/reassign/execute", json!({"plan": bad, "action": action}));
+            assert!(r.0 == 400, "{what}: {}", r.1);
+            assert_field_error(r, 400, "plan");
+        }
+    }
+    assert_field_error(
+        c.post_json(
+            "/reassign/execute",
+            json!({"plan": plan, "action": "execute", "throttle": "fast"}),
+        ),
+        400,
+        "throttle",
+    );
+    let page = c.post_form(
+        "/reassign/execute",
+        &[("plan", &one(json!([2, 9]), 0)), ("action", "dry-run")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("id=\"reassign-execute-plan-error\""),
+        "{}",
+        page.body
+    );
+    assert_eq!(c.json("/reassign")["status"], "none");
+    assert_eq!(partitions(&c, "mv").expect("mv")[0].0, vec![1, 2]);
+
+    // Execute with a throttle: Kafka's throttle configs are set, progress shows before the end.
+    let (st, ex) = c.post_json(
+        "/reassign/execute",
+        json!({"plan": plan, "action": "execute", "throttle": 100000}),
+    );
+    assert_eq!(st, 200, "{ex}");
+    assert_eq!(ex["started"], 2);
+    let (st, again) = c.post_json(
+        "/reassign/execute",
+        json!({"plan": plan, "action": "dry-run"}),
+    );
+    assert_eq!(st, 400, "a plan already in flight is refused: {again}");
+    let seen = wait_for(60, "progress of a replica still copying", || {
+        let v = c.json("/reassign");
+        v["progress"]
+            .as_array()?
+            .iter()
+            .find(|p| {
+                let (copied, total) = (
+                    p["copied"].as_i64().unwrap_or(0),
+                    p["total"].as_i64().unwrap_or(0),
+                );
+                total > 0 && copied < total && p["remaining"].as_i64() == Some(total - copied)
+            })
+            .cloned()
+            .map(|p| (v["status"].clone(), p))
+    });
+    assert_eq!(seen.0, "in-progress", "{seen:?}");
+    assert_eq!(seen.1["replica"], 3, "{seen:?}");
+    assert_eq!(
+        broker_config(&c, 3, "follower.replication.throttled.rate").as_deref(),
+        Some("100000")
+    );
+
+    // Completion: every partition complete, replicas are the target, throttles removed.
+    let done = wait_for(180, "the reassignment to complete", || {
+        let v = c.json("/reassign");
+        (v["status"] == "completed").then_some(v)
+    });
+    for s in done["executed"].as_array().expect("executed") {
+        assert_eq!(s["state"], "complete", "{done}");
+    }
+    assert!(
+        done["progress"].as_array().is_some_and(Vec::is_empty),
+        "{done}"
+    );
+    wait_for(30, "the new replicas in the snapshot", || {
+        partitions(&c, "mv").filter(|p| p.iter().all(|(r, _)| sorted(r.clone()) == vec![2, 3]))
+    });
+    for b in 1..=3 {
+        let rate = broker_config(&c, b, "follower.replication.throttled.rate");
+        assert!(
+            rate.as_deref()
+                .is_none_or(|r| r.is_empty() || r == "9223372036854775807"),
+            "broker {b}: {rate:?}"
+        );
+    }
+    let audit = c.json("/audit").to_string();
+    for a in ["reassign-execute", "reassign-completed"] {
+        assert!(audit.contains(a), "{a} in {audit}");
+    }
+}
+
+#[test]
+fn cancel_reverts_and_preferred_election_moves_leadership() {
+    let (_nodes, all) = cluster(2);
+    topic_with_data(&all, "slow", &[&[1, 2]], 400);
+    topic_with_data(&all, "lead", &[&[1, 2]], 0);
+    let c = console_for(&all, "lead");
+    wait_for(30, "slow in the snapshot", || partitions(&c, "slow"));
+
+    // Cancel: a slow move is reverted, the throttles go.
+    let plan = json!({"version": 1, "partitions": [{"topic": "slow", "partition": 0, "replicas": [3, 2]}]}).to_string();
+    let (st, ex) = c.post_json(
+        "/reassign/execute",
+        json!({"plan": plan, "action": "execute", "throttle": "5000"}),
+    );
+    assert_eq!(st, 200, "{ex}");
+    wait_for(30, "the move in flight", || {
+        let v = c.json("/reassign");
+        (v["status"] == "in-progress" && v["progress"].as_array().is_some_and(|p| !p.is_empty()))
+            .then_some(())
+    });
+    let (st, cancelled) = c.post_json("/reassign/cancel", json!({}));
+    assert_eq!(
+        (st, cancelled["cancelled"].clone()),
+        (200, json!(1)),
+        "{cancelled}"
+    );
+    let v = c.json("/reassign");
+    assert_eq!(v["status"], "cancelled", "{v}");
+    wait_for(30, "the original replicas back", || {
+        partitions(&c, "slow").filter(|p| p[0].0 == vec![1, 2])
+    });
+    wait_for(30, "no reassignment in flight", || {
+        c.json("/reassign")["progress"]
+            .as_array()
+            .filter(|p| p.is_empty())
+            .map(|_| ())
+    });
+    assert_field_error(c.post_json("/reassign/cancel", json!({})), 400, "");
+
+    // Preferred election: reorder lead-0 to [2, 1] (leader stays 1), then elect.
+    let plan = json!({"version": 1, "partitions": [{"topic": "lead", "partition": 0, "replicas": [2, 1]}]}).to_string();
+    let (st, ex) = c.post_json(
+        "/reassign/execute",
+        json!({"plan": plan, "action": "execute"}),
+    );
+    assert_eq!(st, 200, "{ex}");
+    wait_for(60, "the reorder to complete", || {
+        (c.json("/reassign")["status"] == "completed").then_some(())
+    });
+    let before = wait_for(30, "the reorder in the snapshot", || {
+        partitions(&c, "lead").filter(|p| p[0].0 == vec![2, 1])
+    });
+    assert_eq!(before[0].1, 1, "reordering keeps the leader");
+    let (st, el) = c.post_json("/reassign/elect", json!({"topic": "lead"}));
+    assert_eq!((st, el["elected"].clone()), (200, json!(1)), "{el}");
+    wait_for(30, "broker 2 leading lead-0", || {
+        partitions(&c, "lead").filter(|p| p[0].1 == 2)
+    });
+    let (st, el) = c.post_json("/reassign/elect", json!({"topic": ""}));
+    assert_eq!(st, 200, "cluster-wide: {el}");
+    assert_eq!(el["failed"], json!([]), "{el}");
+    assert_field_error(
+        c.post_json("/reassign/elect", json!({"topic": "nope"})),
+        404,
+        "",
+    );
+    let html = c.post_form("/reassign/elect", &[("topic", "lead")]);
+    assert_eq!(html.status, 303);
+    assert!(c.json("/audit").to_string().contains("elect-leaders"));
+}

@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::console::{assert_field_error, ConsoleProc};
-use common::wait_for;
+use common::console::{assert_field_error, enc, ConsoleProc};
+use common::{wait_for, BrokerProc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -429,4 +429,131 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
     let html = c.post_form("/reassign/elect", &[("topic", "lead")]);
     assert_eq!(html.status, 303);
     assert!(c.json("/audit").to_string().contains("elect-leaders"));
+}
+
+fn hash(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["console", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+/// Logs in through the form: the cookie and the page's CSRF token.
+fn login(c: &ConsoleProc, user: &str) -> (String, String) {
+    let r = c.post_form(
+        "/login",
+        &[
+            ("username", user),
+            ("password", "pw"),
+            ("next", "/reassign"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let set = r.header("set-cookie").expect("set-cookie").to_string();
+    let cookie = set.split(';').next().expect("cookie").to_string();
+    let page = c.request_with(
+        "GET",
+        "/reassign",
+        None,
+        false,
+        &[("Cookie", cookie.clone())],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf token in the page")
+        .to_string();
+    (cookie, token)
+}
+
+fn post_as(c: &ConsoleProc, cookie: &str, path: &str, fields: &[(&str, &str)]) -> u16 {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    c.request_with(
+        "POST",
+        path,
+        Some(("application/x-www-form-urlencoded", body)),
+        false,
+        &[("Cookie", cookie.to_string())],
+    )
+    .status
+}
+
+#[test]
+fn reassign_forms_go_through_roles_csrf_and_audit() {
+    let b = BrokerProc::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = hash("pw");
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("oper:operator:{h}\nview:viewer:{h}\n")).expect("users");
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let users_arg = users.display().to_string();
+    let c = ConsoleProc::start_full(&b.bootstrap, &db, dir, &["--users-file", &users_arg]);
+    let bad = [("plan", "{}"), ("action", "dry-run")];
+    let routes: [(&str, &[(&str, &str)]); 4] = [
+        ("/reassign/plan", &[("topics", "t"), ("brokers", "1")]),
+        ("/reassign/execute", &bad),
+        ("/reassign/cancel", &[]),
+        ("/reassign/elect", &[("topic", "")]),
+    ];
+    // A viewer may look but not change; without the CSRF token nobody may change.
+    let (view, view_token) = login(&c, "view");
+    let (oper, oper_token) = login(&c, "oper");
+    for (path, fields) in routes {
+        let mut with = fields.to_vec();
+        with.push(("csrf_token", &view_token));
+        assert_eq!(post_as(&c, &view, path, &with), 403, "viewer {path}");
+        assert_eq!(
+            post_as(&c, &oper, path, fields),
+            403,
+            "no CSRF token {path}"
+        );
+    }
+    // An operator with the token gets through to the checks, and the attempt is audited.
+    // (A dry run changes nothing and is not audited; a refused execute is, as failed.)
+    let mut with = vec![("plan", "{}"), ("action", "execute")];
+    with.push(("csrf_token", &oper_token));
+    assert_eq!(post_as(&c, &oper, "/reassign/execute", &with), 400);
+    let mut with = vec![("topic", "")];
+    with.push(("csrf_token", &oper_token));
+    assert_eq!(post_as(&c, &oper, "/reassign/elect", &with), 303);
+    let audit = c.request_with("GET", "/audit", None, true, &[("Cookie", oper.clone())]);
+    assert!(
+        audit.body.contains("reassign-execute") && audit.body.contains("elect-leaders"),
+        "{}",
+        audit.body
+    );
+    assert!(
+        audit.body.contains("\"oper\"") && audit.body.contains("\"ok\":false"),
+        "{}",
+        audit.body
+    );
+    // The overview's imbalance indicators lead to the page.
+    let o = c.request_with("GET", "/", None, false, &[("Cookie", oper)]);
+    assert!(
+        o.body
+            .contains("href=\"/reassign\" id=\"leader-skew-link\""),
+        "{}",
+        o.body
+    );
 }

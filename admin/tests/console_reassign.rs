@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 struct Node {
     child: Child,
     bootstrap: String,
+    http: String,
     _data: tempfile::TempDir,
 }
 
@@ -101,9 +102,15 @@ fn cluster(tag: u64) -> (Vec<Node>, String) {
                 .find_map(|w| w.strip_prefix("kafka="))
                 .map(str::to_string)
                 .expect("kafka= in the ready line");
+            let http = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("http="))
+                .map(str::to_string)
+                .expect("http= in the ready line");
             Node {
                 child,
                 bootstrap,
+                http,
                 _data: data,
             }
         })
@@ -191,8 +198,10 @@ fn broker_config(c: &ConsoleProc, id: i32, key: &str) -> Option<String> {
         .and_then(|r| r["value"].as_str().map(str::to_string))
 }
 
-fn console_for(all: &str, topic: &str) -> ConsoleProc {
-    let c = ConsoleProc::start(all);
+fn console_for(all: &str, topic: &str, extra: &[&str]) -> ConsoleProc {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("console.db").display());
+    let c = ConsoleProc::start_full(all, &url, dir, extra);
     wait_for(60, "the console to see the topic", || {
         partitions(&c, topic).filter(|p| !p.is_empty()).map(|_| ())
     });
@@ -201,9 +210,11 @@ fn console_for(all: &str, topic: &str) -> ConsoleProc {
 
 #[test]
 fn plan_dry_run_refusals_execute_progress_complete() {
-    let (_nodes, all) = cluster(1);
+    let (nodes, all) = cluster(1);
     topic_with_data(&all, "mv", &[&[1, 2], &[2, 1]], 400);
-    let c = console_for(&all, "mv");
+    // Progress from the brokers' own HTTP API (the log-dir fallback is the other test's).
+    let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    let c = console_for(&all, "mv", &["--broker-http", &http.join(",")]);
     assert_eq!(c.json("/reassign")["status"], "none");
 
     // Plan: balanced over brokers 2 and 3, in Kafka's JSON; the HTML form shows it.
@@ -322,9 +333,10 @@ fn plan_dry_run_refusals_execute_progress_complete() {
                 total > 0 && copied < total && p["remaining"].as_i64() == Some(total - copied)
             })
             .cloned()
-            .map(|p| (v["status"].clone(), p))
+            .map(|p| ((v["status"].clone(), v["progress_source"].clone()), p))
     });
-    assert_eq!(seen.0, "in-progress", "{seen:?}");
+    assert_eq!(seen.0 .0, "in-progress", "{seen:?}");
+    assert_eq!(seen.0 .1, "http", "{seen:?}");
     assert_eq!(seen.1["replica"], 3, "{seen:?}");
     assert_eq!(
         broker_config(&c, 3, "follower.replication.throttled.rate").as_deref(),
@@ -365,7 +377,7 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
     let (_nodes, all) = cluster(2);
     topic_with_data(&all, "slow", &[&[1, 2]], 400);
     topic_with_data(&all, "lead", &[&[1, 2]], 0);
-    let c = console_for(&all, "lead");
+    let c = console_for(&all, "lead", &[]);
     wait_for(30, "slow in the snapshot", || partitions(&c, "slow"));
 
     // Cancel: a slow move is reverted, the throttles go.
@@ -375,11 +387,12 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
         json!({"plan": plan, "action": "execute", "throttle": "5000"}),
     );
     assert_eq!(st, 200, "{ex}");
-    wait_for(30, "the move in flight", || {
+    let source = wait_for(30, "the move in flight", || {
         let v = c.json("/reassign");
         (v["status"] == "in-progress" && v["progress"].as_array().is_some_and(|p| !p.is_empty()))
-            .then_some(())
+            .then_some(v["progress_source"].clone())
     });
+    assert_eq!(source, "log-dirs");
     let (st, cancelled) = c.post_json("/reassign/cancel", json!({}));
     assert_eq!(
         (st, cancelled["cancelled"].clone()),

@@ -9,6 +9,7 @@
 //! `/healthz`, `/assets/{file}`, `/login`, `/logout`; POST routes for every change.
 
 pub mod auth;
+mod broker_http;
 pub mod collector;
 mod http;
 pub mod lag;
@@ -68,6 +69,14 @@ pub struct ConsoleArgs {
     /// Time limit per Kafka request, in ms.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
+    /// The brokers' HTTP APIs (`http://host:port`, comma-separated): reassignment progress
+    /// comes from their `/api/v1/reassignments` when they answer, else from log dir sizes.
+    #[arg(
+        long = "broker-http",
+        value_name = "URL[,URL...]",
+        value_delimiter = ','
+    )]
+    pub broker_http: Vec<String>,
 }
 
 /// Parses `7d`, `24h`, `90m`, `30s` (a bare number is seconds).
@@ -100,6 +109,8 @@ pub struct Console {
     request_timeout: Duration,
     /// The reassignment executed from the reassignment page.
     reassign: pages::reassign::Active,
+    /// `--broker-http`.
+    broker_http: Vec<String>,
 }
 
 impl Console {
@@ -215,6 +226,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
         bootstrap,
         request_timeout,
         reassign: Mutex::new(None),
+        broker_http: args.broker_http.clone(),
     });
     let app = router(console);
     let server = tokio::spawn(async move {

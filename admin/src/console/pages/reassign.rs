@@ -23,7 +23,7 @@ use crate::console::http::{
     done, form_state, json_error, layout, lenient, respond, wants_json, AppState, ConsoleError,
     FormOrJson, Notice,
 };
-use crate::console::Console;
+use crate::console::{broker_http, Console};
 use crate::reassign::plan::{self, Plan};
 use crate::reassign::{clear_throttles, progress, set_throttles, states};
 
@@ -76,9 +76,9 @@ async fn render(
     notice: Option<String>,
 ) -> Response {
     let snap = c.shared.snapshot();
-    let (progress, progress_error) = match poll(c).await {
-        Ok(p) => (p, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+    let (progress, progress_error, source) = match poll(c).await {
+        Ok((p, source)) => (p, None, source),
+        Err(e) => (Vec::new(), Some(e.to_string()), "log-dirs"),
     };
     let guard = c.reassign.lock().await;
     let (executed, run_status, throttle) = match guard.as_ref() {
@@ -97,7 +97,7 @@ async fn render(
         throttle,
         progress,
         progress_error,
-        progress_source: "log-dirs".into(),
+        progress_source: source.into(),
         form,
     };
     respond(headers, status, &view)
@@ -122,15 +122,39 @@ fn x_states(x: &Executed) -> Vec<PlanState> {
 /// Reads the progress of every reassignment in flight and, when the executed plan has no
 /// partition left in flight, finishes it: throttles removed if every partition reached
 /// its target (an audit entry records it).
-async fn poll(c: &Console) -> Result<Vec<ProgressRow>, ConsoleError> {
+async fn poll(c: &Console) -> Result<(Vec<ProgressRow>, &'static str), ConsoleError> {
     let mut guard = c.reassign.lock().await;
     let result = async {
         let mut cluster = c.cluster().await.map_err(ConsoleError::from)?;
         let ongoing = cluster.list_partition_reassignments(None).await?;
-        let samples = progress::sizes(&mut cluster, &ongoing)
-            .await
-            .map_err(|e| cli("", e))?;
         let mut rows = Vec::new();
+        let mut source = "log-dirs";
+        let http = match c.broker_http.is_empty() || ongoing.is_empty() {
+            true => None,
+            false => broker_http::progress(&c.broker_http, c.request_timeout).await,
+        };
+        // The leaders' own view when every adding replica is covered by it.
+        let covered = http.as_ref().filter(|h| {
+            ongoing.iter().all(|o| {
+                o.adding.iter().all(|a| {
+                    h.iter().any(|r| {
+                        r.topic == o.partition.topic
+                            && r.partition == o.partition.partition
+                            && r.replica == *a
+                    })
+                })
+            })
+        });
+        let samples = match covered {
+            Some(h) => {
+                rows = h.clone();
+                source = "http";
+                Vec::new()
+            }
+            None => progress::sizes(&mut cluster, &ongoing)
+                .await
+                .map_err(|e| cli("", e))?,
+        };
         for (tp, replica, s) in samples {
             let (t0, c0) = match guard.as_mut() {
                 Some(x) => *x
@@ -183,7 +207,7 @@ async fn poll(c: &Console) -> Result<Vec<ProgressRow>, ConsoleError> {
                 tracing::info!(status = %x.status, "console reassignment finished");
             }
         }
-        Ok::<_, ConsoleError>(rows)
+        Ok::<_, ConsoleError>((rows, source))
     }
     .await;
     let end = guard

@@ -205,6 +205,12 @@ fn start_console(args: &DevArgs, nodes: &[Node]) -> Result<(Child, String), Stri
         .map(|n| n.kafka.as_str())
         .collect::<Vec<_>>()
         .join(",");
+    let http = nodes
+        .iter()
+        .filter(|n| n.http.starts_with("http://"))
+        .map(|n| n.http.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let log = args.data_dir.join("console.log");
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -215,6 +221,11 @@ fn start_console(args: &DevArgs, nodes: &[Node]) -> Result<(Child, String), Stri
         .arg("console")
         .arg("--bootstrap")
         .arg(&bootstrap)
+        .args(if http.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--broker-http".to_string(), http]
+        })
         .arg("--listen")
         .arg(format!("127.0.0.1:{}", args.console_port))
         .arg("--database-url")

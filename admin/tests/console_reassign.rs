@@ -350,6 +350,7 @@ fn plan_dry_run_refusals_execute_progress_complete() {
     });
     for s in done["executed"].as_array().expect("executed") {
         assert_eq!(s["state"], "complete", "{done}");
+        assert_eq!(s["percent"], json!(100.0), "{done}");
     }
     assert!(
         done["progress"].as_array().is_some_and(Vec::is_empty),

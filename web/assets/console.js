@@ -107,6 +107,11 @@ function setupReassignProgress() {
         }
         return tr;
       }));
+      for (const s of page.executed || []) {
+        const cell = document.querySelector(
+          `#reassign-plan-state tr[data-topic="${CSS.escape(s.topic)}"][data-partition="${s.partition}"] td.percent`);
+        if (cell) cell.textContent = s.percent === null ? "-" : String(Math.round(s.percent));
+      }
     } catch (e) {
       // The next tick tries again.
     }

@@ -40,8 +40,11 @@ pub struct PlanState {
     pub partition: i32,
     /// The target replicas.
     pub replicas: Vec<i32>,
-    /// `complete`, `in progress`, `cancelled`, or what the replicas are instead.
+    /// `complete`, `in progress`, `cancelled` or `incomplete`.
     pub state: String,
+    /// Copied so far, percent: 100 once complete, else the least of its adding replicas
+    /// (none while unknown).
+    pub percent: Option<f64>,
 }
 
 /// `/reassign`.

@@ -82,7 +82,7 @@ async fn render(
     };
     let guard = c.reassign.lock().await;
     let (executed, run_status, throttle) = match guard.as_ref() {
-        Some(x) => (x_states(x), x.status.clone(), x.throttle),
+        Some(x) => (x_states(x, &progress), x.status.clone(), x.throttle),
         None => (Vec::new(), "none".to_string(), None),
     };
     drop(guard);
@@ -103,10 +103,19 @@ async fn render(
     respond(headers, status, &view)
 }
 
-fn x_states(x: &Executed) -> Vec<PlanState> {
+fn x_states(x: &Executed, rows: &[ProgressRow]) -> Vec<PlanState> {
     x.plan
         .iter()
         .map(|m| PlanState {
+            percent: match x.status.as_str() {
+                "completed" => Some(100.0),
+                "in-progress" => rows
+                    .iter()
+                    .filter(|r| r.topic == m.tp.topic && r.partition == m.tp.partition)
+                    .map(|r| r.percent)
+                    .reduce(f64::min),
+                _ => None,
+            },
             topic: m.tp.topic.clone(),
             partition: m.tp.partition,
             replicas: m.replicas.clone(),

@@ -18,20 +18,25 @@
 //! page, RILL_BENCH_OBSERVE_S (60) how long the paced
 //! rounds (the same requests spread over several collector cycles) last.
 
+mod http;
+mod machine;
+mod procs;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rill_broker::client::{Cluster, ConnectionConfig, NewTopic, TopicPartition};
 use sqlx::Row;
+
+use http::*;
+use machine::*;
+use procs::*;
 
 const NODES: usize = 3;
 const TOPICS: usize = 100;
@@ -58,305 +63,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------- processes
-
-/// A child process killed (SIGKILL) on drop.
-struct Proc {
-    child: Child,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rill() -> &'static str {
-    env!("CARGO_BIN_EXE_rill")
-}
-
-/// Starts `rill` with `args`; stdout lines starting with `prefix` are sent back.
-fn launch(args: &[String], prefix: &'static str) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(rill())
-        .args(args)
-        .env(
-            "RILL_LOG",
-            std::env::var("RILL_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rill");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with(prefix) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// An n-node cluster (combined broker+controller nodes) on loopback; returns the nodes
-/// and the bootstrap list.
-fn start_cluster(n: usize, extra: &[&str]) -> (Vec<Proc>, String) {
-    let ports: Vec<u16> = (0..n)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
-    let cluster_id = format!("rillbench{:013}", std::process::id());
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut launched = Vec::new();
-    for (i, port) in ports.iter().enumerate() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut overrides = vec![
-            format!("node.id={}", i + 1),
-            format!("controller.quorum.voters={voters}"),
-            format!("cluster.id={cluster_id}"),
-            format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
-            "http.listener=127.0.0.1:0".to_string(),
-            format!("log.dirs={}", dir.path().join("logs").display()),
-        ];
-        overrides.extend(extra.iter().map(|s| s.to_string()));
-        let mut args = vec!["broker".to_string()];
-        for o in overrides {
-            args.push("--override".into());
-            args.push(o);
-        }
-        let (child, rx) = launch(&args, "rill-broker ready:");
-        launched.push((dir, child, rx));
-    }
-    let mut nodes = Vec::new();
-    let mut bootstrap = Vec::new();
-    for (dir, child, rx) in launched {
-        let node = Proc {
-            child,
-            _dir: Some(dir),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(90))
-            .expect("a node printed its ready line within 90 s");
-        bootstrap.push(
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix("kafka="))
-                .expect("ready line has kafka=")
-                .to_string(),
-        );
-        nodes.push(node);
-    }
-    (nodes, bootstrap.join(","))
-}
-
-// ---------------------------------------------------------------- HTTP
-
-/// A keep-alive HTTP/1.1 client on one TcpStream (reconnects if the server closed it).
-struct Http {
-    addr: String,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-struct Resp {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Http {
-    fn new(addr: &str) -> Http {
-        Http {
-            addr: addr.to_string(),
-            conn: None,
-        }
-    }
-
-    fn get(&mut self, path: &str, json: bool) -> Resp {
-        for attempt in 0..2 {
-            match self.try_get(path, json) {
-                Ok(r) => return r,
-                Err(e) => {
-                    self.conn = None;
-                    assert!(attempt == 0, "GET {path}: {e}");
-                }
-            }
-        }
-        unreachable!()
-    }
-
-    fn try_get(&mut self, path: &str, json: bool) -> std::io::Result<Resp> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr)?;
-            s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(60)))?;
-            self.conn = Some(BufReader::with_capacity(256 * 1024, s));
-        }
-        let conn = self.conn.as_mut().expect("connected");
-        let accept = if json {
-            "application/json"
-        } else {
-            "text/html"
-        };
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n",
-            self.addr
-        );
-        conn.get_mut().write_all(req.as_bytes())?;
-        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-        let mut line = String::new();
-        if conn.read_line(&mut line)? == 0 {
-            return Err(bad("connection closed"));
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad status line"))?;
-        let (mut length, mut chunked, mut close) = (None, false, false);
-        loop {
-            line.clear();
-            conn.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-                match k.as_str() {
-                    "content-length" => length = v.parse::<usize>().ok(),
-                    "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
-                    "connection" => close = v.eq_ignore_ascii_case("close"),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                conn.read_line(&mut line)?;
-                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| bad("bad chunk size"))?;
-                if size == 0 {
-                    line.clear();
-                    conn.read_line(&mut line)?;
-                    break;
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                conn.read_exact(&mut body[start..])?;
-                let mut crlf = [0u8; 2];
-                conn.read_exact(&mut crlf)?;
-            }
-        } else if let Some(n) = length {
-            body.resize(n, 0);
-            conn.read_exact(&mut body)?;
-        } else {
-            conn.read_to_end(&mut body)?;
-            close = true;
-        }
-        if close {
-            self.conn = None;
-        }
-        Ok(Resp { status, body })
-    }
-
-    fn json(&mut self, path: &str) -> serde_json::Value {
-        let r = self.get(path, true);
-        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
-    }
-}
-
-// ---------------------------------------------------------------- measurements
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix(key)?
-                    .trim_start_matches(':')
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// utime + stime of a process, in seconds (USER_HZ = 100 on Linux).
-fn cpu_seconds(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let u: f64 = f.get(11)?.parse().ok()?;
-            let k: f64 = f.get(12)?.parse().ok()?;
-            Some((u + k) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn busy_processes() -> String {
-    Command::new("ps")
-        .args(["-eo", "pcpu,rss,comm", "--sort=-pcpu"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .skip(1)
-                .take(8)
-                .map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    format!(
-                        "{} ({}% CPU)",
-                        f.get(2).unwrap_or(&"?"),
-                        f.first().unwrap_or(&"?")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
 /// One cycle seen from outside: when the snapshot changed and what `/metrics` said.
@@ -830,7 +536,7 @@ fn main() {
     // ------------------------------------------------------------ the report
     let mut r = String::new();
     let _ = writeln!(r, "# rill console benchmark\n");
-    let _ = writeln!(r, "`cargo bench -p rill-admin --bench console` (admin/benches/console.rs); one run, everything on the same machine.\n");
+    let _ = writeln!(r, "`cargo bench -p rill-admin --bench console` (admin/benches/console/); one run, everything on the same machine.\n");
     let _ = writeln!(r, "- machine: {cpus} CPUs ({cpu_model}); load average (1/5/15 min) {load_start} at the start, {load_end} at the end");
     let _ = writeln!(r, "- busiest processes at the start (other agents' builds and tests share these cores): {busy_start}");
     let _ = writeln!(r, "- cluster: {NODES} `rill broker` nodes of this build (release), loopback; {TOPICS} topics × {PARTITIONS_PER_TOPIC} partitions = **{} partitions** (RF 1, about {} per node: one node would need ~3 files per partition, over this machine's hard `ulimit -n` of 20,000), plus `__consumer_offsets` (10 partitions); started in {cluster_start_s:.1} s, topics created in {create_s:.1} s", TOPICS * PARTITIONS_PER_TOPIC, TOPICS * PARTITIONS_PER_TOPIC / NODES);

@@ -6,122 +6,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::console::{assert_field_error, enc, ConsoleProc};
-use common::{wait_for, BrokerProc};
+use common::{cluster, wait_for, BrokerProc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{json, Value};
-
-struct Node {
-    child: Child,
-    bootstrap: String,
-    http: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn broker_bin() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rill"))
-        .parent()
-        .expect("rill has a parent dir")
-        .join(format!("rill-broker{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// Three combined broker+controller nodes (ids 1..=3) on loopback; the bootstrap list.
-fn cluster(tag: u64) -> (Vec<Node>, String) {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let cluster_id = format!("rillcrea{:014}", std::process::id() as u64 * 100 + tag);
-    let launched: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| {
-            let data = tempfile::tempdir().expect("tempdir");
-            let mut cmd = Command::new(broker_bin());
-            for a in [
-                format!("node.id={}", i + 1),
-                format!("controller.quorum.voters={voters}"),
-                format!("cluster.id={cluster_id}"),
-                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
-                "http.listener=127.0.0.1:0".into(),
-                format!("log.dirs={}", data.path().join("logs").display()),
-            ] {
-                cmd.arg("--override").arg(a);
-            }
-            cmd.env("RILL_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit());
-            let mut child = cmd.spawn().expect("spawn rill-broker (build it first)");
-            let stdout = child.stdout.take().expect("stdout");
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if line.starts_with("rill-broker ready:") {
-                        let _ = tx.send(line);
-                    }
-                }
-            });
-            (child, rx, data)
-        })
-        .collect();
-    let nodes: Vec<Node> = launched
-        .into_iter()
-        .map(|(child, rx, data)| {
-            let line: String = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("broker ready line within 60 s");
-            let bootstrap = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("kafka="))
-                .map(str::to_string)
-                .expect("kafka= in the ready line");
-            let http = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("http="))
-                .map(str::to_string)
-                .expect("http= in the ready line");
-            Node {
-                child,
-                bootstrap,
-                http,
-                _data: data,
-            }
-        })
-        .collect();
-    let all = nodes
-        .iter()
-        .map(|n| n.bootstrap.clone())
-        .collect::<Vec<_>>()
-        .join(",");
-    (nodes, all)
-}
 
 /// Creates `topic` with an explicit assignment and writes `records` 1 KiB records to each
 /// partition.
@@ -210,7 +105,8 @@ fn console_for(all: &str, topic: &str, extra: &[&str]) -> ConsoleProc {
 
 #[test]
 fn plan_dry_run_refusals_execute_progress_complete() {
-    let (nodes, all) = cluster(1);
+    let nodes = cluster::start(&[]);
+    let all = cluster::bootstrap(&nodes);
     topic_with_data(&all, "mv", &[&[1, 2], &[2, 1]], 400);
     // Progress from the brokers' own HTTP API (the log-dir fallback is the other test's).
     let http: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
@@ -375,7 +271,8 @@ fn plan_dry_run_refusals_execute_progress_complete() {
 
 #[test]
 fn cancel_reverts_and_preferred_election_moves_leadership() {
-    let (_nodes, all) = cluster(2);
+    let nodes = cluster::start(&[]);
+    let all = cluster::bootstrap(&nodes);
     topic_with_data(&all, "slow", &[&[1, 2]], 400);
     topic_with_data(&all, "lead", &[&[1, 2]], 0);
     let c = console_for(&all, "lead", &[]);

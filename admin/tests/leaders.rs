@@ -3,137 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-use common::{rill, wait_for, RillOut};
+use common::{cluster, rill, wait_for, RillOut};
 use serde_json::Value;
-
-/// One node of the test cluster; restarts keep its data dir and controller port.
-struct Node {
-    child: Child,
-    bootstrap: String,
-    args: Vec<String>,
-    _data: tempfile::TempDir,
-}
-
-impl Node {
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..400 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        let (child, rx) = launch(&self.args);
-        self.child = child;
-        self.bootstrap = ready(&rx);
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn broker_bin() -> PathBuf {
-    let rill = Path::new(env!("CARGO_BIN_EXE_rill"));
-    rill.parent()
-        .expect("rill has a parent dir")
-        .join(format!("rill-broker{}", std::env::consts::EXE_SUFFIX))
-}
-
-fn launch(args: &[String]) -> (Child, mpsc::Receiver<String>) {
-    let mut cmd = Command::new(broker_bin());
-    for a in args {
-        cmd.arg("--override").arg(a);
-    }
-    cmd.env("RILL_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn rill-broker (build it first)");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("rill-broker ready:") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn ready(rx: &mpsc::Receiver<String>) -> String {
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("broker ready line within 60 s");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("kafka="))
-        .map(str::to_string)
-        .expect("kafka= in the ready line")
-}
-
-/// Three combined broker+controller nodes (ids 1..=3) on loopback.
-fn cluster(extra: &[&str]) -> Vec<Node> {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let cluster_id = format!("rillcli{:015}", std::process::id() as u64 * 100 + 7);
-    let launched: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| {
-            let data = tempfile::tempdir().expect("tempdir");
-            let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-            args.extend([
-                format!("node.id={}", i + 1),
-                format!("controller.quorum.voters={voters}"),
-                format!("cluster.id={cluster_id}"),
-                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
-                "http.listener=127.0.0.1:0".into(),
-                format!("log.dirs={}", data.path().join("logs").display()),
-            ]);
-            let (child, rx) = launch(&args);
-            (child, rx, args, data)
-        })
-        .collect();
-    launched
-        .into_iter()
-        .map(|(child, rx, args, data)| Node {
-            child,
-            bootstrap: ready(&rx),
-            args,
-            _data: data,
-        })
-        .collect()
-}
 
 fn run(bootstrap: &str, args: &[&str]) -> RillOut {
     let mut all = vec!["leaders", "--bootstrap-server", bootstrap];
@@ -160,7 +31,7 @@ fn describe(bootstrap: &str) -> Option<Vec<Value>> {
 fn describe_and_elect_preferred_leaders() {
     // No automatic rebalance, and a session long enough that a busy machine does not get a
     // node fenced (either would move leaderships this test expects to stay).
-    let mut nodes = cluster(&[
+    let mut nodes = cluster::start(&[
         "auto.leader.rebalance.enable=false",
         "broker.session.timeout.ms=5000",
     ]);

@@ -5,108 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 use std::time::Duration;
 
-use common::{rill, wait_for, RillOut};
+use common::{cluster, rill, wait_for, RillOut};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{json, Value};
-
-struct Node {
-    child: Child,
-    bootstrap: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn broker_bin() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rill"))
-        .parent()
-        .expect("rill has a parent dir")
-        .join(format!("rill-broker{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// Three combined broker+controller nodes (ids 1..=3) on loopback.
-fn cluster() -> Vec<Node> {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let cluster_id = format!("rillreas{:014}", std::process::id() as u64 * 100 + 3);
-    let launched: Vec<_> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| {
-            let data = tempfile::tempdir().expect("tempdir");
-            let mut cmd = Command::new(broker_bin());
-            for a in [
-                format!("node.id={}", i + 1),
-                format!("controller.quorum.voters={voters}"),
-                format!("cluster.id={cluster_id}"),
-                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
-                "http.listener=127.0.0.1:0".into(),
-                format!("log.dirs={}", data.path().join("logs").display()),
-            ] {
-                cmd.arg("--override").arg(a);
-            }
-            cmd.env("RILL_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit());
-            let mut child = cmd.spawn().expect("spawn rill-broker (build it first)");
-            let stdout = child.stdout.take().expect("stdout");
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if line.starts_with("rill-broker ready:") {
-                        let _ = tx.send(line);
-                    }
-                }
-            });
-            (child, rx, data)
-        })
-        .collect();
-    launched
-        .into_iter()
-        .map(|(child, rx, data)| {
-            let line: String = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("broker ready line within 60 s");
-            let bootstrap = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("kafka="))
-                .map(str::to_string)
-                .expect("kafka= in the ready line");
-            Node {
-                child,
-                bootstrap,
-                _data: data,
-            }
-        })
-        .collect()
-}
 
 fn run(bootstrap: &str, args: &[&str]) -> RillOut {
     let mut all = vec!["reassign", "--bootstrap-server", bootstrap];
@@ -155,7 +62,7 @@ fn replicas(bootstrap: &str, topic: &str) -> Vec<Vec<i64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_execute_verify_cancel() {
-    let nodes = cluster();
+    let nodes = cluster::start(&[]);
     let all = nodes
         .iter()
         .map(|n| n.bootstrap.clone())

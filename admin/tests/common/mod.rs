@@ -2,6 +2,7 @@
 //! binary against them (the approach of broker/tests/common/mod.rs).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod console;
 
 use std::io::{BufRead, BufReader, Read};
@@ -75,14 +76,23 @@ fn broker_bin() -> PathBuf {
 }
 
 fn spawn(data: &Path, extra: &[String]) -> (Child, String) {
+    let mut args = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        "http.listener=127.0.0.1:0".to_string(),
+        format!("log.dirs={}", data.join("logs").display()),
+    ];
+    args.extend(extra.iter().cloned());
+    let (child, rx) = launch(&args);
+    let kafka = ready_field(&ready(&rx), "kafka=");
+    (child, kafka)
+}
+
+/// Starts `rill-broker` with `--override` for each of `args` (later ones win) without
+/// waiting; the receiver gets its ready line.
+fn launch(args: &[String]) -> (Child, mpsc::Receiver<String>) {
     let mut cmd = Command::new(broker_bin());
-    cmd.arg("--override")
-        .arg("listeners=PLAINTEXT://127.0.0.1:0");
-    cmd.arg("--override").arg("http.listener=127.0.0.1:0");
-    cmd.arg("--override")
-        .arg(format!("log.dirs={}", data.join("logs").display()));
-    for e in extra {
-        cmd.arg("--override").arg(e);
+    for a in args {
+        cmd.arg("--override").arg(a);
     }
     cmd.env(
         "RILL_LOG",
@@ -100,15 +110,21 @@ fn spawn(data: &Path, extra: &[String]) -> (Child, String) {
             }
         }
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("broker did not print its ready line within 60 s");
-    let kafka = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("kafka="))
+    (child, rx)
+}
+
+/// The broker's ready line, within 60 s.
+fn ready(rx: &mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("broker did not print its ready line within 60 s")
+}
+
+/// One `key=value` field of a ready line (`kafka=`, `http=`).
+fn ready_field(line: &str, key: &str) -> String {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
         .map(str::to_string)
-        .expect("ready line has kafka=");
-    (child, kafka)
+        .unwrap_or_else(|| panic!("ready line has no {key}: {line}"))
 }
 
 /// What one `rill` run produced.

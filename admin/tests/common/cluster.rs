@@ -1,0 +1,116 @@
+//! A three-node cluster of combined broker+controller `rill-broker` processes (ids 1..=3)
+//! on loopback, for the commands and pages that need several brokers.
+
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{launch, ready, ready_field};
+
+/// One node; a restart keeps its data dir and controller port.
+pub struct Node {
+    child: Child,
+    /// `host:port` for Kafka clients.
+    pub bootstrap: String,
+    /// `http://host:port` of its HTTP API.
+    pub http: String,
+    args: Vec<String>,
+    _data: tempfile::TempDir,
+}
+
+impl Node {
+    /// SIGTERM (controlled shutdown) and wait for the exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..400 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again with the same settings and data.
+    pub fn restart(&mut self) {
+        let (child, rx) = launch(&self.args);
+        self.child = child;
+        let line = ready(&rx);
+        self.bootstrap = ready_field(&line, "kafka=");
+        self.http = ready_field(&line, "http=");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts three nodes sharing a fresh cluster id and voter list, with `extra` overrides.
+pub fn start(extra: &[&str]) -> Vec<Node> {
+    static CLUSTERS: AtomicU64 = AtomicU64::new(0);
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        })
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cluster_id = format!(
+        "rilladm{:015}",
+        std::process::id() as u64 * 1000 + CLUSTERS.fetch_add(1, Ordering::Relaxed)
+    );
+    let launched: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let data = tempfile::tempdir().expect("tempdir");
+            let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            args.extend([
+                format!("node.id={}", i + 1),
+                format!("controller.quorum.voters={voters}"),
+                format!("cluster.id={cluster_id}"),
+                format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+                "http.listener=127.0.0.1:0".into(),
+                format!("log.dirs={}", data.path().join("logs").display()),
+            ]);
+            let (child, rx) = launch(&args);
+            (child, rx, args, data)
+        })
+        .collect();
+    launched
+        .into_iter()
+        .map(|(child, rx, args, data)| {
+            let line = ready(&rx);
+            Node {
+                child,
+                bootstrap: ready_field(&line, "kafka="),
+                http: ready_field(&line, "http="),
+                args,
+                _data: data,
+            }
+        })
+        .collect()
+}
+
+/// The nodes' Kafka addresses, comma-separated.
+pub fn bootstrap(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| n.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",")
+}

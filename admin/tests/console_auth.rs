@@ -4,33 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::console::{enc, ConsoleProc, Resp};
+use common::console::{hash_password, post_form_as, ConsoleProc};
 use common::BrokerProc;
 use serde_json::{json, Value};
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["console", "--hash-password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
 
 fn base64(s: &str) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -54,53 +30,22 @@ fn base64(s: &str) -> String {
 
 /// Logs in through the form; returns the cookie header value and the page's CSRF token.
 fn login(c: &ConsoleProc, user: &str) -> (String, String) {
-    let r = c.post_form(
-        "/login",
-        &[("username", user), ("password", "pw"), ("next", "/topics")],
-    );
-    assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(r.header("location"), Some("/topics"));
-    let set = r.header("set-cookie").expect("set-cookie").to_string();
-    assert!(set.contains("HttpOnly"), "{set}");
-    let cookie = set.split(';').next().expect("cookie").to_string();
-    let page = c.request_with("GET", "/topics", None, false, &[("Cookie", cookie.clone())]);
-    assert_eq!(page.status, 200, "{}", page.body);
+    let s = common::console::login(c, user, "/topics");
+    assert!(s.set_cookie.contains("HttpOnly"), "{}", s.set_cookie);
     assert!(
-        page.body.contains(&format!("id=\"current-user\">{user}")),
+        s.page.contains(&format!("id=\"current-user\">{user}")),
         "{}",
-        page.body
+        s.page
     );
-    let token = page
-        .body
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf token in the page")
-        .to_string();
-    assert!(!token.is_empty());
-    (cookie, token)
-}
-
-fn post_form_as(c: &ConsoleProc, cookie: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    c.request_with(
-        "POST",
-        path,
-        Some(("application/x-www-form-urlencoded", body)),
-        false,
-        &[("Cookie", cookie.to_string())],
-    )
+    assert!(!s.csrf.is_empty());
+    (s.cookie, s.csrf)
 }
 
 #[test]
 fn logins_roles_and_csrf() {
     let b = BrokerProc::start(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let h = hash("pw");
+    let h = hash_password("pw");
     let users = dir.path().join("users");
     std::fs::write(
         &users,

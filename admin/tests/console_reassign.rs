@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::console::{assert_field_error, enc, ConsoleProc};
+use common::console::{assert_field_error, hash_password, post_form_as, ConsoleProc};
 use common::{cluster, wait_for, BrokerProc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -342,79 +340,21 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
     assert!(c.json("/audit").to_string().contains("elect-leaders"));
 }
 
-fn hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["console", "--hash-password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
-
 /// Logs in through the form: the cookie and the page's CSRF token.
 fn login(c: &ConsoleProc, user: &str) -> (String, String) {
-    let r = c.post_form(
-        "/login",
-        &[
-            ("username", user),
-            ("password", "pw"),
-            ("next", "/reassign"),
-        ],
-    );
-    assert_eq!(r.status, 303, "{}", r.body);
-    let set = r.header("set-cookie").expect("set-cookie").to_string();
-    let cookie = set.split(';').next().expect("cookie").to_string();
-    let page = c.request_with(
-        "GET",
-        "/reassign",
-        None,
-        false,
-        &[("Cookie", cookie.clone())],
-    );
-    assert_eq!(page.status, 200, "{}", page.body);
-    let token = page
-        .body
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf token in the page")
-        .to_string();
-    (cookie, token)
+    let s = common::console::login(c, user, "/reassign");
+    (s.cookie, s.csrf)
 }
 
 fn post_as(c: &ConsoleProc, cookie: &str, path: &str, fields: &[(&str, &str)]) -> u16 {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    c.request_with(
-        "POST",
-        path,
-        Some(("application/x-www-form-urlencoded", body)),
-        false,
-        &[("Cookie", cookie.to_string())],
-    )
-    .status
+    post_form_as(c, cookie, path, fields).status
 }
 
 #[test]
 fn reassign_forms_go_through_roles_csrf_and_audit() {
     let b = BrokerProc::start(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let h = hash("pw");
+    let h = hash_password("pw");
     let users = dir.path().join("users");
     std::fs::write(&users, format!("oper:operator:{h}\nview:viewer:{h}\n")).expect("users");
     let db = format!("sqlite://{}", dir.path().join("c.db").display());

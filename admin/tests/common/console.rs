@@ -278,3 +278,80 @@ pub fn assert_field_error(r: (u16, Value), status: u16, field: &str) {
         r.1
     );
 }
+
+/// An argon2 hash of `password`, from `rill console --hash-password`.
+pub fn hash_password(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["console", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+/// A logged-in session.
+pub struct Session {
+    /// The `Cookie` header value.
+    pub cookie: String,
+    /// The CSRF token of the page logged in to.
+    pub csrf: String,
+    /// The whole `Set-Cookie` header of the login answer.
+    pub set_cookie: String,
+    /// The page logged in to, as served to the session.
+    pub page: String,
+}
+
+/// Logs `user` in through the form (password `pw`) and opens `next` with the session.
+pub fn login(c: &ConsoleProc, user: &str, next: &str) -> Session {
+    let r = c.post_form(
+        "/login",
+        &[("username", user), ("password", "pw"), ("next", next)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(next));
+    let set_cookie = r.header("set-cookie").expect("set-cookie").to_string();
+    let cookie = set_cookie.split(';').next().expect("cookie").to_string();
+    let page = c.request_with("GET", next, None, false, &[("Cookie", cookie.clone())]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf token in the page")
+        .to_string();
+    Session {
+        cookie,
+        csrf,
+        set_cookie,
+        page: page.body,
+    }
+}
+
+/// POSTs a form with a session cookie.
+pub fn post_form_as(c: &ConsoleProc, cookie: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    c.request_with(
+        "POST",
+        path,
+        Some(("application/x-www-form-urlencoded", body)),
+        false,
+        &[("Cookie", cookie.to_string())],
+    )
+}

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -115,20 +114,8 @@ async fn a_leader_cut_off_from_the_cluster_stops_leading_and_loses_nothing_ackno
     }
     let got = read_all(&nodes[cut - 1].bootstrap, TOPIC, end);
     assert_eq!(got.len() as i64, end, "offsets are dense");
-    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
-    let acked_set: HashSet<usize> = acked.iter().copied().collect();
-    let seen_acked: Vec<usize> = values
-        .iter()
-        .copied()
-        .filter(|n| acked_set.contains(n))
-        .collect();
     assert!(!acked.is_empty());
-    assert_eq!(
-        seen_acked, acked,
-        "every acknowledged record exactly once and in order"
-    );
-    let distinct: HashSet<usize> = values.iter().copied().collect();
-    assert_eq!(distinct.len(), values.len(), "no record twice");
+    let values = assert_acked_exactly_once(&got, &acked);
     eprintln!(
         "acknowledged {} of {sent} records sent; the cut-off node's log end was {cut_leo} \
          alone and is {end} after rejoining; it now serves {} records",

@@ -95,21 +95,7 @@ async fn rf3_survives_leader_kill_and_the_old_leader_rejoins() {
     let leader = &nodes[(back.leader - 1) as usize];
     let got = read_all(&leader.bootstrap, "replicated", end);
     assert_eq!(got.len() as i64, end, "offsets are dense");
-    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
-    let acked_set: std::collections::HashSet<usize> = acked.iter().copied().collect();
-    let seen_acked: Vec<usize> = values
-        .iter()
-        .copied()
-        .filter(|n| acked_set.contains(n))
-        .collect();
-    assert_eq!(
-        seen_acked, acked,
-        "every acknowledged record exactly once and in order"
-    );
-    let mut sorted = values.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted.len(), values.len(), "no record twice");
+    let values = assert_acked_exactly_once(&got, &acked);
     eprintln!(
         "acknowledged {} of {total} records; read {} records from leader {}",
         acked.len(),
@@ -289,21 +275,7 @@ async fn continuous_writes_survive_five_leader_kills() {
     let leader = partition_info(&nodes[0], "churn").expect("metadata").leader;
     let got = read_all(&nodes[(leader - 1) as usize].bootstrap, "churn", end);
     assert_eq!(got.len() as i64, end);
-    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
-    let acked_set: std::collections::HashSet<usize> = acked.iter().copied().collect();
-    let seen_acked: Vec<usize> = values
-        .iter()
-        .copied()
-        .filter(|n| acked_set.contains(n))
-        .collect();
-    assert_eq!(
-        seen_acked, acked,
-        "every acknowledged record exactly once and in order"
-    );
-    let mut sorted = values.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted.len(), values.len(), "no record twice");
+    let values = assert_acked_exactly_once(&got, &acked);
     eprintln!(
         "five leader kills: {} records acknowledged of {sent} sent, {} in the log",
         acked.len(),

@@ -188,3 +188,23 @@ pub fn produce_raw(b: &BrokerProc, topic: &str, acks: i16, timeout_ms: i32) -> O
     let r: ProduceResponse = try_call(&b.bootstrap, ApiKey::Produce, 9, &req)?;
     Some(r.responses.first()?.partition_responses.first()?.error_code)
 }
+
+/// The checker of every fault test: the numbers read back (`got`, in offset order) hold every
+/// acknowledged number exactly once and in acknowledgement order, and no number twice.
+/// Returns the numbers read.
+pub fn assert_acked_exactly_once(got: &[(i64, usize)], acked: &[usize]) -> Vec<usize> {
+    let values: Vec<usize> = got.iter().map(|(_, n)| *n).collect();
+    let acked_set: std::collections::HashSet<usize> = acked.iter().copied().collect();
+    let seen_acked: Vec<usize> = values
+        .iter()
+        .copied()
+        .filter(|n| acked_set.contains(n))
+        .collect();
+    assert_eq!(
+        seen_acked, acked,
+        "every acknowledged record exactly once and in order"
+    );
+    let distinct: std::collections::HashSet<usize> = values.iter().copied().collect();
+    assert_eq!(distinct.len(), values.len(), "no record twice");
+    values
+}

@@ -221,14 +221,7 @@ async fn killing_the_active_controller_elects_another_and_it_rejoins() {
 fn a_node_with_another_cluster_id_refuses_to_join_and_says_why() {
     use std::io::Read;
     use std::process::{Command, Stdio};
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
+    let ports: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
     let voters = ports
         .iter()
         .enumerate()

@@ -163,14 +163,7 @@ fn await_ready(rx: &mpsc::Receiver<String>) -> Ready {
 /// Starts an `n`-node cluster (combined broker+controller nodes, ids 1..=n) on loopback.
 pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
     // Controller ports must be known up front to list the voters: reserve them.
-    let ports: Vec<u16> = (0..n)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     // Like `kafka-storage.sh format -t <id>` on every node: one cluster id for all.
     let cluster_id = format!(
         "rilltest{:014}",
@@ -212,7 +205,8 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
         .collect()
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now (bound and released at once).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

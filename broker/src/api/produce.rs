@@ -67,6 +67,8 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut appended = false;
     let mut pending: Vec<Pending> = Vec::new();
+    // Once per request: a cut-off node refuses every partition alike.
+    let cut_off = b.controller.is_cut_off();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut parts = Vec::with_capacity(topic.partition_data.len());
@@ -77,7 +79,14 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
                     "acks must be -1, 0 or 1, got {acks}"
                 ))))
             } else {
-                append(b, &name, pd.index, pd.records.as_deref(), acks == -1)
+                append(
+                    b,
+                    &name,
+                    pd.index,
+                    pd.records.as_deref(),
+                    acks == -1,
+                    cut_off,
+                )
             };
             b.metrics.produce_requests.with_label_values(&[&name]).inc();
             parts.push(match result {
@@ -207,6 +216,7 @@ fn append(
     partition: i32,
     records: Option<&[u8]>,
     acks_all: bool,
+    cut_off: bool,
 ) -> Result<Appended, Failure> {
     if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
         // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
@@ -214,7 +224,7 @@ fn append(
             KafkaError::InvalidTopic(format!("Cannot append to internal topic {topic}")).into(),
         );
     }
-    if b.controller.is_cut_off() {
+    if cut_off {
         return Err(KafkaError::NotLeaderOrFollower(format!(
             "this node is cut off from the controllers and may no longer lead {topic}-{partition}"
         ))

@@ -55,6 +55,28 @@ impl ConnectArgs {
     }
 }
 
+/// A change a command is about to attempt, for the audit trail (`crate::audit`).
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The console's action name (`create-topic`, `reset-offsets`, ...).
+    pub action: &'static str,
+    /// A topic, a group, or `cluster`.
+    pub target: String,
+    /// Where to record it.
+    pub connect: ConnectArgs,
+}
+
+impl Change {
+    /// A change of `action` on `target` in the cluster `connect` reaches.
+    pub fn new(action: &'static str, target: impl Into<String>, connect: &ConnectArgs) -> Change {
+        Change {
+            action,
+            target: target.into(),
+            connect: connect.clone(),
+        }
+    }
+}
+
 /// `--output`.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {

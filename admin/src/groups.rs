@@ -9,7 +9,7 @@ use rill_broker::client::{
 };
 use serde_json::{json, Value};
 
-use crate::cli::{parse_datetime, print_json, CliError, ConnectArgs, Output, Table};
+use crate::cli::{parse_datetime, print_json, Change, CliError, ConnectArgs, Output, Table};
 
 /// GROUP_ID_NOT_FOUND.
 const GROUP_ID_NOT_FOUND: i16 = 69;
@@ -80,6 +80,21 @@ pub struct GroupsArgs {
 }
 
 /// Runs `rill groups`.
+impl GroupsArgs {
+    /// The change this command attempts, if any (for the audit trail): a reset with
+    /// --execute (a dry run changes nothing) or a deletion.
+    pub fn change(&self) -> Option<Change> {
+        let group = self.group.clone().unwrap_or_default();
+        if self.reset_offsets && self.execute {
+            Some(Change::new("reset-offsets", group, &self.connect))
+        } else if self.delete {
+            Some(Change::new("delete-group", group, &self.connect))
+        } else {
+            None
+        }
+    }
+}
+
 pub async fn run(args: GroupsArgs) -> Result<(), CliError> {
     validate(&args)?;
     let mut cluster = args.connect.connect().await?;

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args, ValueEnum};
 use rill_broker::client::{ClientError, Cluster, ElectionKind, TopicMetadata, TopicPartition};
 use serde_json::{json, Value};
 
-use crate::cli::{join_ids, print_json, CliError, ConnectArgs, Output, Table};
+use crate::cli::{join_ids, print_json, Change, CliError, ConnectArgs, Output, Table};
 
 /// ELECTION_NOT_NEEDED: the partition already has the leader asked for.
 const ELECTION_NOT_NEEDED: i16 = 84;
@@ -59,6 +59,17 @@ pub struct LeadersArgs {
     #[arg(long = "path-to-json-file", value_name = "FILE",
           conflicts_with_all = ["topic", "partition", "all_topic_partitions"])]
     path_to_json_file: Option<std::path::PathBuf>,
+}
+
+impl LeadersArgs {
+    /// The change this command attempts, if any (for the audit trail).
+    pub fn change(&self) -> Option<Change> {
+        if self.describe {
+            return None;
+        }
+        let target = self.topic.clone().unwrap_or_else(|| "cluster".to_string());
+        Some(Change::new("elect-leaders", target, &self.connect))
+    }
 }
 
 /// Runs `rill leaders`.

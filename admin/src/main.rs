@@ -6,6 +6,7 @@
 //!
 //! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 
+mod audit;
 mod cli;
 mod console;
 mod dev;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use cli::{CliError, EXIT_FAILED, EXIT_USAGE};
+use cli::{Change, CliError, EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,16 +84,19 @@ fn main() -> ExitCode {
             rill_broker::node::run("rill broker", args.properties.as_deref(), &args.overrides)
         }
         Command::Console(args) => console::run(args),
-        Command::Topics(args) => run_admin("topics", topics::run(args)),
-        Command::Groups(args) => run_admin("groups", groups::run(args)),
-        Command::Leaders(args) => run_admin("leaders", leaders::run(args)),
-        Command::Reassign(args) => run_admin("reassign", reassign::run(args)),
+        Command::Topics(args) => run_admin("topics", args.change(), topics::run(args)),
+        Command::Groups(args) => run_admin("groups", args.change(), groups::run(args)),
+        Command::Leaders(args) => run_admin("leaders", args.change(), leaders::run(args)),
+        Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
     }
 }
 
-/// Runs an admin command on a small runtime and turns its outcome into an exit code.
+/// Runs an admin command on a small runtime and turns its outcome into an exit code. A
+/// change the command attempted (`change`) goes to the cluster's audit trail afterwards,
+/// whatever its outcome; bad usage attempted nothing and is not recorded.
 fn run_admin(
     name: &str,
+    change: Option<Change>,
     command: impl std::future::Future<Output = Result<(), CliError>>,
 ) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -105,7 +109,18 @@ fn run_admin(
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    match rt.block_on(command) {
+    let outcome = rt.block_on(command);
+    if let Some(change) = change {
+        let result = match &outcome {
+            Ok(()) => Some(Ok(())),
+            Err(CliError::Failed(msg)) => Some(Err(msg.clone())),
+            Err(CliError::Usage(_)) => None,
+        };
+        if let Some(result) = result {
+            rt.block_on(record(name, change, result));
+        }
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(msg)) => {
             let mut cmd = Cli::command();
@@ -121,5 +136,22 @@ fn run_admin(
             eprintln!("Error: {msg}");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// Appends a change to the audit trail; a failure is a warning (the change itself is done).
+async fn record(name: &str, change: Change, result: Result<(), String>) {
+    let entry = audit::AuditRecord::new(change.action, &change.target, result);
+    let written = match change.connect.connect().await {
+        Ok(mut cluster) => audit::append(&mut cluster, &entry)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = written {
+        eprintln!(
+            "rill {name}: warning: not recorded in the audit trail ({}): {e}",
+            audit::AUDIT_TOPIC
+        );
     }
 }

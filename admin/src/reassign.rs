@@ -27,7 +27,7 @@ use clap::{ArgGroup, Args};
 use rill_broker::client::{ClientError, Cluster, ConfigOp, OngoingReassignment, TopicPartition};
 use serde_json::{json, Value};
 
-use crate::cli::{join_ids, print_json, CliError, ConnectArgs, Output};
+use crate::cli::{join_ids, print_json, Change, CliError, ConnectArgs, Output};
 use plan::{Move, Plan};
 use progress::{sizes, Sample};
 
@@ -91,6 +91,20 @@ pub struct ReassignArgs {
 }
 
 /// Runs `rill reassign`.
+impl ReassignArgs {
+    /// The change this command attempts, if any (for the audit trail).
+    pub fn change(&self) -> Option<Change> {
+        let action = if self.execute {
+            "reassign-execute"
+        } else if self.cancel {
+            "reassign-cancel"
+        } else {
+            return None;
+        };
+        Some(Change::new(action, "cluster", &self.connect))
+    }
+}
+
 pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
     let usage = |m: &str| Err(CliError::Usage(m.to_string()));
     if args.generate && (args.topics.is_empty() || args.broker_list.is_empty()) {

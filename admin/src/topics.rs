@@ -7,7 +7,9 @@ use rill_broker::client::{
 };
 use serde_json::{json, Value};
 
-use crate::cli::{join_ids, parse_key_value, print_json, CliError, ConnectArgs, Output, Table};
+use crate::cli::{
+    join_ids, parse_key_value, print_json, Change, CliError, ConnectArgs, Output, Table,
+};
 
 /// UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -53,6 +55,27 @@ pub struct TopicsArgs {
     /// Leave internal topics (`__consumer_offsets`, ...) out of --list and --describe.
     #[arg(long = "exclude-internal")]
     exclude_internal: bool,
+}
+
+impl TopicsArgs {
+    /// The change this command attempts, if any (for the audit trail).
+    pub fn change(&self) -> Option<Change> {
+        let topic = self.topic.clone().unwrap_or_default();
+        let action = if self.create {
+            "create-topic"
+        } else if self.delete {
+            "delete-topic"
+        } else if !self.alter {
+            return None;
+        } else if self.partitions.is_none() {
+            "alter-config"
+        } else if self.config.is_empty() && self.delete_config.is_empty() {
+            "add-partitions"
+        } else {
+            "alter-topic"
+        };
+        Some(Change::new(action, topic, &self.connect))
+    }
 }
 
 /// Runs `rill topics`.

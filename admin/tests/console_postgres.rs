@@ -1,6 +1,7 @@
 //! The console's store on PostgreSQL: a throwaway server from Debian's binaries
 //! (`/usr/lib/postgresql/*/bin`) in a temp dir on a free loopback port; migrations apply,
-//! changes land in the audit log, and a restarted console finds them again.
+//! changes (the console's and the CLI's) land in the audit log, and a restarted console
+//! finds them again.
 
 mod common;
 
@@ -130,7 +131,21 @@ fn the_store_works_on_postgresql() {
         json!({"max_lag": 10, "max_lag_seconds": 1.5, "stall_seconds": 60}),
     );
     assert_eq!(s, 200, "{v}");
-    let entries = c.json("/audit")["entries"].clone();
+    // A CLI change, imported from __rill_audit into PostgreSQL.
+    common::rill(&[
+        "topics",
+        "--bootstrap-server",
+        &b.bootstrap,
+        "--create",
+        "--topic",
+        "pg-cli-topic",
+    ])
+    .ok();
+    let entries = common::wait_for(20, "the CLI change in the audit log", || {
+        let entries = c.json("/audit")["entries"].clone();
+        let imported = entries.as_array()?.iter().any(|e| e["via"] == "cli");
+        imported.then_some(entries)
+    });
     let actions: Vec<(String, bool)> = entries
         .as_array()
         .unwrap()
@@ -150,12 +165,17 @@ fn the_store_works_on_postgresql() {
         actions.contains(&("create-topic".into(), false)),
         "{actions:?}"
     );
+    assert_eq!(actions.len(), 4, "{actions:?}");
     drop(c);
     // A second console on the same database: migrations already applied, data kept.
     let dir = tempfile::tempdir().expect("tempdir");
     let c = ConsoleProc::start_with(&b.bootstrap, &pg.url(), dir);
     let again = c.json("/audit")["entries"].as_array().map(Vec::len);
-    assert_eq!(again, Some(actions.len()));
+    assert_eq!(
+        again,
+        Some(actions.len()),
+        "the CLI change is not imported twice"
+    );
     // Samples land in the store (the 1 h series of the topic's partitions feed time lag).
     common::wait_for(20, "a produce to be collected", || {
         let (s, _) = c.post_json(

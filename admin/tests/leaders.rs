@@ -53,13 +53,16 @@ fn describe_and_elect_preferred_leaders() {
         let d = describe(&b)?;
         (d.len() == 3 && d.iter().all(|p| p["is_preferred"] == true)).then_some(())
     });
+    // Every topic: `t` and the CLI's audit trail `__rill_audit` (1 partition, written by
+    // the create above).
     let table = run(&b, &["--describe"]);
     assert!(
         table
             .ok()
-            .contains("0 of 3 partitions are not led by their preferred replica"),
+            .contains("0 of 4 partitions are not led by their preferred replica"),
         "{table:#?}"
     );
+    assert!(table.stdout.contains("__rill_audit"), "{table:#?}");
     let out = run(
         &b,
         &["--elect", "--preferred", "--topic", "t", "--partition", "0"],
@@ -98,9 +101,11 @@ fn describe_and_elect_preferred_leaders() {
             "--all-topic-partitions",
         ],
     );
+    // t-0 and the audit trail's partition (led by node 1 too) move back.
     assert!(
-        out.ok()
-            .contains("Successfully completed leader election (PREFERRED) for partitions t-0"),
+        out.ok().contains(
+            "Successfully completed leader election (PREFERRED) for partitions __rill_audit-0, t-0"
+        ),
         "{out:#?}"
     );
     // The election went through the controller; this node's metadata follows.

@@ -3,6 +3,8 @@
 //! ListGroups, DescribeGroups, OffsetFetch), builds a [`Snapshot`], swaps it in for pages
 //! and `/metrics`, and appends samples to the store. When the cluster cannot be reached the
 //! last snapshot stays and [`Health`] says why, so every page can show a banner.
+//! After each cycle it imports the CLI's new changes from `__rill_audit` into the audit
+//! log ([`super::audit_feed`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use rill_broker::client::{ClientError, Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
 use tokio::sync::{watch, Notify};
 
+use super::audit_feed::AuditFeed;
 use super::lag::{self, LagPoint, OffsetTable, Thresholds};
 use super::metrics;
 use super::snapshot::{
@@ -129,6 +132,7 @@ struct History {
 pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
     let mut cluster: Option<Cluster> = None;
     let mut history = History::default();
+    let mut audit_feed = AuditFeed::default();
     // Warm the time-lag tables from the store, so a restart does not lose time lag.
     match store.recent_end_offsets(store::now_ms() - 3_600_000).await {
         Ok(rows) => {
@@ -154,6 +158,13 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
                 snap.cycle_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 if let Err(e) = store.record_cycle(&snap).await {
                     tracing::warn!(error = %e, "cannot store samples");
+                }
+                if let Some(c) = cluster.as_mut() {
+                    match audit_feed.import(c, &store, &snap).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(rows = n, "imported CLI changes"),
+                        Err(e) => tracing::warn!(error = %e, "audit import failed"),
+                    }
                 }
                 let checked_at_ms = snap.taken_at_ms;
                 shared.publish(

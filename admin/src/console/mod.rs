@@ -8,6 +8,7 @@
 //! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/audit`, `/metrics`,
 //! `/healthz`, `/assets/{file}`, `/login`, `/logout`; POST routes for every change.
 
+mod audit_feed;
 pub mod auth;
 mod broker_http;
 pub mod collector;

@@ -84,6 +84,8 @@ pub struct AuditEntry {
     pub result: String,
     /// True when it succeeded.
     pub ok: bool,
+    /// Where the change was made: `console` or `cli` (imported from `__rill_audit`).
+    pub via: String,
 }
 
 /// How long samples are kept.
@@ -132,16 +134,30 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "console",
-    include_str!("../../../migrations/sqlite/0001_console.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "console",
-    include_str!("../../../migrations/postgres/0001_console.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "console",
+        include_str!("../../../migrations/sqlite/0001_console.sql"),
+    ),
+    (
+        2,
+        "cli audit",
+        include_str!("../../../migrations/sqlite/0002_cli_audit.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "console",
+        include_str!("../../../migrations/postgres/0001_console.sql"),
+    ),
+    (
+        2,
+        "cli audit",
+        include_str!("../../../migrations/postgres/0002_cli_audit.sql"),
+    ),
+];
 
 /// `sqlite://...`/`postgres://...` as given; a bare path becomes an SQLite file URL that
 /// is created when missing.
@@ -356,11 +372,51 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` audit entries, newest first.
+    /// Imports one CLI change read from partition `partition`, offset `offset` of
+    /// `__rill_audit`; importing the same record twice keeps one row.
+    pub async fn import_cli_audit(
+        &self,
+        partition: i32,
+        offset: i64,
+        record: &crate::audit::AuditRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (ts, user_name, action, target, request, result, ok, via, \
+             source_partition, source_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, 'cli', $8, $9) \
+             ON CONFLICT (source_partition, source_offset) DO NOTHING",
+        )
+        .bind(record.ts_ms)
+        .bind(&record.user)
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(record.request_json())
+        .bind(&record.result)
+        .bind(i64::from(record.ok))
+        .bind(i64::from(partition))
+        .bind(offset)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The offset after the last CLI change imported from `partition` of `__rill_audit`
+    /// (0 when none was).
+    pub async fn cli_audit_next_offset(&self, partition: i32) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT MAX(source_offset) FROM audit_log WHERE source_partition = $1")
+                .bind(i64::from(partition))
+                .fetch_one(&self.pool)
+                .await?;
+        let last: Option<i64> = row.try_get(0)?;
+        Ok(last.map_or(0, |o| o + 1))
+    }
+
+    /// The newest `limit` audit entries, newest first (by the time of the change: CLI
+    /// changes are imported a collection cycle after they happen).
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, ts, user_name, action, target, request, result, ok FROM audit_log \
-             ORDER BY id DESC LIMIT $1",
+            "SELECT id, ts, user_name, action, target, request, result, ok, via \
+             FROM audit_log ORDER BY ts DESC, id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -376,6 +432,7 @@ impl Store {
                     request: r.try_get(5)?,
                     result: r.try_get(6)?,
                     ok: r.try_get::<i64, _>(7)? != 0,
+                    via: r.try_get(8)?,
                 })
             })
             .collect()
@@ -513,6 +570,23 @@ mod tests {
         store.audit("u", "a", "t", "{}", Err("boom")).await.unwrap();
         let log = store.audit_log(10).await.unwrap();
         assert_eq!((log[0].ok, log[0].result.as_str()), (false, "boom"));
+        assert_eq!(log[0].via, "console");
+        // CLI changes import once per (partition, offset), in time order with the rest.
+        assert_eq!(store.cli_audit_next_offset(0).await.unwrap(), 0);
+        let mut cli = crate::audit::AuditRecord::new("delete-topic", "t", Ok(()));
+        cli.ts_ms = 1;
+        for _ in 0..2 {
+            store.import_cli_audit(0, 5, &cli).await.unwrap();
+        }
+        assert_eq!(store.cli_audit_next_offset(0).await.unwrap(), 6);
+        assert_eq!(store.cli_audit_next_offset(1).await.unwrap(), 0);
+        let log = store.audit_log(10).await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            (log[1].via.as_str(), log[1].action.as_str()),
+            ("cli", "delete-topic")
+        );
+        assert!(log[1].request.contains("rill CLI"), "{}", log[1].request);
         let t = Thresholds {
             max_lag: 5,
             max_lag_seconds: 1.5,

@@ -156,9 +156,15 @@ impl RillOut {
 
 /// Runs `rill args...`, killing it after 60 s.
 pub fn rill(args: &[&str]) -> RillOut {
+    rill_env(args, &[])
+}
+
+/// Runs `rill args...` with extra environment variables, killing it after 60 s.
+pub fn rill_env(args: &[&str], env: &[(&str, &str)]) -> RillOut {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(args)
+        .envs(env.iter().copied())
         .env("RILL_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -509,6 +509,8 @@ pub struct AuditRow {
     pub result: String,
     /// Succeeded.
     pub ok: bool,
+    /// Where it was made: `console` or `cli`.
+    pub via: String,
 }
 
 impl AuditRow {

@@ -1,4 +1,5 @@
-//! `/audit`: every change made through the console, newest first.
+//! `/audit`: every change made through the console or the `rill` CLI (imported from the
+//! cluster's `__rill_audit` topic), newest first.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -37,6 +38,7 @@ pub async fn show(State(c): AppState, headers: HeaderMap) -> Response {
                 request: e.request,
                 result: e.result,
                 ok: e.ok,
+                via: e.via,
             })
             .collect(),
     };

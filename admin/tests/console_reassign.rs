@@ -250,6 +250,7 @@ fn plan_dry_run_refusals_execute_progress_complete() {
         done["progress"].as_array().is_some_and(Vec::is_empty),
         "{done}"
     );
+    assert!(done["throttle"].is_null(), "no throttle once done: {done}");
     wait_for(30, "the new replicas in the snapshot", || {
         partitions(&c, "mv").filter(|p| p.iter().all(|(r, _)| sorted(r.clone()) == vec![2, 3]))
     });
@@ -318,6 +319,34 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
     wait_for(60, "the reorder to complete", || {
         (c.json("/reassign")["status"] == "completed").then_some(())
     });
+    // A move started elsewhere (the CLI) and cancelled from the page: the console's own
+    // finished plan keeps its ending.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plan.json");
+    std::fs::write(
+        &file,
+        r#"{"version": 1, "partitions": [{"topic": "slow", "partition": 0, "replicas": [3, 2]}]}"#,
+    )
+    .expect("write plan");
+    let f = file.to_str().expect("utf-8 path");
+    common::rill(&[
+        "reassign",
+        "--bootstrap-server",
+        &all,
+        "--execute",
+        "--reassignment-json-file",
+        f,
+        "--throttle",
+        "5000",
+    ])
+    .ok();
+    let (st, cancelled) = c.post_json("/reassign/cancel", json!({}));
+    assert_eq!(
+        (st, cancelled["cancelled"].clone()),
+        (200, json!(1)),
+        "{cancelled}"
+    );
+    assert_eq!(c.json("/reassign")["status"], "completed");
     let before = wait_for(30, "the reorder in the snapshot", || {
         partitions(&c, "lead").filter(|p| p[0].0 == vec![2, 1])
     });

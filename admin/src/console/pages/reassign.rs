@@ -82,7 +82,12 @@ async fn render(
     };
     let guard = c.reassign.lock().await;
     let (executed, run_status, throttle) = match guard.as_ref() {
-        Some(x) => (x_states(x, &progress), x.status.clone(), x.throttle),
+        // The throttles are removed once the plan ends: show them only while in flight.
+        Some(x) => (
+            x_states(x, &progress),
+            x.status.clone(),
+            x.throttle.filter(|_| x.status == "in-progress"),
+        ),
         None => (Vec::new(), "none".to_string(), None),
     };
     drop(guard);
@@ -537,7 +542,8 @@ async fn revert(c: &Console) -> Result<usize, ConsoleError> {
     clear_throttles(&mut cluster, &plan)
         .await
         .map_err(|e| cli("", e))?;
-    if let Some(x) = active.as_mut() {
+    // Only the console's own plan in flight was cancelled; a finished one keeps its ending.
+    if let Some(x) = active.as_mut().filter(|x| x.status == "in-progress") {
         x.status = "cancelled".into();
     }
     let cancelled = results.iter().filter(|(_, r)| r.is_ok()).count();

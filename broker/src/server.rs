@@ -33,6 +33,8 @@ pub struct Broker {
     pub ready: AtomicBool,
     /// Set at shutdown: connections stop taking requests before logs are closed.
     pub closing: AtomicBool,
+    /// When Metadata first found each broker fenced (see `api::metadata`).
+    pub fenced_seen: std::sync::Mutex<std::collections::HashMap<BrokerId, std::time::Instant>>,
 }
 
 impl Broker {
@@ -252,6 +254,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         groups: crate::group::GroupCoordinator::new(config.groups.clone()),
         ready: AtomicBool::new(false),
         closing: AtomicBool::new(false),
+        fenced_seen: Default::default(),
     });
     {
         // The coordinator follows leadership of __consumer_offsets with every image (after the

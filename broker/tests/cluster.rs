@@ -215,6 +215,32 @@ async fn killing_the_active_controller_elects_another_and_it_rejoins() {
     assert_eq!(md.brokers().len(), 3);
 }
 
+/// A quorum leader whose process is gone (its broker port refuses connections) is replaced
+/// as soon as the leader lease allows: the lowest-id survivor starts the election instead of
+/// everyone waiting out a random election timeout. With a long election timeout (3 s: lease
+/// 6 s, then 3-6 s more) only the takeover can elect within 9 s, and only the lowest survivor
+/// takes over.
+#[test]
+fn the_lowest_survivor_takes_over_from_a_dead_quorum_leader() {
+    let mut nodes = start_cluster(3, &["controller.quorum.election.timeout.ms=3000"]);
+    let old = wait_for(30, "a quorum leader", || leader_index(&nodes));
+    nodes[old].kill9();
+    let killed = std::time::Instant::now();
+    let lowest = (0..3).find(|i| *i != old).expect("a survivor");
+    let new = wait_for(30, "a new quorum leader", || {
+        (0..3)
+            .filter(|i| *i != old)
+            .find(|i| quorum(&nodes[*i]).is_some_and(|q| q["role"] == "leader"))
+    });
+    let took = killed.elapsed();
+    assert_eq!(new, lowest, "the lowest-id survivor took over");
+    assert!(
+        took < Duration::from_secs(9),
+        "elected by the takeover, before any election timeout could fire: {took:?}"
+    );
+    eprintln!("quorum leader replaced {took:?} after the kill");
+}
+
 /// A node configured with another cluster's id refuses to join and says why, while the two
 /// nodes that agree form the cluster without it.
 #[test]

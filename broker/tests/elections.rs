@@ -331,7 +331,8 @@ async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
         assert_eq!(ps.iter().filter(|p| p.leader == id).count(), 2, "{ps:?}");
     }
 
-    // Node 3 dies: it is fenced, Metadata and a plain DescribeCluster leave it out, while
+    // Node 3 dies: it is fenced, a plain DescribeCluster leaves it out and Metadata does
+    // after a grace (so clients move partitions off it before dropping it), while
     // DescribeCluster v2 with include_fenced_brokers and /api/v1/brokers still show it.
     nodes[2].kill9();
     let d = until(60, "node 3 fenced", || async {
@@ -357,7 +358,19 @@ async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
         vec![1, 2]
     );
     let md = live.metadata(Some(&[])).await.expect("metadata");
-    assert!(md.brokers.iter().all(|x| x.node_id != 3), "{md:?}");
+    assert!(
+        md.brokers.iter().any(|x| x.node_id == 3),
+        "just fenced: still listed: {md:?}"
+    );
+    until(
+        30,
+        "Metadata to leave node 3 out after the grace",
+        || async {
+            let md = connect(&b).await?.metadata(Some(&[])).await.ok()?;
+            md.brokers.iter().all(|x| x.node_id != 3).then_some(())
+        },
+    )
+    .await;
     // Fenced first, then its leaderships move (the controller's next pass).
     let v = wait_for(
         30,

@@ -330,7 +330,7 @@ async fn collect(
         .tables
         .retain(|(t, _), _| topics.iter().any(|x| &x.name == t));
 
-    let brokers: Vec<BrokerInfo> = md
+    let mut brokers: Vec<BrokerInfo> = md
         .brokers
         .iter()
         .map(|b| BrokerInfo {
@@ -352,13 +352,15 @@ async fn collect(
         })
         .collect();
 
-    // Metadata leaves fenced brokers out; a down broker is what an operator most needs to
-    // see. Clusters without DescribeCluster v2 just show none.
+    // Metadata leaves fenced brokers out (Rill's after a few seconds' grace); a down broker
+    // is what an operator most needs to see. Clusters without DescribeCluster v2 just show
+    // none.
     let fenced_brokers: Vec<BrokerInfo> = match cluster.describe_cluster(true).await {
         Ok(d) => d
             .brokers
             .into_iter()
-            .filter(|b| b.fenced && !brokers.iter().any(|x| x.id == b.node_id))
+            .filter(|b| b.fenced)
+            .inspect(|b| brokers.retain(|x| x.id != b.node_id))
             .map(|b| BrokerInfo {
                 id: b.node_id,
                 address: format!("{}:{}", b.host, b.port),

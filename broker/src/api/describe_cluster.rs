@@ -1,7 +1,8 @@
 //! DescribeCluster: cluster id, controller and brokers (what admin clients use in KRaft mode).
 //! Like Kafka, only unfenced brokers are listed unless a v2 request sets
 //! `include_fenced_brokers` (KIP-1073), which lists every registered broker with `is_fenced`,
-//! so a console can show a broker that is down. Metadata never lists fenced brokers.
+//! so a console can show a broker that is down. Metadata leaves fenced brokers out after a
+//! few seconds' grace (`metadata::FENCED_GRACE`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;

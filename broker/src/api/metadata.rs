@@ -80,12 +80,13 @@ pub async fn handle(
             }
         }
     }
+    let recently_fenced = recently_fenced(b);
     // Fenced brokers (down, or shutting down) are left out, as KRaft's brokers do: clients
     // should not connect to them. DescribeCluster v2 can still list them.
     let brokers = image
         .brokers
         .values()
-        .filter(|bi| !image.fenced_brokers.contains(&bi.id))
+        .filter(|bi| !image.fenced_brokers.contains(&bi.id) || recently_fenced.contains(&bi.id))
         .map(|bi| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(bi.id.0))
@@ -122,6 +123,32 @@ pub const TOPIC_OPERATIONS: i32 =
 /// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
 pub const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+/// How long Metadata keeps listing a broker after it was fenced (leading nothing).
+///
+/// Why: a client that learns in one response that a partition moved to a new leader *and*
+/// that the old leader's broker is gone can lose the move. librdkafka decommissions the
+/// gone broker's thread while the partition is still migrating off it, puts the partition
+/// back to "no leader", and finds the new leader only at its next 1 s scan: a second lost
+/// in every failover. Listing the fenced broker a little longer lets the client move its
+/// partitions first and drop the broker on a later refresh.
+pub const FENCED_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Brokers fenced in the controller's image for less than [`FENCED_GRACE`], as this node
+/// has seen it (from the first Metadata request that found them fenced). A node cut off
+/// from the quorum that shows itself fenced is not among them: clients must leave it.
+fn recently_fenced(b: &Broker) -> std::collections::BTreeSet<crate::types::BrokerId> {
+    let image = b.controller.image();
+    let now = std::time::Instant::now();
+    let mut seen = b.fenced_seen.lock().unwrap_or_else(|p| p.into_inner());
+    seen.retain(|id, _| image.fenced_brokers.contains(id));
+    image
+        .fenced_brokers
+        .iter()
+        .filter(|id| now.saturating_duration_since(*seen.entry(**id).or_insert(now)) < FENCED_GRACE)
+        .copied()
+        .collect()
+}
 
 /// The image as this node may present it. A node cut off from the controllers (see
 /// `Controller::is_cut_off`) knows the controller has fenced it by now, so it shows itself

@@ -18,13 +18,14 @@
 //! the ISR of partitions whose leader is live; an offline partition gets a leader as soon as
 //! an ISR member is live again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiVersionsRequest;
 use tokio::task::JoinSet;
 
+use super::raft::Takeover;
 use super::{Controller, MetadataCommand, MetadataImage, PartitionMeta, TopicMeta};
 use crate::client::{ClientError, Connection};
 use crate::config::defs;
@@ -142,8 +143,14 @@ pub async fn run(
         .heartbeat
         .max(Duration::from_millis(250))
         .min(cfg.session_timeout / 2);
+    // A node that just became the quorum leader checks at once: the broker that was the
+    // controller may be down, and its partitions wait for this round to get new leaders.
+    let mut leading = controller.quorum.leading();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            Ok(()) = leading.changed() => {}
+        }
         let image = controller.image();
         let started = Instant::now();
         // This loop stalled (paused process, overloaded node): what it saw is too old to
@@ -195,6 +202,7 @@ pub async fn run(
             }
         }
         refused_since.retain(|id, _| image.brokers.contains_key(id));
+        take_over_if_leader_gone(&controller, &refused_since, cfg.heartbeat).await;
         last_seen.insert(me, Instant::now());
         last_seen.retain(|id, _| image.brokers.contains_key(id));
         last_round = Some(Instant::now());
@@ -266,6 +274,34 @@ pub async fn run(
             if let Ok((topic, partition, Err(e))) = r {
                 tracing::debug!(topic = %topic, partition, error = %e, "partition state change refused");
             }
+        }
+    }
+}
+
+/// Brokers whose port has refused connections for a whole heartbeat interval have no process
+/// behind them; if the quorum leader is one of them, the lowest surviving voter takes over
+/// as soon as the leader lease allows (`raft::takeover`), at once or later in this interval.
+async fn take_over_if_leader_gone(
+    controller: &Controller,
+    refused_since: &HashMap<BrokerId, Instant>,
+    heartbeat: Duration,
+) {
+    let now = Instant::now();
+    let gone: BTreeSet<u64> = refused_since
+        .iter()
+        .filter(|(_, t)| now.saturating_duration_since(**t) >= heartbeat)
+        .filter_map(|(id, _)| u64::try_from(id.0).ok())
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    if let Takeover::Wait(left) = controller.quorum.take_over_if_leader_gone(&gone).await {
+        if left < heartbeat {
+            let quorum = controller.quorum.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(left).await;
+                quorum.take_over_if_leader_gone(&gone).await;
+            });
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Raft, ServerState};
+use tokio::sync::watch;
 
 use super::TypeConfig;
 
@@ -22,6 +23,8 @@ pub(crate) struct Contact {
     last_ms: AtomicU64,
     /// A quorum of one is always in touch with itself.
     solo: bool,
+    /// Whether this node is the Raft leader; changes only on a change of role.
+    leading: watch::Sender<bool>,
 }
 
 impl Contact {
@@ -31,6 +34,7 @@ impl Contact {
             base: Instant::now(),
             last_ms: AtomicU64::new(0),
             solo,
+            leading: watch::channel(false).0,
         });
         let mut rx = raft.metrics();
         let c = contact.clone();
@@ -47,6 +51,8 @@ impl Contact {
                     let m = rx.borrow();
                     (m.state, m.current_leader, m.millis_since_quorum_ack)
                 };
+                c.leading
+                    .send_if_modified(|l| std::mem::replace(l, state == ServerState::Leader) != *l);
                 let now = Instant::now();
                 let at = match state {
                     ServerState::Leader if fresh => {
@@ -62,6 +68,11 @@ impl Contact {
             }
         });
         contact
+    }
+
+    /// Whether this node is the Raft leader, changing only when its role does.
+    pub(crate) fn leading(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
     }
 
     /// Time since this node was last in touch with a quorum (zero for a quorum of one).

@@ -27,6 +27,7 @@ mod contact;
 mod log_store;
 mod network;
 mod state_machine;
+mod takeover;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +46,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use command::{CommandError, CommandResponse, CommandResult, MetadataCommand, Proposal};
+pub use takeover::Takeover;
 
 use crate::controller::image::MetadataImage;
 use log_store::{CommitTracker, LogStore};
@@ -296,6 +298,7 @@ struct Inner {
     stopped: AtomicBool,
     local_addr: SocketAddr,
     contact: Arc<contact::Contact>,
+    heard: Arc<takeover::Heard>,
 }
 
 impl Drop for Inner {
@@ -418,6 +421,7 @@ impl MetadataQuorum {
                 addr: local_addr,
                 source,
             })?;
+        let heard = Arc::new(takeover::Heard::default());
         let server = network::spawn_server(
             listener,
             raft.clone(),
@@ -428,6 +432,7 @@ impl MetadataQuorum {
                 client_write_timeout: config.propose_timeout,
                 refusals: Default::default(),
                 disagreements: client.disagreements(),
+                heard: heard.clone(),
             },
         );
 
@@ -435,6 +440,7 @@ impl MetadataQuorum {
         let quorum = MetadataQuorum {
             inner: Arc::new(Inner {
                 contact,
+                heard,
                 me,
                 cfg: config,
                 cluster_id,
@@ -499,6 +505,12 @@ impl MetadataQuorum {
             }
             Err(e) => Err(QuorumError::Raft(e.to_string())),
         }
+    }
+
+    /// Whether this node is the quorum leader; the receiver sees a change only when the role
+    /// changes (not on every metrics update).
+    pub fn leading(&self) -> watch::Receiver<bool> {
+        self.inner.contact.leading()
     }
 
     /// This node's id.

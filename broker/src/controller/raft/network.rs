@@ -580,6 +580,8 @@ pub(crate) struct ServerConfig {
     pub(crate) refusals: Arc<RefusalLog>,
     /// Shared with this node's [`RpcClient`].
     pub(crate) disagreements: Arc<Disagreements>,
+    /// When each peer last sent AppendEntries (see `takeover`).
+    pub(crate) heard: Arc<super::takeover::Heard>,
 }
 
 /// Lets one refusal warning through per [`REFUSAL_LOG_INTERVAL`]; the rest go to debug.
@@ -684,7 +686,10 @@ async fn handle(req: RpcRequest, raft: &Raft<TypeConfig>, cfg: &ServerConfig) ->
         }
     }
     match req.body {
-        RpcBody::AppendEntries(r) => RpcReply::AppendEntries(raft.append_entries(r).await),
+        RpcBody::AppendEntries(r) => {
+            cfg.heard.note(req.from);
+            RpcReply::AppendEntries(raft.append_entries(r).await)
+        }
         RpcBody::Vote(r) => RpcReply::Vote(raft.vote(r).await),
         RpcBody::InstallSnapshot(r) => RpcReply::InstallSnapshot(raft.install_snapshot(r).await),
         RpcBody::FullSnapshot { vote, meta, data } => {

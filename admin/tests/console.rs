@@ -142,6 +142,19 @@ fn topics_are_created_altered_grown_browsed_and_deleted() {
         .clone();
     assert_eq!(row["source"], "DYNAMIC_TOPIC_CONFIG", "{row}");
     assert!(!row["default_value"].is_null(), "default shown: {row}");
+    // A config not set on the topic: its value is its default.
+    let inherited = t["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cleanup.policy")
+        .unwrap()
+        .clone();
+    assert_ne!(inherited["source"], "DYNAMIC_TOPIC_CONFIG", "{inherited}");
+    assert_eq!(
+        inherited["default_value"], inherited["value"],
+        "{inherited}"
+    );
     let html = c.get("/topics/orders");
     for id in [
         "partitions-table",

@@ -26,7 +26,8 @@ pub struct ConfigDetail {
     /// `DEFAULT_CONFIG`, ...).
     pub source: String,
     /// The value it would have without the topic-level (or dynamic) setting: the next
-    /// synonym's value, when the broker reports synonyms.
+    /// synonym's value, when the broker reports synonyms; the value itself when it is not
+    /// set on the resource.
     pub default_value: Option<String>,
     /// True when it cannot be altered.
     pub read_only: bool,
@@ -198,11 +199,19 @@ fn convert_configs(
         .map(|c| {
             // Synonyms come in precedence order, the effective one first: the next one from
             // another source is what the value falls back to.
+            // A value not set on the resource itself (inherited from the broker or Kafka's
+            // default) is its own default.
+            let set_here = matches!(c.config_source, 1 | 2);
             let default_value = c
                 .synonyms
                 .iter()
                 .filter(|s| s.source != c.config_source)
-                .find_map(|s| s.value.as_ref().map(|v| v.to_string()));
+                .find_map(|s| s.value.as_ref().map(|v| v.to_string()))
+                .or_else(|| {
+                    (!set_here)
+                        .then(|| c.value.as_ref().map(|v| v.to_string()))
+                        .flatten()
+                });
             ConfigDetail {
                 name: c.name.to_string(),
                 value: c.value.map(|v| v.to_string()),

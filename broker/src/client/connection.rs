@@ -280,9 +280,16 @@ impl Connection {
                     format!("response size {size} is outside 4..={max}{hint}"),
                 ));
             }
-            let mut buf = BytesMut::zeroed(size as usize);
-            stream.read_exact(&mut buf).await?;
-            Ok(buf.freeze())
+            // Filled from the socket without zeroing first (a replica fetch brings 1 MiB).
+            let mut buf = Vec::with_capacity(size as usize);
+            (&mut *stream).take(size as u64).read_to_end(&mut buf).await?;
+            if buf.len() != size as usize {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("response cut short: {} of {size} bytes", buf.len()),
+                ));
+            }
+            Ok(Bytes::from(buf))
         };
         let frame = match tokio::time::timeout(limit, io).await {
             Ok(Ok(f)) => f,

@@ -40,12 +40,13 @@ fn main() {
     let _ = writeln!(report, "- client: librdkafka 2.12 (rdkafka), acks=all, linger.ms=5, batch.size=1000000, {RECORDS} records of {SIZE} B per topic\n");
 
     let _ = writeln!(report, "## acks=all throughput, RF=3 (min.insync.replicas=2) against RF=1, same cluster, same run\n");
-    let _ = writeln!(report, "{ROUNDS} alternating rounds (RF=1 then RF=3), {RECORDS} records each, per client mode (a fresh cluster each).\n");
-    for (mode, idempotent) in [
-        ("idempotent producer (enable.idempotence=true; observed: librdkafka sends the next Produce only after the previous one is answered)", true),
-        ("plain acks=all producer (enable.idempotence=false, max.in.flight=5, as Kafka's Java client allows)", false),
+    let _ = writeln!(report, "{ROUNDS} alternating rounds (RF=1 then RF=3), {RECORDS} records each, per setup (a fresh cluster each).\n");
+    for (mode, idempotent, partitions) in [
+        ("one partition, idempotent producer (enable.idempotence=true: librdkafka 2.12 sends a partition's next Produce only once the previous one is answered, as it compares the messages in flight, not the requests, with its limit of 5; rdkafka_broker.c)", true, 1),
+        ("one partition, plain acks=all producer (enable.idempotence=false, max.in.flight=5, as Kafka's Java client allows)", false, 1),
+        ("6 partitions (leaders spread over the 3 nodes), idempotent producer", true, 6),
     ] {
-        let rounds = rt.block_on(throughput(idempotent));
+        let rounds = rt.block_on(throughput(idempotent, partitions));
         let _ = writeln!(report, "### {mode}\n");
         let _ = writeln!(
             report,
@@ -116,13 +117,13 @@ fn main() {
     println!("{report}");
 }
 
-async fn create(bootstrap: &str, name: &str, rf: i32) {
+async fn create(bootstrap: &str, name: &str, rf: i32, partitions: i32) {
     // (RF=1 and RF=3 throughput topics; the failover topic has an explicit assignment.)
     let a: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin");
-    let t = NewTopic::new(name, 1, TopicReplication::Fixed(rf))
+    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(rf))
         .set("min.insync.replicas", if rf > 1 { "2" } else { "1" });
     let r = a
         .create_topics(
@@ -172,20 +173,22 @@ async fn rate(p: &FutureProducer, topic: &str) -> f64 {
     RECORDS as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn throughput(idempotent: bool) -> Vec<(f64, f64)> {
+async fn throughput(idempotent: bool, partitions: i32) -> Vec<(f64, f64)> {
     let nodes = start_cluster(3, &[]);
     let all = bootstrap(&nodes);
-    create(&all, "rf1", 1).await;
-    create(&all, "rf3", 3).await;
+    create(&all, "rf1", 1, partitions).await;
+    create(&all, "rf3", 3, partitions).await;
     let p = producer_with(&all, idempotent);
-    // Warm both topics (connections, metadata) before timing.
+    // Warm every partition (connections to each leader, metadata) before timing.
     for t in ["rf1", "rf3"] {
-        p.send(
-            FutureRecord::<(), _>::to(t).payload("warm"),
-            Duration::from_secs(30),
-        )
-        .await
-        .expect("warm");
+        for i in 0..partitions {
+            p.send(
+                FutureRecord::<(), _>::to(t).partition(i).payload("warm"),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("warm");
+        }
     }
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {

@@ -12,6 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::api::{self, Outcome};
 use crate::server::Broker;
 
+/// The largest response buffer a connection keeps between responses.
+const KEEP_RESPONSE_BUFFER: usize = 4 << 20;
+
 /// Accepts connections forever, spawning a task for each.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     loop {
@@ -68,8 +71,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std
             Outcome::Respond => {
                 wr.write_all(&out).await?;
                 out.clear();
-                // A big fetch response must not pin its buffer for the connection's life.
-                if out.capacity() > 1 << 20 {
+                // A big fetch response must not pin its buffer for the connection's life,
+                // but responses of the usual fetch sizes (1 MiB per partition, a replica's
+                // included) reuse one: a fresh buffer per response page-faults on every
+                // page it touches, which cost a leader serving followers 14% of its CPU.
+                if out.capacity() > KEEP_RESPONSE_BUFFER {
                     out = BytesMut::with_capacity(64 * 1024);
                 }
             }

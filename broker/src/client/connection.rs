@@ -282,7 +282,10 @@ impl Connection {
             }
             // Filled from the socket without zeroing first (a replica fetch brings 1 MiB).
             let mut buf = Vec::with_capacity(size as usize);
-            (&mut *stream).take(size as u64).read_to_end(&mut buf).await?;
+            (&mut *stream)
+                .take(size as u64)
+                .read_to_end(&mut buf)
+                .await?;
             if buf.len() != size as usize {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,

@@ -195,9 +195,23 @@ fn main() {
             let offsets: BTreeMap<TopicPartition, i64> = (first..first + GROUP_PARTITIONS)
                 .map(|p| (TopicPartition::new(topic.clone(), p as i32), offset))
                 .collect();
-            c.commit_offsets(&format!("bench-group-{g:04}"), &offsets)
-                .await
-                .expect("commit");
+            // The first commits create __consumer_offsets and meet its coordinators still
+            // loading (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR...): retry as clients do.
+            let group = format!("bench-group-{g:04}");
+            let mut attempt = 0;
+            loop {
+                match c.commit_offsets(&group, &offsets).await {
+                    Ok(_) => break,
+                    Err(e)
+                        if attempt < 300
+                            && matches!(e.kafka_error().map(|k| k.code()), Some(14..=16)) =>
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("commit {group}: {e}"),
+                }
+            }
         }
     });
     let commit_s = t.elapsed().as_secs_f64();

@@ -9,6 +9,7 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -84,7 +85,8 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    fn from_code(code: i8) -> ConfigSource {
+    /// The source for a DescribeConfigs `config_source` code.
+    pub(super) fn from_code(code: i8) -> ConfigSource {
         match code {
             1 => ConfigSource::DynamicTopic,
             2 => ConfigSource::DynamicBroker,
@@ -103,6 +105,7 @@ impl ConfigSource {
             ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
             ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
             ConfigSource::Default => "DEFAULT_CONFIG",
+            ConfigSource::Other(6) => "DYNAMIC_BROKER_LOGGER_CONFIG",
             ConfigSource::Other(_) => "UNKNOWN",
         }
     }
@@ -134,6 +137,39 @@ pub enum ConfigOp {
     Append(String, String),
     /// Remove `value` from the list config `name`.
     Subtract(String, String),
+}
+
+impl ConfigOp {
+    /// The IncrementalAlterConfigs entries for `ops` (topics and brokers alike).
+    pub(super) fn alterable(ops: &[ConfigOp]) -> Vec<AlterableConfig> {
+        ops.iter()
+            .map(|op| {
+                let (name, kind, value) = match op {
+                    ConfigOp::Set(k, v) => (k, 0, Some(sb(v))),
+                    ConfigOp::Delete(k) => (k, 1, None),
+                    ConfigOp::Append(k, v) => (k, 2, Some(sb(v))),
+                    ConfigOp::Subtract(k, v) => (k, 3, Some(sb(v))),
+                };
+                AlterableConfig::default()
+                    .with_name(sb(name))
+                    .with_config_operation(kind)
+                    .with_value(value)
+            })
+            .collect()
+    }
+}
+
+impl ConfigEntry {
+    /// One entry of a DescribeConfigs result.
+    pub(super) fn from_described(c: DescribeConfigsResourceResult) -> ConfigEntry {
+        ConfigEntry {
+            name: c.name.to_string(),
+            value: c.value.map(|v| v.to_string()),
+            source: ConfigSource::from_code(c.config_source),
+            read_only: c.read_only,
+            sensitive: c.is_sensitive,
+        }
+    }
 }
 
 /// Which offset ListOffsets should return.
@@ -331,13 +367,7 @@ impl Cluster {
                             let mut entries: Vec<ConfigEntry> = r
                                 .configs
                                 .into_iter()
-                                .map(|c| ConfigEntry {
-                                    name: c.name.to_string(),
-                                    value: c.value.map(|v| v.to_string()),
-                                    source: ConfigSource::from_code(c.config_source),
-                                    read_only: c.read_only,
-                                    sensitive: c.is_sensitive,
-                                })
+                                .map(ConfigEntry::from_described)
                                 .collect();
                             entries.sort_by(|a, b| a.name.cmp(&b.name));
                             entries
@@ -357,21 +387,7 @@ impl Cluster {
         ops: &[ConfigOp],
         validate_only: bool,
     ) -> Result<(), ClientError> {
-        let configs = ops
-            .iter()
-            .map(|op| {
-                let (name, kind, value) = match op {
-                    ConfigOp::Set(k, v) => (k, 0, Some(sb(v))),
-                    ConfigOp::Delete(k) => (k, 1, None),
-                    ConfigOp::Append(k, v) => (k, 2, Some(sb(v))),
-                    ConfigOp::Subtract(k, v) => (k, 3, Some(sb(v))),
-                };
-                AlterableConfig::default()
-                    .with_name(sb(name))
-                    .with_config_operation(kind)
-                    .with_value(value)
-            })
-            .collect();
+        let configs = ConfigOp::alterable(ops);
         let req = IncrementalAlterConfigsRequest::default()
             .with_validate_only(validate_only)
             .with_resources(vec![AlterConfigsResource::default()

@@ -8,7 +8,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeLogDirsRequest};
 
 use super::admin::{missing, sb};
-use super::{ClientError, Cluster};
+use super::{ClientError, Cluster, ConfigSource};
 
 /// DescribeConfigs resource type for a topic.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -55,19 +55,6 @@ pub struct LogDirInfo {
     pub usable_bytes: i64,
     /// Partition sizes in bytes, by (topic, partition).
     pub partitions: BTreeMap<(String, i32), i64>,
-}
-
-/// Kafka's name for a DescribeConfigs source code.
-pub fn config_source_name(code: i8) -> &'static str {
-    match code {
-        1 => "DYNAMIC_TOPIC_CONFIG",
-        2 => "DYNAMIC_BROKER_CONFIG",
-        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
-        4 => "STATIC_BROKER_CONFIG",
-        5 => "DEFAULT_CONFIG",
-        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
-        _ => "UNKNOWN",
-    }
 }
 
 fn config_type_name(code: i8) -> &'static str {
@@ -215,7 +202,7 @@ fn convert_configs(
             ConfigDetail {
                 name: c.name.to_string(),
                 value: c.value.map(|v| v.to_string()),
-                source: config_source_name(c.config_source).to_string(),
+                source: ConfigSource::from_code(c.config_source).name().to_string(),
                 default_value,
                 read_only: c.read_only,
                 sensitive: c.is_sensitive,

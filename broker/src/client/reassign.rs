@@ -9,9 +9,7 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, DescribeConfigsRequest, DescribeLogDirsRequest,
@@ -19,7 +17,7 @@ use kafka_protocol::messages::{
 };
 
 use super::admin::{missing, sb, topic_name};
-use super::{ClientError, Cluster, ConfigEntry, ConfigOp, ConfigSource, TopicPartition};
+use super::{ClientError, Cluster, ConfigEntry, ConfigOp, TopicPartition};
 
 /// Resource type BROKER in DescribeConfigs / IncrementalAlterConfigs.
 const RESOURCE_BROKER: i8 = 4;
@@ -152,21 +150,7 @@ impl Cluster {
         ops: &[ConfigOp],
     ) -> Result<(), ClientError> {
         let name = broker.map(|b| b.to_string()).unwrap_or_default();
-        let configs = ops
-            .iter()
-            .map(|op| {
-                let (key, kind, value) = match op {
-                    ConfigOp::Set(k, v) => (k, 0, Some(sb(v))),
-                    ConfigOp::Delete(k) => (k, 1, None),
-                    ConfigOp::Append(k, v) => (k, 2, Some(sb(v))),
-                    ConfigOp::Subtract(k, v) => (k, 3, Some(sb(v))),
-                };
-                AlterableConfig::default()
-                    .with_name(sb(key))
-                    .with_config_operation(kind)
-                    .with_value(value)
-            })
-            .collect();
+        let configs = ConfigOp::alterable(ops);
         let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
             AlterConfigsResource::default()
                 .with_resource_type(RESOURCE_BROKER)
@@ -203,20 +187,7 @@ impl Cluster {
         ClientError::check(r.error_code, r.error_message.as_deref())?;
         Ok(r.configs
             .into_iter()
-            .map(|c| ConfigEntry {
-                name: c.name.to_string(),
-                value: c.value.map(|v| v.to_string()),
-                source: match c.config_source {
-                    1 => ConfigSource::DynamicTopic,
-                    2 => ConfigSource::DynamicBroker,
-                    3 => ConfigSource::DynamicDefaultBroker,
-                    4 => ConfigSource::StaticBroker,
-                    5 => ConfigSource::Default,
-                    other => ConfigSource::Other(other),
-                },
-                read_only: c.read_only,
-                sensitive: c.is_sensitive,
-            })
+            .map(ConfigEntry::from_described)
             .collect())
     }
 

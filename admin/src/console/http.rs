@@ -199,18 +199,9 @@ pub fn done(headers: &HeaderMap, to: &str, notice: &str, body: serde_json::Value
     Redirect::to(&format!("{to}{sep}notice={}", encode(notice))).into_response()
 }
 
-/// Percent-encodes a query or path component.
-pub fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes a query or path component (the views' encoder, so links and redirects
+/// agree).
+pub use rill_web::format::path_segment as encode;
 
 /// The `?notice=` query parameter that success redirects carry.
 #[derive(Debug, Deserialize, Default)]

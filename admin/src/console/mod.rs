@@ -132,6 +132,15 @@ impl Console {
             .map_err(|_| ClientError::NoBrokerReachable("not connected".into()))
     }
 
+    /// Passes `result` through, first dropping the admin client after a transport failure
+    /// so the next use reconnects.
+    async fn checked<T>(&self, result: Result<T, ClientError>) -> Result<T, ClientError> {
+        if let Err(e) = &result {
+            self.forget_cluster_if_broken(e).await;
+        }
+        result
+    }
+
     /// Drops the admin client after a transport failure, so the next use reconnects.
     async fn forget_cluster_if_broken(&self, e: &ClientError) {
         if !matches!(e, ClientError::Kafka { .. }) {

@@ -49,7 +49,7 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
             Ok::<_, rill_broker::client::ClientError>((cfg, dirs))
         }
         .await;
-        match result {
+        match c.checked(result).await {
             Ok((cfg, dirs)) => {
                 configs = cfg
                     .into_iter()
@@ -77,7 +77,6 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
                     .collect();
             }
             Err(e) => {
-                c.forget_cluster_if_broken(&e).await;
                 error = Some(format!(
                     "cannot read the broker's configs and log dirs: {e}"
                 ));

@@ -95,13 +95,7 @@ async fn run_election(c: &Console, topic: &str) -> Result<(usize, Vec<String>), 
             .await
     }
     .await;
-    let results = match result {
-        Ok(r) => r,
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            return Err(e.into());
-        }
-    };
+    let results = c.checked(result).await?;
     let mut elected = 0;
     let mut failed = Vec::new();
     for (tp, r) in results {

@@ -377,13 +377,7 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
         Ok::<_, rill_broker::client::ClientError>((targets, ends, starts))
     }
     .await;
-    let (targets, ends, starts) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            return Err(e.into());
-        }
-    };
+    let (targets, ends, starts) = c.checked(result).await?;
     let rows = tps
         .iter()
         .map(|tp| {
@@ -446,17 +440,9 @@ async fn apply_reset(
         Ok::<_, rill_broker::client::ClientError>(Ok(()))
     }
     .await;
-    match result {
-        Ok(Ok(())) => {
-            plan.applied = true;
-            Ok(plan)
-        }
-        Ok(Err(e)) => Err(e),
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            Err(e.into())
-        }
-    }
+    c.checked(result).await??;
+    plan.applied = true;
+    Ok(plan)
 }
 
 /// Body of POST `/groups/{id}/delete`.
@@ -489,13 +475,7 @@ pub async fn delete(
             cluster.delete_groups(std::slice::from_ref(&id)).await
         }
         .await;
-        let results = match r {
-            Ok(r) => r,
-            Err(e) => {
-                c.forget_cluster_if_broken(&e).await;
-                return Err(e.into());
-            }
-        };
+        let results = c.checked(r).await?;
         for (_, r) in results {
             r?;
         }

@@ -162,13 +162,7 @@ async fn browse(
         Ok::<_, rill_broker::client::ClientError>((start, fetched))
     }
     .await;
-    let (start, fetched) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            return Err(e.into());
-        }
-    };
+    let (start, fetched) = c.checked(result).await?;
     view.start_offset = start;
     view.high_watermark = fetched.high_watermark;
     view.log_start_offset = fetched.log_start_offset;
@@ -287,11 +281,6 @@ async fn produce_one(
         cluster.produce_record(&tp, record).await
     }
     .await;
-    match result {
-        Ok(offset) => Ok((partition, offset)),
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            Err(e.into())
-        }
-    }
+    let offset = c.checked(result).await?;
+    Ok((partition, offset))
 }

@@ -48,13 +48,9 @@ async fn read_configs(c: &Console, name: &str) -> Result<Vec<ConfigDetail>, Stri
         cluster.describe_config_details(RESOURCE_TOPIC, name).await
     }
     .await;
-    match result {
-        Ok(cfg) => Ok(cfg),
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            Err(format!("cannot read the configs: {e}"))
-        }
-    }
+    c.checked(result)
+        .await
+        .map_err(|e| format!("cannot read the configs: {e}"))
 }
 
 /// Renders the topic page with `status` (200, or the error status with `form`).
@@ -245,10 +241,7 @@ async fn alter(c: &Console, name: &str, input: &AlterInput) -> Result<String, Co
             .await
     }
     .await;
-    if let Err(e) = &result {
-        c.forget_cluster_if_broken(e).await;
-    }
-    result?;
+    c.checked(result).await?;
     Ok(match op {
         ConfigOp::Delete(k) => format!("{k} reset to its default"),
         _ => format!("{key} set to {}", input.value.trim()),
@@ -321,10 +314,7 @@ async fn grow(c: &Console, name: &str, input: &PartitionsInput) -> Result<i32, C
         cluster.create_partitions(name, total, false).await
     }
     .await;
-    if let Err(e) = &result {
-        c.forget_cluster_if_broken(e).await;
-    }
-    result?;
+    c.checked(result).await?;
     Ok(total)
 }
 
@@ -385,13 +375,7 @@ async fn remove(c: &Console, name: &str, input: &DeleteInput) -> Result<(), Cons
         cluster.delete_topics(&[name.to_string()]).await
     }
     .await;
-    let results = match result {
-        Ok(r) => r,
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            return Err(e.into());
-        }
-    };
+    let results = c.checked(result).await?;
     for (_, r) in results {
         r?;
     }

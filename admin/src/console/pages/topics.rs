@@ -225,13 +225,7 @@ async fn create_topic(c: &Console, input: &CreateInput) -> Result<String, Consol
     let mut cluster = c.cluster().await?;
     let result = cluster.create_topics(std::slice::from_ref(&topic)).await;
     drop(cluster);
-    let results = match result {
-        Ok(r) => r,
-        Err(e) => {
-            c.forget_cluster_if_broken(&e).await;
-            return Err(e.into());
-        }
-    };
+    let results = c.checked(result).await?;
     for (_, r) in results {
         r?;
     }

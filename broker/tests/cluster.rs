@@ -248,12 +248,7 @@ fn a_node_with_another_cluster_id_refuses_to_join_and_says_why() {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let ports: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
+    let voters = common::voters(&ports);
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
     let spawn = |i: usize, cluster: &str| {
         Command::new(env!("CARGO_BIN_EXE_rill-broker"))

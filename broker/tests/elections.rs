@@ -249,20 +249,8 @@ async fn the_controller_moves_leadership_back_to_preferred_replicas() {
 /// node the same overrides).
 fn start_racked_cluster(racks: &[&str]) -> Vec<BrokerProc> {
     let n = racks.len();
-    let ports: Vec<u16> = (0..n)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("free port")
-        })
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
+    let ports: Vec<u16> = (0..n).map(|_| common::free_port()).collect();
+    let voters = common::voters(&ports);
     let cluster_id = format!("rillrack{:014}", std::process::id() as u64 * 1000 + 42);
     // Each node waits for a quorum before it is ready: start them all on threads.
     let handles: Vec<_> = racks

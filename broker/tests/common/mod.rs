@@ -169,12 +169,7 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
         "rilltest{:014}",
         std::process::id() as u64 * 1000 + ports[0] as u64 % 1000
     );
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
+    let voters = voters(&ports);
     let mut launched = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -211,6 +206,16 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// `controller.quorum.voters` for nodes 1..=n on 127.0.0.1 at these controller ports.
+pub fn voters(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Starts an `n`-node cluster whose nodes reach each other only through [`proxy::Network`],

@@ -292,38 +292,10 @@ pub async fn run_rebalance(controller: Arc<Controller>, cfg: RebalanceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::{BrokerInfo, TopicMeta};
+    use crate::controller::fixtures::{self, part};
 
     fn image(fenced: &[i32], partitions: Vec<PartitionMeta>) -> MetadataImage {
-        let mut img = MetadataImage::default();
-        for id in 1..=3 {
-            let info = BrokerInfo {
-                id: BrokerId(id),
-                host: "h".into(),
-                port: 1,
-                rack: None,
-            };
-            img.brokers.insert(BrokerId(id), info);
-        }
-        img.fenced_brokers = fenced.iter().map(|&i| BrokerId(i)).collect();
-        let topic = TopicMeta {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            partitions,
-            configs: BTreeMap::new(),
-        };
-        img.topics.insert("t".into(), topic);
-        img
-    }
-
-    fn part(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionMeta {
-        PartitionMeta {
-            replicas: replicas.iter().map(|&i| BrokerId(i)).collect(),
-            isr: isr.iter().map(|&i| BrokerId(i)).collect(),
-            leader: BrokerId(leader),
-            leader_epoch: LeaderEpoch(4),
-            partition_epoch: 7,
-        }
+        fixtures::image(3, fenced, partitions)
     }
 
     #[test]

@@ -349,42 +349,10 @@ fn unclean_allowed(t: &TopicMeta, broker: &BTreeMap<String, String>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::BrokerInfo;
+    use crate::controller::fixtures::{self, part};
 
     fn image(fenced: &[i32], partitions: Vec<PartitionMeta>) -> MetadataImage {
-        let mut img = MetadataImage::default();
-        for id in 1..=3 {
-            img.brokers.insert(
-                BrokerId(id),
-                BrokerInfo {
-                    id: BrokerId(id),
-                    host: "h".into(),
-                    port: 1,
-                    rack: None,
-                },
-            );
-        }
-        img.fenced_brokers = fenced.iter().map(|&i| BrokerId(i)).collect();
-        img.topics.insert(
-            "t".into(),
-            TopicMeta {
-                name: "t".into(),
-                id: uuid::Uuid::nil(),
-                partitions,
-                configs: BTreeMap::new(),
-            },
-        );
-        img
-    }
-
-    fn part(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionMeta {
-        PartitionMeta {
-            replicas: replicas.iter().map(|&i| BrokerId(i)).collect(),
-            isr: isr.iter().map(|&i| BrokerId(i)).collect(),
-            leader: BrokerId(leader),
-            leader_epoch: LeaderEpoch(4),
-            partition_epoch: 7,
-        }
+        fixtures::image(3, fenced, partitions)
     }
 
     fn ids(v: &[BrokerId]) -> Vec<i32> {

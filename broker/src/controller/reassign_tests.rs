@@ -1,42 +1,14 @@
-use std::collections::BTreeMap;
-
 use super::*;
+use crate::controller::fixtures::{self, ids};
 use crate::controller::raft::command::apply_command;
-use crate::controller::{BrokerInfo, TopicMeta};
-
-fn ids(v: &[i32]) -> Vec<BrokerId> {
-    v.iter().map(|&i| BrokerId(i)).collect()
-}
 
 fn image(replicas: &[i32], isr: &[i32], leader: i32) -> MetadataImage {
-    let mut img = MetadataImage::default();
-    for id in 1..=4 {
-        img.brokers.insert(
-            BrokerId(id),
-            BrokerInfo {
-                id: BrokerId(id),
-                host: "h".into(),
-                port: 1,
-                rack: None,
-            },
-        );
-    }
-    img.topics.insert(
-        "t".into(),
-        TopicMeta {
-            name: "t".into(),
-            id: uuid::Uuid::nil(),
-            partitions: vec![PartitionMeta {
-                replicas: ids(replicas),
-                isr: ids(isr),
-                leader: BrokerId(leader),
-                leader_epoch: LeaderEpoch(3),
-                partition_epoch: 5,
-            }],
-            configs: BTreeMap::new(),
-        },
-    );
-    img
+    let p = PartitionMeta {
+        leader_epoch: LeaderEpoch(3),
+        partition_epoch: 5,
+        ..fixtures::part(replicas, isr, leader)
+    };
+    fixtures::image(4, &[], vec![p])
 }
 
 fn apply(img: &mut MetadataImage, s: Step) {

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use common::BrokerProc;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -43,16 +41,7 @@ async fn produce_n(b: &BrokerProc, topic: &str, from: usize, n: usize) -> Vec<i6
 }
 
 fn read_all(b: &BrokerProc, topic: &str, n: usize) -> Vec<(i64, String)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &b.bootstrap)
-        .set("group.id", "durability")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
+    let c = common::checks::reader_from_start(&b.bootstrap, topic);
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while out.len() < n && std::time::Instant::now() < deadline {

@@ -12,10 +12,8 @@ use common::{start_cluster, wait_for, BrokerProc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use rill_broker::client::{ClientError, Cluster, ConfigOp, ConnectionConfig, TopicPartition};
 use serde_json::Value;
 
@@ -92,16 +90,7 @@ async fn produce(bootstrap: &str, topic: &str, n: usize) {
 
 /// Reads `topic`-0 from the start through `bootstrap` and returns the record numbers.
 fn consume_all(bootstrap: &str, topic: &str, expect: usize) -> Vec<usize> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "reassign-check")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
+    let c = common::checks::reader_from_start(bootstrap, topic);
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while seen.len() < expect && Instant::now() < deadline {

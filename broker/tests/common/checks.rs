@@ -146,11 +146,12 @@ pub fn wait_same_offsets(nodes: &[&BrokerProc], topic: &str, min: i64) -> i64 {
     })
 }
 
-/// Reads `topic`-0 from the beginning up to `end` through whichever node leads it.
-pub fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
+/// A consumer assigned to `topic`-0 from its first offset (no group membership, no
+/// commits): what the checks read partitions with.
+pub fn reader_from_start(bootstrap: &str, topic: &str) -> BaseConsumer {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "replication-check")
+        .set("group.id", "check")
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
@@ -158,6 +159,12 @@ pub fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .expect("tpl");
     c.assign(&tpl).expect("assign");
+    c
+}
+
+/// Reads `topic`-0 from the beginning up to `end` through whichever node leads it.
+pub fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
+    let c = reader_from_start(bootstrap, topic);
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while out.last().is_none_or(|(o, _)| *o + 1 < end) && Instant::now() < deadline {

@@ -7,13 +7,15 @@
 //! (`console::audit_feed`), so the console's `/audit` page lists console and CLI changes
 //! together.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use rill_broker::client::browse::NewRecord;
 use rill_broker::client::{ClientError, Cluster, NewTopic, TopicPartition};
 use serde::{Deserialize, Serialize};
+
+use crate::console::store::now_ms;
 
 /// The topic holding the CLI's audit records.
 pub const AUDIT_TOPIC: &str = "__rill_audit";
@@ -142,12 +144,6 @@ fn operator() -> String {
         Some(h) => format!("{user}@{h}"),
         None => user,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

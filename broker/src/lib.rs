@@ -13,6 +13,8 @@ pub mod log;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod repeated;
 pub mod replica;
+pub mod resources;
 pub mod server;
 pub mod types;

@@ -79,6 +79,27 @@ pub struct Metrics {
     pub log_segments: IntGaugeVec,
     /// `kafka_server_socket_server_metrics_connection_count`.
     pub connections: IntGauge,
+    /// `rill_connections_refused_total{reason}`: connections closed at accept (`per_ip`:
+    /// `max.connections.per.ip` reached).
+    pub connections_refused: IntCounterVec,
+    /// `rill_connections_closed_total{reason}`: connections the broker closed (`idle`,
+    /// `slow_request`, `oversized_frame`, `malformed`).
+    pub connections_closed: IntCounterVec,
+    /// `rill_request_bytes_queued`: request bytes held in memory now (bounded by
+    /// `queued.max.request.bytes`).
+    pub request_bytes_queued: IntGauge,
+    /// `rill_open_file_descriptors` (refreshed at scrape time).
+    pub open_fds: IntGauge,
+    /// `rill_max_file_descriptors`: the process's limit.
+    pub max_fds: IntGauge,
+    /// `rill_max_broker_partitions`: the partition replicas this node hosts at most.
+    pub max_partitions: IntGauge,
+    /// `kafka_log_logmanager_offlinelogdirectorycount`: log dirs taken offline by a storage
+    /// error (Kafka's OfflineLogDirectoryCount).
+    pub offline_log_dirs: IntGauge,
+    /// `rill_log_dir_errors_total{dir,kind}`: storage errors by log dir and kind (`no_space`,
+    /// `io`, ...), every occurrence, logged or not.
+    pub log_dir_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -105,6 +126,12 @@ impl Metrics {
             registry.register(Box::new(g.clone()))?;
             Ok(g)
         };
+        let labelled_counter =
+            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
         let requests = IntCounterVec::new(
             Opts::new(
                 "kafka_network_requestmetrics_requests_total",
@@ -240,6 +267,41 @@ impl Metrics {
             connections: gauge(
                 "kafka_server_socket_server_metrics_connection_count",
                 "Open client connections.",
+            )?,
+            connections_refused: labelled_counter(
+                "rill_connections_refused_total",
+                "Connections closed at accept, by reason (per_ip: max.connections.per.ip reached).",
+                &["reason"],
+            )?,
+            connections_closed: labelled_counter(
+                "rill_connections_closed_total",
+                "Connections closed by the broker, by reason (idle, slow_request, oversized_frame, malformed).",
+                &["reason"],
+            )?,
+            request_bytes_queued: gauge(
+                "rill_request_bytes_queued",
+                "Request bytes held in memory (bounded by queued.max.request.bytes).",
+            )?,
+            open_fds: gauge(
+                "rill_open_file_descriptors",
+                "File descriptors this process has open.",
+            )?,
+            max_fds: gauge(
+                "rill_max_file_descriptors",
+                "The process's file-descriptor limit.",
+            )?,
+            max_partitions: gauge(
+                "rill_max_broker_partitions",
+                "Partition replicas this node hosts at most (max.broker.partitions).",
+            )?,
+            offline_log_dirs: gauge(
+                "kafka_log_logmanager_offlinelogdirectorycount",
+                "Log dirs taken offline by a storage error.",
+            )?,
+            log_dir_errors: labelled_counter(
+                "rill_log_dir_errors_total",
+                "Storage errors by log dir and kind (no_space, io, read_only, ...).",
+                &["dir", "kind"],
             )?,
             registry,
         })

@@ -178,17 +178,24 @@ async fn controlled_shutdown(b: &Broker) {
 pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let config = Arc::new(config);
     let cluster_id = prepare_log_dirs(&config)?;
+    let fd_limit = crate::resources::raise_fd_limit().unwrap_or(u64::MAX);
+    let budget = crate::resources::budget(fd_limit, &config.limits).map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    metrics
+        .max_fds
+        .set(i64::try_from(budget.limit).unwrap_or(i64::MAX));
+    metrics.max_partitions.set(i64::from(budget.max_partitions));
+    tracing::info!(
+        fd_limit = budget.limit,
+        max_connections = budget.max_connections,
+        max_broker_partitions = budget.max_partitions,
+        "resource limits"
+    );
 
     let listener = config.client_listener().clone();
     let kafka = TcpListener::bind((listener.host.as_str(), listener.port))
         .await
-        .with_context(|| {
-            format!(
-                "binding listener {}://{}:{}",
-                listener.name, listener.host, listener.port
-            )
-        })?;
+        .map_err(|e| bind_error("listeners", &listener, e))?;
     let kafka_addr = kafka.local_addr()?;
     let (adv_host, adv_port) = match config
         .advertised_listeners
@@ -217,20 +224,16 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         host: adv_host,
         port: adv_port,
         rack: config.rack.clone(),
+        max_partitions: Some(budget.max_partitions),
     };
     let cl = &config.controller_listener;
-    let controller_socket =
-        std::net::TcpListener::bind((cl.host.as_str(), cl.port)).with_context(|| {
-            format!(
-                "binding the controller listener {}://{}:{}",
-                cl.name, cl.host, cl.port
-            )
-        })?;
+    let controller_socket = std::net::TcpListener::bind((cl.host.as_str(), cl.port))
+        .map_err(|e| bind_error("listeners (its CONTROLLER listener)", cl, e))?;
     controller_socket.set_nonblocking(true)?;
     let controller_addr = controller_socket.local_addr()?;
     let controller = Controller::start(
         &config,
-        &config.log_dirs[0].join("__cluster_metadata"),
+        &config.metadata_log_dir.join("__cluster_metadata"),
         &cluster_id,
         me,
         controller_socket,
@@ -272,16 +275,36 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .await?;
     }
 
-    let http = TcpListener::bind(config.http_listener)
-        .await
-        .with_context(|| format!("binding http.listener {}", config.http_listener))?;
+    let http = TcpListener::bind(config.http_listener).await.map_err(|e| {
+        anyhow::anyhow!(
+            "http.listener: cannot bind {}: {e}: {}",
+            config.http_listener,
+            bind_fix(&e)
+        )
+    })?;
     let http_addr = http.local_addr()?;
     let tasks = vec![
         tokio::spawn(crate::http::serve(http, broker.clone())),
-        tokio::spawn(crate::net::serve(kafka, broker.clone())),
+        tokio::spawn(crate::net::serve(
+            kafka,
+            broker.clone(),
+            crate::net::NetLimits {
+                max_connections: budget.max_connections,
+                max_per_ip: config.limits.max_connections_per_ip,
+                idle: config.limits.connections_max_idle,
+                request_read_timeout: config.limits.request_read_timeout,
+                max_frame: config.socket_request_max_bytes,
+                request_memory: config.limits.queued_max_request_bytes,
+            },
+        )),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
         tokio::spawn(crate::replica::isr::run(broker.clone())),
+        tokio::spawn(crate::replica::log_dirs::run(
+            broker.replicas.clone(),
+            broker.controller.clone(),
+            BrokerId(config.node_id),
+        )),
         tokio::spawn(crate::controller::reassign::run(broker.controller.clone())),
         tokio::spawn(crate::controller::liveness::run(
             broker.controller.clone(),
@@ -321,9 +344,15 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
 /// format` would; refuses dirs that belong to another node or cluster.
 fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
     let mut cluster_id = config.raw.get("cluster.id").cloned();
+    for dir in config.log_dirs.iter().chain([&config.metadata_log_dir]) {
+        let key = if config.log_dirs.contains(dir) {
+            "log.dirs"
+        } else {
+            "metadata.log.dir"
+        };
+        check_writable(key, dir)?;
+    }
     for dir in &config.log_dirs {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating log dir {}", dir.display()))?;
         if let Some(props) = read_meta(dir)? {
             if let Some(node) = props.get("node.id") {
                 if node != &config.node_id.to_string() {
@@ -342,6 +371,13 @@ fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
             }
         }
     }
+    if cluster_id.is_none() && !config.quorum_voters.is_empty() {
+        anyhow::bail!(
+            "cluster.id: not set, but controller.quorum.voters lists {} voters: give every node of the cluster the same cluster.id (e.g. --override cluster.id={}), or each node makes up its own and they never form a cluster",
+            config.quorum_voters.len(),
+            new_cluster_id()
+        );
+    }
     let cluster_id = cluster_id.unwrap_or_else(new_cluster_id);
     for dir in &config.log_dirs {
         let text = format!(
@@ -354,6 +390,52 @@ fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
         }
     }
     Ok(cluster_id)
+}
+
+/// Creates `dir` if needed and proves it writable (a file created, synced and removed), so a
+/// log dir the node cannot use stops it at start, naming the key, rather than failing every
+/// partition later.
+fn check_writable(key: &str, dir: &Path) -> anyhow::Result<()> {
+    let fail = |what: &str, e: std::io::Error| {
+        anyhow::anyhow!(
+            "{key}: {} {what}: {e}: give a directory this user ({}) can create and write",
+            dir.display(),
+            std::env::var("USER").unwrap_or_else(|_| "the broker's user".into())
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail("cannot be created", e))?;
+    let probe = dir.join(".rill-write-probe");
+    std::fs::File::create(&probe)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| fail("is not writable", e))?;
+    std::fs::remove_file(&probe).map_err(|e| fail("is not writable", e))?;
+    Ok(())
+}
+
+/// A listener that cannot bind, as one line naming the key and the fix.
+fn bind_error(key: &str, l: &crate::config::Listener, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{key}: cannot bind {}://{}:{}: {e}: {}",
+        l.name,
+        l.host,
+        l.port,
+        bind_fix(&e)
+    )
+}
+
+fn bind_fix(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process holds this port: stop it or choose another port"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address: use one of its own addresses (or 0.0.0.0)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: choose a port of 1024 or above"
+        }
+        _ => "check the host and port",
+    }
 }
 
 fn read_meta(dir: &Path) -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {

@@ -2,6 +2,7 @@
 //! names. Unknown keys are warned about; bad values stop the broker at start, naming the key.
 
 pub mod defs;
+pub mod limits;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,6 +101,13 @@ const BROKER_KEYS: &[&str] = &[
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
     "replica.high.watermark.checkpoint.interval.ms",
+    "metadata.log.dir",
+    "max.connections",
+    "max.connections.per.ip",
+    "connections.max.idle.ms",
+    "socket.request.read.timeout.ms",
+    "queued.max.request.bytes",
+    "max.broker.partitions",
 ];
 
 /// Replication and broker-liveness settings, Kafka's names and defaults.
@@ -210,6 +218,10 @@ pub struct BrokerConfig {
     pub advertised_listeners: Vec<Listener>,
     /// `log.dirs` (or `log.dir`).
     pub log_dirs: Vec<PathBuf>,
+    /// `metadata.log.dir` (KRaft's key): where the metadata quorum keeps its log; the first
+    /// of `log.dirs` when unset. A failure of this directory stops the node (as in Kafka),
+    /// while a failed data log dir only takes its own partitions offline.
+    pub metadata_log_dir: PathBuf,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     /// `default.replication.factor`.
@@ -241,6 +253,8 @@ pub struct BrokerConfig {
     /// `replica.high.watermark.checkpoint.interval.ms` (5000): how often each log dir's
     /// `replication-offset-checkpoint` is written.
     pub hw_checkpoint_interval_ms: u64,
+    /// Connection, request-memory and hosting limits (`max.connections`, ...).
+    pub limits: limits::LimitsConfig,
     /// Every property as given, for DescribeConfigs and topic defaults.
     pub raw: BTreeMap<String, String>,
 }
@@ -324,16 +338,23 @@ impl BrokerConfig {
                 "expected host:port, e.g. 127.0.0.1:9644",
             )
         })?;
+        let socket_request_max_bytes = get_num(&raw, "socket.request.max.bytes", 104_857_600, 1)?;
+        let metadata_log_dir = raw
+            .get("metadata.log.dir")
+            .map(|d| PathBuf::from(d.trim()))
+            .unwrap_or_else(|| log_dirs[0].clone());
         let cfg = BrokerConfig {
             node_id,
             listeners,
             advertised_listeners,
+            limits: limits::limits_config(&raw, socket_request_max_bytes)?,
             log_dirs,
+            metadata_log_dir,
             num_partitions: get_num(&raw, "num.partitions", 1, 1)?,
             default_replication_factor: get_num(&raw, "default.replication.factor", 1, 1)?,
             auto_create_topics: get_bool(&raw, "auto.create.topics.enable", true)?,
             delete_topic_enable: get_bool(&raw, "delete.topic.enable", true)?,
-            socket_request_max_bytes: get_num(&raw, "socket.request.max.bytes", 104_857_600, 1)?,
+            socket_request_max_bytes,
             http_listener,
             retention_check_interval_ms: get_num(
                 &raw,
@@ -414,6 +435,20 @@ impl BrokerConfig {
                         "controller.quorum.voters",
                         item,
                         "expected id@host:port",
+                    ));
+                }
+                if let Some((_, other)) = cfg.quorum_voters.iter().find(|(v, _)| *v == id) {
+                    return Err(invalid(
+                        "controller.quorum.voters",
+                        v,
+                        &format!("node id {id} is listed twice ({other} and {addr}): give every voter its own node.id"),
+                    ));
+                }
+                if let Some((other, _)) = cfg.quorum_voters.iter().find(|(_, a)| a == addr) {
+                    return Err(invalid(
+                        "controller.quorum.voters",
+                        v,
+                        &format!("{addr} is listed for node {other} and node {id}: every voter needs its own address"),
                     ));
                 }
                 cfg.quorum_voters.push((id, addr.to_string()));
@@ -679,6 +714,35 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("broker.session.timeout.ms"), "{e}");
+    }
+
+    #[test]
+    fn voters_must_be_distinct() {
+        let e = BrokerConfig::load(
+            None,
+            &["controller.quorum.voters=1@127.0.0.1:1,1@127.0.0.1:2".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("controller.quorum.voters") && e.contains("listed twice"),
+            "{e}"
+        );
+        let e = BrokerConfig::load(
+            None,
+            &["controller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:1".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("its own address"), "{e}");
+    }
+
+    #[test]
+    fn metadata_log_dir_defaults_to_the_first_log_dir() {
+        let c = BrokerConfig::load(None, &["log.dirs=/a,/b".into()]).unwrap();
+        assert_eq!(c.metadata_log_dir, PathBuf::from("/a"));
+        let c = BrokerConfig::load(None, &["metadata.log.dir=/m".into()]).unwrap();
+        assert_eq!(c.metadata_log_dir, PathBuf::from("/m"));
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub fn elect(
             "The partition {topic}-{partition} does not exist."
         ))
     })?;
-    let live = |b: &BrokerId| image.brokers.contains_key(b) && !image.fenced_brokers.contains(b);
+    // Registered, unfenced, and this replica's log dir has not failed.
+    let live = |b: &BrokerId| image.replica_eligible(*b, topic, partition);
     let with_leader = |leader: BrokerId, isr: Vec<BrokerId>| PartitionMeta {
         leader,
         isr,

@@ -19,6 +19,7 @@ pub fn image(brokers: i32, fenced: &[i32], partitions: Vec<PartitionMeta>) -> Me
             host: "h".into(),
             port: 1,
             rack: None,
+            max_partitions: None,
         };
         img.brokers.insert(BrokerId(id), info);
     }

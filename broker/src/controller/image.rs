@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::types::{BrokerId, LeaderEpoch};
+use crate::types::{BrokerId, LeaderEpoch, TopicPartition};
 
 /// One broker as the cluster knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -19,6 +19,11 @@ pub struct BrokerInfo {
     pub port: u16,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `max.broker.partitions` as the broker resolved it at registration (its file limit's
+    /// share, or the configured value): the controller places no more replicas on it. `None`
+    /// for brokers registered before the limit existed (no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_partitions: Option<u32>,
 }
 
 /// One partition's placement and leadership.
@@ -89,6 +94,10 @@ pub struct MetadataImage {
     /// name, `""` for the cluster-wide default and the broker id for one broker.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Replicas whose log dir failed on their broker, by broker: not eligible to lead or to
+    /// be in an ISR until that broker registers again (`MarkReplicasOffline`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offline_replicas: BTreeMap<BrokerId, BTreeSet<TopicPartition>>,
 }
 
 /// A partition reassignment in progress: the partition's replicas are the target followed by
@@ -131,6 +140,30 @@ impl Reassignment {
 }
 
 impl MetadataImage {
+    /// Replicas each broker hosts (reassignment targets included: they are replicas).
+    pub fn replica_counts(&self) -> BTreeMap<BrokerId, u64> {
+        let mut counts = BTreeMap::new();
+        for p in self.topics.values().flat_map(|t| t.partitions.iter()) {
+            for r in &p.replicas {
+                *counts.entry(*r).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Whether `broker`'s replica of `topic`-`partition` may lead or be in the ISR: the broker
+    /// is registered and unfenced, and the replica's log dir has not failed.
+    pub fn replica_eligible(&self, broker: BrokerId, topic: &str, partition: i32) -> bool {
+        self.brokers.contains_key(&broker)
+            && !self.fenced_brokers.contains(&broker)
+            && !self.offline_replicas.get(&broker).is_some_and(|set| {
+                set.contains(&TopicPartition {
+                    topic: topic.to_string(),
+                    partition,
+                })
+            })
+    }
+
     /// Brokers that may host new replicas and lead partitions (registered, not fenced).
     pub fn live_brokers(&self) -> Vec<&BrokerInfo> {
         self.brokers

@@ -47,10 +47,11 @@ pub struct Election {
 /// The partition changes `image` calls for (see the module docs). `unclean` says whether a
 /// topic allows a replica outside the ISR to lead.
 pub fn plan(image: &MetadataImage, unclean: impl Fn(&TopicMeta) -> bool) -> Vec<Election> {
-    let live = |b: &BrokerId| image.brokers.contains_key(b) && !image.fenced_brokers.contains(b);
     let mut out = Vec::new();
     for t in image.topics.values() {
         for (i, p) in t.partitions.iter().enumerate() {
+            // Registered, unfenced, and this replica's log dir has not failed.
+            let live = |b: &BrokerId| image.replica_eligible(*b, &t.name, i as i32);
             let isr_live: Vec<BrokerId> = p.isr.iter().filter(|b| live(b)).copied().collect();
             let bump = |leader: BrokerId, isr: Vec<BrokerId>, new_epoch: bool| PartitionMeta {
                 replicas: p.replicas.clone(),
@@ -73,7 +74,7 @@ pub fn plan(image: &MetadataImage, unclean: impl Fn(&TopicMeta) -> bool) -> Vec<
                 if isr_live.len() != p.isr.len() {
                     out.push(change(
                         bump(p.leader, isr_live, false),
-                        "fenced brokers leave the ISR",
+                        "fenced brokers and offline replicas leave the ISR",
                     ));
                 }
                 continue;

@@ -226,6 +226,7 @@ impl Controller {
             Some(a) => placement::check_assignment(a, &brokers)?,
             None => placement::assign(t.partitions, t.replication_factor, &brokers, 0)?,
         };
+        placement::check_capacity(&img, &assignment)?;
         let topic = TopicMeta {
             name: t.name.clone(),
             id: Uuid::new_v4(),
@@ -288,6 +289,7 @@ impl Controller {
             }
             None => placement::assign(count - current, rf, &brokers, current as usize)?,
         };
+        placement::check_capacity(&img, &added)?;
         if !validate_only {
             self.propose(MetadataCommand::AddPartitions {
                 name: name.to_string(),
@@ -394,9 +396,9 @@ impl Controller {
                     "{topic}-{partition}: ISR member {id} is not a replica or is listed twice"
                 )));
             }
-            if !cur.isr.contains(id) && img.fenced_brokers.contains(id) {
+            if !cur.isr.contains(id) && !img.replica_eligible(*id, topic, partition) {
                 return Err(KafkaError::InvalidRequest(format!(
-                    "{topic}-{partition}: broker {id} is fenced and cannot join the ISR"
+                    "{topic}-{partition}: broker {id} is fenced or its replica is offline, so it cannot join the ISR"
                 )));
             }
         }
@@ -421,6 +423,30 @@ impl Controller {
             topic: topic.to_string(),
             partition,
             state,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Marks `broker`'s replicas of `partitions` offline (their log dir failed): the active
+    /// controller moves their leadership and ISR membership away (`liveness::plan`).
+    pub async fn mark_replicas_offline(
+        &self,
+        broker: BrokerId,
+        partitions: Vec<crate::types::TopicPartition>,
+    ) -> Result<(), KafkaError> {
+        let epoch = self
+            .image()
+            .broker_epochs
+            .get(&broker)
+            .copied()
+            .ok_or_else(|| {
+                KafkaError::InvalidRequest(format!("broker {broker} is not registered"))
+            })?;
+        self.propose(MetadataCommand::MarkReplicasOffline {
+            broker,
+            epoch,
+            partitions,
         })
         .await
         .map(|_| ())
@@ -521,6 +547,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9092,
             rack: None,
+            max_partitions: None,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::controller::BrokerInfo;
+use crate::controller::{BrokerInfo, MetadataImage};
 use crate::error::KafkaError;
 use crate::types::BrokerId;
 
@@ -148,6 +148,37 @@ pub fn plan_assignment(
     Ok(out)
 }
 
+/// Refuses new replicas that would take a broker past its `max.broker.partitions` (the
+/// limit it registered with, by default what its file-descriptor limit can hold), with
+/// POLICY_VIOLATION naming the broker and the limit. Checked before anything is proposed, so
+/// a refused CreateTopics or CreatePartitions creates nothing.
+pub fn check_capacity(img: &MetadataImage, added: &[Vec<BrokerId>]) -> Result<(), KafkaError> {
+    let mut asked: BTreeMap<BrokerId, u64> = BTreeMap::new();
+    for r in added.iter().flatten() {
+        *asked.entry(*r).or_insert(0) += 1;
+    }
+    if asked
+        .keys()
+        .all(|b| img.brokers.get(b).and_then(|i| i.max_partitions).is_none())
+    {
+        return Ok(());
+    }
+    let hosted = img.replica_counts();
+    for (broker, n) in asked {
+        let Some(max) = img.brokers.get(&broker).and_then(|i| i.max_partitions) else {
+            continue;
+        };
+        let now = hosted.get(&broker).copied().unwrap_or(0);
+        if now + n > u64::from(max) {
+            return Err(KafkaError::PolicyViolation(format!(
+                "Broker {broker} would host {} partition replicas ({now} now, {n} more asked for), above its max.broker.partitions of {max} (by default what its file-descriptor limit can hold). Raise the node's file limit or max.broker.partitions, add brokers, or create fewer partitions.",
+                now + n
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a client-supplied assignment: known brokers, no duplicates, one replication factor.
 pub fn check_assignment(
     a: &[Vec<BrokerId>],
@@ -191,6 +222,7 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 rack: None,
+                max_partitions: None,
             })
             .collect()
     }
@@ -229,6 +261,7 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 rack: Some(r.to_string()),
+                max_partitions: None,
             })
             .collect()
     }

@@ -118,6 +118,7 @@ pub fn plan_start(
         .copied()
         .collect();
     adding.sort();
+    super::placement::check_capacity(image, &[adding.clone()])?;
     let mut replicas = target.to_vec();
     replicas.extend(&removing);
     let original = match image.reassignment(topic, partition) {

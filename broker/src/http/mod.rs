@@ -38,11 +38,25 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .with_state(broker)
 }
 
+/// 200 once every hosted partition is loaded and every log dir is online; otherwise 503
+/// with the reasons, one per line (a failed log dir names its error).
 async fn readyz(State(b): State<Arc<Broker>>) -> Response {
-    if b.ready.load(Ordering::Acquire) {
+    let mut why = String::new();
+    if !b.ready.load(Ordering::Acquire) {
+        why.push_str("loading partitions\n");
+    }
+    for (dir, off) in b.replicas.log_dir_health().offline_dirs() {
+        why.push_str(&format!(
+            "log dir {} offline since {} ms: {}\n",
+            dir.display(),
+            off.since_ms,
+            off.reason
+        ));
+    }
+    if why.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading partitions\n").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     }
 }
 
@@ -70,6 +84,9 @@ async fn metrics(State(b): State<Arc<Broker>>) -> Response {
 /// the produce path never touches them.
 fn refresh_gauges(b: &Broker) {
     let m = &b.metrics;
+    if let Some(n) = crate::resources::open_fds() {
+        m.open_fds.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     let image = b.controller.image();
     let (mut leaders, mut under, mut offline) = (0, 0, 0);
     let (mut under_min, mut at_min, mut not_preferred, mut total) = (0, 0, 0, 0);

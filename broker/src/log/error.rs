@@ -75,6 +75,10 @@ pub enum LogError {
     /// On-disk damage that could not be repaired (KAFKA_STORAGE_ERROR, 56).
     #[error("log corrupted: {0}")]
     Corrupted(String),
+    /// The partition's log dir was taken offline by an earlier storage error
+    /// (KAFKA_STORAGE_ERROR, 56); it serves nothing until the node restarts.
+    #[error("log dir offline: {0}")]
+    Offline(String),
 }
 
 impl LogError {
@@ -91,7 +95,7 @@ impl LogError {
             LogError::InvalidTimestamp(_) => 32,
             // Internal to replication: a client never causes it, so UNKNOWN_SERVER_ERROR.
             LogError::UnexpectedAppendOffset { .. } => -1,
-            LogError::Io(_) | LogError::Corrupted(_) => 56,
+            LogError::Io(_) | LogError::Corrupted(_) | LogError::Offline(_) => 56,
         }
     }
 }

@@ -1,29 +1,74 @@
 //! The Kafka listener: one tokio task per connection, size-prefixed frames, one request at a
 //! time per connection (as Kafka mutes a channel until its response is sent), so responses
 //! always leave in request order.
+//!
+//! Everything a peer controls is bounded here, before any handler runs:
+//! - connections: at `max.connections` the listener stops accepting until one closes (Kafka's
+//!   acceptor does the same); beyond `max.connections.per.ip` a new connection from that
+//!   address is closed at once;
+//! - time: a connection idle for `connections.max.idle.ms` is closed, and once a request's
+//!   first byte has arrived the whole frame must arrive within
+//!   `socket.request.read.timeout.ms`, so slow writers cannot pin connections and buffers;
+//! - memory: a frame's declared size is checked against `socket.request.max.bytes` before
+//!   anything is allocated, and the buffer then grows only as bytes actually arrive, each chunk
+//!   first taken from a node-wide budget of `queued.max.request.bytes` (reading waits while it
+//!   is spent: back-pressure instead of an out-of-memory abort). A peer that claims 100 MiB and
+//!   sends 10 bytes holds 10 bytes.
+
+mod admission;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::api::{self, Outcome};
 use crate::server::Broker;
+pub use admission::NetLimits;
+use admission::{Admission, Held};
 
 /// The largest response buffer a connection keeps between responses.
 const KEEP_RESPONSE_BUFFER: usize = 4 << 20;
 
-/// Accepts connections forever, spawning a task for each.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
+/// Request bytes read (and taken from the memory budget) per step.
+const READ_CHUNK: usize = 64 << 10;
+
+/// The most a frame's buffer reserves before its bytes arrive; larger frames grow with them.
+const INITIAL_FRAME_CAPACITY: usize = 1 << 20;
+
+/// Accepts connections until the task is dropped, spawning a task for each.
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>, limits: NetLimits) {
+    let admission = Arc::new(Admission::new(&limits, broker.metrics.clone()));
+    let limits = Arc::new(limits);
     loop {
+        // At max.connections, wait for a slot before accepting more: new clients queue in
+        // the kernel's backlog instead of costing descriptors.
+        let slot = admission.slot().await;
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Some(per_ip) = admission.enter(peer.ip()) else {
+                    broker
+                        .metrics
+                        .connections_refused
+                        .with_label_values(&["per_ip"])
+                        .inc();
+                    if let Some(left_out) = admission.repeated.check("per_ip") {
+                        tracing::warn!(%peer, limit = ?limits.max_per_ip, left_out, "closing new connection: max.connections.per.ip reached for this address");
+                    }
+                    drop(stream);
+                    continue;
+                };
                 let broker = broker.clone();
+                let admission = admission.clone();
+                let limits = limits.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
+                    let _per_ip = per_ip;
                     broker.metrics.connections.inc();
-                    if let Err(e) = connection(stream, peer, &broker).await {
+                    if let Err(e) = connection(stream, peer, &broker, &limits, &admission).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an I/O error");
                     }
                     broker.metrics.connections.dec();
@@ -31,43 +76,73 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if let Some(left_out) = admission.repeated.check("accept") {
+                    tracing::warn!(error = %e, left_out, "accept failed");
+                }
+                drop(slot);
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
+/// Why a connection is closed by the broker (the `reason` label of
+/// `rill_connections_closed_total`).
+#[derive(Debug, Clone, Copy)]
+enum CloseReason {
+    Idle,
+    SlowRequest,
+    OversizedFrame,
+    Malformed,
+}
+
+impl CloseReason {
+    fn label(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle",
+            CloseReason::SlowRequest => "slow_request",
+            CloseReason::OversizedFrame => "oversized_frame",
+            CloseReason::Malformed => "malformed",
+        }
+    }
+}
+
+/// The result of reading one request frame.
+enum Frame {
+    /// A whole frame, with its share of the request-memory budget.
+    Request(Vec<u8>, Held),
+    /// The peer closed the connection between requests.
+    End,
+    /// The broker closes the connection.
+    Close(CloseReason, String),
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: &Broker,
+    limits: &NetLimits,
+    admission: &Admission,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (mut rd, mut wr) = stream.into_split();
-    let max = broker.config.socket_request_max_bytes;
     let mut out = BytesMut::with_capacity(64 * 1024);
     loop {
-        let mut len = [0u8; 4];
-        match rd.read_exact(&mut len).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        let size = i32::from_be_bytes(len);
-        // Checked before allocating, so a hostile size prefix costs nothing.
-        if size < 0 || size as usize > max {
-            tracing::warn!(%peer, size, limit = max, "closing connection: frame size outside 0..=socket.request.max.bytes");
-            return Ok(());
-        }
-        // Filled from the socket without zeroing first (the size was checked above).
-        let mut frame = Vec::with_capacity(size as usize);
-        (&mut rd).take(size as u64).read_to_end(&mut frame).await?;
-        if frame.len() != size as usize {
-            tracing::warn!(%peer, size, got = frame.len(), "closing connection: truncated frame");
-            return Ok(());
-        }
+        let (frame, held) = match read_frame(&mut rd, limits, admission).await? {
+            Frame::Request(f, held) => (f, held),
+            Frame::End => return Ok(()),
+            Frame::Close(reason, detail) => {
+                close(broker, admission, peer, reason, &detail);
+                return Ok(());
+            }
+        };
         if broker.closing.load(std::sync::atomic::Ordering::Acquire) {
             tracing::debug!(%peer, "closing connection: broker shutting down");
             return Ok(());
         }
-        match api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await {
+        let outcome = api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await;
+        drop(held);
+        match outcome {
             Outcome::Respond => {
                 wr.write_all(&out).await?;
                 out.clear();
@@ -81,9 +156,101 @@ async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std
             }
             Outcome::NoResponse => {}
             Outcome::Close(reason) => {
-                tracing::warn!(%peer, %reason, "closing connection");
+                close(broker, admission, peer, CloseReason::Malformed, &reason);
                 return Ok(());
             }
         }
+    }
+}
+
+/// Counts a close and logs it, at most once per interval per reason: every close costs the
+/// peer only a connection, so an unbounded log line per close would let it fill the disk.
+fn close(broker: &Broker, admission: &Admission, peer: SocketAddr, why: CloseReason, detail: &str) {
+    broker
+        .metrics
+        .connections_closed
+        .with_label_values(&[why.label()])
+        .inc();
+    if let Some(left_out) = admission.repeated.check(why.label()) {
+        tracing::warn!(%peer, reason = why.label(), detail, left_out, "closing connection");
+    }
+}
+
+/// Reads one size-prefixed frame within the connection's time and memory limits.
+async fn read_frame<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    limits: &NetLimits,
+    admission: &Admission,
+) -> std::io::Result<Frame> {
+    let mut len = [0u8; 4];
+    // Between requests the connection may be idle, up to connections.max.idle.ms.
+    match tokio::time::timeout(limits.idle, rd.read(&mut len[..1])).await {
+        Err(_) => {
+            return Ok(Frame::Close(
+                CloseReason::Idle,
+                format!(
+                    "no request for {} ms (connections.max.idle.ms)",
+                    limits.idle.as_millis()
+                ),
+            ))
+        }
+        Ok(Ok(0)) => return Ok(Frame::End),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+    }
+    // From its first byte, the whole frame must arrive in time.
+    let read_rest = async {
+        if let Err(e) = rd.read_exact(&mut len[1..]).await {
+            return if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Ok(Frame::Close(
+                    CloseReason::Malformed,
+                    "truncated size prefix".into(),
+                ))
+            } else {
+                Err(e)
+            };
+        }
+        let size = i32::from_be_bytes(len);
+        // Checked before allocating, so a hostile size prefix costs nothing.
+        let Some(size) = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= limits.max_frame)
+        else {
+            return Ok(Frame::Close(
+                CloseReason::OversizedFrame,
+                format!(
+                    "frame size {size} outside 0..={} (socket.request.max.bytes)",
+                    limits.max_frame
+                ),
+            ));
+        };
+        let mut frame = Vec::with_capacity(size.min(INITIAL_FRAME_CAPACITY));
+        let mut held = admission.held();
+        while frame.len() < size {
+            let chunk = (size - frame.len()).min(READ_CHUNK);
+            admission.take(&mut held, chunk).await;
+            frame.reserve(chunk);
+            let got = (&mut *rd)
+                .take(chunk as u64)
+                .read_to_end(&mut frame)
+                .await?;
+            if got < chunk {
+                return Ok(Frame::Close(
+                    CloseReason::Malformed,
+                    format!("truncated frame: {} of {size} bytes", frame.len()),
+                ));
+            }
+        }
+        Ok(Frame::Request(frame, held))
+    };
+    match tokio::time::timeout(limits.request_read_timeout, read_rest).await {
+        Ok(r) => r,
+        Err(_) => Ok(Frame::Close(
+            CloseReason::SlowRequest,
+            format!(
+                "request frame not complete after {} ms (socket.request.read.timeout.ms)",
+                limits.request_read_timeout.as_millis()
+            ),
+        )),
     }
 }

@@ -178,9 +178,11 @@ pub async fn run(replicas: Arc<super::ReplicaManager>, log_dirs: Vec<PathBuf>, i
             if now == prev {
                 return prev;
             }
+            // An offline log dir (a full or failed disk) is left alone until the restart.
+            let health = r.log_dir_health();
             let changed: Vec<PathBuf> = dirs
                 .iter()
-                .filter(|d| now.get(*d) != prev.get(*d))
+                .filter(|d| now.get(*d) != prev.get(*d) && !health.is_offline(d))
                 .cloned()
                 .collect();
             let mut out = prev;

@@ -3,7 +3,7 @@
 //! fetchers that keep followers in step with their leaders) and runs the retention loop.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use crate::config::BrokerConfig;
 use crate::controller::MetadataImage;
 use crate::log::PartitionLog;
 use crate::metrics::Metrics;
+use crate::repeated::Repeated;
+
+use super::log_dirs::LogDirHealth;
 use crate::types::{BrokerId, TopicPartition};
 
 /// Hosted partitions, by topic-partition.
@@ -29,6 +32,11 @@ pub struct ReplicaManager {
     restored_hws: super::checkpoint::Restored,
     /// This node's replication throttles (rates from the image's dynamic broker configs).
     throttles: Arc<super::throttle::Throttles>,
+    /// Which log dirs are offline after storage errors (`log_dirs.rs`).
+    health: Arc<LogDirHealth>,
+    /// Partition logs that could not be opened, logged once per interval per dir and kind
+    /// (not once per partition per metadata change).
+    open_failures: Repeated,
 }
 
 impl ReplicaManager {
@@ -43,14 +51,42 @@ impl ReplicaManager {
             node_id: BrokerId(config.node_id),
             partitions: RwLock::new(HashMap::new()),
             appended: watch::channel(0).0,
-            metrics,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             restored_hws: Default::default(),
             fetchers: super::fetcher::ReplicaFetchers::new(fetcher_config)
                 .with_throttles(throttles.clone()),
             throttles,
+            health: Arc::new(LogDirHealth::new(metrics.clone())),
+            open_failures: Repeated::default(),
+            metrics,
             config,
         }
+    }
+
+    /// The state of this node's log dirs.
+    pub fn log_dir_health(&self) -> &Arc<LogDirHealth> {
+        &self.health
+    }
+
+    /// Takes every hosted partition in an offline log dir offline (idempotent) and returns
+    /// them all, for the controller to move their leadership away.
+    pub fn take_offline_dirs_down(&self) -> Vec<TopicPartition> {
+        let offline = self.health.offline_dirs();
+        let mut out = Vec::new();
+        for p in self.all() {
+            if p.log_dir_root().is_some_and(|r| offline.contains_key(r)) {
+                p.set_offline();
+                out.push(p.tp.clone());
+            }
+        }
+        if !out.is_empty() {
+            // Followers in the dead dir stop fetching.
+            let image = self.image.read().map(|i| i.clone()).ok();
+            if let (Some(image), Ok(map)) = (image, self.partitions.read()) {
+                self.fetchers.reconcile(&image, &online(&map));
+            }
+        }
+        out
     }
 
     /// This node's replication throttles.
@@ -177,11 +213,18 @@ impl ReplicaManager {
                 }
                 continue;
             }
-            let dir = self.dir_for(&tp, &map);
+            let Some(dir) = self.dir_for(&tp, &map) else {
+                if let Some(left_out) = self.open_failures.check("no online log dir") {
+                    tracing::error!(partition = %tp, left_out, "cannot host partition: every log dir is offline");
+                }
+                continue;
+            };
+            let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
             match PartitionLog::open(&dir, &id.to_string(), config, now_ms()) {
                 Ok(log) => {
                     tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
-                    let p = super::Partition::new(tp.clone(), id, log, meta.leader_epoch);
+                    let p = super::Partition::new(tp.clone(), id, log, meta.leader_epoch)
+                        .with_health(self.health.clone(), root);
                     if let Some(hw) = dir.parent().and_then(|d| self.restored_hws.take(d, &tp)) {
                         p.restore_high_watermark(hw);
                     }
@@ -189,12 +232,24 @@ impl ReplicaManager {
                     map.insert(tp, Arc::new(p));
                 }
                 Err(e) => {
-                    tracing::error!(partition = %tp, dir = %dir.display(), error = %e, "cannot open partition log")
+                    // A full disk or a file limit fails every partition alike: one line per
+                    // interval per dir and cause, the count of the others beside it.
+                    if let crate::log::LogError::Io(io) = &e {
+                        self.health.record_error(&root, io, now_ms());
+                    }
+                    let kind = match &e {
+                        crate::log::LogError::Io(io) => super::log_dirs::classify(io).0,
+                        _ => "other",
+                    };
+                    let key = format!("{}\u{0}{kind}", root.display());
+                    if let Some(left_out) = self.open_failures.check(&key) {
+                        tracing::error!(partition = %tp, dir = %root.display(), error = %e, left_out, "cannot open partition log (later failures of this kind in this dir are counted, not logged, for a while)");
+                    }
                 }
             }
         }
         self.metrics.partition_count.set(map.len() as i64);
-        self.fetchers.reconcile(image, &map);
+        self.fetchers.reconcile(image, &online(&map));
         drop(map);
         // A new ISR may have moved high watermarks: let waiting consumers look.
         self.notify_append();
@@ -216,28 +271,28 @@ impl ReplicaManager {
         self.fetchers.stop_all();
     }
 
-    /// Where a partition's log lives: where it already is, else the log dir hosting fewest.
+    /// Where a partition's log lives: where it already is, else the online log dir hosting
+    /// fewest; `None` when its dir (or every dir) is offline.
     fn dir_for(
         &self,
         tp: &TopicPartition,
         map: &HashMap<TopicPartition, Arc<super::Partition>>,
-    ) -> PathBuf {
+    ) -> Option<PathBuf> {
         let name = tp.dir_name();
         if let Some(d) = self.config.log_dirs.iter().find(|d| d.join(&name).is_dir()) {
-            return d.join(name);
+            return (!self.health.is_offline(d)).then(|| d.join(name));
         }
         let counts = |d: &PathBuf| {
             map.values()
                 .filter(|p| p.with_log(|l| Ok(l.dir().starts_with(d))).unwrap_or(false))
                 .count()
         };
-        let best = self
-            .config
+        self.config
             .log_dirs
             .iter()
+            .filter(|d| !self.health.is_offline(d))
             .min_by_key(|d| counts(d))
-            .unwrap_or(&self.config.log_dirs[0]);
-        best.join(name)
+            .map(|best| best.join(name))
     }
 
     /// Every `log.retention.check.interval.ms`: deletes segments past retention in every
@@ -251,7 +306,7 @@ impl ReplicaManager {
         tick.tick().await;
         loop {
             tick.tick().await;
-            let partitions = self.all();
+            let partitions: Vec<_> = self.all().into_iter().filter(|p| !p.is_offline()).collect();
             let pass = tokio::task::spawn_blocking(move || {
                 for p in partitions {
                     match p.with_log(|l| l.enforce_retention(now_ms())) {
@@ -276,13 +331,30 @@ impl ReplicaManager {
     pub fn shutdown(&self) {
         self.stop_fetchers();
         // The final high watermarks, so the next start serves consumers at once.
-        super::checkpoint::write_all(&self.config.log_dirs, &super::checkpoint::snapshot(self));
+        let online: Vec<PathBuf> = self
+            .config
+            .log_dirs
+            .iter()
+            .filter(|d| !self.health.is_offline(d))
+            .cloned()
+            .collect();
+        super::checkpoint::write_all(&online, &super::checkpoint::snapshot(self));
         for p in self.all() {
             if let Err(e) = p.close() {
                 tracing::warn!(partition = %p.tp, error = %e, "unclean close");
             }
         }
     }
+}
+
+/// The partitions whose log dir is online: the only ones replica fetchers serve.
+fn online(
+    map: &HashMap<TopicPartition, Arc<super::Partition>>,
+) -> HashMap<TopicPartition, Arc<super::Partition>> {
+    map.iter()
+        .filter(|(_, p)| !p.is_offline())
+        .map(|(tp, p)| (tp.clone(), p.clone()))
+        .collect()
 }
 
 /// A topic's `min.insync.replicas` (topic override, else the broker default, else 1).

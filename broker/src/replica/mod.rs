@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod fetcher;
 pub mod isr;
+pub mod log_dirs;
 pub mod manager;
 pub mod partition;
 pub mod throttle;

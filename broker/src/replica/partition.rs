@@ -17,14 +17,16 @@
 //! left behind past the last checkpoint is not known to be committed.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::log_dirs::LogDirHealth;
 use crate::controller::PartitionMeta;
 use crate::error::KafkaError;
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, ReadResult};
@@ -112,6 +114,12 @@ pub struct Partition {
     repl: Mutex<Replication>,
     /// Bumped whenever the high watermark, leadership or ISR changes: acks=all waits on it.
     changed: watch::Sender<u64>,
+    /// Set when the log dir holding this partition went offline (`log_dirs.rs`): every
+    /// operation then fails with KAFKA_STORAGE_ERROR until the node restarts.
+    offline: AtomicBool,
+    /// Where storage errors are reported, with the `log.dirs` entry holding this log; `None`
+    /// for partitions built without a replica manager (tests).
+    health: Option<(Arc<LogDirHealth>, PathBuf)>,
 }
 
 impl Partition {
@@ -147,10 +155,57 @@ impl Partition {
                 isr_change_blocked_until: None,
             }),
             changed: watch::channel(0).0,
+            offline: AtomicBool::new(false),
+            health: None,
         }
     }
 
+    /// Reports this partition's storage errors to `health`, as part of log dir `root`.
+    pub fn with_health(mut self, health: Arc<LogDirHealth>, root: PathBuf) -> Partition {
+        self.health = Some((health, root));
+        self
+    }
+
+    /// The `log.dirs` entry holding this partition's log, when known.
+    pub fn log_dir_root(&self) -> Option<&Path> {
+        self.health.as_ref().map(|(_, root)| root.as_path())
+    }
+
+    /// Takes this partition offline (its log dir failed): operations fail with
+    /// KAFKA_STORAGE_ERROR, waiting acks=all produces are woken to fail.
+    pub fn set_offline(&self) {
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            self.bump();
+        }
+    }
+
+    /// Whether this partition's log dir is offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    fn offline_error(&self) -> LogError {
+        LogError::Offline(format!(
+            "the log dir holding {} is offline after a storage error",
+            self.tp
+        ))
+    }
+
+    /// Passes a log result through, reporting a storage error to the log dir's health (which
+    /// may take the whole dir, this partition included, offline).
+    fn checked<T>(&self, r: Result<T, LogError>) -> Result<T, LogError> {
+        if let (Err(LogError::Io(e)), Some((health, root))) = (&r, &self.health) {
+            if health.record_error(root, e, crate::replica::manager::now_ms()) {
+                self.set_offline();
+            }
+        }
+        r
+    }
+
     fn log(&self) -> Result<MutexGuard<'_, PartitionLog>, KafkaError> {
+        if self.is_offline() {
+            return Err(self.offline_error().into());
+        }
         self.log
             .lock()
             .map_err(|_| KafkaError::Unknown(format!("log lock of {} poisoned", self.tp)))
@@ -333,7 +388,7 @@ impl Partition {
             )));
         }
         let epoch = self.leader_epoch();
-        let info = log.append_as_leader(records, epoch, now_ms)?;
+        let info = self.checked(log.append_as_leader(records, epoch, now_ms))?;
         self.refresh(&log);
         drop(log);
         let r = self.repl();
@@ -369,6 +424,12 @@ impl Partition {
     ) -> Result<(), ReplicationError> {
         let mut rx = self.changed.subscribe();
         loop {
+            if self.is_offline() {
+                return Err(ReplicationError {
+                    error: ResponseError::KafkaStorageError,
+                    message: self.offline_error().to_string(),
+                });
+            }
             if self.closed.load(Ordering::Acquire)
                 || !self.is_leader()
                 || self.leader_epoch() != epoch
@@ -559,7 +620,7 @@ impl Partition {
         if self.closed.load(Ordering::Acquire) || self.is_leader() || self.leader_epoch() != epoch {
             return Ok(None);
         }
-        let info = log.append_as_follower(records)?;
+        let info = self.checked(log.append_as_follower(records))?;
         self.refresh(&log);
         Ok(Some(info))
     }
@@ -577,7 +638,7 @@ impl Partition {
         }
         if offset < log.log_end_offset() {
             tracing::info!(partition = %self.tp, from = log.log_end_offset().0, to = offset.0, "follower truncating divergent log");
-            log.truncate_to(offset)?;
+            self.checked(log.truncate_to(offset))?;
         }
         self.refresh(&log);
         Ok(true)
@@ -591,7 +652,7 @@ impl Partition {
             return Ok(());
         }
         let end = log.log_end_offset();
-        log.delete_records_before(start, end)?;
+        self.checked(log.delete_records_before(start, end))?;
         self.refresh(&log);
         Ok(())
     }
@@ -626,6 +687,9 @@ impl Partition {
         up_to_hw: bool,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
+        if self.is_offline() {
+            return Err(self.offline_error());
+        }
         let log = self
             .log
             .lock()
@@ -635,7 +699,7 @@ impl Partition {
         } else {
             log.log_end_offset()
         };
-        log.read(offset, max_bytes, bound, min_one)
+        self.checked(log.read(offset, max_bytes, bound, min_one))
     }
 
     /// Runs `f` with the log locked (ListOffsets, DeleteRecords, retention, ...), then refreshes
@@ -645,7 +709,7 @@ impl Partition {
         f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
     ) -> Result<T, KafkaError> {
         let mut log = self.log()?;
-        let out = f(&mut log);
+        let out = self.checked(f(&mut log));
         self.refresh(&log);
         drop(log);
         if self.is_leader() {
@@ -670,6 +734,10 @@ impl Partition {
             .map_err(|_| LogError::Corrupted("log lock poisoned".into()))?;
         self.closed.store(true, Ordering::Release);
         self.bump();
+        if self.is_offline() {
+            // No clean-shutdown marker: the next start must recover the log's tail.
+            return Err(self.offline_error());
+        }
         log.flush()?;
         let dir = log.dir().to_path_buf();
         // The marker skips recovery at the next start, so it must be durable itself.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::controller::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
-use crate::types::BrokerId;
+use crate::types::{BrokerId, TopicPartition};
 
 /// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.
 pub const MAX_PRODUCER_ID_BLOCK: i64 = 1 << 20;
@@ -102,6 +102,18 @@ pub enum MetadataCommand {
     },
     /// Sets the cluster id once; setting the same id again is a no-op, a different one fails.
     SetClusterId(String),
+    /// A broker's replicas whose log dir failed (`replica/log_dirs.rs`): they may no longer
+    /// lead or be in an ISR until the broker registers again (restarts). The active
+    /// controller then moves their leadership, as for a fenced broker. Refused for an
+    /// outdated registration `epoch`.
+    MarkReplicasOffline {
+        /// The broker.
+        broker: BrokerId,
+        /// Its registration epoch.
+        epoch: i64,
+        /// The partitions whose replica on `broker` is offline.
+        partitions: Vec<TopicPartition>,
+    },
 }
 
 /// What a successfully applied command yields.
@@ -210,6 +222,32 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             image.brokers.insert(info.id, info.clone());
             image.broker_epochs.insert(info.id, *epoch);
             image.fenced_brokers.insert(info.id);
+            // A restarted broker has recovered its log dirs (or they are gone and it will
+            // catch up as a follower): its replicas are eligible again.
+            image.offline_replicas.remove(&info.id);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::MarkReplicasOffline {
+            broker,
+            epoch,
+            partitions,
+        } => {
+            match image.broker_epochs.get(broker) {
+                None => return Err(CommandError::UnknownBroker(*broker)),
+                Some(&current) if current != *epoch => {
+                    return Err(CommandError::StaleBrokerEpoch {
+                        id: *broker,
+                        current,
+                        given: *epoch,
+                    })
+                }
+                Some(_) => {}
+            }
+            image
+                .offline_replicas
+                .entry(*broker)
+                .or_default()
+                .extend(partitions.iter().cloned());
             Ok(CommandResult::Done)
         }
         MetadataCommand::FenceBroker { id } => {
@@ -446,6 +484,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9092,
             rack: None,
+            max_partitions: None,
         }
     }
 

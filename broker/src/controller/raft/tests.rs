@@ -60,6 +60,7 @@ fn broker(id: i32) -> BrokerInfo {
         host: "127.0.0.1".into(),
         port: 9000 + id as u16,
         rack: None,
+        max_partitions: None,
     }
 }
 

@@ -22,16 +22,35 @@ pub struct BrokerProc {
     /// The data dir (kept across restarts).
     pub data: PathBuf,
     extra: Vec<String>,
+    launch: Launch,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// How to run the broker binary: under a wrapper command (e.g. `prlimit --nofile=1024`)
+/// and with its stderr (the log) in a file instead of the test's own.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Command and arguments put in front of the broker binary.
+    pub wrapper: Vec<String>,
+    /// Where the broker's stderr goes; inherited when `None`.
+    pub log_file: Option<PathBuf>,
+    /// `RILL_LOG` for the broker (default: the test's `RILL_LOG`, else `warn`).
+    pub log_level: Option<String>,
 }
 
 impl BrokerProc {
     /// Starts a broker on a fresh temporary data dir, with extra `key=value` overrides.
     pub fn start(extra: &[&str]) -> BrokerProc {
+        Self::start_with(Launch::default(), extra)
+    }
+
+    /// Like [`BrokerProc::start`], run as `launch` says.
+    pub fn start_with(launch: Launch, extra: &[&str]) -> BrokerProc {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().to_path_buf();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, (bootstrap, http, controller)) = spawn(&data, &extra);
+        let (child, rx) = launch_with(&data, &extra, &launch);
+        let (bootstrap, http, controller) = await_ready(&rx);
         BrokerProc {
             child,
             bootstrap,
@@ -39,8 +58,14 @@ impl BrokerProc {
             controller,
             data,
             extra,
+            launch,
             _tmp: Some(tmp),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`: no clean shutdown, no flush.
@@ -66,7 +91,8 @@ impl BrokerProc {
 
     /// Starts again on the same data dir (new ports).
     pub fn restart(&mut self) {
-        let (child, (bootstrap, http, controller)) = spawn(&self.data, &self.extra);
+        let (child, rx) = launch_with(&self.data, &self.extra, &self.launch);
+        let (bootstrap, http, controller) = await_ready(&rx);
         self.child = child;
         self.bootstrap = bootstrap;
         self.http = http;
@@ -118,8 +144,19 @@ fn spawn(data: &Path, extra: &[String]) -> (Child, Ready) {
 /// Starts the process without waiting for its ready line (a cluster's nodes must all be
 /// started before any can form a quorum and say it is ready).
 fn launch(data: &Path, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
+    launch_with(data, extra, &Launch::default())
+}
+
+fn launch_with(data: &Path, extra: &[String], l: &Launch) -> (Child, mpsc::Receiver<String>) {
     let bin = env!("CARGO_BIN_EXE_rill-broker");
-    let mut cmd = Command::new(bin);
+    let mut cmd = match l.wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("--override")
         .arg("listeners=PLAINTEXT://127.0.0.1:0");
     cmd.arg("--override").arg("http.listener=127.0.0.1:0");
@@ -130,9 +167,25 @@ fn launch(data: &Path, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
     }
     cmd.env(
         "RILL_LOG",
-        std::env::var("RILL_LOG").unwrap_or_else(|_| "warn".into()),
+        l.log_level
+            .clone()
+            .or_else(|| std::env::var("RILL_LOG").ok())
+            .unwrap_or_else(|| "warn".into()),
     );
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.stdout(Stdio::piped());
+    match &l.log_file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("broker log file");
+            cmd.stderr(f);
+        }
+        None => {
+            cmd.stderr(Stdio::inherit());
+        }
+    }
     let mut child = cmd.spawn().expect("spawn rill-broker");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -194,6 +247,7 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
                 controller,
                 data: tmp.path().to_path_buf(),
                 extra,
+                launch: Launch::default(),
                 _tmp: Some(tmp),
             }
         })
@@ -280,6 +334,7 @@ pub fn start_proxied_cluster(n: usize, extra: &[&str]) -> (Vec<BrokerProc>, prox
                 controller,
                 data: tmp.path().to_path_buf(),
                 extra,
+                launch: Launch::default(),
                 _tmp: Some(tmp),
             }
         })

@@ -38,7 +38,15 @@ pub fn run(name: &str, properties: Option<&Path>, overrides: &[String]) -> ExitC
             "rill-broker ready: node={node} kafka={} http=http://{} controller={}",
             running.kafka_addr, running.http_addr, running.controller_addr
         );
-        wait_for_signal().await;
+        let controller = running.broker.controller.clone();
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            why = controller.failed() => {
+                eprintln!("{name}: metadata.log.dir: the metadata log failed ({why}); this node stops, as Kafka does: fix the disk of metadata.log.dir and restart it");
+                tracing::error!(error = %why, "metadata quorum failed; stopping");
+                return ExitCode::FAILURE;
+            }
+        }
         tracing::info!("shutting down");
         running.shutdown().await;
         ExitCode::SUCCESS

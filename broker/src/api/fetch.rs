@@ -26,6 +26,10 @@ use crate::replica::Partition;
 use crate::server::Broker;
 use crate::types::{LeaderEpoch, Offset};
 
+/// Fetch failures, logged once per interval per error code.
+static FETCH_ERRORS: std::sync::LazyLock<crate::repeated::Repeated> =
+    std::sync::LazyLock::new(crate::repeated::Repeated::default);
+
 /// Handles Fetch.
 pub async fn handle(
     b: &Broker,
@@ -259,8 +263,12 @@ fn read_all(
                         .with_label_values(&[name])
                         .inc();
                     let e = KafkaError::Log(e);
+                    // Once per interval per error code: a client retrying against a failed
+                    // partition must not fill the log.
                     if !matches!(e, KafkaError::Log(LogError::OffsetOutOfRange { .. })) {
-                        tracing::warn!(partition = %p.tp, error = %e, "fetch failed");
+                        if let Some(left_out) = FETCH_ERRORS.check(&e.code().to_string()) {
+                            tracing::warn!(partition = %p.tp, error = %e, left_out, "fetch failed");
+                        }
                     }
                     parts.push(
                         out.with_error_code(e.code())

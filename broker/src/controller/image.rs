@@ -98,6 +98,10 @@ pub struct MetadataImage {
     /// be in an ISR until that broker registers again (`MarkReplicasOffline`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub offline_replicas: BTreeMap<BrokerId, BTreeSet<TopicPartition>>,
+    /// Brokers with no online log dir left: they stay registered (their `/readyz` says why)
+    /// but get no new replicas until they register again.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub brokers_without_storage: BTreeSet<BrokerId>,
 }
 
 /// A partition reassignment in progress: the partition's replicas are the target followed by
@@ -164,11 +168,15 @@ impl MetadataImage {
             })
     }
 
-    /// Brokers that may host new replicas and lead partitions (registered, not fenced).
+    /// Brokers that may host new replicas and lead partitions (registered, not fenced, with a
+    /// log dir online).
     pub fn live_brokers(&self) -> Vec<&BrokerInfo> {
         self.brokers
             .values()
-            .filter(|b| !self.fenced_brokers.contains(&b.id))
+            .filter(|b| {
+                !self.fenced_brokers.contains(&b.id)
+                    && !self.brokers_without_storage.contains(&b.id)
+            })
             .collect()
     }
 

@@ -410,6 +410,52 @@ mod tests {
     }
 
     #[test]
+    fn an_offline_replica_loses_leadership_and_its_isr_place_until_it_registers_again() {
+        use crate::controller::raft::command::{apply_command, MetadataCommand};
+        let mut img = image(&[], vec![part(&[1, 2, 3], &[1, 2, 3], 1)]);
+        img.broker_epochs.insert(BrokerId(1), 10);
+        let mark = |epoch| MetadataCommand::MarkReplicasOffline {
+            broker: BrokerId(1),
+            epoch,
+            partitions: vec![crate::types::TopicPartition::new("t", 0)],
+            no_storage: true,
+        };
+        assert!(
+            apply_command(&mut img.clone(), &mark(9)).is_err(),
+            "an outdated registration's report is refused"
+        );
+        apply_command(&mut img, &mark(10)).unwrap();
+        assert!(!img.replica_eligible(BrokerId(1), "t", 0));
+        assert!(
+            img.replica_eligible(BrokerId(1), "other", 0),
+            "only that replica"
+        );
+        assert!(
+            !img.live_brokers().iter().any(|b| b.id == BrokerId(1)),
+            "no new replicas for a broker without storage"
+        );
+        let p = plan(&img, |_| false);
+        assert_eq!(
+            p[0].state.leader,
+            BrokerId(2),
+            "leadership moves in the ISR"
+        );
+        assert_eq!(ids(&p[0].state.isr), vec![2, 3]);
+        assert_eq!(p[0].state.leader_epoch, LeaderEpoch(5));
+        // A restart (new registration) makes it eligible again.
+        let info = img.brokers[&BrokerId(1)].clone();
+        apply_command(
+            &mut img,
+            &MetadataCommand::RegisterBroker { info, epoch: 11 },
+        )
+        .unwrap();
+        assert!(
+            img.replica_eligible(BrokerId(1), "t", 0) || img.fenced_brokers.contains(&BrokerId(1))
+        );
+        assert!(img.offline_replicas.is_empty() && img.brokers_without_storage.is_empty());
+    }
+
+    #[test]
     fn planned_changes_pass_the_state_machine() {
         use crate::controller::raft::command::{apply_command, MetadataCommand};
         let mut img = image(&[1], vec![part(&[1, 2, 3], &[1, 2, 3], 1)]);

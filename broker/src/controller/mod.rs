@@ -162,6 +162,13 @@ impl Controller {
         self.quorum.image()
     }
 
+    /// Resolves if the metadata quorum on this node fails for good (its storage failed): the
+    /// node cannot follow metadata any more and must stop, as Kafka does when its metadata
+    /// log dir fails.
+    pub async fn failed(&self) -> String {
+        self.quorum.failed().await
+    }
+
     /// The quorum's state, for the HTTP API.
     pub fn status(&self) -> crate::controller::raft::QuorumStatus {
         self.quorum.status()
@@ -430,10 +437,12 @@ impl Controller {
 
     /// Marks `broker`'s replicas of `partitions` offline (their log dir failed): the active
     /// controller moves their leadership and ISR membership away (`liveness::plan`).
+    /// `no_storage`: every log dir of `broker` is offline, so it gets no new replicas.
     pub async fn mark_replicas_offline(
         &self,
         broker: BrokerId,
         partitions: Vec<crate::types::TopicPartition>,
+        no_storage: bool,
     ) -> Result<(), KafkaError> {
         let epoch = self
             .image()
@@ -447,6 +456,7 @@ impl Controller {
             broker,
             epoch,
             partitions,
+            no_storage,
         })
         .await
         .map(|_| ())

@@ -145,20 +145,25 @@ const MAX_REPORT_BACKOFF: Duration = Duration::from_secs(5);
 pub async fn run(replicas: Arc<ReplicaManager>, controller: Arc<Controller>, me: BrokerId) {
     let health = replicas.log_dir_health().clone();
     let mut reported: BTreeSet<TopicPartition> = BTreeSet::new();
+    let mut reported_no_storage = false;
     loop {
         health.failed.notified().await;
         let down = replicas.take_offline_dirs_down();
+        let no_storage = replicas.no_online_log_dir();
         let new: Vec<TopicPartition> = down
             .into_iter()
             .filter(|tp| !reported.contains(tp))
             .collect();
-        if new.is_empty() {
+        if new.is_empty() && no_storage == reported_no_storage {
             continue;
         }
         tracing::warn!(partitions = new.len(), "replicas in failed log dirs are offline; asking the controller to move their leadership");
         let mut backoff = Duration::from_millis(100);
         loop {
-            match controller.mark_replicas_offline(me, new.clone()).await {
+            match controller
+                .mark_replicas_offline(me, new.clone(), no_storage)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot report offline replicas to the controller yet");
@@ -168,6 +173,7 @@ pub async fn run(replicas: Arc<ReplicaManager>, controller: Arc<Controller>, me:
             }
         }
         reported.extend(new);
+        reported_no_storage = no_storage;
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ReplicaManager {
     /// Partition logs that could not be opened, logged once per interval per dir and kind
     /// (not once per partition per metadata change).
     open_failures: Repeated,
+    /// Replicas assigned to this node that no online log dir can take (reported as offline).
+    unplaceable: std::sync::Mutex<std::collections::BTreeSet<TopicPartition>>,
 }
 
 impl ReplicaManager {
@@ -58,6 +60,7 @@ impl ReplicaManager {
             throttles,
             health: Arc::new(LogDirHealth::new(metrics.clone())),
             open_failures: Repeated::default(),
+            unplaceable: Default::default(),
             metrics,
             config,
         }
@@ -68,11 +71,33 @@ impl ReplicaManager {
         &self.health
     }
 
+    /// True when every log dir of this node is offline: it can host nothing new.
+    pub fn no_online_log_dir(&self) -> bool {
+        self.config
+            .log_dirs
+            .iter()
+            .all(|d| self.health.is_offline(d))
+    }
+
     /// Takes every hosted partition in an offline log dir offline (idempotent) and returns
-    /// them all, for the controller to move their leadership away.
+    /// them all, with the replicas this node was given but could not place for want of an
+    /// online dir, for the controller to move their leadership away.
     pub fn take_offline_dirs_down(&self) -> Vec<TopicPartition> {
         let offline = self.health.offline_dirs();
-        let mut out = Vec::new();
+        let image = self.image.read().map(|i| i.clone()).ok();
+        let mut out: Vec<TopicPartition> = match self.unplaceable.lock() {
+            Ok(mut u) => {
+                // Forget replicas this node no longer has (deleted or moved away).
+                if let Some(img) = &image {
+                    u.retain(|tp| {
+                        img.partition(&tp.topic, tp.partition)
+                            .is_some_and(|p| p.replicas.contains(&self.node_id))
+                    });
+                }
+                u.iter().cloned().collect()
+            }
+            Err(_) => Vec::new(),
+        };
         for p in self.all() {
             if p.log_dir_root().is_some_and(|r| offline.contains_key(r)) {
                 p.set_offline();
@@ -81,7 +106,6 @@ impl ReplicaManager {
         }
         if !out.is_empty() {
             // Followers in the dead dir stop fetching.
-            let image = self.image.read().map(|i| i.clone()).ok();
             if let (Some(image), Ok(map)) = (image, self.partitions.read()) {
                 self.fetchers.reconcile(&image, &online(&map));
             }
@@ -215,7 +239,15 @@ impl ReplicaManager {
             }
             let Some(dir) = self.dir_for(&tp, &map) else {
                 if let Some(left_out) = self.open_failures.check("no online log dir") {
-                    tracing::error!(partition = %tp, left_out, "cannot host partition: every log dir is offline");
+                    tracing::error!(partition = %tp, left_out, "cannot host partition: its log dir is offline");
+                }
+                let new = self
+                    .unplaceable
+                    .lock()
+                    .map(|mut u| u.insert(tp.clone()))
+                    .unwrap_or(false);
+                if new {
+                    self.health.failed.notify_one();
                 }
                 continue;
             };

@@ -215,6 +215,16 @@ fn await_ready(rx: &mpsc::Receiver<String>) -> Ready {
 
 /// Starts an `n`-node cluster (combined broker+controller nodes, ids 1..=n) on loopback.
 pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
+    start_cluster_with(n, extra, |_| Vec::new())
+}
+
+/// Like [`start_cluster`], with `per_node(i)` overrides added for node `i + 1` (after the
+/// shared ones, so they win).
+pub fn start_cluster_with(
+    n: usize,
+    extra: &[&str],
+    per_node: impl Fn(usize) -> Vec<String>,
+) -> Vec<BrokerProc> {
     // Controller ports must be known up front to list the voters: reserve them.
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     // Like `kafka-storage.sh format -t <id>` on every node: one cluster id for all.
@@ -233,6 +243,7 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<BrokerProc> {
         e.push(format!(
             "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"
         ));
+        e.extend(per_node(i));
         let (child, rx) = launch(tmp.path(), &e);
         launched.push((tmp, e, child, rx));
     }

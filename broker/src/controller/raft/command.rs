@@ -113,6 +113,9 @@ pub enum MetadataCommand {
         epoch: i64,
         /// The partitions whose replica on `broker` is offline.
         partitions: Vec<TopicPartition>,
+        /// Every log dir of `broker` is offline: it can host no new replica.
+        #[serde(default)]
+        no_storage: bool,
     },
 }
 
@@ -225,12 +228,14 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             // A restarted broker has recovered its log dirs (or they are gone and it will
             // catch up as a follower): its replicas are eligible again.
             image.offline_replicas.remove(&info.id);
+            image.brokers_without_storage.remove(&info.id);
             Ok(CommandResult::Done)
         }
         MetadataCommand::MarkReplicasOffline {
             broker,
             epoch,
             partitions,
+            no_storage,
         } => {
             match image.broker_epochs.get(broker) {
                 None => return Err(CommandError::UnknownBroker(*broker)),
@@ -248,6 +253,9 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
                 .entry(*broker)
                 .or_default()
                 .extend(partitions.iter().cloned());
+            if *no_storage {
+                image.brokers_without_storage.insert(*broker);
+            }
             Ok(CommandResult::Done)
         }
         MetadataCommand::FenceBroker { id } => {

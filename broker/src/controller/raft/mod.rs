@@ -518,6 +518,26 @@ impl MetadataQuorum {
         self.inner.me
     }
 
+    /// Resolves when the Raft core has stopped on a fatal error (its log or state storage
+    /// failed) other than a shutdown, with the error.
+    pub async fn failed(&self) -> String {
+        let mut m = self.inner.raft.metrics();
+        loop {
+            let state = m.borrow_and_update().running_state.clone();
+            if let Err(e) = state {
+                if !self.inner.stopped.load(Ordering::SeqCst) {
+                    return e.to_string();
+                }
+            }
+            if m.changed().await.is_err() {
+                if self.inner.stopped.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                return "the metadata quorum stopped".into();
+            }
+        }
+    }
+
     /// The address the peer listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr

@@ -11,8 +11,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
-use crate::controller::{BrokerInfo, Controller, NewTopic};
+use crate::controller::{Controller, NewTopic};
 use crate::error::KafkaError;
+use crate::metadata::BrokerInfo;
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
 use crate::types::BrokerId;

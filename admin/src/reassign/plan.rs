@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rill_broker::client::{BrokerNode, TopicMetadata, TopicPartition};
-use rill_broker::controller::{placement, BrokerInfo};
+use rill_broker::controller::placement;
+use rill_broker::metadata::BrokerInfo;
 use rill_broker::types::BrokerId;
 use serde_json::{json, Value};
 
@@ -187,6 +188,8 @@ pub fn generate(
             host: b.host.clone(),
             port: u16::try_from(b.port).unwrap_or(0),
             rack: if rack_aware { b.rack.clone() } else { None },
+            // The plan is a proposal: the brokers check their limits when it is executed.
+            max_partitions: None,
         });
     }
     let wanted: Vec<(String, i32, i16)> = topics

@@ -71,7 +71,7 @@ pub async fn handle(
 
 /// The topic a fetch entry names: by id from v13, by name before.
 fn topic_name(
-    image: &crate::controller::MetadataImage,
+    image: &crate::metadata::MetadataImage,
     t: &kafka_protocol::messages::fetch_request::FetchTopic,
     version: i16,
 ) -> Option<String> {

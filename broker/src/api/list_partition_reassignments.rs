@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 };
 
 use super::sb;
-use crate::controller::MetadataImage;
+use crate::metadata::MetadataImage;
 use crate::server::Broker;
 use crate::types::BrokerId;
 

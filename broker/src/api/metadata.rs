@@ -8,8 +8,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::sb;
-use crate::controller::TopicMeta;
 use crate::error::KafkaError;
+use crate::metadata::TopicMeta;
 use crate::server::Broker;
 
 /// Handles Metadata.
@@ -154,7 +154,7 @@ fn recently_fenced(b: &Broker) -> std::collections::BTreeSet<crate::types::Broke
 /// `Controller::is_cut_off`) knows the controller has fenced it by now, so it shows itself
 /// fenced: left out of the brokers (clients drop their connection to it and ask another
 /// broker, which has the current leaders) and leading nothing.
-fn visible_image(b: &Broker) -> std::sync::Arc<crate::controller::MetadataImage> {
+fn visible_image(b: &Broker) -> std::sync::Arc<crate::metadata::MetadataImage> {
     let image = b.controller.image();
     if !b.controller.is_cut_off() {
         return image;

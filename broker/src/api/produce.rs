@@ -14,10 +14,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::error::KafkaError;
 use crate::log::LogError;
-use crate::replica::manager::now_ms;
 use crate::replica::partition::ReplicationError;
 use crate::replica::Partition;
 use crate::server::Broker;
+use crate::time::now_ms;
 use crate::types::{LeaderEpoch, Offset};
 
 /// What to do after a produce request.

@@ -22,8 +22,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Controller, MetadataImage, PartitionMeta};
+use super::Controller;
 use crate::error::KafkaError;
+use crate::metadata::{MetadataImage, PartitionMeta};
 use crate::types::{BrokerId, LeaderEpoch};
 
 /// ElectLeaders' `election_type`.
@@ -363,7 +364,7 @@ mod tests {
             .reassignments
             .entry("t".into())
             .or_default()
-            .insert(3, crate::controller::image::Reassignment::default());
+            .insert(3, crate::metadata::image::Reassignment::default());
         assert!(
             imbalanced(&moving, 10).is_empty(),
             "left to the reassignment"

@@ -26,9 +26,10 @@ use kafka_protocol::messages::ApiVersionsRequest;
 use tokio::task::JoinSet;
 
 use super::raft::Takeover;
-use super::{Controller, MetadataCommand, MetadataImage, PartitionMeta, TopicMeta};
+use super::{Controller, MetadataCommand};
 use crate::client::{ClientError, Connection};
 use crate::config::defs;
+use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
 use crate::types::{BrokerId, LeaderEpoch};
 
 /// A partition change the controller makes on its own.

@@ -3,7 +3,6 @@
 //! manager in log order.
 
 pub mod election;
-pub mod image;
 pub mod liveness;
 pub mod placement;
 pub mod raft;
@@ -21,8 +20,8 @@ use crate::config::BrokerConfig;
 use crate::controller::raft::command::{CommandError, CommandResult, MetadataCommand};
 use crate::controller::raft::{MetadataQuorum, QuorumConfig, QuorumError};
 use crate::error::KafkaError;
+use crate::metadata::{BrokerInfo, MetadataImage, PartitionMeta, TopicMeta};
 use crate::types::{BrokerId, LeaderEpoch};
-pub use image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
 
 /// Longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -120,7 +119,7 @@ impl Controller {
             );
         }
         let id = me.id;
-        let epoch = crate::replica::manager::now_ms();
+        let epoch = crate::time::now_ms();
         c.propose(MetadataCommand::RegisterBroker { info: me, epoch })
             .await?;
         c.propose(MetadataCommand::UnfenceBroker { id }).await?;

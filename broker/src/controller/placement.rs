@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::controller::{BrokerInfo, MetadataImage};
 use crate::error::KafkaError;
+use crate::metadata::{BrokerInfo, MetadataImage};
 use crate::types::BrokerId;
 
 /// Places `count` new partitions (numbered from `first_partition`) with `rf` replicas each,

@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::image::Reassignment;
 use super::raft::command::MetadataCommand;
-use super::{Controller, MetadataImage, PartitionMeta};
+use super::Controller;
 use crate::error::KafkaError;
+use crate::metadata::{MetadataImage, PartitionMeta, Reassignment};
 use crate::types::{BrokerId, LeaderEpoch};
 
 /// How often the active controller looks for reassignments it can complete.

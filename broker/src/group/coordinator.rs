@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 
 use super::state::{Group, GroupState, GroupTimings, JoinRequest, JoinResult, SyncResult};
 use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_TOPIC};
-use crate::replica::manager::now_ms;
 use crate::server::Broker;
+use crate::time::now_ms;
 use crate::types::Offset;
 
 /// Group-related broker settings, with Kafka's names and defaults.

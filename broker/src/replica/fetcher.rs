@@ -39,7 +39,7 @@ use super::throttle::{self, Quota, Throttles};
 use super::Partition;
 use crate::client::{Connection, ConnectionConfig};
 use crate::config::BrokerConfig;
-use crate::controller::MetadataImage;
+use crate::metadata::MetadataImage;
 use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
 
 /// First pause after an error; doubles up to `replica.fetch.backoff.ms`.

@@ -1,7 +1,7 @@
 //! Tests of fetcher.rs.
 use super::*;
-use crate::controller::PartitionMeta;
 use crate::log::{LogConfig, PartitionLog};
+use crate::metadata::PartitionMeta;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,

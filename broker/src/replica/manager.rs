@@ -10,10 +10,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
-use crate::controller::MetadataImage;
 use crate::log::PartitionLog;
+use crate::metadata::MetadataImage;
 use crate::metrics::Metrics;
 use crate::repeated::Repeated;
+use crate::time::now_ms;
 
 use super::log_dirs::LogDirHealth;
 use crate::types::{BrokerId, TopicPartition};
@@ -188,8 +189,8 @@ impl ReplicaManager {
         self.throttles.apply(image, self.node_id);
         type Wanted<'a> = (
             uuid::Uuid,
-            &'a crate::controller::TopicMeta,
-            &'a crate::controller::PartitionMeta,
+            &'a crate::metadata::TopicMeta,
+            &'a crate::metadata::PartitionMeta,
         );
         let mut wanted: HashMap<TopicPartition, Wanted<'_>> = HashMap::new();
         for t in image.topics.values() {
@@ -399,12 +400,4 @@ pub fn min_insync_replicas(
         .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or(1)
         .max(1)
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

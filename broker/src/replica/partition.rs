@@ -27,9 +27,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::log_dirs::LogDirHealth;
-use crate::controller::PartitionMeta;
 use crate::error::KafkaError;
 use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, ReadResult};
+use crate::metadata::PartitionMeta;
 use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
 
 /// Minimum pause before an ISR change that failed (stale epoch, no quorum) is tried again.
@@ -195,7 +195,7 @@ impl Partition {
     /// may take the whole dir, this partition included, offline).
     fn checked<T>(&self, r: Result<T, LogError>) -> Result<T, LogError> {
         if let (Err(LogError::Io(e)), Some((health, root))) = (&r, &self.health) {
-            if health.record_error(root, e, crate::replica::manager::now_ms()) {
+            if health.record_error(root, e, crate::time::now_ms()) {
                 self.set_offline();
             }
         }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::controller::MetadataImage;
+use crate::metadata::MetadataImage;
 use crate::types::BrokerId;
 
 /// Broker config: the leader-side rate limit, bytes/s.

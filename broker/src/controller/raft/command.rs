@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::controller::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
+use crate::metadata::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
 use crate::types::{BrokerId, TopicPartition};
 
 /// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.

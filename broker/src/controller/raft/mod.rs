@@ -48,7 +48,7 @@ use uuid::Uuid;
 pub use command::{CommandError, CommandResponse, CommandResult, MetadataCommand, Proposal};
 pub use takeover::Takeover;
 
-use crate::controller::image::MetadataImage;
+use crate::metadata::image::MetadataImage;
 use log_store::{CommitTracker, LogStore};
 use network::{ForwardReply, NetworkFactory, RpcBody, RpcClient, RpcReply, ServerConfig};
 use state_machine::StateMachineStore;

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::command::{apply_command, CommandResponse, CommandResult};
 use super::log_store::{read_json, write_atomic};
 use super::{NodeId, TypeConfig};
-use crate::controller::image::MetadataImage;
+use crate::metadata::image::MetadataImage;
 use crate::types::BrokerId;
 
 /// How many recent proposal ids (and their responses) the state machine remembers for

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::network::{RpcBody, RpcClient, RpcError};
 use super::*;
-use crate::controller::image::{BrokerInfo, PartitionMeta, TopicMeta};
+use crate::metadata::image::{BrokerInfo, PartitionMeta, TopicMeta};
 use crate::types::{BrokerId, LeaderEpoch};
 
 /// Upper bound on any wait in these tests.

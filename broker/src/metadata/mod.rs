@@ -1,0 +1,9 @@
+//! The cluster metadata as every layer reads it: the image (brokers, topics, partitions,
+//! configs) published by the controller after each committed change. It sits below its users
+//! (the controller that writes it, the replica manager, the group coordinator and the request
+//! handlers that read it), as Kafka keeps `metadata/` below the controller and the replica
+//! manager.
+
+pub mod image;
+
+pub use image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};

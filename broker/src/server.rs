@@ -242,7 +242,12 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     .await
     .context("starting the metadata quorum")?;
 
-    let replicas = Arc::new(ReplicaManager::new(config.clone(), metrics.clone()));
+    let topic_configs = Arc::new(crate::metadata::TopicConfigs::new(config.raw.clone()));
+    let replicas = Arc::new(ReplicaManager::new(
+        config.clone(),
+        metrics.clone(),
+        topic_configs.clone(),
+    ));
     {
         let r = replicas.clone();
         let load = controller.clone();
@@ -318,7 +323,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                     config.replication.session_timeout_ms,
                 ),
             },
-            config.raw.clone(),
+            topic_configs.clone(),
         )),
         tokio::spawn(crate::replica::checkpoint::run(
             broker.replicas.clone(),

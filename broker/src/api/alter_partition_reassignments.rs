@@ -9,7 +9,6 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
 
-use crate::config::defs;
 use crate::server::Broker;
 use crate::types::BrokerId;
 
@@ -26,15 +25,10 @@ pub async fn handle(
     for t in req.topics {
         let name = t.name.0.to_string();
         let unclean = b
-            .controller
-            .image()
-            .topics
-            .get(&name)
-            .and_then(|topic| {
-                defs::topic_config("unclean.leader.election.enable")
-                    .map(|d| defs::resolve(d, &topic.configs, &b.config.raw).value)
-            })
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            .replicas
+            .topic_configs()
+            .by_name(&b.controller.image(), &name)
+            .is_some_and(|c| c.unclean_leader_election);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let target = p

@@ -204,14 +204,13 @@ fn read_all(
             let throttled = from_replica
                 && quota.rate().is_some()
                 && !p.isr().contains(&crate::types::BrokerId(replica_id))
-                && image.topics.get(name).is_some_and(|t| {
-                    crate::replica::throttle::is_throttled(
-                        &t.configs,
-                        crate::replica::throttle::LEADER_REPLICAS,
-                        fp.partition,
-                        crate::types::BrokerId(b.config.node_id),
-                    )
-                });
+                && b.replicas
+                    .topic_configs()
+                    .by_name(&image, name)
+                    .is_some_and(|c| {
+                        c.leader_throttled
+                            .contains(fp.partition, crate::types::BrokerId(b.config.node_id))
+                    });
             if throttled {
                 limit = limit.min(quota.available().unwrap_or(usize::MAX));
             }

@@ -144,7 +144,7 @@ impl ConfigDef {
             }
             ConfigType::List => {
                 if let Validator::ReplicaList = self.validator {
-                    crate::replica::throttle::validate_replicas(v).map_err(|m| bad(&m))?;
+                    super::replica_list::ReplicaList::parse(v).map_err(|m| bad(&m))?;
                 }
                 if let Validator::OneOf(allowed) = self.validator {
                     for item in split_list(v) {

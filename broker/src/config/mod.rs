@@ -2,13 +2,13 @@
 //! names. Unknown keys are warned about; bad values stop the broker at start, naming the key.
 
 pub mod defs;
+pub mod group;
 pub mod limits;
+pub mod replica_list;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-use crate::log::LogConfig;
 
 /// A config problem found at start; the broker refuses to run and prints it.
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +244,7 @@ pub struct BrokerConfig {
     /// `controller.quorum.voters` (`id@host:port,...`); empty means a quorum of this node alone.
     pub quorum_voters: Vec<(i32, String)>,
     /// Consumer-group settings (`group.*`, `offsets.*`).
-    pub groups: crate::group::GroupConfig,
+    pub groups: group::GroupConfig,
     /// Replication and liveness settings (`replica.*`, `broker.heartbeat.*`, `broker.session.*`).
     pub replication: ReplicationConfig,
     /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds` (300),
@@ -369,7 +369,7 @@ impl BrokerConfig {
                 port: 0,
             },
             quorum_voters: Vec::new(),
-            groups: group_config(&raw)?,
+            groups: group::group_config(&raw)?,
             replication: replication_config(&raw)?,
             leader_rebalance: crate::controller::election::RebalanceConfig {
                 enable: get_bool(&raw, "auto.leader.rebalance.enable", true)?,
@@ -485,89 +485,6 @@ impl BrokerConfig {
             .find(|l| l.name != "CONTROLLER")
             .unwrap_or(&self.listeners[0])
     }
-
-    /// The effective log settings for a topic with these overrides.
-    pub fn log_config(&self, topic: &BTreeMap<String, String>) -> LogConfig {
-        let get = |k: &str| -> i64 {
-            defs::topic_config(k)
-                .map(|d| defs::resolve(d, topic, &self.raw).value)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        let ts = defs::topic_config("message.timestamp.type")
-            .map(|d| defs::resolve(d, topic, &self.raw).value);
-        let policy: Vec<String> = defs::topic_config("cleanup.policy")
-            .map(|d| defs::resolve(d, topic, &self.raw).value)
-            .unwrap_or_default()
-            .split(',')
-            .map(|p| p.trim().to_ascii_lowercase())
-            .collect();
-        let ratio = defs::topic_config("min.cleanable.dirty.ratio")
-            .map(|d| defs::resolve(d, topic, &self.raw).value)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.5);
-        LogConfig {
-            segment_bytes: get("segment.bytes").max(14) as u64,
-            segment_ms: get("segment.ms"),
-            retention_ms: get("retention.ms"),
-            retention_bytes: get("retention.bytes"),
-            index_interval_bytes: get("index.interval.bytes").clamp(0, u32::MAX as i64) as u32,
-            max_message_bytes: get("max.message.bytes").clamp(0, u32::MAX as i64) as u32,
-            timestamp_type_log_append: ts.as_deref() == Some("LogAppendTime"),
-            flush_messages: get("flush.messages"),
-            flush_ms: get("flush.ms"),
-            file_delete_delay_ms: get("file.delete.delay.ms"),
-            cleanup_compact: policy.iter().any(|p| p == "compact"),
-            cleanup_delete: policy.iter().any(|p| p == "delete"),
-            delete_retention_ms: get("delete.retention.ms"),
-            min_compaction_lag_ms: get("min.compaction.lag.ms"),
-            min_cleanable_dirty_ratio: ratio,
-        }
-    }
-}
-
-fn group_config(raw: &BTreeMap<String, String>) -> Result<crate::group::GroupConfig, ConfigError> {
-    use std::time::Duration;
-    let d = crate::group::GroupConfig::default();
-    let ms = |key: &str, default: Duration, min: i64| -> Result<Duration, ConfigError> {
-        Ok(Duration::from_millis(get_num::<u64>(
-            raw,
-            key,
-            default.as_millis() as u64,
-            min,
-        )?))
-    };
-    let cfg = crate::group::GroupConfig {
-        offsets_partitions: get_num(raw, "offsets.topic.num.partitions", d.offsets_partitions, 1)?,
-        offsets_replication_factor: get_num(
-            raw,
-            "offsets.topic.replication.factor",
-            d.offsets_replication_factor,
-            1,
-        )?,
-        offsets_retention: Duration::from_secs(
-            60 * get_num::<u64>(
-                raw,
-                "offsets.retention.minutes",
-                d.offsets_retention.as_secs() / 60,
-                1,
-            )?,
-        ),
-        retention_check: ms("offsets.retention.check.interval.ms", d.retention_check, 1)?,
-        initial_delay: ms("group.initial.rebalance.delay.ms", d.initial_delay, 0)?,
-        min_session: ms("group.min.session.timeout.ms", d.min_session, 0)?,
-        max_session: ms("group.max.session.timeout.ms", d.max_session, 0)?,
-        metadata_max_bytes: get_num(raw, "offset.metadata.max.bytes", d.metadata_max_bytes, 0)?,
-        commit_timeout_ms: get_num(raw, "offsets.commit.timeout.ms", d.commit_timeout_ms, 1)?,
-    };
-    if cfg.min_session > cfg.max_session {
-        return Err(invalid(
-            "group.min.session.timeout.ms",
-            &cfg.min_session.as_millis().to_string(),
-            "must not exceed group.max.session.timeout.ms",
-        ));
-    }
-    Ok(cfg)
 }
 
 /// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, `\` continuations.
@@ -682,11 +599,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p["listeners"], "PLAINTEXT://0.0.0.0:1234");
-        let mut c = BrokerConfig::from_map(p).unwrap();
+        let c = BrokerConfig::from_map(p).unwrap();
         assert_eq!(c.log_dirs.len(), 2);
         assert_eq!(c.node_id, 3);
-        c = BrokerConfig::load(None, &["log.retention.hours=1".into()]).unwrap();
-        assert_eq!(c.log_config(&BTreeMap::new()).retention_ms, 3_600_000);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! the ISR of partitions whose leader is live; an offline partition gets a leader as soon as
 //! an ISR member is live again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,7 @@ use tokio::task::JoinSet;
 use super::raft::Takeover;
 use super::{Controller, MetadataCommand};
 use crate::client::{ClientError, Connection};
-use crate::config::defs;
-use crate::metadata::{MetadataImage, PartitionMeta, TopicMeta};
+use crate::metadata::{MetadataImage, PartitionMeta, TopicConfigs, TopicMeta};
 use crate::types::{BrokerId, LeaderEpoch};
 
 /// A partition change the controller makes on its own.
@@ -125,7 +124,7 @@ pub async fn run(
     controller: Arc<Controller>,
     me: BrokerId,
     cfg: LivenessConfig,
-    broker_props: BTreeMap<String, String>,
+    topic_configs: Arc<TopicConfigs>,
 ) {
     // Names the observer, so a broker's logs (and a test's network proxy) can tell whose
     // checks they are.
@@ -257,7 +256,7 @@ pub async fn run(
             }
         }
         let image = controller.image();
-        let changes = plan(&image, |t| unclean_allowed(t, &broker_props));
+        let changes = plan(&image, |t| topic_configs.get(t).unclean_leader_election);
         if changes.is_empty() {
             continue;
         }
@@ -339,13 +338,6 @@ enum Probe {
     Refused,
     /// No answer in time, or the connection broke: slow, or cut off.
     Silent,
-}
-
-/// The topic's `unclean.leader.election.enable` (override, else broker default, else false).
-fn unclean_allowed(t: &TopicMeta, broker: &BTreeMap<String, String>) -> bool {
-    defs::topic_config("unclean.leader.election.enable")
-        .map(|d| defs::resolve(d, &t.configs, broker).value)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 #[cfg(test)]

@@ -15,48 +15,10 @@ use tokio::sync::oneshot;
 
 use super::state::{Group, GroupState, GroupTimings, JoinRequest, JoinResult, SyncResult};
 use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_TOPIC};
+use crate::config::group::GroupConfig;
 use crate::server::Broker;
 use crate::time::now_ms;
 use crate::types::Offset;
-
-/// Group-related broker settings, with Kafka's names and defaults.
-#[derive(Debug, Clone)]
-pub struct GroupConfig {
-    /// `offsets.topic.num.partitions` (50).
-    pub offsets_partitions: i32,
-    /// `offsets.topic.replication.factor` (3; capped at the broker count).
-    pub offsets_replication_factor: i16,
-    /// `offsets.retention.minutes` (7 days).
-    pub offsets_retention: Duration,
-    /// `offsets.retention.check.interval.ms` (10 minutes).
-    pub retention_check: Duration,
-    /// `group.initial.rebalance.delay.ms` (3 s).
-    pub initial_delay: Duration,
-    /// `group.min.session.timeout.ms` (6 s).
-    pub min_session: Duration,
-    /// `group.max.session.timeout.ms` (30 min).
-    pub max_session: Duration,
-    /// `offset.metadata.max.bytes` (4096).
-    pub metadata_max_bytes: usize,
-    /// `offsets.commit.timeout.ms` (5000): how long a commit waits for the ISR.
-    pub commit_timeout_ms: u64,
-}
-
-impl Default for GroupConfig {
-    fn default() -> Self {
-        GroupConfig {
-            offsets_partitions: 50,
-            offsets_replication_factor: 3,
-            offsets_retention: Duration::from_secs(7 * 24 * 3600),
-            retention_check: Duration::from_secs(600),
-            initial_delay: Duration::from_secs(3),
-            min_session: Duration::from_secs(6),
-            max_session: Duration::from_secs(1800),
-            metadata_max_bytes: 4096,
-            commit_timeout_ms: 5000,
-        }
-    }
-}
 
 /// A group and its committed offsets.
 struct GroupEntry {

@@ -5,4 +5,5 @@ pub mod member;
 pub mod state;
 pub mod store;
 
-pub use coordinator::{GroupConfig, GroupCoordinator};
+pub use crate::config::group::GroupConfig;
+pub use coordinator::GroupCoordinator;

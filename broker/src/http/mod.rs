@@ -91,7 +91,7 @@ fn refresh_gauges(b: &Broker) {
     let (mut leaders, mut under, mut offline) = (0, 0, 0);
     let (mut under_min, mut at_min, mut not_preferred, mut total) = (0, 0, 0, 0);
     for t in image.topics.values() {
-        let min_isr = crate::replica::manager::min_insync_replicas(&t.configs, &b.config.raw);
+        let min_isr = b.replicas.topic_configs().get(t).min_insync_replicas;
         for p in &t.partitions {
             total += 1;
             if p.leader.0 < 0 {

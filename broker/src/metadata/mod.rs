@@ -5,5 +5,7 @@
 //! manager.
 
 pub mod image;
+pub mod topic_config;
 
 pub use image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
+pub use topic_config::{TopicConfig, TopicConfigs};

@@ -35,11 +35,12 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::throttle::{self, Quota, Throttles};
+use super::throttle::{Quota, Throttles};
 use super::Partition;
 use crate::client::{Connection, ConnectionConfig};
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataImage;
+use crate::metadata::TopicConfigs;
 use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
 
 /// First pause after an error; doubles up to `replica.fetch.backoff.ms`.
@@ -175,6 +176,7 @@ impl ReplicaFetchers {
         &self,
         image: &MetadataImage,
         hosted: &HashMap<TopicPartition, Arc<Partition>>,
+        topic_configs: &TopicConfigs,
     ) {
         let me = self.cfg.node;
         type Wanted = (TopicPartition, Arc<Partition>, LeaderEpoch, bool);
@@ -190,14 +192,9 @@ impl ReplicaFetchers {
                 continue;
             }
             let throttled = !meta.isr.contains(&me)
-                && image.topics.get(&tp.topic).is_some_and(|t| {
-                    throttle::is_throttled(
-                        &t.configs,
-                        throttle::FOLLOWER_REPLICAS,
-                        tp.partition,
-                        me,
-                    )
-                });
+                && topic_configs
+                    .by_name(image, &tp.topic)
+                    .is_some_and(|c| c.follower_throttled.contains(tp.partition, me));
             want.entry(meta.leader).or_default().push((
                 tp.clone(),
                 p.clone(),

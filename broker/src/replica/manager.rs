@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::log::PartitionLog;
-use crate::metadata::MetadataImage;
+use crate::metadata::{MetadataImage, TopicConfigs};
 use crate::metrics::Metrics;
 use crate::repeated::Repeated;
 use crate::time::now_ms;
@@ -40,11 +40,17 @@ pub struct ReplicaManager {
     open_failures: Repeated,
     /// Replicas assigned to this node that no online log dir can take (reported as offline).
     unplaceable: std::sync::Mutex<std::collections::BTreeSet<TopicPartition>>,
+    /// Each topic's effective config.
+    topic_configs: Arc<TopicConfigs>,
 }
 
 impl ReplicaManager {
     /// An empty manager; partitions arrive through [`ReplicaManager::apply`].
-    pub fn new(config: Arc<BrokerConfig>, metrics: Arc<Metrics>) -> ReplicaManager {
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        metrics: Arc<Metrics>,
+        topic_configs: Arc<TopicConfigs>,
+    ) -> ReplicaManager {
         let fetcher_config = super::fetcher::FetcherConfig {
             replication_bytes_in: Some(metrics.replication_bytes_in.clone()),
             ..super::fetcher::FetcherConfig::from_broker(&config)
@@ -62,9 +68,15 @@ impl ReplicaManager {
             health: Arc::new(LogDirHealth::new(metrics.clone())),
             open_failures: Repeated::default(),
             unplaceable: Default::default(),
+            topic_configs,
             metrics,
             config,
         }
+    }
+
+    /// Each topic's effective config (resolved once per change).
+    pub fn topic_configs(&self) -> &Arc<TopicConfigs> {
+        &self.topic_configs
     }
 
     /// The state of this node's log dirs.
@@ -108,7 +120,8 @@ impl ReplicaManager {
         if !out.is_empty() {
             // Followers in the dead dir stop fetching.
             if let (Some(image), Ok(map)) = (image, self.partitions.read()) {
-                self.fetchers.reconcile(&image, &online(&map));
+                self.fetchers
+                    .reconcile(&image, &online(&map), &self.topic_configs);
             }
         }
         out
@@ -223,8 +236,9 @@ impl ReplicaManager {
             }
         }
         for (tp, (id, topic, meta)) in wanted {
-            let config = self.config.log_config(&topic.configs);
-            let min_isr = min_insync_replicas(&topic.configs, &self.config.raw);
+            let resolved = self.topic_configs.get(topic);
+            let config = resolved.log.clone();
+            let min_isr = resolved.min_insync_replicas;
             if let Some(p) = map.get(&tp) {
                 p.set_config(config);
                 let (led, epoch, isr) = (p.is_leader(), p.leader_epoch(), p.isr());
@@ -282,7 +296,9 @@ impl ReplicaManager {
             }
         }
         self.metrics.partition_count.set(map.len() as i64);
-        self.fetchers.reconcile(image, &online(&map));
+        self.fetchers
+            .reconcile(image, &online(&map), &self.topic_configs);
+        self.topic_configs.retain(image);
         drop(map);
         // A new ISR may have moved high watermarks: let waiting consumers look.
         self.notify_append();
@@ -388,16 +404,4 @@ fn online(
         .filter(|(_, p)| !p.is_offline())
         .map(|(tp, p)| (tp.clone(), p.clone()))
         .collect()
-}
-
-/// A topic's `min.insync.replicas` (topic override, else the broker default, else 1).
-pub fn min_insync_replicas(
-    topic: &std::collections::BTreeMap<String, String>,
-    broker: &std::collections::BTreeMap<String, String>,
-) -> usize {
-    crate::config::defs::topic_config("min.insync.replicas")
-        .map(|d| crate::config::defs::resolve(d, topic, broker).value)
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1)
 }

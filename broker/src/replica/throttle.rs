@@ -14,7 +14,6 @@
 //! batch (so no partition can starve), which is the burst after a quiet spell (Kafka's
 //! quota, averaged over 11 one-second windows, allows about ten seconds' worth).
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,11 +24,6 @@ use crate::types::BrokerId;
 pub const LEADER_RATE: &str = "leader.replication.throttled.rate";
 /// Broker config: the follower-side rate limit, bytes/s.
 pub const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
-/// Topic config: replicas throttled on their leader.
-pub const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
-/// Topic config: replicas throttled on their follower.
-pub const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
-
 /// The broker configs that can be changed at run time (IncrementalAlterConfigs on a BROKER
 /// resource); Kafka's default for both is `Long.MAX_VALUE`, no limit.
 pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[LEADER_RATE, FOLLOWER_RATE];
@@ -57,47 +51,6 @@ const BURST_SECONDS: f64 = 0.5;
 /// fit in one fetch's budget, or a throttled partition that is not first in a fetch response
 /// (where KIP-74 lets one batch exceed the limit) could wait forever.
 const MIN_BURST_BYTES: f64 = 1_100_000.0;
-
-/// Whether a throttled-replicas list (`*`, or `partition:broker` pairs) names this replica.
-pub fn lists(value: &str, partition: i32, broker: BrokerId) -> bool {
-    crate::config::defs::split_list(value).any(|item| {
-        item == "*"
-            || item.split_once(':').is_some_and(|(p, b)| {
-                p.trim().parse::<i32>() == Ok(partition) && b.trim().parse::<i32>() == Ok(broker.0)
-            })
-    })
-}
-
-/// Checks a throttled-replicas value: `*` alone, or `partition:broker` pairs.
-pub fn validate_replicas(value: &str) -> Result<(), String> {
-    let items: Vec<&str> = crate::config::defs::split_list(value).collect();
-    if items == ["*"] {
-        return Ok(());
-    }
-    for item in items {
-        let ok = item.split_once(':').is_some_and(|(p, b)| {
-            p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
-        });
-        if !ok {
-            return Err(format!(
-                "'{item}' is not a partitionId:brokerId pair (or the wildcard '*' alone)"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Whether `topic_configs` throttle `partition` on `broker` for `key` (a replicas list).
-pub fn is_throttled(
-    topic_configs: &BTreeMap<String, String>,
-    key: &str,
-    partition: i32,
-    broker: BrokerId,
-) -> bool {
-    topic_configs
-        .get(key)
-        .is_some_and(|v| lists(v, partition, broker))
-}
 
 /// A broker's rate limit for `key` from the image (its own value, else the cluster default);
 /// `None` when unset or not a positive number.
@@ -224,19 +177,6 @@ impl Throttles {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replica_lists() {
-        assert!(lists("0:1,1:2", 1, BrokerId(2)));
-        assert!(!lists("0:1,1:2", 1, BrokerId(1)));
-        assert!(lists(" * ", 7, BrokerId(9)));
-        assert!(!lists("", 0, BrokerId(0)));
-        assert!(validate_replicas("0:1, 1:2").is_ok());
-        assert!(validate_replicas("*").is_ok());
-        assert!(validate_replicas("").is_ok());
-        assert!(validate_replicas("0-1").is_err());
-        assert!(validate_replicas("*,0:1").is_err());
-    }
 
     #[test]
     fn the_bucket_holds_the_average_rate() {

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use super::defs::split_list;
 use crate::types::BrokerId;
 
 /// A parsed throttled-replicas list.
@@ -23,7 +22,12 @@ pub enum ReplicaList {
 impl ReplicaList {
     /// Parses a value; the error says which item is wrong.
     pub fn parse(value: &str) -> Result<ReplicaList, String> {
-        let items: Vec<&str> = split_list(value).collect();
+        // Kafka's list syntax (as `defs::split_list`): comma-separated, blanks ignored.
+        let items: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         if items.is_empty() {
             return Ok(ReplicaList::None);
         }

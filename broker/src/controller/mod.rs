@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use uuid::Uuid;
 
 use crate::config::defs::{self, InvalidConfig};
@@ -44,6 +46,10 @@ pub struct NewTopic {
 /// Called with each newer committed image so the node can act on it (open or delete logs, ...).
 pub type Listener = Box<dyn Fn(&Arc<MetadataImage>) + Send + Sync>;
 
+/// The longest a proposer waits for this node's applier after its change committed (the
+/// change stands either way; only the local listeners may not have seen it yet).
+const MAX_APPLY_WAIT: Duration = Duration::from_secs(10);
+
 /// Timings for a quorum of one: no peer can disagree, so elect at once.
 const SOLO_HEARTBEAT: Duration = Duration::from_millis(50);
 const SOLO_ELECTION: (Duration, Duration) =
@@ -58,6 +64,8 @@ pub struct Controller {
     /// Version of the last image given to listeners: images are applied in log order only, so
     /// a stale image can never undo a newer one (e.g. delete a just-created partition).
     published: Mutex<u64>,
+    /// The same version, for proposers waiting until their change is applied on this node.
+    applied: watch::Sender<u64>,
     /// `broker.session.timeout.ms`: how long the controller waits before fencing a silent
     /// broker, hence how long this node may be out of touch before it must assume so.
     session_timeout: Duration,
@@ -107,8 +115,10 @@ impl Controller {
             quorum,
             listeners: Mutex::new(Vec::new()),
             published: Mutex::new(0),
+            applied: watch::channel(0).0,
             session_timeout: Duration::from_millis(config.replication.session_timeout_ms),
         });
+        Controller::spawn_applier(&c);
         if c.image().cluster_id.is_empty() {
             c.propose(MetadataCommand::SetClusterId(cluster_id.to_string()))
                 .await?;
@@ -143,17 +153,40 @@ impl Controller {
             Ok(true) => {}
             _ => anyhow::bail!("this node's metadata did not catch up with its own registration"),
         }
-        // Changes made elsewhere (other nodes' proposals) arrive through the watch.
+        Ok(c)
+    }
+
+    /// The one image applier: hands every newer committed image to the listeners, in log
+    /// order, on a blocking thread (listeners open and delete logs), then marks its version
+    /// applied. Proposers wait for that mark; no request task runs a listener itself.
+    fn spawn_applier(c: &Arc<Controller>) {
         let mut rx = c.quorum.subscribe();
-        let weak = Arc::downgrade(&c);
+        let weak = Arc::downgrade(c);
         tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
+            loop {
                 let img = rx.borrow_and_update().clone();
                 let Some(c) = weak.upgrade() else { break };
                 let _ = tokio::task::spawn_blocking(move || c.publish(&img)).await;
+                if rx.changed().await.is_err() {
+                    break;
+                }
             }
         });
-        Ok(c)
+    }
+
+    /// Waits (at most [`MAX_APPLY_WAIT`]) until the applier has handed image `version` to
+    /// every listener, so a topic created through this node is usable on it at once.
+    async fn wait_applied(&self, version: u64) {
+        let mut rx = self.applied.subscribe();
+        if tokio::time::timeout(MAX_APPLY_WAIT, rx.wait_for(|v| *v >= version))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                version,
+                "the image applier is slow; answering before it caught up"
+            );
+        }
     }
 
     /// The current image.
@@ -173,35 +206,54 @@ impl Controller {
         self.quorum.status()
     }
 
-    /// Registers a callback run with every newer committed image (and once now).
+    /// Registers a callback run with every newer committed image (and once now, with the
+    /// current one). Under the applier's lock, so no image falls between the two.
     pub fn subscribe(&self, l: Listener) {
+        let _published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         l(&self.image());
         if let Ok(mut ls) = self.listeners.lock() {
             ls.push(l);
         }
     }
 
-    /// Gives `img` to the listeners if it is newer than what they last saw.
+    /// Gives `img` to the listeners if it is newer than what they last saw (the applier's
+    /// work; see [`Controller::spawn_applier`]).
     fn publish(&self, img: &Arc<MetadataImage>) {
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        if img.version <= *published {
-            return;
-        }
-        if let Ok(ls) = self.listeners.lock() {
-            for l in ls.iter() {
-                l(img);
+        if img.version > *published {
+            debug_assert!(img.version > *published, "images are applied in log order");
+            if let Ok(ls) = self.listeners.lock() {
+                for l in ls.iter() {
+                    l(img);
+                }
             }
+            *published = img.version;
         }
-        *published = img.version;
+        let done = *published;
+        self.applied.send_if_modified(|v| {
+            let newer = done > *v;
+            if newer {
+                *v = done;
+            }
+            newer
+        });
     }
 
-    /// Proposes a command, then applies the resulting image locally before returning, so a
-    /// client that created a topic can use it on this node at once.
+    /// Proposes a command and waits until this node's applier has handed the image holding
+    /// it to the listeners, so a client that created a topic can use it on this node at once.
     async fn propose(&self, cmd: MetadataCommand) -> Result<CommandResult, KafkaError> {
-        let r = self.quorum.propose(cmd).await.map_err(quorum_error)?;
-        // Listeners do short file work (creating partition dirs), as a request handler may.
-        self.publish(&self.image());
-        Ok(r)
+        let c = self
+            .quorum
+            .propose_committed(cmd)
+            .await
+            .map_err(quorum_error)?;
+        let version = if c.index > 0 {
+            c.index
+        } else {
+            self.image().version
+        };
+        self.wait_applied(version).await;
+        Ok(c.result)
     }
 
     /// Creates a topic; with `validate_only` checks everything and changes nothing.
@@ -483,7 +535,8 @@ impl Controller {
             .propose_as_leader(cmd, self.session_timeout)
             .await
             .map_err(quorum_error)?;
-        self.publish(&self.image());
+        // On the leader the change is in its image once committed.
+        self.wait_applied(self.image().version).await;
         Ok(())
     }
 

@@ -5,8 +5,8 @@
 //! to a local log is a page-cache write), and holding it across the append keeps the log and
 //! the in-memory view in the same order.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -86,9 +86,19 @@ pub struct GroupCoordinator {
     /// Settings.
     pub config: GroupConfig,
     groups: Mutex<HashMap<String, GroupEntry>>,
-    /// `__consumer_offsets` partitions this node leads and has replayed: it coordinates
-    /// exactly the groups hashing to these.
-    loaded: Mutex<std::collections::BTreeSet<i32>>,
+    /// Which `__consumer_offsets` partitions are replayed or being replayed.
+    loads: Mutex<Loads>,
+}
+
+/// The coordinator's `__consumer_offsets` partitions.
+#[derive(Default)]
+struct Loads {
+    /// Led and replayed: this node coordinates exactly the groups hashing to these.
+    loaded: BTreeSet<i32>,
+    /// Led and being replayed in the background, by replay generation.
+    loading: BTreeMap<i32, u64>,
+    /// The last generation handed out.
+    next_generation: u64,
 }
 
 impl GroupCoordinator {
@@ -97,7 +107,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: Mutex::new(HashMap::new()),
-            loaded: Mutex::new(Default::default()),
+            loads: Mutex::new(Loads::default()),
         }
     }
 
@@ -155,9 +165,10 @@ impl GroupCoordinator {
             return Err(ResponseError::NotCoordinator);
         }
         if !self
-            .loaded
+            .loads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .loaded
             .contains(&p)
         {
             return Err(ResponseError::CoordinatorLoadInProgress);
@@ -202,14 +213,16 @@ impl GroupCoordinator {
 
     /// Follows leadership of `__consumer_offsets`: replays the partitions this node has become
     /// leader of, and drops the groups of partitions it no longer leads (their clients get
-    /// NOT_COORDINATOR and find the new coordinator). Runs after every committed image.
-    pub fn on_image(&self, b: &Broker) {
+    /// NOT_COORDINATOR and find the new coordinator). Runs after every committed image, on
+    /// the controller's applier; a replay (a whole partition read) runs in the background,
+    /// and until it is done the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
+    pub fn on_image(&self, b: &Arc<Broker>) {
         let image = b.controller.image();
         let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
             return;
         };
         let count = topic.partitions.len() as i32;
-        let led: std::collections::BTreeSet<i32> = (0..count)
+        let led: BTreeSet<i32> = (0..count)
             .filter(|i| {
                 topic
                     .partitions
@@ -222,75 +235,80 @@ impl GroupCoordinator {
                     .is_some_and(|p| p.is_leader())
             })
             .collect();
-        let current = self
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        let known: BTreeSet<i32> = loads
             .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for lost in current.difference(&led) {
+            .iter()
+            .chain(loads.loading.keys())
+            .copied()
+            .collect();
+        for lost in known.difference(&led) {
+            loads.loaded.remove(lost);
+            // A replay in flight for it finds its generation gone and drops what it read.
+            loads.loading.remove(lost);
             let n = {
                 let mut groups = self.lock();
                 let before = groups.len();
                 groups.retain(|g, _| store::partition_for(g, count) != *lost);
                 before - groups.len()
             };
-            self.loaded
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(lost);
             tracing::info!(
                 partition = lost,
                 groups = n,
                 "no longer coordinating groups of this offsets partition"
             );
         }
-        for won in led.difference(&current) {
-            if let Some(p) = b.replicas.get(OFFSETS_TOPIC, *won) {
-                self.lock()
-                    .retain(|g, _| store::partition_for(g, count) != *won);
-                self.load_partition(&p);
-                self.loaded
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(*won);
+        for won in led.difference(&known) {
+            let Some(p) = b.replicas.get(OFFSETS_TOPIC, *won) else {
+                continue;
+            };
+            loads.next_generation += 1;
+            let generation = loads.next_generation;
+            loads.loading.insert(*won, generation);
+            let won = *won;
+            if p.log_end_offset() <= p.log_start_offset() {
+                // Nothing to replay (a new partition): coordinate at once.
+                drop(loads);
+                self.finish_load(won, generation, count, HashMap::new());
+                loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            let b = b.clone();
+            let replay = move || {
+                let groups = load_partition(&p);
+                b.groups.finish_load(won, generation, count, groups);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(replay);
+                }
+                // Outside a runtime (never in the broker): replay here.
+                Err(_) => replay(),
             }
         }
     }
 
-    /// Replays one `__consumer_offsets` partition into the group map.
-    fn load_partition(&self, p: &crate::replica::Partition) {
-        {
-            let mut offset = p.log_start_offset();
-            let mut n = 0usize;
-            loop {
-                let r = match p.read(offset, 4 << 20, false, true) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(partition = %p.tp, error = %e, "cannot load group records");
-                        break;
-                    }
-                };
-                if r.records.is_empty() {
-                    break;
-                }
-                let next = last_offset_after(&r.records).unwrap_or(r.log_end_offset);
-                for rec in store::decode(r.records) {
-                    n += 1;
-                    self.apply(rec);
-                }
-                if next <= offset {
-                    break;
-                }
-                offset = next;
-            }
-            if n > 0 {
-                tracing::info!(partition = %p.tp, records = n, "loaded group metadata and offsets");
-            }
+    /// Installs a finished replay, unless the partition was lost (or won again) meanwhile.
+    fn finish_load(
+        &self,
+        partition: i32,
+        generation: u64,
+        count: i32,
+        replayed: HashMap<String, GroupEntry>,
+    ) {
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        if loads.loading.get(&partition) != Some(&generation) {
+            return;
         }
-    }
-
-    fn apply(&self, rec: StoredRecord) {
+        loads.loading.remove(&partition);
         let mut groups = self.lock();
+        groups.retain(|g, _| store::partition_for(g, count) != partition);
+        groups.extend(replayed);
+        loads.loaded.insert(partition);
+    }
+
+    /// Applies one stored record to a group map (replay).
+    fn apply(groups: &mut HashMap<String, GroupEntry>, rec: StoredRecord) {
         let now = Instant::now();
         match rec {
             StoredRecord::Offset(g, t, p, v) => {
@@ -819,6 +837,38 @@ fn summary(g: &Group) -> GroupSummary {
 }
 
 /// The offset after the last batch in `records`.
+/// Replays one `__consumer_offsets` partition into a fresh group map.
+fn load_partition(p: &crate::replica::Partition) -> HashMap<String, GroupEntry> {
+    let mut groups = HashMap::new();
+    let mut offset = p.log_start_offset();
+    let mut n = 0usize;
+    loop {
+        let r = match p.read(offset, 4 << 20, false, true) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(partition = %p.tp, error = %e, "cannot load group records");
+                break;
+            }
+        };
+        if r.records.is_empty() {
+            break;
+        }
+        let next = last_offset_after(&r.records).unwrap_or(r.log_end_offset);
+        for rec in store::decode(r.records) {
+            n += 1;
+            GroupCoordinator::apply(&mut groups, rec);
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    if n > 0 {
+        tracing::info!(partition = %p.tp, records = n, groups = groups.len(), "loaded group metadata and offsets");
+    }
+    groups
+}
+
 fn last_offset_after(records: &[u8]) -> Option<Offset> {
     let mut pos = 0usize;
     let mut next = None;

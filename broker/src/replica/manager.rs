@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::log::PartitionLog;
-use crate::metadata::{MetadataImage, TopicConfigs};
+use crate::metadata::{MetadataImage, PartitionMeta, TopicConfig, TopicConfigs, TopicMeta};
 use crate::metrics::Metrics;
 use crate::repeated::Repeated;
 use crate::time::now_ms;
@@ -194,107 +194,69 @@ impl ReplicaManager {
 
     /// Makes the hosted set match the image: opens logs for new replicas, deletes logs of removed
     /// topics, pushes config changes, leader epochs, leadership and ISR to each partition, and
-    /// points the replica fetchers at the leaders of the partitions this node follows.
+    /// points the replica fetchers at the leaders of the partitions this node follows. Called
+    /// by the controller's one image applier, in image order, never concurrently; the
+    /// partition map is locked only to swap entries, never while logs are opened (recovery
+    /// may read whole segments) or deleted, so produce and fetch go on meanwhile.
     pub fn apply(&self, image: &Arc<MetadataImage>) {
         if let Ok(mut i) = self.image.write() {
             *i = image.clone();
         }
         self.throttles.apply(image, self.node_id);
-        type Wanted<'a> = (
-            uuid::Uuid,
-            &'a crate::metadata::TopicMeta,
-            &'a crate::metadata::PartitionMeta,
-        );
         let mut wanted: HashMap<TopicPartition, Wanted<'_>> = HashMap::new();
         for t in image.topics.values() {
             for (i, p) in t.partitions.iter().enumerate() {
                 if p.replicas.contains(&self.node_id) {
-                    wanted.insert(TopicPartition::new(&t.name, i as i32), (t.id, t, p));
+                    wanted.insert(
+                        TopicPartition::new(&t.name, i as i32),
+                        Wanted { topic: t, meta: p },
+                    );
                 }
+            }
+        }
+        // Removed (or re-created under the same name with a new id): out of the map first.
+        let stale: Vec<Arc<super::Partition>> = match self.partitions.write() {
+            Ok(mut map) => {
+                let gone: Vec<TopicPartition> = map
+                    .iter()
+                    .filter(|(tp, p)| wanted.get(*tp).is_none_or(|w| w.topic.id != p.topic_id))
+                    .map(|(tp, _)| tp.clone())
+                    .collect();
+                gone.iter().filter_map(|tp| map.remove(tp)).collect()
+            }
+            Err(_) => return,
+        };
+        for p in stale {
+            self.delete_log(p);
+        }
+        // Existing replicas take the new state; new ones are opened below, unlocked.
+        let mut to_open = Vec::new();
+        let mut per_dir: HashMap<PathBuf, usize> = HashMap::new();
+        if let Ok(map) = self.partitions.read() {
+            for p in map.values() {
+                if let Some(root) = p.log_dir_root() {
+                    *per_dir.entry(root.to_path_buf()).or_insert(0) += 1;
+                }
+            }
+            for (tp, w) in &wanted {
+                let resolved = self.topic_configs.get(w.topic);
+                match map.get(tp) {
+                    Some(p) => self.update(p, w.meta, &resolved),
+                    None => to_open.push((tp.clone(), resolved)),
+                }
+            }
+        }
+        let mut opened = Vec::with_capacity(to_open.len());
+        for (tp, resolved) in to_open {
+            let Some(w) = wanted.get(&tp) else { continue };
+            if let Some(p) = self.open(&tp, w, &resolved, &mut per_dir) {
+                opened.push((tp, Arc::new(p)));
             }
         }
         let Ok(mut map) = self.partitions.write() else {
             return;
         };
-        // Removed (or re-created under the same name with a new id).
-        let stale: Vec<TopicPartition> = map
-            .iter()
-            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(id, _, _)| *id != p.topic_id))
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        for tp in stale {
-            if let Some(p) = map.remove(&tp) {
-                let dir = p.with_log(|l| Ok(l.dir().to_path_buf())).ok();
-                drop(p);
-                if let Some(dir) = dir {
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::warn!(partition = %tp, error = %e, "could not delete partition directory");
-                    } else {
-                        tracing::info!(partition = %tp, "deleted partition log");
-                    }
-                }
-            }
-        }
-        for (tp, (id, topic, meta)) in wanted {
-            let resolved = self.topic_configs.get(topic);
-            let config = resolved.log.clone();
-            let min_isr = resolved.min_insync_replicas;
-            if let Some(p) = map.get(&tp) {
-                p.set_config(config);
-                let (led, epoch, isr) = (p.is_leader(), p.leader_epoch(), p.isr());
-                p.apply_meta(self.node_id, meta, min_isr);
-                if led && meta.leader == self.node_id && meta.leader_epoch == epoch {
-                    self.count_isr_change(&isr, &meta.isr);
-                }
-                // A leader from outside the ISR: an unclean election.
-                if !led && meta.leader == self.node_id && !isr.contains(&self.node_id) {
-                    self.metrics.unclean_elections.inc();
-                }
-                continue;
-            }
-            let Some(dir) = self.dir_for(&tp, &map) else {
-                if let Some(left_out) = self.open_failures.check("no online log dir") {
-                    tracing::error!(partition = %tp, left_out, "cannot host partition: its log dir is offline");
-                }
-                let new = self
-                    .unplaceable
-                    .lock()
-                    .map(|mut u| u.insert(tp.clone()))
-                    .unwrap_or(false);
-                if new {
-                    self.health.failed.notify_one();
-                }
-                continue;
-            };
-            let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            match PartitionLog::open(&dir, &id.to_string(), config, now_ms()) {
-                Ok(log) => {
-                    tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
-                    let p = super::Partition::new(tp.clone(), id, log, meta.leader_epoch)
-                        .with_health(self.health.clone(), root);
-                    if let Some(hw) = dir.parent().and_then(|d| self.restored_hws.take(d, &tp)) {
-                        p.restore_high_watermark(hw);
-                    }
-                    p.apply_meta(self.node_id, meta, min_isr);
-                    map.insert(tp, Arc::new(p));
-                }
-                Err(e) => {
-                    // A full disk or a file limit fails every partition alike: one line per
-                    // interval per dir and cause, the count of the others beside it.
-                    if let crate::log::LogError::Io(io) = &e {
-                        self.health.record_error(&root, io, now_ms());
-                    }
-                    let kind = match &e {
-                        crate::log::LogError::Io(io) => super::log_dirs::classify(io).0,
-                        _ => "other",
-                    };
-                    let key = format!("{}\u{0}{kind}", root.display());
-                    if let Some(left_out) = self.open_failures.check(&key) {
-                        tracing::error!(partition = %tp, dir = %root.display(), error = %e, left_out, "cannot open partition log (later failures of this kind in this dir are counted, not logged, for a while)");
-                    }
-                }
-            }
-        }
+        map.extend(opened);
         self.metrics.partition_count.set(map.len() as i64);
         self.fetchers
             .reconcile(image, &online(&map), &self.topic_configs);
@@ -302,6 +264,95 @@ impl ReplicaManager {
         drop(map);
         // A new ISR may have moved high watermarks: let waiting consumers look.
         self.notify_append();
+    }
+
+    /// Pushes a replica's new state from the image.
+    fn update(&self, p: &super::Partition, meta: &PartitionMeta, resolved: &TopicConfig) {
+        p.set_config(resolved.log.clone());
+        let (led, epoch, isr) = (p.is_leader(), p.leader_epoch(), p.isr());
+        p.apply_meta(self.node_id, meta, resolved.min_insync_replicas);
+        if led && meta.leader == self.node_id && meta.leader_epoch == epoch {
+            self.count_isr_change(&isr, &meta.isr);
+        }
+        // A leader from outside the ISR: an unclean election.
+        if !led && meta.leader == self.node_id && !isr.contains(&self.node_id) {
+            self.metrics.unclean_elections.inc();
+        }
+    }
+
+    /// Opens (creating or recovering) a new replica's log in its log dir: where it already
+    /// is, else the online dir hosting fewest (`per_dir` counts, updated). Failures are
+    /// counted and logged once per interval per dir and cause.
+    fn open(
+        &self,
+        tp: &TopicPartition,
+        w: &Wanted<'_>,
+        resolved: &TopicConfig,
+        per_dir: &mut HashMap<PathBuf, usize>,
+    ) -> Option<super::Partition> {
+        let Some(dir) = self.dir_for(tp, per_dir) else {
+            if let Some(left_out) = self.open_failures.check("no online log dir") {
+                tracing::error!(partition = %tp, left_out, "cannot host partition: its log dir is offline");
+            }
+            let new = self
+                .unplaceable
+                .lock()
+                .map(|mut u| u.insert(tp.clone()))
+                .unwrap_or(false);
+            if new {
+                self.health.failed.notify_one();
+            }
+            return None;
+        };
+        let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        match PartitionLog::open(
+            &dir,
+            &w.topic.id.to_string(),
+            resolved.log.clone(),
+            now_ms(),
+        ) {
+            Ok(log) => {
+                tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
+                *per_dir.entry(root.clone()).or_insert(0) += 1;
+                let p = super::Partition::new(tp.clone(), w.topic.id, log, w.meta.leader_epoch)
+                    .with_health(self.health.clone(), root.clone());
+                if let Some(hw) = self.restored_hws.take(&root, tp) {
+                    p.restore_high_watermark(hw);
+                }
+                p.apply_meta(self.node_id, w.meta, resolved.min_insync_replicas);
+                Some(p)
+            }
+            Err(e) => {
+                // A full disk or a file limit fails every partition alike: one line per
+                // interval per dir and cause, the count of the others beside it.
+                if let crate::log::LogError::Io(io) = &e {
+                    self.health.record_error(&root, io, now_ms());
+                }
+                let kind = match &e {
+                    crate::log::LogError::Io(io) => super::log_dirs::classify(io).0,
+                    _ => "other",
+                };
+                let key = format!("{}\u{0}{kind}", root.display());
+                if let Some(left_out) = self.open_failures.check(&key) {
+                    tracing::error!(partition = %tp, dir = %root.display(), error = %e, left_out, "cannot open partition log (later failures of this kind in this dir are counted, not logged, for a while)");
+                }
+                None
+            }
+        }
+    }
+
+    /// Deletes a removed replica's log directory (the partition is out of the map already).
+    fn delete_log(&self, p: Arc<super::Partition>) {
+        let tp = p.tp.clone();
+        let dir = p.with_log(|l| Ok(l.dir().to_path_buf())).ok();
+        drop(p);
+        if let Some(dir) = dir {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(partition = %tp, error = %e, "could not delete partition directory");
+            } else {
+                tracing::info!(partition = %tp, "deleted partition log");
+            }
+        }
     }
 
     /// Counts a committed ISR change of a partition this node kept leading (Kafka's
@@ -321,26 +372,17 @@ impl ReplicaManager {
     }
 
     /// Where a partition's log lives: where it already is, else the online log dir hosting
-    /// fewest; `None` when its dir (or every dir) is offline.
-    fn dir_for(
-        &self,
-        tp: &TopicPartition,
-        map: &HashMap<TopicPartition, Arc<super::Partition>>,
-    ) -> Option<PathBuf> {
+    /// fewest (by `per_dir`); `None` when its dir (or every dir) is offline.
+    fn dir_for(&self, tp: &TopicPartition, per_dir: &HashMap<PathBuf, usize>) -> Option<PathBuf> {
         let name = tp.dir_name();
         if let Some(d) = self.config.log_dirs.iter().find(|d| d.join(&name).is_dir()) {
             return (!self.health.is_offline(d)).then(|| d.join(name));
         }
-        let counts = |d: &PathBuf| {
-            map.values()
-                .filter(|p| p.with_log(|l| Ok(l.dir().starts_with(d))).unwrap_or(false))
-                .count()
-        };
         self.config
             .log_dirs
             .iter()
             .filter(|d| !self.health.is_offline(d))
-            .min_by_key(|d| counts(d))
+            .min_by_key(|d| per_dir.get(*d).copied().unwrap_or(0))
             .map(|best| best.join(name))
     }
 
@@ -394,6 +436,12 @@ impl ReplicaManager {
             }
         }
     }
+}
+
+/// A replica the image gives this node.
+struct Wanted<'a> {
+    topic: &'a TopicMeta,
+    meta: &'a PartitionMeta,
 }
 
 /// The partitions whose log dir is online: the only ones replica fetchers serve.

@@ -322,6 +322,16 @@ impl Drop for Inner {
     }
 }
 
+/// A committed and applied proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The state machine's result.
+    pub result: CommandResult,
+    /// The log index of the entry: images of this version and later include it (0 when the
+    /// leader did not say).
+    pub index: u64,
+}
+
 /// One member of the metadata quorum. Cheap to clone; every clone is the same node.
 #[derive(Clone)]
 pub struct MetadataQuorum {
@@ -548,6 +558,15 @@ impl MetadataQuorum {
     /// leader changes and lost replies until [`QuorumConfig::propose_timeout`]; every retry
     /// carries the same proposal id, so the command is applied at most once.
     pub async fn propose(&self, command: MetadataCommand) -> Result<CommandResult, QuorumError> {
+        self.propose_committed(command).await.map(|c| c.result)
+    }
+
+    /// [`MetadataQuorum::propose`], also saying where the command sits in the log (the image
+    /// version that includes it), so the proposer can wait until its own node has applied it.
+    pub async fn propose_committed(
+        &self,
+        command: MetadataCommand,
+    ) -> Result<Committed, QuorumError> {
         let inner = &self.inner;
         let proposal = Proposal {
             id: Uuid::new_v4(),
@@ -584,7 +603,13 @@ impl MetadataQuorum {
                     match tokio::time::timeout(remaining, inner.raft.client_write(proposal.clone()))
                         .await
                     {
-                        Ok(Ok(resp)) => return resp.data.map_err(QuorumError::Rejected),
+                        Ok(Ok(resp)) => {
+                            let index = resp.log_id.index;
+                            return resp
+                                .data
+                                .map(|result| Committed { result, index })
+                                .map_err(QuorumError::Rejected);
+                        }
                         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                             last = format!("leadership moved away (to {:?})", f.leader_id);
                         }
@@ -604,7 +629,14 @@ impl MetadataQuorum {
                     let body = RpcBody::ClientWrite(proposal.clone());
                     match inner.client.call(l, &addr, body, remaining).await {
                         Ok(RpcReply::ClientWrite(ForwardReply::Applied(r))) => {
-                            return r.map_err(QuorumError::Rejected)
+                            return r
+                                .map(|result| Committed { result, index: 0 })
+                                .map_err(QuorumError::Rejected)
+                        }
+                        Ok(RpcReply::ClientWrite(ForwardReply::AppliedAt { response, index })) => {
+                            return response
+                                .map(|result| Committed { result, index })
+                                .map_err(QuorumError::Rejected)
                         }
                         Ok(RpcReply::ClientWrite(ForwardReply::NotLeader { leader })) => {
                             last =

@@ -101,8 +101,15 @@ pub(crate) enum RpcReply {
 /// What the receiver of a forwarded proposal did with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ForwardReply {
-    /// Committed and applied: the state machine's response.
+    /// Committed and applied: the state machine's response (from nodes that do not say where).
     Applied(CommandResponse),
+    /// Committed and applied at log `index`: the state machine's response.
+    AppliedAt {
+        /// The state machine's response.
+        response: CommandResponse,
+        /// The entry's log index (the image version that includes it).
+        index: u64,
+    },
     /// The receiver is not the leader (nothing was appended); its idea of the leader.
     NotLeader {
         /// The leader as the receiver knows it.
@@ -702,7 +709,10 @@ async fn handle(req: RpcRequest, raft: &Raft<TypeConfig>, cfg: &ServerConfig) ->
         RpcBody::ClientWrite(p) => {
             let res = tokio::time::timeout(cfg.client_write_timeout, raft.client_write(p)).await;
             RpcReply::ClientWrite(match res {
-                Ok(Ok(ClientWriteResponse { data, .. })) => ForwardReply::Applied(data),
+                Ok(Ok(ClientWriteResponse { data, log_id, .. })) => ForwardReply::AppliedAt {
+                    response: data,
+                    index: log_id.index,
+                },
                 Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                     ForwardReply::NotLeader {
                         leader: f.leader_id,

@@ -1,5 +1,8 @@
 //! Fetch: serve stored batches as they are, long-polling until `min_bytes` are available or
-//! `max_wait_ms` passes. Appends wake waiting fetches (no sleep loop).
+//! `max_wait_ms` passes. A waiting fetch is woken only by the partitions it reads (data
+//! appended, high watermark or leadership moved), never by appends elsewhere; a pass whose
+//! response is thrown away counts nothing: metrics and the replication throttle see only the
+//! response that is sent.
 //!
 //! A fetch with a replica id (>= 0) comes from a follower: it reads up to the log end rather
 //! than the high watermark, its fetch offset is recorded as the follower's log end offset
@@ -11,6 +14,7 @@
 //! every response carries session id 0, so clients keep sending full fetch requests; an
 //! incremental request for a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +23,7 @@ use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use tokio::sync::Notify;
 
 use crate::error::KafkaError;
 use crate::log::LogError;
@@ -51,21 +56,85 @@ pub async fn handle(
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    let mut signal = b.replicas.append_signal();
+    let waiter = Arc::new(Notify::new());
     loop {
-        signal.borrow_and_update();
-        let (resp, bytes, errors) = read_all(b, &req, version, replica_id);
+        // Registered before reading, so a change between the read and the wait still wakes.
+        let pass = read_all(b, &req, version, replica_id, Some(&waiter));
         let now = Instant::now();
-        if bytes >= min_bytes || errors || now >= deadline {
-            return resp;
+        if pass.bytes >= min_bytes || pass.errors || now >= deadline {
+            return pass.send(b);
         }
-        // Woken by any append; a timeout means max_wait_ms passed.
-        if tokio::time::timeout(deadline - now, signal.changed())
+        // A timeout means max_wait_ms passed.
+        if tokio::time::timeout(deadline - now, waiter.notified())
             .await
             .is_err()
         {
-            return read_all(b, &req, version, replica_id).0;
+            return read_all(b, &req, version, replica_id, None).send(b);
         }
+    }
+}
+
+/// One pass over the requested partitions: the response, and what it would cost to send.
+struct Pass {
+    response: FetchResponse,
+    /// Record bytes in the response.
+    bytes: usize,
+    /// Whether any partition failed (errors are answered at once, as Kafka does).
+    errors: bool,
+    /// Per partition read: what to count once this response is the one sent.
+    reads: Vec<Read>,
+    from_replica: bool,
+}
+
+/// One partition of a pass, for the accounting of the response actually sent.
+struct Read {
+    topic: String,
+    bytes: usize,
+    throttled: bool,
+    error: Option<KafkaError>,
+    partition: String,
+}
+
+impl Pass {
+    /// Counts the response (metrics, the leader's replication throttle, failures logged once
+    /// per interval per code) and hands it over.
+    fn send(self, b: &Broker) -> FetchResponse {
+        let quota = &b.replicas.throttles().leader;
+        for r in self.reads {
+            match r.error {
+                Some(e) => {
+                    b.metrics
+                        .failed_fetch_requests
+                        .with_label_values(&[&r.topic])
+                        .inc();
+                    // A client retrying against a failed partition must not fill the log.
+                    if !matches!(e, KafkaError::Log(LogError::OffsetOutOfRange { .. })) {
+                        if let Some(left_out) = FETCH_ERRORS.check(&e.code().to_string()) {
+                            tracing::warn!(partition = %r.partition, error = %e, left_out, "fetch failed");
+                        }
+                    }
+                }
+                None => {
+                    if r.throttled {
+                        quota.record(r.bytes);
+                    }
+                    // Kafka counts follower fetches as replication bytes, not bytes out.
+                    if r.bytes > 0 && self.from_replica {
+                        b.metrics.replication_bytes_out.inc_by(r.bytes as u64);
+                    } else if r.bytes > 0 {
+                        b.metrics
+                            .bytes_out
+                            .with_label_values(&[&r.topic])
+                            .inc_by(r.bytes as u64);
+                    }
+                    b.metrics
+                        .fetch_requests
+                        .with_label_values(&[&r.topic])
+                        .inc();
+                }
+            }
+        }
+        self.response
     }
 }
 
@@ -92,7 +161,6 @@ fn record_replica_fetch(
 ) {
     let image = b.controller.image();
     let now = Instant::now();
-    let mut moved = false;
     for t in &req.topics {
         let Some(name) = topic_name(&image, t, version) else {
             continue;
@@ -107,16 +175,13 @@ fn record_replica_fetch(
             if version >= 12 && diverging(&p, fp.fetch_offset, fp.last_fetched_epoch).is_some() {
                 continue;
             }
+            // A moved high watermark wakes the consumers waiting on this partition.
             let u = p.record_follower_fetch(replica, fp.fetch_offset, now);
-            moved |= u.high_watermark_moved;
             if let Some(change) = u.expand {
                 tracing::info!(partition = %p.tp, follower = replica.0, isr = ?change.isr, "follower caught up: expanding ISR");
                 crate::replica::isr::propose(b.controller.clone(), p.clone(), change);
             }
         }
-    }
-    if moved {
-        b.replicas.notify_append();
     }
 }
 
@@ -137,16 +202,18 @@ fn diverging(p: &Partition, fetch_offset: i64, last_fetched_epoch: i32) -> Optio
     (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
 }
 
-/// One pass over the requested partitions: the response, the record bytes in it, and whether
-/// any partition failed (errors are answered at once, as Kafka does). `replica_id` is the
-/// fetching follower's id, or negative for a consumer.
+/// One pass over the requested partitions, counting nothing yet (see [`Pass::send`]).
+/// `replica_id` is the fetching follower's id, or negative for a consumer; `waiter` is
+/// registered with every partition read, to be woken when one has news.
 fn read_all(
     b: &Broker,
     req: &FetchRequest,
     version: i16,
     replica_id: i32,
-) -> (FetchResponse, usize, bool) {
+    waiter: Option<&Arc<Notify>>,
+) -> Pass {
     let from_replica = replica_id >= 0;
+    let mut reads = Vec::new();
     let image = b.controller.image();
     let quota = &b.replicas.throttles().leader;
     let mut remaining = req.max_bytes.max(0) as usize;
@@ -177,6 +244,9 @@ fn read_all(
                     continue;
                 }
             };
+            if let Some(w) = waiter {
+                p.watch_for_fetch(w);
+            }
             if let Err(e) = p.check_epoch(fp.current_leader_epoch) {
                 errors = true;
                 parts.push(out.with_error_code(e.code()));
@@ -238,41 +308,31 @@ fn read_all(
             match read {
                 Ok(r) => {
                     let n = r.records.len();
-                    if throttled {
-                        quota.record(n);
-                    }
                     total += n;
                     remaining = remaining.saturating_sub(n);
-                    // Kafka counts follower fetches as replication bytes, not bytes out.
-                    if n > 0 && from_replica {
-                        b.metrics.replication_bytes_out.inc_by(n as u64);
-                    } else if n > 0 {
-                        b.metrics
-                            .bytes_out
-                            .with_label_values(&[name])
-                            .inc_by(n as u64);
-                    }
-                    b.metrics.fetch_requests.with_label_values(&[name]).inc();
+                    reads.push(Read {
+                        topic: name.clone(),
+                        bytes: n,
+                        throttled,
+                        error: None,
+                        partition: p.tp.to_string(),
+                    });
                     parts.push(out.with_records(Some(r.records)));
                 }
                 Err(e) => {
                     errors = true;
-                    b.metrics
-                        .failed_fetch_requests
-                        .with_label_values(&[name])
-                        .inc();
                     let e = KafkaError::Log(e);
-                    // Once per interval per error code: a client retrying against a failed
-                    // partition must not fill the log.
-                    if !matches!(e, KafkaError::Log(LogError::OffsetOutOfRange { .. })) {
-                        if let Some(left_out) = FETCH_ERRORS.check(&e.code().to_string()) {
-                            tracing::warn!(partition = %p.tp, error = %e, left_out, "fetch failed");
-                        }
-                    }
                     parts.push(
                         out.with_error_code(e.code())
                             .with_records(Some(Bytes::new())),
                     );
+                    reads.push(Read {
+                        topic: name.clone(),
+                        bytes: 0,
+                        throttled: false,
+                        error: Some(e),
+                        partition: p.tp.to_string(),
+                    });
                 }
             }
         }
@@ -284,11 +344,13 @@ fn read_all(
         };
         topics.push(entry.with_partitions(parts));
     }
-    (
-        FetchResponse::default()
+    Pass {
+        response: FetchResponse::default()
             .with_session_id(0)
             .with_responses(topics),
-        total,
+        bytes: total,
         errors,
-    )
+        reads,
+        from_replica,
+    }
 }

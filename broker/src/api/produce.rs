@@ -65,7 +65,6 @@ struct Pending {
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super::Ctx<'_>) -> Reply {
     let acks = req.acks;
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    let mut appended = false;
     let mut pending: Vec<Pending> = Vec::new();
     // Once per request: a cut-off node refuses every partition alike.
     let cut_off = b.controller.is_cut_off();
@@ -91,7 +90,6 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
             b.metrics.produce_requests.with_label_values(&[&name]).inc();
             parts.push(match result {
                 Ok((info, p, epoch)) => {
-                    appended |= !info.duplicate;
                     if acks == -1 {
                         pending.push(Pending {
                             topic: responses.len(),
@@ -131,9 +129,6 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
                 .with_name(topic.name)
                 .with_partition_responses(parts),
         );
-    }
-    if appended {
-        b.replicas.notify_append();
     }
     if !pending.is_empty() {
         let deadline = tokio::time::Instant::now()

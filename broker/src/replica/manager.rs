@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::config::BrokerConfig;
 use crate::log::PartitionLog;
 use crate::metadata::{MetadataImage, PartitionMeta, TopicConfig, TopicConfigs, TopicMeta};
@@ -24,7 +22,6 @@ pub struct ReplicaManager {
     node_id: BrokerId,
     config: Arc<BrokerConfig>,
     partitions: RwLock<HashMap<TopicPartition, Arc<super::Partition>>>,
-    appended: watch::Sender<u64>,
     metrics: Arc<Metrics>,
     image: RwLock<Arc<MetadataImage>>,
     fetchers: super::fetcher::ReplicaFetchers,
@@ -59,7 +56,6 @@ impl ReplicaManager {
         ReplicaManager {
             node_id: BrokerId(config.node_id),
             partitions: RwLock::new(HashMap::new()),
-            appended: watch::channel(0).0,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             restored_hws: Default::default(),
             fetchers: super::fetcher::ReplicaFetchers::new(fetcher_config)
@@ -181,17 +177,6 @@ impl ReplicaManager {
         v
     }
 
-    /// Tells long-polling fetches that some partition grew.
-    pub fn notify_append(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// A receiver that changes whenever any partition grows. One broker-wide signal keeps the
-    /// waiting side trivial; a woken fetch re-reads only its own partitions.
-    pub fn append_signal(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
     /// Makes the hosted set match the image: opens logs for new replicas, deletes logs of removed
     /// topics, pushes config changes, leader epochs, leadership and ISR to each partition, and
     /// points the replica fetchers at the leaders of the partitions this node follows. Called
@@ -261,9 +246,6 @@ impl ReplicaManager {
         self.fetchers
             .reconcile(image, &online(&map), &self.topic_configs);
         self.topic_configs.retain(image);
-        drop(map);
-        // A new ISR may have moved high watermarks: let waiting consumers look.
-        self.notify_append();
     }
 
     /// Pushes a replica's new state from the image.

@@ -19,11 +19,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use super::log_dirs::LogDirHealth;
@@ -120,6 +120,11 @@ pub struct Partition {
     /// Where storage errors are reported, with the `log.dirs` entry holding this log; `None`
     /// for partitions built without a replica manager (tests).
     health: Option<(Arc<LogDirHealth>, PathBuf)>,
+    /// Long-polling fetches waiting on this partition (Kafka's delayed-fetch watch list):
+    /// woken when data arrives, the high watermark moves or leadership changes. Weak, so a
+    /// fetch that ended leaves nothing behind but a dead entry, pruned at the next
+    /// registration; at most one entry per fetch waiting here.
+    fetch_waiters: Mutex<Vec<Weak<Notify>>>,
 }
 
 impl Partition {
@@ -157,6 +162,26 @@ impl Partition {
             changed: watch::channel(0).0,
             offline: AtomicBool::new(false),
             health: None,
+            fetch_waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a waiting fetch, to be notified when this partition has something new for
+    /// it (see `fetch_waiters`).
+    pub fn watch_for_fetch(&self, waiter: &Arc<Notify>) {
+        let mut w = self.fetch_waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|x| x.strong_count() > 0 && !std::ptr::eq(x.as_ptr(), Arc::as_ptr(waiter)));
+        w.push(Arc::downgrade(waiter));
+    }
+
+    /// Wakes every fetch waiting on this partition.
+    fn wake_fetches(&self) {
+        let waiters =
+            std::mem::take(&mut *self.fetch_waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in waiters {
+            if let Some(n) = w.upgrade() {
+                n.notify_one();
+            }
         }
     }
 
@@ -219,6 +244,7 @@ impl Partition {
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake_fetches();
     }
 
     /// The current leader epoch.
@@ -391,6 +417,8 @@ impl Partition {
         let info = self.checked(log.append_as_leader(records, epoch, now_ms))?;
         self.refresh(&log);
         drop(log);
+        // Followers long-poll for new data, whether or not the high watermark moves.
+        self.wake_fetches();
         let r = self.repl();
         self.advance_high_watermark(&r);
         Ok((info, epoch))

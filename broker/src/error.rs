@@ -74,7 +74,15 @@ pub enum KafkaError {
     /// ELECTION_NOT_NEEDED (84): the partition already has the leader asked for.
     #[error("{0}")]
     ElectionNotNeeded(String),
-    /// A partition-log error (its own code mapping).
+    /// NOT_ENOUGH_REPLICAS (19): an acks=all write refused before its append, the ISR being
+    /// smaller than `min.insync.replicas`.
+    #[error("{0}")]
+    NotEnoughReplicas(String),
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND (20): appended, but the ISR shrank below
+    /// `min.insync.replicas` before the write was replicated.
+    #[error("{0}")]
+    NotEnoughReplicasAfterAppend(String),
+    /// A partition-log error (mapped to its code in [`KafkaError::code`]).
     #[error(transparent)]
     Log(#[from] LogError),
     /// UNKNOWN_SERVER_ERROR (-1): a bug or an I/O problem, never a client's fault.
@@ -109,10 +117,17 @@ impl KafkaError {
             PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
             EligibleLeadersNotAvailable(_) => ResponseError::EligibleLeadersNotAvailable,
             ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
-            Log(e) => return e.kafka_code(),
+            NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
+            NotEnoughReplicasAfterAppend(_) => ResponseError::NotEnoughReplicasAfterAppend,
+            Log(e) => log_error(e),
             Unknown(_) => ResponseError::UnknownServerError,
         };
         e.code()
+    }
+
+    /// The [`ResponseError`] for this error, for APIs that carry one (the group coordinator).
+    pub fn response_error(&self) -> ResponseError {
+        ResponseError::try_from_code(self.code()).unwrap_or(ResponseError::UnknownServerError)
     }
 
     /// The message for APIs with an `error_message` field.
@@ -120,5 +135,49 @@ impl KafkaError {
         Some(kafka_protocol::protocol::StrBytes::from_string(
             self.to_string(),
         ))
+    }
+}
+
+/// The Kafka error for a partition-log error: the one place log errors become codes.
+fn log_error(e: &LogError) -> ResponseError {
+    match e {
+        LogError::CorruptMessage(_) => ResponseError::CorruptMessage,
+        LogError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
+        // Internal to replication: a client never causes it, so UNKNOWN_SERVER_ERROR.
+        LogError::UnexpectedAppendOffset { .. } => ResponseError::UnknownServerError,
+        LogError::Io(_) | LogError::Corrupted(_) | LogError::Offline(_) => {
+            ResponseError::KafkaStorageError
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_errors_keep_their_kafka_codes() {
+        let cases: Vec<(LogError, i16)> = vec![
+            (LogError::CorruptMessage(String::new()), 2),
+            (LogError::InvalidRecord(String::new()), 87),
+            (LogError::MessageTooLarge { size: 2, max: 1 }, 10),
+            (LogError::RecordListTooLarge { size: 2, max: 1 }, 18),
+            (LogError::InvalidTimestamp(String::new()), 32),
+            (LogError::Offline(String::new()), 56),
+            (LogError::Corrupted(String::new()), 56),
+        ];
+        for (e, code) in cases {
+            assert_eq!(KafkaError::Log(e).code(), code);
+        }
+        assert_eq!(
+            KafkaError::NotEnoughReplicas(String::new()).response_error(),
+            ResponseError::NotEnoughReplicas
+        );
     }
 }

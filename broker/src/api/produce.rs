@@ -6,7 +6,6 @@
 //! shrank below it by the time the write was committed. Waiting holds no lock: each partition
 //! has a watch that its high watermark, leadership and ISR changes bump.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -14,7 +13,6 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::error::KafkaError;
 use crate::log::LogError;
-use crate::replica::partition::ReplicationError;
 use crate::replica::Partition;
 use crate::server::Broker;
 use crate::time::now_ms;
@@ -29,27 +27,6 @@ pub enum Reply {
     /// acks=0 and something failed: close the connection so the producer refreshes its
     /// metadata (Kafka does the same, since it cannot answer).
     Close(String),
-}
-
-/// Why one partition's produce failed.
-enum Failure {
-    Kafka(KafkaError),
-    Replication(ReplicationError),
-}
-
-impl From<KafkaError> for Failure {
-    fn from(e: KafkaError) -> Self {
-        Failure::Kafka(e)
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Kafka(e) => e.fmt(f),
-            Failure::Replication(e) => f.write_str(&e.message),
-        }
-    }
 }
 
 /// An acks=-1 append waiting for the high watermark: response slot, partition, end offset.
@@ -74,9 +51,9 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
         for pd in topic.partition_data {
             let resp = PartitionProduceResponse::default().with_index(pd.index);
             let result = if !(-1..=1).contains(&acks) {
-                Err(Failure::Kafka(KafkaError::InvalidRequiredAcks(format!(
+                Err(KafkaError::InvalidRequiredAcks(format!(
                     "acks must be -1, 0 or 1, got {acks}"
-                ))))
+                )))
             } else {
                 append(
                     b,
@@ -105,15 +82,12 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
                     b.metrics.failed_produce_requests.with_label_values(&[&name]).inc();
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce refused");
                     let record_errors = match &e {
-                        Failure::Kafka(KafkaError::Log(LogError::InvalidRecord(m))) | Failure::Kafka(KafkaError::Log(LogError::CorruptMessage(m))) => {
+                        KafkaError::Log(LogError::InvalidRecord(m)) | KafkaError::Log(LogError::CorruptMessage(m)) => {
                             vec![BatchIndexAndErrorMessage::default().with_batch_index(0).with_batch_index_error_message(Some(super::sb(m.clone())))]
                         }
                         _ => Vec::new(),
                     };
-                    let (code, message) = match &e {
-                        Failure::Kafka(k) => (k.code(), k.message()),
-                        Failure::Replication(r) => (r.error.code(), Some(super::sb(r.message.clone()))),
-                    };
+                    let (code, message) = (e.code(), e.message());
                     let resp = resp.with_error_code(code).with_base_offset(-1);
                     // error_message and record_errors exist from v8 on.
                     if version >= 8 {
@@ -140,12 +114,12 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
                     .failed_produce_requests
                     .with_label_values(&[t.name.0.as_str()])
                     .inc();
-                tracing::debug!(partition = %w.partition.tp, error = %e.message, "acks=all produce not replicated");
+                tracing::debug!(partition = %w.partition.tp, error = %e, "acks=all produce not replicated");
                 let p = &mut t.partition_responses[w.part];
-                p.error_code = e.error.code();
+                p.error_code = e.code();
                 p.base_offset = -1;
                 if version >= 8 {
-                    p.error_message = Some(super::sb(e.message));
+                    p.error_message = e.message();
                 }
             }
         }
@@ -183,21 +157,18 @@ async fn wait_replicated(
     b: &Broker,
     w: &Pending,
     deadline: tokio::time::Instant,
-) -> Result<(), ReplicationError> {
+) -> Result<(), KafkaError> {
     // Slices short enough to notice the cut-off soon after it happens.
     const SLICE: std::time::Duration = std::time::Duration::from_millis(250);
     loop {
         let until = deadline.min(tokio::time::Instant::now() + SLICE);
         match w.partition.wait_replicated(w.end, w.epoch, until).await {
-            Err(e) if e.error == ResponseError::RequestTimedOut && until < deadline => {
+            Err(KafkaError::RequestTimedOut(_)) if until < deadline => {
                 if b.controller.is_cut_off() {
-                    return Err(ReplicationError {
-                        error: ResponseError::NotLeaderOrFollower,
-                        message: format!(
-                            "this node is cut off from the controllers and may no longer lead {}",
-                            w.partition.tp
-                        ),
-                    });
+                    return Err(KafkaError::NotLeaderOrFollower(format!(
+                        "this node is cut off from the controllers and may no longer lead {}",
+                        w.partition.tp
+                    )));
                 }
             }
             r => return r,
@@ -212,18 +183,17 @@ fn append(
     records: Option<&[u8]>,
     acks_all: bool,
     cut_off: bool,
-) -> Result<Appended, Failure> {
+) -> Result<Appended, KafkaError> {
     if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
         // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
-        return Err(
-            KafkaError::InvalidTopic(format!("Cannot append to internal topic {topic}")).into(),
-        );
+        return Err(KafkaError::InvalidTopic(format!(
+            "Cannot append to internal topic {topic}"
+        )));
     }
     if cut_off {
         return Err(KafkaError::NotLeaderOrFollower(format!(
             "this node is cut off from the controllers and may no longer lead {topic}-{partition}"
-        ))
-        .into());
+        )));
     }
     let p = b.replicas.leader(topic, partition)?;
     let records = records.ok_or_else(|| {
@@ -232,7 +202,7 @@ fn append(
         ))
     })?;
     if acks_all {
-        p.check_enough_replicas().map_err(Failure::Replication)?;
+        p.check_enough_replicas()?;
     }
     let (info, epoch) = p.append_as_leader(records, now_ms())?;
     if !info.duplicate {

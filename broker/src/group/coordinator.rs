@@ -55,9 +55,9 @@ impl PendingCommit {
         self.partition
             .wait_replicated(self.end, self.epoch, deadline)
             .await
-            .map_err(|e| match e.error {
-                ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
-                ResponseError::RequestTimedOut => ResponseError::RequestTimedOut,
+            .map_err(|e| match e {
+                crate::error::KafkaError::NotLeaderOrFollower(_) => ResponseError::NotCoordinator,
+                crate::error::KafkaError::RequestTimedOut(_) => ResponseError::RequestTimedOut,
                 _ => ResponseError::CoordinatorNotAvailable,
             })
     }

@@ -80,22 +80,3 @@ pub enum LogError {
     #[error("log dir offline: {0}")]
     Offline(String),
 }
-
-impl LogError {
-    /// The Kafka error code to put in a response for this error.
-    pub fn kafka_code(&self) -> i16 {
-        match self {
-            LogError::CorruptMessage(_) => 2,
-            LogError::InvalidRecord(_) => 87,
-            LogError::MessageTooLarge { .. } => 10,
-            LogError::RecordListTooLarge { .. } => 18,
-            LogError::OffsetOutOfRange { .. } => 1,
-            LogError::OutOfOrderSequence { .. } => 45,
-            LogError::InvalidProducerEpoch { .. } => 47,
-            LogError::InvalidTimestamp(_) => 32,
-            // Internal to replication: a client never causes it, so UNKNOWN_SERVER_ERROR.
-            LogError::UnexpectedAppendOffset { .. } => -1,
-            LogError::Io(_) | LogError::Corrupted(_) | LogError::Offline(_) => 56,
-        }
-    }
-}

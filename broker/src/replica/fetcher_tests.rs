@@ -223,7 +223,7 @@ async fn acks_all_waits_for_the_high_watermark() {
     let end = info.last_offset.next();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
     let err = p.wait_replicated(end, epoch, deadline).await.unwrap_err();
-    assert_eq!(err.error, ResponseError::RequestTimedOut);
+    assert_eq!(err.response_error(), ResponseError::RequestTimedOut);
     let waiter = {
         let p = p.clone();
         tokio::spawn(async move {
@@ -233,7 +233,7 @@ async fn acks_all_waits_for_the_high_watermark() {
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
     p.record_follower_fetch(BrokerId(2), 3, Instant::now());
-    assert_eq!(waiter.await.unwrap(), Ok(()));
+    assert!(waiter.await.unwrap().is_ok());
     // Leadership moves: a waiter gets NOT_LEADER_OR_FOLLOWER at once.
     let (info, epoch) = p.append_as_leader(&batch(1, "b"), 0).unwrap();
     let waiter = {
@@ -247,7 +247,7 @@ async fn acks_all_waits_for_the_high_watermark() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     p.apply_meta(BrokerId(1), &meta(2, 1), 2);
     assert_eq!(
-        waiter.await.unwrap().unwrap_err().error,
+        waiter.await.unwrap().unwrap_err().response_error(),
         ResponseError::NotLeaderOrFollower
     );
 }

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::error::ResponseError;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
@@ -70,15 +69,6 @@ pub struct FetchUpdate {
     pub high_watermark_moved: bool,
     /// The follower caught up and may join the ISR.
     pub expand: Option<IsrChange>,
-}
-
-/// Why an acks=all produce did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicationError {
-    /// The Kafka error.
-    pub error: ResponseError,
-    /// A message for the producer.
-    pub message: String,
 }
 
 /// The replication view of a partition, from the committed image plus follower fetches.
@@ -426,16 +416,13 @@ impl Partition {
 
     /// NOT_ENOUGH_REPLICAS when an acks=all write must be refused before it is appended: the
     /// ISR is smaller than `min.insync.replicas`.
-    pub fn check_enough_replicas(&self) -> Result<(), ReplicationError> {
+    pub fn check_enough_replicas(&self) -> Result<(), KafkaError> {
         let r = self.repl();
         if r.isr.len() < r.min_isr {
-            return Err(ReplicationError {
-                error: ResponseError::NotEnoughReplicas,
-                message: format!(
+            return Err(KafkaError::NotEnoughReplicas(format!(
                     "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {} for partition {}",
                     r.isr, r.min_isr, self.tp
-                ),
-            });
+                )));
         }
         Ok(())
     }
@@ -449,37 +436,28 @@ impl Partition {
         end: Offset,
         epoch: LeaderEpoch,
         deadline: tokio::time::Instant,
-    ) -> Result<(), ReplicationError> {
+    ) -> Result<(), KafkaError> {
         let mut rx = self.changed.subscribe();
         loop {
             if self.is_offline() {
-                return Err(ReplicationError {
-                    error: ResponseError::KafkaStorageError,
-                    message: self.offline_error().to_string(),
-                });
+                return Err(KafkaError::Log(self.offline_error()));
             }
             if self.closed.load(Ordering::Acquire)
                 || !self.is_leader()
                 || self.leader_epoch() != epoch
             {
-                return Err(ReplicationError {
-                    error: ResponseError::NotLeaderOrFollower,
-                    message: format!(
-                        "Leadership of {} changed before the write was replicated.",
-                        self.tp
-                    ),
-                });
+                return Err(KafkaError::NotLeaderOrFollower(format!(
+                    "Leadership of {} changed before the write was replicated.",
+                    self.tp
+                )));
             }
             if self.high_watermark() >= end {
                 let r = self.repl();
                 if r.isr.len() < r.min_isr {
-                    return Err(ReplicationError {
-                        error: ResponseError::NotEnoughReplicasAfterAppend,
-                        message: format!(
+                    return Err(KafkaError::NotEnoughReplicasAfterAppend(format!(
                             "The write to {} was appended, but the ISR {:?} shrank below min.insync.replicas={}",
                             self.tp, r.isr, r.min_isr
-                        ),
-                    });
+                        )));
                 }
                 return Ok(());
             }
@@ -490,13 +468,10 @@ impl Partition {
                     if self.high_watermark() >= end && self.is_leader() {
                         continue;
                     }
-                    return Err(ReplicationError {
-                        error: ResponseError::RequestTimedOut,
-                        message: format!(
-                            "{}: the write was not replicated to the ISR within the request timeout",
-                            self.tp
-                        ),
-                    });
+                    return Err(KafkaError::RequestTimedOut(format!(
+                        "{}: the write was not replicated to the ISR within the request timeout",
+                        self.tp
+                    )));
                 }
             }
         }

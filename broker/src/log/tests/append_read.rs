@@ -89,7 +89,7 @@ fn read_bounds() {
     ));
     assert_eq!(
         log.read(Offset(-1), 100, Offset(12), true)
-            .map_err(|e| e.kafka_code())
+            .map_err(|e| crate::error::KafkaError::from(e).code())
             .err(),
         Some(1)
     );
@@ -247,7 +247,10 @@ fn size_limits() {
     );
     let many: Vec<u8> = (0..20).flat_map(|_| plain(1, 0)).collect();
     let e = log.append_as_leader(&many, LeaderEpoch(0), 0).err();
-    assert_eq!(e.map(|e| e.kafka_code()), Some(18));
+    assert_eq!(
+        e.map(|e| crate::error::KafkaError::from(e).code()),
+        Some(18)
+    );
     assert_eq!(log.log_end_offset(), Offset(0));
 }
 

@@ -78,7 +78,9 @@ fn rejects_bad_batches_with_kafka_errors() {
     let last = bad_crc.len() - 1;
     bad_crc[last] ^= 0xff;
     assert_eq!(
-        batch::validate(&bad_crc).map_err(|e| e.kafka_code()).err(),
+        batch::validate(&bad_crc)
+            .map_err(|e| crate::error::KafkaError::from(e).code())
+            .err(),
         Some(2)
     );
 
@@ -86,7 +88,9 @@ fn rejects_bad_batches_with_kafka_errors() {
     control[22] |= 0x20;
     fix_crc(&mut control);
     assert_eq!(
-        batch::validate(&control).map_err(|e| e.kafka_code()).err(),
+        batch::validate(&control)
+            .map_err(|e| crate::error::KafkaError::from(e).code())
+            .err(),
         Some(87)
     );
 

@@ -43,9 +43,18 @@ fn sequence_gap_and_old_epoch_are_rejected() {
         "{gap:?}"
     );
     let old = log.append_as_leader(&idempotent(7, 0, 2, 1), LeaderEpoch(0), 0);
-    assert_eq!(old.map_err(|e| e.kafka_code()).err(), Some(47));
+    assert_eq!(
+        old.map_err(|e| crate::error::KafkaError::from(e).code())
+            .err(),
+        Some(47)
+    );
     let bumped_not_zero = log.append_as_leader(&idempotent(7, 2, 2, 1), LeaderEpoch(0), 0);
-    assert_eq!(bumped_not_zero.map_err(|e| e.kafka_code()).err(), Some(45));
+    assert_eq!(
+        bumped_not_zero
+            .map_err(|e| crate::error::KafkaError::from(e).code())
+            .err(),
+        Some(45)
+    );
     assert_eq!(
         log.log_end_offset(),
         Offset(2),
@@ -130,7 +139,7 @@ fn follower_append_copies_batches_as_they_are() {
     assert_eq!(
         follower
             .append_as_follower(&bad)
-            .map_err(|e| e.kafka_code())
+            .map_err(|e| crate::error::KafkaError::from(e).code())
             .err(),
         Some(2)
     );

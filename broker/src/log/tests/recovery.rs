@@ -216,7 +216,7 @@ fn producer_state_survives_reopen() {
     );
     assert_eq!(
         log.append_as_leader(&idempotent(11, 2, 9, 1), LeaderEpoch(0), 0)
-            .map_err(|e| e.kafka_code())
+            .map_err(|e| crate::error::KafkaError::from(e).code())
             .err(),
         Some(45)
     );

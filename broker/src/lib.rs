@@ -18,5 +18,6 @@ pub mod repeated;
 pub mod replica;
 pub mod resources;
 pub mod server;
+pub mod shutdown;
 pub mod time;
 pub mod types;

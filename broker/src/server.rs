@@ -16,6 +16,7 @@ use crate::error::KafkaError;
 use crate::metadata::BrokerInfo;
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
+use crate::shutdown::Shutdown;
 use crate::types::BrokerId;
 
 /// Everything a request handler can reach.
@@ -32,8 +33,8 @@ pub struct Broker {
     pub groups: crate::group::GroupCoordinator,
     /// True once every hosted partition is loaded and the listeners are up.
     pub ready: AtomicBool,
-    /// Set at shutdown: connections stop taking requests before logs are closed.
-    pub closing: AtomicBool,
+    /// Begun at shutdown: connections stop taking requests before logs are closed.
+    pub shutdown: Shutdown,
     /// When Metadata first found each broker fenced (see `api::metadata`).
     pub fenced_seen: std::sync::Mutex<std::collections::HashMap<BrokerId, std::time::Instant>>,
 }
@@ -88,14 +89,21 @@ pub struct RunningBroker {
     pub http_addr: SocketAddr,
     /// Where the metadata quorum listens (the CONTROLLER listener).
     pub controller_addr: SocketAddr,
+    /// The Kafka listener, which drains its connections when the stop begins.
+    listener: JoinHandle<()>,
+    /// Background loops, aborted at the stop.
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningBroker {
     /// Stops accepting work and closes every log cleanly.
     pub async fn shutdown(self) {
-        self.broker.closing.store(true, Ordering::Release);
+        self.broker.shutdown.begin();
         self.broker.ready.store(false, Ordering::Release);
+        // Connections answer the request in hand and close; the listener accepts no more.
+        if let Err(e) = self.listener.await {
+            tracing::warn!(error = %e, "the Kafka listener ended abnormally");
+        }
         controlled_shutdown(&self.broker).await;
         for t in &self.tasks {
             t.abort();
@@ -113,7 +121,7 @@ const CONTROLLED_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::fr
 
 /// Controlled shutdown: with other live brokers around, fence this node so the active
 /// controller moves every leadership it holds to a live ISR member, and wait (bounded) until
-/// that is committed. Connections already refuse requests (`closing`), so liveness probes fail
+/// that is committed. Connections are closed already (`shutdown`), so liveness probes fail
 /// and the node is not unfenced again. Clients see NOT_LEADER_OR_FOLLOWER and move, instead
 /// of waiting out `broker.session.timeout.ms`.
 async fn controlled_shutdown(b: &Broker) {
@@ -262,7 +270,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         metrics,
         groups: crate::group::GroupCoordinator::new(config.groups.clone()),
         ready: AtomicBool::new(false),
-        closing: AtomicBool::new(false),
+        shutdown: Shutdown::new(),
         fenced_seen: Default::default(),
     });
     {
@@ -289,20 +297,21 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         )
     })?;
     let http_addr = http.local_addr()?;
+    let listener = tokio::spawn(crate::net::serve(
+        kafka,
+        broker.clone(),
+        crate::net::NetLimits {
+            max_connections: budget.max_connections,
+            max_per_ip: config.limits.max_connections_per_ip,
+            idle: config.limits.connections_max_idle,
+            request_read_timeout: config.limits.request_read_timeout,
+            max_frame: config.socket_request_max_bytes,
+            request_memory: config.limits.queued_max_request_bytes,
+        },
+        broker.shutdown.watch(),
+    ));
     let tasks = vec![
         tokio::spawn(crate::http::serve(http, broker.clone())),
-        tokio::spawn(crate::net::serve(
-            kafka,
-            broker.clone(),
-            crate::net::NetLimits {
-                max_connections: budget.max_connections,
-                max_per_ip: config.limits.max_connections_per_ip,
-                idle: config.limits.connections_max_idle,
-                request_read_timeout: config.limits.request_read_timeout,
-                max_frame: config.socket_request_max_bytes,
-                request_memory: config.limits.queued_max_request_bytes,
-            },
-        )),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
         tokio::spawn(crate::replica::isr::run(broker.clone())),
@@ -342,6 +351,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         kafka_addr,
         http_addr,
         controller_addr,
+        listener,
         tasks,
     })
 }

@@ -6,6 +6,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use crate::group::OffsetToCommit;
 use crate::server::Broker;
 
 /// Handles OffsetCommit.
@@ -15,18 +16,16 @@ pub async fn handle(
     _version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> OffsetCommitResponse {
-    let offsets: Vec<(String, i32, i64, i32, Option<String>)> = req
+    let offsets: Vec<OffsetToCommit> = req
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions.iter().map(move |p| {
-                (
-                    t.name.0.to_string(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.committed_metadata.as_ref().map(|m| m.to_string()),
-                )
+            t.partitions.iter().map(move |p| OffsetToCommit {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
             })
         })
         .collect();

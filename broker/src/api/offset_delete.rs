@@ -14,13 +14,13 @@ pub async fn handle(
     _version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> OffsetDeleteResponse {
-    let partitions: Vec<(String, i32)> = req
+    let partitions: Vec<crate::types::TopicPartition> = req
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(move |p| (t.name.0.to_string(), p.partition_index))
+            t.partitions.iter().map(move |p| {
+                crate::types::TopicPartition::new(t.name.0.as_str(), p.partition_index)
+            })
         })
         .collect();
     match b

@@ -18,12 +18,12 @@ use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_T
 use crate::config::group::GroupConfig;
 use crate::server::Broker;
 use crate::time::now_ms;
-use crate::types::Offset;
+use crate::types::{Offset, TopicPartition};
 
 /// A group and its committed offsets.
 struct GroupEntry {
     group: Group,
-    offsets: HashMap<(String, i32), OffsetValue>,
+    offsets: HashMap<TopicPartition, OffsetValue>,
 }
 
 /// One committed offset for OffsetFetch.
@@ -61,6 +61,21 @@ impl PendingCommit {
                 _ => ResponseError::CoordinatorNotAvailable,
             })
     }
+}
+
+/// One offset to commit (an OffsetCommit partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetToCommit {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset the group will read next.
+    pub offset: i64,
+    /// The leader epoch of the last record read (-1 when unknown).
+    pub leader_epoch: i32,
+    /// The client's metadata string.
+    pub metadata: Option<String>,
 }
 
 /// Committed offsets by topic, partitions in order.
@@ -318,10 +333,10 @@ impl GroupCoordinator {
                 });
                 match v {
                     Some(v) => {
-                        e.offsets.insert((t, p), v);
+                        e.offsets.insert(TopicPartition::new(t, p), v);
                     }
                     None => {
-                        e.offsets.remove(&(t, p));
+                        e.offsets.remove(&TopicPartition::new(t, p));
                     }
                 }
             }
@@ -483,7 +498,7 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-        offsets: &[(String, i32, i64, i32, Option<String>)],
+        offsets: &[OffsetToCommit],
     ) -> Result<(Vec<i16>, Option<PendingCommit>), ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -530,22 +545,22 @@ impl GroupCoordinator {
         let mut codes = Vec::with_capacity(offsets.len());
         let mut entries = Vec::new();
         let mut values = Vec::new();
-        for (topic, partition, offset, epoch, metadata) in offsets {
-            let known = image.partition(topic, *partition).is_some();
-            let meta = metadata.clone().unwrap_or_default();
+        for c in offsets {
+            let known = image.partition(&c.topic, c.partition).is_some();
+            let meta = c.metadata.clone().unwrap_or_default();
             let code = if !known {
                 ResponseError::UnknownTopicOrPartition.code()
             } else if meta.len() > self.config.metadata_max_bytes {
                 ResponseError::OffsetMetadataTooLarge.code()
             } else {
                 let v = OffsetValue {
-                    offset: *offset,
-                    leader_epoch: *epoch,
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
                     metadata: meta,
                     commit_timestamp: now,
                 };
-                entries.push(Entry::offset(group_id, topic, *partition, &v));
-                values.push(((topic.clone(), *partition), v));
+                entries.push(Entry::offset(group_id, &c.topic, c.partition, &v));
+                values.push((TopicPartition::new(&c.topic, c.partition), v));
                 0
             };
             codes.push(code);
@@ -588,7 +603,7 @@ impl GroupCoordinator {
         let offsets = groups.get(group_id).map(|e| &e.offsets);
         let lookup = |t: &str, p: i32| -> Committed {
             offsets
-                .and_then(|o| o.get(&(t.to_string(), p)))
+                .and_then(|o| o.get(&TopicPartition::new(t, p)))
                 .map(|v| Committed {
                     offset: v.offset,
                     leader_epoch: v.leader_epoch,
@@ -609,11 +624,11 @@ impl GroupCoordinator {
                 let mut by_topic: std::collections::BTreeMap<String, Vec<(i32, Committed)>> =
                     Default::default();
                 if let Some(o) = offsets {
-                    for ((t, p), _) in o.iter() {
+                    for tp in o.keys() {
                         by_topic
-                            .entry(t.clone())
+                            .entry(tp.topic.clone())
                             .or_default()
-                            .push((*p, lookup(t, *p)));
+                            .push((tp.partition, lookup(&tp.topic, tp.partition)));
                     }
                 }
                 by_topic
@@ -673,7 +688,7 @@ impl GroupCoordinator {
         let mut entries: Vec<Entry> = e
             .offsets
             .keys()
-            .map(|(t, p)| Entry::offset_tombstone(group_id, t, *p))
+            .map(|tp| Entry::offset_tombstone(group_id, &tp.topic, tp.partition))
             .collect();
         entries.push(Entry::group_tombstone(group_id));
         if let Err(err) = self.append(&p, &entries) {
@@ -689,7 +704,7 @@ impl GroupCoordinator {
         &self,
         b: &Broker,
         group_id: &str,
-        partitions: &[(String, i32)],
+        partitions: &[TopicPartition],
     ) -> Result<Vec<i16>, ResponseError> {
         let p = self.owner(b, group_id)?;
         let mut groups = self.lock();
@@ -708,21 +723,21 @@ impl GroupCoordinator {
         };
         let mut codes = Vec::new();
         let mut entries = Vec::new();
-        for (t, part) in partitions {
-            if subscribed.contains(t) {
+        for tp in partitions {
+            if subscribed.contains(&tp.topic) {
                 codes.push(ResponseError::GroupSubscribedToTopic.code());
             } else {
                 codes.push(0);
-                if e.offsets.contains_key(&(t.clone(), *part)) {
-                    entries.push(Entry::offset_tombstone(group_id, t, *part));
+                if e.offsets.contains_key(tp) {
+                    entries.push(Entry::offset_tombstone(group_id, &tp.topic, tp.partition));
                 }
             }
         }
         if !entries.is_empty() {
             self.append(&p, &entries)?;
-            for (t, part) in partitions {
-                if !subscribed.contains(t) {
-                    e.offsets.remove(&(t.clone(), *part));
+            for tp in partitions {
+                if !subscribed.contains(&tp.topic) {
+                    e.offsets.remove(tp);
                 }
             }
         }
@@ -757,7 +772,7 @@ impl GroupCoordinator {
             if e.group.state != GroupState::Empty {
                 continue;
             }
-            let old: Vec<(String, i32)> = if e.group.protocol_type.is_some() {
+            let old: Vec<TopicPartition> = if e.group.protocol_type.is_some() {
                 if e.group.empty_since_ms.is_some_and(|t| t < cutoff) {
                     e.offsets.keys().cloned().collect()
                 } else {
@@ -776,7 +791,7 @@ impl GroupCoordinator {
             let Ok(p) = self.owner(b, id) else { continue };
             let mut entries: Vec<Entry> = old
                 .iter()
-                .map(|(t, part)| Entry::offset_tombstone(id, t, *part))
+                .map(|tp| Entry::offset_tombstone(id, &tp.topic, tp.partition))
                 .collect();
             let all_gone = old.len() == e.offsets.len();
             if all_gone {

@@ -6,4 +6,4 @@ pub mod state;
 pub mod store;
 
 pub use crate::config::group::GroupConfig;
-pub use coordinator::GroupCoordinator;
+pub use coordinator::{GroupCoordinator, OffsetToCommit};

@@ -70,6 +70,7 @@ impl PartitionLog {
         for b in &mut batches {
             match staged.check(&b.header)? {
                 SequenceCheck::Append => {
+                    debug_assert!(b.header.last_offset_delta >= 0, "validated batch header");
                     let last = next + i64::from(b.header.last_offset_delta);
                     staged.update(&b.header, next, last);
                     b.header.base_offset = next;
@@ -135,6 +136,11 @@ impl PartitionLog {
             .append(&data, &batches, interval, now_ms)?;
         self.producers.merge(staged);
         self.after_append(record_count, now_ms)?;
+        debug_assert_eq!(
+            self.log_end_offset().0,
+            last_offset + 1,
+            "offsets are dense: the log ends right after the appended batches"
+        );
         Ok(AppendInfo {
             first_offset: Offset(log_end),
             last_offset: Offset(last_offset),

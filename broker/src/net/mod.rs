@@ -24,9 +24,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 use crate::api::{self, Outcome};
 use crate::server::Broker;
+use crate::shutdown::Closing;
 pub use admission::NetLimits;
 use admission::{Admission, Held};
 
@@ -39,15 +41,36 @@ const READ_CHUNK: usize = 64 << 10;
 /// The most a frame's buffer reserves before its bytes arrive; larger frames grow with them.
 const INITIAL_FRAME_CAPACITY: usize = 1 << 20;
 
-/// Accepts connections until the task is dropped, spawning a task for each.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, limits: NetLimits) {
+/// How long a stopping listener lets its connections finish the requests in hand.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts connections until the node stops, a task for each, kept in a `JoinSet`; then
+/// stops accepting, lets every connection finish the request in hand (each closes before
+/// reading another) and waits for them, at most [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    limits: NetLimits,
+    closing: Closing,
+) {
     let admission = Arc::new(Admission::new(&limits, broker.metrics.clone()));
     let limits = Arc::new(limits);
+    let mut connections = JoinSet::new();
+    let mut stop = closing.clone();
     loop {
+        // Finished connections leave the set as they go.
+        while connections.try_join_next().is_some() {}
         // At max.connections, wait for a slot before accepting more: new clients queue in
         // the kernel's backlog instead of costing descriptors.
-        let slot = admission.slot().await;
-        match listener.accept().await {
+        let slot = tokio::select! {
+            s = admission.slot() => s,
+            _ = stop.closed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.closed() => break,
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 let Some(per_ip) = admission.enter(peer.ip()) else {
                     broker
@@ -64,11 +87,13 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, limits: NetLimits
                 let broker = broker.clone();
                 let admission = admission.clone();
                 let limits = limits.clone();
-                tokio::spawn(async move {
+                let closing = closing.clone();
+                connections.spawn(async move {
                     let _slot = slot;
                     let _per_ip = per_ip;
                     broker.metrics.connections.inc();
-                    if let Err(e) = connection(stream, peer, &broker, &limits, &admission).await {
+                    let r = connection(stream, peer, &broker, &limits, &admission, closing).await;
+                    if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an I/O error");
                     }
                     broker.metrics.connections.dec();
@@ -83,6 +108,20 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, limits: NetLimits
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+    drop(listener);
+    let open = connections.len();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open,
+            left = connections.len(),
+            "connections still busy after the drain timeout; closing them"
+        );
+        connections.shutdown().await;
     }
 }
 
@@ -123,12 +162,22 @@ async fn connection(
     broker: &Broker,
     limits: &NetLimits,
     admission: &Admission,
+    mut closing: Closing,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (mut rd, mut wr) = stream.into_split();
     let mut out = BytesMut::with_capacity(64 * 1024);
     loop {
-        let (frame, held) = match read_frame(&mut rd, limits, admission).await? {
+        // Between requests a stopping node closes the connection; a request in hand is
+        // answered first.
+        let next = tokio::select! {
+            f = read_frame(&mut rd, limits, admission) => f?,
+            _ = closing.closed() => {
+                tracing::debug!(%peer, "closing connection: broker shutting down");
+                return Ok(());
+            }
+        };
+        let (frame, held) = match next {
             Frame::Request(f, held) => (f, held),
             Frame::End => return Ok(()),
             Frame::Close(reason, detail) => {
@@ -136,10 +185,6 @@ async fn connection(
                 return Ok(());
             }
         };
-        if broker.closing.load(std::sync::atomic::Ordering::Acquire) {
-            tracing::debug!(%peer, "closing connection: broker shutting down");
-            return Ok(());
-        }
         let outcome = api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await;
         drop(held);
         match outcome {

@@ -585,11 +585,14 @@ impl Partition {
         if !self.is_leader() {
             return false;
         }
-        let mut candidate = self.log_end_offset().0;
+        let own_leo = self.log_end_offset().0;
+        let mut candidate = own_leo;
         for id in r.isr.iter().filter(|id| **id != r.node) {
             let leo = r.followers.get(id).map_or(-1, |f| f.log_end_offset);
             candidate = candidate.min(leo);
         }
+        // The high watermark is a minimum over the ISR, this log included.
+        debug_assert!(candidate <= own_leo);
         let old = self.high_watermark.load(Ordering::Acquire);
         if candidate > old {
             self.high_watermark.store(candidate, Ordering::Release);
@@ -751,6 +754,10 @@ impl Partition {
 
     fn refresh(&self, log: &PartitionLog) {
         let leo = log.log_end_offset().0;
+        debug_assert!(
+            log.log_start_offset().0 <= leo,
+            "the log start never passes the log end"
+        );
         self.log_end.store(leo, Ordering::Release);
         self.log_start
             .store(log.log_start_offset().0, Ordering::Release);

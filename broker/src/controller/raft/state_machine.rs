@@ -260,6 +260,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let mut out = Vec::new();
         for entry in entries {
+            debug_assert!(
+                self.last_applied
+                    .is_none_or(|l| l.index < entry.log_id.index),
+                "entries are applied once each, in log order"
+            );
             self.last_applied = Some(entry.log_id);
             self.image.version = entry.log_id.index;
             // The leader that wrote an entry is the active controller as of that entry: the

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod controller;
 pub mod error;
 pub mod group;

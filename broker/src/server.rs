@@ -1,5 +1,6 @@
-//! Wiring a node together: log dirs and `meta.properties`, the controller, the replica manager,
-//! the Kafka listener and the HTTP API.
+//! Starting and stopping a node: log dirs and `meta.properties`, resource limits, the
+//! controller, the replica manager, the group coordinator, the Kafka listener and the HTTP
+//! API, wired into the shared [`Broker`] context; controlled shutdown.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,73 +12,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
-use crate::controller::{Controller, NewTopic};
-use crate::error::KafkaError;
+use crate::context::Broker;
+use crate::controller::Controller;
 use crate::metadata::BrokerInfo;
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
 use crate::shutdown::Shutdown;
 use crate::types::BrokerId;
-
-/// Everything a request handler can reach.
-pub struct Broker {
-    /// Static configuration.
-    pub config: Arc<BrokerConfig>,
-    /// The metadata writer and image.
-    pub controller: Arc<Controller>,
-    /// Hosted partitions.
-    pub replicas: Arc<ReplicaManager>,
-    /// Metric handles.
-    pub metrics: Arc<Metrics>,
-    /// Consumer groups coordinated here.
-    pub groups: crate::group::GroupCoordinator,
-    /// True once every hosted partition is loaded and the listeners are up.
-    pub ready: AtomicBool,
-    /// Begun at shutdown: connections stop taking requests before logs are closed.
-    pub shutdown: Shutdown,
-    /// When Metadata first found each broker fenced (see `api::metadata`).
-    pub fenced_seen: std::sync::Mutex<std::collections::HashMap<BrokerId, std::time::Instant>>,
-}
-
-impl Broker {
-    /// Creates a topic on first use (Metadata with auto-creation, or Produce to a missing topic).
-    pub async fn auto_create(&self, name: &str) -> Result<(), KafkaError> {
-        // Internal topics are made with their own settings (compacted, their partition count),
-        // never with the defaults for user topics.
-        if name == crate::group::store::OFFSETS_TOPIC {
-            return self
-                .groups
-                .ensure_offsets_topic(self)
-                .await
-                .map_err(|e| KafkaError::Unknown(format!("cannot create {name}: {e}")));
-        }
-        if name == "__transaction_state" {
-            return Err(KafkaError::UnknownTopicOrPartition(
-                "transactions are not available on this cluster yet".into(),
-            ));
-        }
-        let t = NewTopic {
-            name: name.to_string(),
-            partitions: self.config.num_partitions,
-            replication_factor: self
-                .config
-                .default_replication_factor
-                .min(self.controller.image().brokers.len() as i16)
-                .max(1),
-            assignment: None,
-            configs: Default::default(),
-        };
-        match self.controller.create_topic(t, false).await {
-            Ok(_) => {
-                tracing::info!(topic = name, "auto-created topic");
-                Ok(())
-            }
-            // Another connection won the race: fine.
-            Err(KafkaError::TopicAlreadyExists(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
 
 /// A started node.
 pub struct RunningBroker {
@@ -263,26 +204,33 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         tokio::task::spawn_blocking(move || load.subscribe(Box::new(move |img| r.apply(img))))
             .await?;
     }
+    let groups = Arc::new(crate::group::GroupCoordinator::new(
+        config.groups.clone(),
+        crate::group::offsets_log::OffsetsLog::new(
+            BrokerId(config.node_id),
+            controller.clone(),
+            replicas.clone(),
+        ),
+    ));
     let broker = Arc::new(Broker {
         config: config.clone(),
         controller,
         replicas: replicas.clone(),
         metrics,
-        groups: crate::group::GroupCoordinator::new(config.groups.clone()),
+        groups: groups.clone(),
         ready: AtomicBool::new(false),
         shutdown: Shutdown::new(),
-        fenced_seen: Default::default(),
     });
     {
         // The coordinator follows leadership of __consumer_offsets with every image (after the
-        // replica manager, which subscribed first); the first call replays the partitions this
-        // node leads before clients are served.
-        let weak = Arc::downgrade(&broker);
+        // replica manager, which subscribed first), replaying newly led partitions in the
+        // background.
+        let weak = Arc::downgrade(&groups);
         let c = broker.controller.clone();
         tokio::task::spawn_blocking(move || {
             c.subscribe(Box::new(move |_img| {
-                if let Some(b) = weak.upgrade() {
-                    b.groups.on_image(&b);
+                if let Some(g) = weak.upgrade() {
+                    g.on_image();
                 }
             }))
         })
@@ -299,7 +247,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let http_addr = http.local_addr()?;
     let listener = tokio::spawn(crate::net::serve(
         kafka,
-        broker.clone(),
+        Arc::new(crate::api::Dispatcher::new(broker.clone())),
         crate::net::NetLimits {
             max_connections: budget.max_connections,
             max_per_ip: config.limits.max_connections_per_ip,
@@ -313,8 +261,12 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let tasks = vec![
         tokio::spawn(crate::http::serve(http, broker.clone())),
         tokio::spawn(replicas.retention_loop()),
-        tokio::spawn(crate::group::GroupCoordinator::run(broker.clone())),
-        tokio::spawn(crate::replica::isr::run(broker.clone())),
+        tokio::spawn(groups.run()),
+        tokio::spawn(crate::replica::isr::run(
+            broker.replicas.clone(),
+            broker.controller.clone(),
+            std::time::Duration::from_millis(config.replication.lag_time_max_ms),
+        )),
         tokio::spawn(crate::replica::log_dirs::run(
             broker.replicas.clone(),
             broker.controller.clone(),

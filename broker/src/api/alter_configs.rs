@@ -10,8 +10,8 @@ use kafka_protocol::messages::{
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::config::defs::{self, ConfigType};
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::server::Broker;
 
 /// Handles AlterConfigs.
 pub async fn handle_alter(

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
 
-use crate::server::Broker;
+use crate::context::Broker;
 use crate::types::BrokerId;
 
 /// Handles AlterPartitionReassignments.

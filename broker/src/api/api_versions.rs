@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 fn keys() -> Vec<ApiVersion> {
     ApiKey::iter()

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 use crate::types::BrokerId;
 
 /// Handles CreatePartitions.

@@ -9,9 +9,9 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::sb;
 use crate::config::defs;
+use crate::context::Broker;
 use crate::controller::NewTopic;
 use crate::error::KafkaError;
-use crate::server::Broker;
 use crate::types::BrokerId;
 
 /// Handles CreateTopics.

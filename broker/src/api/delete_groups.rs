@@ -3,7 +3,7 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles DeleteGroups.
 pub async fn handle(
@@ -16,7 +16,7 @@ pub async fn handle(
         .groups_names
         .into_iter()
         .map(|g| {
-            let code = b.groups.delete(b, g.0.as_str());
+            let code = b.groups.delete(g.0.as_str());
             DeletableGroupResult::default()
                 .with_group_id(g)
                 .with_error_code(code)

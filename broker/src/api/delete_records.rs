@@ -5,8 +5,8 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::server::Broker;
 use crate::types::Offset;
 
 /// Handles DeleteRecords.

@@ -4,8 +4,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 
 use super::sb;
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::server::Broker;
 
 /// Handles DeleteTopics.
 pub async fn handle(

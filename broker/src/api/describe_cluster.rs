@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// `endpoint_type` values (v1+).
 const ENDPOINT_BROKER: i8 = 1;

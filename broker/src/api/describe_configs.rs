@@ -8,9 +8,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::sb;
 use crate::config::defs::{self, ConfigSource, ConfigType};
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::replica::throttle;
-use crate::server::Broker;
 
 /// Kafka's `ConfigResource.Type` codes.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -111,7 +110,8 @@ fn describe(
             Ok(broker_configs(b)
                 .into_iter()
                 .map(|(k, v, kind, source)| {
-                    let read_only = !throttle::DYNAMIC_BROKER_CONFIGS.contains(&k.as_str());
+                    let read_only =
+                        !crate::config::dynamic::DYNAMIC_BROKER_CONFIGS.contains(&k.as_str());
                     let syn = if synonyms {
                         vec![DescribeConfigsSynonym::default()
                             .with_name(sb(k.clone()))
@@ -253,7 +253,7 @@ pub fn broker_configs(b: &Broker) -> Vec<(String, String, ConfigType, ConfigSour
     // cluster-wide one, else Kafka's default (no limit).
     let image = b.controller.image();
     let me = crate::types::BrokerId(c.node_id);
-    for key in throttle::DYNAMIC_BROKER_CONFIGS {
+    for key in crate::config::dynamic::DYNAMIC_BROKER_CONFIGS {
         let own = image
             .broker_configs
             .get(&c.node_id.to_string())

@@ -4,7 +4,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles DescribeGroups.
 pub async fn handle(
@@ -27,7 +27,7 @@ pub async fn handle(
             } else {
                 out
             };
-            match b.groups.describe(b, gid.0.as_str()) {
+            match b.groups.describe(gid.0.as_str()) {
                 Ok(g) => {
                     // Like Kafka's GroupMetadata.summary: protocol, metadata and assignments
                     // only for a Stable group (mid-rebalance they are not settled).

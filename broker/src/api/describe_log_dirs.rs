@@ -7,7 +7,7 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles DescribeLogDirs.
 pub async fn handle(

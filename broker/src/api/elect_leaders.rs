@@ -10,8 +10,8 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 
 use super::sb;
+use crate::context::Broker;
 use crate::controller::election::ElectionType;
-use crate::server::Broker;
 
 /// Bounds for the request's `timeout_ms` (Kafka's default is 60 s).
 const MIN_TIMEOUT: Duration = Duration::from_millis(100);

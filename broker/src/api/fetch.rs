@@ -25,10 +25,10 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use tokio::sync::Notify;
 
+use crate::context::Broker;
 use crate::error::KafkaError;
 use crate::log::LogError;
 use crate::replica::Partition;
-use crate::server::Broker;
 use crate::types::{LeaderEpoch, Offset};
 
 /// Fetch failures, logged once per interval per error code.

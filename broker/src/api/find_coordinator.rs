@@ -7,7 +7,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles FindCoordinator.
 pub async fn handle(
@@ -57,13 +57,13 @@ async fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
             "transaction coordinators are not available on this cluster yet",
         );
     }
-    if let Err(e) = b.groups.ensure_offsets_topic(b).await {
+    if let Err(e) = b.groups.ensure_offsets_topic().await {
         return fail(key, e, "the offsets topic could not be created");
     }
     let image = b.controller.image();
     let leader = b
         .groups
-        .partition_of(b, key.as_str())
+        .partition_of(key.as_str())
         .and_then(|p| image.partition(crate::group::store::OFFSETS_TOPIC, p))
         .map(|p| p.leader);
     match leader.and_then(|l| image.brokers.get(&l)) {

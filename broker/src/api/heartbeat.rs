@@ -2,7 +2,7 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles Heartbeat.
 pub async fn handle(
@@ -12,7 +12,6 @@ pub async fn handle(
     _ctx: &super::Ctx<'_>,
 ) -> HeartbeatResponse {
     let code = b.groups.heartbeat(
-        b,
         req.group_id.0.as_str(),
         req.member_id.as_str(),
         req.group_instance_id.as_ref().map(|s| s.as_str()),

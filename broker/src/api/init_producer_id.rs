@@ -4,7 +4,7 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles InitProducerId.
 pub async fn handle(

@@ -7,8 +7,8 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::sb;
+use crate::context::Broker;
 use crate::group::state::JoinRequest;
-use crate::server::Broker;
 
 /// Handles JoinGroup.
 pub async fn handle(
@@ -44,7 +44,7 @@ pub async fn handle(
             .with_generation_id(-1)
             .with_member_id(sb(member_id))
     };
-    let rx = match b.groups.join(b, &group_id, join) {
+    let rx = match b.groups.join(&group_id, join) {
         Ok(rx) => rx,
         Err(e) => return error(e.code(), req.member_id.to_string()),
     };

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles LeaveGroup.
 pub async fn handle(
@@ -25,7 +25,7 @@ pub async fn handle(
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    match b.groups.leave(b, req.group_id.0.as_str(), &members) {
+    match b.groups.leave(req.group_id.0.as_str(), &members) {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(codes) if version >= 3 => LeaveGroupResponse::default().with_members(
             req.members

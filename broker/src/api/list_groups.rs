@@ -4,7 +4,7 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles ListGroups.
 pub async fn handle(

@@ -6,8 +6,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::server::Broker;
 
 /// Handles ListOffsets.
 pub async fn handle(

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{
 };
 
 use super::sb;
+use crate::context::Broker;
 use crate::metadata::MetadataImage;
-use crate::server::Broker;
 use crate::types::BrokerId;
 
 /// Handles ListPartitionReassignments.

@@ -7,68 +7,79 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
-use super::sb;
-use crate::error::KafkaError;
-use crate::metadata::TopicMeta;
-use crate::server::Broker;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
 
-/// Handles Metadata.
+use super::sb;
+use crate::context::Broker;
+use crate::error::KafkaError;
+use crate::metadata::{MetadataImage, TopicMeta};
+
+/// Handles Metadata: auto-creates the missing topics the request names when it and
+/// `auto.create.topics.enable` allow, then answers from the image (see [`answer`]).
 pub async fn handle(
     b: &Broker,
+    grace: &FencedGrace,
     req: MetadataRequest,
     version: i16,
     _ctx: &super::Ctx<'_>,
 ) -> MetadataResponse {
-    let mut image = visible_image(b);
+    let mut failed = BTreeMap::new();
+    if req.allow_auto_topic_creation && b.config.auto_create_topics {
+        let image = b.controller.image();
+        let missing: Vec<String> = req
+            .topics
+            .iter()
+            .flatten()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .filter(|n| !image.topics.contains_key(n))
+            .collect();
+        for name in missing {
+            if let Err(e) = super::auto_create::auto_create(b, &name).await {
+                failed.insert(name, e);
+            }
+        }
+    }
+    let image = visible_image(b);
+    let fenced = grace.recently_fenced(&image, Instant::now());
+    answer(&image, &fenced, &failed, &req, version)
+}
+
+/// The Metadata response for `req` from `image`: pure, so it is tested without a node.
+/// `recently_fenced` are fenced brokers still listed ([`FencedGrace`]); `failed` are topics
+/// whose auto-creation failed, answered with that error.
+pub fn answer(
+    image: &MetadataImage,
+    recently_fenced: &BTreeSet<crate::types::BrokerId>,
+    failed: &BTreeMap<String, KafkaError>,
+    req: &MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    let ops = req.include_topic_authorized_operations;
     let mut topics = Vec::new();
-    match req.topics {
+    match &req.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
-        None => topics.extend(
-            image
-                .topics
-                .values()
-                .map(|t| topic_entry(t, version, req.include_topic_authorized_operations)),
-        ),
-        Some(list) if list.is_empty() && version == 0 => topics.extend(
-            image
-                .topics
-                .values()
-                .map(|t| topic_entry(t, version, req.include_topic_authorized_operations)),
-        ),
+        None => topics.extend(image.topics.values().map(|t| topic_entry(t, version, ops))),
+        Some(list) if list.is_empty() && version == 0 => {
+            topics.extend(image.topics.values().map(|t| topic_entry(t, version, ops)))
+        }
         Some(list) => {
             for t in list {
-                let name = t.name.map(|n| n.0.to_string());
-                let entry = match name {
-                    Some(name) => {
-                        if !image.topics.contains_key(&name)
-                            && req.allow_auto_topic_creation
-                            && b.config.auto_create_topics
-                        {
-                            match b.auto_create(&name).await {
-                                Ok(()) => image = visible_image(b),
-                                Err(e) => {
-                                    topics.push(error_entry(Some(&name), Uuid::nil(), &e));
-                                    continue;
-                                }
-                            }
+                let entry = match t.name.as_ref().map(|n| n.0.to_string()) {
+                    Some(name) => match (image.topics.get(&name), failed.get(&name)) {
+                        (Some(topic), _) => topic_entry(topic, version, ops),
+                        (None, Some(e)) => error_entry(Some(&name), Uuid::nil(), e),
+                        (None, None) => {
+                            let e = match crate::controller::validate_topic_name(&name) {
+                                Err(e) => e,
+                                Ok(()) => KafkaError::UnknownTopicOrPartition(String::new()),
+                            };
+                            error_entry(Some(&name), Uuid::nil(), &e)
                         }
-                        match image.topics.get(&name) {
-                            Some(topic) => {
-                                topic_entry(topic, version, req.include_topic_authorized_operations)
-                            }
-                            None => {
-                                let e = match crate::controller::validate_topic_name(&name) {
-                                    Err(e) => e,
-                                    Ok(()) => KafkaError::UnknownTopicOrPartition(String::new()),
-                                };
-                                error_entry(Some(&name), Uuid::nil(), &e)
-                            }
-                        }
-                    }
+                    },
                     None => match image.topic_by_id(t.topic_id) {
-                        Some(topic) => {
-                            topic_entry(topic, version, req.include_topic_authorized_operations)
-                        }
+                        Some(topic) => topic_entry(topic, version, ops),
                         None => error_entry(
                             None,
                             t.topic_id,
@@ -80,7 +91,6 @@ pub async fn handle(
             }
         }
     }
-    let recently_fenced = recently_fenced(b);
     // Fenced brokers (down, or shutting down) are left out, as KRaft's brokers do: clients
     // should not connect to them. DescribeCluster v2 can still list them.
     let brokers = image
@@ -134,20 +144,33 @@ pub const CLUSTER_OPERATIONS: i32 =
 /// partitions first and drop the broker on a later refresh.
 pub const FENCED_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Brokers fenced in the controller's image for less than [`FENCED_GRACE`], as this node
-/// has seen it (from the first Metadata request that found them fenced). A node cut off
-/// from the quorum that shows itself fenced is not among them: clients must leave it.
-fn recently_fenced(b: &Broker) -> std::collections::BTreeSet<crate::types::BrokerId> {
-    let image = b.controller.image();
-    let now = std::time::Instant::now();
-    let mut seen = b.fenced_seen.lock().unwrap_or_else(|p| p.into_inner());
-    seen.retain(|id, _| image.fenced_brokers.contains(id));
-    image
-        .fenced_brokers
-        .iter()
-        .filter(|id| now.saturating_duration_since(*seen.entry(**id).or_insert(now)) < FENCED_GRACE)
-        .copied()
-        .collect()
+/// When this node's Metadata first found each broker fenced: the Metadata handler's own
+/// state, kept by the dispatcher.
+#[derive(Debug, Default)]
+pub struct FencedGrace {
+    seen: Mutex<HashMap<crate::types::BrokerId, Instant>>,
+}
+
+impl FencedGrace {
+    /// Brokers fenced in `image` for less than [`FENCED_GRACE`] as of `now`, as this node has
+    /// seen it (from the first Metadata request that found them fenced). A node cut off from
+    /// the quorum that shows itself fenced is not among them: clients must leave it.
+    pub fn recently_fenced(
+        &self,
+        image: &MetadataImage,
+        now: Instant,
+    ) -> BTreeSet<crate::types::BrokerId> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|id, _| image.fenced_brokers.contains(id));
+        image
+            .fenced_brokers
+            .iter()
+            .filter(|id| {
+                now.saturating_duration_since(*seen.entry(**id).or_insert(now)) < FENCED_GRACE
+            })
+            .copied()
+            .collect()
+    }
 }
 
 /// The image as this node may present it. A node cut off from the controllers (see
@@ -212,4 +235,74 @@ fn error_entry(name: Option<&str>, id: Uuid, e: &KafkaError) -> MetadataResponse
         .with_name(name.map(|n| TopicName(sb(n))))
         .with_topic_id(id)
         .with_error_code(e.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::fixtures::{self, part};
+    use crate::types::BrokerId as Id;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+
+    fn named(names: &[&str]) -> MetadataRequest {
+        MetadataRequest::default().with_topics(Some(
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(TopicName(sb(*n)))))
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn answers_from_the_image_without_a_node() {
+        let mut img = fixtures::image(3, &[3], vec![part(&[1, 2, 3], &[1, 2], 1)]);
+        img.cluster_id = "c".into();
+        let failed = BTreeMap::from([(
+            "denied".to_string(),
+            KafkaError::PolicyViolation("no".into()),
+        )]);
+        let r = answer(
+            &img,
+            &BTreeSet::new(),
+            &failed,
+            &named(&["t", "nope", "denied", "b d"]),
+            12,
+        );
+        assert_eq!(r.cluster_id.as_deref(), Some("c"));
+        let ids: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
+        assert_eq!(ids, vec![1, 2], "the fenced broker is left out");
+        let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+        assert_eq!(codes, vec![0, 3, 44, 17]);
+        assert_eq!(r.topics[0].partitions[0].leader_id.0, 1);
+        assert_eq!(r.topics[0].partitions[0].isr_nodes.len(), 2);
+        // A just-fenced broker stays listed during the grace.
+        let r = answer(
+            &img,
+            &BTreeSet::from([Id(3)]),
+            &failed,
+            &MetadataRequest::default().with_topics(None),
+            12,
+        );
+        assert_eq!(r.brokers.len(), 3);
+        assert_eq!(r.topics.len(), 1, "null topics: all of them");
+    }
+
+    #[test]
+    fn a_fenced_broker_is_listed_for_the_grace_then_dropped() {
+        let img = fixtures::image(3, &[2], Vec::new());
+        let g = FencedGrace::default();
+        let t0 = Instant::now();
+        assert!(g.recently_fenced(&img, t0).contains(&Id(2)));
+        assert!(g
+            .recently_fenced(&img, t0 + FENCED_GRACE / 2)
+            .contains(&Id(2)));
+        assert!(g.recently_fenced(&img, t0 + FENCED_GRACE).is_empty());
+        let unfenced = fixtures::image(3, &[], Vec::new());
+        assert!(g.recently_fenced(&unfenced, t0).is_empty());
+        assert!(
+            g.recently_fenced(&img, t0 + FENCED_GRACE * 2)
+                .contains(&Id(2)),
+            "fenced again: a new grace"
+        );
+    }
 }

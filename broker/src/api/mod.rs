@@ -4,6 +4,7 @@
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod auto_create;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -38,7 +39,31 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::server::Broker;
+use std::sync::Arc;
+
+use crate::context::Broker;
+
+/// The request handlers' entry point: the node's context plus the state that belongs to one
+/// handler (Metadata's fenced-broker grace), owned here rather than by the node.
+pub struct Dispatcher {
+    broker: Arc<Broker>,
+    fenced_grace: metadata::FencedGrace,
+}
+
+impl Dispatcher {
+    /// Handlers over `broker`.
+    pub fn new(broker: Arc<Broker>) -> Dispatcher {
+        Dispatcher {
+            broker,
+            fenced_grace: metadata::FencedGrace::default(),
+        }
+    }
+
+    /// The node's context.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+}
 
 /// Who sent a request: what handlers may need beyond the request body.
 pub struct Ctx<'a> {
@@ -71,7 +96,7 @@ pub enum Outcome {
 
 /// Decodes and handles one frame, writing the size-prefixed response into `out`.
 pub async fn handle_frame(
-    b: &Broker,
+    d: &Dispatcher,
     peer: std::net::SocketAddr,
     mut frame: Bytes,
     out: &mut BytesMut,
@@ -117,6 +142,7 @@ pub async fn handle_frame(
         header: &header,
         peer,
     };
+    let b = d.broker.as_ref();
     let started = Instant::now();
     let name = versions::name(api);
     b.metrics
@@ -136,7 +162,13 @@ pub async fn handle_frame(
     }
     let outcome = match api {
         ApiKey::ApiVersions => run!(ApiVersionsRequest, api_versions::handle),
-        ApiKey::Metadata => run!(MetadataRequest, metadata::handle),
+        ApiKey::Metadata => match MetadataRequest::decode(&mut frame, version) {
+            Ok(req) => {
+                let resp = metadata::handle(b, &d.fenced_grace, req, version, &ctx).await;
+                encode(out, correlation_id, api, version, &resp)
+            }
+            Err(e) => Outcome::Close(format!("malformed Metadata v{version} request: {e}")),
+        },
         ApiKey::Produce => match ProduceRequest::decode(&mut frame, version) {
             Ok(req) => match produce::handle(b, req, version, &ctx).await {
                 produce::Reply::Send(resp) => encode(out, correlation_id, api, version, &resp),

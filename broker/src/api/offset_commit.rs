@@ -6,8 +6,8 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use crate::context::Broker;
 use crate::group::OffsetToCommit;
-use crate::server::Broker;
 
 /// Handles OffsetCommit.
 pub async fn handle(
@@ -30,7 +30,6 @@ pub async fn handle(
         })
         .collect();
     let result = b.groups.commit(
-        b,
         req.group_id.0.as_str(),
         req.member_id.as_str(),
         req.group_instance_id.as_ref().map(|s| s.as_str()),

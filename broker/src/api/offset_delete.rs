@@ -5,7 +5,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles OffsetDelete.
 pub async fn handle(
@@ -25,7 +25,7 @@ pub async fn handle(
         .collect();
     match b
         .groups
-        .delete_offsets(b, req.group_id.0.as_str(), &partitions)
+        .delete_offsets(req.group_id.0.as_str(), &partitions)
     {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(codes) => {

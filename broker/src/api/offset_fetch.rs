@@ -9,13 +9,13 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 type Fetched =
     Result<crate::group::coordinator::TopicOffsets, kafka_protocol::error::ResponseError>;
 
 fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
-    b.groups.fetch_offsets(b, group, topics.as_deref())
+    b.groups.fetch_offsets(group, topics.as_deref())
 }
 
 /// Handles OffsetFetch.

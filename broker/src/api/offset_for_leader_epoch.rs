@@ -6,8 +6,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use crate::context::Broker;
 use crate::error::KafkaError;
-use crate::server::Broker;
 use crate::types::LeaderEpoch;
 
 /// Handles OffsetForLeaderEpoch.

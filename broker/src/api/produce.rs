@@ -11,10 +11,10 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use crate::context::Broker;
 use crate::error::KafkaError;
 use crate::log::LogError;
 use crate::replica::Partition;
-use crate::server::Broker;
 use crate::time::now_ms;
 use crate::types::{LeaderEpoch, Offset};
 

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::sb;
-use crate::server::Broker;
+use crate::context::Broker;
 
 /// Handles SyncGroup.
 pub async fn handle(
@@ -18,7 +18,6 @@ pub async fn handle(
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
     let rx = match b.groups.sync(
-        b,
         req.group_id.0.as_str(),
         req.member_id.as_str(),
         req.group_instance_id.as_ref().map(|s| s.as_str()),

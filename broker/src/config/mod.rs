@@ -2,6 +2,7 @@
 //! names. Unknown keys are warned about; bad values stop the broker at start, naming the key.
 
 pub mod defs;
+pub mod dynamic;
 pub mod group;
 pub mod limits;
 pub mod replica_list;
@@ -207,6 +208,17 @@ fn replication_config(raw: &BTreeMap<String, String>) -> Result<ReplicationConfi
     Ok(cfg)
 }
 
+/// `auto.leader.rebalance.enable` and its timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebalanceConfig {
+    /// `auto.leader.rebalance.enable` (true).
+    pub enable: bool,
+    /// `leader.imbalance.check.interval.seconds` (300).
+    pub interval: std::time::Duration,
+    /// `leader.imbalance.per.broker.percentage` (10).
+    pub percentage: u32,
+}
+
 /// The broker's configuration, parsed and validated.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -249,7 +261,7 @@ pub struct BrokerConfig {
     pub replication: ReplicationConfig,
     /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds` (300),
     /// `leader.imbalance.per.broker.percentage` (10).
-    pub leader_rebalance: crate::controller::election::RebalanceConfig,
+    pub leader_rebalance: RebalanceConfig,
     /// `replica.high.watermark.checkpoint.interval.ms` (5000): how often each log dir's
     /// `replication-offset-checkpoint` is written.
     pub hw_checkpoint_interval_ms: u64,
@@ -371,7 +383,7 @@ impl BrokerConfig {
             quorum_voters: Vec::new(),
             groups: group::group_config(&raw)?,
             replication: replication_config(&raw)?,
-            leader_rebalance: crate::controller::election::RebalanceConfig {
+            leader_rebalance: RebalanceConfig {
                 enable: get_bool(&raw, "auto.leader.rebalance.enable", true)?,
                 interval: std::time::Duration::from_secs(get_num(
                     &raw,

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Controller;
+use crate::config::RebalanceConfig;
 use crate::error::KafkaError;
 use crate::metadata::{MetadataImage, PartitionMeta};
 use crate::types::{BrokerId, LeaderEpoch};
@@ -247,17 +248,6 @@ impl Controller {
     }
 }
 
-/// `auto.leader.rebalance.enable` and its timing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RebalanceConfig {
-    /// `auto.leader.rebalance.enable` (true).
-    pub enable: bool,
-    /// `leader.imbalance.check.interval.seconds` (300).
-    pub interval: Duration,
-    /// `leader.imbalance.per.broker.percentage` (10).
-    pub percentage: u32,
-}
-
 /// The rebalance loop: every interval, the active controller moves leadership back to the
 /// preferred replicas of brokers above the imbalance threshold.
 pub async fn run_rebalance(controller: Arc<Controller>, cfg: RebalanceConfig) {
@@ -294,7 +284,7 @@ pub async fn run_rebalance(controller: Arc<Controller>, cfg: RebalanceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::fixtures::{self, part};
+    use crate::metadata::fixtures::{self, part};
 
     fn image(fenced: &[i32], partitions: Vec<PartitionMeta>) -> MetadataImage {
         fixtures::image(3, fenced, partitions)

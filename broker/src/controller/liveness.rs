@@ -343,7 +343,7 @@ enum Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::fixtures::{self, part};
+    use crate::metadata::fixtures::{self, part};
 
     fn image(fenced: &[i32], partitions: Vec<PartitionMeta>) -> MetadataImage {
         fixtures::image(3, fenced, partitions)

@@ -596,9 +596,6 @@ pub fn validate_topic_name(name: &str) -> Result<(), KafkaError> {
 }
 
 #[cfg(test)]
-mod fixtures;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

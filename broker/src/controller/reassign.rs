@@ -344,7 +344,7 @@ impl Controller {
         }
         let mut checked = std::collections::BTreeMap::new();
         for (k, v) in configs {
-            let v = crate::replica::throttle::validate_broker_config(&k, &v)
+            let v = crate::config::dynamic::validate_broker_config(&k, &v)
                 .map_err(KafkaError::InvalidConfig)?;
             checked.insert(k, v);
         }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::controller::fixtures::{self, ids};
 use crate::controller::raft::command::apply_command;
+use crate::metadata::fixtures::{self, ids};
 
 fn image(replicas: &[i32], isr: &[i32], leader: i32) -> MetadataImage {
     let p = PartitionMeta {

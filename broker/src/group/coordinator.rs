@@ -13,10 +13,10 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
+use super::offsets_log::OffsetsLog;
 use super::state::{Group, GroupState, GroupTimings, JoinRequest, JoinResult, SyncResult};
 use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_TOPIC};
 use crate::config::group::GroupConfig;
-use crate::server::Broker;
 use crate::time::now_ms;
 use crate::types::{Offset, TopicPartition};
 
@@ -103,6 +103,8 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, GroupEntry>>,
     /// Which `__consumer_offsets` partitions are replayed or being replayed.
     loads: Mutex<Loads>,
+    /// The node as the coordinator sees it.
+    log: OffsetsLog,
 }
 
 /// The coordinator's `__consumer_offsets` partitions.
@@ -117,12 +119,13 @@ struct Loads {
 }
 
 impl GroupCoordinator {
-    /// A coordinator with no groups loaded.
-    pub fn new(config: GroupConfig) -> GroupCoordinator {
+    /// A coordinator with no groups loaded, writing through `log`.
+    pub fn new(config: GroupConfig, log: OffsetsLog) -> GroupCoordinator {
         GroupCoordinator {
             config,
             groups: Mutex::new(HashMap::new()),
             loads: Mutex::new(Loads::default()),
+            log,
         }
     }
 
@@ -137,11 +140,11 @@ impl GroupCoordinator {
     }
 
     /// Creates `__consumer_offsets` on first use.
-    pub async fn ensure_offsets_topic(&self, b: &Broker) -> Result<(), ResponseError> {
-        if b.controller.image().topics.contains_key(OFFSETS_TOPIC) {
+    pub async fn ensure_offsets_topic(&self) -> Result<(), ResponseError> {
+        if self.log.image().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
-        let brokers = b.controller.image().live_brokers().len() as i16;
+        let brokers = self.log.image().live_brokers().len() as i16;
         let t = crate::controller::NewTopic {
             name: OFFSETS_TOPIC.into(),
             partitions: self.config.offsets_partitions,
@@ -155,7 +158,7 @@ impl GroupCoordinator {
             .into_iter()
             .collect(),
         };
-        match b.controller.create_topic(t, false).await {
+        match self.log.controller.create_topic(t, false).await {
             Ok(_) | Err(crate::error::KafkaError::TopicAlreadyExists(_)) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot create __consumer_offsets");
@@ -167,16 +170,15 @@ impl GroupCoordinator {
     /// The `__consumer_offsets` partition of a group, if this node leads it.
     fn owner(
         &self,
-        b: &Broker,
         group: &str,
     ) -> Result<std::sync::Arc<crate::replica::Partition>, ResponseError> {
-        let image = b.controller.image();
+        let image = self.log.image();
         let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
             return Err(ResponseError::CoordinatorNotAvailable);
         };
         let p = store::partition_for(group, topic.partitions.len() as i32);
         let leader = topic.partitions.get(p as usize).map(|m| m.leader.0);
-        if leader != Some(b.config.node_id) {
+        if leader != Some(self.log.node.0) {
             return Err(ResponseError::NotCoordinator);
         }
         if !self
@@ -188,14 +190,14 @@ impl GroupCoordinator {
         {
             return Err(ResponseError::CoordinatorLoadInProgress);
         }
-        b.replicas
-            .get(OFFSETS_TOPIC, p)
+        self.log
+            .partition(p)
             .ok_or(ResponseError::CoordinatorLoadInProgress)
     }
 
     /// The partition a group maps to (FindCoordinator).
-    pub fn partition_of(&self, b: &Broker, group: &str) -> Option<i32> {
-        let image = b.controller.image();
+    pub fn partition_of(&self, group: &str) -> Option<i32> {
+        let image = self.log.image();
         let topic = image.topics.get(OFFSETS_TOPIC)?;
         Some(store::partition_for(group, topic.partitions.len() as i32))
     }
@@ -231,8 +233,8 @@ impl GroupCoordinator {
     /// NOT_COORDINATOR and find the new coordinator). Runs after every committed image, on
     /// the controller's applier; a replay (a whole partition read) runs in the background,
     /// and until it is done the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
-    pub fn on_image(&self, b: &Arc<Broker>) {
-        let image = b.controller.image();
+    pub fn on_image(self: &Arc<Self>) {
+        let image = self.log.image();
         let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
             return;
         };
@@ -242,13 +244,9 @@ impl GroupCoordinator {
                 topic
                     .partitions
                     .get(*i as usize)
-                    .is_some_and(|m| m.leader.0 == b.config.node_id)
+                    .is_some_and(|m| m.leader.0 == self.log.node.0)
             })
-            .filter(|i| {
-                b.replicas
-                    .get(OFFSETS_TOPIC, *i)
-                    .is_some_and(|p| p.is_leader())
-            })
+            .filter(|i| self.log.partition(*i).is_some_and(|p| p.is_leader()))
             .collect();
         let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
         let known: BTreeSet<i32> = loads
@@ -274,7 +272,7 @@ impl GroupCoordinator {
             );
         }
         for won in led.difference(&known) {
-            let Some(p) = b.replicas.get(OFFSETS_TOPIC, *won) else {
+            let Some(p) = self.log.partition(*won) else {
                 continue;
             };
             loads.next_generation += 1;
@@ -288,10 +286,10 @@ impl GroupCoordinator {
                 loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            let b = b.clone();
+            let me = self.clone();
             let replay = move || {
                 let groups = load_partition(&p);
-                b.groups.finish_load(won, generation, count, groups);
+                me.finish_load(won, generation, count, groups);
             };
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
@@ -376,7 +374,6 @@ impl GroupCoordinator {
     /// JoinGroup: returns the receiver for the result, or an immediate error code.
     pub fn join(
         &self,
-        b: &Broker,
         group_id: &str,
         req: JoinRequest,
     ) -> Result<oneshot::Receiver<JoinResult>, ResponseError> {
@@ -388,7 +385,7 @@ impl GroupCoordinator {
         {
             return Err(ResponseError::InvalidSessionTimeout);
         }
-        let p = self.owner(b, group_id)?;
+        let p = self.owner(group_id)?;
         let mut groups = self.lock();
         if !groups.contains_key(group_id) && !req.member_id.is_empty() && req.instance_id.is_none()
         {
@@ -416,14 +413,13 @@ impl GroupCoordinator {
     /// SyncGroup.
     pub fn sync(
         &self,
-        b: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
         assignments: Vec<(String, Bytes)>,
     ) -> Result<oneshot::Receiver<SyncResult>, ResponseError> {
-        let p = self.owner(b, group_id)?;
+        let p = self.owner(group_id)?;
         let mut groups = self.lock();
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
@@ -447,13 +443,12 @@ impl GroupCoordinator {
     /// Heartbeat.
     pub fn heartbeat(
         &self,
-        b: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
     ) -> i16 {
-        if let Err(e) = self.owner(b, group_id) {
+        if let Err(e) = self.owner(group_id) {
             return e.code();
         }
         let mut groups = self.lock();
@@ -468,11 +463,10 @@ impl GroupCoordinator {
     /// LeaveGroup: per-member error codes.
     pub fn leave(
         &self,
-        b: &Broker,
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<i16>, ResponseError> {
-        let p = self.owner(b, group_id)?;
+        let p = self.owner(group_id)?;
         let mut groups = self.lock();
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
@@ -493,7 +487,6 @@ impl GroupCoordinator {
     /// OffsetCommit: per-partition error codes, in request order.
     pub fn commit(
         &self,
-        b: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
@@ -503,8 +496,8 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        let p = self.owner(b, group_id)?;
-        let image = b.controller.image();
+        let p = self.owner(group_id)?;
+        let image = self.log.image();
         let mut groups = self.lock();
         let e = groups
             .entry(group_id.to_string())
@@ -594,11 +587,10 @@ impl GroupCoordinator {
     /// OffsetFetch for one group: `None` topics means every committed offset.
     pub fn fetch_offsets(
         &self,
-        b: &Broker,
         group_id: &str,
         wanted: Option<&[(String, Vec<i32>)]>,
     ) -> Result<TopicOffsets, ResponseError> {
-        self.owner(b, group_id)?;
+        self.owner(group_id)?;
         let groups = self.lock();
         let offsets = groups.get(group_id).map(|e| &e.offsets);
         let lookup = |t: &str, p: i32| -> Committed {
@@ -655,8 +647,8 @@ impl GroupCoordinator {
     }
 
     /// One group (DescribeGroups); a group we do not know is reported Dead, as Kafka does.
-    pub fn describe(&self, b: &Broker, group_id: &str) -> Result<GroupSummary, ResponseError> {
-        self.owner(b, group_id)?;
+    pub fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
+        self.owner(group_id)?;
         let groups = self.lock();
         Ok(match groups.get(group_id) {
             Some(e) => summary(&e.group),
@@ -671,8 +663,8 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups for one group.
-    pub fn delete(&self, b: &Broker, group_id: &str) -> i16 {
-        let p = match self.owner(b, group_id) {
+    pub fn delete(&self, group_id: &str) -> i16 {
+        let p = match self.owner(group_id) {
             Ok(p) => p,
             Err(e) => return e.code(),
         };
@@ -702,11 +694,10 @@ impl GroupCoordinator {
     /// OffsetDelete: per-partition codes, or a group-level error.
     pub fn delete_offsets(
         &self,
-        b: &Broker,
         group_id: &str,
         partitions: &[TopicPartition],
     ) -> Result<Vec<i16>, ResponseError> {
-        let p = self.owner(b, group_id)?;
+        let p = self.owner(group_id)?;
         let mut groups = self.lock();
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
@@ -745,7 +736,7 @@ impl GroupCoordinator {
     }
 
     /// Session expiry and phase deadlines; persists groups that became empty.
-    pub fn tick(&self, b: &Broker) {
+    pub fn tick(&self) {
         let now = Instant::now();
         let now_ms = now_ms();
         let mut groups = self.lock();
@@ -754,7 +745,7 @@ impl GroupCoordinator {
             e.group.note_state(now_ms);
             if became_empty {
                 // Under the lock, like every other write, so records land in order.
-                if let Ok(p) = self.owner(b, id) {
+                if let Ok(p) = self.owner(id) {
                     let _ = self.append(&p, &[Entry::group(id, &Self::group_value(&e.group))]);
                 }
             }
@@ -764,7 +755,7 @@ impl GroupCoordinator {
     /// Expires committed offsets (KIP-211): a consumer group's offsets go once it has been
     /// Empty for `offsets.retention.minutes`; a simple (assign-only) group's offsets go one by
     /// one, that long after their commit. A group left with no offsets is removed.
-    pub fn expire_offsets(&self, b: &Broker) {
+    pub fn expire_offsets(&self) {
         let cutoff = now_ms() - self.config.offsets_retention.as_millis() as i64;
         let mut groups = self.lock();
         let mut removed = Vec::new();
@@ -788,7 +779,7 @@ impl GroupCoordinator {
             if old.is_empty() {
                 continue;
             }
-            let Ok(p) = self.owner(b, id) else { continue };
+            let Ok(p) = self.owner(id) else { continue };
             let mut entries: Vec<Entry> = old
                 .iter()
                 .map(|tp| Entry::offset_tombstone(id, &tp.topic, tp.partition))
@@ -813,15 +804,15 @@ impl GroupCoordinator {
     }
 
     /// Runs ticks (100 ms) and offset expiry until the task is aborted.
-    pub async fn run(b: std::sync::Arc<Broker>) {
+    pub async fn run(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_expiry = Instant::now();
         loop {
             tick.tick().await;
-            b.groups.tick(&b);
-            if last_expiry.elapsed() >= b.groups.config.retention_check {
+            self.tick();
+            if last_expiry.elapsed() >= self.config.retention_check {
                 last_expiry = Instant::now();
-                b.groups.expire_offsets(&b);
+                self.expire_offsets();
             }
         }
     }

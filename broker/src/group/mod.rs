@@ -2,6 +2,7 @@
 
 pub mod coordinator;
 pub mod member;
+pub mod offsets_log;
 pub mod state;
 pub mod store;
 

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::server::Broker;
+use crate::context::Broker;
 
 pub mod reassign;
 

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
-use crate::server::Broker;
+use crate::context::Broker;
 use crate::types::{BrokerId, Offset};
 
 /// How far back the copy rate looks.

@@ -4,6 +4,8 @@
 //! handlers that read it), as Kafka keeps `metadata/` below the controller and the replica
 //! manager.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod image;
 pub mod topic_config;
 

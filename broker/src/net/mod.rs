@@ -10,10 +10,11 @@
 //!   first byte has arrived the whole frame must arrive within
 //!   `socket.request.read.timeout.ms`, so slow writers cannot pin connections and buffers;
 //! - memory: a frame's declared size is checked against `socket.request.max.bytes` before
-//!   anything is allocated, and the buffer then grows only as bytes actually arrive, each chunk
-//!   first taken from a node-wide budget of `queued.max.request.bytes` (reading waits while it
-//!   is spent: back-pressure instead of an out-of-memory abort). A peer that claims 100 MiB and
-//!   sends 10 bytes holds 10 bytes.
+//!   anything is allocated, and the buffer then grows only as bytes actually arrive, each read
+//!   counted against a node-wide budget of `queued.max.request.bytes` (a connection stops
+//!   reading while it is spent: back-pressure instead of an out-of-memory abort; each waiting
+//!   connection holds at most one chunk beyond it). A peer that claims 100 MiB and sends 10
+//!   bytes holds 10 bytes.
 
 mod admission;
 
@@ -26,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::api::{self, Outcome};
-use crate::server::Broker;
+use crate::api::{self, Dispatcher, Outcome};
+use crate::context::Broker;
 use crate::shutdown::Closing;
 pub use admission::NetLimits;
 use admission::{Admission, Held};
@@ -49,10 +50,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// reading another) and waits for them, at most [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
-    broker: Arc<Broker>,
+    dispatcher: Arc<Dispatcher>,
     limits: NetLimits,
     closing: Closing,
 ) {
+    let broker = dispatcher.broker().clone();
     let admission = Arc::new(Admission::new(&limits, broker.metrics.clone()));
     let limits = Arc::new(limits);
     let mut connections = JoinSet::new();
@@ -85,6 +87,7 @@ pub async fn serve(
                     continue;
                 };
                 let broker = broker.clone();
+                let dispatcher = dispatcher.clone();
                 let admission = admission.clone();
                 let limits = limits.clone();
                 let closing = closing.clone();
@@ -92,7 +95,8 @@ pub async fn serve(
                     let _slot = slot;
                     let _per_ip = per_ip;
                     broker.metrics.connections.inc();
-                    let r = connection(stream, peer, &broker, &limits, &admission, closing).await;
+                    let r =
+                        connection(stream, peer, &dispatcher, &limits, &admission, closing).await;
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an I/O error");
                     }
@@ -159,11 +163,12 @@ enum Frame {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    broker: &Broker,
+    dispatcher: &Dispatcher,
     limits: &NetLimits,
     admission: &Admission,
     mut closing: Closing,
 ) -> std::io::Result<()> {
+    let broker = dispatcher.broker().as_ref();
     stream.set_nodelay(true)?;
     let (mut rd, mut wr) = stream.into_split();
     let mut out = BytesMut::with_capacity(64 * 1024);
@@ -185,7 +190,8 @@ async fn connection(
                 return Ok(());
             }
         };
-        let outcome = api::handle_frame(broker, peer, bytes::Bytes::from(frame), &mut out).await;
+        let outcome =
+            api::handle_frame(dispatcher, peer, bytes::Bytes::from(frame), &mut out).await;
         drop(held);
         match outcome {
             Outcome::Respond => {
@@ -273,18 +279,18 @@ async fn read_frame<R: AsyncRead + Unpin>(
         let mut held = admission.held();
         while frame.len() < size {
             let chunk = (size - frame.len()).min(READ_CHUNK);
-            admission.take(&mut held, chunk).await;
             frame.reserve(chunk);
-            let got = (&mut *rd)
-                .take(chunk as u64)
-                .read_to_end(&mut frame)
-                .await?;
-            if got < chunk {
+            // What has arrived, at most a chunk; then it is counted against the budget,
+            // which stops this connection reading on while the budget is spent. Waiting for
+            // budget before bytes arrive would let idle claimants starve everyone.
+            let got = (&mut *rd).take(chunk as u64).read_buf(&mut frame).await?;
+            if got == 0 {
                 return Ok(Frame::Close(
                     CloseReason::Malformed,
                     format!("truncated frame: {} of {size} bytes", frame.len()),
                 ));
             }
+            admission.take(&mut held, got).await;
         }
         Ok(Frame::Request(frame, held))
     };

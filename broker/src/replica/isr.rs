@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::partition::IsrChange;
 use super::Partition;
+use super::ReplicaManager;
 use crate::controller::Controller;
-use crate::server::Broker;
 
 /// Sends `change` to the controller in the background; the partition may propose again once
 /// it is settled (at once after success, after a short pause after a failure).
@@ -46,16 +46,15 @@ pub fn check_interval(lag_max: Duration) -> Duration {
 
 /// The leader's ISR shrink loop: every [`check_interval`], each led partition drops the
 /// followers that have not caught up within `replica.lag.time.max.ms`.
-pub async fn run(b: Arc<Broker>) {
-    let lag = Duration::from_millis(b.config.replication.lag_time_max_ms);
+pub async fn run(replicas: Arc<ReplicaManager>, controller: Arc<Controller>, lag: Duration) {
     let mut tick = tokio::time::interval(check_interval(lag));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = Instant::now();
-        for p in b.replicas.all() {
+        for p in replicas.all() {
             if let Some(change) = p.shrink_candidate(now, lag) {
-                propose(b.controller.clone(), p, change);
+                propose(controller.clone(), p, change);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Metadata images for the controller's unit tests (election, liveness, reassignment).
+//! Metadata images for unit tests (election, liveness, reassignment, request handlers).
 
 use std::collections::BTreeMap;
 

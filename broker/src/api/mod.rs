@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod auto_create;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod decode;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
@@ -37,7 +38,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::Encodable;
 
 use std::sync::Arc;
 
@@ -94,50 +95,34 @@ pub enum Outcome {
     Close(String),
 }
 
-/// Decodes and handles one frame, writing the size-prefixed response into `out`.
+/// Decodes ([`decode::decode`]) and handles one frame, writing the size-prefixed response
+/// into `out`.
 pub async fn handle_frame(
     d: &Dispatcher,
     peer: std::net::SocketAddr,
-    mut frame: Bytes,
+    frame: Bytes,
     out: &mut BytesMut,
 ) -> Outcome {
-    if frame.len() < 8 {
-        return Outcome::Close(format!(
-            "frame of {} bytes is too short for a request header",
-            frame.len()
-        ));
-    }
-    let key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Ok(api) = ApiKey::try_from(key) else {
-        return Outcome::Close(format!("unknown API key {key}"));
-    };
-    let Some(range) = versions::supported(api) else {
-        return Outcome::Close(format!("API {api:?} is not supported by this broker"));
-    };
-    if api == ApiKey::ApiVersions && version > range.max {
+    let (api, version, header, body) = match decode::decode(frame) {
+        Ok(decode::Decoded::Request {
+            api,
+            version,
+            header,
+            body,
+        }) => (api, version, header, body),
         // KIP-511: a client newer than us gets a v0 answer listing what we do support.
-        return encode(
-            out,
-            correlation_id,
-            ApiKey::ApiVersions,
-            0,
-            &api_versions::unsupported(),
-        );
-    }
-    if version < range.min || version > range.max {
-        return Outcome::Close(format!(
-            "{api:?} v{version} is not supported (this broker serves v{}..=v{})",
-            range.min, range.max
-        ));
-    }
-    let header = match RequestHeader::decode(&mut frame, api.request_header_version(version)) {
-        Ok(h) => h,
-        Err(e) => {
-            return Outcome::Close(format!("malformed {api:?} v{version} request header: {e}"))
+        Ok(decode::Decoded::ApiVersionsTooNew { correlation_id }) => {
+            return encode(
+                out,
+                correlation_id,
+                ApiKey::ApiVersions,
+                0,
+                &api_versions::unsupported(),
+            )
         }
+        Err(decode::Refused(why)) => return Outcome::Close(why),
     };
+    let correlation_id = header.correlation_id;
     let ctx = Ctx {
         header: &header,
         peer,
@@ -149,73 +134,70 @@ pub async fn handle_frame(
         .requests
         .with_label_values(&[name, &version.to_string()])
         .inc();
-    macro_rules! run {
-        ($req:ty, $handler:path) => {{
-            match <$req>::decode(&mut frame, version) {
-                Ok(req) => {
-                    let resp = $handler(b, req, version, &ctx).await;
-                    encode(out, correlation_id, api, version, &resp)
-                }
-                Err(e) => Outcome::Close(format!("malformed {api:?} v{version} request: {e}")),
-            }
+    macro_rules! reply {
+        ($resp:expr) => {{
+            let resp = $resp;
+            encode(out, correlation_id, api, version, &resp)
         }};
     }
-    let outcome = match api {
-        ApiKey::ApiVersions => run!(ApiVersionsRequest, api_versions::handle),
-        ApiKey::Metadata => match MetadataRequest::decode(&mut frame, version) {
-            Ok(req) => {
-                let resp = metadata::handle(b, &d.fenced_grace, req, version, &ctx).await;
-                encode(out, correlation_id, api, version, &resp)
-            }
-            Err(e) => Outcome::Close(format!("malformed Metadata v{version} request: {e}")),
-        },
-        ApiKey::Produce => match ProduceRequest::decode(&mut frame, version) {
-            Ok(req) => match produce::handle(b, req, version, &ctx).await {
-                produce::Reply::Send(resp) => encode(out, correlation_id, api, version, &resp),
-                produce::Reply::Nothing => Outcome::NoResponse,
-                produce::Reply::Close(why) => Outcome::Close(why),
-            },
-            Err(e) => Outcome::Close(format!("malformed Produce v{version} request: {e}")),
-        },
-        ApiKey::Fetch => run!(FetchRequest, fetch::handle),
-        ApiKey::ListOffsets => run!(ListOffsetsRequest, list_offsets::handle),
-        ApiKey::OffsetForLeaderEpoch => {
-            run!(OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle)
+    use RequestKind as R;
+    let outcome = match body {
+        R::ApiVersions(req) => reply!(api_versions::handle(b, req, version, &ctx).await),
+        R::Metadata(req) => {
+            reply!(metadata::handle(b, &d.fenced_grace, req, version, &ctx).await)
         }
-        ApiKey::CreateTopics => run!(CreateTopicsRequest, create_topics::handle),
-        ApiKey::DeleteTopics => run!(DeleteTopicsRequest, delete_topics::handle),
-        ApiKey::CreatePartitions => run!(CreatePartitionsRequest, create_partitions::handle),
-        ApiKey::DeleteRecords => run!(DeleteRecordsRequest, delete_records::handle),
-        ApiKey::DescribeConfigs => run!(DescribeConfigsRequest, describe_configs::handle),
-        ApiKey::AlterConfigs => run!(AlterConfigsRequest, alter_configs::handle_alter),
-        ApiKey::IncrementalAlterConfigs => run!(
-            IncrementalAlterConfigsRequest,
-            alter_configs::handle_incremental
-        ),
-        ApiKey::DescribeCluster => run!(DescribeClusterRequest, describe_cluster::handle),
-        ApiKey::InitProducerId => run!(InitProducerIdRequest, init_producer_id::handle),
-        ApiKey::FindCoordinator => run!(FindCoordinatorRequest, find_coordinator::handle),
-        ApiKey::JoinGroup => run!(JoinGroupRequest, join_group::handle),
-        ApiKey::SyncGroup => run!(SyncGroupRequest, sync_group::handle),
-        ApiKey::Heartbeat => run!(HeartbeatRequest, heartbeat::handle),
-        ApiKey::LeaveGroup => run!(LeaveGroupRequest, leave_group::handle),
-        ApiKey::OffsetCommit => run!(OffsetCommitRequest, offset_commit::handle),
-        ApiKey::OffsetFetch => run!(OffsetFetchRequest, offset_fetch::handle),
-        ApiKey::ListGroups => run!(ListGroupsRequest, list_groups::handle),
-        ApiKey::DescribeGroups => run!(DescribeGroupsRequest, describe_groups::handle),
-        ApiKey::DeleteGroups => run!(DeleteGroupsRequest, delete_groups::handle),
-        ApiKey::OffsetDelete => run!(OffsetDeleteRequest, offset_delete::handle),
-        ApiKey::DescribeLogDirs => run!(DescribeLogDirsRequest, describe_log_dirs::handle),
-        ApiKey::AlterPartitionReassignments => run!(
-            AlterPartitionReassignmentsRequest,
-            alter_partition_reassignments::handle
-        ),
-        ApiKey::ListPartitionReassignments => run!(
-            ListPartitionReassignmentsRequest,
-            list_partition_reassignments::handle
-        ),
-        ApiKey::ElectLeaders => run!(ElectLeadersRequest, elect_leaders::handle),
-        other => Outcome::Close(format!("API {other:?} has no handler")),
+        R::Produce(req) => match produce::handle(b, req, version, &ctx).await {
+            produce::Reply::Send(resp) => encode(out, correlation_id, api, version, &resp),
+            produce::Reply::Nothing => Outcome::NoResponse,
+            produce::Reply::Close(why) => Outcome::Close(why),
+        },
+        R::Fetch(req) => reply!(fetch::handle(b, req, version, &ctx).await),
+        R::ListOffsets(req) => reply!(list_offsets::handle(b, req, version, &ctx).await),
+        R::OffsetForLeaderEpoch(req) => {
+            reply!(offset_for_leader_epoch::handle(b, req, version, &ctx).await)
+        }
+        R::CreateTopics(req) => reply!(create_topics::handle(b, req, version, &ctx).await),
+        R::DeleteTopics(req) => reply!(delete_topics::handle(b, req, version, &ctx).await),
+        R::CreatePartitions(req) => {
+            reply!(create_partitions::handle(b, req, version, &ctx).await)
+        }
+        R::DeleteRecords(req) => reply!(delete_records::handle(b, req, version, &ctx).await),
+        R::DescribeConfigs(req) => {
+            reply!(describe_configs::handle(b, req, version, &ctx).await)
+        }
+        R::AlterConfigs(req) => reply!(alter_configs::handle_alter(b, req, version, &ctx).await),
+        R::IncrementalAlterConfigs(req) => {
+            reply!(alter_configs::handle_incremental(b, req, version, &ctx).await)
+        }
+        R::DescribeCluster(req) => {
+            reply!(describe_cluster::handle(b, req, version, &ctx).await)
+        }
+        R::InitProducerId(req) => reply!(init_producer_id::handle(b, req, version, &ctx).await),
+        R::FindCoordinator(req) => {
+            reply!(find_coordinator::handle(b, req, version, &ctx).await)
+        }
+        R::JoinGroup(req) => reply!(join_group::handle(b, req, version, &ctx).await),
+        R::SyncGroup(req) => reply!(sync_group::handle(b, req, version, &ctx).await),
+        R::Heartbeat(req) => reply!(heartbeat::handle(b, req, version, &ctx).await),
+        R::LeaveGroup(req) => reply!(leave_group::handle(b, req, version, &ctx).await),
+        R::OffsetCommit(req) => reply!(offset_commit::handle(b, req, version, &ctx).await),
+        R::OffsetFetch(req) => reply!(offset_fetch::handle(b, req, version, &ctx).await),
+        R::ListGroups(req) => reply!(list_groups::handle(b, req, version, &ctx).await),
+        R::DescribeGroups(req) => reply!(describe_groups::handle(b, req, version, &ctx).await),
+        R::DeleteGroups(req) => reply!(delete_groups::handle(b, req, version, &ctx).await),
+        R::OffsetDelete(req) => reply!(offset_delete::handle(b, req, version, &ctx).await),
+        R::DescribeLogDirs(req) => {
+            reply!(describe_log_dirs::handle(b, req, version, &ctx).await)
+        }
+        R::AlterPartitionReassignments(req) => {
+            reply!(alter_partition_reassignments::handle(b, req, version, &ctx).await)
+        }
+        R::ListPartitionReassignments(req) => {
+            reply!(list_partition_reassignments::handle(b, req, version, &ctx).await)
+        }
+        R::ElectLeaders(req) => reply!(elect_leaders::handle(b, req, version, &ctx).await),
+        // `versions::supported` admits only the APIs above.
+        _ => Outcome::Close(format!("API {api:?} has no handler")),
     };
     b.metrics
         .request_latency

@@ -66,8 +66,12 @@ pub fn decode(mut frame: Bytes) -> Result<Decoded, Refused> {
             range.min, range.max
         )));
     }
-    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
-        .map_err(|e| Refused(format!("malformed {api:?} v{version} request header: {e:#}")))?;
+    let header =
+        RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(|e| {
+            Refused(format!(
+                "malformed {api:?} v{version} request header: {e:#}"
+            ))
+        })?;
     let body = RequestKind::decode(api, &mut frame, version)
         .map_err(|e| Refused(format!("malformed {api:?} v{version} request: {e:#}")))?;
     Ok(Decoded::Request {

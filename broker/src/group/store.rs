@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -164,15 +164,26 @@ pub fn encode(entries: &[Entry], now_ms: i64) -> anyhow::Result<Bytes> {
 
 /// Decodes stored batches; records that do not parse are skipped with a warning (a newer or
 /// foreign format must never stop the coordinator from loading).
-pub fn decode(mut bytes: Bytes) -> Vec<StoredRecord> {
+pub fn decode(bytes: Bytes) -> Vec<StoredRecord> {
     let mut out = Vec::new();
-    let sets = match RecordBatchDecoder::decode_all(&mut bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped");
-            return out;
+    // Batch by batch, each decompressed within `records::MAX_DECOMPRESSED_BATCH_BYTES`.
+    let mut sets = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let batch = match crate::log::batch::BatchHeader::parse(rest) {
+            Ok(h) if h.total_size() > 0 => rest.get(..h.total_size()).unwrap_or(rest),
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped");
+                break;
+            }
+        };
+        match crate::log::records::decode_batch(batch) {
+            Ok(set) => sets.push(set),
+            Err(e) => tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped"),
         }
-    };
+        rest = &rest[batch.len()..];
+    }
     for set in sets {
         for r in set.records {
             if r.control {

@@ -42,11 +42,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use bytes::BytesMut;
-use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
-use super::batch::{self, BatchHeader, BatchRef, CRC_START, HEADER_SIZE};
+use super::batch::{self, BatchHeader, BatchRef, CRC_START};
 use super::checkpoint;
 use super::error::LogError;
 use super::producer_state::CACHED_BATCHES;
@@ -382,9 +380,10 @@ fn decide(h: &BatchHeader, bytes: &[u8], context: &Context, segment: &Segment) -
     }
 }
 
-/// The records of a stored batch; `None` (logged) when they cannot be decoded.
-fn decode(h: &BatchHeader, mut bytes: &[u8]) -> Option<Vec<Record>> {
-    match RecordBatchDecoder::decode(&mut bytes) {
+/// The records of a stored batch; `None` (logged) when they cannot be decoded or expand past
+/// `records::MAX_DECOMPRESSED_BATCH_BYTES` (the batch is then kept whole).
+fn decode(h: &BatchHeader, bytes: &[u8]) -> Option<Vec<Record>> {
+    match super::records::decode_batch(bytes) {
         Ok(set) => Some(set.records),
         Err(e) => {
             tracing::warn!(offset = h.base_offset, error = %e, "cannot decode a stored batch; the cleaner keeps it whole");
@@ -504,22 +503,19 @@ fn write_cleaner_checkpoint(dir: &std::path::Path, offset: i64) -> Result<(), Lo
 }
 
 /// Refuses a produce holding a record without a key, as Kafka does on compacted topics
-/// (INVALID_RECORD). Uncompressed batches are walked in place; compressed ones are decoded.
+/// (INVALID_RECORD). Compressed batches are walked through their decompressed stream without
+/// holding any key or value (`records::walk`), so a batch that expands enormously costs a
+/// fixed buffer, and one past `records::MAX_WALKED_BATCH_BYTES` is refused.
 pub(super) fn check_keys(records: &[u8], batches: &[BatchRef]) -> Result<(), LogError> {
     for b in batches {
         let bytes = records
             .get(b.position..b.position + b.header.total_size())
             .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
-        let null_key = if b.header.compression() == 0 {
-            has_null_key(bytes.get(HEADER_SIZE..).unwrap_or_default())?
-        } else {
-            let mut slice = bytes;
-            RecordBatchDecoder::decode(&mut slice)
-                .map_err(|e| LogError::CorruptMessage(format!("cannot decode batch: {e}")))?
-                .records
-                .iter()
-                .any(|r| r.key.is_none())
-        };
+        let mut null_key = false;
+        super::records::walk(&b.header, bytes, |r| {
+            null_key |= r.null_key;
+            !null_key
+        })?;
         if null_key {
             return Err(LogError::InvalidRecord(
                 "compacted topic cannot accept a record without a key".into(),
@@ -527,42 +523,4 @@ pub(super) fn check_keys(records: &[u8], batches: &[BatchRef]) -> Result<(), Log
         }
     }
     Ok(())
-}
-
-/// Whether an uncompressed records section holds a record with a null key.
-fn has_null_key(mut rest: &[u8]) -> Result<bool, LogError> {
-    while !rest.is_empty() {
-        let (len, used) = varint(rest)?;
-        let len = usize::try_from(len)
-            .map_err(|_| LogError::InvalidRecord(format!("negative record length {len}")))?;
-        let body = rest
-            .get(used..used + len)
-            .ok_or_else(|| LogError::InvalidRecord("record overruns its batch".into()))?;
-        // attributes (int8), timestampDelta (varlong), offsetDelta (varint), keyLength (varint)
-        let mut at = 1usize;
-        for _ in 0..2 {
-            let (_, n) = varint(body.get(at..).unwrap_or_default())?;
-            at += n;
-        }
-        let (key_len, _) = varint(body.get(at..).unwrap_or_default())?;
-        if key_len < 0 {
-            return Ok(true);
-        }
-        rest = rest.get(used + len..).unwrap_or_default();
-    }
-    Ok(false)
-}
-
-/// A zigzag varint or varlong: value and bytes used.
-fn varint(bytes: &[u8]) -> Result<(i64, usize), LogError> {
-    let mut raw = 0u64;
-    for (i, b) in bytes.iter().take(10).enumerate() {
-        raw |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(((raw >> 1) as i64 ^ -((raw & 1) as i64), i + 1));
-        }
-    }
-    Err(LogError::InvalidRecord(
-        "truncated or overlong varint".into(),
-    ))
 }

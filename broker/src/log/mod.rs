@@ -16,6 +16,7 @@ mod checkpoint;
 mod error;
 mod index;
 mod producer_state;
+pub mod records;
 mod scan;
 mod segment;
 

@@ -2,9 +2,8 @@
 //! OffsetForLeaderEpoch.
 
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 
-use super::batch::{BatchHeader, RecordIter, HEADER_SIZE};
+use super::batch::BatchHeader;
 use super::error::LogError;
 use super::segment::Segment;
 use super::{PartitionLog, ReadResult};
@@ -120,28 +119,21 @@ impl PartitionLog {
             return Ok(at_batch);
         }
         let bytes = segment.read_bytes(pos, pos + h.total_size() as u64)?;
-        if h.compression() == 0 {
-            for record in RecordIter::new(bytes.get(HEADER_SIZE..).unwrap_or_default()) {
-                let record = record.map_err(|e| {
-                    LogError::Corrupted(format!("stored batch at offset {}: {e}", h.base_offset))
-                })?;
-                let offset = h.base_offset.saturating_add(i64::from(record.offset_delta));
-                let timestamp = h.base_timestamp.saturating_add(record.timestamp_delta);
-                if timestamp >= ts && offset >= self.log_start_offset {
-                    return Ok(Some((Offset(offset), timestamp)));
-                }
+        // Streamed through (compressed or not) without holding records; a batch that cannot
+        // be read or expands past the walk's cap is answered at batch granularity.
+        let mut found = None;
+        let walked = super::records::walk(h, &bytes, |r| {
+            let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
+            let timestamp = h.base_timestamp.saturating_add(r.timestamp_delta);
+            if timestamp >= ts && offset >= self.log_start_offset {
+                found = Some((Offset(offset), timestamp));
             }
-            return Ok(None);
-        }
-        match RecordBatchDecoder::decode(&mut bytes.as_slice()) {
-            Ok(set) => Ok(set
-                .records
-                .iter()
-                .find(|r| r.timestamp >= ts && r.offset >= self.log_start_offset)
-                .map(|r| (Offset(r.offset), r.timestamp))),
+            found.is_none()
+        });
+        match walked {
+            Ok(()) => Ok(found),
             Err(e) => {
-                // A codec we cannot open: answer at batch granularity rather than fail.
-                tracing::debug!(error = %e, offset = h.base_offset, "cannot decompress batch for a timestamp lookup");
+                tracing::debug!(error = %e, offset = h.base_offset, "cannot walk batch for a timestamp lookup");
                 Ok(at_batch)
             }
         }

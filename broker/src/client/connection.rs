@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 
 use super::ClientError;
 
+/// The most a response buffer reserves before its bytes arrive (replica fetches bring up to
+/// `replica.fetch.response.max.bytes`, 10 MiB by default, and grow past this as they arrive).
+const INITIAL_RESPONSE_CAPACITY: usize = 2 << 20;
+
 /// The ApiVersions version tried first (KIP-511: v3 carries the client's name and version).
 const API_VERSIONS_FIRST: i16 = 3;
 /// UNSUPPORTED_VERSION, the code of a KIP-511 "v0 fallback" ApiVersions answer.
@@ -280,8 +284,10 @@ impl Connection {
                     format!("response size {size} is outside 4..={max}{hint}"),
                 ));
             }
-            // Filled from the socket without zeroing first (a replica fetch brings 1 MiB).
-            let mut buf = Vec::with_capacity(size as usize);
+            // Filled from the socket without zeroing first (a replica fetch brings 1 MiB),
+            // reserving at most what a usual response needs: a peer's claimed size reserves
+            // nothing more until its bytes arrive.
+            let mut buf = Vec::with_capacity((size as usize).min(INITIAL_RESPONSE_CAPACITY));
             (&mut *stream)
                 .take(size as u64)
                 .read_to_end(&mut buf)

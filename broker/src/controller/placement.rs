@@ -13,6 +13,11 @@ use crate::error::KafkaError;
 use crate::metadata::{BrokerInfo, MetadataImage};
 use crate::types::BrokerId;
 
+/// The most partitions one request may create (Kafka's KRaft controller refuses a request that
+/// would write more than 10,000 records, `MAX_RECORDS_PER_USER_OP`): POLICY_VIOLATION beyond
+/// it, before anything is placed. Larger topics are grown in steps (CreatePartitions).
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
 /// Places `count` new partitions (numbered from `first_partition`) with `rf` replicas each,
 /// rack-aware when any broker has a rack.
 pub fn assign(
@@ -29,6 +34,11 @@ pub fn assign(
     if rf <= 0 {
         return Err(KafkaError::InvalidReplicationFactor(format!(
             "Replication factor must be larger than 0, got {rf}."
+        )));
+    }
+    if count > MAX_PARTITIONS_PER_REQUEST {
+        return Err(KafkaError::PolicyViolation(format!(
+            "Creating {count} partitions in one request is more than the {MAX_PARTITIONS_PER_REQUEST} a request may create; create the topic with fewer and add the rest with CreatePartitions in steps."
         )));
     }
     let n = brokers.len();

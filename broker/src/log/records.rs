@@ -2,8 +2,10 @@
 //! batch is untrusted input that can expand enormously (zstd turns a few KB into 600 MB), so:
 //! - checks that need only each record's offset, timestamp and whether it has a key (the
 //!   produce path's null-key check on compacted topics, timestamp lookups) stream through the
-//!   decompressed bytes with [`walk`], holding a fixed-size buffer and never a key or value;
-//!   the bytes walked per batch are capped too ([`MAX_WALKED_BATCH_BYTES`]), bounding CPU;
+//!   decompressed bytes with [`walk`], holding a fixed-size buffer and never a key or value
+//!   (snappy excepted: it decodes a block at a time, at most [`MAX_SNAPPY_BLOCK`]); the bytes
+//!   walked per batch are capped too ([`MAX_WALKED_BATCH_BYTES`]), bounding the CPU a batch
+//!   costs (the produce check runs under the partition's lock);
 //! - paths that must hold the records (compaction re-encodes them, the group store and the
 //!   console's message browser read them) decompress with [`decompress`], which stops at a
 //!   named limit instead of growing without end, through `RecordBatchDecoder`'s custom
@@ -27,9 +29,14 @@ use super::LogError;
 pub const MAX_DECOMPRESSED_BATCH_BYTES: u64 = 64 << 20;
 
 /// The most decompressed bytes a streaming [`walk`] reads per batch (CPU, not memory: the
-/// walk holds a fixed buffer). A batch beyond it is refused (INVALID_RECORD) by the produce
-/// path and answered at batch granularity by timestamp lookups.
-pub const MAX_WALKED_BATCH_BYTES: u64 = 256 << 20;
+/// walk holds a fixed buffer): tens of milliseconds of zstd. A batch beyond it is refused
+/// (INVALID_RECORD) by the produce path and answered at batch granularity by timestamp
+/// lookups.
+pub const MAX_WALKED_BATCH_BYTES: u64 = 64 << 20;
+
+/// The largest snappy block decoded: snappy has no streaming decoder, so a block is held whole
+/// (Xerial-framed blocks are 32 KiB; a raw-snappy batch is one block).
+pub const MAX_SNAPPY_BLOCK: usize = 32 << 20;
 
 /// zstd's largest window, log2 bytes (16 MiB): what a frame may make the decoder reserve.
 /// Kafka clients compress batches of at most a few MiB, whose windows are smaller.
@@ -279,7 +286,7 @@ impl<'a> SnappyReader<'a> {
                 compressed.len()
             )));
         }
-        if size as u64 > self.limit {
+        if size as u64 > self.limit || size > MAX_SNAPPY_BLOCK {
             return Err(io::Error::new(
                 io::ErrorKind::FileTooLarge,
                 "snappy block over the batch limit",

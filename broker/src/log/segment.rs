@@ -258,7 +258,10 @@ impl Segment {
         // cost a tenth of the broker's CPU. Writes are positional, so moving the cursor is
         // harmless, and reads run under the partition lock.
         use std::io::{Read, Seek, SeekFrom};
-        let mut buf = Vec::with_capacity(len);
+        // A damaged header's size cannot reserve more than the segment holds.
+        let mut buf = Vec::with_capacity(
+            len.min(usize::try_from(self.size.saturating_sub(from)).unwrap_or(usize::MAX)),
+        );
         let mut f = &self.log;
         f.seek(SeekFrom::Start(from))?;
         f.take(len as u64).read_to_end(&mut buf)?;

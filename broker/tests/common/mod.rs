@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod checks;
+pub mod fuzz;
 pub mod proxy;
 
 /// A running broker process.

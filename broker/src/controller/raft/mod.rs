@@ -25,7 +25,7 @@
 pub mod command;
 mod contact;
 mod log_store;
-mod network;
+pub mod network;
 mod state_machine;
 mod takeover;
 #[cfg(test)]

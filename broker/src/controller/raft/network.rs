@@ -178,6 +178,60 @@ pub(crate) enum RpcError {
     },
 }
 
+/// Parses a controller-listener request frame (what the RPC server does with each frame
+/// before acting on it); exposed for the fuzz harness.
+pub fn parse_request(frame: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<RpcRequest>(frame)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Parses a controller-listener reply frame (what a peer's client does with each reply).
+pub fn parse_reply(frame: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<RpcReply>(frame)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Well-formed request frames of each kind, as seeds for the fuzz harness's mutations.
+pub fn sample_requests() -> Vec<Vec<u8>> {
+    use openraft::{CommittedLeaderId, LogId};
+    let vote = Vote::new(3, 1);
+    let log_id = LogId::new(CommittedLeaderId::new(3, 1), 7);
+    let bodies = vec![
+        RpcBody::Vote(VoteRequest::new(vote, Some(log_id))),
+        RpcBody::AppendEntries(AppendEntriesRequest {
+            vote,
+            prev_log_id: Some(log_id),
+            entries: Vec::new(),
+            leader_commit: Some(log_id),
+        }),
+        RpcBody::ClientWrite(Proposal {
+            id: uuid::Uuid::nil(),
+            command: super::command::MetadataCommand::AllocateProducerIds { count: 1 },
+        }),
+        RpcBody::ClientWrite(Proposal {
+            id: uuid::Uuid::nil(),
+            command: super::command::MetadataCommand::DeleteTopic { name: "t".into() },
+        }),
+    ];
+    bodies
+        .into_iter()
+        .filter_map(|body| {
+            serde_json::to_vec(&RpcRequest {
+                cluster_id: Some("c".into()),
+                from: 1,
+                to: 2,
+                body,
+            })
+            .ok()
+        })
+        .collect()
+}
+
+/// The most a frame's buffer reserves before its bytes arrive.
+const INITIAL_FRAME_CAPACITY: usize = 64 << 10;
+
 /// Reads one frame; `None` on a clean end of stream before a frame starts.
 pub(crate) async fn read_frame<R: AsyncReadExt + Unpin>(
     r: &mut R,
@@ -196,8 +250,15 @@ pub(crate) async fn read_frame<R: AsyncReadExt + Unpin>(
             format!("frame of {len} bytes exceeds the {max} byte limit"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
+    // Grown as bytes arrive: a claimed length costs nothing until the peer sends it.
+    let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_CAPACITY));
+    let got = r.take(len as u64).read_to_end(&mut buf).await?;
+    if got < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame cut short: {got} of {len} bytes"),
+        ));
+    }
     Ok(Some(buf))
 }
 

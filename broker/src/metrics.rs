@@ -1,5 +1,10 @@
 //! Prometheus metrics, named as the JMX exporter names Kafka's MBeans in Strimzi's setup, so
-//! existing dashboards and alert rules query a Rill broker unchanged.
+//! existing dashboards and alert rules query a Rill broker unchanged. The controller gauges
+//! (offline partitions, preferred-replica imbalance, global counts, fenced and active
+//! brokers) are reported by the active controller only, so a sum over brokers counts each
+//! once; unclean elections are counted on the broker that became leader from outside the
+//! ISR. Follower traffic is `replicationbytes{in,out}`, kept out of `bytes{in,out}` as in
+//! Kafka. `rill_*` names are Rill's own (limits, log dir errors, request latency).
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

@@ -1,4 +1,7 @@
-//! The API versions this broker implements: exactly what ApiVersions advertises.
+//! The API versions this broker implements: exactly what ApiVersions advertises, except
+//! Produce, advertised from v0 but refused below v3 (as Kafka 4.0 does: librdkafka < 2.11.1
+//! turns compression off when Produce v0 is missing, KAFKA-18659). An ApiVersions newer than
+//! ours gets KIP-511's v0 answer listing what we serve.
 
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::VersionRange;

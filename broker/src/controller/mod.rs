@@ -1,6 +1,17 @@
-//! The controller: every metadata change is validated here, proposed to the Raft metadata
-//! quorum (`raft/`, openraft) and, once committed, published to readers and to the replica
-//! manager in log order.
+//! The controller: every metadata change is validated here against the current image (names,
+//! configs, placement and each broker's `max.broker.partitions`, topic ids), proposed to the
+//! Raft metadata quorum (`raft/`, openraft) as a `MetadataCommand` and, once committed,
+//! published to the subscribers (replica manager, group coordinator) in log order: each image
+//! carries its log index as `version`, so a stale image never undoes a newer one.
+//!
+//! One applier task hands committed images to the subscribers on a blocking thread; a
+//! proposer waits until the applier has reached its entry's log index (forwarded proposals
+//! carry it back), so a topic created through a node is usable there at once, and no request
+//! task opens, recovers or deletes logs itself. A starting node returns from
+//! [`Controller::start`] only once its own image holds its registration, so it never acts on
+//! metadata older than that (an image still naming it leader of partitions that moved while
+//! it was down). Partition leaders change the ISR through [`Controller::alter_partition_isr`]
+//! (KIP-497's AlterPartition: a compare-and-set on the partition epoch).
 
 pub mod election;
 pub mod liveness;

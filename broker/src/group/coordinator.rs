@@ -1,5 +1,13 @@
-//! The group coordinator: owns every group whose `__consumer_offsets` partition this node
-//! leads, persists their metadata and offsets there, and loads them back at start.
+//! The group coordinator (classic protocol): owns every group whose `__consumer_offsets`
+//! partition this node leads (partition = Java's `String.hashCode` of the group id, as Kafka
+//! maps it), writes every commit and every completed rebalance there before answering
+//! (OffsetCommit only once the ISR has it, acks=all, as Kafka's coordinator writes offsets),
+//! replays a partition in the background when it becomes leader of it
+//! (COORDINATOR_LOAD_IN_PROGRESS meanwhile; an empty partition is ready at once) and drops the
+//! groups of partitions it stops leading, after every committed image. It ticks every 100 ms
+//! for session expiry and phase deadlines and expires offsets of empty groups after
+//! `offsets.retention.minutes` (KIP-211). It reaches the node only through [`OffsetsLog`].
+//! Join and sync responses wait on oneshot channels, never holding the coordinator's lock.
 //!
 //! One mutex guards all groups. Every operation under it is short and synchronous (an append
 //! to a local log is a page-cache write), and holding it across the append keeps the log and

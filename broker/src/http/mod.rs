@@ -1,5 +1,9 @@
-//! The broker's HTTP API (axum): Prometheus metrics, health, and read-only JSON views of the
-//! node, its partitions and its configuration.
+//! The broker's HTTP API (axum): `/metrics` (Prometheus, gauges refreshed at scrape time),
+//! `/healthz`, `/readyz` (503 while partitions load or a log dir is offline, with the reasons),
+//! and read-only JSON: `/api/v1/node`, `/api/v1/brokers` (every registered broker with rack,
+//! fenced flag, replica and leader counts), `/api/v1/partitions` (replicas, ISR and, on the
+//! leader, each follower's log end and lag), `/api/v1/configs`, `/api/v1/quorum`, and
+//! `/api/v1/reassignments` (`reassign.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -3,9 +3,22 @@
 //! validation on produce, idempotent-producer deduplication, reads for Fetch, ListOffsets and
 //! OffsetForLeaderEpoch lookups, retention, truncation and crash recovery.
 //!
-//! Files: `batch` (the v2 batch format), `index` and `segment` (one segment), `scan` (walking
-//! a segment), `checkpoint` (small text files), `producer_state`, and the `PartitionLog`
-//! operations split over `open`, `append`, `read`, `maintenance` and `cleaner` (compaction).
+//! Per partition a directory `topic-N/` with `<base offset>.log` segments, sparse `.index`
+//! (offset → position) and `.timeindex` (timestamp → offset), `leader-epoch-checkpoint`,
+//! `partition.metadata` (topic id) and a `.clean-shutdown` marker. Batches (magic v2) are
+//! stored byte-for-byte as produced after the broker writes base offset and leader epoch into
+//! the header (outside the CRC). `batch` reads and validates headers (CRC32C, lengths, record
+//! counts) on raw bytes: header access, not a codec (`kafka-protocol` has no header view with
+//! `lastOffsetDelta`/`maxTimestamp`, which offset assignment and the time index need).
+//! Producer state for idempotence is rebuilt from batch headers at open. Recovery after an
+//! unclean stop scans the tail and cuts at the first invalid batch; indexes are derived data,
+//! rebuilt when missing or damaged.
+//!
+//! Files: `batch` (the v2 batch format), `records` (the records inside a batch, read with
+//! bounded memory: streaming walks and capped decompression), `index` and `segment` (one
+//! segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, and
+//! the `PartitionLog` operations split over `open`, `append`, `read`, `maintenance` and
+//! `cleaner` (compaction).
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,10 @@
 //! The replica manager owns every partition this node hosts. It reconciles the hosted set with
-//! each new metadata image (opening and deleting logs, leader and follower roles, the replica
-//! fetchers that keep followers in step with their leaders) and runs the retention loop.
+//! each new metadata image (opening and deleting logs, leader and follower roles, ISR and
+//! `min.insync.replicas`, the replica fetchers that keep followers in step with their
+//! leaders; new partitions go to the online log dir hosting fewest) and runs the retention and
+//! compaction loop and the clean shutdown. Requests for a partition this node does not lead
+//! get NOT_LEADER_OR_FOLLOWER (clients refresh their metadata), or UNKNOWN_TOPIC_OR_PARTITION
+//! when no such partition exists.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -267,3 +267,164 @@ fn regression_a_huge_partition_count_is_refused() {
     assert_eq!(r.results[0].error_code, 44, "POLICY_VIOLATION");
     healthy(&b, 4);
 }
+
+/// A batch whose one record's value is `value_len` zero bytes, zstd-compressed without ever
+/// holding the value (a few KB on the wire), with a valid header and CRC.
+fn zstd_bomb(value_len: u64) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            if z < 0x80 {
+                out.push(z as u8);
+                return;
+            }
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+    }
+    let mut len_field = Vec::new();
+    varint(&mut len_field, value_len as i64);
+    let mut head = Vec::new();
+    // length, attributes, timestamp delta, offset delta, key length 1 ("k"), value length
+    varint(
+        &mut head,
+        (1 + 1 + 1 + 1 + 1 + len_field.len()) as i64 + value_len as i64 + 1,
+    );
+    head.extend_from_slice(&[0, 0, 0]);
+    varint(&mut head, 1);
+    head.push(b'k');
+    head.extend_from_slice(&len_field);
+    let stream = head
+        .as_slice()
+        .chain(std::io::repeat(0).take(value_len))
+        .chain(&[0u8][..]);
+    let mut compressed = Vec::new();
+    zstd::stream::read::Encoder::new(stream, 1)
+        .expect("encoder")
+        .read_to_end(&mut compressed)
+        .expect("compress");
+    let template = {
+        let mut buf = bytes::BytesMut::new();
+        let r = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: Some(bytes::Bytes::from_static(b"k")),
+            value: Some(bytes::Bytes::new()),
+            headers: Default::default(),
+        };
+        RecordBatchEncoder::encode(
+            &mut buf,
+            [&r],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::Zstd,
+            },
+        )
+        .expect("encode");
+        buf
+    };
+    let mut b = template[..61].to_vec();
+    b.extend_from_slice(&compressed);
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    bytes::Bytes::from(b)
+}
+
+/// A 600 MB value that zstd shrinks to a few KB, produced to a compacted topic (whose null-key
+/// check walks the records) and to a plain one (whose timestamp lookups walk them): the broker
+/// never expands it (peak RSS stays far below 600 MB) and keeps answering.
+#[test]
+fn a_zstd_bomb_costs_the_broker_nothing() {
+    let b = BrokerProc::start(&[]);
+    let bomb = zstd_bomb(600 << 20);
+    assert!(bomb.len() < 64 << 10, "{} bytes on the wire", bomb.len());
+    let mut s = connect(&b);
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mk = |name: &'static str, compact: bool| {
+        let mut t = create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(
+                kafka_protocol::protocol::StrBytes::from_static_str(name),
+            ))
+            .with_num_partitions(1)
+            .with_replication_factor(1);
+        if compact {
+            t = t.with_configs(vec![create_topics_request::CreatableTopicConfig::default()
+                .with_name(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "cleanup.policy",
+                ))
+                .with_value(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "compact",
+                )))]);
+        }
+        t
+    };
+    let r: CreateTopicsResponse = call(
+        &mut s,
+        ApiKey::CreateTopics,
+        7,
+        1,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![mk("bomb-compact", true), mk("bomb-plain", false)]),
+    );
+    assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
+    let produce = |topic: &'static str| {
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(TopicName(
+                    kafka_protocol::protocol::StrBytes::from_static_str(topic),
+                ))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(bomb.clone())),
+                ])])
+    };
+    let r: ProduceResponse = call(&mut s, ApiKey::Produce, 9, 2, &produce("bomb-compact"));
+    let code = r.responses[0].partition_responses[0].error_code;
+    assert_eq!(code, 87, "INVALID_RECORD: too large to check its keys");
+    let r: ProduceResponse = call(&mut s, ApiKey::Produce, 9, 3, &produce("bomb-plain"));
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 0,
+        "stored as sent"
+    );
+    // A timestamp lookup walks the stored batch: answered at batch granularity.
+    let lookup = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(
+                kafka_protocol::protocol::StrBytes::from_static_str("bomb-plain"),
+            ))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(1_700_000_000_000),
+            ])]);
+    let r: ListOffsetsResponse = call(&mut s, ApiKey::ListOffsets, 7, 4, &lookup);
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.offset), (0, 0));
+    healthy(&b, 5);
+    let rss = peak_rss_kb(&b);
+    eprintln!(
+        "a {}-byte zstd batch holding a 600 MB value: broker peak RSS {} MiB",
+        bomb.len(),
+        rss / 1024
+    );
+    assert!(rss < 200 << 10, "peak RSS {rss} kB");
+}

@@ -17,7 +17,9 @@
 //!
 //! Knobs (environment): `RILL_BENCH_RECORDS` (records per trial, default 2^20),
 //! `RILL_BENCH_TRIALS` (default 3), `RILL_BENCH_PERF` (profile the broker with `perf record`),
-//! `RILL_BROKER_BIN`, `RILL_LOG`.
+//! `RILL_BROKER_BIN`, `RILL_LOG`, and `RILL_BASELINE_BROKER_BIN`: another build of the broker
+//! (say, the previous commit's) run through the same produce, consume and latency trials,
+//! alternating with this build's, in a section of its own.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -389,6 +391,18 @@ fn main() {
         "\nTarget idle < 30 MB: {} (the kernel updates VmHWM lazily, so it can trail the sampled peak slightly)",
         verdict(rss_idle.max(rss_topics) < 30 * 1024)
     ));
+    if let Some(baseline) = std::env::var_os("RILL_BASELINE_BROKER_BIN") {
+        let section = compare_with_baseline(
+            Path::new(&baseline),
+            &bin,
+            &bench_dir,
+            records,
+            trials,
+            &payload,
+            &mut quiet,
+        );
+        r.line(&section);
+    }
     r.line(&format!(
         "\n---\nWhole bench (excluding the build): {:.0} s.",
         t_start.elapsed().as_secs_f64()
@@ -427,3 +441,4 @@ include!("machine.rs");
 include!("clients.rs");
 include!("ceiling.rs");
 include!("report.rs");
+include!("baseline.rs");

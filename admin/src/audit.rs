@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use rill_broker::client::browse::NewRecord;
-use rill_broker::client::{ClientError, Cluster, NewTopic, TopicPartition};
+use rill_client::browse::NewRecord;
+use rill_client::{ClientError, Cluster, NewTopic, TopicPartition};
 use serde::{Deserialize, Serialize};
 
 use crate::console::store::now_ms;

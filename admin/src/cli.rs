@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use rill_broker::client::{ClientError, Cluster, ConnectionConfig};
+use rill_client::{ClientError, Cluster, ConnectionConfig};
 
 /// Exit code for a failed operation (the message goes to stderr).
 pub const EXIT_FAILED: u8 = 1;

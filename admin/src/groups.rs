@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgGroup, Args};
-use rill_broker::client::{
+use rill_client::{
     ClientError, Cluster, GroupDescription, ListedOffset, OffsetSpec, TopicPartition,
 };
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! each partition's leader against its preferred replica.
 
 use clap::{ArgGroup, Args, ValueEnum};
-use rill_broker::client::{ClientError, Cluster, ElectionKind, TopicMetadata, TopicPartition};
+use rill_client::{ClientError, Cluster, ElectionKind, TopicMetadata, TopicPartition};
 use serde_json::{json, Value};
 
 use crate::cli::{join_ids, print_json, Change, CliError, ConnectArgs, Output, Table};

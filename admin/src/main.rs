@@ -1,7 +1,7 @@
 //! `rill`: what an operator types. `rill dev` runs a local cluster; `rill console`
 //! serves the web console; `rill topics` and
 //! `rill groups` administer any Kafka-compatible cluster through the Kafka protocol (the
-//! shared client in `rill_broker::client`), with kafka-topics.sh's and
+//! shared client in the `rill-client` crate), with kafka-topics.sh's and
 //! kafka-consumer-groups.sh's flag names.
 //!
 //! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.

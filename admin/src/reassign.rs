@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
-use rill_broker::client::{ClientError, Cluster, ConfigOp, OngoingReassignment, TopicPartition};
+use rill_client::{ClientError, Cluster, ConfigOp, OngoingReassignment, TopicPartition};
 use serde_json::{json, Value};
 
 use crate::cli::{join_ids, print_json, Change, CliError, ConnectArgs, Output};
@@ -221,7 +221,7 @@ async fn execute(
     cluster: &mut Cluster,
     args: &ReassignArgs,
     plan: &Plan,
-    topics: &[rill_broker::client::TopicMetadata],
+    topics: &[rill_client::TopicMetadata],
     out: Output,
 ) -> Result<(), CliError> {
     let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();

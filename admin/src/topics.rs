@@ -2,7 +2,7 @@
 //! flag names.
 
 use clap::{ArgGroup, Args};
-use rill_broker::client::{
+use rill_client::{
     ClientError, Cluster, ConfigEntry, ConfigOp, ConfigSource, NewTopic, TopicMetadata,
 };
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! The shared client library (`rill_broker::client`) against a real `rill-broker` process:
+//! The shared client library (`rill-client`) against a real `rill-broker` process:
 //! what the CLI tests do not reach (per-item results, retries, connection reuse).
 
 mod common;
@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::BrokerProc;
-use rill_broker::client::{
-    ClientError, Cluster, ConnectionConfig, NewTopic, OffsetSpec, TopicPartition,
-};
+use rill_client::{ClientError, Cluster, ConnectionConfig, NewTopic, OffsetSpec, TopicPartition};
 
 fn config() -> ConnectionConfig {
     ConnectionConfig {

@@ -19,7 +19,7 @@ use kafka_protocol::messages::{GroupId, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rill_broker::client::{Cluster, Connection, ConnectionConfig};
+use rill_client::{Cluster, Connection, ConnectionConfig};
 
 const MEMBERS: usize = 10;
 const PARTITIONS: i32 = 20;
@@ -91,7 +91,7 @@ async fn time_to_stable(delay_ms: u64) -> (f64, f64) {
         .expect("client");
     // Topic and offsets topic exist before the clock starts.
     cluster
-        .create_topics(&[rill_broker::client::NewTopic {
+        .create_topics(&[rill_client::NewTopic {
             name: "bench-group".into(),
             partitions: Some(PARTITIONS),
             replication_factor: Some(1),
@@ -163,7 +163,7 @@ async fn commit_throughput(per_request: usize) -> (f64, f64) {
         .await
         .expect("client");
     cluster
-        .create_topics(&[rill_broker::client::NewTopic {
+        .create_topics(&[rill_client::NewTopic {
             name: "bench-commits".into(),
             partitions: Some(per_request as i32),
             replication_factor: Some(1),

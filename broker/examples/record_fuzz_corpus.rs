@@ -284,7 +284,7 @@ async fn librdkafka(bootstrap: &str) {
 }
 
 async fn rill_client(bootstrap: &str) {
-    use rill_broker::client::{Cluster, ConnectionConfig};
+    use rill_client::{Cluster, ConnectionConfig};
     let Ok(mut c) = Cluster::connect(bootstrap, ConnectionConfig::default()).await else {
         return;
     };
@@ -296,20 +296,20 @@ async fn rill_client(bootstrap: &str) {
     let _ = c.list_partition_reassignments(None).await;
     let _ = c.describe_broker_configs(1).await;
     let _ = c
-        .elect_leaders(rill_broker::client::ElectionKind::Preferred, None)
+        .elect_leaders(rill_client::ElectionKind::Preferred, None)
         .await;
     let _ = c.describe_topic_configs("fuzz-a").await;
     let _ = c
         .alter_topic_configs(
             "fuzz-a",
-            &[rill_broker::client::ConfigOp::Set(
+            &[rill_client::ConfigOp::Set(
                 "retention.ms".into(),
                 "5000000".into(),
             )],
             true,
         )
         .await;
-    let tp = rill_broker::client::TopicPartition::new("fuzz-a", 0);
+    let tp = rill_client::TopicPartition::new("fuzz-a", 0);
     let _ = c
         .alter_partition_reassignments(&[(tp, Some(vec![1]))])
         .await;

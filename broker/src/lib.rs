@@ -3,7 +3,6 @@
 //! HTTP admin/metrics API. See ARCHITECTURE.md for the map.
 
 pub mod api;
-pub mod client;
 pub mod config;
 pub mod context;
 pub mod controller;

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, MetadataRequest, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
-use rill_broker::client::{ClientError, Connection, ConnectionConfig};
+use rill_client::{ClientError, Connection, ConnectionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

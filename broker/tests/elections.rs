@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{start_cluster, wait_for, BrokerProc};
-use rill_broker::client::{
+use rill_client::{
     ClientError, Cluster, ConnectionConfig, ElectionKind, NewTopic, PartitionMetadata,
     TopicPartition,
 };

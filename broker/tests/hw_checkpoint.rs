@@ -12,7 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rill_broker::client::{Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
+use rill_client::{Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
 
 const RECORDS: i64 = 50;
 

@@ -14,7 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rill_broker::client::{ClientError, Cluster, ConfigOp, ConnectionConfig, TopicPartition};
+use rill_client::{ClientError, Cluster, ConfigOp, ConnectionConfig, TopicPartition};
 use serde_json::Value;
 
 const FAST: &[&str] = &[

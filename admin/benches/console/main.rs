@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rill_broker::client::{Cluster, ConnectionConfig, NewTopic, TopicPartition};
+use rill_client::{Cluster, ConnectionConfig, NewTopic, TopicPartition};
 use sqlx::Row;
 
 use http::*;

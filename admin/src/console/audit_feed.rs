@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use kafka_protocol::error::ResponseError;
-use rill_broker::client::{ClientError, Cluster, TopicPartition};
+use rill_client::{ClientError, Cluster, TopicPartition};
 
 use super::snapshot::Snapshot;
 use super::store::Store;

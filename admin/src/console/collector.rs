@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rill_broker::client::{ClientError, Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
+use rill_client::{ClientError, Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
 use tokio::sync::{watch, Notify};
 
 use super::audit_feed::AuditFeed;

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use rill_broker::client::ClientError;
+use rill_client::ClientError;
 use rill_web::views::ErrorPage;
 use rill_web::{FieldError, FormState, Layout};
 use serde::de::DeserializeOwned;

@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use clap::Args;
-use rill_broker::client::{ClientError, Cluster, ConnectionConfig};
+use rill_client::{ClientError, Cluster, ConnectionConfig};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use collector::{CollectorConfig, Shared};
@@ -197,7 +197,7 @@ pub enum StartError {
 /// the HTTP server on the current runtime. The cluster need not be reachable yet.
 pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
     let bootstrap = args.bootstrap.clone().unwrap_or_default();
-    rill_broker::client::parse_bootstrap(&bootstrap)?;
+    rill_client::parse_bootstrap(&bootstrap)?;
     let auth = match &args.users_file {
         Some(f) => Some(auth::Auth::load(f, args.session_secret_file.as_deref())?),
         None => None,

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rill_broker::client::{BrokerNode, TopicMetadata, TopicPartition};
 use rill_broker::controller::placement;
 use rill_broker::metadata::BrokerInfo;
 use rill_broker::types::BrokerId;
+use rill_client::{BrokerNode, TopicMetadata, TopicPartition};
 use serde_json::{json, Value};
 
 use crate::cli::CliError;
@@ -244,7 +244,7 @@ mod tests {
             topic_id: Default::default(),
             is_internal: false,
             partitions: (0..partitions)
-                .map(|p| rill_broker::client::PartitionMetadata {
+                .map(|p| rill_client::PartitionMetadata {
                     partition: p,
                     leader: 1,
                     leader_epoch: 0,

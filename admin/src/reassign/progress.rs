@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rill_broker::client::{Cluster, OngoingReassignment, TopicPartition};
+use rill_client::{Cluster, OngoingReassignment, TopicPartition};
 
 use crate::cli::CliError;
 

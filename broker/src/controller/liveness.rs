@@ -27,9 +27,9 @@ use tokio::task::JoinSet;
 
 use super::raft::Takeover;
 use super::{Controller, MetadataCommand};
-use crate::client::{ClientError, Connection};
 use crate::metadata::{MetadataImage, PartitionMeta, TopicConfigs, TopicMeta};
 use crate::types::{BrokerId, LeaderEpoch};
+use rill_client::{ClientError, Connection};
 
 /// A partition change the controller makes on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]

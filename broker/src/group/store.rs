@@ -178,7 +178,7 @@ pub fn decode(bytes: Bytes) -> Vec<StoredRecord> {
                 break;
             }
         };
-        match crate::log::records::decode_batch(batch) {
+        match rill_client::records::decode_batch(batch) {
             Ok(set) => sets.push(set),
             Err(e) => tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped"),
         }

@@ -383,7 +383,7 @@ fn decide(h: &BatchHeader, bytes: &[u8], context: &Context, segment: &Segment) -
 /// The records of a stored batch; `None` (logged) when they cannot be decoded or expand past
 /// `records::MAX_DECOMPRESSED_BATCH_BYTES` (the batch is then kept whole).
 fn decode(h: &BatchHeader, bytes: &[u8]) -> Option<Vec<Record>> {
-    match super::records::decode_batch(bytes) {
+    match rill_client::records::decode_batch(bytes) {
         Ok(set) => Some(set.records),
         Err(e) => {
             tracing::warn!(offset = h.base_offset, error = %e, "cannot decode a stored batch; the cleaner keeps it whole");
@@ -504,15 +504,15 @@ fn write_cleaner_checkpoint(dir: &std::path::Path, offset: i64) -> Result<(), Lo
 
 /// Refuses a produce holding a record without a key, as Kafka does on compacted topics
 /// (INVALID_RECORD). Compressed batches are walked through their decompressed stream without
-/// holding any key or value (`records::walk`), so a batch that expands enormously costs a
-/// fixed buffer, and one past `records::MAX_WALKED_BATCH_BYTES` is refused.
+/// holding any key or value (`rill_client::records::walk`), so a batch that expands enormously costs a
+/// fixed buffer, and one past `rill_client::records::MAX_WALKED_BATCH_BYTES` is refused.
 pub(super) fn check_keys(records: &[u8], batches: &[BatchRef]) -> Result<(), LogError> {
     for b in batches {
         let bytes = records
             .get(b.position..b.position + b.header.total_size())
             .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
         let mut null_key = false;
-        super::records::walk(&b.header, bytes, |r| {
+        rill_client::records::walk(bytes, |r| {
             null_key |= r.null_key;
             !null_key
         })?;

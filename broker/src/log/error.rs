@@ -80,3 +80,17 @@ pub enum LogError {
     #[error("log dir offline: {0}")]
     Offline(String),
 }
+
+impl From<rill_client::records::RecordsError> for LogError {
+    /// A batch whose records could not be read: too large to read is a rule broken
+    /// (INVALID_RECORD), damage is CORRUPT_MESSAGE, a malformed record INVALID_RECORD.
+    fn from(e: rill_client::records::RecordsError) -> Self {
+        use rill_client::records::RecordsError;
+        match e {
+            RecordsError::TooLarge { .. } | RecordsError::Invalid(_) => {
+                LogError::InvalidRecord(e.to_string())
+            }
+            RecordsError::Corrupt(_) => LogError::CorruptMessage(e.to_string()),
+        }
+    }
+}

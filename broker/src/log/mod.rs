@@ -14,9 +14,8 @@
 //! unclean stop scans the tail and cuts at the first invalid batch; indexes are derived data,
 //! rebuilt when missing or damaged.
 //!
-//! Files: `batch` (the v2 batch format), `records` (the records inside a batch, read with
-//! bounded memory: streaming walks and capped decompression), `index` and `segment` (one
-//! segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, and
+//! Files: `batch` (the v2 batch format; the records inside a batch are read with bounded
+//! memory by `rill_client::records`), `index` and `segment` (one segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, and
 //! the `PartitionLog` operations split over `open`, `append`, `read`, `maintenance` and
 //! `cleaner` (compaction).
 
@@ -29,7 +28,6 @@ mod checkpoint;
 mod error;
 mod index;
 mod producer_state;
-pub mod records;
 mod scan;
 mod segment;
 

@@ -122,7 +122,7 @@ impl PartitionLog {
         // Streamed through (compressed or not) without holding records; a batch that cannot
         // be read or expands past the walk's cap is answered at batch granularity.
         let mut found = None;
-        let walked = super::records::walk(h, &bytes, |r| {
+        let walked = rill_client::records::walk(&bytes, |r| {
             let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
             let timestamp = h.base_timestamp.saturating_add(r.timestamp_delta);
             if timestamp >= ts && offset >= self.log_start_offset {

@@ -37,11 +37,11 @@ use uuid::Uuid;
 
 use super::throttle::{Quota, Throttles};
 use super::Partition;
-use crate::client::{Connection, ConnectionConfig};
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataImage;
 use crate::metadata::TopicConfigs;
 use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
+use rill_client::{Connection, ConnectionConfig};
 
 /// First pause after an error; doubles up to `replica.fetch.backoff.ms`.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -312,7 +312,7 @@ impl Drop for ReplicaFetchers {
 }
 
 /// A transport-level failure: the connection is dropped and the fetcher backs off.
-type RoundResult = Result<(), crate::client::ClientError>;
+type RoundResult = Result<(), rill_client::ClientError>;
 
 /// One fetcher task: truncation rounds, then fetch rounds, until aborted.
 async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>, throttles: Arc<Throttles>) {

@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rill_broker::client::describe::RESOURCE_BROKER;
-use rill_broker::client::error_name;
+use rill_client::describe::RESOURCE_BROKER;
+use rill_client::error_name;
 use rill_web::views::{BrokerPage, BrokersPage, ConfigRow, LogDirView};
 
 use crate::console::http::{error_page, layout, respond, AppState};
@@ -46,7 +46,7 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
                 .describe_config_details(RESOURCE_BROKER, &broker.id.to_string())
                 .await?;
             let dirs = cluster.describe_log_dirs(broker.id).await?;
-            Ok::<_, rill_broker::client::ClientError>((cfg, dirs))
+            Ok::<_, rill_client::ClientError>((cfg, dirs))
         }
         .await;
         match c.checked(result).await {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use rill_broker::client::{ClientError, ElectionKind, TopicPartition};
+use rill_client::{ClientError, ElectionKind, TopicPartition};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rill_broker::client::{OffsetSpec, TopicPartition};
+use rill_client::{OffsetSpec, TopicPartition};
 use rill_web::views::{GroupPage, GroupRow, GroupsPage, ResetPlan, ResetRow, ThresholdsView};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
@@ -374,7 +374,7 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
         let targets = cluster.list_offsets(&tps, spec).await?;
         let ends = cluster.list_offsets(&tps, OffsetSpec::Latest).await?;
         let starts = cluster.list_offsets(&tps, OffsetSpec::Earliest).await?;
-        Ok::<_, rill_broker::client::ClientError>((targets, ends, starts))
+        Ok::<_, rill_client::ClientError>((targets, ends, starts))
     }
     .await;
     let (targets, ends, starts) = c.checked(result).await?;
@@ -437,7 +437,7 @@ async fn apply_reset(
             )));
         }
         cluster.commit_offsets(id, &offsets).await?;
-        Ok::<_, rill_broker::client::ClientError>(Ok(()))
+        Ok::<_, rill_client::ClientError>(Ok(()))
     }
     .await;
     c.checked(result).await??;

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use rill_broker::client::browse::NewRecord;
-use rill_broker::client::{OffsetSpec, TopicPartition};
+use rill_client::browse::NewRecord;
+use rill_client::{OffsetSpec, TopicPartition};
 use rill_web::format::{record_bytes, BytesFormat};
 use rill_web::views::{BrowseQuery, MessagesPage, RecordView};
 use rill_web::FormState;
@@ -159,7 +159,7 @@ async fn browse(
                 .map_or(0, |o| o.offset),
         };
         let fetched = cluster.fetch_records(&tp, start, view.query.limit).await?;
-        Ok::<_, rill_broker::client::ClientError>((start, fetched))
+        Ok::<_, rill_client::ClientError>((start, fetched))
     }
     .await;
     let (start, fetched) = c.checked(result).await?;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rill_broker::client::TopicPartition;
+use rill_client::TopicPartition;
 use rill_web::reassign::{PlanState, ProgressRow, ReassignPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rill_broker::client::NewTopic;
+use rill_client::NewTopic;
 use rill_web::views::{TopicQuery, TopicRow, TopicsPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};

@@ -20,8 +20,55 @@ use std::io::{self, Read};
 use bytes::Bytes;
 use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordSet};
 
-use super::batch::{BatchHeader, HEADER_SIZE};
-use super::LogError;
+/// Size of the fixed v2 batch header; the records follow it.
+pub const HEADER_SIZE: usize = 61;
+/// Where the attributes (compression codec in the low 3 bits) sit in a v2 batch header.
+const ATTRIBUTES_AT: usize = 21;
+/// Where the record count sits in a v2 batch header.
+const RECORD_COUNT_AT: usize = 57;
+
+/// Why a batch's records could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordsError {
+    /// The records decompress to more than the reader's limit.
+    #[error("batch decompresses to more than {limit} bytes")]
+    TooLarge {
+        /// The limit that was reached.
+        limit: u64,
+    },
+    /// The bytes are damaged (a codec error, a cut-off record, a bad header).
+    #[error("{0}")]
+    Corrupt(String),
+    /// A record is malformed (lengths that do not add up).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The two header fields the record readers need, read from a batch's raw bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchView {
+    /// The compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub codec: i16,
+    /// The record count the header claims.
+    pub record_count: i32,
+}
+
+impl BatchView {
+    /// Reads the codec and record count of a v2 batch (`batch` = header and records).
+    pub fn peek(batch: &[u8]) -> Result<BatchView, RecordsError> {
+        let field = |at: usize, n: usize| {
+            batch.get(at..at + n).ok_or_else(|| {
+                RecordsError::Corrupt(format!("batch of {} bytes has no header", batch.len()))
+            })
+        };
+        let a = field(ATTRIBUTES_AT, 2)?;
+        let c = field(RECORD_COUNT_AT, 4)?;
+        Ok(BatchView {
+            codec: i16::from_be_bytes([a[0], a[1]]) & 0x07,
+            record_count: i32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+        })
+    }
+}
 
 /// The most a batch may decompress to where its records are held in memory (compaction, the
 /// group store, the message browser). Producers' batches are bounded by `max.message.bytes`
@@ -62,11 +109,11 @@ pub struct RecordHead {
 /// A reader of a batch's records section (the bytes after the 61-byte header), decompressed
 /// as its attributes say, yielding at most `limit` bytes (an error past it).
 pub fn reader<'a>(
-    header: &BatchHeader,
+    codec: i16,
     records: &'a [u8],
     limit: u64,
-) -> Result<Box<dyn Read + 'a>, LogError> {
-    let raw: Box<dyn Read + 'a> = match header.compression() {
+) -> Result<Box<dyn Read + 'a>, RecordsError> {
+    let raw: Box<dyn Read + 'a> = match codec {
         0 => Box::new(records),
         1 => Box::new(flate2::read::MultiGzDecoder::new(records)),
         2 => Box::new(SnappyReader::new(records, limit)),
@@ -79,7 +126,7 @@ pub fn reader<'a>(
             Box::new(d)
         }
         c => {
-            return Err(LogError::CorruptMessage(format!(
+            return Err(RecordsError::Corrupt(format!(
                 "unknown compression codec {c}"
             )))
         }
@@ -92,9 +139,9 @@ pub fn reader<'a>(
 
 /// Decompresses a batch's records section whole, refusing (INVALID_RECORD) one that
 /// expands past `limit` bytes: never an unbounded allocation.
-pub fn decompress(header: &BatchHeader, records: &[u8], limit: u64) -> Result<Vec<u8>, LogError> {
+pub fn decompress(codec: i16, records: &[u8], limit: u64) -> Result<Vec<u8>, RecordsError> {
     let mut out = Vec::new();
-    reader(header, records, limit)?
+    reader(codec, records, limit)?
         .read_to_end(&mut out)
         .map_err(|e| read_error(&e, limit))?;
     Ok(out)
@@ -102,36 +149,33 @@ pub fn decompress(header: &BatchHeader, records: &[u8], limit: u64) -> Result<Ve
 
 /// Decodes one whole batch (header and records) with `kafka-protocol`, decompressing with
 /// [`decompress`] under [`MAX_DECOMPRESSED_BATCH_BYTES`]: for the paths that hold records.
-pub fn decode_batch(batch: &[u8]) -> Result<RecordSet, LogError> {
-    let header = BatchHeader::parse(batch)?;
+pub fn decode_batch(batch: &[u8]) -> Result<RecordSet, RecordsError> {
+    let view = BatchView::peek(batch)?;
     let mut buf = Bytes::copy_from_slice(batch);
     RecordBatchDecoder::decode_with_custom_compression(
         &mut buf,
         Some(
             |data: &mut Bytes, _codec: Compression| -> anyhow::Result<Bytes> {
-                decompress(&header, data, MAX_DECOMPRESSED_BATCH_BYTES)
+                decompress(view.codec, data, MAX_DECOMPRESSED_BATCH_BYTES)
                     .map(Bytes::from)
                     .map_err(anyhow::Error::from)
             },
         ),
     )
-    .map_err(|e| LogError::CorruptMessage(format!("cannot decode batch: {e:#}")))
+    .map_err(|e| RecordsError::Corrupt(format!("cannot decode batch: {e:#}")))
 }
 
 /// Walks the records of one batch (`batch` = header and records), calling `f` with each
 /// record's head until it returns false; at most `header.record_count` records, at most
 /// [`MAX_WALKED_BATCH_BYTES`] decompressed bytes, keys and values skipped unread.
-pub fn walk(
-    header: &BatchHeader,
-    batch: &[u8],
-    mut f: impl FnMut(RecordHead) -> bool,
-) -> Result<(), LogError> {
+pub fn walk(batch: &[u8], mut f: impl FnMut(RecordHead) -> bool) -> Result<(), RecordsError> {
+    let view = BatchView::peek(batch)?;
     let records = batch.get(HEADER_SIZE..).unwrap_or_default();
     let mut r = io::BufReader::with_capacity(
         WALK_BUFFER,
-        reader(header, records, MAX_WALKED_BATCH_BYTES)?,
+        reader(view.codec, records, MAX_WALKED_BATCH_BYTES)?,
     );
-    for _ in 0..header.record_count.max(0) {
+    for _ in 0..view.record_count.max(0) {
         let head = next_record(&mut r).map_err(|e| read_error(&e, MAX_WALKED_BATCH_BYTES))?;
         if !f(head) {
             break;
@@ -184,18 +228,17 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-fn corrupt(codec: &str, e: &dyn std::fmt::Display) -> LogError {
-    LogError::CorruptMessage(format!("cannot read {codec} data: {e}"))
+fn corrupt(codec: &str, e: &dyn std::fmt::Display) -> RecordsError {
+    RecordsError::Corrupt(format!("cannot read {codec} data: {e}"))
 }
 
 /// The Kafka error for a failed read of a batch's records.
-fn read_error(e: &io::Error, limit: u64) -> LogError {
+fn read_error(e: &io::Error, limit: u64) -> RecordsError {
     match e.kind() {
-        io::ErrorKind::FileTooLarge => {
-            LogError::InvalidRecord(format!("batch decompresses to more than {limit} bytes"))
-        }
-        io::ErrorKind::UnexpectedEof => LogError::CorruptMessage("batch records end early".into()),
-        _ => LogError::CorruptMessage(format!("cannot read batch records: {e}")),
+        io::ErrorKind::FileTooLarge => RecordsError::TooLarge { limit },
+        io::ErrorKind::UnexpectedEof => RecordsError::Corrupt("batch records end early".into()),
+        io::ErrorKind::InvalidData => RecordsError::Invalid(format!("malformed record: {e}")),
+        _ => RecordsError::Corrupt(format!("cannot read batch records: {e}")),
     }
 }
 

@@ -257,7 +257,7 @@ fn decode_complete_batches(
         }
         let batch = records.split_to(total);
         // Decompressed within a bound: a broker's data is untrusted input too.
-        let set = crate::log::records::decode_batch(&batch).map_err(|e| {
+        let set = crate::records::decode_batch(&batch).map_err(|e| {
             ClientError::Protocol(format!(
                 "cannot decode the batch at offset {base_offset}: {e}"
             ))

@@ -1,6 +1,8 @@
-//! The one Kafka client in Rill: a small async client over `kafka-protocol` (no codec of
-//! its own), used by the `rill` CLI today and meant for broker-to-broker replication and
-//! the console later.
+//! `rill-client`: the one Kafka client in Rill, a small async client over `kafka-protocol`
+//! (no codec of its own), used by the brokers (replica fetchers, liveness probes), the `rill`
+//! CLI and the console. It depends on nothing of the broker; the broker depends on it, so
+//! the types both speak (`TopicPartition`, `NewTopic`) and the bounded reading of record
+//! batches (`records`) live here.
 //!
 //! - [`Connection`]: one TCP connection. `connect` runs ApiVersions (v3, with KIP-511's
 //!   fallback) and records the broker's ranges; `send` picks the highest version both
@@ -21,6 +23,7 @@ mod error;
 mod groups;
 mod leaders;
 mod reassign;
+pub mod records;
 
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,

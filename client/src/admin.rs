@@ -29,8 +29,10 @@ const LATEST_TIMESTAMP: i64 = -1;
 /// ListOffsets' timestamp for "the log start offset".
 const EARLIEST_TIMESTAMP: i64 = -2;
 
-/// A topic and a partition index.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A topic and a partition index (the address of one partition log).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TopicPartition {
     /// Topic name.
     pub topic: String,
@@ -45,6 +47,11 @@ impl TopicPartition {
             topic: topic.into(),
             partition,
         }
+    }
+
+    /// The directory name Kafka uses for this partition's log: `topic-N`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
     }
 }
 

@@ -10,6 +10,7 @@ use rill_client::{
 use serde_json::{json, Value};
 
 use crate::cli::{parse_datetime, print_json, Change, CliError, ConnectArgs, Output, Table};
+use crate::ops::lag::{partition_lag, Lag, LagBasis};
 
 /// GROUP_ID_NOT_FOUND.
 const GROUP_ID_NOT_FOUND: i16 = 69;
@@ -220,13 +221,26 @@ async fn describe_or_dead(
 struct OffsetRow {
     tp: TopicPartition,
     committed: Option<i64>,
+    log_start: Option<i64>,
     log_end: Option<i64>,
     member: Option<usize>,
 }
 
 impl OffsetRow {
-    fn lag(&self) -> Option<i64> {
-        Some(self.log_end? - self.committed?)
+    /// The console's lag (the one computation in `ops::lag`): from the log start where
+    /// nothing is committed.
+    fn lag(&self) -> Lag {
+        partition_lag(self.committed, self.log_start, self.log_end)
+    }
+
+    /// LAG column: the number, with `*` where it counts from the log start (no commit).
+    fn lag_text(&self) -> String {
+        let l = self.lag();
+        match (l.messages, l.basis) {
+            (Some(n), LagBasis::LogStart) => format!("{n}*"),
+            (Some(n), _) => n.to_string(),
+            (None, _) => "unknown".into(),
+        }
     }
 }
 
@@ -247,6 +261,7 @@ async fn describe(cluster: &mut Cluster, group: &str, out: Output) -> Result<(),
             OffsetRow {
                 tp: tp.clone(),
                 committed: Some(c.offset),
+                log_start: None,
                 log_end: None,
                 member: None,
             },
@@ -258,6 +273,7 @@ async fn describe(cluster: &mut Cluster, group: &str, out: Output) -> Result<(),
                 .or_insert_with(|| OffsetRow {
                     tp: tp.clone(),
                     committed: None,
+                    log_start: None,
                     log_end: None,
                     member: None,
                 })
@@ -291,9 +307,18 @@ async fn describe(cluster: &mut Cluster, group: &str, out: Output) -> Result<(),
             .list_offsets(&existing, OffsetSpec::Latest)
             .await
             .map_err(|e| CliError::client("fetching log end offsets failed", e))?;
+        let starts = cluster
+            .list_offsets(&existing, OffsetSpec::Earliest)
+            .await
+            .map_err(|e| CliError::client("fetching log start offsets failed", e))?;
         for (tp, o) in ends {
             if let Some(r) = rows.get_mut(&tp) {
                 r.log_end = Some(o.offset);
+            }
+        }
+        for (tp, o) in starts {
+            if let Some(r) = rows.get_mut(&tp) {
+                r.log_start = Some(o.offset);
             }
         }
     }
@@ -359,20 +384,29 @@ fn describe_table<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offse
         "HOST",
         "CLIENT-ID",
     ]);
+    let mut rows_with_log_start = 0;
     for r in rows {
+        if r.lag().basis == LagBasis::LogStart {
+            rows_with_log_start += 1;
+        }
         let m = r.member.and_then(|i| d.members.get(i));
         t.row(vec![
             r.tp.topic.clone(),
             r.tp.partition.to_string(),
             opt(r.committed),
             opt(r.log_end),
-            opt(r.lag()),
+            r.lag_text(),
             m.map_or("-".into(), |m| m.member_id.clone()),
             m.map_or("-".into(), |m| m.client_host.clone()),
             m.map_or("-".into(), |m| m.client_id.clone()),
         ]);
     }
     s.push_str(&t.render(""));
+    if rows_with_log_start > 0 {
+        s.push_str(
+            "* no committed offset: the backlog counted from the log start (what auto.offset.reset=earliest reads)\n",
+        );
+    }
     if !d.members.is_empty() {
         let mut t = Table::new(&[
             "CONSUMER-ID",
@@ -418,8 +452,10 @@ fn describe_json<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offset
             "topic": r.tp.topic,
             "partition": r.tp.partition,
             "current_offset": r.committed,
+            "log_start_offset": r.log_start,
             "log_end_offset": r.log_end,
-            "lag": r.lag(),
+            "lag": r.lag().messages,
+            "lag_basis": r.lag().basis.as_str(),
             "member_id": r.member.and_then(|i| d.members.get(i)).map(|m| m.member_id.clone()),
         })).collect::<Vec<_>>(),
     })

@@ -12,6 +12,7 @@ mod console;
 mod dev;
 mod groups;
 mod leaders;
+mod ops;
 mod reassign;
 mod topics;
 

@@ -656,17 +656,23 @@ fn groups_with_an_active_consumer() {
         (&7.into(), &3.into()),
         "{d}"
     );
-    // Assigned but never committed: listed, with no offset and no lag.
+    // Assigned but never committed: listed with no offset, and the backlog it faces
+    // counted from the log start (never "no lag"), labelled as such.
     let p2 = offsets_of(&d, "live", 2);
     assert_eq!(p2["current_offset"], Value::Null, "{d}");
     assert_eq!(p2["log_end_offset"], 10, "{d}");
-    assert_eq!(p2["lag"], Value::Null, "{d}");
-    // In the table, '-' where nothing is committed, and the member's client id.
+    assert_eq!(p2["log_start_offset"], 0, "{d}");
+    assert_eq!(p2["lag"], 10, "{d}");
+    assert_eq!(p2["lag_basis"], "log_start", "{d}");
+    assert_eq!(p0["lag_basis"], "committed", "{d}");
+    // In the table, '-' where nothing is committed, the log-start lag starred and
+    // explained, and the member's client id.
     let out = run(&b, "groups", &["--describe", "--group", "active"]);
     let text = out.ok();
     assert!(text.contains("State: Stable"), "{text}");
     let row = table_row(text, "live", "2");
-    assert_eq!(row[2..5], ["-", "10", "-"], "{text}");
+    assert_eq!(row[2..5], ["-", "10", "10*"], "{text}");
+    assert!(text.contains("* no committed offset"), "{text}");
     assert_eq!(
         row.last().map(String::as_str),
         Some("lag-test-client"),

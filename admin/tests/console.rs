@@ -378,6 +378,87 @@ fn topics_are_created_altered_grown_browsed_and_deleted() {
         400,
         "headers",
     );
+    // A tombstone with an empty partition goes to the key's partition, as Kafka's default
+    // partitioner puts it: murmur2("foobar") & 0x7fffffff = 1357151166.
+    let count = topic_json(&c, "orders")["topic"]["partitions"]
+        .as_array()
+        .map_or(0, Vec::len) as i64;
+    assert!(count > 0);
+    let (s, v) = c.post_json(
+        "/topics/orders/produce",
+        json!({"key": "foobar", "value": "", "tombstone": "on"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["partition"], 1_357_151_166_i64 % count, "{v}");
+    let tp = v["partition"].as_i64().unwrap_or(-1);
+    let off = v["offset"].as_i64().unwrap_or(-1);
+    let m = c.json(&format!(
+        "/topics/orders/messages?partition={tp}&offset={off}&limit=1"
+    ));
+    assert_eq!(m["records"][0]["key"], "foobar", "{m}");
+    assert!(
+        m["records"][0]["value"].is_null(),
+        "a tombstone has no value: {m}"
+    );
+    assert_field_error(
+        c.post_json(
+            "/topics/orders/produce",
+            json!({"key": "k", "value": "x", "tombstone": "on"}),
+        ),
+        400,
+        "value",
+    );
+    assert_field_error(
+        c.post_json("/topics/orders/produce", json!({"tombstone": "on"})),
+        400,
+        "key",
+    );
+    // Adding partitions to a topic whose records are keyed asks for a confirmation first.
+    let grown = count + 1;
+    let (s, v) = c.post_json("/topics/orders/partitions", json!({"partitions": grown}));
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (400, Some("confirm_keyed")),
+        "{v}"
+    );
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("keyed"),
+        "the refusal says why: {v}"
+    );
+    assert_eq!(
+        topic_json(&c, "orders")["topic"]["partitions"]
+            .as_array()
+            .map_or(0, Vec::len) as i64,
+        count,
+        "nothing added before the confirmation"
+    );
+    let (s, v) = c.post_json(
+        "/topics/orders/partitions",
+        json!({"partitions": grown, "confirm_keyed": "yes"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    // min.insync.replicas above the replication factor: accepted (as Kafka does) with a
+    // warning, and the topic page says what it breaks until it is put back.
+    let (s, v) = c.post_json(
+        "/topics/orders/configs",
+        json!({"key": "min.insync.replicas", "value": "2"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    wait_for(
+        20,
+        "the min.insync.replicas warning on the topic page",
+        || {
+            let page = c.get("/topics/orders");
+            (page.body.contains("id=\"topic-min-isr-warning\"")
+                && page.body.contains("NOT_ENOUGH_REPLICAS"))
+            .then_some(())
+        },
+    );
+    let (s, v) = c.post_json(
+        "/topics/orders/configs",
+        json!({"key": "min.insync.replicas", "op": "delete"}),
+    );
+    assert_eq!(s, 200, "{v}");
     let m = c.json("/topics/orders/messages?partition=1&offset=0&limit=10&format=json");
     let recs = m["records"].as_array().expect("records");
     assert_eq!(recs.len(), 2, "{m}");

@@ -66,11 +66,15 @@ fn groups_lag_metrics_reset_and_delete() {
         (Some(4), Some(6)),
         "{g}"
     );
+    // No commit on partition 1 (which holds no records): the backlog from the log start,
+    // labelled, not "no lag".
     assert_eq!(
         (parts[1]["committed"].as_i64(), parts[1]["lag"].as_i64()),
-        (Some(-1), Some(-1)),
+        (Some(-1), Some(0)),
         "{g}"
     );
+    assert_eq!(parts[1]["basis"], "log_start", "{g}");
+    assert_eq!(parts[0]["basis"], "committed", "{g}");
     assert!(g["group"]["status"].is_string(), "{g}");
     let list = c.json("/groups");
     let row = list["groups"]
@@ -254,9 +258,20 @@ fn groups_lag_metrics_reset_and_delete() {
         400,
         "value",
     );
+    // Apply without confirming shows the plan and commits nothing.
     let (s, v) = c.post_json(
         "/groups/billing/reset",
         json!({"topic": "live", "strategy": "earliest", "action": "apply"}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (&v["applied"], &v["awaiting_confirmation"]),
+        (&json!(false), &json!(true)),
+        "{v}"
+    );
+    let (s, v) = c.post_json(
+        "/groups/billing/reset",
+        json!({"topic": "live", "strategy": "earliest", "action": "apply", "confirm": "yes"}),
     );
     assert_eq!(s, 400, "active group refused: {v}");
     let (s, plan) = c.post_json(
@@ -314,7 +329,7 @@ fn groups_lag_metrics_reset_and_delete() {
     );
     let (s, plan) = c.post_json(
         "/groups/billing/reset",
-        json!({"topic": "live", "strategy": "offset", "value": "2", "action": "apply"}),
+        json!({"topic": "live", "strategy": "offset", "value": "2", "action": "apply", "confirm": "yes"}),
     );
     assert_eq!(s, 200, "{plan}");
     assert_eq!(plan["applied"], true);

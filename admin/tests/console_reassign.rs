@@ -290,7 +290,17 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
             .then_some(v["progress_source"].clone())
     });
     assert_eq!(source, "log-dirs");
-    let (st, cancelled) = c.post_json("/reassign/cancel", json!({}));
+    // Without confirm=yes nothing changes: the answer lists what would be reverted.
+    let (st, asked) = c.post_json("/reassign/cancel", json!({}));
+    assert_eq!(st, 200, "{asked}");
+    assert_eq!(asked["awaiting_confirmation"], true, "{asked}");
+    assert_eq!(
+        asked["would_cancel"].as_array().map(Vec::len),
+        Some(1),
+        "{asked}"
+    );
+    assert_eq!(c.json("/reassign")["status"], "in-progress");
+    let (st, cancelled) = c.post_json("/reassign/cancel", json!({"confirm": "yes"}));
     assert_eq!(
         (st, cancelled["cancelled"].clone()),
         (200, json!(1)),
@@ -340,7 +350,7 @@ fn cancel_reverts_and_preferred_election_moves_leadership() {
         "5000",
     ])
     .ok();
-    let (st, cancelled) = c.post_json("/reassign/cancel", json!({}));
+    let (st, cancelled) = c.post_json("/reassign/cancel", json!({"confirm": "yes"}));
     assert_eq!(
         (st, cancelled["cancelled"].clone()),
         (200, json!(1)),

@@ -17,6 +17,16 @@ const GROUP = 'billing';
 const END = { 0: 5, 1: 3 };        // records produced per partition
 const COMMITTED = { 0: 2, 1: 1 };  // what the member commits: lag 3 + 2
 
+
+// Apply asks for a confirmation first: the plan comes back with a Confirm button and
+// nothing is committed until it is pressed. Returns the confirming POST's response.
+async function applyReset(page) {
+  await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+  assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'false', 'Apply alone commits nothing');
+  await page.locator('#reset-offsets-confirm-form').waitFor();
+  return Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#reset-offsets-confirm')]);
+}
+
 describe('groups', () => {
   let s;
   let member;
@@ -120,7 +130,7 @@ describe('groups', () => {
         await page.reload();
         return false;
       }, { interval: 500 });
-      await textMatching(page.locator('#group-summary'), /lag 3 above 1/);
+      await textMatching(page.locator('#group-status-reason'), /lag 3 above the threshold 1/);
     });
     const listed = (await s.json('/groups')).body.groups.find((g) => g.group_id === GROUP);
     assert.equal(listed.status, 'lagging');
@@ -139,7 +149,7 @@ describe('groups', () => {
     await s.step('reset-refused-while-active', async () => {
       await page.selectOption('#reset-offsets-form select[name=topic]', TOPIC);
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'earliest');
-      const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#reset-offsets-apply')]);
+      const [resp] = await applyReset(page);
       assert.ok(resp.status() >= 400 && resp.status() < 500, `status ${resp.status()}`);
       await textMatching(page.locator('#reset-offsets-error'), /active member/);
     });
@@ -167,7 +177,8 @@ describe('groups', () => {
 
     await s.step('reset-applied', async () => {
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'earliest');
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      const [resp] = await applyReset(page);
+      assert.equal(resp.status(), 200);
       assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
       assert.deepEqual(await lagRows(page), [['0', '0', '5', '5'], ['1', '0', '3', '3']]);
       await textMatching(page.locator('#group-summary'), /total lag 8/);
@@ -186,7 +197,8 @@ describe('groups', () => {
     await s.step('reset-to-offset-applied', async () => {
       await page.selectOption('#reset-offsets-form select[name=strategy]', 'offset');
       await page.fill('#reset-offsets-form input[name=value]', '1');
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      const [resp] = await applyReset(page);
+      assert.equal(resp.status(), 200);
       assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
       assert.deepEqual(await lagRows(page), [['0', '1', '5', '4'], ['1', '1', '3', '2']]);
     });
@@ -231,7 +243,8 @@ describe('groups', () => {
       assert.equal(await page.inputValue('#reset-offsets-form select[name=strategy]'), 'latest', 'the form still says latest');
     });
     await s.step('previewed-applied', async () => {
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      const [resp] = await applyReset(page);
+      assert.equal(resp.status(), 200);
       assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
     });
     const offsetsOf = async () => {
@@ -252,7 +265,8 @@ describe('groups', () => {
       assert.equal(await page.inputValue('#reset-offsets-form select[name=topic]'), TOPIC);
     });
     await s.step('previewed-offset-2-applied', async () => {
-      await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && r.status() === 200), page.click('#reset-offsets-apply')]);
+      const [resp] = await applyReset(page);
+      assert.equal(resp.status(), 200);
       assert.equal(await page.getAttribute('#reset-plan', 'data-applied'), 'true');
     });
     assert.deepEqual(await offsetsOf(), { [`${TOPIC}:0`]: 2, [`${TOPIC}:1`]: 2 });

@@ -249,8 +249,18 @@ describe('reassign', () => {
       assert.ok(st.rows.every((r) => r.state === 'in progress'), JSON.stringify(st.rows));
       assert.ok(st.progress.every((r) => r.percent < 100), JSON.stringify(st.progress));
     });
+    await s.step('cancel-asks-first', async () => {
+      // The first click only shows what the cancel reverts; nothing changes yet.
+      await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/reassign/cancel') && r.status() === 200),
+        page.click('#reassign-cancel-submit'),
+      ]);
+      await page.locator('#reassign-cancel-confirm-form').waitFor();
+      assert.equal(await page.locator('#reassign-cancel-list li').count(), PARTITIONS);
+      assert.equal(await page.getAttribute('#reassign-status', 'data-status'), 'in-progress');
+    });
     await s.step('cancelled', async () => {
-      await Promise.all([page.waitForURL(/\/reassign\?notice=/), page.click('#reassign-cancel-submit')]);
+      await Promise.all([page.waitForURL(/\/reassign\?notice=/), page.click('#reassign-cancel-confirm')]);
       await textMatching(page.locator('#notice'), new RegExp(`Cancelled ${PARTITIONS} reassignment`));
       await page.locator('#reassign-status[data-status=cancelled]').waitFor();
       const st = await pageState();
@@ -286,10 +296,11 @@ describe('reassign', () => {
     for (let p = 0; p < PARTITIONS; p++) {
       assert.equal(back[p].length, RECORDS_PER_PARTITION, `records read back from partition ${p} after the cancel`);
     }
-    // The audit log has both runs: executed and completed, executed and cancelled.
+    // The audit log has both runs: executed and completed, executed and cancelled (the
+    // refused cancel never reached its confirmation, so it changed nothing to audit).
     const actions = (await s.json('/audit')).body.entries
       .filter((e) => e.action.startsWith('reassign-')).map((e) => [e.action, e.ok]).reverse();
     assert.deepEqual(actions, [['reassign-execute', true], ['reassign-completed', true],
-      ['reassign-execute', true], ['reassign-cancel', true], ['reassign-cancel', false]]);
+      ['reassign-execute', true], ['reassign-cancel', true]]);
   });
 });

@@ -40,7 +40,8 @@ function drawChart(box, points) {
     return;
   }
   const t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1);
-  const vmax = Math.max(1, ...points.map((p) => p[1]));
+  // A null value is a cycle that did not measure the group: the line breaks there.
+  const vmax = Math.max(1, ...points.filter((p) => p[1] !== null).map((p) => p[1]));
   const x = (t) => pad.l + ((t - t0) / (t1 - t0)) * (w - pad.l - pad.r);
   const y = (v) => h - pad.b - (v / vmax) * (h - pad.t - pad.b);
   svg.appendChild(el("line", { x1: pad.l, y1: h - pad.b, x2: w - pad.r, y2: h - pad.b, stroke: "currentColor", "stroke-opacity": ".3" }));
@@ -52,7 +53,14 @@ function drawChart(box, points) {
     const t = t0 + (t1 - t0) * f;
     svg.appendChild(el("text", { x: x(t), y: h - 6, "text-anchor": f === 0 ? "start" : f === 1 ? "end" : "middle", "font-size": "11", fill: "currentColor" }, fmtTime(t, t1 - t0)));
   }
-  const d = points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
+  let pen = "M";
+  const d = points.map((p) => {
+    if (p[1] === null) { pen = "M"; return ""; }
+    const s = `${pen}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`;
+    pen = "L";
+    return s;
+  }).filter((s) => s).join(" ");
+  box.dataset.gaps = String(points.filter((p) => p[1] === null).length);
   svg.appendChild(el("path", { d, fill: "none", stroke: "var(--accent)", "stroke-width": "2", class: "lag-line" }));
   box.appendChild(svg);
 }

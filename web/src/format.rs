@@ -45,6 +45,36 @@ pub fn bytes(n: Option<i64>) -> String {
     }
 }
 
+/// `45 s`, `14 min`, `3.2 h`, `2.1 d`: a duration in seconds for people, rounded to the
+/// unit it is read in; `∞` for an infinite or unknown one.
+pub fn duration_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "∞".into();
+    }
+    let s = secs.max(0.0);
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 90.0 * 60.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 36.0 * 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} d", s / 86_400.0)
+    }
+}
+
+/// A rate in messages per second: `0.4`, `40`, `12,345` style (no decimals past 10/s).
+pub fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() {
+        return "?".into();
+    }
+    if per_sec.abs() < 10.0 {
+        format!("{per_sec:.1}")
+    } else {
+        format!("{per_sec:.0}")
+    }
+}
+
 /// Percent-encodes one URL path segment (group ids may hold any character).
 pub fn path_segment(s: &str) -> String {
     let mut out = String::new();
@@ -131,5 +161,11 @@ mod tests {
         );
         assert_eq!(record_bytes(None, BytesFormat::Text), None);
         assert_eq!(path_segment("team a/b"), "team%20a%2Fb");
+        assert_eq!(duration_secs(45.4), "45 s");
+        assert_eq!(duration_secs(14.0 * 60.0), "14 min");
+        assert_eq!(duration_secs(3.0 * 3600.0), "3.0 h");
+        assert_eq!(duration_secs(f64::INFINITY), "∞");
+        assert_eq!(rate(0.44), "0.4");
+        assert_eq!(rate(40.2), "40");
     }
 }

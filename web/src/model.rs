@@ -5,11 +5,42 @@
 
 use serde::Serialize;
 
+/// Whether a broker answered the last collection.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerState {
+    /// Registered, unfenced and it answered.
+    #[default]
+    Up,
+    /// Registered but fenced by the controller (down, or shutting down).
+    Fenced,
+    /// It did not answer the console (or has left the metadata since it was last seen):
+    /// its figures are the last ones measured.
+    Unreachable,
+}
+
+impl BrokerState {
+    /// Lowercase name (as in JSON and CSS classes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerState::Up => "up",
+            BrokerState::Fenced => "fenced",
+            BrokerState::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// A broker as the collector saw it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct BrokerInfo {
     /// Node id.
     pub id: i32,
+    /// Up, fenced or unreachable.
+    pub state: BrokerState,
+    /// When it last answered (ms since the epoch; 0 = never seen answering).
+    pub last_seen_ms: i64,
+    /// Why it is not up, when it is not.
+    pub error: Option<String>,
     /// `host:port` it advertises.
     pub address: String,
     /// Rack, when configured.
@@ -90,6 +121,19 @@ impl TopicInfo {
             .count()
     }
 
+    /// A warning when `min.insync.replicas` exceeds the replication factor: every acks=all
+    /// produce then fails with NOT_ENOUGH_REPLICAS.
+    pub fn min_isr_warning(&self) -> Option<String> {
+        let min = self.min_insync_replicas?;
+        let rf = self.replication_factor() as i64;
+        (rf > 0 && min > rf).then(|| {
+            format!(
+                "min.insync.replicas is {min} but the replication factor is {rf}: every acks=all produce to {} fails with NOT_ENOUGH_REPLICAS until one of them changes",
+                self.name
+            )
+        })
+    }
+
     /// Under-replicated partitions.
     pub fn under_replicated(&self) -> usize {
         self.partitions
@@ -133,6 +177,55 @@ pub struct MemberInfo {
     pub assignment: Vec<(String, i32)>,
 }
 
+/// What a partition's lag counts from.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LagBasis {
+    /// end − committed offset.
+    #[default]
+    Committed,
+    /// Nothing is committed: the backlog the group faces from the log start (end − log
+    /// start), which is what a consumer with `auto.offset.reset=earliest` reads.
+    LogStart,
+    /// Not measured: the end offset (or, without a commit, the log start) is unknown.
+    Unknown,
+}
+
+impl LagBasis {
+    /// Snake-case name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LagBasis::Committed => "committed",
+            LagBasis::LogStart => "log_start",
+            LagBasis::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a time lag was obtained.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeLagMethod {
+    /// The committed offset is the end offset: 0.
+    CaughtUp,
+    /// Interpolated in the console's own end-offset history, which covers the offset.
+    Interpolated,
+    /// now − the timestamp of the record at the offset (a one-record fetch), for offsets
+    /// older than the history.
+    RecordTimestamp,
+}
+
+impl TimeLagMethod {
+    /// What people read beside the number.
+    pub fn label(self) -> &'static str {
+        match self {
+            TimeLagMethod::CaughtUp => "caught up",
+            TimeLagMethod::Interpolated => "interpolated",
+            TimeLagMethod::RecordTimestamp => "record timestamp",
+        }
+    }
+}
+
 /// Lag of one group on one partition.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartitionLag {
@@ -144,12 +237,34 @@ pub struct PartitionLag {
     pub committed: i64,
     /// The partition's high watermark (-1 when unknown).
     pub end: i64,
-    /// end − committed (≥ 0), -1 when nothing is committed (kafka_exporter's rule).
+    /// The partition's log start offset (-1 when unknown).
+    pub log_start: i64,
+    /// Messages behind (≥ 0) counted from `basis`; -1 when unknown.
     pub lag: i64,
-    /// Time lag in seconds from the end-offset history, `None` with too little history.
+    /// What `lag` counts from.
+    pub basis: LagBasis,
+    /// Time lag in seconds, `None` when it could not be measured.
     pub lag_seconds: Option<f64>,
+    /// How `lag_seconds` was obtained.
+    pub lag_seconds_method: Option<TimeLagMethod>,
+    /// This partition's status.
+    pub status: GroupStatus,
+    /// Why, for people.
+    pub status_reason: String,
+    /// When these figures were measured (ms since the epoch). Older than the snapshot when
+    /// this cycle could not measure them: they are the last good values.
+    pub measured_at_ms: i64,
+    /// Why this cycle could not measure the partition, when it could not.
+    pub error: Option<String>,
     /// Member id owning it, if assigned.
     pub owner: Option<String>,
+}
+
+impl PartitionLag {
+    /// True when the figures are not from this cycle.
+    pub fn is_stale(&self) -> bool {
+        self.error.is_some()
+    }
 }
 
 /// Burrow-style evaluation of a group.
@@ -164,6 +279,8 @@ pub enum GroupStatus {
     Stalled,
     /// Nobody consumes (no members) and the committed offsets do not move while there is lag.
     Stopped,
+    /// No data: this cycle could not measure it (Burrow's ERR).
+    Errored,
 }
 
 impl GroupStatus {
@@ -174,16 +291,19 @@ impl GroupStatus {
             GroupStatus::Lagging => "lagging",
             GroupStatus::Stalled => "stalled",
             GroupStatus::Stopped => "stopped",
+            GroupStatus::Errored => "errored",
         }
     }
 
-    /// Numeric code for Prometheus (Burrow's order: higher is worse).
+    /// Numeric code for Prometheus: 1 ok, 2 lagging, 3 stalled, 4 stopped, 5 errored (no
+    /// data).
     pub fn code(self) -> i64 {
         match self {
             GroupStatus::Ok => 1,
             GroupStatus::Lagging => 2,
             GroupStatus::Stalled => 3,
             GroupStatus::Stopped => 4,
+            GroupStatus::Errored => 5,
         }
     }
 }
@@ -209,6 +329,74 @@ pub struct GroupInfo {
     pub status: GroupStatus,
     /// Why the status is what it is.
     pub status_reason: String,
+    /// Whether and when it catches up, from the consume and produce rates.
+    pub forecast: Forecast,
+    /// Why this cycle could not describe the group or fetch its offsets, when it could not
+    /// (the rest is then the last good data).
+    pub error: Option<String>,
+}
+
+/// Where a group is heading, from the consume and produce rates over the status window.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Forecast {
+    /// Too little history (or unknown lag) to say.
+    #[default]
+    Unknown,
+    /// No lag.
+    CaughtUp,
+    /// Consuming faster than producers write: the lag reaches 0 in about `seconds`.
+    CatchingUp {
+        /// Seconds to lag 0 at the current rates.
+        seconds: f64,
+        /// Messages/s consumed.
+        consume_rate: f64,
+        /// Messages/s produced.
+        produce_rate: f64,
+    },
+    /// Consuming, but slower than producers write.
+    FallingBehind {
+        /// Messages/s consumed.
+        consume_rate: f64,
+        /// Messages/s produced.
+        produce_rate: f64,
+    },
+    /// Lag and no consumption over the window.
+    NotConsuming {
+        /// Messages/s produced.
+        produce_rate: f64,
+    },
+}
+
+impl Forecast {
+    /// Seconds until caught up: 0 when caught up, +∞ when not catching up, `None` unknown.
+    pub fn catchup_seconds(&self) -> Option<f64> {
+        match self {
+            Forecast::Unknown => None,
+            Forecast::CaughtUp => Some(0.0),
+            Forecast::CatchingUp { seconds, .. } => Some(*seconds),
+            Forecast::FallingBehind { .. } | Forecast::NotConsuming { .. } => Some(f64::INFINITY),
+        }
+    }
+
+    /// "catching up in ~14 min", "falling behind by 40 msg/s", "not consuming", ...
+    pub fn text(&self) -> String {
+        match self {
+            Forecast::Unknown => "forecast unknown (too little history)".into(),
+            Forecast::CaughtUp => "caught up".into(),
+            Forecast::CatchingUp { seconds, .. } => {
+                format!("catching up in ~{}", crate::format::duration_secs(*seconds))
+            }
+            Forecast::FallingBehind {
+                consume_rate,
+                produce_rate,
+            } => format!(
+                "falling behind by {} msg/s",
+                crate::format::rate(produce_rate - consume_rate)
+            ),
+            Forecast::NotConsuming { .. } => "not consuming".into(),
+        }
+    }
 }
 
 impl GroupInfo {
@@ -219,13 +407,30 @@ impl GroupInfo {
         t
     }
 
-    /// Σ lag over partitions with a commit.
+    /// Σ lag over every partition measured in the last collection (counted from the log
+    /// start where nothing is committed).
     pub fn total_lag(&self) -> i64 {
         self.partitions
             .iter()
-            .filter(|p| p.lag >= 0)
+            .filter(|p| p.lag >= 0 && !p.is_stale())
             .map(|p| p.lag)
             .sum()
+    }
+
+    /// Partitions the last collection could not measure: the total is then a lower bound.
+    pub fn unknown_partitions(&self) -> usize {
+        self.partitions
+            .iter()
+            .filter(|p| p.lag < 0 || p.is_stale())
+            .count()
+    }
+
+    /// Partitions the group consumes without a committed offset.
+    pub fn uncommitted_partitions(&self) -> usize {
+        self.partitions
+            .iter()
+            .filter(|p| p.basis == LagBasis::LogStart)
+            .count()
     }
 
     /// Largest lag.
@@ -244,6 +449,28 @@ impl GroupInfo {
             .iter()
             .filter_map(|p| p.lag_seconds)
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    }
+
+    /// Total lag for people: "≥ 1,200 (2 partitions unknown)" when part is unknown, with a
+    /// note when part of it counts from the log start.
+    pub fn total_lag_text(&self) -> String {
+        let mut s = self.total_lag().to_string();
+        let unknown = self.unknown_partitions();
+        if unknown > 0 {
+            s = format!("≥ {s} ({unknown} partition(s) unknown)");
+        }
+        let uncommitted = self.uncommitted_partitions();
+        if uncommitted > 0 {
+            s.push_str(&format!(
+                " incl. {uncommitted} partition(s) with no commit, counted from the log start"
+            ));
+        }
+        s
+    }
+
+    /// The forecast for people.
+    pub fn forecast_text(&self) -> String {
+        self.forecast.text()
     }
 }
 
@@ -282,31 +509,52 @@ impl BrokerInfo {
     pub fn rack_text(&self) -> &str {
         self.rack.as_deref().unwrap_or("-")
     }
+
+    /// When it last answered, for people.
+    pub fn last_seen_text(&self) -> String {
+        if self.last_seen_ms <= 0 {
+            "never".into()
+        } else {
+            crate::format::time(self.last_seen_ms)
+        }
+    }
 }
 
 impl PartitionLag {
-    /// Committed offset or `-`.
+    /// Committed offset or `none`.
     pub fn committed_text(&self) -> String {
         if self.committed < 0 {
-            "-".into()
+            "none".into()
         } else {
             self.committed.to_string()
         }
     }
 
-    /// Lag or `-` (nothing committed).
-    pub fn lag_text(&self) -> String {
-        if self.lag < 0 {
-            "-".into()
+    /// End offset or `unknown`.
+    pub fn end_text(&self) -> String {
+        if self.end < 0 {
+            "unknown".into()
         } else {
-            self.lag.to_string()
+            self.end.to_string()
         }
     }
 
-    /// Time lag in seconds or `-`.
+    /// Lag, labelled when it counts from the log start; `unknown` when not measured.
+    pub fn lag_text(&self) -> String {
+        match self.basis {
+            _ if self.lag < 0 => "unknown".into(),
+            LagBasis::LogStart => format!("{} (no commit: from log start)", self.lag),
+            LagBasis::Committed | LagBasis::Unknown => self.lag.to_string(),
+        }
+    }
+
+    /// Time lag in seconds with how it was obtained, or `unknown`.
     pub fn lag_seconds_text(&self) -> String {
-        self.lag_seconds
-            .map_or_else(|| "-".into(), |s| format!("{s:.1}"))
+        match (self.lag_seconds, self.lag_seconds_method) {
+            (Some(s), Some(m)) => format!("{s:.1} ({})", m.label()),
+            (Some(s), None) => format!("{s:.1}"),
+            (None, _) => "unknown".into(),
+        }
     }
 
     /// Owning member or `-`.
@@ -335,7 +583,7 @@ impl GroupInfo {
     /// Max time lag for people.
     pub fn max_lag_seconds_text(&self) -> String {
         self.max_lag_seconds()
-            .map_or_else(|| "-".into(), |s| format!("{s:.1}"))
+            .map_or_else(|| "unknown".into(), |s| format!("{s:.1}"))
     }
 
     /// Topics as `a, b`.

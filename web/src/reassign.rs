@@ -76,4 +76,6 @@ pub struct ReassignPage {
     pub progress_source: String,
     /// The form that failed, if any.
     pub form: FormState,
+    /// Set while a cancel waits for its confirmation: the partitions it would revert.
+    pub cancel_confirm: Option<Vec<String>>,
 }

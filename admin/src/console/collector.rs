@@ -3,10 +3,16 @@
 //! ListGroups, DescribeGroups, OffsetFetch), builds a [`Snapshot`], swaps it in for pages
 //! and `/metrics`, and appends samples to the store. When the cluster cannot be reached the
 //! last snapshot stays and [`Health`] says why, so every page can show a banner.
+//!
+//! Failures degrade per entry, never to zero: a broker that does not answer is listed as
+//! unreachable with its last known figures, a partition whose offsets could not be read,
+//! or a group that could not be described, keeps its last good values with their age and
+//! status *errored*; nothing unmeasured is stored as a sample or emitted as a series, and
+//! each failed request is counted (`rill_console_collection_failures_total`).
 //! After each cycle it imports the CLI's new changes from `__rill_audit` into the audit
 //! log ([`super::audit_feed`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,16 +20,25 @@ use rill_client::{ClientError, Cluster, ConnectionConfig, OffsetSpec, TopicParti
 use tokio::sync::{watch, Notify};
 
 use super::audit_feed::AuditFeed;
-use super::lag::{self, LagPoint, OffsetTable, Thresholds};
+use super::lag::{self, LagPoint, OffsetTable, Thresholds, Window};
 use super::metrics;
 use super::snapshot::{
-    BrokerInfo, GroupInfo, GroupStatus, Health, MemberInfo, PartitionInfo, PartitionLag, Snapshot,
-    TopicInfo,
+    BrokerInfo, BrokerState, Forecast, GroupInfo, GroupStatus, Health, LagBasis, MemberInfo,
+    PartitionInfo, PartitionLag, Snapshot, TimeLagMethod, TopicInfo,
 };
 use super::store::{self, Retention, Store, DEFAULT_THRESHOLDS};
+use crate::ops::lag::partition_lag;
 
 /// Cycles between two expiry passes over the store.
 const EXPIRE_EVERY: u64 = 30;
+/// Record reads for time lag (offsets older than the end-offset history) per cycle; the
+/// rest wait for the next cycle (their time lag is unknown meanwhile).
+const MAX_TIMESTAMP_READS_PER_CYCLE: usize = 64;
+/// A broker that has left the metadata is still listed (unreachable) this long after it
+/// last answered.
+const REMEMBER_BROKER_MS: i64 = 3_600_000;
+/// At most this many such brokers are remembered.
+const MAX_REMEMBERED_BROKERS: usize = 256;
 
 /// What pages, `/metrics` and the collector share.
 #[derive(Debug)]
@@ -121,11 +136,25 @@ pub struct CollectorConfig {
     pub retention: Retention,
 }
 
-/// State kept across cycles: time-lag tables and status windows.
+/// State kept across cycles: time-lag tables, status windows, the last good figures.
 #[derive(Default)]
 struct History {
     tables: HashMap<(String, i32), OffsetTable>,
-    windows: HashMap<(String, String, i32), VecDeque<LagPoint>>,
+    windows: HashMap<(String, String, i32), Window>,
+    /// The last snapshot's groups, to carry over what a cycle could not measure.
+    groups: BTreeMap<String, GroupInfo>,
+    /// Every broker seen, as last seen, to keep listing one that stops answering.
+    brokers: BTreeMap<i32, BrokerInfo>,
+    /// Record timestamps read for time lag: (topic, partition, offset) → timestamp ms.
+    record_ts: HashMap<(String, i32, i64), i64>,
+    /// Failed requests by kind since start.
+    failures: BTreeMap<String, u64>,
+}
+
+impl History {
+    fn failed(&mut self, request: &str) {
+        *self.failures.entry(request.to_string()).or_default() += 1;
+    }
 }
 
 /// Runs forever (until the task is dropped).
@@ -178,6 +207,7 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "collection failed; keeping the last snapshot");
+                history.failed("Metadata");
                 // Reconnect from the bootstrap list next time.
                 cluster = None;
                 shared.set_health(Health {
@@ -197,6 +227,15 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
         }
         let _ = tokio::time::timeout(config.interval, shared.wake.notified()).await;
     }
+}
+
+/// A partition's offsets as this cycle read them (`None`: not measured, with why).
+#[derive(Debug, Default)]
+struct Offsets {
+    earliest: BTreeMap<TopicPartition, i64>,
+    latest: BTreeMap<TopicPartition, i64>,
+    /// Why a partition's offsets are missing.
+    missing: BTreeMap<TopicPartition, String>,
 }
 
 async fn collect(
@@ -221,29 +260,34 @@ async fn collect(
     let md = cluster.metadata(None).await?;
     let mut warnings = Vec::new();
 
-    // Offsets, only for partitions with a leader (others would be retried until timeout).
-    let led: Vec<TopicPartition> = md
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .filter(|p| p.leader >= 0)
-                .map(|p| TopicPartition::new(t.name.clone(), p.partition))
-        })
-        .collect();
-    let mut earliest = BTreeMap::new();
-    let mut latest = BTreeMap::new();
-    if !led.is_empty() {
-        match cluster.list_offsets(&led, OffsetSpec::Earliest).await {
-            Ok(o) => earliest = o,
-            Err(e) => warnings.push(format!("ListOffsets (earliest): {e}")),
-        }
-        match cluster.list_offsets(&led, OffsetSpec::Latest).await {
-            Ok(o) => latest = o,
-            Err(e) => warnings.push(format!("ListOffsets (latest): {e}")),
+    // Each broker's log dirs first: a broker that does not answer is unreachable, and its
+    // partitions' offsets are not asked of it (that would wait out the request timeout).
+    let mut sizes: HashMap<(i32, String, i32), i64> = HashMap::new();
+    let mut disk: HashMap<i32, i64> = HashMap::new();
+    let mut unreachable: BTreeMap<i32, String> = BTreeMap::new();
+    for b in &md.brokers {
+        match cluster.describe_log_dirs(b.node_id).await {
+            Ok(dirs) => {
+                let mut total = 0;
+                for d in dirs {
+                    for ((t, p), size) in d.partitions {
+                        total += size;
+                        sizes.insert((b.node_id, t, p), size);
+                    }
+                }
+                disk.insert(b.node_id, total);
+            }
+            Err(e) => {
+                history.failed("DescribeLogDirs");
+                warnings.push(format!("DescribeLogDirs on broker {}: {e}", b.node_id));
+                if !matches!(e, ClientError::Kafka { .. }) {
+                    unreachable.insert(b.node_id, e.to_string());
+                }
+            }
         }
     }
+
+    let offsets = read_offsets(cluster, &md, &unreachable, history, &mut warnings).await;
 
     // Configs that the overview needs (min.insync.replicas, cleanup.policy).
     let names: Vec<String> = md.topics.iter().map(|t| t.name.clone()).collect();
@@ -264,26 +308,10 @@ async fn collect(
                     }
                 }
             }
-            Err(e) => warnings.push(format!("DescribeConfigs: {e}")),
-        }
-    }
-
-    // Sizes from each broker's log dirs (sizes of the leader's replica on the topic page).
-    let mut sizes: HashMap<(i32, String, i32), i64> = HashMap::new();
-    let mut disk: HashMap<i32, i64> = HashMap::new();
-    for b in &md.brokers {
-        match cluster.describe_log_dirs(b.node_id).await {
-            Ok(dirs) => {
-                let mut total = 0;
-                for d in dirs {
-                    for ((t, p), size) in d.partitions {
-                        total += size;
-                        sizes.insert((b.node_id, t, p), size);
-                    }
-                }
-                disk.insert(b.node_id, total);
+            Err(e) => {
+                history.failed("DescribeConfigs");
+                warnings.push(format!("DescribeConfigs: {e}"));
             }
-            Err(e) => warnings.push(format!("DescribeLogDirs on broker {}: {e}", b.node_id)),
         }
     }
 
@@ -308,8 +336,8 @@ async fn collect(
                             leader: p.leader,
                             replicas: p.replicas.clone(),
                             isr: p.isr.clone(),
-                            earliest: earliest.get(&tp).map_or(-1, |o| o.offset),
-                            latest: latest.get(&tp).map_or(-1, |o| o.offset),
+                            earliest: offsets.earliest.get(&tp).copied().unwrap_or(-1),
+                            latest: offsets.latest.get(&tp).copied().unwrap_or(-1),
                             size: sizes.get(&(p.leader, t.name.clone(), p.partition)).copied(),
                         }
                     })
@@ -330,49 +358,74 @@ async fn collect(
         .tables
         .retain(|(t, _), _| topics.iter().any(|x| &x.name == t));
 
+    let replicas_of = |id: i32| {
+        topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.replicas.contains(&id))
+            .count()
+    };
     let mut brokers: Vec<BrokerInfo> = md
         .brokers
         .iter()
-        .map(|b| BrokerInfo {
-            id: b.node_id,
-            address: b.addr(),
-            rack: b.rack.clone(),
-            controller: md.controller_id == Some(b.node_id),
-            partitions: topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .filter(|p| p.replicas.contains(&b.node_id))
-                .count(),
-            leaders: topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .filter(|p| p.leader == b.node_id)
-                .count(),
-            disk_bytes: disk.get(&b.node_id).copied(),
+        .map(|b| {
+            let error = unreachable.get(&b.node_id).cloned();
+            let last_seen_ms = match &error {
+                None => taken_at_ms,
+                Some(_) => history
+                    .brokers
+                    .get(&b.node_id)
+                    .map_or(0, |k| k.last_seen_ms),
+            };
+            BrokerInfo {
+                id: b.node_id,
+                state: if error.is_some() {
+                    BrokerState::Unreachable
+                } else {
+                    BrokerState::Up
+                },
+                last_seen_ms,
+                error,
+                address: b.addr(),
+                rack: b.rack.clone(),
+                controller: md.controller_id == Some(b.node_id),
+                partitions: replicas_of(b.node_id),
+                leaders: topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .filter(|p| p.leader == b.node_id)
+                    .count(),
+                disk_bytes: disk
+                    .get(&b.node_id)
+                    .copied()
+                    .or_else(|| history.brokers.get(&b.node_id).and_then(|k| k.disk_bytes)),
+            }
         })
         .collect();
 
     // Metadata leaves fenced brokers out (Rill's after a few seconds' grace); a down broker
-    // is what an operator most needs to see. Clusters without DescribeCluster v2 just show
-    // none.
-    let fenced_brokers: Vec<BrokerInfo> = match cluster.describe_cluster(true).await {
+    // is what an operator most needs to see, so fenced ones (DescribeCluster v2) and any
+    // broker seen earlier that has left both lists stay listed, with their last figures.
+    let mut down_brokers: Vec<BrokerInfo> = match cluster.describe_cluster(true).await {
         Ok(d) => d
             .brokers
             .into_iter()
             .filter(|b| b.fenced)
             .inspect(|b| brokers.retain(|x| x.id != b.node_id))
-            .map(|b| BrokerInfo {
-                id: b.node_id,
-                address: format!("{}:{}", b.host, b.port),
-                rack: b.rack,
-                controller: false,
-                partitions: topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .filter(|p| p.replicas.contains(&b.node_id))
-                    .count(),
-                leaders: 0,
-                disk_bytes: None,
+            .map(|b| {
+                let known = history.brokers.get(&b.node_id);
+                BrokerInfo {
+                    id: b.node_id,
+                    state: BrokerState::Fenced,
+                    last_seen_ms: known.map_or(0, |k| k.last_seen_ms),
+                    error: Some("fenced by the controller".into()),
+                    address: format!("{}:{}", b.host, b.port),
+                    rack: b.rack,
+                    controller: false,
+                    partitions: replicas_of(b.node_id),
+                    leaders: 0,
+                    disk_bytes: known.and_then(|k| k.disk_bytes),
+                }
             })
             .collect(),
         Err(e) => {
@@ -380,122 +433,383 @@ async fn collect(
             Vec::new()
         }
     };
+    for (id, known) in &history.brokers {
+        let listed = brokers.iter().chain(&down_brokers).any(|b| b.id == *id);
+        if !listed && taken_at_ms - known.last_seen_ms < REMEMBER_BROKER_MS {
+            down_brokers.push(BrokerInfo {
+                state: BrokerState::Unreachable,
+                error: Some("no longer in the cluster metadata".into()),
+                controller: false,
+                leaders: 0,
+                partitions: replicas_of(*id),
+                ..known.clone()
+            });
+        }
+    }
+    down_brokers.sort_by_key(|b| b.id);
+    history.brokers = brokers
+        .iter()
+        .chain(&down_brokers)
+        .map(|b| (b.id, b.clone()))
+        .collect();
+    while history.brokers.len() > MAX_REMEMBERED_BROKERS {
+        let oldest = history
+            .brokers
+            .values()
+            .min_by_key(|b| b.last_seen_ms)
+            .map(|b| b.id);
+        match oldest {
+            Some(id) => history.brokers.remove(&id),
+            None => break,
+        };
+    }
+
     let mut snap = Snapshot {
         taken_at_ms,
         cycle_ms: 0,
         cluster_id: md.cluster_id.clone(),
         controller_id: md.controller_id,
         brokers,
-        fenced_brokers,
+        fenced_brokers: down_brokers,
         topics,
         groups: Vec::new(),
         warnings,
+        failures: BTreeMap::new(),
     };
     let mut group_warnings = Vec::new();
-    snap.groups =
-        match collect_groups(cluster, &snap, history, thresholds, &mut group_warnings).await {
-            Ok(g) => g,
-            Err(e) => {
-                group_warnings.push(format!("ListGroups: {e}"));
-                Vec::new()
-            }
-        };
+    snap.groups = collect_groups(
+        cluster,
+        &snap,
+        &offsets,
+        history,
+        thresholds,
+        &mut group_warnings,
+    )
+    .await;
     snap.warnings.extend(group_warnings);
+    snap.failures = history.failures.clone();
     Ok(snap)
+}
+
+/// Log start and end offsets of every partition with a reachable leader, one leader at a
+/// time so that one failure costs only that leader's partitions; a Kafka error for a batch
+/// is retried topic by topic (a topic deleted meanwhile fails alone).
+async fn read_offsets(
+    cluster: &mut Cluster,
+    md: &rill_client::ClusterMetadata,
+    unreachable: &BTreeMap<i32, String>,
+    history: &mut History,
+    warnings: &mut Vec<String>,
+) -> Offsets {
+    let mut out = Offsets::default();
+    let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+    for t in &md.topics {
+        for p in &t.partitions {
+            let tp = TopicPartition::new(t.name.clone(), p.partition);
+            if p.leader < 0 {
+                out.missing.insert(tp, "no leader".into());
+            } else if let Some(e) = unreachable.get(&p.leader) {
+                out.missing
+                    .insert(tp, format!("leader {} unreachable: {e}", p.leader));
+            } else {
+                by_leader.entry(p.leader).or_default().push(tp);
+            }
+        }
+    }
+    for (leader, tps) in by_leader {
+        let batches: Vec<Vec<TopicPartition>> =
+            match offsets_of(cluster, &tps, &mut out, history).await {
+                Ok(()) => continue,
+                Err(ClientError::Kafka { .. }) => {
+                    // Retry topic by topic: only the failing topics go unmeasured.
+                    let topics: BTreeSet<&str> = tps.iter().map(|tp| tp.topic.as_str()).collect();
+                    topics
+                        .into_iter()
+                        .map(|t| tps.iter().filter(|tp| tp.topic == t).cloned().collect())
+                        .collect()
+                }
+                Err(e) => {
+                    warnings.push(format!("ListOffsets on broker {leader}: {e}"));
+                    for tp in tps {
+                        out.missing
+                            .insert(tp, format!("ListOffsets on broker {leader}: {e}"));
+                    }
+                    continue;
+                }
+            };
+        for batch in batches {
+            if let Err(e) = offsets_of(cluster, &batch, &mut out, history).await {
+                let topic = batch.first().map_or("", |tp| tp.topic.as_str());
+                warnings.push(format!("ListOffsets for {topic}: {e}"));
+                for tp in batch {
+                    out.missing.insert(tp, format!("ListOffsets: {e}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// ListOffsets earliest and latest for `tps` into `out` (both or neither).
+async fn offsets_of(
+    cluster: &mut Cluster,
+    tps: &[TopicPartition],
+    out: &mut Offsets,
+    history: &mut History,
+) -> Result<(), ClientError> {
+    let read = async {
+        let earliest = cluster.list_offsets(tps, OffsetSpec::Earliest).await?;
+        let latest = cluster.list_offsets(tps, OffsetSpec::Latest).await?;
+        Ok::<_, ClientError>((earliest, latest))
+    };
+    match read.await {
+        Ok((earliest, latest)) => {
+            for (tp, o) in earliest {
+                out.earliest.insert(tp, o.offset);
+            }
+            for (tp, o) in latest {
+                out.latest.insert(tp, o.offset);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            history.failed("ListOffsets");
+            Err(e)
+        }
+    }
+}
+
+/// What one group's describe and offset fetch gave this cycle.
+struct GroupRead {
+    desc: rill_client::GroupDescription,
+    committed: BTreeMap<TopicPartition, rill_client::CommittedOffset>,
 }
 
 async fn collect_groups(
     cluster: &mut Cluster,
     snap: &Snapshot,
+    offsets: &Offsets,
     history: &mut History,
     thresholds: &HashMap<String, Thresholds>,
     warnings: &mut Vec<String>,
-) -> Result<Vec<GroupInfo>, ClientError> {
-    let ends = snap.end_offsets();
+) -> Vec<GroupInfo> {
     let now = snap.taken_at_ms;
     let defaults = thresholds
         .get(DEFAULT_THRESHOLDS)
         .copied()
         .unwrap_or_default();
-    let mut listed = cluster.list_groups().await?;
-    listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let listed = match cluster.list_groups().await {
+        Ok(l) => l.into_iter().map(|g| g.group_id).collect::<Vec<_>>(),
+        Err(e) => {
+            // Keep every group known, with its last figures, marked as not measured.
+            history.failed("ListGroups");
+            warnings.push(format!("ListGroups: {e}"));
+            let error = format!("ListGroups failed: {e}");
+            let groups: Vec<GroupInfo> = history
+                .groups
+                .values()
+                .map(|g| stale_group(g, &error))
+                .collect();
+            return groups;
+        }
+    };
     let mut groups = Vec::new();
-    for g in listed {
-        let desc = match cluster.describe_group(&g.group_id).await {
-            Ok(d) => d,
-            Err(e) => {
-                warnings.push(format!("DescribeGroups {}: {e}", g.group_id));
+    let mut ts_reads = 0;
+    let mut record_ts_used: HashMap<(String, i32, i64), i64> = HashMap::new();
+    for group_id in listed {
+        let read = async {
+            let desc = cluster
+                .describe_group(&group_id)
+                .await
+                .map_err(|e| ("DescribeGroups", e))?;
+            let committed = cluster
+                .committed_offsets(&group_id, None)
+                .await
+                .map_err(|e| ("OffsetFetch", e))?;
+            Ok::<_, (&str, ClientError)>(GroupRead { desc, committed })
+        };
+        let GroupRead { desc, committed } = match read.await {
+            Ok(r) => r,
+            Err((request, e)) => {
+                history.failed(request);
+                warnings.push(format!("{request} {group_id}: {e}"));
+                let error = format!("{request} failed: {e}");
+                groups.push(match history.groups.get(&group_id) {
+                    Some(g) => stale_group(g, &error),
+                    None => GroupInfo {
+                        group_id: group_id.clone(),
+                        state: "Unknown".into(),
+                        protocol_type: String::new(),
+                        protocol: String::new(),
+                        coordinator: -1,
+                        members: Vec::new(),
+                        partitions: Vec::new(),
+                        status: GroupStatus::Errored,
+                        status_reason: error.clone(),
+                        forecast: Forecast::Unknown,
+                        error: Some(error),
+                    },
+                });
                 continue;
             }
         };
-        let committed = match cluster.committed_offsets(&g.group_id, None).await {
-            Ok(c) => c,
-            Err(e) => {
-                warnings.push(format!("OffsetFetch {}: {e}", g.group_id));
-                continue;
-            }
-        };
-        let mut owners: BTreeMap<(String, i32), String> = BTreeMap::new();
+        let previous = history.groups.get(&group_id).cloned();
+        let mut owners: BTreeMap<TopicPartition, String> = BTreeMap::new();
         for m in &desc.members {
             for tp in &m.assignment {
-                owners.insert((tp.topic.clone(), tp.partition), m.member_id.clone());
+                owners.insert(tp.clone(), m.member_id.clone());
             }
         }
-        let mut keys: Vec<(String, i32)> = committed
-            .keys()
-            .map(|tp| (tp.topic.clone(), tp.partition))
-            .chain(owners.keys().cloned())
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let th = thresholds.get(&g.group_id).copied().unwrap_or(defaults);
+        let keys: BTreeSet<TopicPartition> =
+            committed.keys().chain(owners.keys()).cloned().collect();
+        let th = thresholds.get(&group_id).copied().unwrap_or(defaults);
+        let keep_ms = th.window_ms();
         let has_members = !desc.members.is_empty();
-        let mut status = (GroupStatus::Ok, String::from("caught up"));
         let mut partitions = Vec::new();
-        for (topic, partition) in keys {
-            let c = committed
-                .get(&TopicPartition::new(topic.clone(), partition))
-                .map_or(-1, |o| o.offset);
-            let end = ends.get(&(topic.clone(), partition)).copied().unwrap_or(-1);
-            let lag = if c < 0 || end < 0 {
-                -1
-            } else {
-                (end - c).max(0)
+        for tp in keys {
+            let c = committed.get(&tp).map(|o| o.offset);
+            let start = offsets.earliest.get(&tp).copied();
+            let end = offsets.latest.get(&tp).copied();
+            let lag = partition_lag(c, start, end);
+            let key = (group_id.clone(), tp.topic.clone(), tp.partition);
+            let owner = owners.get(&tp).cloned();
+            let Some(messages) = lag.messages else {
+                // Not measured: the last good figures, marked, and no point in the window.
+                let why = offsets
+                    .missing
+                    .get(&tp)
+                    .cloned()
+                    .unwrap_or_else(|| "the partition is not in the cluster metadata".into());
+                let last = previous.as_ref().and_then(|g| {
+                    g.partitions
+                        .iter()
+                        .find(|p| p.topic == tp.topic && p.partition == tp.partition)
+                });
+                let mut p = match last {
+                    Some(p) => p.clone(),
+                    None => PartitionLag {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        committed: c.unwrap_or(-1),
+                        end: -1,
+                        log_start: -1,
+                        lag: -1,
+                        basis: LagBasis::Unknown,
+                        lag_seconds: None,
+                        lag_seconds_method: None,
+                        status: GroupStatus::Errored,
+                        status_reason: String::new(),
+                        measured_at_ms: 0,
+                        error: None,
+                        owner: None,
+                    },
+                };
+                p.owner = owner;
+                p.status = GroupStatus::Errored;
+                p.status_reason = format!("not measured: {why}");
+                p.error = Some(why);
+                partitions.push(p);
+                continue;
             };
-            let lag_seconds = if c < 0 {
-                None
-            } else {
-                history
-                    .tables
-                    .get(&(topic.clone(), partition))
-                    .and_then(|t| t.lag_seconds(c, now))
+            let (end, start) = (end.unwrap_or(-1), start.unwrap_or(-1));
+            // Time lag of the next record the group reads: the committed offset, or the
+            // log start when nothing is committed.
+            let position = c.unwrap_or(start);
+            let from_table = history
+                .tables
+                .get(&(tp.topic.clone(), tp.partition))
+                .and_then(|t| t.lag_seconds(position, now));
+            let time_lag = match from_table {
+                Some(found) => Some(found),
+                None if position >= end => Some((0.0, TimeLagMethod::CaughtUp)),
+                None => {
+                    let cache_key = (tp.topic.clone(), tp.partition, position);
+                    let ts = match history.record_ts.get(&cache_key) {
+                        Some(ts) => Some(*ts),
+                        None if ts_reads < MAX_TIMESTAMP_READS_PER_CYCLE => {
+                            ts_reads += 1;
+                            match cluster.fetch_records(&tp, position, 1).await {
+                                Ok(r) => r.records.first().map(|r| r.timestamp),
+                                Err(e) => {
+                                    history.failed("Fetch");
+                                    tracing::debug!(error = %e, %tp, "record timestamp for time lag");
+                                    None
+                                }
+                            }
+                        }
+                        None => None,
+                    };
+                    ts.map(|ts| {
+                        record_ts_used.insert(cache_key, ts);
+                        (
+                            ((now - ts) as f64 / 1000.0).max(0.0),
+                            TimeLagMethod::RecordTimestamp,
+                        )
+                    })
+                }
             };
-            let window = history
-                .windows
-                .entry((g.group_id.clone(), topic.clone(), partition))
-                .or_default();
-            window.push_back(LagPoint {
-                ts_ms: now,
-                committed: c,
-                lag,
-            });
-            while window.len() > lag::STATUS_WINDOW {
-                window.pop_front();
-            }
-            let s = lag::partition_status(window, lag_seconds, has_members, &th);
-            if s.0 > status.0 {
-                status = (s.0, format!("{topic}-{partition}: {}", s.1));
-            }
+            let window = history.windows.entry(key).or_default();
+            window.push(
+                LagPoint {
+                    ts_ms: now,
+                    committed: c.unwrap_or(-1),
+                    end,
+                    lag: messages,
+                },
+                keep_ms,
+            );
+            let lag_seconds = time_lag.map(|(s, _)| s);
+            let (status, reason) = window.status(lag_seconds, has_members, &th);
             partitions.push(PartitionLag {
-                owner: owners.get(&(topic.clone(), partition)).cloned(),
-                topic,
-                partition,
-                committed: c,
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                committed: c.unwrap_or(-1),
                 end,
-                lag,
+                log_start: start,
+                lag: messages,
+                basis: lag.basis,
                 lag_seconds,
+                lag_seconds_method: time_lag.map(|(_, m)| m),
+                status,
+                status_reason: reason,
+                measured_at_ms: now,
+                error: None,
+                owner,
             });
         }
+        let worst = partitions
+            .iter()
+            .max_by_key(|p| p.status)
+            .filter(|p| p.status != GroupStatus::Ok || p.lag > 0);
+        let (mut status, mut status_reason) = match worst {
+            Some(p) => (
+                p.status,
+                format!("{}-{}: {}", p.topic, p.partition, p.status_reason),
+            ),
+            None if partitions.is_empty() => (GroupStatus::Ok, "no partitions to consume".into()),
+            None => (GroupStatus::Ok, "caught up".into()),
+        };
+        // The offsets threshold holds for the group's total too: many partitions each under
+        // it can still add up to a backlog the operator set out to hear about.
+        let total: i64 = partitions
+            .iter()
+            .filter(|p| p.error.is_none() && p.lag >= 0)
+            .map(|p| p.lag)
+            .sum();
+        if status == GroupStatus::Ok && total > th.max_lag {
+            status = GroupStatus::Lagging;
+            status_reason = format!("total lag {total} above the threshold {}", th.max_lag);
+        }
+        let no_history = Window::default();
+        let forecast = lag::forecast(partitions.iter().map(|p| {
+            let w = history
+                .windows
+                .get(&(group_id.clone(), p.topic.clone(), p.partition));
+            (
+                w.unwrap_or(&no_history),
+                p.error.is_none().then_some(p.lag).filter(|l| *l >= 0),
+            )
+        }));
         groups.push(GroupInfo {
             group_id: desc.group_id.clone(),
             state: desc.state.clone(),
@@ -518,12 +832,36 @@ async fn collect_groups(
                 })
                 .collect(),
             partitions,
-            status: status.0,
-            status_reason: status.1,
+            status,
+            status_reason,
+            forecast,
+            error: None,
         });
     }
     history
         .windows
         .retain(|(g, _, _), _| groups.iter().any(|x| &x.group_id == g));
-    Ok(groups)
+    history.record_ts = record_ts_used;
+    history.groups = groups
+        .iter()
+        .map(|g| (g.group_id.clone(), g.clone()))
+        .collect();
+    groups
+}
+
+/// `g` as last measured, marked as not measured this cycle.
+fn stale_group(g: &GroupInfo, error: &str) -> GroupInfo {
+    let mut g = g.clone();
+    for p in &mut g.partitions {
+        if p.error.is_none() {
+            p.error = Some(error.to_string());
+        }
+        p.status = GroupStatus::Errored;
+        p.status_reason = format!("not measured: {error}");
+    }
+    g.status = GroupStatus::Errored;
+    g.status_reason = format!("not measured: {error}");
+    g.forecast = Forecast::Unknown;
+    g.error = Some(error.to_string());
+    g
 }

@@ -69,7 +69,31 @@ pub fn layout(console: &Console, title: &str, nav: &str, notice: Option<String>)
             }
         ))
     } else {
-        None
+        let down = snap.down_brokers();
+        (!down.is_empty()).then(|| {
+            let names: Vec<String> = down
+                .iter()
+                .map(|b| {
+                    format!(
+                        "broker {} ({}, {})",
+                        b.id,
+                        b.address,
+                        b.error.as_deref().unwrap_or(b.state.as_str())
+                    )
+                })
+                .collect();
+            let up: Vec<String> = snap
+                .brokers
+                .iter()
+                .filter(|b| b.state == rill_web::model::BrokerState::Up)
+                .map(|b| b.id.to_string())
+                .collect();
+            format!(
+                "Not answering: {}. Pages show data from the brokers that answer ({}); figures that only those brokers hold are the last ones measured.",
+                names.join("; "),
+                if up.is_empty() { "none".to_string() } else { up.join(", ") }
+            )
+        })
     };
     let user = super::auth::logged_in().filter(|_| console.auth.is_some());
     Layout {

@@ -2,10 +2,27 @@
 //! scrape is a string copy. Names and labels are kafka_exporter's verbatim (Grafana 7589
 //! and Strimzi's exporter dashboard query them) plus kafka-lag-exporter's family for time
 //! lag, and a few `rill_console_*` series about the console itself.
+//!
+//! What a partition without a committed offset emits: kafka_exporter's rule,
+//! `kafka_consumergroup_current_offset` and `kafka_consumergroup_lag` are -1 and the
+//! partition is left out of the `_sum` series and of kafka-lag-exporter's
+//! `kafka_consumergroup_group_*` lag series (dashboards filter `>= 0`). Rill's own series
+//! count it: `rill_consumergroup_backlog` is the console's lag (from the log start where
+//! nothing is committed), `rill_consumergroup_backlog_sum` the group total the console
+//! shows, `rill_consumergroup_uncommitted_partitions` how many partitions have no commit.
+//!
+//! What was not measured is not emitted: a partition whose offsets could not be read this
+//! cycle has no lag series at all (not a 0, not a stale value), and
+//! `rill_consumergroup_unknown_partitions` counts them; `rill_console_collection_failures_total`
+//! counts failed collection requests by kind.
+//!
+//! `rill_consumergroup_catchup_seconds`: seconds until the group's lag reaches 0 at the
+//! consume and produce rates of the status window; 0 when caught up, `+Inf` when it is
+//! falling behind or not consuming, absent while there is too little history.
 
 use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use super::snapshot::{Health, Snapshot};
+use super::snapshot::{Health, LagBasis, PartitionLag, Snapshot};
 
 fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Option<IntGaugeVec> {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).ok()?;
@@ -30,7 +47,10 @@ pub fn render(snap: &Snapshot) -> String {
             if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut buf) {
                 tracing::warn!(error = %e, "cannot encode metrics");
             }
-            String::from_utf8(buf).unwrap_or_default()
+            // The text format spells infinity `+Inf`; the encoder writes Rust's `inf`.
+            String::from_utf8(buf)
+                .unwrap_or_default()
+                .replace(" inf\n", " +Inf\n")
         }
         None => {
             tracing::warn!("cannot build the metrics registry");
@@ -152,8 +172,13 @@ fn build(snap: &Snapshot) -> Option<Registry> {
         for p in &t.partitions {
             let pn = p.partition.to_string();
             let l = [t.name.as_str(), pn.as_str()];
-            current.with_label_values(&l).set(p.latest);
-            oldest.with_label_values(&l).set(p.earliest);
+            // Offsets this cycle could not read are left out, not written as -1 or 0.
+            if p.latest >= 0 {
+                current.with_label_values(&l).set(p.latest);
+            }
+            if p.earliest >= 0 {
+                oldest.with_label_values(&l).set(p.earliest);
+            }
             leader.with_label_values(&l).set(i64::from(p.leader));
             replicas.with_label_values(&l).set(p.replicas.len() as i64);
             isr.with_label_values(&l).set(p.isr.len() as i64);
@@ -164,8 +189,12 @@ fn build(snap: &Snapshot) -> Option<Registry> {
                 .with_label_values(&l)
                 .set(i64::from(p.under_replicated()));
             let lx = [c, t.name.as_str(), pn.as_str()];
-            latest.with_label_values(&lx).set(p.latest);
-            earliest.with_label_values(&lx).set(p.earliest);
+            if p.latest >= 0 {
+                latest.with_label_values(&lx).set(p.latest);
+            }
+            if p.earliest >= 0 {
+                earliest.with_label_values(&lx).set(p.earliest);
+            }
         }
     }
 
@@ -256,38 +285,117 @@ fn build(snap: &Snapshot) -> Option<Registry> {
     let status = int_gauge(
         &r,
         "rill_console_consumergroup_status",
-        "Group status: 1 ok, 2 lagging, 3 stalled, 4 stopped",
+        "Group status: 1 ok, 2 lagging, 3 stalled, 4 stopped, 5 errored (not measured)",
         &["consumergroup"],
     )?;
+    let backlog = int_gauge(
+        &r,
+        "rill_consumergroup_backlog",
+        "Messages the group is behind on a partition: end - committed offset, or end - log start offset where nothing is committed",
+        gtp,
+    )?;
+    let backlog_sum = int_gauge(
+        &r,
+        "rill_consumergroup_backlog_sum",
+        "Sum of rill_consumergroup_backlog over the group's measured partitions",
+        &["consumergroup"],
+    )?;
+    let uncommitted = int_gauge(
+        &r,
+        "rill_consumergroup_uncommitted_partitions",
+        "Partitions the group consumes (assigned) without a committed offset",
+        &["consumergroup"],
+    )?;
+    let unknown = int_gauge(
+        &r,
+        "rill_consumergroup_unknown_partitions",
+        "Partitions of the group whose lag could not be measured in the last collection",
+        &["consumergroup"],
+    )?;
+    let catchup = gauge(
+        &r,
+        "rill_consumergroup_catchup_seconds",
+        "Seconds until the group's lag reaches 0 at its current consume and produce rates (0 caught up, +Inf falling behind or not consuming)",
+        &["consumergroup"],
+    )?;
+    let failures = prometheus::IntCounterVec::new(
+        Opts::new(
+            "rill_console_collection_failures_total",
+            "Collection requests that failed, by request",
+        ),
+        &["request"],
+    )
+    .ok()?;
+    r.register(Box::new(failures.clone())).ok()?;
+    for (request, n) in &snap.failures {
+        failures.with_label_values(&[request.as_str()]).inc_by(*n);
+    }
     for g in &snap.groups {
         let gid = g.group_id.as_str();
         cg_members
             .with_label_values(&[gid])
             .set(g.members.len() as i64);
         status.with_label_values(&[gid]).set(g.status.code());
+        uncommitted
+            .with_label_values(&[gid])
+            .set(g.uncommitted_partitions() as i64);
+        unknown
+            .with_label_values(&[gid])
+            .set(g.unknown_partitions() as i64);
+        // Group totals only when every partition was measured: a partial sum is a false
+        // number.
+        let complete = g.error.is_none() && g.unknown_partitions() == 0;
+        if complete {
+            backlog_sum.with_label_values(&[gid]).set(g.total_lag());
+        }
+        if let Some(s) = g.forecast.catchup_seconds() {
+            catchup.with_label_values(&[gid]).set(s);
+        }
         let simple = if g.protocol_type.is_empty() {
             "true"
         } else {
             "false"
         };
-        lx_max.with_label_values(&[c, gid, simple]).set(g.max_lag());
-        if let Some(s) = g.max_lag_seconds() {
-            lx_max_s.with_label_values(&[c, gid, simple]).set(s);
+        let measured: Vec<_> = g.partitions.iter().filter(|p| !p.is_stale()).collect();
+        let exporter_lag = |p: &PartitionLag| {
+            if p.basis == LagBasis::Committed {
+                p.lag
+            } else {
+                -1
+            }
+        };
+        if complete {
+            let committed_lags = measured.iter().map(|p| exporter_lag(p));
+            lx_max
+                .with_label_values(&[c, gid, simple])
+                .set(committed_lags.clone().max().unwrap_or(0).max(0));
+            lx_sum
+                .with_label_values(&[c, gid])
+                .set(committed_lags.filter(|l| *l >= 0).sum());
+            let max_s = measured
+                .iter()
+                .filter(|p| p.basis == LagBasis::Committed)
+                .filter_map(|p| p.lag_seconds)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            if let Some(s) = max_s {
+                lx_max_s.with_label_values(&[c, gid, simple]).set(s);
+            }
         }
-        lx_sum.with_label_values(&[c, gid]).set(g.total_lag());
         let mut sums: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
-        for p in &g.partitions {
+        for p in measured {
             let pn = p.partition.to_string();
             let l = [gid, p.topic.as_str(), pn.as_str()];
+            let lag = exporter_lag(p);
             cg_offset.with_label_values(&l).set(p.committed);
-            cg_lag.with_label_values(&l).set(p.lag);
+            cg_lag.with_label_values(&l).set(lag);
+            backlog.with_label_values(&l).set(p.lag);
             let e = sums.entry(p.topic.as_str()).or_default();
             // kafka_exporter leaves partitions without a commit out of both sums.
             if p.committed >= 0 {
                 e.0 += p.committed;
             }
-            if p.lag >= 0 {
-                e.1 += p.lag;
+            if lag >= 0 {
+                e.1 += lag;
             }
             let member = p
                 .owner
@@ -305,13 +413,22 @@ fn build(snap: &Snapshot) -> Option<Registry> {
                 consumer,
                 client,
             ];
-            lx_offset.with_label_values(&lx).set(p.committed);
-            lx_lag.with_label_values(&lx).set(p.lag);
-            if let Some(s) = p.lag_seconds {
-                lx_lag_s.with_label_values(&lx).set(s);
+            // kafka-lag-exporter reports only partitions with a commit.
+            if p.basis == LagBasis::Committed {
+                lx_offset.with_label_values(&lx).set(p.committed);
+                lx_lag.with_label_values(&lx).set(lag);
+                if let Some(s) = p.lag_seconds {
+                    lx_lag_s.with_label_values(&lx).set(s);
+                }
             }
         }
         for (topic, (offset_sum, lag_sum)) in sums {
+            if g.partitions
+                .iter()
+                .any(|p| p.topic == topic && p.is_stale())
+            {
+                continue;
+            }
             cg_offset_sum
                 .with_label_values(&[gid, topic])
                 .set(offset_sum);

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use rill_web::model::{
-    BrokerInfo, GroupInfo, GroupStatus, MemberInfo, PartitionInfo, PartitionLag, TopicInfo,
+    BrokerInfo, BrokerState, Forecast, GroupInfo, GroupStatus, LagBasis, MemberInfo, PartitionInfo,
+    PartitionLag, TimeLagMethod, TopicInfo,
 };
 
 /// What the collector saw in one cycle.
@@ -21,10 +22,11 @@ pub struct Snapshot {
     pub cluster_id: Option<String>,
     /// Active controller.
     pub controller_id: Option<i32>,
-    /// Brokers by id (those Metadata lists: registered and not fenced).
+    /// Brokers by id (those Metadata lists: registered and not fenced); one that did not
+    /// answer this cycle is here with state `unreachable`.
     pub brokers: Vec<BrokerInfo>,
-    /// Registered brokers that are fenced (down, or shutting down), from DescribeCluster v2
-    /// (KIP-1073); empty for clusters that cannot say.
+    /// Brokers that are down: fenced (DescribeCluster v2, KIP-1073), or seen in an earlier
+    /// cycle and now in neither list (state `unreachable`), with their last known figures.
     pub fenced_brokers: Vec<BrokerInfo>,
     /// Topics by name.
     pub topics: Vec<TopicInfo>,
@@ -33,6 +35,9 @@ pub struct Snapshot {
     /// Parts of the cycle that failed without failing it (a group that could not be
     /// described, log dirs of one broker, ...).
     pub warnings: Vec<String>,
+    /// Failed collection requests by kind (`ListOffsets`, `DescribeGroups`, ...) since the
+    /// console started.
+    pub failures: BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -42,6 +47,18 @@ impl Snapshot {
             .binary_search_by(|t| t.name.as_str().cmp(name))
             .ok()
             .and_then(|i| self.topics.get(i))
+    }
+
+    /// Every broker, up or down, by id.
+    pub fn all_brokers(&self) -> impl Iterator<Item = &BrokerInfo> {
+        self.brokers.iter().chain(&self.fenced_brokers)
+    }
+
+    /// Brokers that did not answer (fenced or unreachable).
+    pub fn down_brokers(&self) -> Vec<&BrokerInfo> {
+        self.all_brokers()
+            .filter(|b| b.state != BrokerState::Up)
+            .collect()
     }
 
     /// The group named `id`.
@@ -59,18 +76,6 @@ impl Snapshot {
                 m + t.under_min_isr(),
             )
         })
-    }
-
-    /// High watermark of each partition, for lag computations.
-    pub fn end_offsets(&self) -> BTreeMap<(String, i32), i64> {
-        self.topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| ((t.name.clone(), p.partition), p.latest))
-            })
-            .collect()
     }
 }
 

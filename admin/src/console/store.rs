@@ -250,7 +250,12 @@ impl Store {
                 }
             }
         }
+        // Only what this cycle measured: a group with any partition not measured gets no
+        // row (its total would be too low), so its history shows a gap, never a false zero.
         for g in &snap.groups {
+            if g.error.is_some() || g.partitions.iter().any(|p| p.is_stale() || p.lag < 0) {
+                continue;
+            }
             for p in &g.partitions {
                 for (tier, bucket) in tiers {
                     sqlx::query(
@@ -299,7 +304,8 @@ impl Store {
     }
 
     /// Total lag of `group` over time since `since_ms`, at the tier suited to the span:
-    /// (ts ms, Σ lag over partitions with a commit).
+    /// (ts ms, Σ lag over its partitions, counted from the log start where nothing was
+    /// committed). Cycles that did not measure the group have no row.
     pub async fn lag_history(
         &self,
         group: &str,
@@ -488,7 +494,7 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use crate::console::snapshot::{
-        GroupInfo, GroupStatus, PartitionInfo, PartitionLag, TopicInfo,
+        Forecast, GroupInfo, GroupStatus, LagBasis, PartitionInfo, PartitionLag, TopicInfo,
     };
 
     fn snap(ts: i64, lag: i64) -> Snapshot {
@@ -521,12 +527,21 @@ mod tests {
                     partition: 0,
                     committed: 100,
                     end: 100 + lag,
+                    log_start: 0,
                     lag,
+                    basis: LagBasis::Committed,
                     lag_seconds: None,
+                    lag_seconds_method: None,
+                    status: GroupStatus::Ok,
+                    status_reason: String::new(),
+                    measured_at_ms: ts,
+                    error: None,
                     owner: None,
                 }],
                 status: GroupStatus::Ok,
                 status_reason: String::new(),
+                forecast: Forecast::Unknown,
+                error: None,
             }],
             ..Snapshot::default()
         }
@@ -547,6 +562,13 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(store.lag_history("g", 0, 0).await.unwrap().len(), 6);
+        // A cycle that could not measure the partition stores nothing for the group: the
+        // history has a gap there, not a zero.
+        let mut unmeasured = snap(base + 550_000, 0);
+        unmeasured.groups[0].partitions[0].error = Some("ListOffsets failed".into());
+        unmeasured.groups[0].partitions[0].lag = 3;
+        store.record_cycle(&unmeasured).await.unwrap();
+        assert_eq!(store.lag_history("g", 0, 0).await.unwrap().len(), 6);
         let minutes = store.lag_history("g", 0, 1).await.unwrap();
         assert_eq!(
             minutes,
@@ -554,7 +576,8 @@ mod tests {
             "last sample per bucket"
         );
         assert_eq!(store.lag_history("g", 0, 2).await.unwrap(), vec![(base, 5)]);
-        assert_eq!(store.recent_end_offsets(0).await.unwrap().len(), 6);
+        // The topic's end offsets were measured in that cycle: they are stored.
+        assert_eq!(store.recent_end_offsets(0).await.unwrap().len(), 7);
         // Three hours later raw samples are gone, the coarser buckets stay.
         let r = Retention {
             max_age: Duration::from_secs(86_400),

@@ -35,6 +35,12 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// `kill -9`: no controlled shutdown.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts again with the same settings and data.
     pub fn restart(&mut self) {
         let (child, rx) = launch(&self.args);

@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Serialize;
 
 use crate::format::BytesFormat;
-use crate::model::{BrokerInfo, GroupInfo, GroupStatus, TopicInfo};
+use crate::model::{BrokerInfo, Forecast, GroupInfo, GroupStatus, TopicInfo};
 use crate::{FormState, Layout};
 
 /// Cluster-wide counts on the overview.
@@ -290,12 +290,21 @@ pub struct GroupRow {
     pub members: usize,
     /// Topics with offsets.
     pub topics: Vec<String>,
-    /// Σ lag.
+    /// Σ lag over the partitions whose lag is known (from the log start where nothing is
+    /// committed).
     pub total_lag: i64,
+    /// The total for people (marks unknown partitions and log-start counts).
+    pub total_lag_text: String,
+    /// Partitions whose lag is unknown.
+    pub unknown_partitions: usize,
     /// Largest time lag.
     pub max_lag_seconds: Option<f64>,
     /// Status.
     pub status: GroupStatus,
+    /// Why.
+    pub status_reason: String,
+    /// Where it is heading.
+    pub forecast: Forecast,
 }
 
 impl GroupRow {
@@ -312,7 +321,7 @@ impl GroupRow {
     /// Time lag for people.
     pub fn max_lag_seconds_text(&self) -> String {
         self.max_lag_seconds
-            .map_or_else(|| "-".into(), |s| format!("{s:.1}"))
+            .map_or_else(|| "unknown".into(), |s| format!("{s:.1}"))
     }
 }
 
@@ -334,7 +343,7 @@ pub struct GroupsPage {
 
 impl GroupsPage {
     /// The status filters offered (empty = all).
-    pub const STATUSES: [&'static str; 5] = ["", "ok", "lagging", "stalled", "stopped"];
+    pub const STATUSES: [&'static str; 6] = ["", "ok", "lagging", "stalled", "stopped", "errored"];
     /// The sort keys offered.
     pub const SORTS: [&'static str; 3] = ["name", "lag", "lag-seconds"];
 
@@ -388,6 +397,9 @@ pub struct ResetPlan {
     pub rows: Vec<ResetRow>,
     /// True once committed.
     pub applied: bool,
+    /// True when Apply was asked without confirming: the plan is shown with a button that
+    /// applies exactly it.
+    pub awaiting_confirmation: bool,
 }
 
 /// `/groups/{id}`.
@@ -409,6 +421,36 @@ pub struct GroupPage {
 }
 
 impl GroupPage {
+    /// The forecast's state name (`catching_up`, `falling_behind`, ...), for tests and CSS.
+    pub fn forecast_state(&self) -> &'static str {
+        match self.group.forecast {
+            Forecast::Unknown => "unknown",
+            Forecast::CaughtUp => "caught_up",
+            Forecast::CatchingUp { .. } => "catching_up",
+            Forecast::FallingBehind { .. } => "falling_behind",
+            Forecast::NotConsuming { .. } => "not_consuming",
+        }
+    }
+
+    /// Partitions with a committed offset (what a deletion removes).
+    pub fn committed_partitions(&self) -> usize {
+        self.group
+            .partitions
+            .iter()
+            .filter(|p| p.committed >= 0)
+            .count()
+    }
+
+    /// How long ago `ms` was, relative to the data shown.
+    pub fn age(&self, ms: &i64) -> String {
+        let ms = *ms;
+        if ms <= 0 {
+            return "never".into();
+        }
+        let secs = (self.layout.collected_at_ms - ms).max(0) as f64 / 1000.0;
+        format!("{} ago", crate::format::duration_secs(secs))
+    }
+
     /// What the reset form shows in `field` (`topic`, `strategy`, `value`): the values just
     /// submitted after an error, else the previewed plan's, so Apply after a preview applies
     /// exactly what was previewed.

@@ -15,7 +15,7 @@ pub async fn list(State(c): AppState, headers: HeaderMap) -> Response {
     let snap = c.shared.snapshot();
     let view = BrokersPage {
         layout: layout(&c, "Brokers", "brokers", None),
-        brokers: snap.brokers.clone(),
+        brokers: snap.all_brokers().cloned().collect(),
     };
     respond(&headers, StatusCode::OK, &view)
 }
@@ -26,7 +26,7 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
     let Some(broker) = id
         .parse::<i32>()
         .ok()
-        .and_then(|id| snap.brokers.iter().find(|b| b.id == id))
+        .and_then(|id| snap.all_brokers().find(|b| b.id == id))
     else {
         return error_page(
             &c,
@@ -39,7 +39,15 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
     let mut configs = Vec::new();
     let mut log_dirs = Vec::new();
     let mut error = None;
-    if c.shared.health().reachable {
+    if broker.state != rill_web::model::BrokerState::Up {
+        error = Some(format!(
+            "broker {} is {} ({}): configs and log dirs cannot be read; figures are the last measured ({})",
+            broker.id,
+            broker.state.as_str(),
+            broker.error.as_deref().unwrap_or("no answer"),
+            broker.last_seen_text()
+        ));
+    } else if c.shared.health().reachable {
         let result = async {
             let mut cluster = c.cluster().await?;
             let cfg = cluster

@@ -19,6 +19,7 @@ use crate::console::http::{
     AppState, ConsoleError, FormOrJson,
 };
 use crate::console::lag::Thresholds;
+use crate::console::snapshot::Snapshot;
 use crate::console::store::{now_ms, DEFAULT_THRESHOLDS};
 use crate::console::validate;
 use crate::console::Console;
@@ -41,10 +42,10 @@ pub struct ListQuery {
 pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
     if !matches!(
         q.status.as_str(),
-        "" | "ok" | "lagging" | "stalled" | "stopped"
+        "" | "ok" | "lagging" | "stalled" | "stopped" | "errored"
     ) {
         let msg = format!(
-            "unknown status '{}': use ok, lagging, stalled or stopped",
+            "unknown status '{}': use ok, lagging, stalled, stopped or errored",
             q.status
         );
         return error_page(&c, &headers, StatusCode::BAD_REQUEST, "status", &msg);
@@ -66,8 +67,12 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
             members: g.members.len(),
             topics: g.topics(),
             total_lag: g.total_lag(),
+            total_lag_text: g.total_lag_text(),
+            unknown_partitions: g.unknown_partitions(),
             max_lag_seconds: g.max_lag_seconds(),
             status: g.status,
+            status_reason: g.status_reason.clone(),
+            forecast: g.forecast,
         })
         .collect();
     match q.sort.as_str() {
@@ -123,16 +128,47 @@ async fn render(
             stall_seconds: t.stall_seconds,
             own: own.is_some(),
         },
-        topics: snap
-            .topics
-            .iter()
-            .filter(|t| !t.internal)
-            .map(|t| t.name.clone())
-            .collect(),
+        topics: reset_topics(group, &snap),
         reset,
         form,
     };
     respond(headers, status, &view)
+}
+
+/// Topics the reset form offers: the group's own first (those it has offsets for or is
+/// assigned), then the others; internal topics never.
+fn reset_topics(group: &rill_web::model::GroupInfo, snap: &Snapshot) -> Vec<String> {
+    let own = group.topics();
+    let others = snap
+        .topics
+        .iter()
+        .filter(|t| !t.internal && !t.name.starts_with("__") && !own.contains(&t.name))
+        .map(|t| t.name.clone());
+    own.iter()
+        .filter(|t| snap.topic(t).is_some_and(|t| !t.internal))
+        .cloned()
+        .chain(others)
+        .collect()
+}
+
+/// Inserts a `null` point where consecutive points are much further apart than usual
+/// (cycles that did not measure the group), so a chart shows a gap, not a line across it.
+fn with_gaps(points: Vec<(i64, i64)>) -> Vec<(i64, Option<i64>)> {
+    let mut steps: Vec<i64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    steps.sort_unstable();
+    let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(points.len());
+    let mut prev: Option<i64> = None;
+    for (ts, lag) in points {
+        if let Some(p) = prev {
+            if usual > 0 && ts - p > usual.saturating_mul(5) / 2 {
+                out.push((p + usual, None));
+            }
+        }
+        out.push((ts, Some(lag)));
+        prev = Some(ts);
+    }
+    out
 }
 
 /// Query with an optional notice.
@@ -167,7 +203,8 @@ pub struct HistoryQuery {
     range: String,
 }
 
-/// GET `/groups/{id}/lag-history?range=1h|24h|7d`: `{"points": [[ts_ms, total_lag], ...]}`.
+/// GET `/groups/{id}/lag-history?range=1h|24h|7d`: `{"points": [[ts_ms, total_lag], ...]}`,
+/// with `[ts_ms, null]` where cycles did not measure the group.
 pub async fn lag_history(
     State(c): AppState,
     Path(id): Path<String>,
@@ -186,7 +223,7 @@ pub async fn lag_history(
         }
     };
     match c.store.lag_history(&id, now_ms() - span_ms, tier).await {
-        Ok(points) => Json(json!({ "group": id, "range": if q.range.is_empty() { "1h" } else { q.range.as_str() }, "points": points })).into_response(),
+        Ok(points) => Json(json!({ "group": id, "range": if q.range.is_empty() { "1h" } else { q.range.as_str() }, "points": with_gaps(points) })).into_response(),
         Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "", &e.to_string()),
     }
 }
@@ -281,6 +318,10 @@ pub struct ResetInput {
     /// `preview` (default) or `apply`.
     #[serde(default, deserialize_with = "lenient")]
     action: String,
+    /// `yes` once the operator has seen the plan: `apply` without it only shows the plan
+    /// with a confirmation button.
+    #[serde(default, deserialize_with = "lenient")]
+    confirm: String,
 }
 
 /// POST `/groups/{id}/reset`: previews or applies an offset reset for one topic. Applying
@@ -291,9 +332,14 @@ pub async fn reset(
     headers: HeaderMap,
     FormOrJson(input): FormOrJson<ResetInput>,
 ) -> Response {
-    let apply = input.action == "apply";
+    let confirmed = matches!(input.confirm.as_str(), "yes" | "true" | "on");
+    let apply = input.action == "apply" && confirmed;
     let result = plan_reset(&c, &id, &input).await;
     let result = match result {
+        Ok(mut plan) if input.action == "apply" && !confirmed => {
+            plan.awaiting_confirmation = true;
+            Ok(plan)
+        }
         Ok(plan) if apply => {
             let r = apply_reset(&c, &id, plan).await;
             audit(&c, "reset-offsets", &id, &input, &r).await;
@@ -309,7 +355,13 @@ pub async fn reset(
             if wants_json(&headers) {
                 return (StatusCode::OK, Json(&plan)).into_response();
             }
-            let notice = apply.then(|| format!("Offsets of {} reset", plan.topic));
+            let notice = if apply {
+                Some(format!("Offsets of {} reset", plan.topic))
+            } else if plan.awaiting_confirmation {
+                Some("Check the new offsets below, then confirm the reset".to_string())
+            } else {
+                None
+            };
             render(
                 &c,
                 &headers,
@@ -411,6 +463,7 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
         value: input.value.clone(),
         rows,
         applied: false,
+        awaiting_confirmation: false,
     })
 }
 

@@ -188,6 +188,7 @@ async fn browse(
 /// Body of POST `/topics/{name}/produce`.
 #[derive(Debug, Deserialize, Serialize, Default)]
 pub struct ProduceInput {
+    /// Empty = the key's partition (Kafka's default partitioner), or 0 for a null key.
     #[serde(default, deserialize_with = "lenient")]
     partition: String,
     /// Empty = null key.
@@ -195,6 +196,9 @@ pub struct ProduceInput {
     key: String,
     #[serde(default, deserialize_with = "lenient")]
     value: String,
+    /// `on`/`true`: a tombstone (null value; on a compacted topic it deletes the key).
+    #[serde(default, deserialize_with = "lenient")]
+    tombstone: String,
     /// `key=value` lines.
     #[serde(default, deserialize_with = "lenient")]
     headers: String,
@@ -255,8 +259,26 @@ async fn produce_one(
     let topic = snap
         .topic(name)
         .ok_or_else(|| ConsoleError::NotFound(format!("no topic '{name}'")))?;
+    let tombstone = matches!(input.tombstone.as_str(), "on" | "true" | "1" | "yes");
+    if tombstone && !input.value.is_empty() {
+        return Err(ConsoleError::invalid(
+            "value",
+            "a tombstone has no value: clear the value or untick tombstone",
+        ));
+    }
+    if tombstone && input.key.is_empty() {
+        return Err(ConsoleError::invalid(
+            "key",
+            "a tombstone needs the key it deletes",
+        ));
+    }
     let partition = if input.partition.trim().is_empty() {
-        0
+        if input.key.is_empty() {
+            0
+        } else {
+            let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+            crate::ops::partitioner::partition_for_key(input.key.as_bytes(), count)
+        }
     } else {
         validate::int_in("partition", &input.partition, 0, i64::from(i32::MAX))? as i32
     };
@@ -272,7 +294,7 @@ async fn produce_one(
         .collect();
     let record = NewRecord {
         key: (!input.key.is_empty()).then(|| Bytes::from(input.key.clone())),
-        value: Some(Bytes::from(input.value.clone())),
+        value: (!tombstone).then(|| Bytes::from(input.value.clone())),
         headers,
     };
     let tp = TopicPartition::new(name, partition);

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use rill_client::TopicPartition;
 use rill_web::reassign::{PlanState, ProgressRow, ReassignPage};
 use rill_web::FormState;
@@ -65,6 +66,8 @@ pub async fn show(State(c): AppState, headers: HeaderMap, Query(n): Query<Notice
 pub(super) struct Inputs {
     plan: String,
     current: String,
+    /// Set when a cancel waits for its confirmation: the partitions it would revert.
+    cancel_confirm: Option<Vec<String>>,
 }
 
 async fn render(
@@ -104,6 +107,7 @@ async fn render(
         progress_error,
         progress_source: source.into(),
         form,
+        cancel_confirm: inputs.cancel_confirm,
     };
     respond(headers, status, &view)
 }
@@ -298,6 +302,7 @@ pub async fn generate(
             let inputs = Inputs {
                 plan: pretty(&proposed),
                 current: pretty(&current),
+                cancel_confirm: None,
             };
             let mut form = FormState::default();
             form.values.insert("topics".into(), input.topics.clone());
@@ -393,6 +398,7 @@ pub async fn execute(
     let inputs = Inputs {
         plan: input.plan.clone(),
         current: String::new(),
+        cancel_confirm: None,
     };
     match result {
         Ok(n) if dry => {
@@ -492,9 +498,66 @@ async fn run(c: &Console, input: &ExecuteInput, dry: bool) -> Result<usize, Cons
     Ok(n)
 }
 
+/// Body of POST `/reassign/cancel`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct CancelInput {
+    /// `yes` once the operator has seen what the cancel reverts.
+    #[serde(default, deserialize_with = "lenient")]
+    confirm: String,
+}
+
 /// POST `/reassign/cancel`: cancels the executed plan's reassignments (or, with none, every
-/// reassignment in flight) and removes the throttles.
-pub async fn cancel(State(c): AppState, headers: HeaderMap) -> Response {
+/// reassignment in flight) and removes the throttles. Without `confirm=yes` it changes
+/// nothing and shows (JSON: lists under `would_cancel`) the partitions it would revert.
+pub async fn cancel(
+    State(c): AppState,
+    headers: HeaderMap,
+    FormOrJson(input): FormOrJson<CancelInput>,
+) -> Response {
+    if !matches!(input.confirm.as_str(), "yes" | "true" | "on") {
+        let pending = match to_cancel(&c).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                return failed(
+                    &c,
+                    &headers,
+                    "reassign-cancel",
+                    e,
+                    Inputs::default(),
+                    BTreeMap::new(),
+                )
+                .await
+            }
+        };
+        let rows: Vec<String> = pending
+            .iter()
+            .map(|m| {
+                let r: Vec<String> = m.replicas.iter().map(i32::to_string).collect();
+                format!("{} (moving to {})", m.tp, r.join(","))
+            })
+            .collect();
+        if wants_json(&headers) {
+            return (
+                StatusCode::OK,
+                Json(json!({"cancelled": 0, "awaiting_confirmation": true, "would_cancel": rows})),
+            )
+                .into_response();
+        }
+        let inputs = Inputs {
+            cancel_confirm: Some(rows),
+            ..Inputs::default()
+        };
+        let notice = Some("Check what the cancel reverts, then confirm it".to_string());
+        return render(
+            &c,
+            &headers,
+            StatusCode::OK,
+            inputs,
+            FormState::default(),
+            notice,
+        )
+        .await;
+    }
     let result = revert(&c).await;
     audit(&c, "reassign-cancel", "cluster", &json!({}), &result).await;
     match result {
@@ -516,6 +579,30 @@ pub async fn cancel(State(c): AppState, headers: HeaderMap) -> Response {
             .await
         }
     }
+}
+
+/// What a cancel would revert: the console's plan in flight, or every reassignment in
+/// flight in the cluster; an error when there is none.
+async fn to_cancel(c: &Console) -> Result<Plan, ConsoleError> {
+    let active = c.reassign.lock().await;
+    if let Some(x) = active.as_ref().filter(|x| x.status == "in-progress") {
+        return Ok(x.plan.clone());
+    }
+    drop(active);
+    let mut cluster = c.cluster().await?;
+    let plan: Plan = cluster
+        .list_partition_reassignments(None)
+        .await?
+        .into_iter()
+        .map(|o| plan::Move {
+            replicas: o.target(),
+            tp: o.partition,
+        })
+        .collect();
+    if plan.is_empty() {
+        return Err(ConsoleError::invalid("", "no reassignment is in progress"));
+    }
+    Ok(plan)
 }
 
 async fn revert(c: &Console) -> Result<usize, ConsoleError> {

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rill_client::describe::{ConfigDetail, RESOURCE_TOPIC};
-use rill_client::ConfigOp;
+use rill_client::{ConfigOp, OffsetSpec, TopicPartition};
 use rill_web::views::{ConfigRow, TopicPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
@@ -242,10 +242,26 @@ async fn alter(c: &Console, name: &str, input: &AlterInput) -> Result<String, Co
     }
     .await;
     c.checked(result).await?;
-    Ok(match op {
+    let mut notice = match &op {
         ConfigOp::Delete(k) => format!("{k} reset to its default"),
         _ => format!("{key} set to {}", input.value.trim()),
-    })
+    };
+    // Kafka accepts a min.insync.replicas above the replication factor; say what it does.
+    if key == "min.insync.replicas" {
+        let rf = c
+            .shared
+            .snapshot()
+            .topic(name)
+            .map_or(0, |t| t.replication_factor() as i64);
+        if let Ok(v) = input.value.trim().parse::<i64>() {
+            if rf > 0 && v > rf {
+                notice.push_str(&format!(
+                    ". Warning: the replication factor is {rf}, so every acks=all produce will fail with NOT_ENOUGH_REPLICAS"
+                ));
+            }
+        }
+    }
+    Ok(notice)
 }
 
 /// Body of POST `/topics/{name}/partitions`.
@@ -254,7 +270,13 @@ pub struct PartitionsInput {
     /// The new total.
     #[serde(default, deserialize_with = "lenient")]
     partitions: String,
+    /// `yes`: add partitions although the topic's records are keyed.
+    #[serde(default, deserialize_with = "lenient")]
+    confirm_keyed: String,
 }
+
+/// Partitions whose newest record is read to tell whether a topic's records are keyed.
+const KEY_SAMPLE_PARTITIONS: usize = 8;
 
 fn partitions_field(code: i16, _message: &str) -> String {
     if code == 37 { "partitions" } else { "" }.to_string()
@@ -309,6 +331,16 @@ async fn grow(c: &Console, name: &str, input: &PartitionsInput) -> Result<i32, C
         ));
     }
     let total = total as i32;
+    if !matches!(input.confirm_keyed.as_str(), "yes" | "on" | "true") {
+        if let Some(why) = keyed(c, topic).await {
+            return Err(ConsoleError::invalid(
+                "confirm_keyed",
+                format!(
+                    "{name} holds keyed records ({why}): with more partitions the default partitioner (murmur2(key) % partitions) sends most keys to another partition, so per-key order breaks across the change and consumers may see a key's new records before its old ones; confirm to add them anyway"
+                ),
+            ));
+        }
+    }
     let result = async {
         let mut cluster = c.cluster().await?;
         cluster.create_partitions(name, total, false).await
@@ -316,6 +348,41 @@ async fn grow(c: &Console, name: &str, input: &PartitionsInput) -> Result<i32, C
     .await;
     c.checked(result).await?;
     Ok(total)
+}
+
+/// Why the topic's records count as keyed (compacted, or a sampled newest record has a
+/// key), or `None`. A sample that cannot be read counts as not keyed: the warning is advice.
+async fn keyed(c: &Console, topic: &rill_web::model::TopicInfo) -> Option<String> {
+    if topic
+        .cleanup_policy
+        .as_deref()
+        .is_some_and(|p| p.contains("compact"))
+    {
+        return Some("cleanup.policy=compact".into());
+    }
+    let mut cluster = c.cluster().await.ok()?;
+    let tps: Vec<TopicPartition> = topic
+        .partitions
+        .iter()
+        .map(|p| TopicPartition::new(topic.name.clone(), p.partition))
+        .collect();
+    // Fresh ends: the snapshot may predate the records just written.
+    let ends = cluster.list_offsets(&tps, OffsetSpec::Latest).await.ok()?;
+    for (tp, end) in ends
+        .iter()
+        .filter(|(_, o)| o.offset > 0)
+        .take(KEY_SAMPLE_PARTITIONS)
+    {
+        if let Ok(r) = cluster.fetch_records(tp, end.offset - 1, 1).await {
+            if r.records.iter().any(|r| r.key.is_some()) {
+                return Some(format!(
+                    "the newest record of partition {} has a key",
+                    tp.partition
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Body of POST `/topics/{name}/delete`.

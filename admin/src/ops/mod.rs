@@ -1,0 +1,5 @@
+//! Operations shared by the CLI (`rill groups`, `rill reassign`) and the console, so both
+//! surfaces give the same answer for the same inputs.
+
+pub mod lag;
+pub mod partitioner;

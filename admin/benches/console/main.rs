@@ -18,6 +18,7 @@
 //! page, RILL_BENCH_OBSERVE_S (60) how long the paced
 //! rounds (the same requests spread over several collector cycles) last.
 
+mod baseline;
 mod http;
 mod machine;
 mod procs;
@@ -440,6 +441,28 @@ fn main() {
         (tiers, page_size, pages, free, dbstat)
     });
     drop(console);
+    // This build's collector against a baseline's, alternated on the same cluster.
+    let compared = std::env::var("RILL_BASELINE_RILL_BIN").ok().map(|bin| {
+        let watch_s = env_usize("RILL_BENCH_COMPARE_S", 60) as u64;
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            v.push(baseline::observe(
+                "baseline",
+                &bin,
+                &bootstrap,
+                GROUPS as u64,
+                watch_s,
+            ));
+            v.push(baseline::observe(
+                "this build",
+                rill(),
+                &bootstrap,
+                GROUPS as u64,
+                watch_s,
+            ));
+        }
+        (bin, v)
+    });
     drop(nodes);
     let (tiers, page_size, page_count, freelist, dbstat) = store;
     let load_end = loadavg();
@@ -631,6 +654,24 @@ fn main() {
     let _ = writeln!(r, "\n## Memory\n");
     let _ = writeln!(r, "Console RSS: **{:.0} MiB** at the end, {:.0} MiB the most seen while sampling every 50 ms, peak (VmHWM) {:.0} MiB.", rss_now as f64 / 1024.0, rss_max as f64 / 1024.0, rss_hwm as f64 / 1024.0);
     let _ = writeln!(r, "\n(Back-to-back pages from {pages_from_s:.0} s to {:.0} s into the run, then the paced rounds for {paced_s:.0} s, then {idle_s} s idle.)", pages_done.duration_since(bench_started).as_secs_f64());
+
+    if let Some((bin, runs)) = &compared {
+        let _ = writeln!(r, "\n## Collector cycle, this build and a baseline\n");
+        let _ = writeln!(r, "`RILL_BASELINE_RILL_BIN={bin}`: each console in turn on the same cluster ({GROUPS} groups), a fresh SQLite store each, its defaults; watched after its first full snapshot.\n");
+        let _ = writeln!(r, "| build | first full snapshot s | cycles | collection min s | median s | max s | RSS max MiB |");
+        let _ = writeln!(r, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for o in runs {
+            let (lo, med, hi) = stats(&o.collects);
+            let _ = writeln!(
+                r,
+                "| {} | {:.1} | {} | {lo:.2} | **{med:.2}** | {hi:.2} | {:.0} |",
+                o.label,
+                o.first_full_s,
+                o.collects.len(),
+                o.rss_max_kb as f64 / 1024.0
+            );
+        }
+    }
 
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let _ = std::fs::create_dir_all(&out);

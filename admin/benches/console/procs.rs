@@ -26,7 +26,16 @@ pub fn rill() -> &'static str {
 
 /// Starts `rill` with `args`; stdout lines starting with `prefix` are sent back.
 pub fn launch(args: &[String], prefix: &'static str) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(rill())
+    launch_bin(rill(), args, prefix)
+}
+
+/// Starts the `rill` binary at `bin` with `args` (a baseline build, say).
+pub fn launch_bin(
+    bin: &str,
+    args: &[String],
+    prefix: &'static str,
+) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin)
         .args(args)
         .env(
             "RILL_LOG",

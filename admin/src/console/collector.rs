@@ -777,8 +777,10 @@ async fn collect_groups(
                 owner,
             });
         }
+        // The first partition with the worst status (max_by_key keeps the last of equals).
         let worst = partitions
             .iter()
+            .rev()
             .max_by_key(|p| p.status)
             .filter(|p| p.status != GroupStatus::Ok || p.lag > 0);
         let (mut status, mut status_reason) = match worst {

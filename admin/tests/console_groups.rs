@@ -120,6 +120,26 @@ fn groups_lag_metrics_reset_and_delete() {
         );
     }
 
+    // The reset form offers the group's own topic first (not the first alphabetically, and
+    // never an internal topic).
+    let select = html
+        .body
+        .split("<select name=\"topic\">")
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        select.trim_start().starts_with("<option value=\"live\""),
+        "the group's topic first: {select:.200}"
+    );
+    assert!(
+        !select
+            .split("</select>")
+            .next()
+            .unwrap_or("")
+            .contains("__"),
+        "{select:.400}"
+    );
+
     // /metrics: kafka_exporter and kafka-lag-exporter names; -1 where nothing is committed.
     let m = c.get("/metrics");
     assert_eq!(m.status, 200);

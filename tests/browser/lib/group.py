@@ -8,6 +8,10 @@ from tests/interop/requirements.txt).
   group.py offsets BOOTSTRAP GROUP
       prints the group's committed offsets as the broker has them:
       `offsets {"TOPIC:PARTITION": offset, ...}`.
+  group.py pace BOOTSTRAP GROUP TOPIC START RATE SECONDS
+      commits offsets of TOPIC's partition 0 for GROUP (no membership, like a simple
+      consumer) from START, advancing RATE per second, every 250 ms for SECONDS; prints
+      `paced N` with the last offset committed, then exits 0.
 """
 
 import json
@@ -58,11 +62,33 @@ def committed(bootstrap, group):
     print("offsets", json.dumps({f"{tp.topic}:{tp.partition}": om.offset for tp, om in sorted(got.items())}), flush=True)
 
 
+def pace(bootstrap, group, topic, start, rate, seconds):
+    import time
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        client_id="browser-test-pace",
+        enable_auto_commit=False,
+    )
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    began = time.monotonic()
+    offset = start
+    while time.monotonic() - began < seconds:
+        offset = start + int(rate * (time.monotonic() - began))
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+        time.sleep(0.25)
+    consumer.close()
+    print("paced", offset, flush=True)
+
+
 def main(argv):
     if argv[1] == "member":
         member(argv[2], argv[3], argv[4], json.loads(argv[5]))
     elif argv[1] == "offsets":
         committed(argv[2], argv[3])
+    elif argv[1] == "pace":
+        pace(argv[2], argv[3], argv[4], int(argv[5]), float(argv[6]), float(argv[7]))
     else:
         sys.exit(f"unknown command {argv[1]}")
 

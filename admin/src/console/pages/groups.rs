@@ -152,21 +152,28 @@ fn reset_topics(group: &rill_web::model::GroupInfo, snap: &Snapshot) -> Vec<Stri
 }
 
 /// Inserts a `null` point where consecutive points are much further apart than usual
-/// (cycles that did not measure the group), so a chart shows a gap, not a line across it.
-fn with_gaps(points: Vec<(i64, i64)>) -> Vec<(i64, Option<i64>)> {
+/// (cycles that did not measure the group), and after the last one when it is that much
+/// older than `now_ms`, so a chart shows a gap, not a line across it.
+fn with_gaps(points: Vec<(i64, i64)>, now_ms: i64) -> Vec<(i64, Option<i64>)> {
     let mut steps: Vec<i64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
     steps.sort_unstable();
     let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
-    let mut out = Vec::with_capacity(points.len());
+    let gap = usual.saturating_mul(5) / 2;
+    let mut out = Vec::with_capacity(points.len() + 1);
     let mut prev: Option<i64> = None;
     for (ts, lag) in points {
         if let Some(p) = prev {
-            if usual > 0 && ts - p > usual.saturating_mul(5) / 2 {
+            if usual > 0 && ts - p > gap {
                 out.push((p + usual, None));
             }
         }
         out.push((ts, Some(lag)));
         prev = Some(ts);
+    }
+    if let Some(p) = prev {
+        if usual > 0 && now_ms - p > gap {
+            out.push((p + usual, None));
+        }
     }
     out
 }
@@ -223,7 +230,7 @@ pub async fn lag_history(
         }
     };
     match c.store.lag_history(&id, now_ms() - span_ms, tier).await {
-        Ok(points) => Json(json!({ "group": id, "range": if q.range.is_empty() { "1h" } else { q.range.as_str() }, "points": with_gaps(points) })).into_response(),
+        Ok(points) => Json(json!({ "group": id, "range": if q.range.is_empty() { "1h" } else { q.range.as_str() }, "points": with_gaps(points, now_ms()) })).into_response(),
         Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "", &e.to_string()),
     }
 }
@@ -547,5 +554,21 @@ pub async fn delete(
             )
         }
         Err(e) => failed(&c, &headers, &id, "delete-group", e, BTreeMap::new()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_gaps;
+
+    #[test]
+    fn gaps_break_the_line() {
+        let pts = vec![(0, 5), (10, 5), (20, 6), (60, 7), (70, 7)];
+        let g = with_gaps(pts.clone(), 75);
+        assert_eq!(g[3], (30, None), "a gap between 20 and 60: {g:?}");
+        assert_eq!(g.len(), 6);
+        // Measured up to now: nothing after; silent since: a trailing gap.
+        assert_eq!(with_gaps(pts.clone(), 75).last(), Some(&(70, Some(7))));
+        assert_eq!(with_gaps(pts, 200).last(), Some(&(80, None)));
     }
 }

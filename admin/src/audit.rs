@@ -15,7 +15,7 @@ use rill_client::browse::NewRecord;
 use rill_client::{ClientError, Cluster, NewTopic, TopicPartition};
 use serde::{Deserialize, Serialize};
 
-use crate::console::store::now_ms;
+use crate::clock::now_ms;
 
 /// The topic holding the CLI's audit records.
 pub const AUDIT_TOPIC: &str = "__rill_audit";

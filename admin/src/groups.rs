@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgGroup, Args};
-use rill_client::{
-    ClientError, Cluster, GroupDescription, ListedOffset, OffsetSpec, TopicPartition,
-};
+use rill_client::{ClientError, Cluster, GroupDescription, OffsetSpec, TopicPartition};
 use serde_json::{json, Value};
 
 use crate::cli::{parse_datetime, print_json, Change, CliError, ConnectArgs, Output, Table};
 use crate::ops::lag::{partition_lag, Lag, LagBasis};
+use crate::ops::reset::{self, ResetError, Scenario};
 
 /// GROUP_ID_NOT_FOUND.
 const GROUP_ID_NOT_FOUND: i16 = 69;
@@ -529,63 +528,39 @@ async fn reset(cluster: &mut Cluster, a: &GroupsArgs, out: Output) -> Result<(),
         }
     }
     let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
-    let current = cluster
-        .committed_offsets(group, Some(&partitions))
-        .await
-        .map_err(|e| CliError::client(format!("fetching offsets of group '{group}' failed"), e))?;
-    let fetch = |e| CliError::client("fetching partition offsets failed", e);
-    let earliest = cluster
-        .list_offsets(&partitions, OffsetSpec::Earliest)
-        .await
-        .map_err(fetch)?;
-    let latest = cluster
-        .list_offsets(&partitions, OffsetSpec::Latest)
-        .await
-        .map_err(fetch)?;
-    let by_time = match a.to_datetime {
-        Some(ts) => Some(
-            cluster
-                .list_offsets(&partitions, OffsetSpec::Timestamp(ts))
-                .await
-                .map_err(fetch)?,
-        ),
-        None => None,
+    let scenario = if a.to_earliest {
+        Scenario::Earliest
+    } else if a.to_latest {
+        Scenario::Latest
+    } else if let Some(n) = a.to_offset {
+        Scenario::Offset(n)
+    } else if let Some(ts) = a.to_datetime {
+        Scenario::Timestamp(ts)
+    } else if let Some(n) = a.shift_by {
+        Scenario::ShiftBy(n)
+    } else {
+        return Err(CliError::Usage("no reset scenario given".into()));
     };
-    let offset_of = |m: &BTreeMap<TopicPartition, ListedOffset>, tp: &TopicPartition| {
-        m.get(tp).map(|o| o.offset).ok_or_else(|| {
-            CliError::Failed(format!("the cluster returned no offset for partition {tp}"))
-        })
-    };
-    let mut plan: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for tp in &partitions {
-        let lo = offset_of(&earliest, tp)?;
-        let hi = offset_of(&latest, tp)?;
-        let cur = current.get(tp).map(|c| c.offset);
-        let wanted = if a.to_earliest {
-            lo
-        } else if a.to_latest {
-            hi
-        } else if let Some(n) = a.to_offset {
-            n
-        } else if let Some(m) = &by_time {
-            // No record at or after the time: the end of the log, as Kafka's tool does.
-            Some(offset_of(m, tp)?).filter(|o| *o >= 0).unwrap_or(hi)
-        } else if let Some(n) = a.shift_by {
-            let cur = cur.ok_or_else(|| {
-                CliError::Failed(format!(
-                    "Cannot shift offset for partition {tp} since there is no current committed offset."
-                ))
-            })?;
-            cur.saturating_add(n)
-        } else {
-            return Err(CliError::Usage("no reset scenario given".into()));
-        };
-        let new = wanted.clamp(lo, hi.max(lo));
-        if new != wanted {
-            eprintln!("New offset ({wanted}) for {tp} is outside {lo}..{hi}; using {new} instead.");
-        }
-        plan.insert(tp.clone(), new);
+    let planned = reset::plan_from_cluster(cluster, group, &partitions, scenario)
+        .await
+        .map_err(|e| match e {
+            ResetError::Client { what, source } => {
+                CliError::client(format!("fetching {what} failed"), source)
+            }
+            e => CliError::Failed(e.to_string()),
+        })?;
+    for p in planned.iter().filter(|p| p.clamped()) {
+        eprintln!(
+            "New offset ({}) for {} is outside {}..{}; using {} instead.",
+            p.wanted, p.tp, p.log_start, p.log_end, p.target
+        );
     }
+    let plan: BTreeMap<TopicPartition, i64> =
+        planned.iter().map(|p| (p.tp.clone(), p.target)).collect();
+    let current: BTreeMap<TopicPartition, i64> = planned
+        .iter()
+        .filter_map(|p| Some((p.tp.clone(), p.current?)))
+        .collect();
     if a.execute {
         cluster.commit_offsets(group, &plan).await.map_err(|e| {
             CliError::client(format!("committing offsets of group '{group}' failed"), e)
@@ -598,7 +573,7 @@ async fn reset(cluster: &mut Cluster, a: &GroupsArgs, out: Output) -> Result<(),
             "partitions": plan.iter().map(|(tp, new)| json!({
                 "topic": tp.topic,
                 "partition": tp.partition,
-                "current_offset": current.get(tp).map(|c| c.offset),
+                "current_offset": current.get(tp),
                 "new_offset": new,
             })).collect::<Vec<_>>(),
         })),
@@ -608,7 +583,7 @@ async fn reset(cluster: &mut Cluster, a: &GroupsArgs, out: Output) -> Result<(),
                 t.row(vec![
                     tp.topic.clone(),
                     tp.partition.to_string(),
-                    opt(current.get(tp).map(|c| c.offset)),
+                    opt(current.get(tp).copied()),
                     new.to_string(),
                 ]);
             }

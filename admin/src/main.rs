@@ -8,6 +8,7 @@
 
 mod audit;
 mod cli;
+mod clock;
 mod console;
 mod dev;
 mod groups;

@@ -400,3 +400,151 @@ fn groups_lag_metrics_reset_and_delete() {
         assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
     }
 }
+
+/// `rill groups --reset-offsets` (dry run) and the console's reset preview make the same
+/// plan for the same inputs: one planner (`ops::reset`) behind both.
+#[test]
+fn cli_and_console_plan_the_same_reset() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let b = BrokerProc::start(FAST_GROUPS);
+    let c = ConsoleProc::start(&b.bootstrap);
+    let (s, v) = c.post_json("/topics", json!({"name": "plan-t", "partitions": 3}));
+    assert_eq!(s, 200, "{v}");
+    // 10 records a partition, record i written at 2026-01-01T00:00:0i.
+    let base = 1_767_225_600_000_i64;
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .create()
+        .expect("producer");
+    for part in 0..3 {
+        for i in 0..10_i64 {
+            let value = format!("v{i}");
+            p.send(
+                BaseRecord::<str, str>::to("plan-t")
+                    .partition(part)
+                    .payload(&value)
+                    .timestamp(base + i * 1000),
+            )
+            .expect("enqueue");
+        }
+    }
+    p.flush(Duration::from_secs(20)).expect("flush");
+    let consumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", "planner")
+        .create::<BaseConsumer>()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("plan-t", 0, Offset::Offset(4))
+        .expect("tpl");
+    tpl.add_partition_offset("plan-t", 1, Offset::Offset(7))
+        .expect("tpl");
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+    wait_for(30, "the group in the console", || {
+        (c.json("/groups/planner")["group"]["partitions"]
+            .as_array()
+            .map(Vec::len)
+            == Some(2))
+        .then_some(())
+    });
+    let cli = |scenario: &[&str]| {
+        let mut args = vec![
+            "groups",
+            "--bootstrap-server",
+            b.bootstrap.as_str(),
+            "--reset-offsets",
+            "--group",
+            "planner",
+            "--topic",
+            "plan-t",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(scenario);
+        common::rill(&args)
+    };
+    let scenarios: [(&[&str], &str, &str); 7] = [
+        (&["--to-earliest"], "earliest", ""),
+        (&["--to-latest"], "latest", ""),
+        (&["--to-offset", "3"], "offset", "3"),
+        (&["--to-offset", "99"], "offset", "99"),
+        (
+            &["--to-datetime", "2026-01-01T00:00:05.500"],
+            "timestamp",
+            "2026-01-01T00:00:05.500Z",
+        ),
+        (
+            &["--to-datetime", "2030-01-01T00:00:00"],
+            "timestamp",
+            "1893456000000",
+        ),
+        (&["--shift-by", "-2"], "shift-by", "-2"),
+    ];
+    for (flags, strategy, value) in scenarios {
+        let out = cli(flags);
+        let (s, plan) = c.post_json(
+            "/groups/planner/reset",
+            json!({"topic": "plan-t", "strategy": strategy, "value": value, "action": "preview"}),
+        );
+        if strategy == "shift-by" {
+            // Partition 2 has no commit: both refuse, naming it.
+            assert_ne!(out.code, 0, "{flags:?}");
+            assert!(out.stderr.contains("partition plan-t-2"), "{}", out.stderr);
+            assert_eq!(s, 400, "{plan}");
+            assert!(
+                plan["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("partition plan-t-2"),
+                "{plan}"
+            );
+            continue;
+        }
+        assert_eq!(s, 200, "{flags:?}: {plan}");
+        let from_cli: Vec<(i64, i64, i64)> = out.json()["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .map(|p| {
+                (
+                    p["partition"].as_i64().unwrap_or(-9),
+                    p["current_offset"].as_i64().unwrap_or(-1),
+                    p["new_offset"].as_i64().unwrap_or(-9),
+                )
+            })
+            .collect();
+        let from_console: Vec<(i64, i64, i64)> = plan["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["partition"].as_i64().unwrap_or(-9),
+                    r["current"].as_i64().unwrap_or(-9),
+                    r["target"].as_i64().unwrap_or(-9),
+                )
+            })
+            .collect();
+        assert_eq!(from_cli, from_console, "{flags:?} / {strategy} {value}");
+        assert_eq!(from_cli.len(), 3);
+    }
+    // Spot checks of the rules both follow: clamped to the end, a time after every record is
+    // the end, 05.500 is the first record at or after it (offset 6).
+    let targets = |v: &str, s: &str| {
+        let (_, plan) = c.post_json(
+            "/groups/planner/reset",
+            json!({"topic": "plan-t", "strategy": s, "value": v, "action": "preview"}),
+        );
+        plan["rows"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| r["target"].as_i64().unwrap_or(-9))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(targets("99", "offset"), [10, 10, 10]);
+    assert_eq!(targets("1893456000000", "timestamp"), [10, 10, 10]);
+    assert_eq!(targets("2026-01-01T00:00:05.500Z", "timestamp"), [6, 6, 6]);
+}

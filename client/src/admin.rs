@@ -22,8 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ClientError, Cluster};
 
-/// Resource type TOPIC in DescribeConfigs / IncrementalAlterConfigs.
-const RESOURCE_TOPIC: i8 = 2;
+use super::resource::RESOURCE_TOPIC;
 /// ListOffsets' timestamp for "the log end offset".
 const LATEST_TIMESTAMP: i64 = -1;
 /// ListOffsets' timestamp for "the log start offset".

@@ -10,10 +10,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeLogDirsRequest};
 use super::admin::{missing, sb};
 use super::{ClientError, Cluster, ConfigSource};
 
-/// DescribeConfigs resource type for a topic.
-pub const RESOURCE_TOPIC: i8 = 2;
-/// DescribeConfigs resource type for a broker.
-pub const RESOURCE_BROKER: i8 = 4;
+pub use super::resource::{RESOURCE_BROKER, RESOURCE_TOPIC};
 
 /// One config with everything DescribeConfigs v3+ says about it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

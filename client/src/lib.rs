@@ -24,6 +24,7 @@ mod groups;
 mod leaders;
 mod reassign;
 pub mod records;
+pub mod resource;
 
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,

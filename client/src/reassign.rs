@@ -19,8 +19,7 @@ use kafka_protocol::messages::{
 use super::admin::{missing, sb, topic_name};
 use super::{ClientError, Cluster, ConfigEntry, ConfigOp, TopicPartition};
 
-/// Resource type BROKER in DescribeConfigs / IncrementalAlterConfigs.
-const RESOURCE_BROKER: i8 = 4;
+use super::resource::RESOURCE_BROKER;
 
 /// One reassignment in progress, as ListPartitionReassignments reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,8 @@ use super::snapshot::{
     BrokerInfo, BrokerState, Forecast, GroupInfo, GroupStatus, Health, LagBasis, MemberInfo,
     PartitionInfo, PartitionLag, Snapshot, TimeLagMethod, TopicInfo,
 };
-use super::store::{self, Retention, Store, DEFAULT_THRESHOLDS};
+use super::store::{Retention, Store, DEFAULT_THRESHOLDS};
+use crate::clock::now_ms;
 use crate::ops::lag::partition_lag;
 
 /// Cycles between two expiry passes over the store.
@@ -163,7 +164,7 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
     let mut history = History::default();
     let mut audit_feed = AuditFeed::default();
     // Warm the time-lag tables from the store, so a restart does not lose time lag.
-    match store.recent_end_offsets(store::now_ms() - 3_600_000).await {
+    match store.recent_end_offsets(now_ms() - 3_600_000).await {
         Ok(rows) => {
             for (topic, partition, ts, latest) in rows {
                 history
@@ -213,13 +214,13 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
                 shared.set_health(Health {
                     reachable: false,
                     error: Some(e.to_string()),
-                    checked_at_ms: store::now_ms(),
+                    checked_at_ms: now_ms(),
                 });
             }
         }
         cycle += 1;
         if cycle % EXPIRE_EVERY == 1 {
-            match store.expire(store::now_ms(), config.retention).await {
+            match store.expire(now_ms(), config.retention).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "expired samples"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot expire samples"),
@@ -256,7 +257,7 @@ async fn collect(
     let Some(cluster) = slot.as_mut() else {
         return Err(ClientError::NoBrokerReachable("not connected".into()));
     };
-    let taken_at_ms = store::now_ms();
+    let taken_at_ms = now_ms();
     let md = cluster.metadata(None).await?;
     let mut warnings = Vec::new();
 

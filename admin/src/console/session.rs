@@ -15,8 +15,8 @@ use super::auth::{allowed, CurrentUser, CSRF_FIELD, CURRENT, SESSION_COOKIE};
 use super::http::{
     encode, error_page, json_error, layout, respond, wants_json, AppState, FormOrJson,
 };
-use super::store::now_ms;
 use super::Console;
+use crate::clock::now_ms;
 
 /// Largest form body read for the CSRF check.
 const MAX_FORM_BYTES: usize = 1 << 20;

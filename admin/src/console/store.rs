@@ -26,6 +26,7 @@ use sqlx::{AnyPool, Row};
 
 use super::lag::Thresholds;
 use super::snapshot::Snapshot;
+use crate::clock::now_ms;
 
 /// Tier 1 bucket width (the 24 h chart: 288 points).
 const TIER1_MS: i64 = 300_000;
@@ -481,13 +482,6 @@ impl Store {
         .await?;
         Ok(())
     }
-}
-
-/// Now, ms since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -3,3 +3,4 @@
 
 pub mod lag;
 pub mod partitioner;
+pub mod reset;

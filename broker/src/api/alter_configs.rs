@@ -8,10 +8,10 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::config::defs::{self, ConfigType};
 use crate::context::Broker;
 use crate::error::KafkaError;
+use rill_client::resource::{RESOURCE_BROKER, RESOURCE_TOPIC};
 
 /// Handles AlterConfigs.
 pub async fn handle_alter(

@@ -3,7 +3,7 @@
 //! made with their own settings, never the user defaults.
 
 use crate::context::Broker;
-use crate::controller::NewTopic;
+use crate::controller::TopicCreation;
 use crate::error::KafkaError;
 
 /// Creates `name` on first use.
@@ -20,7 +20,7 @@ pub async fn auto_create(b: &Broker, name: &str) -> Result<(), KafkaError> {
             "transactions are not available on this cluster yet".into(),
         ));
     }
-    let t = NewTopic {
+    let t = TopicCreation {
         name: name.to_string(),
         partitions: b.config.num_partitions,
         replication_factor: b

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use super::sb;
 use crate::config::defs;
 use crate::context::Broker;
-use crate::controller::NewTopic;
+use crate::controller::TopicCreation;
 use crate::error::KafkaError;
 use crate::types::BrokerId;
 
@@ -83,7 +83,7 @@ pub async fn handle(
                 (None, -1) => b.config.default_replication_factor,
                 (None, n) => n,
             };
-            let new = NewTopic { name: name.clone(), partitions, replication_factor: rf, assignment, configs };
+            let new = TopicCreation { name: name.clone(), partitions, replication_factor: rf, assignment, configs };
             match b.controller.create_topic(new, req.validate_only).await {
                 Ok(topic) => {
                     if !req.validate_only {

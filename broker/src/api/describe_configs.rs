@@ -11,10 +11,7 @@ use crate::config::defs::{self, ConfigSource, ConfigType};
 use crate::context::Broker;
 use crate::error::KafkaError;
 
-/// Kafka's `ConfigResource.Type` codes.
-pub const RESOURCE_TOPIC: i8 = 2;
-/// Broker resource type.
-pub const RESOURCE_BROKER: i8 = 4;
+use rill_client::resource::{RESOURCE_BROKER, RESOURCE_TOPIC};
 
 /// Handles DescribeConfigs.
 pub async fn handle(

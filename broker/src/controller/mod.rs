@@ -39,9 +39,11 @@ use crate::types::{BrokerId, LeaderEpoch};
 /// Longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
-/// A topic to create.
+/// A topic to create, as the controller takes it: a client's `rill_client::NewTopic`
+/// (CreateTopics, or auto-creation) after validation, with the defaults applied and the
+/// replica assignment, if given, resolved to broker ids.
 #[derive(Debug, Clone)]
-pub struct NewTopic {
+pub struct TopicCreation {
     /// Name.
     pub name: String,
     /// Partition count (already defaulted).
@@ -269,7 +271,7 @@ impl Controller {
     /// Creates a topic; with `validate_only` checks everything and changes nothing.
     pub async fn create_topic(
         &self,
-        t: NewTopic,
+        t: TopicCreation,
         validate_only: bool,
     ) -> Result<TopicMeta, KafkaError> {
         validate_topic_name(&t.name)?;
@@ -620,8 +622,8 @@ mod tests {
         }
     }
 
-    fn topic(name: &str, partitions: i32) -> NewTopic {
-        NewTopic {
+    fn topic(name: &str, partitions: i32) -> TopicCreation {
+        TopicCreation {
             name: name.into(),
             partitions,
             replication_factor: 1,

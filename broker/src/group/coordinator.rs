@@ -153,7 +153,7 @@ impl GroupCoordinator {
             return Ok(());
         }
         let brokers = self.log.image().live_brokers().len() as i16;
-        let t = crate::controller::NewTopic {
+        let t = crate::controller::TopicCreation {
             name: OFFSETS_TOPIC.into(),
             partitions: self.config.offsets_partitions,
             // offsets.topic.replication.factor, capped by the live brokers.

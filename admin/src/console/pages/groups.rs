@@ -7,22 +7,24 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rill_client::{OffsetSpec, TopicPartition};
+use rill_client::TopicPartition;
 use rill_web::views::{GroupPage, GroupRow, GroupsPage, ResetPlan, ResetRow, ThresholdsView};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, refresh};
+use crate::clock::now_ms;
 use crate::console::http::{
     done, encode, error_page, form_state, json_error, layout, lenient, respond, wants_json,
     AppState, ConsoleError, FormOrJson,
 };
 use crate::console::lag::Thresholds;
 use crate::console::snapshot::Snapshot;
-use crate::console::store::{now_ms, DEFAULT_THRESHOLDS};
+use crate::console::store::DEFAULT_THRESHOLDS;
 use crate::console::validate;
 use crate::console::Console;
+use crate::ops::reset::{self, ResetError, Scenario};
 
 /// Query of GET `/groups`.
 #[derive(Debug, Deserialize, Default)]
@@ -391,11 +393,14 @@ pub async fn reset(
     }
 }
 
+/// The console's side of `ops::reset`: the form's strategy and value become a
+/// [`Scenario`], planned for every partition of the topic exactly as `rill groups
+/// --reset-offsets` plans it.
 async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPlan, ConsoleError> {
     let snap = c.shared.snapshot();
-    let group = snap
-        .group(id)
-        .ok_or_else(|| ConsoleError::NotFound(format!("no group '{id}'")))?;
+    if snap.group(id).is_none() {
+        return Err(ConsoleError::NotFound(format!("no group '{id}'")));
+    }
     if !matches!(input.action.as_str(), "" | "preview" | "apply") {
         return Err(ConsoleError::invalid(
             "action",
@@ -406,22 +411,25 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
     let topic = snap
         .topic(topic_name)
         .ok_or_else(|| ConsoleError::invalid("topic", format!("no topic '{topic_name}'")))?;
-    let spec = match input.strategy.as_str() {
-        "earliest" => OffsetSpec::Earliest,
-        "latest" => OffsetSpec::Latest,
-        "timestamp" => OffsetSpec::Timestamp(validate::timestamp("value", &input.value)?),
-        "offset" => OffsetSpec::Earliest, // placeholder: the offset itself is the target
+    let scenario = match input.strategy.as_str() {
+        "earliest" => Scenario::Earliest,
+        "latest" => Scenario::Latest,
+        "timestamp" => Scenario::Timestamp(validate::timestamp("value", &input.value)?),
+        "offset" => Scenario::Offset(validate::offset("value", &input.value)?),
+        "shift-by" => Scenario::ShiftBy(validate::int_in(
+            "value",
+            &input.value,
+            -i64::from(i32::MAX),
+            i64::from(i32::MAX),
+        )?),
         other => {
             return Err(ConsoleError::invalid(
                 "strategy",
-                format!("unknown strategy '{other}': use earliest, latest, timestamp or offset"),
+                format!(
+                "unknown strategy '{other}': use earliest, latest, timestamp, offset or shift-by"
+            ),
             ))
         }
-    };
-    let fixed = if input.strategy == "offset" {
-        Some(validate::offset("value", &input.value)?)
-    } else {
-        None
     };
     let tps: Vec<TopicPartition> = topic
         .partitions
@@ -430,45 +438,29 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
         .collect();
     let result = async {
         let mut cluster = c.cluster().await?;
-        let targets = cluster.list_offsets(&tps, spec).await?;
-        let ends = cluster.list_offsets(&tps, OffsetSpec::Latest).await?;
-        let starts = cluster.list_offsets(&tps, OffsetSpec::Earliest).await?;
-        Ok::<_, rill_client::ClientError>((targets, ends, starts))
+        Ok::<_, rill_client::ClientError>(
+            reset::plan_from_cluster(&mut cluster, id, &tps, scenario).await,
+        )
     }
     .await;
-    let (targets, ends, starts) = c.checked(result).await?;
-    let rows = tps
-        .iter()
-        .map(|tp| {
-            let end = ends.get(tp).map_or(0, |o| o.offset);
-            let start = starts.get(tp).map_or(0, |o| o.offset);
-            let target = match fixed {
-                // Kafka's tool clamps an offset outside the log to its bounds.
-                Some(o) => o.clamp(start, end),
-                None => match targets.get(tp).map(|o| o.offset) {
-                    Some(o) if o >= 0 => o,
-                    // A timestamp after every record: the end.
-                    _ => end,
-                },
-            };
-            let current = group
-                .partitions
-                .iter()
-                .find(|p| p.topic == tp.topic && p.partition == tp.partition)
-                .map_or(-1, |p| p.committed);
-            ResetRow {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                current,
-                target,
-            }
-        })
-        .collect();
+    let planned = c.checked(result).await?.map_err(|e| match e {
+        ResetError::Client { source, .. } => ConsoleError::from(source),
+        e @ ResetError::NoCurrentOffset(_) => ConsoleError::invalid("value", e.to_string()),
+        e => ConsoleError::invalid("", e.to_string()),
+    })?;
     Ok(ResetPlan {
         topic: topic_name.to_string(),
         strategy: input.strategy.clone(),
         value: input.value.clone(),
-        rows,
+        rows: planned
+            .into_iter()
+            .map(|p| ResetRow {
+                topic: p.tp.topic,
+                partition: p.tp.partition,
+                current: p.current.unwrap_or(-1),
+                target: p.target,
+            })
+            .collect(),
         applied: false,
         awaiting_confirmation: false,
     })

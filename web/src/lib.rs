@@ -6,7 +6,7 @@
 pub mod assets;
 pub mod format;
 pub mod model;
-pub mod reassign;
+pub use views::reassign;
 pub mod views;
 
 use std::collections::BTreeMap;

@@ -69,7 +69,7 @@ impl AuditRecord {
 
 /// Appends `record` to [`AUDIT_TOPIC`], creating the topic first if it is missing
 /// (replication factor min(3, brokers), 90 days' retention). Written with acks=all.
-pub async fn append(cluster: &mut Cluster, record: &AuditRecord) -> Result<i64, ClientError> {
+pub async fn append(cluster: &Cluster, record: &AuditRecord) -> Result<i64, ClientError> {
     let value = serde_json::to_vec(record).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let tp = TopicPartition::new(AUDIT_TOPIC.to_string(), 0);
     let mut created = false;
@@ -109,8 +109,8 @@ pub async fn append(cluster: &mut Cluster, record: &AuditRecord) -> Result<i64, 
     }
 }
 
-async fn create_topic(cluster: &mut Cluster) -> Result<(), ClientError> {
-    let brokers = cluster.brokers().count().clamp(1, 3);
+async fn create_topic(cluster: &Cluster) -> Result<(), ClientError> {
+    let brokers = cluster.brokers().len().clamp(1, 3);
     let topic = NewTopic {
         name: AUDIT_TOPIC.to_string(),
         partitions: Some(1),

@@ -97,16 +97,16 @@ impl GroupsArgs {
 
 pub async fn run(args: GroupsArgs) -> Result<(), CliError> {
     validate(&args)?;
-    let mut cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect().await?;
     let out = args.connect.output;
     if args.list {
-        list(&mut cluster, out).await
+        list(&cluster, out).await
     } else if args.describe {
-        describe(&mut cluster, group(&args)?, out).await
+        describe(&cluster, group(&args)?, out).await
     } else if args.reset_offsets {
-        reset(&mut cluster, &args, out).await
+        reset(&cluster, &args, out).await
     } else {
-        delete(&mut cluster, group(&args)?, out).await
+        delete(&cluster, group(&args)?, out).await
     }
 }
 
@@ -157,7 +157,7 @@ fn does_not_exist(group: &str) -> CliError {
     CliError::Failed(format!("Consumer group '{group}' does not exist."))
 }
 
-async fn list(cluster: &mut Cluster, out: Output) -> Result<(), CliError> {
+async fn list(cluster: &Cluster, out: Output) -> Result<(), CliError> {
     let groups = cluster
         .list_groups()
         .await
@@ -192,10 +192,7 @@ async fn list(cluster: &mut Cluster, out: Output) -> Result<(), CliError> {
 }
 
 /// The group's description; GROUP_ID_NOT_FOUND (DescribeGroups v6+) reads as `Dead`.
-async fn describe_or_dead(
-    cluster: &mut Cluster,
-    group: &str,
-) -> Result<GroupDescription, CliError> {
+async fn describe_or_dead(cluster: &Cluster, group: &str) -> Result<GroupDescription, CliError> {
     match cluster.describe_group(group).await {
         Ok(d) => Ok(d),
         Err(ClientError::Kafka {
@@ -243,7 +240,7 @@ impl OffsetRow {
     }
 }
 
-async fn describe(cluster: &mut Cluster, group: &str, out: Output) -> Result<(), CliError> {
+async fn describe(cluster: &Cluster, group: &str, out: Output) -> Result<(), CliError> {
     let desc = describe_or_dead(cluster, group).await?;
     let committed = cluster
         .committed_offsets(group, None)
@@ -480,7 +477,7 @@ fn parse_topic_spec(s: &str) -> Result<(String, Option<Vec<i32>>), CliError> {
     }
 }
 
-async fn reset(cluster: &mut Cluster, a: &GroupsArgs, out: Output) -> Result<(), CliError> {
+async fn reset(cluster: &Cluster, a: &GroupsArgs, out: Output) -> Result<(), CliError> {
     let group = group(a)?;
     let desc = describe_or_dead(cluster, group).await?;
     if !desc.is_inactive() {
@@ -601,7 +598,7 @@ async fn reset(cluster: &mut Cluster, a: &GroupsArgs, out: Output) -> Result<(),
     Ok(())
 }
 
-async fn delete(cluster: &mut Cluster, group: &str, out: Output) -> Result<(), CliError> {
+async fn delete(cluster: &Cluster, group: &str, out: Output) -> Result<(), CliError> {
     let results = cluster
         .delete_groups(&[group.to_string()])
         .await

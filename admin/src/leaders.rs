@@ -75,10 +75,10 @@ impl LeadersArgs {
 /// Runs `rill leaders`.
 pub async fn run(args: LeadersArgs) -> Result<(), CliError> {
     let kind = validate(&args)?;
-    let mut cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect().await?;
     match kind {
-        Some(kind) => elect(&mut cluster, &args, kind).await,
-        None => describe(&mut cluster, &args).await,
+        Some(kind) => elect(&cluster, &args, kind).await,
+        None => describe(&cluster, &args).await,
     }
 }
 
@@ -107,7 +107,7 @@ fn validate(a: &LeadersArgs) -> Result<Option<ElectionKind>, CliError> {
     Ok(Some(kind))
 }
 
-async fn elect(cluster: &mut Cluster, a: &LeadersArgs, kind: ElectionKind) -> Result<(), CliError> {
+async fn elect(cluster: &Cluster, a: &LeadersArgs, kind: ElectionKind) -> Result<(), CliError> {
     let targets: Option<Vec<TopicPartition>> = match (&a.topic, a.partition) {
         (Some(t), Some(p)) => Some(vec![TopicPartition::new(t.clone(), p)]),
         (Some(t), None) => {
@@ -215,7 +215,7 @@ fn read_partitions_file(path: &std::path::Path) -> Result<Vec<TopicPartition>, C
     Ok(out)
 }
 
-async fn topic_metadata(cluster: &mut Cluster, name: &str) -> Result<TopicMetadata, CliError> {
+async fn topic_metadata(cluster: &Cluster, name: &str) -> Result<TopicMetadata, CliError> {
     let md = cluster
         .describe_topics(&[name.to_string()])
         .await
@@ -234,7 +234,7 @@ async fn topic_metadata(cluster: &mut Cluster, name: &str) -> Result<TopicMetada
     Ok(t)
 }
 
-async fn describe(cluster: &mut Cluster, a: &LeadersArgs) -> Result<(), CliError> {
+async fn describe(cluster: &Cluster, a: &LeadersArgs) -> Result<(), CliError> {
     let topics = match &a.topic {
         Some(t) => vec![topic_metadata(cluster, t).await?],
         None => cluster

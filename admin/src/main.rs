@@ -145,7 +145,7 @@ fn run_admin(
 async fn record(name: &str, change: Change, result: Result<(), String>) {
     let entry = audit::AuditRecord::new(change.action, &change.target, result);
     let written = match change.connect.connect().await {
-        Ok(mut cluster) => audit::append(&mut cluster, &entry)
+        Ok(cluster) => audit::append(&cluster, &entry)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -131,29 +131,29 @@ pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
         }
         _ => None,
     };
-    let mut cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect().await?;
     let out = args.connect.output;
     match plan {
-        None if args.generate => generate(&mut cluster, &args, out).await,
-        None => list(&mut cluster, out).await,
+        None if args.generate => generate(&cluster, &args, out).await,
+        None => list(&cluster, out).await,
         Some(plan) => {
             let md = cluster.metadata(Some(&topics_of(&plan))).await?;
-            let brokers: Vec<_> = cluster.brokers().cloned().collect();
+            let brokers: Vec<_> = cluster.brokers();
             if args.execute {
                 plan::check(&plan, &md.topics, &brokers)?;
-                execute(&mut cluster, &args, &plan, &md.topics, out).await?;
+                execute(&cluster, &args, &plan, &md.topics, out).await?;
                 if args.wait {
-                    wait(&mut cluster, &args, &plan).await?;
-                    clear_throttles(&mut cluster, &plan).await?;
+                    wait(&cluster, &args, &plan).await?;
+                    clear_throttles(&cluster, &plan).await?;
                 }
                 Ok(())
             } else if args.verify {
                 if args.wait {
-                    wait(&mut cluster, &args, &plan).await?;
+                    wait(&cluster, &args, &plan).await?;
                 }
-                verify(&mut cluster, &plan, out).await
+                verify(&cluster, &plan, out).await
             } else {
-                cancel(&mut cluster, &args, &plan, out).await
+                cancel(&cluster, &args, &plan, out).await
             }
         }
     }
@@ -165,12 +165,12 @@ pub(crate) fn topics_of(plan: &[Move]) -> Vec<String> {
     set.into_iter().map(str::to_string).collect()
 }
 
-async fn generate(cluster: &mut Cluster, args: &ReassignArgs, out: Output) -> Result<(), CliError> {
+async fn generate(cluster: &Cluster, args: &ReassignArgs, out: Output) -> Result<(), CliError> {
     let md = cluster.metadata(Some(&args.topics)).await?;
     for t in &md.topics {
         t.error()?;
     }
-    let brokers: Vec<_> = cluster.brokers().cloned().collect();
+    let brokers: Vec<_> = cluster.brokers();
     let current = plan::current_plan(&md.topics);
     let proposed = plan::generate(
         &md.topics,
@@ -189,7 +189,7 @@ async fn generate(cluster: &mut Cluster, args: &ReassignArgs, out: Output) -> Re
     Ok(())
 }
 
-async fn list(cluster: &mut Cluster, out: Output) -> Result<(), CliError> {
+async fn list(cluster: &Cluster, out: Output) -> Result<(), CliError> {
     let ongoing = cluster.list_partition_reassignments(None).await?;
     match out {
         Output::Json => print_json(&Value::Array(ongoing.iter().map(ongoing_json).collect())),
@@ -218,7 +218,7 @@ fn ongoing_json(r: &OngoingReassignment) -> Value {
 }
 
 async fn execute(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     args: &ReassignArgs,
     plan: &Plan,
     topics: &[rill_client::TopicMetadata],
@@ -305,7 +305,7 @@ fn report(
 /// Kafka's throttle setup: the rates on every broker involved, the partitions' existing
 /// replicas leader-throttled and the moving ones follower-throttled.
 pub(crate) async fn set_throttles(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     plan: &Plan,
     current: &[Move],
     rate: u64,
@@ -362,10 +362,7 @@ pub(crate) async fn set_throttles(
 }
 
 /// Removes the throttled-replica lists from the plan's topics and the rates from every broker.
-pub(crate) async fn clear_throttles(
-    cluster: &mut Cluster,
-    plan: &Plan,
-) -> Result<Vec<i32>, CliError> {
+pub(crate) async fn clear_throttles(cluster: &Cluster, plan: &Plan) -> Result<Vec<i32>, CliError> {
     for topic in topics_of(plan) {
         let ops = [
             ConfigOp::Delete(LEADER_REPLICAS.into()),
@@ -376,7 +373,7 @@ pub(crate) async fn clear_throttles(
             .await
             .map_err(|e| CliError::client(format!("cannot clear the throttle of '{topic}'"), e))?;
     }
-    let ids: Vec<i32> = cluster.brokers().map(|b| b.node_id).collect();
+    let ids: Vec<i32> = cluster.brokers().into_iter().map(|b| b.node_id).collect();
     for b in &ids {
         let ops = [
             ConfigOp::Delete(LEADER_RATE.into()),
@@ -391,7 +388,7 @@ pub(crate) async fn clear_throttles(
 }
 
 /// Clears the throttles and says so on stderr (the CLI's `--verify` output).
-async fn clear_throttles_cli(cluster: &mut Cluster, plan: &Plan) -> Result<(), CliError> {
+async fn clear_throttles_cli(cluster: &Cluster, plan: &Plan) -> Result<(), CliError> {
     let ids = clear_throttles(cluster, plan).await?;
     eprintln!(
         "Clearing broker-level throttles on brokers {}",
@@ -406,7 +403,7 @@ async fn clear_throttles_cli(cluster: &mut Cluster, plan: &Plan) -> Result<(), C
 
 /// Per partition: "complete", "in progress", or the replicas it has instead of the target.
 pub(crate) async fn states(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     plan: &Plan,
 ) -> Result<Vec<(Move, String)>, CliError> {
     let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
@@ -429,7 +426,7 @@ pub(crate) async fn states(
         .collect())
 }
 
-async fn verify(cluster: &mut Cluster, plan: &Plan, out: Output) -> Result<(), CliError> {
+async fn verify(cluster: &Cluster, plan: &Plan, out: Output) -> Result<(), CliError> {
     let states = states(cluster, plan).await?;
     match out {
         Output::Json => print_json(&Value::Array(
@@ -462,7 +459,7 @@ async fn verify(cluster: &mut Cluster, plan: &Plan, out: Output) -> Result<(), C
 }
 
 async fn cancel(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     args: &ReassignArgs,
     plan: &Plan,
     out: Output,
@@ -479,7 +476,7 @@ async fn cancel(
 
 /// Waits until none of the plan's partitions is reassigning, printing each adding replica's
 /// progress (bytes copied of the leader's size, rate, ETA) about once a second.
-async fn wait(cluster: &mut Cluster, args: &ReassignArgs, plan: &Plan) -> Result<(), CliError> {
+async fn wait(cluster: &Cluster, args: &ReassignArgs, plan: &Plan) -> Result<(), CliError> {
     let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs(args.wait_timeout);
     let mut first: BTreeMap<(TopicPartition, i32), (Instant, i64)> = BTreeMap::new();

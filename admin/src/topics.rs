@@ -81,18 +81,18 @@ impl TopicsArgs {
 /// Runs `rill topics`.
 pub async fn run(args: TopicsArgs) -> Result<(), CliError> {
     validate(&args)?;
-    let mut cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect().await?;
     let out = args.connect.output;
     if args.list {
-        list(&mut cluster, &args, out).await
+        list(&cluster, &args, out).await
     } else if args.describe {
-        describe(&mut cluster, &args, out).await
+        describe(&cluster, &args, out).await
     } else if args.create {
-        create(&mut cluster, &args, out).await
+        create(&cluster, &args, out).await
     } else if args.delete {
-        delete(&mut cluster, &args, out).await
+        delete(&cluster, &args, out).await
     } else {
-        alter(&mut cluster, &args, out).await
+        alter(&cluster, &args, out).await
     }
 }
 
@@ -129,7 +129,7 @@ fn topic(a: &TopicsArgs) -> Result<&str, CliError> {
         .ok_or_else(|| CliError::Usage("--topic is required".into()))
 }
 
-async fn list(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
+async fn list(cluster: &Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
     let topics = cluster
         .list_topics()
         .await
@@ -150,7 +150,7 @@ async fn list(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), 
     Ok(())
 }
 
-async fn describe(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
+async fn describe(cluster: &Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
     let topics: Vec<TopicMetadata> = match &a.topic {
         Some(t) => {
             let found = cluster
@@ -273,7 +273,7 @@ fn topic_json(t: &TopicMetadata, configs: &[ConfigEntry]) -> Value {
     })
 }
 
-async fn create(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
+async fn create(cluster: &Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
     let name = topic(a)?;
     let new = NewTopic {
         name: name.to_string(),
@@ -292,7 +292,7 @@ async fn create(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<()
     Ok(())
 }
 
-async fn delete(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
+async fn delete(cluster: &Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
     let name = topic(a)?;
     let results = cluster
         .delete_topics(&[name.to_string()])
@@ -311,7 +311,7 @@ async fn delete(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<()
     Ok(())
 }
 
-async fn alter(cluster: &mut Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
+async fn alter(cluster: &Cluster, a: &TopicsArgs, out: Output) -> Result<(), CliError> {
     let name = topic(a)?;
     // Check the topic exists first, so a typo does not read as a config or partition error.
     let md = cluster

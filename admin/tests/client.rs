@@ -24,10 +24,10 @@ async fn cluster_admin_round_trip() {
         "group.initial.rebalance.delay.ms=0",
         "offsets.topic.num.partitions=3",
     ]);
-    let mut c = Cluster::connect(&b.bootstrap, config())
+    let c = Cluster::connect(&b.bootstrap, config())
         .await
         .expect("connect");
-    let brokers: Vec<i32> = c.brokers().map(|n| n.node_id).collect();
+    let brokers: Vec<i32> = c.brokers().into_iter().map(|n| n.node_id).collect();
     assert_eq!(brokers, vec![1]);
     assert_eq!(c.controller_id(), Some(1));
     assert!(c.cluster_id().is_some_and(|id| !id.is_empty()));
@@ -138,7 +138,7 @@ async fn cluster_admin_round_trip() {
 #[tokio::test]
 async fn connections_are_replaced_after_the_broker_restarts() {
     let mut b = BrokerProc::start(&[]);
-    let mut c = Cluster::connect(&b.bootstrap, config())
+    let c = Cluster::connect(&b.bootstrap, config())
         .await
         .expect("connect");
     c.metadata(None).await.expect("metadata");
@@ -158,4 +158,52 @@ async fn connections_are_replaced_after_the_broker_restarts() {
     b.restart_same_port();
     let md = c.metadata(None).await.expect("metadata after restart");
     assert_eq!(md.brokers.len(), 1);
+}
+
+/// One `Cluster` shared by tasks without a lock (`&self`), connecting lazily: a dead first
+/// bootstrap address costs one refused dial, requests from many tasks run at once, and the
+/// client needs no reconnect call from its users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_shared_by_tasks_survives_a_dead_bootstrap_address() {
+    let b = BrokerProc::start(&[]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    // Nothing listens there any more: the first bootstrap server refuses.
+    let list = format!("{dead},{}", b.bootstrap);
+    let c = std::sync::Arc::new(Cluster::new(&list, config()).expect("a well-formed list"));
+    assert!(
+        c.brokers().is_empty(),
+        "nothing is dialled before the first request"
+    );
+    c.create_topics(&[NewTopic {
+        name: "shared".into(),
+        partitions: Some(2),
+        replication_factor: Some(1),
+        configs: vec![],
+    }])
+    .await
+    .expect("create")
+    .into_iter()
+    .for_each(|(n, r)| r.unwrap_or_else(|e| panic!("{n}: {e}")));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let tps = [TopicPartition::new("shared", i % 2)];
+                c.list_offsets(&tps, OffsetSpec::Latest)
+                    .await
+                    .map(|m| m.len())
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("list offsets"), 1);
+    }
+    assert_eq!(c.brokers().len(), 1);
+    assert!(c.cluster_id().is_some());
+    assert!(
+        Cluster::new("no-port", config()).is_err(),
+        "a malformed list is refused at once"
+    );
 }

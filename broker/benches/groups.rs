@@ -86,7 +86,7 @@ async fn time_to_stable(delay_ms: u64) -> (f64, f64) {
         &format!("group.initial.rebalance.delay.ms={delay_ms}"),
         &format!("num.partitions={PARTITIONS}"),
     ]);
-    let mut cluster = Cluster::connect(&b.bootstrap, ConnectionConfig::default())
+    let cluster = Cluster::connect(&b.bootstrap, ConnectionConfig::default())
         .await
         .expect("client");
     // Topic and offsets topic exist before the clock starts.
@@ -159,7 +159,7 @@ async fn time_to_stable(delay_ms: u64) -> (f64, f64) {
 
 async fn commit_throughput(per_request: usize) -> (f64, f64) {
     let b = BrokerProc::start(&[&format!("num.partitions={}", per_request.max(1))]);
-    let mut cluster = Cluster::connect(&b.bootstrap, ConnectionConfig::default())
+    let cluster = Cluster::connect(&b.bootstrap, ConnectionConfig::default())
         .await
         .expect("client");
     cluster

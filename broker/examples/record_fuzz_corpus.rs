@@ -285,7 +285,7 @@ async fn librdkafka(bootstrap: &str) {
 
 async fn rill_client(bootstrap: &str) {
     use rill_client::{Cluster, ConnectionConfig};
-    let Ok(mut c) = Cluster::connect(bootstrap, ConnectionConfig::default()).await else {
+    let Ok(c) = Cluster::connect(bootstrap, ConnectionConfig::default()).await else {
         return;
     };
     let _ = c.list_topics().await;

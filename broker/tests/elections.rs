@@ -44,14 +44,14 @@ async fn connect(bootstrap: &str) -> Option<Cluster> {
 
 /// The topic's partitions as `bootstrap` sees them.
 async fn partitions(bootstrap: &str, topic: &str) -> Option<Vec<PartitionMetadata>> {
-    let mut c = connect(bootstrap).await?;
+    let c = connect(bootstrap).await?;
     let t = c.describe_topics(&[topic.to_string()]).await.ok()?;
     let t = t.into_iter().next()?;
     (t.error_code == 0).then_some(t.partitions)
 }
 
 async fn create(bootstrap: &str, name: &str, partitions: i32, rf: i16) {
-    let mut c = connect(bootstrap).await.expect("connect");
+    let c = connect(bootstrap).await.expect("connect");
     let r = c
         .create_topics(&[NewTopic {
             name: name.into(),
@@ -77,7 +77,7 @@ async fn elect(
     kind: ElectionKind,
     tps: Option<&[TopicPartition]>,
 ) -> Vec<(TopicPartition, i16)> {
-    let mut c = connect(bootstrap).await.expect("connect");
+    let c = connect(bootstrap).await.expect("connect");
     c.elect_leaders(kind, tps)
         .await
         .expect("ElectLeaders")
@@ -339,7 +339,7 @@ async fn replicas_are_placed_across_racks_and_fenced_brokers_stay_visible() {
         .iter()
         .filter(|x| x.node_id != 3)
         .all(|x| !x.fenced));
-    let mut live = connect(&b).await.expect("connect");
+    let live = connect(&b).await.expect("connect");
     let plain = live.describe_cluster(false).await.expect("describe");
     assert_eq!(
         plain.brokers.iter().map(|x| x.node_id).collect::<Vec<_>>(),

@@ -75,7 +75,7 @@ async fn a_restarted_leader_serves_up_to_the_checkpointed_high_watermark() {
         s.spawn(|| rest[0].restart());
     });
     let bootstrap = format!("{},{}", nodes[0].bootstrap, nodes[1].bootstrap);
-    let mut c = Cluster::connect(&bootstrap, ConnectionConfig::default())
+    let c = Cluster::connect(&bootstrap, ConnectionConfig::default())
         .await
         .expect("connect");
     let tp = TopicPartition::new("hw", 0);

@@ -213,24 +213,21 @@ pub type ItemResult = (String, Result<(), ClientError>);
 
 impl Cluster {
     /// Every topic with its partitions (internal topics included).
-    pub async fn list_topics(&mut self) -> Result<Vec<super::TopicMetadata>, ClientError> {
+    pub async fn list_topics(&self) -> Result<Vec<super::TopicMetadata>, ClientError> {
         Ok(self.metadata(None).await?.topics)
     }
 
     /// The named topics; a missing one comes back with UNKNOWN_TOPIC_OR_PARTITION in its
     /// `error_code` (see [`super::TopicMetadata::error`]).
     pub async fn describe_topics(
-        &mut self,
+        &self,
         names: &[String],
     ) -> Result<Vec<super::TopicMetadata>, ClientError> {
         Ok(self.metadata(Some(names)).await?.topics)
     }
 
     /// Creates topics; one result per topic, in request order.
-    pub async fn create_topics(
-        &mut self,
-        topics: &[NewTopic],
-    ) -> Result<Vec<ItemResult>, ClientError> {
+    pub async fn create_topics(&self, topics: &[NewTopic]) -> Result<Vec<ItemResult>, ClientError> {
         let req = CreateTopicsRequest::default()
             .with_timeout_ms(self.timeout_ms())
             .with_topics(
@@ -268,14 +265,11 @@ impl Cluster {
     }
 
     /// Deletes topics by name; one result per topic, in request order.
-    pub async fn delete_topics(
-        &mut self,
-        names: &[String],
-    ) -> Result<Vec<ItemResult>, ClientError> {
+    pub async fn delete_topics(&self, names: &[String]) -> Result<Vec<ItemResult>, ClientError> {
         let timeout = self.timeout_ms();
-        let conn = match self.controller_id() {
-            Some(id) if self.brokers().any(|b| b.node_id == id) => self.connection(id).await?,
-            _ => self.any_connection().await?,
+        let mut conn = match self.known_controller() {
+            Some(id) => self.connection(id).await?,
+            None => self.any_connection().await?,
         };
         let version = conn.version_for::<DeleteTopicsRequest>()?;
         let mut req = DeleteTopicsRequest::default().with_timeout_ms(timeout);
@@ -307,7 +301,7 @@ impl Cluster {
     /// Raises `topic`'s partition count to `total`, with the broker placing the new
     /// replicas. With `validate_only` the broker only checks that it could.
     pub async fn create_partitions(
-        &mut self,
+        &self,
         topic: &str,
         total: i32,
         validate_only: bool,
@@ -331,7 +325,7 @@ impl Cluster {
 
     /// Every config of `topic` with its value and source.
     pub async fn describe_topic_configs(
-        &mut self,
+        &self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
         let mut all = self.describe_topics_configs(&[topic.to_string()]).await?;
@@ -344,7 +338,7 @@ impl Cluster {
     /// The configs of several topics in one request; one result per topic, in request
     /// order (UNKNOWN_TOPIC_OR_PARTITION for a missing one).
     pub async fn describe_topics_configs(
-        &mut self,
+        &self,
         topics: &[String],
     ) -> Result<Vec<(String, Result<Vec<ConfigEntry>, ClientError>)>, ClientError> {
         let req = DescribeConfigsRequest::default().with_resources(
@@ -388,7 +382,7 @@ impl Cluster {
     /// Applies `ops` to `topic`'s configs atomically (IncrementalAlterConfigs). With
     /// `validate_only` the broker only checks them.
     pub async fn alter_topic_configs(
-        &mut self,
+        &self,
         topic: &str,
         ops: &[ConfigOp],
         validate_only: bool,
@@ -413,7 +407,7 @@ impl Cluster {
     /// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, ...) are retried with fresh metadata
     /// until the request timeout; any other partition error fails the call.
     pub async fn list_offsets(
-        &mut self,
+        &self,
         partitions: &[TopicPartition],
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, ListedOffset>, ClientError> {
@@ -525,10 +519,7 @@ impl Cluster {
     }
 
     /// Every partition of `topic`, from fresh metadata (an error if it does not exist).
-    pub async fn topic_partitions(
-        &mut self,
-        topic: &str,
-    ) -> Result<Vec<TopicPartition>, ClientError> {
+    pub async fn topic_partitions(&self, topic: &str) -> Result<Vec<TopicPartition>, ClientError> {
         let md = self.metadata(Some(&[topic.to_string()])).await?;
         let t = md.topic(topic).ok_or_else(|| missing("Metadata", topic))?;
         t.error()?;

@@ -36,10 +36,10 @@ impl Cluster {
     /// DescribeCluster. With `include_fenced`, fenced brokers are listed too (v2 brokers;
     /// older ones list only the live brokers).
     pub async fn describe_cluster(
-        &mut self,
+        &self,
         include_fenced: bool,
     ) -> Result<ClusterDescription, ClientError> {
-        let conn = self.any_connection().await?;
+        let mut conn = self.any_connection().await?;
         let version = conn.version_for::<DescribeClusterRequest>()?;
         let mut req = DescribeClusterRequest::default();
         if version >= 2 {

@@ -68,7 +68,7 @@ impl Cluster {
     /// to the high watermark (read_uncommitted, as a plain consumer sees them). Control
     /// records are skipped. OFFSET_OUT_OF_RANGE comes back as a Kafka error.
     pub async fn fetch_records(
-        &mut self,
+        &self,
         tp: &TopicPartition,
         offset: i64,
         max_records: usize,
@@ -102,7 +102,7 @@ impl Cluster {
         };
         let mut next = offset;
         for _ in 0..BROWSE_MAX_ROUNDS {
-            let conn = self.connection(leader).await?;
+            let mut conn = self.connection(leader).await?;
             let version = conn.version_for::<FetchRequest>()?;
             let fetch_topic =
                 FetchTopic::default().with_partitions(vec![FetchPartition::default()
@@ -155,7 +155,7 @@ impl Cluster {
 
     /// Produces one record to `tp` with acks=all; returns its offset.
     pub async fn produce_record(
-        &mut self,
+        &self,
         tp: &TopicPartition,
         record: NewRecord,
     ) -> Result<i64, ClientError> {

@@ -2,6 +2,7 @@
 //! any node, a given node, the controller or a group's coordinator.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
@@ -108,40 +109,81 @@ impl ClusterMetadata {
     }
 }
 
-/// A connected client for one cluster: the node map from Metadata and at most one
-/// connection per node, opened on first use and replaced after it breaks.
-///
-/// Every method takes `&mut self` (one request in flight at a time); share it behind a
-/// `tokio::sync::Mutex`, or open one `Cluster` per task.
-#[derive(Debug)]
-pub struct Cluster {
-    config: ConnectionConfig,
-    bootstrap: Vec<String>,
+/// A slot for one node's connection: at most one request in flight on it at a time.
+type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+/// What Metadata last said: the nodes, the controller and the cluster id.
+#[derive(Debug, Default)]
+struct Known {
     nodes: BTreeMap<i32, BrokerNode>,
-    conns: HashMap<i32, Connection>,
-    /// The connection used for bootstrapping (its node id is not known).
-    bootstrap_conn: Option<Connection>,
     controller_id: Option<i32>,
     cluster_id: Option<String>,
 }
 
+/// A client for one cluster: the node map from Metadata and at most one connection per
+/// node, opened on first use and replaced after it breaks.
+///
+/// Every method takes `&self`: share one `Cluster` (behind an `Arc`) between tasks.
+/// Requests to different nodes run concurrently; requests to one node queue on its
+/// connection. It heals by itself: a connection that failed is dropped and dialled again
+/// on the next request, and when no known node answers the bootstrap list is tried in
+/// order, so one dead broker never makes the cluster unreachable while another answers.
+#[derive(Debug)]
+pub struct Cluster {
+    config: ConnectionConfig,
+    bootstrap: Vec<String>,
+    /// Never held across an `.await`.
+    known: std::sync::Mutex<Known>,
+    /// Never held across an `.await` (a slot's own lock is).
+    slots: std::sync::Mutex<HashMap<i32, Slot>>,
+    /// The connection used for bootstrapping (its node id is not known).
+    bootstrap_slot: Slot,
+}
+
+/// A node's connection, held for one exchange (the node's slot stays locked meanwhile).
+#[derive(Debug)]
+pub struct NodeConnection {
+    guard: tokio::sync::OwnedMutexGuard<Option<Connection>>,
+}
+
+impl std::ops::Deref for NodeConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Invariant: a NodeConnection is only made from a slot that holds a connection.
+        self.guard
+            .as_ref()
+            .expect("a NodeConnection always holds a connection")
+    }
+}
+
+impl std::ops::DerefMut for NodeConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.guard
+            .as_mut()
+            .expect("a NodeConnection always holds a connection")
+    }
+}
+
 impl Cluster {
-    /// Connects to the first reachable server of `bootstrap` (a comma-separated
-    /// `host:port` list) and loads the broker list from Metadata.
+    /// A client for `bootstrap` (a comma-separated `host:port` list) that connects on
+    /// first use. Fails only on a malformed list.
+    pub fn new(bootstrap: &str, config: ConnectionConfig) -> Result<Cluster, ClientError> {
+        Ok(Cluster {
+            config,
+            bootstrap: parse_bootstrap(bootstrap)?,
+            known: std::sync::Mutex::new(Known::default()),
+            slots: std::sync::Mutex::new(HashMap::new()),
+            bootstrap_slot: Arc::new(tokio::sync::Mutex::new(None)),
+        })
+    }
+
+    /// Connects to the first reachable server of `bootstrap` and loads the broker list
+    /// from Metadata.
     pub async fn connect(
         bootstrap: &str,
         config: ConnectionConfig,
     ) -> Result<Cluster, ClientError> {
-        let servers = parse_bootstrap(bootstrap)?;
-        let mut cluster = Cluster {
-            config,
-            bootstrap: servers,
-            nodes: BTreeMap::new(),
-            conns: HashMap::new(),
-            bootstrap_conn: None,
-            controller_id: None,
-            cluster_id: None,
-        };
+        let cluster = Cluster::new(bootstrap, config)?;
         cluster.metadata(Some(&[])).await?;
         Ok(cluster)
     }
@@ -151,29 +193,33 @@ impl Cluster {
         &self.config
     }
 
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The brokers from the latest Metadata (plus coordinators learned since), by id.
-    pub fn brokers(&self) -> impl Iterator<Item = &BrokerNode> {
-        self.nodes.values()
+    pub fn brokers(&self) -> Vec<BrokerNode> {
+        self.known().nodes.values().cloned().collect()
     }
 
     /// The controller's node id from the latest Metadata.
     pub fn controller_id(&self) -> Option<i32> {
-        self.controller_id
+        self.known().controller_id
     }
 
     /// The cluster id from the latest Metadata.
-    pub fn cluster_id(&self) -> Option<&str> {
-        self.cluster_id.as_deref()
+    pub fn cluster_id(&self) -> Option<String> {
+        self.known().cluster_id.clone()
     }
 
     /// Fetches Metadata: `None` for every topic, `Some(names)` for those topics only
     /// (`Some(&[])` for brokers only). Never asks the broker to auto-create a topic (at
     /// Metadata v4+; older versions always may). Updates the node map.
     pub async fn metadata(
-        &mut self,
+        &self,
         topics: Option<&[String]>,
     ) -> Result<ClusterMetadata, ClientError> {
-        let conn = self.any_connection().await?;
+        let mut conn = self.any_connection().await?;
         let version = conn.version_for::<MetadataRequest>()?;
         let topics = match topics {
             None if version == 0 => Some(Vec::new()),
@@ -197,88 +243,114 @@ impl Cluster {
             .with_topics(topics)
             .with_allow_auto_topic_creation(version < 4);
         let resp = conn.send_version(req, version).await?;
+        drop(conn);
         let md = convert_metadata(resp);
         if md.brokers.is_empty() {
             return Err(ClientError::Protocol(
                 "Metadata response lists no brokers".into(),
             ));
         }
-        self.nodes = md.brokers.iter().map(|b| (b.node_id, b.clone())).collect();
-        // Connections to nodes that left, or moved, are closed.
-        let nodes = &self.nodes;
-        self.conns.retain(|id, c| {
-            nodes
-                .get(id)
-                .is_some_and(|n| n.addr() == c.addr() && c.is_usable())
-        });
-        // A bootstrap connection to an address a node advertises becomes that node's.
-        if let Some(c) = self.bootstrap_conn.take() {
-            let node = self
-                .nodes
-                .values()
-                .find(|n| n.addr() == c.addr() && !self.conns.contains_key(&n.node_id))
-                .map(|n| n.node_id);
-            match node {
-                Some(id) => {
-                    self.conns.insert(id, c);
+        let nodes: BTreeMap<i32, BrokerNode> =
+            md.brokers.iter().map(|b| (b.node_id, b.clone())).collect();
+        {
+            // Slots of nodes that left or moved are dropped (an exchange holding one
+            // finishes on its own copy).
+            let old = std::mem::replace(&mut self.known().nodes, nodes.clone());
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.retain(|id, _| nodes.get(id).is_some_and(|n| old.get(id) == Some(n)));
+        }
+        // The bootstrap connection becomes the connection of the node that advertises its
+        // address (or is closed): a stale one must never answer for the cluster later.
+        if let Ok(mut boot) = self.bootstrap_slot.try_lock() {
+            if let Some(c) = boot.take() {
+                let owner = nodes.values().find(|n| n.addr() == c.addr());
+                if let Some(n) = owner {
+                    if let Ok(mut slot) = self.slot(n.node_id).try_lock() {
+                        if slot.is_none() {
+                            *slot = Some(c);
+                        }
+                    }
                 }
-                None => self.bootstrap_conn = Some(c),
             }
         }
-        self.controller_id = md.controller_id;
-        self.cluster_id.clone_from(&md.cluster_id);
+        let mut known = self.known();
+        known.controller_id = md.controller_id;
+        known.cluster_id.clone_from(&md.cluster_id);
         Ok(md)
     }
 
-    /// The connection to node `node`, opened if needed.
-    pub async fn connection(&mut self, node: i32) -> Result<&mut Connection, ClientError> {
-        if !self.conns.get(&node).is_some_and(Connection::is_usable) {
-            self.conns.remove(&node);
-            let addr = self
-                .nodes
-                .get(&node)
-                .ok_or(ClientError::UnknownNode(node))?
-                .addr();
-            let conn = Connection::connect(&addr, self.config.clone()).await?;
-            self.conns.insert(node, conn);
-        }
-        self.conns
-            .get_mut(&node)
-            .ok_or(ClientError::UnknownNode(node))
+    fn slot(&self, node: i32) -> Slot {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(node)
+            .or_default()
+            .clone()
     }
 
-    /// Some usable connection: an open one if there is one, else the first node (then
-    /// bootstrap server) that accepts a connection.
-    pub async fn any_connection(&mut self) -> Result<&mut Connection, ClientError> {
-        self.conns.retain(|_, c| c.is_usable());
-        if let Some(&id) = self.conns.keys().min() {
-            return self.connection(id).await;
+    /// The connection to node `node`, opened (again) if there is none or it broke.
+    /// A node not in the node map yet (a client that has not asked Metadata, or a node
+    /// that joined since) is looked up with one Metadata request first.
+    pub async fn connection(&self, node: i32) -> Result<NodeConnection, ClientError> {
+        let addr_of = |c: &Cluster| c.known().nodes.get(&node).map(BrokerNode::addr);
+        let addr = match addr_of(self) {
+            Some(a) => a,
+            None => {
+                // Boxed: metadata() dials through any_connection(), which calls this.
+                Box::pin(self.metadata(Some(&[]))).await?;
+                addr_of(self).ok_or(ClientError::UnknownNode(node))?
+            }
+        };
+        let mut guard = self.slot(node).lock_owned().await;
+        if !guard.as_ref().is_some_and(Connection::is_usable) {
+            *guard = None;
+            *guard = Some(Connection::connect(&addr, self.config.clone()).await?);
         }
-        if self
-            .bootstrap_conn
-            .as_ref()
-            .is_some_and(Connection::is_usable)
-        {
-            return self
-                .bootstrap_conn
-                .as_mut()
-                .ok_or_else(|| ClientError::NoBrokerReachable(String::new()));
-        }
-        self.bootstrap_conn = None;
+        Ok(NodeConnection { guard })
+    }
+
+    /// Some usable connection: the first known node (lowest id first) that has or accepts
+    /// one, else the first bootstrap server that accepts one.
+    pub async fn any_connection(&self) -> Result<NodeConnection, ClientError> {
         let mut failures = Vec::new();
-        let ids: Vec<i32> = self.nodes.keys().copied().collect();
-        for id in ids {
-            match self.connection(id).await {
-                Ok(_) => return self.connection(id).await,
+        let ids: Vec<i32> = self.known().nodes.keys().copied().collect();
+        // Nodes with an open connection first: no dial.
+        let open: Vec<i32> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            ids.iter()
+                .copied()
+                .filter(|id| {
+                    slots.get(id).is_some_and(|s| {
+                        s.try_lock()
+                            .map(|c| c.as_ref().is_some_and(Connection::is_usable))
+                            .unwrap_or(true)
+                    })
+                })
+                .collect()
+        };
+        for id in open
+            .iter()
+            .chain(ids.iter().filter(|id| !open.contains(id)))
+        {
+            match self.connection(*id).await {
+                Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::debug!(node = id, error = %e, "node unreachable");
                     failures.push(format!("node {id}: {e}"));
                 }
             }
         }
-        for addr in self.bootstrap.clone() {
-            match Connection::connect(&addr, self.config.clone()).await {
-                Ok(c) => return Ok(self.bootstrap_conn.insert(c)),
+        let mut guard = self.bootstrap_slot.clone().lock_owned().await;
+        if guard.as_ref().is_some_and(Connection::is_usable) {
+            return Ok(NodeConnection { guard });
+        }
+        *guard = None;
+        for addr in &self.bootstrap {
+            match Connection::connect(addr, self.config.clone()).await {
+                Ok(c) => {
+                    *guard = Some(c);
+                    return Ok(NodeConnection { guard });
+                }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "bootstrap server unreachable");
                     failures.push(e.to_string());
@@ -289,26 +361,27 @@ impl Cluster {
     }
 
     /// Sends `req` to node `node` at the highest common version.
-    pub async fn send_to<R: Request>(
-        &mut self,
-        node: i32,
-        req: R,
-    ) -> Result<R::Response, ClientError> {
+    pub async fn send_to<R: Request>(&self, node: i32, req: R) -> Result<R::Response, ClientError> {
         self.connection(node).await?.send(req).await
     }
 
     /// Sends `req` to any reachable node at the highest common version.
-    pub async fn send_to_any<R: Request>(&mut self, req: R) -> Result<R::Response, ClientError> {
+    pub async fn send_to_any<R: Request>(&self, req: R) -> Result<R::Response, ClientError> {
         self.any_connection().await?.send(req).await
     }
 
-    /// Sends `req` to the controller when its node is known, else to any node (KRaft
-    /// brokers forward controller requests).
-    pub async fn send_to_controller<R: Request>(
-        &mut self,
-        req: R,
-    ) -> Result<R::Response, ClientError> {
-        match self.controller_id.filter(|id| self.nodes.contains_key(id)) {
+    /// The controller when its node is known, else `None` (KRaft brokers forward
+    /// controller requests, so any node will do).
+    pub fn known_controller(&self) -> Option<i32> {
+        let known = self.known();
+        known
+            .controller_id
+            .filter(|id| known.nodes.contains_key(id))
+    }
+
+    /// Sends `req` to the controller when its node is known, else to any node.
+    pub async fn send_to_controller<R: Request>(&self, req: R) -> Result<R::Response, ClientError> {
+        match self.known_controller() {
             Some(id) => self.send_to(id, req).await,
             None => self.send_to_any(req).await,
         }
@@ -317,7 +390,7 @@ impl Cluster {
     /// The node coordinating consumer group `group` (FindCoordinator; batched keys at v4+).
     /// COORDINATOR_NOT_AVAILABLE and other retriable answers are retried until the request
     /// timeout passes (the offsets topic may still be being created).
-    pub async fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
+    pub async fn coordinator(&self, group: &str) -> Result<i32, ClientError> {
         let deadline = Instant::now() + self.config.request_timeout;
         loop {
             match self.find_coordinator_once(group).await {
@@ -333,9 +406,9 @@ impl Cluster {
         }
     }
 
-    async fn find_coordinator_once(&mut self, group: &str) -> Result<i32, ClientError> {
+    async fn find_coordinator_once(&self, group: &str) -> Result<i32, ClientError> {
         let key = StrBytes::from_string(group.to_string());
-        let conn = self.any_connection().await?;
+        let mut conn = self.any_connection().await?;
         let version = conn.version_for::<FindCoordinatorRequest>()?;
         let (node_id, host, port) = if version >= 4 {
             let req = FindCoordinatorRequest::default()
@@ -365,15 +438,21 @@ impl Cluster {
                 format!("no coordinator for group '{group}'"),
             ));
         }
+        drop(conn);
+        let mut known = self.known();
         let node = BrokerNode {
             node_id,
             host,
             port,
-            rack: self.nodes.get(&node_id).and_then(|n| n.rack.clone()),
+            rack: known.nodes.get(&node_id).and_then(|n| n.rack.clone()),
         };
-        if self.nodes.get(&node_id) != Some(&node) {
-            self.conns.remove(&node_id);
-            self.nodes.insert(node_id, node);
+        if known.nodes.get(&node_id) != Some(&node) {
+            known.nodes.insert(node_id, node);
+            drop(known);
+            self.slots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&node_id);
         }
         Ok(node_id)
     }

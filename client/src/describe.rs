@@ -74,7 +74,7 @@ impl Cluster {
     /// node id as a string), with synonyms and documentation. Broker resources are asked of
     /// that broker (Kafka answers for itself only).
     pub async fn describe_config_details(
-        &mut self,
+        &self,
         resource_type: i8,
         name: &str,
     ) -> Result<Vec<ConfigDetail>, ClientError> {
@@ -91,7 +91,7 @@ impl Cluster {
     /// broker resources); one result per name, in request order. Documentation only when
     /// asked for (it is most of the answer's size).
     pub async fn describe_config_details_batch(
-        &mut self,
+        &self,
         resource_type: i8,
         names: &[String],
         documentation: bool,
@@ -143,7 +143,7 @@ impl Cluster {
     }
 
     /// The log dirs of broker `node` with the size of every partition in them.
-    pub async fn describe_log_dirs(&mut self, node: i32) -> Result<Vec<LogDirInfo>, ClientError> {
+    pub async fn describe_log_dirs(&self, node: i32) -> Result<Vec<LogDirInfo>, ClientError> {
         let resp = self
             .send_to(node, DescribeLogDirsRequest::default().with_topics(None))
             .await?;

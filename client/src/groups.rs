@@ -92,9 +92,9 @@ pub struct CommittedOffset {
 impl Cluster {
     /// Every group on every broker (each coordinator lists only its own groups). A broker
     /// that cannot be asked fails the call: a partial list would mislead.
-    pub async fn list_groups(&mut self) -> Result<Vec<GroupListing>, ClientError> {
+    pub async fn list_groups(&self) -> Result<Vec<GroupListing>, ClientError> {
         self.metadata(Some(&[])).await?;
-        let nodes: Vec<i32> = self.brokers().map(|b| b.node_id).collect();
+        let nodes: Vec<i32> = self.brokers().into_iter().map(|b| b.node_id).collect();
         let mut out = Vec::new();
         for node in nodes {
             let resp = self.send_to(node, ListGroupsRequest::default()).await?;
@@ -113,7 +113,7 @@ impl Cluster {
 
     /// Describes `group` at its coordinator. An unknown group is either GROUP_ID_NOT_FOUND
     /// (DescribeGroups v6+) or state `Dead` with no members (older versions).
-    pub async fn describe_group(&mut self, group: &str) -> Result<GroupDescription, ClientError> {
+    pub async fn describe_group(&self, group: &str) -> Result<GroupDescription, ClientError> {
         let coordinator = self.coordinator(group).await?;
         let req = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
         let resp = self.send_to(coordinator, req).await?;
@@ -165,13 +165,13 @@ impl Cluster {
     /// The offsets `group` has committed: for `partitions`, or for every partition when
     /// `None`. Partitions without a commit are left out.
     pub async fn committed_offsets(
-        &mut self,
+        &self,
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, CommittedOffset>, ClientError> {
         let coordinator = self.coordinator(group).await?;
         let by_topic = partitions.map(group_by_topic);
-        let conn = self.connection(coordinator).await?;
+        let mut conn = self.connection(coordinator).await?;
         let version = conn.version_for::<OffsetFetchRequest>()?;
         let mut out = BTreeMap::new();
         let mut add = |topic: &str, p: i32, offset: i64, epoch: i32, meta: Option<StrBytes>| {
@@ -256,7 +256,7 @@ impl Cluster {
     /// resets): generation -1 and no member id, which the coordinator accepts only while the
     /// group has no active members. Any partition error fails the call.
     pub async fn commit_offsets(
-        &mut self,
+        &self,
         group: &str,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<(), ClientError> {
@@ -303,10 +303,7 @@ impl Cluster {
 
     /// Deletes groups (each at its coordinator); one result per group, in request order.
     /// NON_EMPTY_GROUP for a group with members, GROUP_ID_NOT_FOUND for an unknown one.
-    pub async fn delete_groups(
-        &mut self,
-        groups: &[String],
-    ) -> Result<Vec<ItemResult>, ClientError> {
+    pub async fn delete_groups(&self, groups: &[String]) -> Result<Vec<ItemResult>, ClientError> {
         let mut out = Vec::new();
         for group in groups {
             let result = async {

@@ -44,7 +44,7 @@ impl Cluster {
     /// leaves out the partitions that need no election). One result per partition, sorted;
     /// ELECTION_NOT_NEEDED comes back as an error the caller may treat as success.
     pub async fn elect_leaders(
-        &mut self,
+        &self,
         kind: ElectionKind,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<Vec<ElectionResult>, ClientError> {

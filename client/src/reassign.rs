@@ -52,7 +52,7 @@ impl Cluster {
     /// Starts (`Some(replicas)`) or cancels (`None`) the reassignment of each partition; one
     /// result per partition, in request order.
     pub async fn alter_partition_reassignments(
-        &mut self,
+        &self,
         changes: &[(TopicPartition, Option<Vec<i32>>)],
     ) -> Result<Vec<PartitionResult>, ClientError> {
         let mut topics: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
@@ -102,7 +102,7 @@ impl Cluster {
 
     /// The reassignments in progress: all of them (`None`), or those of these partitions.
     pub async fn list_partition_reassignments(
-        &mut self,
+        &self,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<Vec<OngoingReassignment>, ClientError> {
         let topics = partitions.map(|ps| {
@@ -144,7 +144,7 @@ impl Cluster {
     /// Applies `ops` to the dynamic configs of broker `broker`, or of every broker (`None`,
     /// the cluster-wide default), like `kafka-configs.sh --entity-type brokers`.
     pub async fn alter_broker_configs(
-        &mut self,
+        &self,
         broker: Option<i32>,
         ops: &[ConfigOp],
     ) -> Result<(), ClientError> {
@@ -167,7 +167,7 @@ impl Cluster {
 
     /// The configs broker `broker` reports for itself (static and dynamic).
     pub async fn describe_broker_configs(
-        &mut self,
+        &self,
         broker: i32,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
         let name = broker.to_string();
@@ -193,7 +193,7 @@ impl Cluster {
     /// The size in bytes of every partition replica broker `broker` hosts (DescribeLogDirs),
     /// summed over its log dirs.
     pub async fn replica_sizes(
-        &mut self,
+        &self,
         broker: i32,
     ) -> Result<BTreeMap<TopicPartition, i64>, ClientError> {
         let req = DescribeLogDirsRequest::default().with_topics(None);

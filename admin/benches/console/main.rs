@@ -121,7 +121,7 @@ fn main() {
             request_timeout: Duration::from_secs(180),
             ..ConnectionConfig::default()
         };
-        let mut c = Cluster::connect(&bootstrap, config).await.expect("connect");
+        let c = Cluster::connect(&bootstrap, config).await.expect("connect");
         for chunk in names.chunks(10) {
             let new: Vec<NewTopic> = chunk
                 .iter()
@@ -181,7 +181,7 @@ fn main() {
 
     let t = Instant::now();
     rt.block_on(async {
-        let mut c = Cluster::connect(&bootstrap, ConnectionConfig::default())
+        let c = Cluster::connect(&bootstrap, ConnectionConfig::default())
             .await
             .expect("connect");
         for g in 0..GROUPS {

@@ -30,7 +30,7 @@ impl AuditFeed {
     /// rows were imported; an error leaves the position where it was, to retry next cycle.
     pub async fn import(
         &mut self,
-        cluster: &mut Cluster,
+        cluster: &Cluster,
         store: &Store,
         snap: &Snapshot,
     ) -> Result<usize, FeedError> {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rill_client::{ClientError, Cluster, ConnectionConfig, OffsetSpec, TopicPartition};
+use rill_client::{ClientError, Cluster, OffsetSpec, TopicPartition};
 use tokio::sync::{watch, Notify};
 
 use super::audit_feed::AuditFeed;
@@ -127,12 +127,8 @@ impl Shared {
 /// Collector settings.
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
-    /// `host:port[,...]`.
-    pub bootstrap: String,
     /// Time between cycles.
     pub interval: Duration,
-    /// Per-request limit.
-    pub request_timeout: Duration,
     /// Sample retention.
     pub retention: Retention,
 }
@@ -159,8 +155,7 @@ impl History {
 }
 
 /// Runs forever (until the task is dropped).
-pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
-    let mut cluster: Option<Cluster> = None;
+pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: CollectorConfig) {
     let mut history = History::default();
     let mut audit_feed = AuditFeed::default();
     // Warm the time-lag tables from the store, so a restart does not lose time lag.
@@ -183,18 +178,16 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
             tracing::warn!(error = %e, "cannot read thresholds; using defaults");
             HashMap::new()
         });
-        match collect(&mut cluster, &config, &mut history, &thresholds).await {
+        match collect(&cluster, &mut history, &thresholds).await {
             Ok(mut snap) => {
                 snap.cycle_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 if let Err(e) = store.record_cycle(&snap).await {
                     tracing::warn!(error = %e, "cannot store samples");
                 }
-                if let Some(c) = cluster.as_mut() {
-                    match audit_feed.import(c, &store, &snap).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::debug!(rows = n, "imported CLI changes"),
-                        Err(e) => tracing::warn!(error = %e, "audit import failed"),
-                    }
+                match audit_feed.import(&cluster, &store, &snap).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "imported CLI changes"),
+                    Err(e) => tracing::warn!(error = %e, "audit import failed"),
                 }
                 let checked_at_ms = snap.taken_at_ms;
                 shared.publish(
@@ -208,9 +201,9 @@ pub async fn run(shared: Arc<Shared>, store: Store, config: CollectorConfig) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "collection failed; keeping the last snapshot");
+                // The client heals by itself: the next cycle dials again (any node, then
+                // the bootstrap list).
                 history.failed("Metadata");
-                // Reconnect from the bootstrap list next time.
-                cluster = None;
                 shared.set_health(Health {
                     reachable: false,
                     error: Some(e.to_string()),
@@ -240,23 +233,10 @@ struct Offsets {
 }
 
 async fn collect(
-    slot: &mut Option<Cluster>,
-    config: &CollectorConfig,
+    cluster: &Cluster,
     history: &mut History,
     thresholds: &HashMap<String, Thresholds>,
 ) -> Result<Snapshot, ClientError> {
-    if slot.is_none() {
-        let cc = ConnectionConfig {
-            client_id: "rill-console".into(),
-            connect_timeout: config.request_timeout.min(Duration::from_secs(3)),
-            request_timeout: config.request_timeout,
-            ..ConnectionConfig::default()
-        };
-        *slot = Some(Cluster::connect(&config.bootstrap, cc).await?);
-    }
-    let Some(cluster) = slot.as_mut() else {
-        return Err(ClientError::NoBrokerReachable("not connected".into()));
-    };
     let taken_at_ms = now_ms();
     let md = cluster.metadata(None).await?;
     let mut warnings = Vec::new();
@@ -496,7 +476,7 @@ async fn collect(
 /// time so that one failure costs only that leader's partitions; a Kafka error for a batch
 /// is retried topic by topic (a topic deleted meanwhile fails alone).
 async fn read_offsets(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     md: &rill_client::ClusterMetadata,
     unreachable: &BTreeMap<i32, String>,
     history: &mut History,
@@ -553,7 +533,7 @@ async fn read_offsets(
 
 /// ListOffsets earliest and latest for `tps` into `out` (both or neither).
 async fn offsets_of(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     tps: &[TopicPartition],
     out: &mut Offsets,
     history: &mut History,
@@ -587,7 +567,7 @@ struct GroupRead {
 }
 
 async fn collect_groups(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     snap: &Snapshot,
     offsets: &Offsets,
     history: &mut History,

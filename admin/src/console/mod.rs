@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use clap::Args;
 use rill_client::{ClientError, Cluster, ConnectionConfig};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 use collector::{CollectorConfig, Shared};
 use store::{Retention, Store};
@@ -105,9 +105,7 @@ pub struct Console {
     shared: Arc<Shared>,
     auth: Option<auth::Auth>,
     store: Store,
-    admin: Mutex<Option<Cluster>>,
-    bootstrap: String,
-    request_timeout: Duration,
+    admin: Cluster,
     /// The reassignment executed from the reassignment page.
     reassign: pages::reassign::Active,
     /// `--broker-http`.
@@ -115,37 +113,11 @@ pub struct Console {
 }
 
 impl Console {
-    /// The admin client (connected on first use, reconnected after a failure), for changes
-    /// and the few reads a page makes itself (configs, log dirs, messages).
-    async fn cluster(&self) -> Result<MappedMutexGuard<'_, Cluster>, ClientError> {
-        let mut guard = self.admin.lock().await;
-        if guard.is_none() {
-            let config = ConnectionConfig {
-                client_id: "rill-console-admin".into(),
-                connect_timeout: self.request_timeout.min(Duration::from_secs(3)),
-                request_timeout: self.request_timeout,
-                ..ConnectionConfig::default()
-            };
-            *guard = Some(Cluster::connect(&self.bootstrap, config).await?);
-        }
-        MutexGuard::try_map(guard, Option::as_mut)
-            .map_err(|_| ClientError::NoBrokerReachable("not connected".into()))
-    }
-
-    /// Passes `result` through, first dropping the admin client after a transport failure
-    /// so the next use reconnects.
-    async fn checked<T>(&self, result: Result<T, ClientError>) -> Result<T, ClientError> {
-        if let Err(e) = &result {
-            self.forget_cluster_if_broken(e).await;
-        }
-        result
-    }
-
-    /// Drops the admin client after a transport failure, so the next use reconnects.
-    async fn forget_cluster_if_broken(&self, e: &ClientError) {
-        if !matches!(e, ClientError::Kafka { .. }) {
-            *self.admin.lock().await = None;
-        }
+    /// The admin client, for changes and the few reads a page makes itself (configs, log
+    /// dirs, messages). It connects on first use and heals by itself (`rill_client::Cluster`),
+    /// so pages share it without a lock.
+    fn cluster(&self) -> &Cluster {
+        &self.admin
     }
 }
 
@@ -197,7 +169,16 @@ pub enum StartError {
 /// the HTTP server on the current runtime. The cluster need not be reachable yet.
 pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
     let bootstrap = args.bootstrap.clone().unwrap_or_default();
-    rill_client::parse_bootstrap(&bootstrap)?;
+    let request_timeout = Duration::from_millis(args.request_timeout_ms);
+    let client = |client_id: &str| ConnectionConfig {
+        client_id: client_id.into(),
+        connect_timeout: request_timeout.min(Duration::from_secs(3)),
+        request_timeout,
+        ..ConnectionConfig::default()
+    };
+    // Both clients connect on first use: the cluster need not be up yet.
+    let admin = Cluster::new(&bootstrap, client("rill-console-admin"))?;
+    let collector_client = Cluster::new(&bootstrap, client("rill-console"))?;
     let auth = match &args.users_file {
         Some(f) => Some(auth::Auth::load(f, args.session_secret_file.as_deref())?),
         None => None,
@@ -215,14 +196,12 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
         source,
     })?;
     let shared = Arc::new(Shared::default());
-    let request_timeout = Duration::from_millis(args.request_timeout_ms);
     let collector = tokio::spawn(collector::run(
         shared.clone(),
         store.clone(),
+        collector_client,
         CollectorConfig {
-            bootstrap: bootstrap.clone(),
             interval: Duration::from_millis(args.collect_interval_ms),
-            request_timeout,
             retention: Retention {
                 max_age: args.retention,
             },
@@ -232,9 +211,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
         shared,
         store,
         auth,
-        admin: Mutex::new(None),
-        bootstrap,
-        request_timeout,
+        admin,
         reassign: Mutex::new(None),
         broker_http: args.broker_http.clone(),
     });

@@ -124,7 +124,7 @@ pub fn plan(
 /// Reads the group's committed offsets and the partitions' bounds (and, for `Timestamp`,
 /// the offsets at that time) from the cluster, then plans.
 pub async fn plan_from_cluster(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     group: &str,
     partitions: &[TopicPartition],
     scenario: Scenario,

@@ -20,7 +20,7 @@ pub struct Sample {
 /// Per adding replica of each reassignment in `ongoing`: its size (DescribeLogDirs on its
 /// broker) against the leader's. A broker that cannot answer counts as 0 this time.
 pub async fn sizes(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     ongoing: &[OngoingReassignment],
 ) -> Result<Vec<(TopicPartition, i32, Sample)>, CliError> {
     let topics: BTreeSet<String> = ongoing.iter().map(|o| o.partition.topic.clone()).collect();

@@ -49,7 +49,7 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
         ));
     } else if c.shared.health().reachable {
         let result = async {
-            let mut cluster = c.cluster().await?;
+            let cluster = c.cluster();
             let cfg = cluster
                 .describe_config_details(RESOURCE_BROKER, &broker.id.to_string())
                 .await?;
@@ -57,7 +57,7 @@ pub async fn show(State(c): AppState, Path(id): Path<String>, headers: HeaderMap
             Ok::<_, rill_client::ClientError>((cfg, dirs))
         }
         .await;
-        match c.checked(result).await {
+        match result {
             Ok((cfg, dirs)) => {
                 configs = cfg
                     .into_iter()

@@ -89,13 +89,13 @@ async fn run_election(c: &Console, topic: &str) -> Result<(usize, Vec<String>), 
         )
     };
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         cluster
             .elect_leaders(ElectionKind::Preferred, tps.as_deref())
             .await
     }
     .await;
-    let results = c.checked(result).await?;
+    let results = result?;
     let mut elected = 0;
     let mut failed = Vec::new();
     for (tp, r) in results {

@@ -437,13 +437,13 @@ async fn plan_reset(c: &Console, id: &str, input: &ResetInput) -> Result<ResetPl
         .map(|p| TopicPartition::new(topic_name, p.partition))
         .collect();
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         Ok::<_, rill_client::ClientError>(
-            reset::plan_from_cluster(&mut cluster, id, &tps, scenario).await,
+            reset::plan_from_cluster(cluster, id, &tps, scenario).await,
         )
     }
     .await;
-    let planned = c.checked(result).await?.map_err(|e| match e {
+    let planned = result?.map_err(|e| match e {
         ResetError::Client { source, .. } => ConsoleError::from(source),
         e @ ResetError::NoCurrentOffset(_) => ConsoleError::invalid("value", e.to_string()),
         e => ConsoleError::invalid("", e.to_string()),
@@ -477,7 +477,7 @@ async fn apply_reset(
         .map(|r| (TopicPartition::new(r.topic.clone(), r.partition), r.target))
         .collect();
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         let desc = cluster.describe_group(id).await?;
         if !desc.is_inactive() {
             return Ok(Err(ConsoleError::invalid(
@@ -492,7 +492,7 @@ async fn apply_reset(
         Ok::<_, rill_client::ClientError>(Ok(()))
     }
     .await;
-    c.checked(result).await??;
+    result??;
     plan.applied = true;
     Ok(plan)
 }
@@ -523,11 +523,11 @@ pub async fn delete(
             ));
         }
         let r = async {
-            let mut cluster = c.cluster().await?;
+            let cluster = c.cluster();
             cluster.delete_groups(std::slice::from_ref(&id)).await
         }
         .await;
-        let results = c.checked(r).await?;
+        let results = r?;
         for (_, r) in results {
             r?;
         }

@@ -135,7 +135,7 @@ async fn browse(
     };
     let tp = TopicPartition::new(name, partition);
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         let start = match (from_time, from_offset) {
             (Some(ts), _) => {
                 let o = cluster
@@ -162,7 +162,7 @@ async fn browse(
         Ok::<_, rill_client::ClientError>((start, fetched))
     }
     .await;
-    let (start, fetched) = c.checked(result).await?;
+    let (start, fetched) = result?;
     view.start_offset = start;
     view.high_watermark = fetched.high_watermark;
     view.log_start_offset = fetched.log_start_offset;
@@ -299,10 +299,10 @@ async fn produce_one(
     };
     let tp = TopicPartition::new(name, partition);
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         cluster.produce_record(&tp, record).await
     }
     .await;
-    let offset = c.checked(result).await?;
+    let offset = result?;
     Ok((partition, offset))
 }

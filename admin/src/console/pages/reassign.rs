@@ -143,13 +143,15 @@ fn x_states(x: &Executed, rows: &[ProgressRow]) -> Vec<PlanState> {
 async fn poll(c: &Console) -> Result<(Vec<ProgressRow>, &'static str), ConsoleError> {
     let mut guard = c.reassign.lock().await;
     let result = async {
-        let mut cluster = c.cluster().await.map_err(ConsoleError::from)?;
+        let cluster = c.cluster();
         let ongoing = cluster.list_partition_reassignments(None).await?;
         let mut rows = Vec::new();
         let mut source = "log-dirs";
         let http = match c.broker_http.is_empty() || ongoing.is_empty() {
             true => None,
-            false => broker_http::progress(&c.broker_http, c.request_timeout).await,
+            false => {
+                broker_http::progress(&c.broker_http, c.cluster().config().request_timeout).await
+            }
         };
         // The leaders' own view when every adding replica is covered by it.
         let covered = http.as_ref().filter(|h| {
@@ -169,7 +171,7 @@ async fn poll(c: &Console) -> Result<(Vec<ProgressRow>, &'static str), ConsoleEr
                 source = "http";
                 Vec::new()
             }
-            None => progress::sizes(&mut cluster, &ongoing)
+            None => progress::sizes(cluster, &ongoing)
                 .await
                 .map_err(|e| cli("", e))?,
         };
@@ -211,11 +213,9 @@ async fn poll(c: &Console) -> Result<(Vec<ProgressRow>, &'static str), ConsoleEr
                 .iter()
                 .any(|o| x.plan.iter().any(|m| m.tp == o.partition));
             if !in_flight {
-                let st = states(&mut cluster, &x.plan)
-                    .await
-                    .map_err(|e| cli("", e))?;
+                let st = states(cluster, &x.plan).await.map_err(|e| cli("", e))?;
                 if st.iter().all(|(_, s)| s == "complete") {
-                    clear_throttles(&mut cluster, &x.plan)
+                    clear_throttles(cluster, &x.plan)
                         .await
                         .map_err(|e| cli("", e))?;
                     x.status = "completed".into();
@@ -236,9 +236,6 @@ async fn poll(c: &Console) -> Result<(Vec<ProgressRow>, &'static str), ConsoleEr
             (format!("reassign-{}", x.status), plan::to_json(&x.plan))
         });
     drop(guard);
-    if let Err(ConsoleError::Cluster(e)) = &result {
-        c.forget_cluster_if_broken(e).await;
-    }
     if let Some((action, plan_json)) = end {
         let ok: Result<(), ConsoleError> = Ok(());
         audit(c, &action, "cluster", &plan_json, &ok).await;
@@ -356,10 +353,9 @@ async fn propose(
             "choose at least one broker",
         ));
     }
-    let mut cluster = c.cluster().await?;
+    let cluster = c.cluster();
     let md = cluster.metadata(Some(&topics)).await?;
-    let nodes: Vec<_> = cluster.brokers().cloned().collect();
-    drop(cluster);
+    let nodes: Vec<_> = cluster.brokers();
     let proposed =
         plan::generate(&md.topics, &nodes, &brokers, true).map_err(|e| cli("brokers", e))?;
     Ok((
@@ -443,9 +439,9 @@ async fn run(c: &Console, input: &ExecuteInput, dry: bool) -> Result<usize, Cons
         .into_iter()
         .collect();
     let mut active = c.reassign.lock().await;
-    let mut cluster = c.cluster().await?;
+    let cluster = c.cluster();
     let md = cluster.metadata(Some(&topics)).await?;
-    let nodes: Vec<_> = cluster.brokers().cloned().collect();
+    let nodes: Vec<_> = cluster.brokers();
     plan::check(&plan, &md.topics, &nodes).map_err(|e| cli("plan", e))?;
     let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
     let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
@@ -468,7 +464,7 @@ async fn run(c: &Console, input: &ExecuteInput, dry: bool) -> Result<usize, Cons
                 })
             })
             .collect();
-        set_throttles(&mut cluster, &plan, &current, rate)
+        set_throttles(cluster, &plan, &current, rate)
             .await
             .map_err(|e| cli("throttle", e))?;
     }
@@ -589,7 +585,7 @@ async fn to_cancel(c: &Console) -> Result<Plan, ConsoleError> {
         return Ok(x.plan.clone());
     }
     drop(active);
-    let mut cluster = c.cluster().await?;
+    let cluster = c.cluster();
     let plan: Plan = cluster
         .list_partition_reassignments(None)
         .await?
@@ -607,7 +603,7 @@ async fn to_cancel(c: &Console) -> Result<Plan, ConsoleError> {
 
 async fn revert(c: &Console) -> Result<usize, ConsoleError> {
     let mut active = c.reassign.lock().await;
-    let mut cluster = c.cluster().await?;
+    let cluster = c.cluster();
     let plan: Plan = match active.as_ref() {
         Some(x) if x.status == "in-progress" => x.plan.clone(),
         _ => cluster
@@ -626,7 +622,7 @@ async fn revert(c: &Console) -> Result<usize, ConsoleError> {
     let changes: Vec<(TopicPartition, Option<Vec<i32>>)> =
         plan.iter().map(|m| (m.tp.clone(), None)).collect();
     let results = cluster.alter_partition_reassignments(&changes).await?;
-    clear_throttles(&mut cluster, &plan)
+    clear_throttles(cluster, &plan)
         .await
         .map_err(|e| cli("", e))?;
     // Only the console's own plan in flight was cancelled; a finished one keeps its ending.

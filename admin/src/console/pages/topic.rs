@@ -44,13 +44,11 @@ async fn read_configs(c: &Console, name: &str) -> Result<Vec<ConfigDetail>, Stri
         return Err("the cluster is unreachable: configs are not available".into());
     }
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         cluster.describe_config_details(RESOURCE_TOPIC, name).await
     }
     .await;
-    c.checked(result)
-        .await
-        .map_err(|e| format!("cannot read the configs: {e}"))
+    result.map_err(|e| format!("cannot read the configs: {e}"))
 }
 
 /// Renders the topic page with `status` (200, or the error status with `form`).
@@ -231,7 +229,7 @@ async fn alter(c: &Console, name: &str, input: &AlterInput) -> Result<String, Co
         Some(_) => {}
     }
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         // Validate first so nothing is half-applied when the value is bad.
         cluster
             .alter_topic_configs(name, std::slice::from_ref(&op), true)
@@ -241,7 +239,7 @@ async fn alter(c: &Console, name: &str, input: &AlterInput) -> Result<String, Co
             .await
     }
     .await;
-    c.checked(result).await?;
+    result?;
     let mut notice = match &op {
         ConfigOp::Delete(k) => format!("{k} reset to its default"),
         _ => format!("{key} set to {}", input.value.trim()),
@@ -342,11 +340,11 @@ async fn grow(c: &Console, name: &str, input: &PartitionsInput) -> Result<i32, C
         }
     }
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         cluster.create_partitions(name, total, false).await
     }
     .await;
-    c.checked(result).await?;
+    result?;
     Ok(total)
 }
 
@@ -360,7 +358,7 @@ async fn keyed(c: &Console, topic: &rill_web::model::TopicInfo) -> Option<String
     {
         return Some("cleanup.policy=compact".into());
     }
-    let mut cluster = c.cluster().await.ok()?;
+    let cluster = c.cluster();
     let tps: Vec<TopicPartition> = topic
         .partitions
         .iter()
@@ -438,11 +436,11 @@ async fn remove(c: &Console, name: &str, input: &DeleteInput) -> Result<(), Cons
         ));
     }
     let result = async {
-        let mut cluster = c.cluster().await?;
+        let cluster = c.cluster();
         cluster.delete_topics(&[name.to_string()]).await
     }
     .await;
-    let results = c.checked(result).await?;
+    let results = result?;
     for (_, r) in results {
         r?;
     }

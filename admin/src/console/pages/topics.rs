@@ -222,10 +222,9 @@ async fn create_topic(c: &Console, input: &CreateInput) -> Result<String, Consol
         replication_factor: rf,
         configs,
     };
-    let mut cluster = c.cluster().await?;
+    let cluster = c.cluster();
     let result = cluster.create_topics(std::slice::from_ref(&topic)).await;
-    drop(cluster);
-    let results = c.checked(result).await?;
+    let results = result?;
     for (_, r) in results {
         r?;
     }

@@ -133,17 +133,38 @@ pub struct CollectorConfig {
     pub retention: Retention,
 }
 
+/// A group's view of one partition: the key of its status window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupPartition {
+    group: String,
+    tp: TopicPartition,
+}
+
+/// One record of a partition: the key of a record-timestamp lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RecordAt {
+    tp: TopicPartition,
+    offset: i64,
+}
+
+/// A partition's replica on one broker: the key of a log-dir size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Replica {
+    broker: i32,
+    tp: TopicPartition,
+}
+
 /// State kept across cycles: time-lag tables, status windows, the last good figures.
 #[derive(Default)]
 struct History {
-    tables: HashMap<(String, i32), OffsetTable>,
-    windows: HashMap<(String, String, i32), Window>,
+    tables: HashMap<TopicPartition, OffsetTable>,
+    windows: HashMap<GroupPartition, Window>,
     /// The last snapshot's groups, to carry over what a cycle could not measure.
     groups: BTreeMap<String, GroupInfo>,
     /// Every broker seen, as last seen, to keep listing one that stops answering.
     brokers: BTreeMap<i32, BrokerInfo>,
     /// Record timestamps read for time lag: (topic, partition, offset) → timestamp ms.
-    record_ts: HashMap<(String, i32, i64), i64>,
+    record_ts: HashMap<RecordAt, i64>,
     /// Failed requests by kind since start.
     failures: BTreeMap<String, u64>,
 }
@@ -164,7 +185,7 @@ pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: Co
             for (topic, partition, ts, latest) in rows {
                 history
                     .tables
-                    .entry((topic, partition))
+                    .entry(TopicPartition::new(topic, partition))
                     .or_default()
                     .add(ts, latest);
             }
@@ -243,7 +264,7 @@ async fn collect(
 
     // Each broker's log dirs first: a broker that does not answer is unreachable, and its
     // partitions' offsets are not asked of it (that would wait out the request timeout).
-    let mut sizes: HashMap<(i32, String, i32), i64> = HashMap::new();
+    let mut sizes: HashMap<Replica, i64> = HashMap::new();
     let mut disk: HashMap<i32, i64> = HashMap::new();
     let mut unreachable: BTreeMap<i32, String> = BTreeMap::new();
     for b in &md.brokers {
@@ -253,7 +274,13 @@ async fn collect(
                 for d in dirs {
                     for ((t, p), size) in d.partitions {
                         total += size;
-                        sizes.insert((b.node_id, t, p), size);
+                        sizes.insert(
+                            Replica {
+                                broker: b.node_id,
+                                tp: TopicPartition::new(t, p),
+                            },
+                            size,
+                        );
                     }
                 }
                 disk.insert(b.node_id, total);
@@ -319,7 +346,12 @@ async fn collect(
                             isr: p.isr.clone(),
                             earliest: offsets.earliest.get(&tp).copied().unwrap_or(-1),
                             latest: offsets.latest.get(&tp).copied().unwrap_or(-1),
-                            size: sizes.get(&(p.leader, t.name.clone(), p.partition)).copied(),
+                            size: sizes
+                                .get(&Replica {
+                                    broker: p.leader,
+                                    tp: tp.clone(),
+                                })
+                                .copied(),
                         }
                     })
                     .collect(),
@@ -330,14 +362,14 @@ async fn collect(
         for p in &t.partitions {
             history
                 .tables
-                .entry((t.name.clone(), p.partition))
+                .entry(TopicPartition::new(t.name.clone(), p.partition))
                 .or_default()
                 .add(taken_at_ms, p.latest);
         }
     }
     history
         .tables
-        .retain(|(t, _), _| topics.iter().any(|x| &x.name == t));
+        .retain(|tp, _| topics.iter().any(|x| x.name == tp.topic));
 
     let replicas_of = |id: i32| {
         topics
@@ -596,7 +628,7 @@ async fn collect_groups(
     };
     let mut groups = Vec::new();
     let mut ts_reads = 0;
-    let mut record_ts_used: HashMap<(String, i32, i64), i64> = HashMap::new();
+    let mut record_ts_used: HashMap<RecordAt, i64> = HashMap::new();
     for group_id in listed {
         let read = async {
             let desc = cluster
@@ -652,7 +684,10 @@ async fn collect_groups(
             let start = offsets.earliest.get(&tp).copied();
             let end = offsets.latest.get(&tp).copied();
             let lag = partition_lag(c, start, end);
-            let key = (group_id.clone(), tp.topic.clone(), tp.partition);
+            let key = GroupPartition {
+                group: group_id.clone(),
+                tp: tp.clone(),
+            };
             let owner = owners.get(&tp).cloned();
             let Some(messages) = lag.messages else {
                 // Not measured: the last good figures, marked, and no point in the window.
@@ -698,13 +733,16 @@ async fn collect_groups(
             let position = c.unwrap_or(start);
             let from_table = history
                 .tables
-                .get(&(tp.topic.clone(), tp.partition))
+                .get(&tp)
                 .and_then(|t| t.lag_seconds(position, now));
             let time_lag = match from_table {
                 Some(found) => Some(found),
                 None if position >= end => Some((0.0, TimeLagMethod::CaughtUp)),
                 None => {
-                    let cache_key = (tp.topic.clone(), tp.partition, position);
+                    let cache_key = RecordAt {
+                        tp: tp.clone(),
+                        offset: position,
+                    };
                     let ts = match history.record_ts.get(&cache_key) {
                         Some(ts) => Some(*ts),
                         None if ts_reads < MAX_TIMESTAMP_READS_PER_CYCLE => {
@@ -787,7 +825,10 @@ async fn collect_groups(
         let forecast = lag::forecast(partitions.iter().map(|p| {
             let w = history
                 .windows
-                .get(&(group_id.clone(), p.topic.clone(), p.partition));
+                .get(&GroupPartition {
+                    group: group_id.clone(),
+                    tp: TopicPartition::new(p.topic.clone(), p.partition),
+                });
             (
                 w.unwrap_or(&no_history),
                 p.error.is_none().then_some(p.lag).filter(|l| *l >= 0),
@@ -823,7 +864,7 @@ async fn collect_groups(
     }
     history
         .windows
-        .retain(|(g, _, _), _| groups.iter().any(|x| &x.group_id == g));
+        .retain(|k, _| groups.iter().any(|x| x.group_id == k.group));
     history.record_ts = record_ts_used;
     history.groups = groups
         .iter()

@@ -55,7 +55,7 @@ impl ConnectArgs {
     }
 }
 
-/// A change a command is about to attempt, for the audit trail (`crate::audit`).
+/// A change a command is about to attempt, for the audit trail (`crate::ops::audit`).
 #[derive(Debug, Clone)]
 pub struct Change {
     /// The console's action name (`create-topic`, `reset-offsets`, ...).

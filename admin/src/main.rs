@@ -6,7 +6,6 @@
 //!
 //! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 
-mod audit;
 mod cli;
 mod clock;
 mod console;
@@ -22,6 +21,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use cli::{Change, CliError, EXIT_FAILED, EXIT_USAGE};
+use ops::audit;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -16,25 +16,18 @@
 //! Progress comes from the brokers through the Kafka protocol: each adding replica's size
 //! (DescribeLogDirs on its broker) against the leader's.
 
-pub(crate) mod plan;
-pub(crate) mod progress;
-
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
-use rill_client::{ClientError, Cluster, ConfigOp, OngoingReassignment, TopicPartition};
+use rill_client::{ClientError, Cluster, OngoingReassignment, TopicPartition};
 use serde_json::{json, Value};
 
 use crate::cli::{join_ids, print_json, Change, CliError, ConnectArgs, Output};
-use plan::{Move, Plan};
-use progress::{sizes, Sample};
-
-const LEADER_RATE: &str = "leader.replication.throttled.rate";
-const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
-const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
-const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
+use crate::ops::reassign::plan::{self, Move, Plan};
+use crate::ops::reassign::progress::{sizes, Sample};
+use crate::ops::reassign::{clear_throttles, set_throttles, states, topics_of};
 
 /// Arguments of `rill reassign`.
 #[derive(Args, Debug)]
@@ -157,12 +150,6 @@ pub async fn run(args: ReassignArgs) -> Result<(), CliError> {
             }
         }
     }
-}
-
-/// The plan's topics, sorted.
-pub(crate) fn topics_of(plan: &[Move]) -> Vec<String> {
-    let set: BTreeSet<&str> = plan.iter().map(|m| m.tp.topic.as_str()).collect();
-    set.into_iter().map(str::to_string).collect()
 }
 
 async fn generate(cluster: &Cluster, args: &ReassignArgs, out: Output) -> Result<(), CliError> {
@@ -302,91 +289,6 @@ fn report(
     }
 }
 
-/// Kafka's throttle setup: the rates on every broker involved, the partitions' existing
-/// replicas leader-throttled and the moving ones follower-throttled.
-pub(crate) async fn set_throttles(
-    cluster: &Cluster,
-    plan: &Plan,
-    current: &[Move],
-    rate: u64,
-) -> Result<(), CliError> {
-    let mut leaders: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    let mut followers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    let mut brokers = BTreeSet::new();
-    for m in plan {
-        let cur = current
-            .iter()
-            .find(|c| c.tp == m.tp)
-            .map(|c| c.replicas.clone())
-            .unwrap_or_default();
-        for b in &cur {
-            leaders
-                .entry(&m.tp.topic)
-                .or_default()
-                .insert(format!("{}:{b}", m.tp.partition));
-        }
-        for b in m.replicas.iter().filter(|b| !cur.contains(b)) {
-            followers
-                .entry(&m.tp.topic)
-                .or_default()
-                .insert(format!("{}:{b}", m.tp.partition));
-        }
-        brokers.extend(cur.iter().chain(&m.replicas).copied());
-    }
-    for topic in topics_of(plan) {
-        let list = |m: &BTreeMap<&str, BTreeSet<String>>| {
-            m.get(topic.as_str())
-                .map(|s| s.iter().cloned().collect::<Vec<_>>().join(","))
-                .unwrap_or_default()
-        };
-        let ops = [
-            ConfigOp::Set(LEADER_REPLICAS.into(), list(&leaders)),
-            ConfigOp::Set(FOLLOWER_REPLICAS.into(), list(&followers)),
-        ];
-        cluster
-            .alter_topic_configs(&topic, &ops, false)
-            .await
-            .map_err(|e| CliError::client(format!("cannot throttle topic '{topic}'"), e))?;
-    }
-    for b in brokers {
-        let ops = [
-            ConfigOp::Set(LEADER_RATE.into(), rate.to_string()),
-            ConfigOp::Set(FOLLOWER_RATE.into(), rate.to_string()),
-        ];
-        cluster
-            .alter_broker_configs(Some(b), &ops)
-            .await
-            .map_err(|e| CliError::client(format!("cannot set the throttle on broker {b}"), e))?;
-    }
-    Ok(())
-}
-
-/// Removes the throttled-replica lists from the plan's topics and the rates from every broker.
-pub(crate) async fn clear_throttles(cluster: &Cluster, plan: &Plan) -> Result<Vec<i32>, CliError> {
-    for topic in topics_of(plan) {
-        let ops = [
-            ConfigOp::Delete(LEADER_REPLICAS.into()),
-            ConfigOp::Delete(FOLLOWER_REPLICAS.into()),
-        ];
-        cluster
-            .alter_topic_configs(&topic, &ops, false)
-            .await
-            .map_err(|e| CliError::client(format!("cannot clear the throttle of '{topic}'"), e))?;
-    }
-    let ids: Vec<i32> = cluster.brokers().into_iter().map(|b| b.node_id).collect();
-    for b in &ids {
-        let ops = [
-            ConfigOp::Delete(LEADER_RATE.into()),
-            ConfigOp::Delete(FOLLOWER_RATE.into()),
-        ];
-        cluster
-            .alter_broker_configs(Some(*b), &ops)
-            .await
-            .map_err(|e| CliError::client(format!("cannot clear the throttle on broker {b}"), e))?;
-    }
-    Ok(ids)
-}
-
 /// Clears the throttles and says so on stderr (the CLI's `--verify` output).
 async fn clear_throttles_cli(cluster: &Cluster, plan: &Plan) -> Result<(), CliError> {
     let ids = clear_throttles(cluster, plan).await?;
@@ -399,31 +301,6 @@ async fn clear_throttles_cli(cluster: &Cluster, plan: &Plan) -> Result<(), CliEr
         topics_of(plan).join(",")
     );
     Ok(())
-}
-
-/// Per partition: "complete", "in progress", or the replicas it has instead of the target.
-pub(crate) async fn states(
-    cluster: &Cluster,
-    plan: &Plan,
-) -> Result<Vec<(Move, String)>, CliError> {
-    let tps: Vec<TopicPartition> = plan.iter().map(|m| m.tp.clone()).collect();
-    let ongoing = cluster.list_partition_reassignments(Some(&tps)).await?;
-    let md = cluster.metadata(Some(&topics_of(plan))).await?;
-    Ok(plan
-        .iter()
-        .map(|m| {
-            let state = if ongoing.iter().any(|o| o.partition == m.tp) {
-                "in progress".to_string()
-            } else {
-                match plan::current(&md.topics, &m.tp) {
-                    Some(r) if r == m.replicas => "complete".to_string(),
-                    Some(r) => format!("replicas are [{}] rather than the target", join_ids(&r)),
-                    None => "missing".to_string(),
-                }
-            };
-            (m.clone(), state)
-        })
-        .collect())
 }
 
 async fn verify(cluster: &Cluster, plan: &Plan, out: Output) -> Result<(), CliError> {

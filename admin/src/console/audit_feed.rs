@@ -1,5 +1,5 @@
 //! Imports the `rill` CLI's changes from the cluster's `__rill_audit` topic
-//! ([`crate::audit`]) into the console's audit log, after each collection cycle, so `/audit`
+//! ([`crate::ops::audit`]) into the console's audit log, after each collection cycle, so `/audit`
 //! lists changes made through the console and the CLI together.
 //!
 //! The store remembers what it imported (each row keeps its partition and offset), so a
@@ -12,7 +12,7 @@ use rill_client::{ClientError, Cluster, TopicPartition};
 
 use super::snapshot::Snapshot;
 use super::store::Store;
-use crate::audit::{AuditRecord, AUDIT_TOPIC};
+use crate::ops::audit::{AuditRecord, AUDIT_TOPIC};
 
 /// Records read per fetch.
 const BATCH: usize = 500;

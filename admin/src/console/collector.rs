@@ -823,12 +823,10 @@ async fn collect_groups(
         }
         let no_history = Window::default();
         let forecast = lag::forecast(partitions.iter().map(|p| {
-            let w = history
-                .windows
-                .get(&GroupPartition {
-                    group: group_id.clone(),
-                    tp: TopicPartition::new(p.topic.clone(), p.partition),
-                });
+            let w = history.windows.get(&GroupPartition {
+                group: group_id.clone(),
+                tp: TopicPartition::new(p.topic.clone(), p.partition),
+            });
             (
                 w.unwrap_or(&no_history),
                 p.error.is_none().then_some(p.lag).filter(|l| *l >= 0),

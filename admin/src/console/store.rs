@@ -385,7 +385,7 @@ impl Store {
         &self,
         partition: i32,
         offset: i64,
-        record: &crate::audit::AuditRecord,
+        record: &crate::ops::audit::AuditRecord,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (ts, user_name, action, target, request, result, ok, via, \
@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(log[0].via, "console");
         // CLI changes import once per (partition, offset), in time order with the rest.
         assert_eq!(store.cli_audit_next_offset(0).await.unwrap(), 0);
-        let mut cli = crate::audit::AuditRecord::new("delete-topic", "t", Ok(()));
+        let mut cli = crate::ops::audit::AuditRecord::new("delete-topic", "t", Ok(()));
         cli.ts_ms = 1;
         for _ in 0..2 {
             store.import_cli_audit(0, 5, &cli).await.unwrap();

@@ -1,6 +1,8 @@
 //! Operations shared by the CLI (`rill groups`, `rill reassign`) and the console, so both
 //! surfaces give the same answer for the same inputs.
 
+pub mod audit;
 pub mod lag;
 pub mod partitioner;
+pub mod reassign;
 pub mod reset;

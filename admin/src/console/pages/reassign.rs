@@ -25,8 +25,8 @@ use crate::console::http::{
     FormOrJson, Notice,
 };
 use crate::console::{broker_http, Console};
-use crate::reassign::plan::{self, Plan};
-use crate::reassign::{clear_throttles, progress, set_throttles, states};
+use crate::ops::reassign::plan::{self, Plan};
+use crate::ops::reassign::{clear_throttles, progress, set_throttles, states};
 
 /// The plan last executed from this console and what the page has seen of it.
 #[derive(Debug)]

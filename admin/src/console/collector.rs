@@ -177,6 +177,8 @@ impl History {
 
 /// Runs forever (until the task is dropped).
 pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: CollectorConfig) {
+    // Shared with the record-timestamp reads a cycle runs concurrently.
+    let cluster = Arc::new(cluster);
     let mut history = History::default();
     let mut audit_feed = AuditFeed::default();
     // Warm the time-lag tables from the store, so a restart does not lose time lag.
@@ -254,7 +256,7 @@ struct Offsets {
 }
 
 async fn collect(
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     history: &mut History,
     thresholds: &HashMap<String, Thresholds>,
 ) -> Result<Snapshot, ClientError> {
@@ -599,7 +601,7 @@ struct GroupRead {
 }
 
 async fn collect_groups(
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     snap: &Snapshot,
     offsets: &Offsets,
     history: &mut History,
@@ -678,6 +680,53 @@ async fn collect_groups(
         let th = thresholds.get(&group_id).copied().unwrap_or(defaults);
         let keep_ms = th.window_ms();
         let has_members = !desc.members.is_empty();
+        // Record timestamps for offsets older than the end-offset history, read at once
+        // (the client takes `&self`), within this cycle's budget; the loop below uses them.
+        let mut reads = tokio::task::JoinSet::new();
+        for tp in &keys {
+            let start = offsets.earliest.get(tp).copied();
+            let Some(end) = offsets.latest.get(tp).copied() else {
+                continue;
+            };
+            let Some(position) = committed.get(tp).map(|o| o.offset).or(start) else {
+                continue;
+            };
+            let covered = history
+                .tables
+                .get(tp)
+                .and_then(|t| t.lag_seconds(position, now))
+                .is_some();
+            let at = RecordAt {
+                tp: tp.clone(),
+                offset: position,
+            };
+            if position < 0 || position >= end || covered || history.record_ts.contains_key(&at) {
+                continue;
+            }
+            if ts_reads >= MAX_TIMESTAMP_READS_PER_CYCLE {
+                break;
+            }
+            ts_reads += 1;
+            let cluster = cluster.clone();
+            reads.spawn(async move {
+                let r = cluster.fetch_records(&at.tp, at.offset, 1).await;
+                (at, r)
+            });
+        }
+        while let Some(done) = reads.join_next().await {
+            match done {
+                Ok((at, Ok(r))) => {
+                    if let Some(ts) = r.records.first().map(|r| r.timestamp) {
+                        history.record_ts.insert(at, ts);
+                    }
+                }
+                Ok((at, Err(e))) => {
+                    history.failed("Fetch");
+                    tracing::debug!(error = %e, tp = %at.tp, "record timestamp for time lag");
+                }
+                Err(e) => tracing::debug!(error = %e, "record timestamp read did not finish"),
+            }
+        }
         let mut partitions = Vec::new();
         for tp in keys {
             let c = committed.get(&tp).map(|o| o.offset);
@@ -743,22 +792,7 @@ async fn collect_groups(
                         tp: tp.clone(),
                         offset: position,
                     };
-                    let ts = match history.record_ts.get(&cache_key) {
-                        Some(ts) => Some(*ts),
-                        None if ts_reads < MAX_TIMESTAMP_READS_PER_CYCLE => {
-                            ts_reads += 1;
-                            match cluster.fetch_records(&tp, position, 1).await {
-                                Ok(r) => r.records.first().map(|r| r.timestamp),
-                                Err(e) => {
-                                    history.failed("Fetch");
-                                    tracing::debug!(error = %e, %tp, "record timestamp for time lag");
-                                    None
-                                }
-                            }
-                        }
-                        None => None,
-                    };
-                    ts.map(|ts| {
+                    history.record_ts.get(&cache_key).copied().map(|ts| {
                         record_ts_used.insert(cache_key, ts);
                         (
                             ((now - ts) as f64 / 1000.0).max(0.0),

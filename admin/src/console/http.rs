@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::state::Console;
 use super::store::StoreError;
-use super::Console;
 
 /// The state every handler gets.
 pub type AppState = State<Arc<Console>>;

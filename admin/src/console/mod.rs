@@ -18,6 +18,7 @@ pub mod metrics;
 mod pages;
 mod session;
 pub mod snapshot;
+pub mod state;
 pub mod store;
 mod validate;
 
@@ -98,27 +99,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be positive".into());
     }
     Ok(Duration::from_secs(secs))
-}
-
-/// What the handlers share.
-pub struct Console {
-    shared: Arc<Shared>,
-    auth: Option<auth::Auth>,
-    store: Store,
-    admin: Cluster,
-    /// The reassignment executed from the reassignment page.
-    reassign: pages::reassign::Active,
-    /// `--broker-http`.
-    broker_http: Vec<String>,
-}
-
-impl Console {
-    /// The admin client, for changes and the few reads a page makes itself (configs, log
-    /// dirs, messages). It connects on first use and heals by itself (`rill_client::Cluster`),
-    /// so pages share it without a lock.
-    fn cluster(&self) -> &Cluster {
-        &self.admin
-    }
 }
 
 /// A running console.
@@ -207,7 +187,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
             },
         },
     ));
-    let console = Arc::new(Console {
+    let console = Arc::new(state::Console {
         shared,
         store,
         auth,
@@ -229,7 +209,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
 }
 
 /// The routes.
-fn router(console: Arc<Console>) -> Router {
+fn router(console: Arc<state::Console>) -> Router {
     use pages::{audit, brokers, elect, groups, overview, reassign, topic, topics};
     Router::new()
         .route("/", get(overview::show))

@@ -15,7 +15,7 @@ use super::auth::{allowed, CurrentUser, CSRF_FIELD, CURRENT, SESSION_COOKIE};
 use super::http::{
     encode, error_page, json_error, layout, respond, wants_json, AppState, FormOrJson,
 };
-use super::Console;
+use super::state::Console;
 use crate::clock::now_ms;
 
 /// Largest form body read for the CSRF check.

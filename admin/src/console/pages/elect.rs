@@ -13,7 +13,7 @@ use serde_json::json;
 use super::audit;
 use super::reassign::{failed, Inputs};
 use crate::console::http::{done, lenient, AppState, ConsoleError, FormOrJson};
-use crate::console::Console;
+use crate::console::state::Console;
 
 /// ELECTION_NOT_NEEDED: the preferred replica already leads.
 const ELECTION_NOT_NEEDED: i16 = 84;

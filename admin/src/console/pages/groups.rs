@@ -21,9 +21,9 @@ use crate::console::http::{
 };
 use crate::console::lag::Thresholds;
 use crate::console::snapshot::Snapshot;
+use crate::console::state::Console;
 use crate::console::store::DEFAULT_THRESHOLDS;
 use crate::console::validate;
-use crate::console::Console;
 use crate::ops::reset::{self, ResetError, Scenario};
 
 /// Query of GET `/groups`.

@@ -21,8 +21,8 @@ use crate::console::http::{
     done, encode, error_page, form_state, json_error, layout, lenient, respond, wants_json,
     AppState, ConsoleError, FormOrJson,
 };
+use crate::console::state::Console;
 use crate::console::validate;
-use crate::console::Console;
 
 /// Most records one browse shows.
 const MAX_RECORDS: i64 = 500;

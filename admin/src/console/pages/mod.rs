@@ -15,7 +15,7 @@ pub mod topics;
 use serde::Serialize;
 
 use super::http::ConsoleError;
-use super::Console;
+use super::state::Console;
 
 /// Writes an audit entry for a change (a store failure is logged, never hides the change's
 /// own outcome).

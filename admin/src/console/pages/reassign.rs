@@ -1,5 +1,5 @@
 //! `/reassign`: partition reassignment and preferred leader elections, with the logic of
-//! `rill reassign` (`crate::reassign`): a balanced rack-aware plan for chosen topics and
+//! `rill reassign` (`crate::ops::reassign`): a balanced rack-aware plan for chosen topics and
 //! brokers, a dry run that checks the plan against the cluster, execution with Kafka's
 //! throttle configs, per-replica copy progress (DescribeLogDirs sizes), cancellation, and
 //! throttle removal once everything is complete (as `--verify` does).
@@ -16,33 +16,17 @@ use rill_web::reassign::{PlanState, ProgressRow, ReassignPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use super::audit;
 use crate::cli::CliError;
+use crate::console::broker_http;
 use crate::console::http::{
     done, form_state, json_error, layout, lenient, respond, wants_json, AppState, ConsoleError,
     FormOrJson, Notice,
 };
-use crate::console::{broker_http, Console};
+use crate::console::state::{Console, Executed};
 use crate::ops::reassign::plan::{self, Plan};
 use crate::ops::reassign::{clear_throttles, progress, set_throttles, states};
-
-/// The plan last executed from this console and what the page has seen of it.
-#[derive(Debug)]
-pub struct Executed {
-    plan: Plan,
-    throttle: Option<u64>,
-    /// `in-progress`, `completed`, `incomplete` or `cancelled`.
-    status: String,
-    /// Whether the end (completed or incomplete) went to the audit log.
-    audited: bool,
-    /// First size seen per adding replica, for the rate.
-    first: BTreeMap<(TopicPartition, i32), (Instant, i64)>,
-}
-
-/// The console's reassignment state (one executed plan at a time).
-pub type Active = Mutex<Option<Executed>>;
 
 fn cli(field: &str, e: CliError) -> ConsoleError {
     ConsoleError::invalid(field, e.to_string())

@@ -19,8 +19,8 @@ use crate::console::http::{
     done, encode, error_page, form_state, json_error, layout, lenient, respond, wants_json,
     AppState, ConsoleError, FormOrJson, Notice,
 };
+use crate::console::state::Console;
 use crate::console::validate;
-use crate::console::Console;
 
 pub use super::messages::{messages, produce};
 

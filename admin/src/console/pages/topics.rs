@@ -16,8 +16,8 @@ use crate::console::http::{
     done, encode, form_state, json_error, layout, lenient, respond, wants_json, AppState,
     ConsoleError, FormOrJson,
 };
+use crate::console::state::Console;
 use crate::console::validate;
-use crate::console::Console;
 
 /// Query of GET `/topics`.
 #[derive(Debug, Deserialize, Default)]

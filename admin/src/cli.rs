@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use rill_client::security::ClientSecurity;
 use rill_client::{ClientError, Cluster, ConnectionConfig};
 
 /// Exit code for a failed operation (the message goes to stderr).
@@ -28,16 +29,26 @@ pub struct ConnectArgs {
     #[arg(long = "timeout", value_name = "MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
+    /// Kafka client properties for a secured cluster (`security.protocol`, `sasl.mechanism`,
+    /// `sasl.jaas.config`, `ssl.truststore.location`, ...), as Kafka's tools take them.
+    #[arg(long = "command-config", value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ConnectArgs {
     /// Connects to the cluster.
     pub async fn connect(&self) -> Result<Cluster, CliError> {
         let timeout = Duration::from_millis(self.timeout_ms);
+        let security = match &self.command_config {
+            Some(path) => ClientSecurity::from_file(path)
+                .map_err(|e| CliError::Usage(format!("--command-config: {e}")))?,
+            None => ClientSecurity::default(),
+        };
         let config = ConnectionConfig {
             client_id: "rill-cli".to_string(),
             connect_timeout: timeout.min(Duration::from_secs(5)),
             request_timeout: timeout,
+            security,
             ..ConnectionConfig::default()
         };
         Cluster::connect(&self.bootstrap_server, config)

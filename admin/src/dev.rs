@@ -35,6 +35,11 @@ pub struct DevArgs {
     /// Do not start the web console.
     #[arg(long)]
     no_console: bool,
+    /// Clients connect over SASL_SSL (SCRAM-SHA-512): a dev CA, broker certificates and an
+    /// admin user are made under the data dir, and a ready client config is printed.
+    /// Brokers talk to each other on loopback ports `--port` + 1000 + N - 1.
+    #[arg(long)]
+    secure: bool,
     /// Extra broker properties for every node, as `key=value` (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -43,7 +48,10 @@ pub struct DevArgs {
 struct Node {
     id: u16,
     child: Child,
+    /// Where clients connect (the SASL_SSL listener with --secure).
     kafka: String,
+    /// Where brokers and `rill dev` itself connect (the PLAINTEXT listener).
+    internal: String,
     http: String,
     controller: String,
     log: PathBuf,
@@ -91,6 +99,11 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
     let cluster_id = cluster_id(&args.data_dir)?;
+    let secure = if args.secure {
+        Some(crate::dev_secure::Secure::prepare(&args.data_dir)?)
+    } else {
+        None
+    };
     let port = |base: u16, i: u16| {
         base.checked_add(i - 1)
             .ok_or_else(|| format!("port {base} + {} is out of range", i - 1))
@@ -110,14 +123,21 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
             .append(true)
             .open(&log)
             .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-        let mut props = vec![
-            format!("node.id={i}"),
-            format!("cluster.id={cluster_id}"),
-            format!(
+        let listeners = match &secure {
+            Some(s) => s.broker_props(
+                port(args.port, i)?,
+                port(args.port.saturating_add(1000), i)?,
+                port(args.controller_port, i)?,
+            ),
+            None => vec![format!(
                 "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
                 port(args.port, i)?,
                 port(args.controller_port, i)?
-            ),
+            )],
+        };
+        let mut props = vec![
+            format!("node.id={i}"),
+            format!("cluster.id={cluster_id}"),
             format!("controller.quorum.voters={voters}"),
             format!("http.listener=127.0.0.1:{}", port(args.http_port, i)?),
             format!(
@@ -125,6 +145,7 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
                 args.data_dir.join(format!("node-{i}")).display()
             ),
         ];
+        props.extend(listeners);
         props.extend(args.overrides.iter().cloned());
         let mut cmd = Command::new(&exe);
         cmd.arg("broker");
@@ -161,9 +182,17 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
                         .unwrap_or("?")
                         .to_string()
                 };
+                // The ready line's kafka= is the inter-broker listener; clients of a
+                // secure cluster go to its SASL_SSL listener.
+                let internal = field("kafka=");
+                let kafka = field("listeners=")
+                    .split(',')
+                    .find_map(|l| l.strip_prefix("SASL_SSL@"))
+                    .map_or_else(|| internal.clone(), str::to_string);
                 nodes.push(Node {
                     id,
-                    kafka: field("kafka="),
+                    kafka,
+                    internal,
                     http: field("http="),
                     controller: field("controller="),
                     child,
@@ -191,6 +220,13 @@ fn start(args: &DevArgs) -> Result<Vec<Node>, String> {
     if let Some(f) = failure {
         stop(&mut nodes);
         return Err(f);
+    }
+    if let Some(s) = &secure {
+        let internal: Vec<&str> = nodes.iter().map(|n| n.internal.as_str()).collect();
+        if let Err(e) = s.create_admin(&internal.join(",")) {
+            stop(&mut nodes);
+            return Err(e);
+        }
     }
     Ok(nodes)
 }
@@ -225,6 +261,16 @@ fn start_console(args: &DevArgs, nodes: &[Node]) -> Result<(Child, String), Stri
             Vec::new()
         } else {
             vec!["--broker-http".to_string(), http]
+        })
+        .args(if args.secure {
+            vec![
+                "--command-config".to_string(),
+                crate::dev_secure::client_properties(&args.data_dir)
+                    .display()
+                    .to_string(),
+            ]
+        } else {
+            Vec::new()
         })
         .arg("--listen")
         .arg(format!("127.0.0.1:{}", args.console_port))
@@ -285,7 +331,26 @@ fn print_banner(args: &DevArgs, nodes: &[Node], console: Option<&str>) {
     if let Some(url) = console {
         let _ = writeln!(out, "  console: {url}");
     }
-    let _ = writeln!(out, "Try: kcat -b {bootstrap} -L");
+    if args.secure {
+        let props = crate::dev_secure::client_properties(&args.data_dir);
+        let _ = writeln!(
+            out,
+            "  clients connect over SASL_SSL as user admin; the client config ({}):",
+            props.display()
+        );
+        if let Ok(text) = std::fs::read_to_string(&props) {
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "Try: rill topics --bootstrap-server {bootstrap} --command-config {} --list",
+            props.display()
+        );
+    } else {
+        let _ = writeln!(out, "Try: kcat -b {bootstrap} -L");
+    }
     let _ = writeln!(out, "Ctrl-C stops the cluster; `kill -9 <pid>` stops one node (run `rill dev` again to bring it back).");
     let _ = out.flush();
 }

@@ -10,11 +10,13 @@ mod cli;
 mod clock;
 mod console;
 mod dev;
+mod dev_secure;
 mod groups;
 mod leaders;
 mod ops;
 mod reassign;
 mod topics;
+mod users;
 
 use std::process::ExitCode;
 
@@ -54,6 +56,9 @@ enum Command {
     /// Move partition replicas between brokers, with throttles and progress (like
     /// kafka-reassign-partitions.sh).
     Reassign(reassign::ReassignArgs),
+    /// Describe, set and delete users' SCRAM credentials (like kafka-configs.sh
+    /// --entity-type users).
+    Users(users::UsersArgs),
 }
 
 /// Arguments of `rill broker` (kafka-server-start.sh's shape).
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => run_admin("groups", args.change(), groups::run(args)),
         Command::Leaders(args) => run_admin("leaders", args.change(), leaders::run(args)),
         Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
+        Command::Users(args) => run_admin("users", args.change(), users::run(args)),
     }
 }
 

@@ -174,3 +174,205 @@ async fn dev_cluster_serves_survives_a_kill_and_stops() {
         wait_for(20, "the nodes to stop", || (!alive(*pid)).then_some(()));
     }
 }
+
+/// `rill dev --secure`: clients must come over SASL_SSL; the printed client config works for
+/// `rill` (topics, users) and the console reaches the cluster with it.
+#[test]
+fn dev_secure_cluster_takes_sasl_ssl_clients_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The INTERNAL listener is on --port + 1000.
+    let (kafka, controller, http) = loop {
+        let r = port_ranges();
+        if std::net::TcpListener::bind(("127.0.0.1", r.0 + 1000)).is_ok() {
+            break r;
+        }
+    };
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(["dev", "--secure", "--nodes", "1", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--port",
+            &kafka.to_string(),
+            "--controller-port",
+            &controller.to_string(),
+            "--http-port",
+            &http.to_string(),
+            "--console-port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rill dev");
+    let stdout = dev.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut banner = Vec::new();
+    while !banner.iter().any(|l: &String| l.starts_with("Try:")) {
+        banner.push(
+            rx.recv_timeout(Duration::from_secs(120))
+                .expect("rill dev printed its banner"),
+        );
+    }
+    let bootstrap = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("bootstrap servers: "))
+        .expect("bootstrap line")
+        .to_string();
+    assert_eq!(bootstrap, format!("127.0.0.1:{kafka}"), "{banner:?}");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.trim() == "security.protocol=SASL_SSL"),
+        "the banner shows the client config: {banner:?}"
+    );
+    let props = dir
+        .path()
+        .join("data")
+        .join("secure")
+        .join("client.properties");
+    let props = props.to_str().expect("utf-8 path");
+    let rill = |args: &[&str]| common::rill(args);
+
+    // Without the client config the SASL_SSL port refuses the CLI.
+    let plain = rill(&[
+        "topics",
+        "--bootstrap-server",
+        &bootstrap,
+        "--list",
+        "--timeout",
+        "3000",
+    ]);
+    assert_eq!(plain.code, 1, "{plain:?}");
+
+    let with = |cmd: &str, extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            cmd,
+            "--bootstrap-server",
+            bootstrap.as_str(),
+            "--command-config",
+            props,
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_string).collect()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        rill(&a)
+    };
+    run(with(
+        "topics",
+        &["--create", "--topic", "secure-t", "--partitions", "2"],
+    ))
+    .ok();
+    assert!(run(with("topics", &["--list"]))
+        .ok()
+        .lines()
+        .any(|l| l == "secure-t"));
+
+    // SCRAM users: the admin made by `rill dev`, then one added and described.
+    let users = run(with("users", &["--describe", "--output", "json"])).json();
+    let admin = users["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["user"] == "admin")
+        .expect("the admin user");
+    assert_eq!(
+        admin["credentials"].as_array().map(Vec::len),
+        Some(2),
+        "{users}"
+    );
+    run(with(
+        "users",
+        &[
+            "--alter",
+            "--entity-name",
+            "bob",
+            "--add-config",
+            "SCRAM-SHA-256=[iterations=4096,password=bob-pw]",
+        ],
+    ))
+    .ok();
+    let bob_props = dir.path().join("bob.properties");
+    std::fs::write(
+        &bob_props,
+        std::fs::read_to_string(props)
+            .expect("client.properties")
+            .replace("SCRAM-SHA-512", "SCRAM-SHA-256")
+            .replace("username=\"admin\"", "username=\"bob\"")
+            .lines()
+            .map(|l| {
+                if l.starts_with("sasl.jaas.config") {
+                    "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"bob\" password=\"bob-pw\";".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("write");
+    let bob = rill(&[
+        "topics",
+        "--bootstrap-server",
+        &bootstrap,
+        "--command-config",
+        bob_props.to_str().expect("utf-8"),
+        "--list",
+    ]);
+    assert!(bob.ok().lines().any(|l| l == "secure-t"));
+    // A wrong password is refused with Kafka's message.
+    std::fs::write(
+        &bob_props,
+        std::fs::read_to_string(&bob_props)
+            .expect("read")
+            .replace("bob-pw", "nope"),
+    )
+    .expect("write");
+    let refused = rill(&[
+        "topics",
+        "--bootstrap-server",
+        &bootstrap,
+        "--command-config",
+        bob_props.to_str().expect("utf-8"),
+        "--list",
+        "--timeout",
+        "3000",
+    ]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("invalid credentials"),
+        "{refused:?}"
+    );
+
+    // The console reaches the cluster over SASL_SSL with the same config.
+    let console = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console: http://"))
+        .expect("console line")
+        .trim_end_matches('/')
+        .to_string();
+    wait_for(30, "the console to list secure-t", || {
+        let mut s = std::net::TcpStream::connect(&console).ok()?;
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /topics HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        )
+        .ok()?;
+        let mut resp = String::new();
+        std::io::Read::read_to_string(&mut s, &mut resp).ok()?;
+        resp.contains("\"secure-t\"").then_some(())
+    });
+
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = wait_for(60, "rill dev to exit", || dev.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+}

@@ -82,6 +82,19 @@ pub enum KafkaError {
     /// `min.insync.replicas` before the write was replicated.
     #[error("{0}")]
     NotEnoughReplicasAfterAppend(String),
+    /// UNACCEPTABLE_CREDENTIAL (93): a SCRAM credential Kafka would refuse (empty user,
+    /// iterations out of range, empty salt or salted password).
+    #[error("{0}")]
+    UnacceptableCredential(String),
+    /// RESOURCE_NOT_FOUND (91): e.g. deleting or describing a credential that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// DUPLICATE_RESOURCE (92): the same resource twice in one request.
+    #[error("{0}")]
+    DuplicateResource(String),
+    /// UNSUPPORTED_SASL_MECHANISM (33).
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
     /// A partition-log error (mapped to its code in [`KafkaError::code`]).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -119,6 +132,10 @@ impl KafkaError {
             ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
             NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
             NotEnoughReplicasAfterAppend(_) => ResponseError::NotEnoughReplicasAfterAppend,
+            UnacceptableCredential(_) => ResponseError::UnacceptableCredential,
+            ResourceNotFound(_) => ResponseError::ResourceNotFound,
+            DuplicateResource(_) => ResponseError::DuplicateResource,
+            UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
             Log(e) => log_error(e),
             Unknown(_) => ResponseError::UnknownServerError,
         };

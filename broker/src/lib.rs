@@ -17,6 +17,7 @@ pub mod node;
 pub mod repeated;
 pub mod replica;
 pub mod resources;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod time;

@@ -88,8 +88,11 @@ pub struct Metrics {
     /// `max.connections.per.ip` reached).
     pub connections_refused: IntCounterVec,
     /// `rill_connections_closed_total{reason}`: connections the broker closed (`idle`,
-    /// `slow_request`, `oversized_frame`, `malformed`).
+    /// `slow_request`, `oversized_frame`, `malformed`, `tls_handshake`, `authentication`).
     pub connections_closed: IntCounterVec,
+    /// `rill_authentications_total{listener,mechanism,result}`: SASL authentications by
+    /// outcome (`success`, `failure`), Kafka's successful/failed-authentication-total.
+    pub authentications: IntCounterVec,
     /// `rill_request_bytes_queued`: request bytes held in memory now (bounded by
     /// `queued.max.request.bytes`).
     pub request_bytes_queued: IntGauge,
@@ -280,8 +283,13 @@ impl Metrics {
             )?,
             connections_closed: labelled_counter(
                 "rill_connections_closed_total",
-                "Connections closed by the broker, by reason (idle, slow_request, oversized_frame, malformed).",
+                "Connections closed by the broker, by reason (idle, slow_request, oversized_frame, malformed, tls_handshake, authentication).",
                 &["reason"],
+            )?,
+            authentications: labelled_counter(
+                "rill_authentications_total",
+                "SASL authentications by listener, mechanism and result (success, failure).",
+                &["listener", "mechanism", "result"],
             )?,
             request_bytes_queued: gauge(
                 "rill_request_bytes_queued",

@@ -34,9 +34,17 @@ pub fn run(name: &str, properties: Option<&Path>, overrides: &[String]) -> ExitC
             }
         };
         // The one line tools and tests wait for.
+        let listeners: Vec<String> = running
+            .listener_addrs
+            .iter()
+            .map(|(name, addr)| format!("{name}@{addr}"))
+            .collect();
         println!(
-            "rill-broker ready: node={node} kafka={} http=http://{} controller={}",
-            running.kafka_addr, running.http_addr, running.controller_addr
+            "rill-broker ready: node={node} kafka={} http=http://{} controller={} listeners={}",
+            running.kafka_addr,
+            running.http_addr,
+            running.controller_addr,
+            listeners.join(",")
         );
         let controller = running.broker.controller.clone();
         tokio::select! {

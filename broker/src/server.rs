@@ -24,8 +24,10 @@ use crate::types::BrokerId;
 pub struct RunningBroker {
     /// Shared state.
     pub broker: Arc<Broker>,
-    /// Where Kafka clients connect.
+    /// Where Kafka clients connect: the inter-broker listener's address.
     pub kafka_addr: SocketAddr,
+    /// Every client listener's bound address, by listener name.
+    pub listener_addrs: std::collections::BTreeMap<String, SocketAddr>,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
     /// Where the metadata quorum listens (the CONTROLLER listener).
@@ -142,37 +144,46 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         "resource limits"
     );
 
-    let listener = config.client_listener().clone();
-    let kafka = TcpListener::bind((listener.host.as_str(), listener.port))
-        .await
-        .map_err(|e| bind_error("listeners", &listener, e))?;
-    let kafka_addr = kafka.local_addr()?;
-    let (adv_host, adv_port) = match config
-        .advertised_listeners
+    // Every client listener binds now, so a port conflict stops the start before anything
+    // registers; its security (certificates, users) loads now too, for the same reason.
+    let mut bound = Vec::new();
+    let mut endpoints = Vec::new();
+    for listener in config.client_listeners() {
+        let socket = TcpListener::bind((listener.host.as_str(), listener.port))
+            .await
+            .map_err(|e| bind_error("listeners", listener, e))?;
+        let addr = socket.local_addr()?;
+        let security = match config.security.listener(&listener.name) {
+            Some(s) => {
+                crate::security::ListenerSecurity::load(s).map_err(|e| anyhow::anyhow!(e))?
+            }
+            None => crate::security::ListenerSecurity::plaintext(&listener.name),
+        };
+        let (host, port) = advertised(&config, listener, addr);
+        endpoints.push(crate::metadata::image::Endpoint {
+            listener: listener.name.clone(),
+            host,
+            port,
+        });
+        bound.push((listener.name.clone(), socket, addr, Arc::new(security)));
+    }
+    let inter_broker = &config.security.inter_broker_listener;
+    let (kafka_addr, adv) = bound
         .iter()
-        .find(|l| l.name == listener.name)
-    {
-        Some(a) => (
-            a.host.clone(),
-            if a.port == 0 {
-                kafka_addr.port()
-            } else {
-                a.port
-            },
-        ),
-        None => {
-            let host = if kafka_addr.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                kafka_addr.ip().to_string()
-            };
-            (host, kafka_addr.port())
-        }
-    };
+        .zip(&endpoints)
+        .find(|((name, ..), _)| name == inter_broker)
+        .or_else(|| bound.iter().zip(&endpoints).next())
+        .map(|((_, _, addr, _), e)| (*addr, e.clone()))
+        .context("no client listener")?;
+    let listener_addrs: std::collections::BTreeMap<String, SocketAddr> = bound
+        .iter()
+        .map(|(name, _, addr, _)| (name.clone(), *addr))
+        .collect();
     let me = BrokerInfo {
         id: BrokerId(config.node_id),
-        host: adv_host,
-        port: adv_port,
+        host: adv.host,
+        port: adv.port,
+        endpoints,
         rack: config.rack.clone(),
         max_partitions: Some(budget.max_partitions),
     };
@@ -245,8 +256,15 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         )
     })?;
     let http_addr = http.local_addr()?;
+    let tls: Vec<_> = bound
+        .iter()
+        .filter_map(|(.., sec)| sec.tls.clone())
+        .collect();
     let listener = tokio::spawn(crate::net::serve(
-        kafka,
+        bound
+            .into_iter()
+            .map(|(_, socket, _, sec)| (socket, sec))
+            .collect(),
         Arc::new(crate::api::Dispatcher::new(broker.clone())),
         crate::net::NetLimits {
             max_connections: budget.max_connections,
@@ -259,6 +277,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         broker.shutdown.watch(),
     ));
     let tasks = vec![
+        tokio::spawn(crate::security::tls::reload_loop(tls)),
         tokio::spawn(crate::http::serve(http, broker.clone())),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(groups.run()),
@@ -301,6 +320,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     Ok(RunningBroker {
         broker,
         kafka_addr,
+        listener_addrs,
         http_addr,
         controller_addr,
         listener,
@@ -378,6 +398,33 @@ fn check_writable(key: &str, dir: &Path) -> anyhow::Result<()> {
         .map_err(|e| fail("is not writable", e))?;
     std::fs::remove_file(&probe).map_err(|e| fail("is not writable", e))?;
     Ok(())
+}
+
+/// Where clients are told to reach `listener` bound at `addr`: its `advertised.listeners`
+/// entry (port 0 there means the bound port), or the bound address (loopback for a wildcard).
+fn advertised(
+    config: &BrokerConfig,
+    listener: &crate::config::Listener,
+    addr: SocketAddr,
+) -> (String, u16) {
+    match config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == listener.name)
+    {
+        Some(a) => (
+            a.host.clone(),
+            if a.port == 0 { addr.port() } else { a.port },
+        ),
+        None => {
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            (host, addr.port())
+        }
+    }
 }
 
 /// A listener that cannot bind, as one line naming the key and the fix.

@@ -6,12 +6,19 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes, VersionRange};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::security::{ClientSecurity, SaslCredentials, SaslMechanism, ScramClient};
 use super::ClientError;
+
+/// A connection's byte stream: a TCP socket, or TLS over one.
+trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
 
 /// The most a response buffer reserves before its bytes arrive (replica fetches bring up to
 /// `replica.fetch.response.max.bytes`, 10 MiB by default, and grow past this as they arrive).
@@ -33,6 +40,8 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// Largest response accepted; a bigger size prefix means the stream is not Kafka.
     pub max_response_bytes: usize,
+    /// TLS and SASL (`--command-config`); PLAINTEXT by default.
+    pub security: ClientSecurity,
 }
 
 impl Default for ConnectionConfig {
@@ -42,6 +51,7 @@ impl Default for ConnectionConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 100 * 1024 * 1024,
+            security: ClientSecurity::default(),
         }
     }
 }
@@ -54,7 +64,7 @@ impl Default for ConnectionConfig {
 /// new one.
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     config: ConnectionConfig,
     correlation_id: i32,
     /// The broker's version range per API key, from ApiVersions.
@@ -93,6 +103,34 @@ impl Connection {
             };
         // Requests are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match config.security.tls.clone() {
+            None => Box::new(stream),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                    ClientError::Protocol(format!("{host} is not a valid TLS server name: {e}"))
+                })?;
+                let connector = tokio_rustls::TlsConnector::from(tls);
+                match tokio::time::timeout(config.connect_timeout, connector.connect(name, stream))
+                    .await
+                {
+                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Err(source)) => {
+                        return Err(ClientError::Io {
+                            addr: addr.to_string(),
+                            source,
+                        })
+                    }
+                    Err(_) => {
+                        return Err(ClientError::Timeout {
+                            what: format!("TLS handshake with {addr}"),
+                            after: config.connect_timeout,
+                        })
+                    }
+                }
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             stream,
@@ -102,6 +140,9 @@ impl Connection {
             broken: false,
         };
         conn.negotiate().await?;
+        if let Some(sasl) = conn.config.security.sasl.clone() {
+            conn.authenticate(&sasl).await?;
+        }
         tracing::debug!(addr, apis = conn.broker_versions.len(), "connected");
         Ok(conn)
     }
@@ -245,6 +286,68 @@ impl Connection {
         })
     }
 
+    /// SaslHandshake v1, then SaslAuthenticate round trips (KIP-152).
+    async fn authenticate(&mut self, sasl: &SaslCredentials) -> Result<(), ClientError> {
+        let mechanism = sasl.mechanism.name();
+        let resp: SaslHandshakeResponse = self
+            .send_version(
+                SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(mechanism)),
+                1,
+            )
+            .await?;
+        if resp.error_code != 0 {
+            let offered: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(ClientError::Authentication(format!(
+                "the broker refused SASL mechanism {mechanism} (it offers {})",
+                offered.join(", ")
+            )));
+        }
+        let version = self
+            .broker_versions(ApiKey::SaslAuthenticate)
+            .map_or(0, |r| r.max.min(2));
+        let step =
+            |token: Vec<u8>| SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
+        match sasl.mechanism {
+            SaslMechanism::Plain => {
+                let token = format!("\0{}\0{}", sasl.username, sasl.password).into_bytes();
+                self.sasl_step(step(token), version).await?;
+            }
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                let mut scram = ScramClient::new(
+                    sasl.mechanism == SaslMechanism::ScramSha512,
+                    &sasl.username,
+                    &sasl.password,
+                );
+                let server_first = self.sasl_step(step(scram.first()), version).await?;
+                let last = scram
+                    .respond(&server_first)
+                    .map_err(ClientError::Authentication)?;
+                let server_final = self.sasl_step(step(last), version).await?;
+                scram
+                    .verify(&server_final)
+                    .map_err(ClientError::Authentication)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sasl_step(
+        &mut self,
+        req: SaslAuthenticateRequest,
+        version: i16,
+    ) -> Result<Vec<u8>, ClientError> {
+        let resp: SaslAuthenticateResponse = self.send_version(req, version).await?;
+        if resp.error_code != 0 {
+            return Err(ClientError::Authentication(
+                resp.error_message
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| format!("SASL error code {}", resp.error_code)),
+            ));
+        }
+        Ok(resp.auth_bytes.to_vec())
+    }
+
     /// Writes one framed request and reads its framed response under the request timeout;
     /// checks the correlation id, decodes the response header and returns the body.
     async fn round_trip<B: Encodable>(
@@ -272,6 +375,7 @@ impl Connection {
         let stream = &mut self.stream;
         let io = async move {
             stream.write_all(&frame).await?;
+            stream.flush().await?;
             let size = stream.read_i32().await?;
             if size < 4 || size as usize > max {
                 let hint = if &size.to_be_bytes() == b"HTTP" {

@@ -29,6 +29,9 @@ pub enum ClientError {
     /// encoded at the negotiated version).
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// TLS or SASL set-up failed, or the broker refused the credentials.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     /// The broker does not implement any version of `api` that this client can speak.
     #[error("the broker does not support {api:?} in any version this client speaks")]
     UnsupportedVersion {

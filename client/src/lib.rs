@@ -25,6 +25,8 @@ mod leaders;
 mod reassign;
 pub mod records;
 pub mod resource;
+pub mod security;
+pub mod users;
 
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,

@@ -113,6 +113,7 @@ class BrokerProcess:
         self.extra_overrides = dict(extra_overrides or {})
         self.proc: Optional[subprocess.Popen] = None
         self.generation = 0
+        self.listeners: dict = {}
         self.kafka_host: Optional[str] = None
         self.kafka_port: Optional[int] = None
         self.http_url: Optional[str] = None
@@ -222,6 +223,12 @@ class BrokerProcess:
                 self.kafka_port = int(m.group("kafka_port"))
                 self.http_url = m.group("http")
                 assert self.kafka_port > 0, f"ready line has port 0: {line!r}"
+                # listeners=NAME@host:port,... : every client listener's address.
+                self.listeners = {}
+                lm = re.search(r"\blisteners=(\S+)", line)
+                for item in (lm.group(1).split(",") if lm else []):
+                    name, _, addr = item.partition("@")
+                    self.listeners[name] = addr
                 return self
 
     def alive(self) -> bool:

@@ -68,6 +68,10 @@ pub struct ConsoleArgs {
     /// Read a password from stdin, print its argon2 hash for the users file, and exit.
     #[arg(long)]
     pub hash_password: bool,
+    /// Kafka client properties for a secured cluster (`security.protocol`, `sasl.mechanism`,
+    /// `sasl.jaas.config`, `ssl.truststore.location`, ...), as Kafka's tools take them.
+    #[arg(long = "command-config", value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
     /// Time limit per Kafka request, in ms.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
@@ -134,6 +138,9 @@ pub enum StartError {
     /// The store could not be opened or migrated.
     #[error("{0}")]
     Store(#[from] store::StoreError),
+    /// A flag's file is unusable (`--command-config`).
+    #[error("{0}")]
+    Config(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -150,10 +157,16 @@ pub enum StartError {
 pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
     let bootstrap = args.bootstrap.clone().unwrap_or_default();
     let request_timeout = Duration::from_millis(args.request_timeout_ms);
+    let security = match &args.command_config {
+        Some(path) => rill_client::security::ClientSecurity::from_file(path)
+            .map_err(|e| StartError::Config(format!("--command-config: {e}")))?,
+        None => rill_client::security::ClientSecurity::default(),
+    };
     let client = |client_id: &str| ConnectionConfig {
         client_id: client_id.into(),
         connect_timeout: request_timeout.min(Duration::from_secs(3)),
         request_timeout,
+        security: security.clone(),
         ..ConnectionConfig::default()
     };
     // Both clients connect on first use: the cluster need not be up yet.

@@ -20,7 +20,7 @@ pub async fn handle(
     b: &Broker,
     req: DescribeClusterRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKER);
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKER {
@@ -52,10 +52,11 @@ pub async fn handle(
             if fenced && !include_fenced {
                 return None;
             }
+            let (host, port) = bi.endpoint_for(ctx.listener)?;
             let mut out = DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(bi.id.0))
-                .with_host(sb(bi.host.clone()))
-                .with_port(bi.port as i32)
+                .with_host(sb(host))
+                .with_port(port as i32)
                 .with_rack(bi.rack.clone().map(sb));
             if version >= 2 {
                 out = out.with_is_fenced(fenced);

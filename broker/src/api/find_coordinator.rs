@@ -14,7 +14,7 @@ pub async fn handle(
     b: &Broker,
     req: FindCoordinatorRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> FindCoordinatorResponse {
     let keys: Vec<StrBytes> = if version >= 4 {
         req.coordinator_keys.clone()
@@ -23,7 +23,7 @@ pub async fn handle(
     };
     let mut answers: Vec<Coordinator> = Vec::with_capacity(keys.len());
     for k in keys {
-        answers.push(find(b, k, req.key_type).await);
+        answers.push(find(b, k, req.key_type, ctx.listener).await);
     }
     if version >= 4 {
         return FindCoordinatorResponse::default().with_coordinators(answers);
@@ -41,7 +41,7 @@ pub async fn handle(
     }
 }
 
-async fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
+async fn find(b: &Broker, key: StrBytes, key_type: i8, listener: &str) -> Coordinator {
     let fail = |key: StrBytes, e: ResponseError, msg: &str| {
         Coordinator::default()
             .with_key(key)
@@ -66,12 +66,15 @@ async fn find(b: &Broker, key: StrBytes, key_type: i8) -> Coordinator {
         .partition_of(key.as_str())
         .and_then(|p| image.partition(crate::group::store::OFFSETS_TOPIC, p))
         .map(|p| p.leader);
-    match leader.and_then(|l| image.brokers.get(&l)) {
-        Some(node) => Coordinator::default()
+    let node = leader
+        .and_then(|l| image.brokers.get(&l))
+        .and_then(|n| n.endpoint_for(listener).map(|(h, p)| (n.id, h, p)));
+    match node {
+        Some((id, host, port)) => Coordinator::default()
             .with_key(key)
-            .with_node_id(BrokerId(node.id.0))
-            .with_host(sb(node.host.clone()))
-            .with_port(node.port as i32),
+            .with_node_id(BrokerId(id.0))
+            .with_host(sb(host))
+            .with_port(port as i32),
         None => fail(
             key,
             ResponseError::CoordinatorNotAvailable,

@@ -23,7 +23,7 @@ pub async fn handle(
     grace: &FencedGrace,
     req: MetadataRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> MetadataResponse {
     let mut failed = BTreeMap::new();
     if req.allow_auto_topic_creation && b.config.auto_create_topics {
@@ -43,18 +43,20 @@ pub async fn handle(
     }
     let image = visible_image(b);
     let fenced = grace.recently_fenced(&image, Instant::now());
-    answer(&image, &fenced, &failed, &req, version)
+    answer(&image, &fenced, &failed, &req, version, ctx.listener)
 }
 
 /// The Metadata response for `req` from `image`: pure, so it is tested without a node.
 /// `recently_fenced` are fenced brokers still listed ([`FencedGrace`]); `failed` are topics
-/// whose auto-creation failed, answered with that error.
+/// whose auto-creation failed, answered with that error; brokers are listed at their
+/// `listener` endpoints.
 pub fn answer(
     image: &MetadataImage,
     recently_fenced: &BTreeSet<crate::types::BrokerId>,
     failed: &BTreeMap<String, KafkaError>,
     req: &MetadataRequest,
     version: i16,
+    listener: &str,
 ) -> MetadataResponse {
     let ops = req.include_topic_authorized_operations;
     let mut topics = Vec::new();
@@ -97,12 +99,17 @@ pub fn answer(
         .brokers
         .values()
         .filter(|bi| !image.fenced_brokers.contains(&bi.id) || recently_fenced.contains(&bi.id))
-        .map(|bi| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(bi.id.0))
-                .with_host(sb(bi.host.clone()))
-                .with_port(bi.port as i32)
-                .with_rack(bi.rack.clone().filter(|_| version >= 1).map(sb))
+        // A client sees each broker at the listener it came in on (Kafka leaves brokers
+        // without that listener out).
+        .filter_map(|bi| {
+            let (host, port) = bi.endpoint_for(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(bi.id.0))
+                    .with_host(sb(host))
+                    .with_port(port as i32)
+                    .with_rack(bi.rack.clone().filter(|_| version >= 1).map(sb)),
+            )
         })
         .collect();
     MetadataResponse::default()
@@ -267,6 +274,7 @@ mod tests {
             &failed,
             &named(&["t", "nope", "denied", "b d"]),
             12,
+            "PLAINTEXT",
         );
         assert_eq!(r.cluster_id.as_deref(), Some("c"));
         let ids: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
@@ -282,6 +290,7 @@ mod tests {
             &failed,
             &MetadataRequest::default().with_topics(None),
             12,
+            "PLAINTEXT",
         );
         assert_eq!(r.brokers.len(), 3);
         assert_eq!(r.topics.len(), 1, "null topics: all of them");

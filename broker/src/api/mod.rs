@@ -3,6 +3,7 @@
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod auto_create;
 pub mod create_partitions;
@@ -15,6 +16,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -31,6 +33,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod versions;
 
@@ -43,6 +47,7 @@ use kafka_protocol::protocol::Encodable;
 use std::sync::Arc;
 
 use crate::context::Broker;
+use crate::security::session::Session;
 
 /// The request handlers' entry point: the node's context plus the state that belongs to one
 /// handler (Metadata's fenced-broker grace), owned here rather than by the node.
@@ -72,6 +77,11 @@ pub struct Ctx<'a> {
     pub header: &'a RequestHeader,
     /// The client's address.
     pub peer: std::net::SocketAddr,
+    /// The authenticated principal (`User:ANONYMOUS` on PLAINTEXT listeners).
+    pub principal: &'a crate::security::Principal,
+    /// The listener the request came in on: Metadata and FindCoordinator answer with its
+    /// endpoints.
+    pub listener: &'a str,
 }
 
 impl Ctx<'_> {
@@ -93,16 +103,21 @@ pub enum Outcome {
     NoResponse,
     /// Close the connection, logging the reason (unparseable or unsupported request).
     Close(String),
+    /// Send the bytes in the output buffer, then close (a failed authentication).
+    RespondThenClose(String),
 }
 
 /// Decodes ([`decode::decode`]) and handles one frame, writing the size-prefixed response
 /// into `out`.
 pub async fn handle_frame(
     d: &Dispatcher,
-    peer: std::net::SocketAddr,
+    session: &mut Session,
     frame: Bytes,
     out: &mut BytesMut,
 ) -> Outcome {
+    if session.expects_raw_token() {
+        return sasl_authenticate::raw_token(&d.broker, session, &frame, out).await;
+    }
     let (api, version, header, body) = match decode::decode(frame) {
         Ok(decode::Decoded::Request {
             api,
@@ -122,10 +137,33 @@ pub async fn handle_frame(
         }
         Err(decode::Refused(why)) => return Outcome::Close(why),
     };
+    if let Err(why) = session.admit(api, Instant::now()) {
+        return Outcome::Close(why);
+    }
     let correlation_id = header.correlation_id;
+    // SASL requests change the session; everything else only reads it.
+    match body {
+        RequestKind::SaslHandshake(req) => {
+            let (resp, close) = sasl_handshake::handle(session, req, version);
+            return match encode(out, correlation_id, api, version, &resp) {
+                Outcome::Respond => close.map_or(Outcome::Respond, Outcome::RespondThenClose),
+                other => other,
+            };
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            let (resp, close) = sasl_authenticate::handle(&d.broker, session, req).await;
+            return match encode(out, correlation_id, api, version, &resp) {
+                Outcome::Respond => close.map_or(Outcome::Respond, Outcome::RespondThenClose),
+                other => other,
+            };
+        }
+        _ => {}
+    }
     let ctx = Ctx {
         header: &header,
-        peer,
+        peer: session.peer,
+        principal: session.principal(),
+        listener: &session.listener.name,
     };
     let b = d.broker.as_ref();
     let started = Instant::now();
@@ -196,6 +234,12 @@ pub async fn handle_frame(
             reply!(list_partition_reassignments::handle(b, req, version, &ctx).await)
         }
         R::ElectLeaders(req) => reply!(elect_leaders::handle(b, req, version, &ctx).await),
+        R::AlterUserScramCredentials(req) => {
+            reply!(alter_user_scram_credentials::handle(b, req, version, &ctx).await)
+        }
+        R::DescribeUserScramCredentials(req) => {
+            reply!(describe_user_scram_credentials::handle(b, req, version, &ctx).await)
+        }
         // `versions::supported` admits only the APIs above.
         _ => Outcome::Close(format!("API {api:?} has no handler")),
     };

@@ -47,6 +47,10 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         AlterPartitionReassignments => r(0, 1),
         ListPartitionReassignments => r(0, 0),
         ElectLeaders => r(0, 2),
+        SaslHandshake => r(0, 1),
+        SaslAuthenticate => r(0, 2),
+        DescribeUserScramCredentials => r(0, 0),
+        AlterUserScramCredentials => r(0, 0),
         _ => return None,
     })
 }
@@ -94,6 +98,10 @@ pub fn name(api: ApiKey) -> &'static str {
         AlterPartitionReassignments => "AlterPartitionReassignments",
         ListPartitionReassignments => "ListPartitionReassignments",
         ElectLeaders => "ElectLeaders",
+        SaslHandshake => "SaslHandshake",
+        SaslAuthenticate => "SaslAuthenticate",
+        DescribeUserScramCredentials => "DescribeUserScramCredentials",
+        AlterUserScramCredentials => "AlterUserScramCredentials",
         _ => "Other",
     }
 }

@@ -6,6 +6,7 @@ pub mod dynamic;
 pub mod group;
 pub mod limits;
 pub mod replica_list;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -267,6 +268,9 @@ pub struct BrokerConfig {
     pub hw_checkpoint_interval_ms: u64,
     /// Connection, request-memory and hosting limits (`max.connections`, ...).
     pub limits: limits::LimitsConfig,
+    /// Listener security, SASL, re-authentication and the authorizer (`ssl.*`, `sasl.*`,
+    /// `listener.security.protocol.map`, `authorizer.class.name`, ...).
+    pub security: security::SecurityConfig,
     /// Every property as given, for DescribeConfigs and topic defaults.
     pub raw: BTreeMap<String, String>,
 }
@@ -295,6 +299,7 @@ impl BrokerConfig {
     pub fn from_map(raw: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
         for k in raw.keys() {
             let known = BROKER_KEYS.contains(&k.as_str())
+                || security::is_security_key(k)
                 || defs::TOPIC_CONFIGS
                     .iter()
                     .any(|d| d.synonyms.iter().any(|(s, _)| s == k));
@@ -355,7 +360,12 @@ impl BrokerConfig {
             .get("metadata.log.dir")
             .map(|d| PathBuf::from(d.trim()))
             .unwrap_or_else(|| log_dirs[0].clone());
+        let controller_name_list: Vec<String> = defs::split_list(&controller_names)
+            .map(str::to_string)
+            .collect();
+        let security = security::security_config(&raw, &listeners, &controller_name_list)?;
         let cfg = BrokerConfig {
+            security,
             node_id,
             listeners,
             advertised_listeners,
@@ -473,6 +483,20 @@ impl BrokerConfig {
                 ));
             }
         }
+        // Replication and the liveness probes use Rill's own client, which speaks PLAINTEXT.
+        let ib = &cfg.security.inter_broker_listener;
+        if let Some(s) = cfg.security.listener(ib) {
+            if cfg.quorum_voters.len() > 1 && s.protocol != security::SecurityProtocol::Plaintext {
+                return Err(invalid(
+                    "inter.broker.listener.name",
+                    ib,
+                    &format!(
+                        "is a {} listener; brokers reach each other over PLAINTEXT in this version (add a PLAINTEXT listener on a private address for them)",
+                        s.protocol.name()
+                    ),
+                ));
+            }
+        }
         // Every topic default set at broker level must be a valid value for its topic key.
         for def in defs::TOPIC_CONFIGS {
             for (key, factor) in def.synonyms {
@@ -489,12 +513,19 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
-    /// The listener that serves Kafka clients.
-    pub fn client_listener(&self) -> &Listener {
-        // from_map guarantees one exists.
+    /// The listeners that serve Kafka clients: every one but the controller's.
+    pub fn client_listeners(&self) -> impl Iterator<Item = &Listener> {
         self.listeners
             .iter()
-            .find(|l| l.name != "CONTROLLER")
+            .filter(|l| l.name != self.controller_listener.name)
+    }
+
+    /// The listener brokers reach each other on (`inter.broker.listener.name`).
+    pub fn client_listener(&self) -> &Listener {
+        // from_map guarantees a client listener exists.
+        self.client_listeners()
+            .find(|l| l.name == self.security.inter_broker_listener)
+            .or_else(|| self.client_listeners().next())
             .unwrap_or(&self.listeners[0])
     }
 }

@@ -190,7 +190,7 @@ pub async fn run(
                 Ok((id, addr, Probe::Answered(conn))) => {
                     last_seen.insert(id, Instant::now());
                     refused_since.remove(&id);
-                    conns.insert(id, (addr, conn));
+                    conns.insert(id, (addr, *conn));
                     answered.push(id);
                 }
                 Ok((id, _, Probe::Refused)) => {
@@ -314,12 +314,12 @@ async fn probe(addr: &str, client_id: &str, conn: Option<Connection>, timeout: D
             .await
             .is_ok_and(|r| r.is_ok());
         if ok {
-            return Probe::Answered(c);
+            return Probe::Answered(Box::new(c));
         }
     }
     // Connecting runs ApiVersions: a broker that answers it is alive.
     match tokio::time::timeout(timeout, Connection::connect_with(addr, client_id, timeout)).await {
-        Ok(Ok(c)) => Probe::Answered(c),
+        Ok(Ok(c)) => Probe::Answered(Box::new(c)),
         Ok(Err(ClientError::Io { source, .. }))
             if source.kind() == std::io::ErrorKind::ConnectionRefused =>
         {
@@ -332,7 +332,7 @@ async fn probe(addr: &str, client_id: &str, conn: Option<Connection>, timeout: D
 /// What one liveness check found.
 enum Probe {
     /// The broker answered ApiVersions (the connection is kept for the next check).
-    Answered(Connection),
+    Answered(Box<Connection>),
     /// Nothing listens on the broker's port any more: its process is gone (a crash or a
     /// `kill -9` closes the listener at once), as opposed to a slow or unreachable broker.
     Refused,

@@ -394,6 +394,17 @@ impl Controller {
         Ok(())
     }
 
+    /// Sets and removes SCRAM credentials (validated by the caller).
+    pub async fn alter_scram_credentials(
+        &self,
+        upserts: Vec<crate::metadata::security::ScramUpsert>,
+        deletions: Vec<crate::metadata::security::ScramDeletion>,
+    ) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::AlterScramCredentials { upserts, deletions })
+            .await?;
+        Ok(())
+    }
+
     /// Hands out a fresh producer id (InitProducerId without a transactional id).
     pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
         match self
@@ -614,6 +625,7 @@ mod tests {
 
     fn me() -> BrokerInfo {
         BrokerInfo {
+            endpoints: Vec::new(),
             id: BrokerId(1),
             host: "127.0.0.1".into(),
             port: 9092,

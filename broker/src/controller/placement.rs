@@ -228,6 +228,7 @@ mod tests {
     fn brokers(n: i32) -> Vec<BrokerInfo> {
         (1..=n)
             .map(|i| BrokerInfo {
+                endpoints: Vec::new(),
                 id: BrokerId(i),
                 host: "h".into(),
                 port: 1,
@@ -267,6 +268,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, r)| BrokerInfo {
+                endpoints: Vec::new(),
                 id: BrokerId(i as i32 + 1),
                 host: "h".into(),
                 port: 1,

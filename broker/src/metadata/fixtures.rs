@@ -15,6 +15,7 @@ pub fn image(brokers: i32, fenced: &[i32], partitions: Vec<PartitionMeta>) -> Me
     let mut img = MetadataImage::default();
     for id in 1..=brokers {
         let info = BrokerInfo {
+            endpoints: Vec::new(),
             id: BrokerId(id),
             host: "h".into(),
             port: 1,

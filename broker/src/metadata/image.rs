@@ -17,6 +17,12 @@ pub struct BrokerInfo {
     pub host: String,
     /// Advertised port for clients.
     pub port: u16,
+    /// Every client listener's advertised endpoint (`host`/`port` above are the
+    /// inter-broker listener's); Metadata answers a client with the endpoints of the listener
+    /// it connected to, as Kafka does. Empty for brokers registered before listeners were
+    /// recorded: they have `host`/`port` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
     /// `broker.rack`.
     pub rack: Option<String>,
     /// `max.broker.partitions` as the broker resolved it at registration (its file limit's
@@ -24,6 +30,32 @@ pub struct BrokerInfo {
     /// for brokers registered before the limit existed (no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_partitions: Option<u32>,
+}
+
+/// One advertised listener of a broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The listener's name (`SASL_SSL`, `INTERNAL`, ...).
+    pub listener: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+}
+
+impl BrokerInfo {
+    /// Where a client on `listener` reaches this broker: that listener's endpoint, or the
+    /// broker's only address when it recorded none (registered before listeners were).
+    /// `None` when the broker does not serve that listener (Kafka leaves such brokers out).
+    pub fn endpoint_for(&self, listener: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 /// One partition's placement and leadership.
@@ -102,6 +134,9 @@ pub struct MetadataImage {
     /// but get no new replicas until they register again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub brokers_without_storage: BTreeSet<BrokerId>,
+    /// SCRAM credentials by user, then mechanism name (`SCRAM-SHA-256`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram_credentials: BTreeMap<String, BTreeMap<String, super::security::StoredScram>>,
 }
 
 /// A partition reassignment in progress: the partition's replicas are the target followed by

@@ -7,6 +7,7 @@
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod image;
+pub mod security;
 pub mod topic_config;
 
 pub use image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};

@@ -33,12 +33,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::api::{self, Dispatcher, Outcome};
 use crate::context::Broker;
+use crate::security::session::Session;
+use crate::security::{ListenerSecurity, Principal};
 use crate::shutdown::Closing;
 pub use admission::NetLimits;
 use admission::{Admission, Held};
@@ -55,11 +57,11 @@ const INITIAL_FRAME_CAPACITY: usize = 1 << 20;
 /// How long a stopping listener lets its connections finish the requests in hand.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts connections until the node stops, a task for each, kept in a `JoinSet`; then
-/// stops accepting, lets every connection finish the request in hand (each closes before
-/// reading another) and waits for them, at most [`DRAIN_TIMEOUT`].
+/// Serves every client listener until the node stops: one accept loop each, sharing the
+/// connection slots and the request-memory budget (`max.connections` is node-wide in Kafka
+/// too).
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<(TcpListener, Arc<ListenerSecurity>)>,
     dispatcher: Arc<Dispatcher>,
     limits: NetLimits,
     closing: Closing,
@@ -67,6 +69,32 @@ pub async fn serve(
     let broker = dispatcher.broker().clone();
     let admission = Arc::new(Admission::new(&limits, broker.metrics.clone()));
     let limits = Arc::new(limits);
+    let mut loops = JoinSet::new();
+    for (listener, security) in listeners {
+        loops.spawn(accept_loop(
+            listener,
+            security,
+            dispatcher.clone(),
+            admission.clone(),
+            limits.clone(),
+            closing.clone(),
+        ));
+    }
+    while loops.join_next().await.is_some() {}
+}
+
+/// Accepts connections on one listener until the node stops, a task for each, kept in a
+/// `JoinSet`; then stops accepting, lets every connection finish the request in hand (each
+/// closes before reading another) and waits for them, at most [`DRAIN_TIMEOUT`].
+async fn accept_loop(
+    listener: TcpListener,
+    security: Arc<ListenerSecurity>,
+    dispatcher: Arc<Dispatcher>,
+    admission: Arc<Admission>,
+    limits: Arc<NetLimits>,
+    closing: Closing,
+) {
+    let broker = dispatcher.broker().clone();
     let mut connections = JoinSet::new();
     let mut stop = closing.clone();
     loop {
@@ -101,12 +129,21 @@ pub async fn serve(
                 let admission = admission.clone();
                 let limits = limits.clone();
                 let closing = closing.clone();
+                let security = security.clone();
                 connections.spawn(async move {
                     let _slot = slot;
                     let _per_ip = per_ip;
                     broker.metrics.connections.inc();
-                    let r =
-                        connection(stream, peer, &dispatcher, &limits, &admission, closing).await;
+                    let r = connection(
+                        stream,
+                        peer,
+                        security,
+                        &dispatcher,
+                        &limits,
+                        &admission,
+                        closing,
+                    )
+                    .await;
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an I/O error");
                     }
@@ -147,6 +184,8 @@ enum CloseReason {
     SlowRequest,
     OversizedFrame,
     Malformed,
+    TlsHandshake,
+    Authentication,
 }
 
 impl CloseReason {
@@ -156,6 +195,8 @@ impl CloseReason {
             CloseReason::SlowRequest => "slow_request",
             CloseReason::OversizedFrame => "oversized_frame",
             CloseReason::Malformed => "malformed",
+            CloseReason::TlsHandshake => "tls_handshake",
+            CloseReason::Authentication => "authentication",
         }
     }
 }
@@ -173,20 +214,73 @@ enum Frame {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    security: Arc<ListenerSecurity>,
+    dispatcher: &Dispatcher,
+    limits: &NetLimits,
+    admission: &Admission,
+    closing: Closing,
+) -> std::io::Result<()> {
+    let broker = dispatcher.broker().as_ref();
+    stream.set_nodelay(true)?;
+    let Some(tls) = security.tls.clone() else {
+        let session = Session::new(security, peer, Principal::anonymous());
+        return requests(stream, session, dispatcher, limits, admission, closing).await;
+    };
+    // The handshake is the first thing a TLS peer sends: it must finish within the same
+    // time as a request frame, or a silent peer would hold the connection.
+    let accepted =
+        tokio::time::timeout(limits.request_read_timeout, tls.acceptor().accept(stream)).await;
+    let stream = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            close(
+                broker,
+                admission,
+                peer,
+                CloseReason::TlsHandshake,
+                &e.to_string(),
+            );
+            return Ok(());
+        }
+        Err(_) => {
+            close(
+                broker,
+                admission,
+                peer,
+                CloseReason::SlowRequest,
+                "TLS handshake not complete within socket.request.read.timeout.ms",
+            );
+            return Ok(());
+        }
+    };
+    let principal = match tls.principal(stream.get_ref().1.peer_certificates()) {
+        Ok(p) => p,
+        Err(why) => {
+            close(broker, admission, peer, CloseReason::Authentication, &why);
+            return Ok(());
+        }
+    };
+    let session = Session::new(security, peer, principal);
+    requests(stream, session, dispatcher, limits, admission, closing).await
+}
+
+/// Serves one connection's requests, in order, until it closes.
+async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut session: Session,
     dispatcher: &Dispatcher,
     limits: &NetLimits,
     admission: &Admission,
     mut closing: Closing,
 ) -> std::io::Result<()> {
     let broker = dispatcher.broker().as_ref();
-    stream.set_nodelay(true)?;
-    let (mut rd, mut wr) = stream.into_split();
+    let peer = session.peer;
     let mut out = BytesMut::with_capacity(64 * 1024);
     loop {
         // Between requests a stopping node closes the connection; a request in hand is
         // answered first.
         let next = tokio::select! {
-            f = read_frame(&mut rd, limits, admission) => f?,
+            f = read_frame(&mut stream, limits, admission) => f?,
             _ = closing.closed() => {
                 tracing::debug!(%peer, "closing connection: broker shutting down");
                 return Ok(());
@@ -200,12 +294,19 @@ async fn connection(
                 return Ok(());
             }
         };
-        let outcome =
-            api::handle_frame(dispatcher, peer, bytes::Bytes::from(frame), &mut out).await;
+        let outcome = api::handle_frame(
+            dispatcher,
+            &mut session,
+            bytes::Bytes::from(frame),
+            &mut out,
+        )
+        .await;
         drop(held);
         match outcome {
             Outcome::Respond => {
-                wr.write_all(&out).await?;
+                stream.write_all(&out).await?;
+                // TLS buffers records; a plain socket's flush is a no-op.
+                stream.flush().await?;
                 out.clear();
                 // A big fetch response must not pin its buffer for the connection's life,
                 // but responses of the usual fetch sizes (1 MiB per partition, a replica's
@@ -218,6 +319,18 @@ async fn connection(
             Outcome::NoResponse => {}
             Outcome::Close(reason) => {
                 close(broker, admission, peer, CloseReason::Malformed, &reason);
+                return Ok(());
+            }
+            Outcome::RespondThenClose(reason) => {
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+                close(
+                    broker,
+                    admission,
+                    peer,
+                    CloseReason::Authentication,
+                    &reason,
+                );
                 return Ok(());
             }
         }

@@ -294,6 +294,27 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::DescribeCluster,
             RequestKind::DescribeCluster(Default::default()),
         ),
+        (
+            ApiKey::SaslHandshake,
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(
+                kafka_protocol::protocol::StrBytes::from_static_str("SCRAM-SHA-512"),
+            )),
+        ),
+        (
+            ApiKey::SaslAuthenticate,
+            RequestKind::SaslAuthenticate(
+                SaslAuthenticateRequest::default()
+                    .with_auth_bytes(Bytes::from_static(b"n,,n=alice,r=abcdefgh")),
+            ),
+        ),
+        (
+            ApiKey::DescribeUserScramCredentials,
+            RequestKind::DescribeUserScramCredentials(Default::default()),
+        ),
+        (
+            ApiKey::AlterUserScramCredentials,
+            RequestKind::AlterUserScramCredentials(Default::default()),
+        ),
     ]
 }
 
@@ -479,7 +500,17 @@ pub enum Target {
     Batches,
     /// The controller RPC parser.
     Rpc,
+    /// SASL tokens: the SCRAM server's two steps and PLAIN's parser.
+    Sasl,
 }
+
+/// Well-formed SASL tokens to mutate: SCRAM client-first and client-final, PLAIN.
+const SASL_SEEDS: &[&[u8]] = &[
+    b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL",
+    b"n,a=alice,n=alice,r=abc,ext=1",
+    b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+    b"\0bob\0bob-secret",
+];
 
 /// The seeds and how input `i` of a stream is made from them.
 pub struct Inputs {
@@ -541,9 +572,12 @@ impl Inputs {
             let batch = &self.batches[rng.below(self.batches.len())];
             let others: Vec<&[u8]> = self.batches.iter().map(|b| &b[..]).collect();
             (Target::Batches, mutate(&mut rng, batch, &others))
-        } else {
+        } else if roll < 98 {
             let r = &self.rpc[rng.below(self.rpc.len())];
             (Target::Rpc, mutate(&mut rng, r, &[]))
+        } else {
+            let t = SASL_SEEDS[rng.below(SASL_SEEDS.len())];
+            (Target::Sasl, mutate(&mut rng, t, SASL_SEEDS))
         }
     }
 }
@@ -567,6 +601,17 @@ pub fn run(target: Target, bytes: &[u8]) {
         Target::Rpc => {
             let _ = rill_broker::controller::raft::network::parse_request(bytes);
             let _ = rill_broker::controller::raft::network::parse_reply(bytes);
+        }
+        Target::Sasl => {
+            use rill_broker::security::sasl::{parse_plain, ScramMechanism, ScramServer};
+            // As a client-first, then (after a valid first) as a client-final.
+            let mut s = ScramServer::new(ScramMechanism::Sha256);
+            let _ = s.step(bytes, |_| None);
+            let mut s = ScramServer::new(ScramMechanism::Sha512);
+            if s.step(b"n,,n=alice,r=fyko", |_| None).is_ok() {
+                let _ = s.step(bytes, |_| None);
+            }
+            let _ = parse_plain(bytes);
         }
     }
 }

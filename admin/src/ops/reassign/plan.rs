@@ -184,6 +184,7 @@ pub fn generate(
             ))
         })?;
         infos.push(BrokerInfo {
+            endpoints: Vec::new(),
             id: BrokerId(*id),
             host: b.host.clone(),
             port: u16::try_from(b.port).unwrap_or(0),

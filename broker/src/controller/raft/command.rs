@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::metadata::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
+use crate::metadata::security::{ScramDeletion, ScramUpsert};
 use crate::types::{BrokerId, TopicPartition};
 
 /// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.
@@ -116,6 +117,14 @@ pub enum MetadataCommand {
         /// Every log dir of `broker` is offline: it can host no new replica.
         #[serde(default)]
         no_storage: bool,
+    },
+    /// Sets and removes SCRAM credentials (AlterUserScramCredentials, validated by the
+    /// proposer). Removing a credential that is not there changes nothing.
+    AlterScramCredentials {
+        /// Credentials to set, replacing any for the same user and mechanism.
+        upserts: Vec<ScramUpsert>,
+        /// Credentials to remove.
+        deletions: Vec<ScramDeletion>,
     },
 }
 
@@ -443,6 +452,36 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             image.next_producer_id = next;
             Ok(CommandResult::ProducerIds { first })
         }
+        MetadataCommand::AlterScramCredentials { upserts, deletions } => {
+            let known = |m: &str| m == "SCRAM-SHA-256" || m == "SCRAM-SHA-512";
+            if let Some(bad) = upserts
+                .iter()
+                .map(|u| (&u.user, &u.mechanism))
+                .chain(deletions.iter().map(|d| (&d.user, &d.mechanism)))
+                .find(|(user, m)| user.is_empty() || !known(m))
+            {
+                return Err(CommandError::Invalid(format!(
+                    "SCRAM credential for user {:?} with mechanism {:?}",
+                    bad.0, bad.1
+                )));
+            }
+            for d in deletions {
+                if let Some(by_mech) = image.scram_credentials.get_mut(&d.user) {
+                    by_mech.remove(&d.mechanism);
+                    if by_mech.is_empty() {
+                        image.scram_credentials.remove(&d.user);
+                    }
+                }
+            }
+            for u in upserts {
+                image
+                    .scram_credentials
+                    .entry(u.user.clone())
+                    .or_default()
+                    .insert(u.mechanism.clone(), u.credential.clone());
+            }
+            Ok(CommandResult::Done)
+        }
         MetadataCommand::SetClusterId(id) => {
             if id.is_empty() {
                 return Err(CommandError::Invalid("empty cluster id".into()));
@@ -488,6 +527,7 @@ mod tests {
 
     fn broker(id: i32) -> BrokerInfo {
         BrokerInfo {
+            endpoints: Vec::new(),
             id: BrokerId(id),
             host: "127.0.0.1".into(),
             port: 9092,

@@ -56,6 +56,7 @@ fn topic(name: &str, partitions: usize) -> TopicMeta {
 
 fn broker(id: i32) -> BrokerInfo {
     BrokerInfo {
+        endpoints: Vec::new(),
         id: BrokerId(id),
         host: "127.0.0.1".into(),
         port: 9000 + id as u16,

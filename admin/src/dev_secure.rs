@@ -2,8 +2,9 @@
 //! certificate (for 127.0.0.1 and localhost) are made once per data dir with rcgen, an admin
 //! SCRAM user gets a random password, and a ready client config (`client.properties`, Kafka's
 //! keys) is written beside them for `rill --command-config`, librdkafka, kcat or the Java
-//! tools. Brokers reach each other on an INTERNAL PLAINTEXT listener on loopback (the
-//! brokers' own client speaks PLAINTEXT in this version).
+//! tools. ACLs are enforced (the admin is a super user). Brokers reach each other on an
+//! INTERNAL PLAINTEXT listener on loopback (the brokers' own client speaks PLAINTEXT in this
+//! version), whose anonymous principal is a super user too.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,10 @@ impl Secure {
             "ssl.keystore.type=PEM".into(),
             format!("ssl.keystore.location={}", self.broker_pem.display()),
             "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256".into(),
+            // ACLs on: the admin and the loopback-only INTERNAL listener (User:ANONYMOUS,
+            // which replication uses) are super users; everyone else needs ACLs.
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+            format!("super.users=User:{ADMIN_USER};User:ANONYMOUS"),
         ]
     }
 

@@ -6,6 +6,7 @@
 //!
 //! Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 
+mod acls;
 mod cli;
 mod clock;
 mod console;
@@ -59,6 +60,8 @@ enum Command {
     /// Describe, set and delete users' SCRAM credentials (like kafka-configs.sh
     /// --entity-type users).
     Users(users::UsersArgs),
+    /// Add, remove and list ACLs (like kafka-acls.sh).
+    Acls(acls::AclsArgs),
 }
 
 /// Arguments of `rill broker` (kafka-server-start.sh's shape).
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Leaders(args) => run_admin("leaders", args.change(), leaders::run(args)),
         Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
         Command::Users(args) => run_admin("users", args.change(), users::run(args)),
+        Command::Acls(args) => run_admin("acls", args.change(), acls::run(args)),
     }
 }
 

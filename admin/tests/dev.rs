@@ -176,7 +176,7 @@ async fn dev_cluster_serves_survives_a_kill_and_stops() {
 }
 
 /// `rill dev --secure`: clients must come over SASL_SSL; the printed client config works for
-/// `rill` (topics, users) and the console reaches the cluster with it.
+/// `rill` (topics, users, acls), ACLs are enforced, and the console reaches the cluster.
 #[test]
 fn dev_secure_cluster_takes_sasl_ssl_clients_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -317,15 +317,49 @@ fn dev_secure_cluster_takes_sasl_ssl_clients_only() {
             .join("\n"),
     )
     .expect("write");
-    let bob = rill(&[
-        "topics",
-        "--bootstrap-server",
-        &bootstrap,
-        "--command-config",
-        bob_props.to_str().expect("utf-8"),
-        "--list",
-    ]);
-    assert!(bob.ok().lines().any(|l| l == "secure-t"));
+    let bob_lists = || {
+        rill(&[
+            "topics",
+            "--bootstrap-server",
+            &bootstrap,
+            "--command-config",
+            bob_props.to_str().expect("utf-8"),
+            "--list",
+        ])
+        .ok()
+        .lines()
+        .any(|l| l == "secure-t")
+    };
+    // ACLs are on: bob sees nothing until the admin grants him the topic's prefix.
+    assert!(!bob_lists(), "deny by default");
+    let grant = [
+        "--allow-principal",
+        "User:bob",
+        "--consumer",
+        "--topic",
+        "secure-",
+        "--group",
+        "bob-",
+        "--resource-pattern-type",
+        "prefixed",
+    ];
+    let mut add = vec!["--add"];
+    add.extend_from_slice(&grant);
+    run(with("acls", &add)).ok();
+    let listed = run(with(
+        "acls",
+        &["--list", "--principal", "User:bob", "--output", "json"],
+    ))
+    .json();
+    assert_eq!(listed["acls"].as_array().map(Vec::len), Some(3), "{listed}");
+    assert!(bob_lists(), "the prefixed ACL lets bob see secure-t");
+    // Removing needs --force.
+    let mut remove = vec!["--remove"];
+    remove.extend_from_slice(&grant);
+    assert_eq!(run(with("acls", &remove)).code, 2);
+    remove.push("--force");
+    run(with("acls", &remove)).ok();
+    assert!(!bob_lists(), "bob's ACLs are gone");
     // A wrong password is refused with Kafka's message.
     std::fs::write(
         &bob_props,

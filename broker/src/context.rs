@@ -28,4 +28,6 @@ pub struct Broker {
     pub ready: AtomicBool,
     /// Begun at shutdown: connections stop taking requests before logs are closed.
     pub shutdown: Shutdown,
+    /// ACL checks, when `authorizer.class.name` names the standard authorizer.
+    pub authorizer: Option<crate::security::authorizer::Authorizer>,
 }

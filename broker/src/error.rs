@@ -95,6 +95,15 @@ pub enum KafkaError {
     /// UNSUPPORTED_SASL_MECHANISM (33).
     #[error("{0}")]
     UnsupportedSaslMechanism(String),
+    /// TOPIC_AUTHORIZATION_FAILED (29).
+    #[error("{0}")]
+    TopicAuthorizationFailed(String),
+    /// GROUP_AUTHORIZATION_FAILED (30).
+    #[error("{0}")]
+    GroupAuthorizationFailed(String),
+    /// CLUSTER_AUTHORIZATION_FAILED (31).
+    #[error("{0}")]
+    ClusterAuthorizationFailed(String),
     /// A partition-log error (mapped to its code in [`KafkaError::code`]).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -136,6 +145,9 @@ impl KafkaError {
             ResourceNotFound(_) => ResponseError::ResourceNotFound,
             DuplicateResource(_) => ResponseError::DuplicateResource,
             UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
+            TopicAuthorizationFailed(_) => ResponseError::TopicAuthorizationFailed,
+            GroupAuthorizationFailed(_) => ResponseError::GroupAuthorizationFailed,
+            ClusterAuthorizationFailed(_) => ResponseError::ClusterAuthorizationFailed,
             Log(e) => log_error(e),
             Unknown(_) => ResponseError::UnknownServerError,
         };

@@ -231,6 +231,11 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         groups: groups.clone(),
         ready: AtomicBool::new(false),
         shutdown: Shutdown::new(),
+        authorizer: config
+            .security
+            .authorizer
+            .as_ref()
+            .map(crate::security::authorizer::Authorizer::new),
     });
     {
         // The coordinator follows leadership of __consumer_offsets with every image (after the

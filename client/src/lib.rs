@@ -13,6 +13,7 @@
 //!   admin operations (topics, configs, offsets, groups) in `admin.rs` and `groups.rs`.
 //! - [`ClientError`]: every failure, Kafka error codes included.
 
+mod acls;
 mod admin;
 mod brokers;
 pub mod browse;
@@ -28,6 +29,7 @@ pub mod resource;
 pub mod security;
 pub mod users;
 
+pub use acls::{Acl, AclFilter};
 pub use admin::{
     ConfigEntry, ConfigOp, ConfigSource, ItemResult, ListedOffset, NewTopic, OffsetSpec,
     TopicPartition,

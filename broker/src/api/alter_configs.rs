@@ -18,12 +18,17 @@ pub async fn handle_alter(
     b: &Broker,
     req: AlterConfigsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let out = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
         let result = async {
+            ctx.authz.config_resource(
+                crate::metadata::acl::AclOperation::AlterConfigs,
+                r.resource_type,
+                r.resource_name.as_str(),
+            )?;
             if r.resource_type != RESOURCE_BROKER {
                 check_resource(b, r.resource_type, r.resource_name.as_str())?;
             }
@@ -60,7 +65,7 @@ pub async fn handle_incremental(
     b: &Broker,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
@@ -69,6 +74,11 @@ pub async fn handle_incremental(
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
         let result = async {
+            ctx.authz.config_resource(
+                crate::metadata::acl::AclOperation::AlterConfigs,
+                r.resource_type,
+                &name,
+            )?;
             if r.resource_type == RESOURCE_BROKER {
                 return alter_broker(b, &name, &r.configs, req.validate_only).await;
             }

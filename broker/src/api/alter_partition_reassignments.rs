@@ -17,8 +17,15 @@ pub async fn handle(
     b: &Broker,
     req: AlterPartitionReassignmentsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.authz.cluster(crate::metadata::acl::AclOperation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(
+                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+            )
+            .with_error_message(Some(super::sb("needs ALTER on the cluster")));
+    }
     // v0 has no flag: replication factor changes are allowed, as before KIP-860.
     let allow_rf_change = version < 1 || req.allow_replication_factor_change;
     let mut responses = Vec::with_capacity(req.topics.len());

@@ -47,6 +47,16 @@ pub async fn handle(
             .collect();
         return response(users.into_iter().map(|u| (u, Some(&e))));
     }
+    if !ctx.authz.cluster(crate::metadata::acl::AclOperation::Alter) {
+        let e = KafkaError::ClusterAuthorizationFailed("needs ALTER on the cluster".into());
+        let users: BTreeSet<String> = req
+            .deletions
+            .iter()
+            .map(|d| d.name.to_string())
+            .chain(req.upsertions.iter().map(|u| u.name.to_string()))
+            .collect();
+        return response(users.into_iter().map(|u| (u, Some(&e))));
+    }
     let image = b.controller.image();
     let mut seen: BTreeSet<(String, i8)> = BTreeSet::new();
     let mut deletions = Vec::new();

@@ -11,13 +11,26 @@ pub async fn handle(
     b: &Broker,
     req: CreatePartitionsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::new();
     for t in req.topics {
         results.push(
             async {
                 let name = t.name.0.to_string();
+                if !ctx
+                    .authz
+                    .topic(crate::metadata::acl::AclOperation::Alter, &name)
+                {
+                    let e = crate::error::KafkaError::TopicAuthorizationFailed(format!(
+                        "{} may not alter topic {name}",
+                        ctx.principal
+                    ));
+                    return CreatePartitionsTopicResult::default()
+                        .with_name(t.name)
+                        .with_error_code(e.code())
+                        .with_error_message(e.message());
+                }
                 let assignment = t.assignments.map(|a| {
                     a.into_iter()
                         .map(|x| x.broker_ids.into_iter().map(|id| BrokerId(id.0)).collect())

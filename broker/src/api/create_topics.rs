@@ -19,8 +19,12 @@ pub async fn handle(
     b: &Broker,
     req: CreateTopicsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> CreateTopicsResponse {
+    // CREATE on the cluster covers every topic; otherwise CREATE on each topic.
+    let create_any = ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Create);
     // A name given twice creates neither copy and is answered once (as Kafka does).
     let mut counts = std::collections::HashMap::new();
     for t in &req.topics {
@@ -42,6 +46,23 @@ pub async fn handle(
                         .with_error_message(e.message().filter(|_| version >= 1)),
                 );
             }
+            continue;
+        }
+        if !create_any
+            && !ctx
+                .authz
+                .topic(crate::metadata::acl::AclOperation::Create, &name)
+        {
+            let e = KafkaError::TopicAuthorizationFailed(format!(
+                "{} may not create topic {name}",
+                ctx.principal
+            ));
+            topics.push(
+                CreatableTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_error_code(e.code())
+                    .with_error_message(e.message().filter(|_| version >= 1)),
+            );
             continue;
         }
         topics.push(async {

@@ -10,13 +10,20 @@ pub async fn handle(
     b: &Broker,
     req: DeleteGroupsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DeleteGroupsResponse {
     let results = req
         .groups_names
         .into_iter()
         .map(|g| {
-            let code = b.groups.delete(g.0.as_str());
+            let code = if ctx
+                .authz
+                .group(crate::metadata::acl::AclOperation::Delete, g.0.as_str())
+            {
+                b.groups.delete(g.0.as_str())
+            } else {
+                kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code()
+            };
             DeletableGroupResult::default()
                 .with_group_id(g)
                 .with_error_code(code)

@@ -14,19 +14,30 @@ pub async fn handle(
     b: &Broker,
     req: DeleteRecordsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            let deletable = ctx
+                .authz
+                .topic(crate::metadata::acl::AclOperation::Delete, &name);
             let parts = t
                 .partitions
                 .iter()
                 .map(|dp| {
                     let out = DeleteRecordsPartitionResult::default()
                         .with_partition_index(dp.partition_index);
+                    if !deletable {
+                        return out
+                            .with_error_code(
+                                kafka_protocol::error::ResponseError::TopicAuthorizationFailed
+                                    .code(),
+                            )
+                            .with_low_watermark(-1);
+                    }
                     match delete(b, &name, dp.partition_index, dp.offset) {
                         Ok(low) => out.with_low_watermark(low),
                         Err(e) => out.with_error_code(e.code()).with_low_watermark(-1),

@@ -12,7 +12,7 @@ pub async fn handle(
     b: &Broker,
     req: DeleteTopicsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         req.topics
@@ -37,6 +37,16 @@ pub async fn handle(
                     None => Err(KafkaError::UnknownTopicId(format!(
                         "Topic id {id} does not exist."
                     ))),
+                    Some(n)
+                        if !ctx
+                            .authz
+                            .topic(crate::metadata::acl::AclOperation::Delete, n) =>
+                    {
+                        Err(KafkaError::TopicAuthorizationFailed(format!(
+                            "{} may not delete topic {n}",
+                            ctx.principal
+                        )))
+                    }
                     Some(_) if !b.config.delete_topic_enable => {
                         Err(KafkaError::TopicDeletionDisabled(
                             "Topic deletion is disabled (delete.topic.enable=false).".into(),

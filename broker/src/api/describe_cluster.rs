@@ -23,6 +23,16 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKER);
+    if !ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Describe)
+    {
+        return resp
+            .with_error_code(
+                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+            )
+            .with_error_message(Some(sb("DescribeCluster needs DESCRIBE on the cluster")));
+    }
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKER {
         // Kafka's brokers answer only for the broker endpoints; controllers are asked directly.
         let (code, msg) = if req.endpoint_type == ENDPOINT_CONTROLLER {

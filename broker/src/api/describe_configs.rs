@@ -18,7 +18,7 @@ pub async fn handle(
     b: &Broker,
     req: DescribeConfigsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DescribeConfigsResponse {
     let results = req
         .resources
@@ -30,14 +30,21 @@ pub async fn handle(
             let keys: Option<Vec<String>> = r
                 .configuration_keys
                 .map(|k| k.iter().map(|s| s.to_string()).collect());
-            match describe(
-                b,
+            let allowed = ctx.authz.config_resource(
+                crate::metadata::acl::AclOperation::DescribeConfigs,
                 r.resource_type,
                 r.resource_name.as_str(),
-                req.include_synonyms && version >= 1,
-                req.include_documentation && version >= 3,
-                version >= 3,
-            ) {
+            );
+            match allowed.and_then(|()| {
+                describe(
+                    b,
+                    r.resource_type,
+                    r.resource_name.as_str(),
+                    req.include_synonyms && version >= 1,
+                    req.include_documentation && version >= 3,
+                    version >= 3,
+                )
+            }) {
                 Ok(configs) => {
                     let configs = configs
                         .into_iter()

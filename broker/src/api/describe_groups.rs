@@ -11,7 +11,7 @@ pub async fn handle(
     b: &Broker,
     req: DescribeGroupsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DescribeGroupsResponse {
     let groups = req
         .groups
@@ -27,6 +27,14 @@ pub async fn handle(
             } else {
                 out
             };
+            if !ctx
+                .authz
+                .group(crate::metadata::acl::AclOperation::Describe, gid.0.as_str())
+            {
+                return out.with_error_code(
+                    kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+                );
+            }
             match b.groups.describe(gid.0.as_str()) {
                 Ok(g) => {
                     // Like Kafka's GroupMetadata.summary: protocol, metadata and assignments

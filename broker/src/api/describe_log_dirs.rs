@@ -13,9 +13,23 @@ use crate::context::Broker;
 pub async fn handle(
     b: &Broker,
     req: DescribeLogDirsRequest,
-    _version: i16,
-    _ctx: &super::Ctx<'_>,
+    version: i16,
+    ctx: &super::Ctx<'_>,
 ) -> DescribeLogDirsResponse {
+    // DESCRIBE on the cluster (v3+ carries the error; older versions get nothing).
+    if !ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Describe)
+    {
+        let r = DescribeLogDirsResponse::default();
+        return if version >= 3 {
+            r.with_error_code(
+                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+            )
+        } else {
+            r
+        };
+    }
     let wanted = |topic: &str, partition: i32| match &req.topics {
         None => true,
         Some(ts) => ts

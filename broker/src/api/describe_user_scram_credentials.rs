@@ -21,8 +21,18 @@ pub async fn handle(
     b: &Broker,
     req: DescribeUserScramCredentialsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> DescribeUserScramCredentialsResponse {
+    if !ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Describe)
+    {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(
+                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+            )
+            .with_error_message(Some(sb("needs DESCRIBE on the cluster")));
+    }
     let image = b.controller.image();
     let named: Vec<String> = req
         .users

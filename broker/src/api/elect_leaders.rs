@@ -22,8 +22,13 @@ pub async fn handle(
     b: &Broker,
     req: ElectLeadersRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> ElectLeadersResponse {
+    if !ctx.authz.cluster(crate::metadata::acl::AclOperation::Alter) {
+        return ElectLeadersResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     // v0 has no election type: it is always a preferred election.
     let code = if version == 0 { 0 } else { req.election_type };
     let Some(kind) = ElectionType::from_code(code) else {

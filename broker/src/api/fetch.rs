@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use crate::context::Broker;
 use crate::error::KafkaError;
 use crate::log::LogError;
+use crate::metadata::acl::AclOperation;
 use crate::replica::Partition;
 use crate::types::{LeaderEpoch, Offset};
 
@@ -40,7 +41,7 @@ pub async fn handle(
     b: &Broker,
     req: FetchRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> FetchResponse {
     if req.session_id != 0 {
         return FetchResponse::default()
@@ -54,12 +55,23 @@ pub async fn handle(
     if replica_id >= 0 {
         record_replica_fetch(b, &req, version, crate::types::BrokerId(replica_id));
     }
+    // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's
+    // rules); a refused partition answers TOPIC_AUTHORIZATION_FAILED.
+    let follower_allowed = replica_id < 0 || ctx.authz.cluster(AclOperation::ClusterAction);
+    let may_read = |topic: &str| {
+        if replica_id >= 0 {
+            follower_allowed
+        } else {
+            ctx.authz.topic(AclOperation::Read, topic)
+        }
+    };
+    let may_read: &(dyn Fn(&str) -> bool + Sync) = &may_read;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let waiter = Arc::new(Notify::new());
     loop {
         // Registered before reading, so a change between the read and the wait still wakes.
-        let pass = read_all(b, &req, version, replica_id, Some(&waiter));
+        let pass = read_all(b, &req, version, replica_id, Some(&waiter), may_read);
         let now = Instant::now();
         if pass.bytes >= min_bytes || pass.errors || now >= deadline {
             return pass.send(b);
@@ -69,7 +81,7 @@ pub async fn handle(
             .await
             .is_err()
         {
-            return read_all(b, &req, version, replica_id, None).send(b);
+            return read_all(b, &req, version, replica_id, None, may_read).send(b);
         }
     }
 }
@@ -211,6 +223,7 @@ fn read_all(
     version: i16,
     replica_id: i32,
     waiter: Option<&Arc<Notify>>,
+    may_read: &(dyn Fn(&str) -> bool + Sync),
 ) -> Pass {
     let from_replica = replica_id >= 0;
     let mut reads = Vec::new();
@@ -235,6 +248,11 @@ fn read_all(
                 parts.push(out.with_error_code(ResponseError::UnknownTopicId.code()));
                 continue;
             };
+            if !may_read(name) {
+                errors = true;
+                parts.push(out.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+                continue;
+            }
             // Followers fetch from leaders only; consumers likewise (no KIP-392 yet).
             let p = match b.replicas.leader(name, fp.partition) {
                 Ok(p) => p,

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::sb;
 use crate::context::Broker;
+use crate::metadata::acl::{AclOperation, ResourceType};
 
 /// Handles FindCoordinator.
 pub async fn handle(
@@ -23,6 +24,28 @@ pub async fn handle(
     };
     let mut answers: Vec<Coordinator> = Vec::with_capacity(keys.len());
     for k in keys {
+        // DESCRIBE on the group (or transactional id) the key names.
+        let rt = if req.key_type == 1 {
+            ResourceType::TransactionalId
+        } else {
+            ResourceType::Group
+        };
+        if !ctx.authz.allowed(AclOperation::Describe, rt, k.as_str()) {
+            let code = if req.key_type == 1 {
+                ResponseError::TransactionalIdAuthorizationFailed
+            } else {
+                ResponseError::GroupAuthorizationFailed
+            };
+            answers.push(
+                Coordinator::default()
+                    .with_key(k)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(sb(format!("{} may not describe it", ctx.principal)))),
+            );
+            continue;
+        }
         answers.push(find(b, k, req.key_type, ctx.listener).await);
     }
     if version >= 4 {

@@ -9,8 +9,16 @@ pub async fn handle(
     b: &Broker,
     req: HeartbeatRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> HeartbeatResponse {
+    if !ctx.authz.group(
+        crate::metadata::acl::AclOperation::Read,
+        req.group_id.0.as_str(),
+    ) {
+        return HeartbeatResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        );
+    }
     let code = b.groups.heartbeat(
         req.group_id.0.as_str(),
         req.member_id.as_str(),

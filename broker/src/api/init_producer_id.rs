@@ -11,8 +11,24 @@ pub async fn handle(
     b: &Broker,
     req: InitProducerIdRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> InitProducerIdResponse {
+    // Idempotent producers need IDEMPOTENT_WRITE on the cluster or, since KIP-679, WRITE on
+    // any topic.
+    if req.transactional_id.is_none()
+        && !ctx
+            .authz
+            .cluster(crate::metadata::acl::AclOperation::IdempotentWrite)
+        && !ctx.authz.any(
+            crate::metadata::acl::AclOperation::Write,
+            crate::metadata::acl::ResourceType::Topic,
+        )
+    {
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
     if req.transactional_id.is_some() {
         return InitProducerIdResponse::default()
             .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())

@@ -18,6 +18,14 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> JoinGroupResponse {
     let group_id = req.group_id.0.to_string();
+    if !ctx
+        .authz
+        .group(crate::metadata::acl::AclOperation::Read, &group_id)
+    {
+        return JoinGroupResponse::default()
+            .with_error_code(kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1);
+    }
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),

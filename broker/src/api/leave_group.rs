@@ -10,8 +10,16 @@ pub async fn handle(
     b: &Broker,
     req: LeaveGroupRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> LeaveGroupResponse {
+    if !ctx.authz.group(
+        crate::metadata::acl::AclOperation::Read,
+        req.group_id.0.as_str(),
+    ) {
+        return LeaveGroupResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        );
+    }
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()

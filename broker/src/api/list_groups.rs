@@ -11,8 +11,12 @@ pub async fn handle(
     b: &Broker,
     req: ListGroupsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> ListGroupsResponse {
+    // DESCRIBE on the cluster lists every group; otherwise the groups one may describe.
+    let all = ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Describe);
     let states: Vec<String> = req
         .states_filter
         .iter()
@@ -30,6 +34,11 @@ pub async fn handle(
         .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
         // Every group here is a classic group.
         .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| {
+            all || ctx
+                .authz
+                .group(crate::metadata::acl::AclOperation::Describe, &g.id)
+        })
         .map(|g| {
             let l = ListedGroup::default()
                 .with_group_id(GroupId(sb(g.id)))

@@ -14,19 +14,31 @@ pub async fn handle(
     b: &Broker,
     req: ListOffsetsRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            let describable = ctx
+                .authz
+                .topic(crate::metadata::acl::AclOperation::Describe, &name);
             let parts = t
                 .partitions
                 .iter()
                 .map(|lp| {
                     let out = ListOffsetsPartitionResponse::default()
                         .with_partition_index(lp.partition_index);
+                    if !describable {
+                        return out
+                            .with_error_code(
+                                kafka_protocol::error::ResponseError::TopicAuthorizationFailed
+                                    .code(),
+                            )
+                            .with_offset(-1)
+                            .with_timestamp(-1);
+                    }
                     match lookup(
                         b,
                         &name,

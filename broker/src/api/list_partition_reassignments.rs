@@ -20,8 +20,18 @@ pub async fn handle(
     b: &Broker,
     req: ListPartitionReassignmentsRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Describe)
+    {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(
+                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+            )
+            .with_error_message(Some(super::sb("needs DESCRIBE on the cluster")));
+    }
     let image = b.controller.image();
     let wanted: Vec<(String, Option<Vec<i32>>)> = match req.topics {
         None => image

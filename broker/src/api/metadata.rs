@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::sb;
 use crate::context::Broker;
 use crate::error::KafkaError;
+use crate::metadata::acl::AclOperation;
 use crate::metadata::{MetadataImage, TopicMeta};
 
 /// Handles Metadata: auto-creates the missing topics the request names when it and
@@ -34,6 +35,12 @@ pub async fn handle(
             .flatten()
             .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
             .filter(|n| !image.topics.contains_key(n))
+            // Auto-creation needs CREATE on the cluster or the topic (and DESCRIBE to see it).
+            .filter(|n| {
+                ctx.authz.topic(AclOperation::Describe, n)
+                    && (ctx.authz.cluster(AclOperation::Create)
+                        || ctx.authz.topic(AclOperation::Create, n))
+            })
             .collect();
         for name in missing {
             if let Err(e) = super::auto_create::auto_create(b, &name).await {
@@ -43,13 +50,24 @@ pub async fn handle(
     }
     let image = visible_image(b);
     let fenced = grace.recently_fenced(&image, Instant::now());
-    answer(&image, &fenced, &failed, &req, version, ctx.listener)
+    let describable = |t: &str| ctx.authz.topic(AclOperation::Describe, t);
+    answer(
+        &image,
+        &fenced,
+        &failed,
+        &req,
+        version,
+        ctx.listener,
+        &describable,
+    )
 }
 
 /// The Metadata response for `req` from `image`: pure, so it is tested without a node.
 /// `recently_fenced` are fenced brokers still listed ([`FencedGrace`]); `failed` are topics
 /// whose auto-creation failed, answered with that error; brokers are listed at their
-/// `listener` endpoints.
+/// `listener` endpoints. Topics the principal may not describe are left out of "all
+/// topics" and answered TOPIC_AUTHORIZATION_FAILED when named, existing or not (Kafka does
+/// not reveal which exist).
 pub fn answer(
     image: &MetadataImage,
     recently_fenced: &BTreeSet<crate::types::BrokerId>,
@@ -57,18 +75,32 @@ pub fn answer(
     req: &MetadataRequest,
     version: i16,
     listener: &str,
+    describable: &dyn Fn(&str) -> bool,
 ) -> MetadataResponse {
     let ops = req.include_topic_authorized_operations;
     let mut topics = Vec::new();
+    let denied = |name: Option<&str>, id: Uuid| {
+        error_entry(
+            name,
+            id,
+            &KafkaError::TopicAuthorizationFailed(String::new()),
+        )
+    };
+    let all = || {
+        image
+            .topics
+            .values()
+            .filter(|t| describable(&t.name))
+            .map(|t| topic_entry(t, version, ops))
+    };
     match &req.topics {
         // v0 uses an empty list for "all topics"; v1+ uses null.
-        None => topics.extend(image.topics.values().map(|t| topic_entry(t, version, ops))),
-        Some(list) if list.is_empty() && version == 0 => {
-            topics.extend(image.topics.values().map(|t| topic_entry(t, version, ops)))
-        }
+        None => topics.extend(all()),
+        Some(list) if list.is_empty() && version == 0 => topics.extend(all()),
         Some(list) => {
             for t in list {
                 let entry = match t.name.as_ref().map(|n| n.0.to_string()) {
+                    Some(name) if !describable(&name) => denied(Some(&name), Uuid::nil()),
                     Some(name) => match (image.topics.get(&name), failed.get(&name)) {
                         (Some(topic), _) => topic_entry(topic, version, ops),
                         (None, Some(e)) => error_entry(Some(&name), Uuid::nil(), e),
@@ -81,6 +113,7 @@ pub fn answer(
                         }
                     },
                     None => match image.topic_by_id(t.topic_id) {
+                        Some(topic) if !describable(&topic.name) => denied(None, t.topic_id),
                         Some(topic) => topic_entry(topic, version, ops),
                         None => error_entry(
                             None,
@@ -275,6 +308,7 @@ mod tests {
             &named(&["t", "nope", "denied", "b d"]),
             12,
             "PLAINTEXT",
+            &|_| true,
         );
         assert_eq!(r.cluster_id.as_deref(), Some("c"));
         let ids: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
@@ -291,6 +325,7 @@ mod tests {
             &MetadataRequest::default().with_topics(None),
             12,
             "PLAINTEXT",
+            &|_| true,
         );
         assert_eq!(r.brokers.len(), 3);
         assert_eq!(r.topics.len(), 1, "null topics: all of them");

@@ -1,17 +1,21 @@
 //! Request dispatch: header decoding, version checks, one handler module per Kafka API, and
 //! response framing. The wire format is entirely `kafka-protocol`'s.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod auto_create;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod decode;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -82,6 +86,8 @@ pub struct Ctx<'a> {
     /// The listener the request came in on: Metadata and FindCoordinator answer with its
     /// endpoints.
     pub listener: &'a str,
+    /// The request's ACL checks (all allowed without an authorizer).
+    pub authz: crate::security::authorizer::Authz<'a>,
 }
 
 impl Ctx<'_> {
@@ -159,11 +165,21 @@ pub async fn handle_frame(
         }
         _ => {}
     }
+    let principal = session.principal();
+    let authz = match &d.broker.authorizer {
+        Some(a) => a.for_request(
+            &d.broker.controller.image(),
+            principal.as_str(),
+            session.peer.ip(),
+        ),
+        None => crate::security::authorizer::Authz::open(principal.as_str()),
+    };
     let ctx = Ctx {
         header: &header,
         peer: session.peer,
-        principal: session.principal(),
+        principal,
         listener: &session.listener.name,
+        authz,
     };
     let b = d.broker.as_ref();
     let started = Instant::now();
@@ -234,6 +250,9 @@ pub async fn handle_frame(
             reply!(list_partition_reassignments::handle(b, req, version, &ctx).await)
         }
         R::ElectLeaders(req) => reply!(elect_leaders::handle(b, req, version, &ctx).await),
+        R::CreateAcls(req) => reply!(create_acls::handle(b, req, version, &ctx).await),
+        R::DescribeAcls(req) => reply!(describe_acls::handle(b, req, version, &ctx).await),
+        R::DeleteAcls(req) => reply!(delete_acls::handle(b, req, version, &ctx).await),
         R::AlterUserScramCredentials(req) => {
             reply!(alter_user_scram_credentials::handle(b, req, version, &ctx).await)
         }

@@ -6,20 +6,32 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use kafka_protocol::error::ResponseError;
+
 use crate::context::Broker;
 use crate::group::OffsetToCommit;
+use crate::metadata::acl::AclOperation;
 
 /// Handles OffsetCommit.
 pub async fn handle(
     b: &Broker,
     req: OffsetCommitRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> OffsetCommitResponse {
+    // READ on the group for the whole request, then READ on each topic (Kafka's order).
+    let group_ok = ctx.authz.group(AclOperation::Read, req.group_id.0.as_str());
+    let topic_ok: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| group_ok && ctx.authz.topic(AclOperation::Read, t.name.0.as_str()))
+        .collect();
     let offsets: Vec<OffsetToCommit> = req
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&topic_ok)
+        .filter(|(_, ok)| **ok)
+        .flat_map(|(t, _)| {
             t.partitions.iter().map(move |p| OffsetToCommit {
                 topic: t.name.0.to_string(),
                 partition: p.partition_index,
@@ -29,13 +41,17 @@ pub async fn handle(
             })
         })
         .collect();
-    let result = b.groups.commit(
-        req.group_id.0.as_str(),
-        req.member_id.as_str(),
-        req.group_instance_id.as_ref().map(|s| s.as_str()),
-        req.generation_id_or_member_epoch,
-        &offsets,
-    );
+    let result = if offsets.is_empty() && !group_ok {
+        Ok((Vec::new(), None))
+    } else {
+        b.groups.commit(
+            req.group_id.0.as_str(),
+            req.member_id.as_str(),
+            req.group_instance_id.as_ref().map(|s| s.as_str()),
+            req.generation_id_or_member_epoch,
+            &offsets,
+        )
+    };
     let codes: Vec<i16> = match result {
         Ok((codes, None)) => codes,
         // Answered only once the ISR has the commit (Kafka writes offsets with acks=all).
@@ -57,14 +73,24 @@ pub async fn handle(
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
+        .zip(topic_ok)
+        .map(|(t, ok)| {
+            let refused = if group_ok {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else {
+                ResponseError::GroupAuthorizationFailed.code()
+            };
             let parts = t
                 .partitions
                 .iter()
                 .map(|p| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(0))
+                        .with_error_code(if ok {
+                            codes.next().unwrap_or(0)
+                        } else {
+                            refused
+                        })
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

@@ -12,8 +12,26 @@ pub async fn handle(
     b: &Broker,
     req: OffsetDeleteRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> OffsetDeleteResponse {
+    // DELETE on the group, READ on each topic (Kafka's rules; a refused topic refuses the
+    // request here rather than being left half-deleted).
+    if !ctx.authz.group(
+        crate::metadata::acl::AclOperation::Delete,
+        req.group_id.0.as_str(),
+    ) {
+        return OffsetDeleteResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        );
+    }
+    if req.topics.iter().any(|t| {
+        !ctx.authz
+            .topic(crate::metadata::acl::AclOperation::Read, t.name.0.as_str())
+    }) {
+        return OffsetDeleteResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::TopicAuthorizationFailed.code(),
+        );
+    }
     let partitions: Vec<crate::types::TopicPartition> = req
         .topics
         .iter()

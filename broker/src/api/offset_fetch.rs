@@ -10,12 +10,25 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 
 use super::sb;
 use crate::context::Broker;
+use crate::metadata::acl::AclOperation;
 
 type Fetched =
     Result<crate::group::coordinator::TopicOffsets, kafka_protocol::error::ResponseError>;
 
-fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
-    b.groups.fetch_offsets(group, topics.as_deref())
+/// DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED otherwise), then only the topics the
+/// principal may describe (Kafka leaves the others out).
+fn fetch(
+    b: &Broker,
+    ctx: &super::Ctx<'_>,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    if !ctx.authz.group(AclOperation::Describe, group) {
+        return Err(kafka_protocol::error::ResponseError::GroupAuthorizationFailed);
+    }
+    let mut offsets = b.groups.fetch_offsets(group, topics.as_deref())?;
+    offsets.retain(|(t, _)| ctx.authz.topic(AclOperation::Describe, t));
+    Ok(offsets)
 }
 
 /// Handles OffsetFetch.
@@ -23,7 +36,7 @@ pub async fn handle(
     b: &Broker,
     req: OffsetFetchRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = req
@@ -36,7 +49,7 @@ pub async fn handle(
                         .collect()
                 });
                 let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(b, g.group_id.0.as_str(), wanted) {
+                match fetch(b, ctx, g.group_id.0.as_str(), wanted) {
                     Ok(topics) => out.with_topics(
                         topics
                             .into_iter()
@@ -68,7 +81,7 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match fetch(b, req.group_id.0.as_str(), wanted) {
+    match fetch(b, ctx, req.group_id.0.as_str(), wanted) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
                 .into_iter()

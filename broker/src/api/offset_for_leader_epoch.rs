@@ -15,18 +15,39 @@ pub async fn handle(
     b: &Broker,
     req: OffsetForLeaderEpochRequest,
     _version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> OffsetForLeaderEpochResponse {
+    // Followers need CLUSTER_ACTION, consumers DESCRIBE on the topic.
+    let follower = req.replica_id.0 >= 0;
+    let cluster_action = follower
+        && ctx
+            .authz
+            .cluster(crate::metadata::acl::AclOperation::ClusterAction);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.topic.0.to_string();
+            let allowed = if follower {
+                cluster_action
+            } else {
+                ctx.authz
+                    .topic(crate::metadata::acl::AclOperation::Describe, &name)
+            };
             let parts = t
                 .partitions
                 .iter()
                 .map(|op| {
                     let out = EpochEndOffset::default().with_partition(op.partition);
+                    if !allowed {
+                        return out
+                            .with_error_code(
+                                kafka_protocol::error::ResponseError::TopicAuthorizationFailed
+                                    .code(),
+                            )
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1);
+                    }
                     match lookup(
                         b,
                         &name,

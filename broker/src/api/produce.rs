@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use crate::context::Broker;
 use crate::error::KafkaError;
 use crate::log::LogError;
+use crate::metadata::acl::AclOperation;
 use crate::replica::Partition;
 use crate::time::now_ms;
 use crate::types::{LeaderEpoch, Offset};
@@ -39,7 +40,7 @@ struct Pending {
 }
 
 /// Handles Produce.
-pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super::Ctx<'_>) -> Reply {
+pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::Ctx<'_>) -> Reply {
     let acks = req.acks;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending: Vec<Pending> = Vec::new();
@@ -47,10 +48,17 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, _ctx: &super:
     let cut_off = b.controller.is_cut_off();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        // WRITE on the topic, once per topic (Kafka checks per topic too).
+        let writable = ctx.authz.topic(AclOperation::Write, &name);
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = PartitionProduceResponse::default().with_index(pd.index);
-            let result = if !(-1..=1).contains(&acks) {
+            let result = if !writable {
+                Err(KafkaError::TopicAuthorizationFailed(format!(
+                    "{} may not write to topic {name}",
+                    ctx.principal
+                )))
+            } else if !(-1..=1).contains(&acks) {
                 Err(KafkaError::InvalidRequiredAcks(format!(
                     "acks must be -1, 0 or 1, got {acks}"
                 )))

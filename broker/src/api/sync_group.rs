@@ -10,8 +10,16 @@ pub async fn handle(
     b: &Broker,
     req: SyncGroupRequest,
     version: i16,
-    _ctx: &super::Ctx<'_>,
+    ctx: &super::Ctx<'_>,
 ) -> SyncGroupResponse {
+    if !ctx.authz.group(
+        crate::metadata::acl::AclOperation::Read,
+        req.group_id.0.as_str(),
+    ) {
+        return SyncGroupResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        );
+    }
     let assignments = req
         .assignments
         .iter()

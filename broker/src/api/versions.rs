@@ -51,6 +51,9 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         SaslAuthenticate => r(0, 2),
         DescribeUserScramCredentials => r(0, 0),
         AlterUserScramCredentials => r(0, 0),
+        DescribeAcls => r(1, 3),
+        CreateAcls => r(1, 3),
+        DeleteAcls => r(1, 3),
         _ => return None,
     })
 }
@@ -102,6 +105,9 @@ pub fn name(api: ApiKey) -> &'static str {
         SaslAuthenticate => "SaslAuthenticate",
         DescribeUserScramCredentials => "DescribeUserScramCredentials",
         AlterUserScramCredentials => "AlterUserScramCredentials",
+        DescribeAcls => "DescribeAcls",
+        CreateAcls => "CreateAcls",
+        DeleteAcls => "DeleteAcls",
         _ => "Other",
     }
 }

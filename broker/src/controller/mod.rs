@@ -405,6 +405,26 @@ impl Controller {
         Ok(())
     }
 
+    /// Adds ACL bindings (validated by the caller).
+    pub async fn create_acls(
+        &self,
+        bindings: Vec<crate::metadata::acl::AclBinding>,
+    ) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::CreateAcls { bindings })
+            .await?;
+        Ok(())
+    }
+
+    /// Removes ACL bindings.
+    pub async fn delete_acls(
+        &self,
+        bindings: Vec<crate::metadata::acl::AclBinding>,
+    ) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::DeleteAcls { bindings })
+            .await?;
+        Ok(())
+    }
+
     /// Hands out a fresh producer id (InitProducerId without a transactional id).
     pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
         match self

@@ -137,6 +137,14 @@ pub struct MetadataImage {
     /// SCRAM credentials by user, then mechanism name (`SCRAM-SHA-256`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<String, super::security::StoredScram>>,
+    /// ACL bindings (CreateAcls), kept shared so the many images that do not change them
+    /// (every partition change) copy a pointer, not the set.
+    #[serde(default, skip_serializing_if = "acls_empty")]
+    pub acls: std::sync::Arc<BTreeSet<super::acl::AclBinding>>,
+}
+
+fn acls_empty(a: &std::sync::Arc<BTreeSet<super::acl::AclBinding>>) -> bool {
+    a.is_empty()
 }
 
 /// A partition reassignment in progress: the partition's replicas are the target followed by

@@ -4,6 +4,7 @@
 //! handlers that read it), as Kafka keeps `metadata/` below the controller and the replica
 //! manager.
 
+pub mod acl;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod image;

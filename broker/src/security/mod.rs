@@ -7,6 +7,7 @@
 //! This sits above `config` and `metadata` (credentials are read from the image) and below
 //! `net` and `api`, which only ask the session whether a request may run and who sent it.
 
+pub mod authorizer;
 pub mod principal;
 pub mod sasl;
 pub mod session;

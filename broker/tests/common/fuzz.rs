@@ -315,6 +315,18 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::AlterUserScramCredentials,
             RequestKind::AlterUserScramCredentials(Default::default()),
         ),
+        (
+            ApiKey::CreateAcls,
+            RequestKind::CreateAcls(Default::default()),
+        ),
+        (
+            ApiKey::DescribeAcls,
+            RequestKind::DescribeAcls(Default::default()),
+        ),
+        (
+            ApiKey::DeleteAcls,
+            RequestKind::DeleteAcls(Default::default()),
+        ),
     ]
 }
 

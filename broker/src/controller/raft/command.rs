@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::metadata::acl::{AclBinding, MAX_ACL_BINDINGS};
 use crate::metadata::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
 use crate::metadata::security::{ScramDeletion, ScramUpsert};
 use crate::types::{BrokerId, TopicPartition};
@@ -125,6 +126,17 @@ pub enum MetadataCommand {
         upserts: Vec<ScramUpsert>,
         /// Credentials to remove.
         deletions: Vec<ScramDeletion>,
+    },
+    /// Adds ACL bindings (CreateAcls, validated by the proposer); ones already there are
+    /// kept once. Refused beyond [`MAX_ACL_BINDINGS`].
+    CreateAcls {
+        /// The bindings.
+        bindings: Vec<AclBinding>,
+    },
+    /// Removes exactly these ACL bindings (DeleteAcls' filters resolved by the proposer).
+    DeleteAcls {
+        /// The bindings.
+        bindings: Vec<AclBinding>,
     },
 }
 
@@ -480,6 +492,32 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
                     .or_default()
                     .insert(u.mechanism.clone(), u.credential.clone());
             }
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::CreateAcls { bindings } => {
+            if let Some((b, e)) = bindings
+                .iter()
+                .find_map(|b| b.validate().err().map(|e| (b, e)))
+            {
+                return Err(CommandError::Invalid(format!("ACL {b:?}: {e}")));
+            }
+            let mut acls = (*image.acls).clone();
+            acls.extend(bindings.iter().cloned());
+            if acls.len() > MAX_ACL_BINDINGS {
+                return Err(CommandError::Invalid(format!(
+                    "the cluster would hold {} ACLs, more than {MAX_ACL_BINDINGS}",
+                    acls.len()
+                )));
+            }
+            image.acls = std::sync::Arc::new(acls);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::DeleteAcls { bindings } => {
+            let mut acls = (*image.acls).clone();
+            for b in bindings {
+                acls.remove(b);
+            }
+            image.acls = std::sync::Arc::new(acls);
             Ok(CommandResult::Done)
         }
         MetadataCommand::SetClusterId(id) => {

@@ -1,0 +1,146 @@
+//! The node's authorizer: `authorizer.class.name`'s settings plus an index of the current
+//! image's ACLs ([`crate::metadata::acl`]), rebuilt only when the ACLs change (the image
+//! shares one ACL set between versions, so "changed" is a pointer comparison). Requests take
+//! an [`Authz`]: the index of the moment, the principal and the client's host.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use crate::config::security::AuthorizerConfig;
+use crate::metadata::acl::{
+    AclBinding, AclIndex, AclOperation, AuthorizerSettings, ResourceType, CLUSTER_NAME,
+};
+use crate::metadata::MetadataImage;
+
+type Indexed = (Arc<BTreeSet<AclBinding>>, Arc<AclIndex>);
+
+/// ACL checks for every request, when an authorizer is configured.
+pub struct Authorizer {
+    settings: AuthorizerSettings,
+    current: RwLock<Option<Indexed>>,
+}
+
+impl Authorizer {
+    /// The authorizer `authorizer.class.name` and its keys describe.
+    pub fn new(cfg: &AuthorizerConfig) -> Authorizer {
+        Authorizer {
+            settings: AuthorizerSettings {
+                super_users: cfg.super_users.iter().cloned().collect(),
+                allow_everyone_if_no_acl_found: cfg.allow_everyone_if_no_acl_found,
+            },
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The index of `image`'s ACLs.
+    fn index(&self, image: &MetadataImage) -> Arc<AclIndex> {
+        if let Some((acls, ix)) = &*self.current.read().unwrap_or_else(|p| p.into_inner()) {
+            if Arc::ptr_eq(acls, &image.acls) {
+                return ix.clone();
+            }
+        }
+        let ix = Arc::new(AclIndex::new(image.acls.iter()));
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((image.acls.clone(), ix.clone()));
+        ix
+    }
+
+    /// The checks of one request by `principal` from `host`.
+    pub fn for_request<'a>(
+        &'a self,
+        image: &MetadataImage,
+        principal: &'a str,
+        host: IpAddr,
+    ) -> Authz<'a> {
+        Authz {
+            check: Some((self, self.index(image))),
+            principal,
+            host: host.to_string(),
+        }
+    }
+}
+
+/// One request's authorization checks; everything is allowed without an authorizer.
+pub struct Authz<'a> {
+    check: Option<(&'a Authorizer, Arc<AclIndex>)>,
+    principal: &'a str,
+    host: String,
+}
+
+impl<'a> Authz<'a> {
+    /// No authorizer configured: everything is allowed (Kafka's default).
+    pub fn open(principal: &'a str) -> Authz<'a> {
+        Authz {
+            check: None,
+            principal,
+            host: String::new(),
+        }
+    }
+
+    /// Whether ACLs are checked at all (ACL APIs answer SECURITY_DISABLED otherwise).
+    pub fn enabled(&self) -> bool {
+        self.check.is_some()
+    }
+
+    /// May the principal do `op` on resource `name` of type `rt`?
+    pub fn allowed(&self, op: AclOperation, rt: ResourceType, name: &str) -> bool {
+        match &self.check {
+            None => true,
+            Some((a, ix)) => ix.authorize(&a.settings, self.principal, &self.host, op, rt, name),
+        }
+    }
+
+    /// `op` on the cluster resource.
+    pub fn cluster(&self, op: AclOperation) -> bool {
+        self.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// `op` on a topic.
+    pub fn topic(&self, op: AclOperation, name: &str) -> bool {
+        self.allowed(op, ResourceType::Topic, name)
+    }
+
+    /// `op` on a consumer group.
+    pub fn group(&self, op: AclOperation, name: &str) -> bool {
+        self.allowed(op, ResourceType::Group, name)
+    }
+
+    /// `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config resource by its wire type: the
+    /// topic for topics, the cluster for brokers and broker loggers (Kafka's rule).
+    pub fn config_resource(
+        &self,
+        op: AclOperation,
+        resource_type: i8,
+        name: &str,
+    ) -> Result<(), crate::error::KafkaError> {
+        use crate::error::KafkaError;
+        if resource_type == rill_client::resource::RESOURCE_TOPIC {
+            if self.topic(op, name) {
+                return Ok(());
+            }
+            return Err(KafkaError::TopicAuthorizationFailed(format!(
+                "{} may not {} topic {name}",
+                self.principal,
+                op.name()
+            )));
+        }
+        if self.cluster(op) {
+            Ok(())
+        } else {
+            Err(KafkaError::ClusterAuthorizationFailed(format!(
+                "{} needs {} on the cluster",
+                self.principal,
+                op.name()
+            )))
+        }
+    }
+
+    /// KIP-679: `op` on some resource of type `rt`.
+    pub fn any(&self, op: AclOperation, rt: ResourceType) -> bool {
+        match &self.check {
+            None => true,
+            Some((a, ix)) => ix.authorize_any(&a.settings, self.principal, &self.host, op, rt),
+        }
+    }
+}

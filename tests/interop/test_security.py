@@ -426,3 +426,74 @@ def test_certificates_reload_when_the_file_changes(secure, pki):
     pki.reissue_server("broker-rotated")
     wait_until(lambda: server_cn() == "broker-rotated", 20, "the rotated certificate to be served")
     round_trip(ssl_conf(secure, pki), n=5)
+
+
+def scram_sha512_login(s, user: str, password: str) -> int:
+    """SaslHandshake v1 + a SCRAM-SHA-512 exchange by hand; returns session_lifetime_ms."""
+    import base64
+    import hashlib
+    import hmac
+
+    assert sasl_handshake(s, b"SCRAM-SHA-512") == 0
+
+    def authenticate(token: bytes, corr: int) -> tuple[int, bytes, int]:
+        s.sendall(frame(36, 1, struct.pack(">i", len(token)) + token, corr=corr))
+        body = read_frame(s)
+        err = struct.unpack(">h", body[4:6])[0]
+        ml = max(struct.unpack(">h", body[6:8])[0], 0)
+        at = 8 + ml
+        blen = struct.unpack(">i", body[at:at + 4])[0]
+        data = body[at + 4:at + 4 + blen]
+        lifetime = struct.unpack(">q", body[at + 4 + blen:at + 12 + blen])[0]
+        return err, data, lifetime
+
+    bare = f"n={user},r=clientnonce123"
+    err, server_first, _ = authenticate(f"n,,{bare}".encode(), 8)
+    assert err == 0, err
+    attrs = dict(kv.split("=", 1) for kv in server_first.decode().split(","))
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    without = f"c=biws,r={attrs['r']}"
+    auth = f"{bare},{server_first.decode()},{without}".encode()
+    sig = hmac.new(hashlib.sha512(client_key).digest(), auth, "sha512").digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+    err, final, lifetime = authenticate(f"{without},p={proof}".encode(), 9)
+    assert err == 0 and final.startswith(b"v="), (err, final)
+    return lifetime
+
+
+def test_sessions_expire_and_librdkafka_reauthenticates(broker_factory):
+    """KIP-368: with connections.max.reauth.ms the broker tells clients their session's
+    lifetime, closes a connection that uses an expired session, and librdkafka
+    re-authenticates on its connections and keeps producing."""
+    b = broker_factory(1, {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "connections.max.reauth.ms": "1500",
+    })
+    a = AdminClient({"bootstrap.servers": b.listeners["PLAINTEXT"]})
+    a.alter_user_scram_credentials([UserScramCredentialUpsertion(
+        "alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), PASSWORD.encode())])["alice"].result(timeout=20)
+    host, port = b.listeners["SASL_PLAINTEXT"].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        assert scram_sha512_login(s, "alice", PASSWORD) == 1500
+        s.sendall(frame(18, 0, b"", corr=10))  # within the session: answered
+        assert read_frame(s)[:4] == struct.pack(">i", 10)
+        time.sleep(1.6)  # the session's lifetime is what is under test
+        s.sendall(frame(18, 0, b"", corr=11))
+        assert closes(s), "a request on an expired session closes the connection"
+    before = metric(metrics(b), "rill_authentications_total", result="success")
+    conf = sasl_conf(b, listener="SASL_PLAINTEXT")
+    p = Producer(conf)
+    topic = unique_topic("reauth")
+    errors, delivered = [], []
+    deadline = time.monotonic() + 5
+    i = 0
+    while time.monotonic() < deadline:
+        p.produce(topic, f"{i}".encode(), on_delivery=lambda e, m: (errors if e else delivered).append(e or m))
+        p.poll(0.05)
+        i += 1
+    assert p.flush(30) == 0
+    assert not errors and len(delivered) == i, errors[:3]
+    # Sessions of 1.5 s over 5 s of producing: librdkafka re-authenticated.
+    assert metric(metrics(b), "rill_authentications_total", result="success") >= before + 3

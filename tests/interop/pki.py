@@ -16,11 +16,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def _name(cn: str, ou: str = "test") -> x509.Name:
+    # Most general first, as openssl's -subj /O=../OU=../CN=.. writes it: the DN then reads
+    # "CN=alice,OU=test,O=Rill" (RFC 2253 order, as Java's X500Principal prints it).
     return x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Rill"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
     )
 

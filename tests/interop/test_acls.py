@@ -256,3 +256,39 @@ def test_acls_survive_a_restart(secured):
     wait_until(lambda: produce_error(secured, "bob", "keep-topic") is None, 30, "bob's ACL after a restart")
     err = produce_error(secured, "alice", "keep-topic")
     assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+
+
+def test_certificate_principals_get_acls(broker_factory, tmp_path):
+    """A client certificate's subject, mapped by ssl.principal.mapping.rules, is the principal
+    ACLs name: CN=alice becomes User:alice."""
+    from pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    b = broker_factory(1, {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+        "ssl.keystore.location": str(pki.server),
+        "ssl.truststore.location": str(pki.ca),
+        "ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),.*$/$1/L,DEFAULT",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+    })
+    root = AdminClient({"bootstrap.servers": b.listeners["PLAINTEXT"]})
+    create_topics(root, "cert-topic")
+    ssl_conf = {
+        "bootstrap.servers": b.listeners["SSL"], "security.protocol": "SSL",
+        "ssl.ca.location": str(pki.ca), "ssl.certificate.location": str(pki.client_cert),
+        "ssl.key.location": str(pki.client_key), "message.timeout.ms": 5000,
+    }
+
+    def produce_err():
+        p = Producer(ssl_conf)
+        out = []
+        p.produce("cert-topic", b"v", on_delivery=lambda e, m: out.append(e))
+        p.flush(15)
+        return out[0]
+
+    err = produce_err()
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+    add_acls(root, allow(ResourceType.TOPIC, "cert-topic", ResourcePatternType.LITERAL, "alice", AclOperation.WRITE))
+    assert produce_err() is None

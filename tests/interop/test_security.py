@@ -497,3 +497,28 @@ def test_sessions_expire_and_librdkafka_reauthenticates(broker_factory):
     assert not errors and len(delivered) == i, errors[:3]
     # Sessions of 1.5 s over 5 s of producing: librdkafka re-authenticated.
     assert metric(metrics(b), "rill_authentications_total", result="success") >= before + 3
+
+
+def test_secrets_are_never_shown(secure, pki):
+    """DescribeConfigs and the HTTP API list the security settings, secrets as sensitive
+    with no value (Kafka's rule for PASSWORD configs)."""
+    import json
+
+    from confluent_kafka.admin import ConfigResource
+    from confluent_kafka.admin import ResourceType as CfgResourceType
+
+    a = AdminClient({"bootstrap.servers": secure.listeners["PLAINTEXT"]})
+    res = ConfigResource(CfgResourceType.BROKER, "1")
+    configs = a.describe_configs([res])[res].result(timeout=20)
+    jaas = configs["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+    assert jaas.is_sensitive and jaas.value is None, jaas
+    assert configs["ssl.keystore.location"].value == str(pki.server)
+    assert not configs["ssl.keystore.location"].is_sensitive
+    with urllib.request.urlopen(f"{secure.http_url}/api/v1/configs", timeout=10) as r:
+        body = r.read().decode()
+    assert "bob-secret" not in body and "carol-secret" not in body
+    http = {c["name"]: c for c in json.loads(body)}
+    assert http["listener.name.sasl_ssl.plain.sasl.jaas.config"] == {
+        "name": "listener.name.sasl_ssl.plain.sasl.jaas.config", "value": None,
+        "source": "STATIC_BROKER_CONFIG", "sensitive": True,
+    }

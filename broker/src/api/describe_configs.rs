@@ -111,6 +111,29 @@ fn describe(
                     b.config.node_id
                 )));
             }
+            // Security settings too, secrets without their value (Kafka's sensitive
+            // configs: is_sensitive, null value).
+            let security = crate::config::security::described(&b.config.raw)
+                .into_iter()
+                .map(|(k, v)| {
+                    let syn = if synonyms {
+                        vec![DescribeConfigsSynonym::default()
+                            .with_name(sb(k.clone()))
+                            .with_value(v.clone().map(sb))
+                            .with_source(ConfigSource::StaticBroker as i8)]
+                    } else {
+                        Vec::new()
+                    };
+                    DescribeConfigsResourceResult::default()
+                        .with_name(sb(k))
+                        .with_is_sensitive(v.is_none())
+                        .with_value(v.map(sb))
+                        .with_config_source(ConfigSource::StaticBroker as i8)
+                        .with_config_type(if typed { ConfigType::String as i8 } else { 0 })
+                        .with_read_only(true)
+                        .with_synonyms(syn)
+                })
+                .collect::<Vec<_>>();
             Ok(broker_configs(b)
                 .into_iter()
                 .map(|(k, v, kind, source)| {
@@ -132,6 +155,7 @@ fn describe(
                         .with_read_only(read_only)
                         .with_synonyms(syn)
                 })
+                .chain(security)
                 .collect())
         }
         other => Err(KafkaError::InvalidRequest(format!(

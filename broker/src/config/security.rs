@@ -211,13 +211,45 @@ pub const SECURITY_KEYS: &[&str] = &[
     "allow.everyone.if.no.acl.found",
 ];
 
-/// Whether `key` is a security key, plain or listener-prefixed.
-pub fn is_security_key(key: &str) -> bool {
-    let bare = match key.strip_prefix("listener.name.") {
+/// Keys whose values are secrets (Kafka's PASSWORD type): never shown by DescribeConfigs or
+/// the HTTP API, which list them as sensitive with no value.
+const SENSITIVE_KEYS: &[&str] = &[
+    "ssl.keystore.key",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.certificates",
+    "ssl.truststore.password",
+    "sasl.jaas.config",
+    "plain.sasl.jaas.config",
+    "scram-sha-256.sasl.jaas.config",
+    "scram-sha-512.sasl.jaas.config",
+];
+
+/// The key without its `listener.name.<l>.` prefix.
+fn bare_key(key: &str) -> &str {
+    match key.strip_prefix("listener.name.") {
         Some(rest) => rest.split_once('.').map_or(rest, |(_, k)| k),
         None => key,
-    };
-    SECURITY_KEYS.contains(&bare)
+    }
+}
+
+/// Whether `key`'s value is a secret (plain or listener-prefixed).
+pub fn is_sensitive(key: &str) -> bool {
+    SENSITIVE_KEYS.contains(&bare_key(key))
+}
+
+/// The security keys as configured, for DescribeConfigs and the HTTP API: secrets as `None`.
+pub fn described(raw: &BTreeMap<String, String>) -> Vec<(String, Option<String>)> {
+    raw.iter()
+        .filter(|(k, _)| is_security_key(k) || k.as_str() == "listener.security.protocol.map")
+        .map(|(k, v)| (k.clone(), (!is_sensitive(k)).then(|| v.clone())))
+        .collect()
+}
+
+/// Whether `key` is a security key, plain or listener-prefixed.
+pub fn is_security_key(key: &str) -> bool {
+    SECURITY_KEYS.contains(&bare_key(key))
 }
 
 /// Looks a key up for one listener: `listener.name.<l>.<key>` first, then `<key>`.
@@ -733,6 +765,29 @@ mod tests {
         let a = c.authorizer.unwrap();
         assert_eq!(a.super_users, vec!["User:admin", "User:ops"]);
         assert!(!a.allow_everyone_if_no_acl_found);
+    }
+
+    #[test]
+    fn secrets_are_described_without_their_values() {
+        let raw: BTreeMap<String, String> = [
+            ("ssl.keystore.location", "/k.pem"),
+            ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
+            (
+                "listener.name.sasl_ssl.plain.sasl.jaas.config",
+                "user_a=\"pw\";",
+            ),
+            ("sasl.enabled.mechanisms", "PLAIN"),
+            ("num.partitions", "3"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let d: BTreeMap<String, Option<String>> = described(&raw).into_iter().collect();
+        assert_eq!(d["ssl.keystore.location"].as_deref(), Some("/k.pem"));
+        assert_eq!(d["ssl.keystore.key"], None);
+        assert_eq!(d["listener.name.sasl_ssl.plain.sasl.jaas.config"], None);
+        assert_eq!(d["sasl.enabled.mechanisms"].as_deref(), Some("PLAIN"));
+        assert!(!d.contains_key("num.partitions"));
     }
 
     #[test]

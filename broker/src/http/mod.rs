@@ -335,8 +335,10 @@ async fn partitions(State(b): State<Arc<Broker>>) -> Json<Vec<PartitionView>> {
 #[derive(Serialize)]
 struct ConfigView {
     name: String,
-    value: String,
+    /// `null` for secrets (`sensitive`).
+    value: Option<String>,
     source: &'static str,
+    sensitive: bool,
 }
 
 async fn configs(State(b): State<Arc<Broker>>) -> Json<Vec<ConfigView>> {
@@ -346,7 +348,8 @@ async fn configs(State(b): State<Arc<Broker>>) -> Json<Vec<ConfigView>> {
             .into_iter()
             .map(|(name, value, _, source)| ConfigView {
                 name,
-                value,
+                value: Some(value),
+                sensitive: false,
                 source: match source {
                     ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
                     ConfigSource::Topic => "DYNAMIC_TOPIC_CONFIG",
@@ -355,6 +358,16 @@ async fn configs(State(b): State<Arc<Broker>>) -> Json<Vec<ConfigView>> {
                     ConfigSource::Default => "DEFAULT_CONFIG",
                 },
             })
+            .chain(
+                crate::config::security::described(&b.config.raw)
+                    .into_iter()
+                    .map(|(name, value)| ConfigView {
+                        name,
+                        sensitive: value.is_none(),
+                        value,
+                        source: "STATIC_BROKER_CONFIG",
+                    }),
+            )
             .collect(),
     )
 }

@@ -3,8 +3,9 @@
 //! SCRAM user gets a random password, and a ready client config (`client.properties`, Kafka's
 //! keys) is written beside them for `rill --command-config`, librdkafka, kcat or the Java
 //! tools. ACLs are enforced (the admin is a super user). Brokers reach each other on an
-//! INTERNAL PLAINTEXT listener on loopback (the brokers' own client speaks PLAINTEXT in this
-//! version), whose anonymous principal is a super user too.
+//! INTERNAL PLAINTEXT listener on loopback, through which `rill dev` also creates the admin
+//! user (a SCRAM credential must exist before anyone can log in with it); its anonymous
+//! principal is a super user too.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

@@ -203,10 +203,13 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     .context("starting the metadata quorum")?;
 
     let topic_configs = Arc::new(crate::metadata::TopicConfigs::new(config.raw.clone()));
+    let inter_broker =
+        crate::security::inter_broker_client(&config).map_err(|e| anyhow::anyhow!(e))?;
     let replicas = Arc::new(ReplicaManager::new(
         config.clone(),
         metrics.clone(),
         topic_configs.clone(),
+        inter_broker.clone(),
     ));
     {
         let r = replicas.clone();
@@ -307,6 +310,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
                 session_timeout: std::time::Duration::from_millis(
                     config.replication.session_timeout_ms,
                 ),
+                security: inter_broker.clone(),
             },
             topic_configs.clone(),
         )),

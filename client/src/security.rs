@@ -196,8 +196,8 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// `name="value"` from a JAAS line.
-fn jaas_option(jaas: &str, name: &str) -> Option<String> {
+/// `name="value"` from a JAAS line (`username`, `password`).
+pub fn jaas_option(jaas: &str, name: &str) -> Option<String> {
     let mut rest = jaas;
     while let Some(i) = rest.find(name) {
         let after = &rest[i + name.len()..];

@@ -483,20 +483,6 @@ impl BrokerConfig {
                 ));
             }
         }
-        // Replication and the liveness probes use Rill's own client, which speaks PLAINTEXT.
-        let ib = &cfg.security.inter_broker_listener;
-        if let Some(s) = cfg.security.listener(ib) {
-            if cfg.quorum_voters.len() > 1 && s.protocol != security::SecurityProtocol::Plaintext {
-                return Err(invalid(
-                    "inter.broker.listener.name",
-                    ib,
-                    &format!(
-                        "is a {} listener; brokers reach each other over PLAINTEXT in this version (add a PLAINTEXT listener on a private address for them)",
-                        s.protocol.name()
-                    ),
-                ));
-            }
-        }
         // Every topic default set at broker level must be a valid value for its topic key.
         for def in defs::TOPIC_CONFIGS {
             for (key, factor) in def.synonyms {

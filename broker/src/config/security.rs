@@ -156,7 +156,8 @@ pub struct SecurityConfig {
     /// Every listener's security, by listener name (the CONTROLLER listener included).
     pub listeners: BTreeMap<String, ListenerSecurity>,
     /// `inter.broker.listener.name`: the listener brokers use to reach each other
-    /// (replication, liveness); the first client listener when unset.
+    /// (replication, liveness), with its security; the first PLAINTEXT client listener
+    /// when unset, else the first client listener.
     pub inter_broker_listener: String,
     /// `connections.max.reauth.ms` (0 = sessions never expire): KIP-368's session lifetime.
     pub connections_max_reauth: Option<Duration>,
@@ -382,8 +383,7 @@ pub(super) fn security_config(
                     )
                 })?
         }
-        // A PLAINTEXT listener when there is one: brokers reach each other with Rill's own
-        // client, which speaks PLAINTEXT (see `BrokerConfig::from_map`).
+        // A PLAINTEXT listener when there is one (Kafka's default is the PLAINTEXT one).
         (None, None) => client_listeners
             .iter()
             .find(|l| {

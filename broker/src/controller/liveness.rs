@@ -108,12 +108,14 @@ pub fn plan(image: &MetadataImage, unclean: impl Fn(&TopicMeta) -> bool) -> Vec<
 }
 
 /// Liveness timings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LivenessConfig {
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat: Duration,
     /// `broker.session.timeout.ms`.
     pub session_timeout: Duration,
+    /// TLS and SASL towards the other brokers (the inter-broker listener's).
+    pub security: rill_client::security::ClientSecurity,
 }
 
 /// The loop. Every node checks every registered broker each heartbeat interval, so a node
@@ -179,8 +181,9 @@ pub async fn run(
                 .map(|(_, c)| c);
             let id = b.id;
             let client_id = client_id.clone();
+            let security = cfg.security.clone();
             probes.spawn(async move {
-                let conn = probe(&addr, &client_id, conn, probe_timeout).await;
+                let conn = probe(&addr, &client_id, conn, probe_timeout, &security).await;
                 (id, addr, conn)
             });
         }
@@ -308,7 +311,13 @@ async fn take_over_if_leader_gone(
 }
 
 /// One liveness check: ApiVersions on the kept connection, or on a new one.
-async fn probe(addr: &str, client_id: &str, conn: Option<Connection>, timeout: Duration) -> Probe {
+async fn probe(
+    addr: &str,
+    client_id: &str,
+    conn: Option<Connection>,
+    timeout: Duration,
+    security: &rill_client::security::ClientSecurity,
+) -> Probe {
     if let Some(mut c) = conn {
         let ok = tokio::time::timeout(timeout, c.send(ApiVersionsRequest::default()))
             .await
@@ -318,7 +327,14 @@ async fn probe(addr: &str, client_id: &str, conn: Option<Connection>, timeout: D
         }
     }
     // Connecting runs ApiVersions: a broker that answers it is alive.
-    match tokio::time::timeout(timeout, Connection::connect_with(addr, client_id, timeout)).await {
+    let config = rill_client::ConnectionConfig {
+        client_id: client_id.to_string(),
+        connect_timeout: timeout,
+        request_timeout: timeout,
+        security: security.clone(),
+        ..rill_client::ConnectionConfig::default()
+    };
+    match tokio::time::timeout(timeout, Connection::connect(addr, config)).await {
         Ok(Ok(c)) => Probe::Answered(Box::new(c)),
         Ok(Err(ClientError::Io { source, .. }))
             if source.kind() == std::io::ErrorKind::ConnectionRefused =>

@@ -61,6 +61,8 @@ pub struct FetcherConfig {
     pub max_bytes: i32,
     /// `replica.fetch.backoff.ms`: the longest pause after an error.
     pub backoff_max: Duration,
+    /// TLS and SASL towards the leaders (the inter-broker listener's).
+    pub security: rill_client::security::ClientSecurity,
     /// `replica.socket.timeout.ms`.
     pub socket_timeout: Duration,
     /// `kafka_server_brokertopicmetrics_replicationbytesin_total`, when metrics are kept.
@@ -78,6 +80,7 @@ impl FetcherConfig {
             partition_max_bytes: r.fetch_max_bytes,
             max_bytes: r.fetch_response_max_bytes,
             backoff_max: Duration::from_millis(r.fetch_backoff_ms).max(BACKOFF_MIN),
+            security: Default::default(),
             socket_timeout: Duration::from_millis(r.socket_timeout_ms),
             replication_bytes_in: None,
         }
@@ -357,6 +360,7 @@ async fn run(shared: Arc<Shared>, cfg: Arc<FetcherConfig>, throttles: Arc<Thrott
                 connect_timeout: cfg.socket_timeout,
                 request_timeout: cfg.socket_timeout
                     + Duration::from_millis(cfg.max_wait_ms.max(0) as u64),
+                security: cfg.security.clone(),
                 ..ConnectionConfig::default()
             };
             match Connection::connect(&addr, config).await {

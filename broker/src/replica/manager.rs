@@ -51,9 +51,11 @@ impl ReplicaManager {
         config: Arc<BrokerConfig>,
         metrics: Arc<Metrics>,
         topic_configs: Arc<TopicConfigs>,
+        inter_broker: rill_client::security::ClientSecurity,
     ) -> ReplicaManager {
         let fetcher_config = super::fetcher::FetcherConfig {
             replication_bytes_in: Some(metrics.replication_bytes_in.clone()),
+            security: inter_broker,
             ..super::fetcher::FetcherConfig::from_broker(&config)
         };
         let throttles = Arc::new(super::throttle::Throttles::default());

@@ -19,6 +19,63 @@ pub use crate::config::security::SecurityProtocol;
 use crate::config::security::{ListenerSecurity as ListenerConfig, PlainUsersSource};
 pub use principal::Principal;
 
+/// How this broker connects to the others (replication, liveness probes): the security of
+/// `inter.broker.listener.name`, with the broker's own certificate for TLS and, for SASL,
+/// `sasl.mechanism.inter.broker.protocol` (the listener's first mechanism by default) with
+/// the `username`/`password` of that mechanism's JAAS line (`listener.name.<l>.<mech>.sasl.jaas.config`,
+/// or `sasl.jaas.config`), as Kafka's brokers log in to each other.
+pub fn inter_broker_client(
+    config: &crate::config::BrokerConfig,
+) -> Result<rill_client::security::ClientSecurity, String> {
+    use rill_client::security::{jaas_option, ClientSecurity, SaslCredentials, SaslMechanism};
+    let name = &config.security.inter_broker_listener;
+    let Some(l) = config.security.listener(name) else {
+        return Ok(ClientSecurity::default());
+    };
+    let tls = match &l.ssl {
+        Some(ssl) => Some(Arc::new(
+            tls::client_config(ssl).map_err(|e| format!("listener {name}: {e}"))?,
+        )),
+        None => None,
+    };
+    let sasl = if l.protocol.sasl() {
+        let mech = config
+            .raw
+            .get("sasl.mechanism.inter.broker.protocol")
+            .map(|m| m.trim().to_ascii_uppercase())
+            .or_else(|| l.sasl_mechanisms.first().cloned())
+            .unwrap_or_default();
+        let mechanism = SaslMechanism::parse(&mech)
+            .ok_or_else(|| format!("sasl.mechanism.inter.broker.protocol={mech}: not served"))?;
+        let lower = name.to_ascii_lowercase();
+        let jaas_key = format!(
+            "listener.name.{lower}.{}.sasl.jaas.config",
+            mech.to_ascii_lowercase()
+        );
+        let jaas = config
+            .raw
+            .get(&jaas_key)
+            .or_else(|| config.raw.get(&format!("listener.name.{lower}.sasl.jaas.config")))
+            .or_else(|| config.raw.get("sasl.jaas.config"))
+            .ok_or_else(|| {
+                format!("brokers log in to each other on {name} with {mech}: set {jaas_key} with username=\"...\" password=\"...\"")
+            })?;
+        let (Some(username), Some(password)) =
+            (jaas_option(jaas, "username"), jaas_option(jaas, "password"))
+        else {
+            return Err(format!("{jaas_key}: needs username=\"...\" and password=\"...\" for the broker's own login"));
+        };
+        Some(SaslCredentials {
+            mechanism,
+            username,
+            password,
+        })
+    } else {
+        None
+    };
+    Ok(ClientSecurity { tls, sasl })
+}
+
 /// One listener's security, ready to serve connections.
 pub struct ListenerSecurity {
     /// The listener's name (as in `listeners`).

@@ -187,6 +187,36 @@ pub fn normalize_pem(text: &str) -> String {
     out
 }
 
+/// The client side of this listener's TLS, for brokers reaching each other on it: the
+/// listener's truststore verifies the peer (host names included), and the broker's own
+/// certificate answers a peer that asks for one (`ssl.client.auth`).
+pub fn client_config(ssl: &SslConfig) -> Result<rustls::ClientConfig, String> {
+    let trust = ssl.truststore.as_ref().ok_or(
+        "the inter-broker listener uses TLS: set ssl.truststore.location (or ssl.truststore.certificates) so brokers can verify each other",
+    )?;
+    let pem = read_pem(trust, "ssl.truststore.location")?;
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        let c = c.map_err(|e| format!("ssl.truststore.location: {e}"))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("ssl.truststore.location: unusable CA certificate: {e}"))?;
+    }
+    let chain_pem = read_pem(&ssl.certificate_chain, "ssl.keystore.location")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("ssl.keystore.location: {e}"))?;
+    let key_pem = read_pem(&ssl.private_key, "ssl.keystore.location")?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("ssl.keystore.location: {e}"))?;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("ssl.keystore.location: {e}"))
+}
+
 fn build(ssl: &SslConfig) -> Result<ServerConfig, String> {
     let chain_key = match ssl.certificate_chain {
         PemSource::File(_) => "ssl.keystore.location",

@@ -1,6 +1,7 @@
 """A secured 3-node cluster: the only Kafka listener is SASL_SSL, so replication, liveness
 probes and clients all authenticate over TLS (PLAIN; brokers log in as User:broker, a super
-user; ACLs on). A leader is killed with -9 while an idempotent producer writes with
+user; ACLs on), and the controllers' quorum runs over mutual TLS (CONTROLLER mapped to SSL
+with client certificates required). A leader is killed with -9 while an idempotent producer writes with
 acks=all; every acknowledged record is read back exactly once."""
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def test_sasl_ssl_replication_survives_a_leader_kill(broker_factory, tmp_path):
     for i in range(3):
         nodes.append(broker_factory(i + 1, {
             "listeners": f"SECURE://127.0.0.1:0,CONTROLLER://127.0.0.1:{cports[i]}",
-            "listener.security.protocol.map": "SECURE:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "SECURE:SASL_SSL,CONTROLLER:SSL",
+            "listener.name.controller.ssl.client.auth": "required",
             "inter.broker.listener.name": "SECURE",
             "controller.quorum.voters": voters,
             "cluster.id": "secured-cluster-test-1",

@@ -304,12 +304,12 @@ pub(super) fn security_config(
                 ))
             }
         };
-        if controller_names.contains(&l.name) && protocol != SecurityProtocol::Plaintext {
+        if controller_names.contains(&l.name) && protocol.sasl() {
             return Err(invalid(
                 "listener.security.protocol.map",
                 map_text,
                 &format!(
-                    "the controller listener {} can only be PLAINTEXT in this version",
+                    "the controller listener {} can be PLAINTEXT or SSL (mutual TLS), not SASL",
                     l.name
                 ),
             ));
@@ -319,6 +319,19 @@ pub(super) fn security_config(
         } else {
             None
         };
+        // Controllers authenticate each other by certificate: without client auth anyone
+        // who reaches the port could vote.
+        if controller_names.contains(&l.name)
+            && ssl
+                .as_ref()
+                .is_some_and(|s| s.client_auth != ClientAuth::Required)
+        {
+            return Err(invalid(
+                &format!("listener.name.{}.ssl.client.auth", l.name.to_ascii_lowercase()),
+                "",
+                "an SSL controller listener needs ssl.client.auth=required (controllers authenticate each other by certificate)",
+            ));
+        }
         let (sasl_mechanisms, plain_users) = if protocol.sasl() {
             sasl_config(raw, &l.name)?
         } else {
@@ -744,6 +757,28 @@ mod tests {
                     ("inter.broker.listener.name", "SSL"),
                 ],
                 "inter.broker.listener.name",
+            ),
+            (
+                &[
+                    ("listeners", "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
+                    (
+                        "listener.security.protocol.map",
+                        "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+                    ),
+                    ("ssl.keystore.location", "/a"),
+                    ("ssl.truststore.location", "/ca"),
+                ],
+                "listener.name.controller.ssl.client.auth",
+            ),
+            (
+                &[
+                    ("listeners", "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
+                    (
+                        "listener.security.protocol.map",
+                        "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+                    ),
+                ],
+                "listener.security.protocol.map",
             ),
         ];
         for (pairs, key) in cases {

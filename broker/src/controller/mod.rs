@@ -116,6 +116,24 @@ impl Controller {
             qc.election_timeout_max = election * 2;
             qc.heartbeat_interval = (election / 5).max(Duration::from_millis(10));
         }
+        // A CONTROLLER listener mapped to SSL: mutual TLS between the controllers.
+        if let Some(ssl) = config
+            .security
+            .listener(&config.controller_listener.name)
+            .and_then(|l| l.ssl.as_ref())
+        {
+            let name = &config.controller_listener.name;
+            qc.tls = Some(crate::controller::raft::QuorumTls {
+                server: Arc::new(
+                    crate::security::tls::TlsServer::new(name, ssl)
+                        .map_err(|e| anyhow::anyhow!("listener {name}: {e}"))?,
+                ),
+                client: Arc::new(
+                    crate::security::tls::client_config(ssl)
+                        .map_err(|e| anyhow::anyhow!("listener {name}: {e}"))?,
+                ),
+            });
+        }
         let quorum = MetadataQuorum::start_on(qc, listener).await?;
         let leader = quorum.wait_for_leader(Duration::from_secs(120)).await?;
         tracing::info!(

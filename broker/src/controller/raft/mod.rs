@@ -116,6 +116,25 @@ pub struct QuorumConfig {
     pub snapshot_timeout: Duration,
     /// Largest RPC frame and log record, in bytes.
     pub max_frame_bytes: usize,
+    /// Mutual TLS between the controllers (a CONTROLLER listener mapped to SSL), or
+    /// PLAINTEXT.
+    pub tls: Option<QuorumTls>,
+}
+
+/// TLS for the quorum's RPC: the server side (which requires and checks the peer's
+/// certificate) and the client side (which presents this node's).
+#[derive(Clone)]
+pub struct QuorumTls {
+    /// Accepts peers.
+    pub server: Arc<crate::security::tls::TlsServer>,
+    /// Connects to peers.
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for QuorumTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuorumTls")
+    }
 }
 
 impl QuorumConfig {
@@ -139,6 +158,7 @@ impl QuorumConfig {
             propose_timeout: DEFAULT_PROPOSE_TIMEOUT,
             snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            tls: None,
         }
     }
 
@@ -407,6 +427,7 @@ impl MetadataQuorum {
             me,
             cluster_id.clone(),
             config.max_frame_bytes,
+            config.tls.as_ref().map(|t| t.client.clone()),
         ));
         let raft = Raft::new(
             me,
@@ -434,6 +455,7 @@ impl MetadataQuorum {
         let heard = Arc::new(takeover::Heard::default());
         let server = network::spawn_server(
             listener,
+            config.tls.as_ref().map(|t| t.server.clone()),
             raft.clone(),
             ServerConfig {
                 me,

@@ -33,7 +33,7 @@ use openraft::raft::{
 };
 use openraft::{AnyError, BasicNode, RPCTypes, Raft, Snapshot, SnapshotMeta, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -233,7 +233,7 @@ pub fn sample_requests() -> Vec<Vec<u8>> {
 const INITIAL_FRAME_CAPACITY: usize = 64 << 10;
 
 /// Reads one frame; `None` on a clean end of stream before a frame starts.
-pub(crate) async fn read_frame<R: AsyncReadExt + Unpin>(
+pub(crate) async fn read_frame<R: AsyncReadExt + Unpin + ?Sized>(
     r: &mut R,
     max: usize,
 ) -> io::Result<Option<Vec<u8>>> {
@@ -263,7 +263,7 @@ pub(crate) async fn read_frame<R: AsyncReadExt + Unpin>(
 }
 
 /// Writes one frame.
-pub(crate) async fn write_frame<W: AsyncWriteExt + Unpin>(
+pub(crate) async fn write_frame<W: AsyncWriteExt + Unpin + ?Sized>(
     w: &mut W,
     payload: &[u8],
 ) -> io::Result<()> {
@@ -282,7 +282,9 @@ pub(crate) struct RpcClient {
     me: NodeId,
     cluster_id: Option<String>,
     max_frame: usize,
-    pool: Mutex<HashMap<String, Vec<TcpStream>>>,
+    pool: Mutex<HashMap<String, Vec<Box<dyn Stream>>>>,
+    /// TLS towards peers, when the CONTROLLER listener is SSL.
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// Peers this node disagrees with (see [`Disagreements`]).
     disagreements: Arc<Disagreements>,
 }
@@ -315,17 +317,23 @@ impl RpcClient {
     }
 
     /// A client calling as node `me` of cluster `cluster_id`.
-    pub(crate) fn new(me: NodeId, cluster_id: Option<String>, max_frame: usize) -> RpcClient {
+    pub(crate) fn new(
+        me: NodeId,
+        cluster_id: Option<String>,
+        max_frame: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> RpcClient {
         RpcClient {
             me,
             cluster_id,
             max_frame,
+            tls,
             pool: Mutex::new(HashMap::new()),
             disagreements: Default::default(),
         }
     }
 
-    fn take(&self, addr: &str) -> Option<TcpStream> {
+    fn take(&self, addr: &str) -> Option<Box<dyn Stream>> {
         self.pool
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -333,7 +341,7 @@ impl RpcClient {
             .and_then(Vec::pop)
     }
 
-    fn put(&self, addr: &str, conn: TcpStream) {
+    fn put(&self, addr: &str, conn: Box<dyn Stream>) {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let idle = pool.entry(addr.to_string()).or_default();
         if idle.len() < MAX_IDLE_PER_PEER {
@@ -402,13 +410,34 @@ impl RpcClient {
                 }
             }
         }
-        let mut conn = TcpStream::connect(addr)
+        let tcp = TcpStream::connect(addr)
             .await
             .map_err(|source| RpcError::Connect {
                 addr: addr.into(),
                 source,
             })?;
-        let _ = conn.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let mut conn: Box<dyn Stream> = match &self.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                        RpcError::Io {
+                            addr: addr.into(),
+                            source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+                        }
+                    })?;
+                let tls = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|source| RpcError::Io {
+                        addr: addr.into(),
+                        source,
+                    })?;
+                Box::new(tls)
+            }
+        };
         let reply = round_trip(&mut conn, request, self.max_frame)
             .await
             .map_err(|source| RpcError::Io {
@@ -420,7 +449,21 @@ impl RpcClient {
     }
 }
 
-async fn round_trip(conn: &mut TcpStream, request: &[u8], max: usize) -> io::Result<Vec<u8>> {
+/// A quorum connection: TCP, or TLS over it.
+pub(crate) trait Stream:
+    AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug
+{
+}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug> Stream for T {}
+
+/// How long a peer has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn round_trip<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
+    conn: &mut S,
+    request: &[u8],
+    max: usize,
+) -> io::Result<Vec<u8>> {
     write_frame(conn, request).await?;
     read_frame(conn, max).await?.ok_or_else(|| {
         io::Error::new(
@@ -678,6 +721,7 @@ impl RefusalLog {
 /// connection task).
 pub(crate) fn spawn_server(
     listener: TcpListener,
+    tls: Option<Arc<crate::security::tls::TlsServer>>,
     raft: Raft<TypeConfig>,
     cfg: ServerConfig,
 ) -> tokio::task::JoinHandle<()> {
@@ -690,8 +734,29 @@ pub(crate) fn spawn_server(
                         let _ = stream.set_nodelay(true);
                         let raft = raft.clone();
                         let cfg = cfg.clone();
+                        let tls = tls.clone();
                         conns.spawn(async move {
-                            if let Err(e) = serve_connection(stream, raft, &cfg).await {
+                            let r = match tls {
+                                None => serve_connection(stream, raft, &cfg).await,
+                                Some(tls) => {
+                                    // The peer must present a certificate the truststore
+                                    // vouches for (the listener requires client auth).
+                                    match tokio::time::timeout(
+                                        TLS_HANDSHAKE_TIMEOUT,
+                                        tls.acceptor().accept(stream),
+                                    )
+                                    .await
+                                    {
+                                        Ok(Ok(s)) => serve_connection(s, raft, &cfg).await,
+                                        Ok(Err(e)) => Err(e),
+                                        Err(_) => Err(io::Error::new(
+                                            io::ErrorKind::TimedOut,
+                                            "TLS handshake timed out",
+                                        )),
+                                    }
+                                }
+                            };
+                            if let Err(e) = r {
                                 tracing::debug!(%peer, error = %e, "quorum connection closed");
                             }
                         });
@@ -707,8 +772,8 @@ pub(crate) fn spawn_server(
     })
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     raft: Raft<TypeConfig>,
     cfg: &ServerConfig,
 ) -> io::Result<()> {
@@ -817,7 +882,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         drop(listener);
-        let client = RpcClient::new(1, None, 1 << 20);
+        let client = RpcClient::new(1, None, 1 << 20, None);
         let body = RpcBody::Vote(VoteRequest {
             vote: Vote::new(1, 1),
             last_log_id: None,
@@ -827,7 +892,7 @@ mod tests {
             .await
             .expect_err("nobody listens");
         assert!(matches!(err, RpcError::Connect { .. }), "{err}");
-        let small = RpcClient::new(1, None, 8);
+        let small = RpcClient::new(1, None, 8, None);
         let body = RpcBody::Vote(VoteRequest {
             vote: Vote::new(1, 1),
             last_log_id: None,
@@ -850,7 +915,7 @@ mod tests {
                 held.push(s);
             }
         });
-        let client = RpcClient::new(1, None, 1 << 20);
+        let client = RpcClient::new(1, None, 1 << 20, None);
         let body = RpcBody::Vote(VoteRequest {
             vote: Vote::new(1, 1),
             last_log_id: None,

@@ -471,7 +471,7 @@ async fn other_cluster_ids_are_refused() {
         assert_eq!(n.map(|_| buf.len()).unwrap_or(0), 0, "no reply to garbage");
     }
     // A peer from another cluster is told why it is refused.
-    let stranger = RpcClient::new(9, Some("other-cluster".into()), 1 << 20);
+    let stranger = RpcClient::new(9, Some("other-cluster".into()), 1 << 20, None);
     let vote = openraft::raft::VoteRequest {
         vote: openraft::Vote::new(99, 9),
         last_log_id: None,

@@ -264,6 +264,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         )
     })?;
     let http_addr = http.local_addr()?;
+    if !http_addr.ip().is_loopback()
+        && config
+            .raw
+            .get("http.auth.token")
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        tracing::warn!(http = %http_addr, "the HTTP API listens beyond loopback without http.auth.token: anyone who reaches it can read the node's state");
+    }
     let tls: Vec<_> = bound
         .iter()
         .filter_map(|(.., sec)| sec.tls.clone())

@@ -215,3 +215,28 @@ async fn properties_file_sets_defaults_and_overrides_win() {
         "unknown keys are warned about: {err}"
     );
 }
+
+/// With `http.auth.token`, the API and `/metrics` need the bearer token; the probes do not.
+#[test]
+fn the_http_api_takes_a_bearer_token() {
+    let b = BrokerProc::start(&["http.auth.token=s3cret-token"]);
+    for path in ["/metrics", "/api/v1/node", "/api/v1/configs"] {
+        let (status, body) = b.http_get(path);
+        assert_eq!(status, 401, "{path}: {body}");
+        let (status, _) =
+            common::http_get_with(&b.http, path, &[("Authorization", "Bearer s3cret-token")]);
+        assert_eq!(status, 200, "{path} with the token");
+        let (status, _) =
+            common::http_get_with(&b.http, path, &[("Authorization", "Bearer wrong")]);
+        assert_eq!(status, 401, "{path} with a wrong token");
+    }
+    assert_eq!(b.http_get("/healthz").0, 200);
+    assert_eq!(b.http_get("/readyz").0, 200);
+    // The token itself is a secret: listed as sensitive, never shown.
+    let (_, cfg) = common::http_get_with(
+        &b.http,
+        "/api/v1/configs",
+        &[("Authorization", "Bearer s3cret-token")],
+    );
+    assert!(!cfg.contains("s3cret-token"), "{cfg}");
+}

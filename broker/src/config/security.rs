@@ -210,6 +210,7 @@ pub const SECURITY_KEYS: &[&str] = &[
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
+    "http.auth.token",
 ];
 
 /// Keys whose values are secrets (Kafka's PASSWORD type): never shown by DescribeConfigs or
@@ -225,6 +226,7 @@ const SENSITIVE_KEYS: &[&str] = &[
     "plain.sasl.jaas.config",
     "scram-sha-256.sasl.jaas.config",
     "scram-sha-512.sasl.jaas.config",
+    "http.auth.token",
 ];
 
 /// The key without its `listener.name.<l>.` prefix.
@@ -760,7 +762,10 @@ mod tests {
             ),
             (
                 &[
-                    ("listeners", "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
+                    (
+                        "listeners",
+                        "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2",
+                    ),
                     (
                         "listener.security.protocol.map",
                         "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
@@ -772,7 +777,10 @@ mod tests {
             ),
             (
                 &[
-                    ("listeners", "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
+                    (
+                        "listeners",
+                        "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2",
+                    ),
                     (
                         "listener.security.protocol.map",
                         "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",

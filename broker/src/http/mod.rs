@@ -20,6 +20,8 @@ use crate::context::Broker;
 
 pub mod reassign;
 
+use sha2::Digest;
+
 /// Serves the HTTP API until the task is aborted.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     if let Err(e) = axum::serve(listener, router(broker)).await {
@@ -27,19 +29,64 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     }
 }
 
-/// The routes, separate from the listener so tests can call them directly.
+/// The routes, separate from the listener so tests can call them directly. With
+/// `http.auth.token` set, every route but the probes (`/healthz`, `/readyz`) needs
+/// `Authorization: Bearer <token>` (401 otherwise), as Prometheus' `authorization`
+/// scrape setting sends it.
 pub fn router(broker: Arc<Broker>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
+    let token = broker
+        .config
+        .raw
+        .get("http.auth.token")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let probes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .with_state(broker.clone());
+    let api = Router::new()
+        .route("/metrics", get(metrics))
         .route("/api/v1/node", get(node))
         .route("/api/v1/partitions", get(partitions))
         .route("/api/v1/configs", get(configs))
         .route("/api/v1/quorum", get(quorum))
         .route("/api/v1/reassignments", get(reassign::reassignments))
         .route("/api/v1/brokers", get(brokers))
-        .with_state(broker)
+        .with_state(broker);
+    let api = match token {
+        None => api,
+        Some(token) => api.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let ok = bearer_matches(req.headers(), &token);
+                async move {
+                    if ok {
+                        next.run(req).await
+                    } else {
+                        (
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                            "an Authorization: Bearer token is required (http.auth.token)\n",
+                        )
+                            .into_response()
+                    }
+                }
+            },
+        )),
+    };
+    probes.merge(api)
+}
+
+/// Whether the request carries `Bearer <token>`; compared in constant time.
+fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let a = sha2::Sha256::digest(given.as_bytes());
+    let b = sha2::Sha256::digest(token.as_bytes());
+    bool::from(a.ct_eq(&b))
 }
 
 /// 200 once every hosted partition is loaded and every log dir is online; otherwise 503

@@ -356,13 +356,22 @@ pub fn start_proxied_cluster(n: usize, extra: &[&str]) -> (Vec<BrokerProc>, prox
 
 /// Minimal HTTP/1.1 GET over a TcpStream (keeps an HTTP client out of the dev-dependencies).
 pub fn http_get(base: &str, path: &str) -> (u16, String) {
+    http_get_with(base, path, &[])
+}
+
+/// `GET` with extra request headers.
+pub fn http_get_with(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .expect("write");
     let mut resp = String::new();

@@ -21,6 +21,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO_ROOT="$(pwd)"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds a fresh clone once: an incremental cache would only cost disk (it grew to
+# tens of GB here). Export CARGO_INCREMENTAL=1 to keep it for edit-test loops.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 START=$SECONDS
 
 log() { printf '\n==> %s\n' "$*"; }

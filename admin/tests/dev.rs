@@ -36,13 +36,18 @@ fn alive(pid: u32) -> bool {
             .contains(") Z ")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_cluster_serves_survives_a_kill_and_stops() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (kafka, controller, http) = port_ranges();
+/// Starts `rill dev` with `extra` flags on the given port bases (console on a free port) and
+/// reads its banner up to the `Try:` line: the process and the banner's lines.
+fn start_dev(
+    data: &std::path::Path,
+    extra: &[&str],
+    (kafka, controller, http): (u16, u16, u16),
+) -> (std::process::Child, Vec<String>) {
     let mut dev = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["dev", "--nodes", "3", "--data-dir"])
-        .arg(dir.path().join("data"))
+        .arg("dev")
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
         .args([
             "--port",
             &kafka.to_string(),
@@ -71,6 +76,18 @@ async fn dev_cluster_serves_survives_a_kill_and_stops() {
                 .expect("rill dev printed its banner"),
         );
     }
+    (dev, banner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_cluster_serves_survives_a_kill_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kafka, controller, http) = port_ranges();
+    let (mut dev, banner) = start_dev(
+        &dir.path().join("data"),
+        &["--nodes", "3"],
+        (kafka, controller, http),
+    );
     let bootstrap = banner
         .iter()
         .find_map(|l| l.trim().strip_prefix("bootstrap servers: "))
@@ -187,37 +204,11 @@ fn dev_secure_cluster_takes_sasl_ssl_clients_only() {
             break r;
         }
     };
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["dev", "--secure", "--nodes", "1", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args([
-            "--port",
-            &kafka.to_string(),
-            "--controller-port",
-            &controller.to_string(),
-            "--http-port",
-            &http.to_string(),
-            "--console-port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rill dev");
-    let stdout = dev.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut banner = Vec::new();
-    while !banner.iter().any(|l: &String| l.starts_with("Try:")) {
-        banner.push(
-            rx.recv_timeout(Duration::from_secs(120))
-                .expect("rill dev printed its banner"),
-        );
-    }
+    let (mut dev, banner) = start_dev(
+        &dir.path().join("data"),
+        &["--secure", "--nodes", "1"],
+        (kafka, controller, http),
+    );
     let bootstrap = banner
         .iter()
         .find_map(|l| l.trim().strip_prefix("bootstrap servers: "))

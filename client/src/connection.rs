@@ -9,11 +9,10 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes, VersionRange};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::security::{ClientSecurity, SaslCredentials, SaslMechanism, ScramClient};
+use super::security::{server_name, ClientSecurity, SaslCredentials, SaslMechanism, ScramClient};
 use super::ClientError;
 
 /// A connection's byte stream: a TCP socket, or TLS over one.
@@ -85,50 +84,24 @@ impl Connection {
     /// Connects to `addr` (`host:port`) and negotiates versions with ApiVersions (v3, or
     /// what the broker's KIP-511 fallback answer says it supports).
     pub async fn connect(addr: &str, config: ConnectionConfig) -> Result<Connection, ClientError> {
-        let stream =
-            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(source)) => {
-                    return Err(ClientError::Io {
-                        addr: addr.to_string(),
-                        source,
-                    })
-                }
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        what: format!("connect to {addr}"),
-                        after: config.connect_timeout,
-                    })
-                }
-            };
+        let limit = config.connect_timeout;
+        let stream = within(limit, addr, "connect to", TcpStream::connect(addr)).await?;
         // Requests are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let stream: Box<dyn Io> = match config.security.tls.clone() {
             None => Box::new(stream),
             Some(tls) => {
-                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                let name = ServerName::try_from(host.to_string()).map_err(|e| {
-                    ClientError::Protocol(format!("{host} is not a valid TLS server name: {e}"))
-                })?;
+                let name = server_name(addr).map_err(ClientError::Protocol)?;
                 let connector = tokio_rustls::TlsConnector::from(tls);
-                match tokio::time::timeout(config.connect_timeout, connector.connect(name, stream))
-                    .await
-                {
-                    Ok(Ok(s)) => Box::new(s),
-                    Ok(Err(source)) => {
-                        return Err(ClientError::Io {
-                            addr: addr.to_string(),
-                            source,
-                        })
-                    }
-                    Err(_) => {
-                        return Err(ClientError::Timeout {
-                            what: format!("TLS handshake with {addr}"),
-                            after: config.connect_timeout,
-                        })
-                    }
-                }
+                Box::new(
+                    within(
+                        limit,
+                        addr,
+                        "TLS handshake with",
+                        connector.connect(name, stream),
+                    )
+                    .await?,
+                )
             }
         };
         let mut conn = Connection {
@@ -434,6 +407,26 @@ impl Connection {
     fn protocol(&mut self, msg: String) -> ClientError {
         self.broken = true;
         ClientError::Protocol(msg)
+    }
+}
+
+/// `io` within `limit`, its failure named after `addr` (`what` says what timed out).
+async fn within<T>(
+    limit: std::time::Duration,
+    addr: &str,
+    what: &str,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, ClientError> {
+    match tokio::time::timeout(limit, io).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(ClientError::Io {
+            addr: addr.to_string(),
+            source,
+        }),
+        Err(_) => Err(ClientError::Timeout {
+            what: format!("{what} {addr}"),
+            after: limit,
+        }),
     }
 }
 

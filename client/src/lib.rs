@@ -23,6 +23,7 @@ pub mod describe;
 mod error;
 mod groups;
 mod leaders;
+pub mod properties;
 mod reassign;
 pub mod records;
 pub mod resource;

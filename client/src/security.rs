@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use regex::Regex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -166,34 +167,22 @@ impl ClientSecurity {
     pub fn from_file(path: &Path) -> Result<ClientSecurity, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        ClientSecurity::from_properties(&parse_properties(&text))
+        let props = crate::properties::parse(&text).map_err(|line| {
+            format!(
+                "{}: malformed line {line:?}: expected key=value",
+                path.display()
+            )
+        })?;
+        ClientSecurity::from_properties(&props)
     }
 }
 
-/// `key=value` lines (`#`/`!` comments, `\` continuations), as Java reads properties files.
-pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut pending = String::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-        {
-            continue;
-        }
-        if let Some(stripped) = line.strip_suffix('\\') {
-            pending.push_str(stripped);
-            continue;
-        }
-        pending.push_str(line);
-        let entry = std::mem::take(&mut pending);
-        if let Some(i) = entry.find(['=', ':']) {
-            out.insert(
-                entry[..i].trim().to_string(),
-                entry[i + 1..].trim().to_string(),
-            );
-        }
-    }
-    out
+/// The TLS server name (host name or IP address) of `host:port`, as certificates name it.
+pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host} is not a valid TLS server name: {e}"))
 }
 
 /// `name="value"` from a JAAS line (`username`, `password`).
@@ -215,12 +204,31 @@ pub fn jaas_option(jaas: &str, name: &str) -> Option<String> {
     None
 }
 
-fn read_pem(path_or_inline: (&str, bool)) -> Result<Vec<u8>, String> {
-    let (v, inline) = path_or_inline;
-    if inline {
-        return Ok(v.as_bytes().to_vec());
+/// Inline PEM in a properties file loses its line breaks (`\` continuations join lines), as
+/// in Kafka; like Kafka's PEM reader, accept that: each block's base64 is re-wrapped.
+pub fn normalize_pem(text: &str) -> String {
+    // The pattern is a literal, so building it cannot fail; an empty result only means no
+    // block is found, which the caller reports.
+    let Ok(block) = Regex::new(r"(?s)-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----")
+    else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    for c in block.captures_iter(text) {
+        let label = &c[1];
+        let body: String = c[2].chars().filter(|ch| !ch.is_whitespace()).collect();
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
+        for line in body.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str(&format!("-----END {}-----\n", &c[3]));
     }
-    std::fs::read(v).map_err(|e| format!("cannot read {v}: {e}"))
+    out
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
 fn tls_config(props: &BTreeMap<String, String>) -> Result<ClientConfig, String> {
@@ -236,16 +244,16 @@ fn tls_config(props: &BTreeMap<String, String>) -> Result<ClientConfig, String> 
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    let trust = get("ssl.truststore.certificates")
-        .map(|v| (v, true))
-        .or_else(|| get("ssl.truststore.location").map(|v| (v, false)))
-        .or_else(|| get("ssl.ca.location").map(|v| (v, false)));
-    let Some(trust) = trust else {
-        return Err(
+    let pem = match (
+        get("ssl.truststore.certificates"),
+        get("ssl.truststore.location").or_else(|| get("ssl.ca.location")),
+    ) {
+        (Some(inline), _) => normalize_pem(inline).into_bytes(),
+        (None, Some(path)) => read_file(path)?,
+        (None, None) => return Err(
             "TLS needs the CA that signed the brokers' certificates: set ssl.truststore.location (PEM) or ssl.ca.location".into(),
-        );
+        ),
     };
-    let pem = read_pem(trust)?;
     for c in CertificateDer::pem_slice_iter(&pem) {
         let c = c.map_err(|e| format!("truststore: {e}"))?;
         roots
@@ -277,10 +285,10 @@ fn tls_config(props: &BTreeMap<String, String>) -> Result<ClientConfig, String> 
         get("ssl.key.location"),
     ) {
         (Some(ks), _, _) => {
-            let pem = read_pem((ks, false))?;
+            let pem = read_file(ks)?;
             Some((pem.clone(), pem))
         }
-        (None, Some(cert), Some(key)) => Some((read_pem((cert, false))?, read_pem((key, false))?)),
+        (None, Some(cert), Some(key)) => Some((read_file(cert)?, read_file(key)?)),
         _ => None,
     };
     match key_and_chain {
@@ -500,5 +508,20 @@ pub fn salted_password(
             pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut out);
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_pem_without_line_breaks_is_rewrapped() {
+        let text = "-----BEGIN CERTIFICATE----- QUJD REVG -----END CERTIFICATE----------BEGIN PRIVATE KEY-----R0hJ-----END PRIVATE KEY-----";
+        let n = normalize_pem(text);
+        assert_eq!(
+            n,
+            "-----BEGIN CERTIFICATE-----\nQUJDREVG\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nR0hJ\n-----END PRIVATE KEY-----\n"
+        );
     }
 }

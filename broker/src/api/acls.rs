@@ -2,6 +2,7 @@
 //! [`AclBinding`]s and filters, and the SECURITY_DISABLED answer when no authorizer is
 //! configured (Kafka's).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
 use super::sb;
@@ -9,13 +10,29 @@ use crate::metadata::acl::{
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, PatternType, ResourceType,
 };
 
-/// Kafka's SECURITY_DISABLED.
-pub const SECURITY_DISABLED: i16 = 54;
-/// The message that goes with it.
-pub const NO_AUTHORIZER: &str =
-    "No Authorizer is configured on the broker (set authorizer.class.name)";
 /// The most creations or filters one request may carry.
 pub const MAX_PER_REQUEST: usize = 1000;
+/// Kafka's INVALID_REQUEST, the answer to a malformed binding or filter.
+pub const INVALID_REQUEST: i16 = ResponseError::InvalidRequest.code();
+
+/// What every ACL API checks first, as Kafka does: an authorizer is configured
+/// (SECURITY_DISABLED otherwise) and the caller may do `op` on the cluster
+/// (CLUSTER_AUTHORIZATION_FAILED). `Err` is the code and message to answer with.
+pub fn admit(ctx: &super::Ctx<'_>, op: AclOperation, api: &str) -> Result<(), (i16, String)> {
+    if !ctx.authz.enabled() {
+        return Err((
+            ResponseError::SecurityDisabled.code(),
+            "No Authorizer is configured on the broker (set authorizer.class.name)".into(),
+        ));
+    }
+    if !ctx.authz.cluster(op) {
+        return Err((
+            ResponseError::ClusterAuthorizationFailed.code(),
+            format!("{api} needs {} on the cluster", op.name()),
+        ));
+    }
+    Ok(())
+}
 
 /// The wire fields of a binding or a filter.
 pub struct Wire<'a> {

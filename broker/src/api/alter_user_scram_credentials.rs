@@ -29,33 +29,28 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> AlterUserScramCredentialsResponse {
     let mut errors: BTreeMap<String, KafkaError> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let note = |user: &str, order: &mut Vec<String>| {
-        if !order.iter().any(|u| u == user) {
-            order.push(user.to_string());
-        }
-    };
-    if req.deletions.len() + req.upsertions.len() > MAX_CHANGES_PER_REQUEST {
-        let e = KafkaError::InvalidRequest(format!(
+    // Every user the request names, in order of first mention: one result each.
+    let mut named = BTreeSet::new();
+    let order: Vec<String> = req
+        .deletions
+        .iter()
+        .map(|d| d.name.to_string())
+        .chain(req.upsertions.iter().map(|u| u.name.to_string()))
+        .filter(|u| named.insert(u.clone()))
+        .collect();
+    let refused = if req.deletions.len() + req.upsertions.len() > MAX_CHANGES_PER_REQUEST {
+        Some(KafkaError::InvalidRequest(format!(
             "at most {MAX_CHANGES_PER_REQUEST} credential changes per request"
-        ));
-        let users: BTreeSet<String> = req
-            .deletions
-            .iter()
-            .map(|d| d.name.to_string())
-            .chain(req.upsertions.iter().map(|u| u.name.to_string()))
-            .collect();
-        return response(users.into_iter().map(|u| (u, Some(&e))));
-    }
-    if !ctx.authz.cluster(crate::metadata::acl::AclOperation::Alter) {
-        let e = KafkaError::ClusterAuthorizationFailed("needs ALTER on the cluster".into());
-        let users: BTreeSet<String> = req
-            .deletions
-            .iter()
-            .map(|d| d.name.to_string())
-            .chain(req.upsertions.iter().map(|u| u.name.to_string()))
-            .collect();
-        return response(users.into_iter().map(|u| (u, Some(&e))));
+        )))
+    } else if !ctx.authz.cluster(crate::metadata::acl::AclOperation::Alter) {
+        Some(KafkaError::ClusterAuthorizationFailed(
+            "needs ALTER on the cluster".into(),
+        ))
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        return response(order.into_iter().map(|u| (u, Some(&e))));
     }
     let image = b.controller.image();
     let mut seen: BTreeSet<(String, i8)> = BTreeSet::new();
@@ -63,7 +58,6 @@ pub async fn handle(
     let mut upserts = Vec::new();
     for d in &req.deletions {
         let user = d.name.to_string();
-        note(&user, &mut order);
         match check(&user, d.mechanism, &mut seen) {
             Err(e) => {
                 errors.entry(user).or_insert(e);
@@ -88,7 +82,6 @@ pub async fn handle(
     }
     for u in &req.upsertions {
         let user = u.name.to_string();
-        note(&user, &mut order);
         let checked = check(&user, u.mechanism, &mut seen).and_then(|mech| {
             let iterations = u32::try_from(u.iterations).unwrap_or(0);
             ScramCredential::from_salted_password(mech, &u.salted_password, &u.salt, iterations)

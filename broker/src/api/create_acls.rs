@@ -4,15 +4,10 @@
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 
-use super::acls::{Wire, MAX_PER_REQUEST, NO_AUTHORIZER, SECURITY_DISABLED};
+use super::acls::{admit, Wire, INVALID_REQUEST, MAX_PER_REQUEST};
 use super::sb;
 use crate::context::Broker;
 use crate::metadata::acl::AclOperation;
-
-/// Kafka's CLUSTER_AUTHORIZATION_FAILED.
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-/// Kafka's INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
 
 /// Handles CreateAcls.
 pub async fn handle(
@@ -33,14 +28,8 @@ pub async fn handle(
                 .collect(),
         )
     };
-    if !ctx.authz.enabled() {
-        return fail_all(SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !ctx.authz.cluster(AclOperation::Alter) {
-        return fail_all(
-            CLUSTER_AUTHORIZATION_FAILED,
-            "CreateAcls needs ALTER on the cluster",
-        );
+    if let Err((code, why)) = admit(ctx, AclOperation::Alter, "CreateAcls") {
+        return fail_all(code, &why);
     }
     if req.creations.len() > MAX_PER_REQUEST {
         return fail_all(

@@ -6,15 +6,10 @@ use kafka_protocol::messages::delete_acls_response::{
 };
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
-use super::acls::{strings, Wire, MAX_PER_REQUEST, NO_AUTHORIZER, SECURITY_DISABLED};
+use super::acls::{admit, strings, Wire, INVALID_REQUEST, MAX_PER_REQUEST};
 use super::sb;
 use crate::context::Broker;
 use crate::metadata::acl::{AclBinding, AclOperation};
-
-/// Kafka's CLUSTER_AUTHORIZATION_FAILED.
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-/// Kafka's INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
 
 /// Handles DeleteAcls.
 pub async fn handle(
@@ -35,14 +30,8 @@ pub async fn handle(
                 .collect(),
         )
     };
-    if !ctx.authz.enabled() {
-        return fail_all(SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !ctx.authz.cluster(AclOperation::Alter) {
-        return fail_all(
-            CLUSTER_AUTHORIZATION_FAILED,
-            "DeleteAcls needs ALTER on the cluster",
-        );
+    if let Err((code, why)) = admit(ctx, AclOperation::Alter, "DeleteAcls") {
+        return fail_all(code, &why);
     }
     if req.filters.len() > MAX_PER_REQUEST {
         return fail_all(

@@ -6,15 +6,10 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 
-use super::acls::{strings, Wire, NO_AUTHORIZER, SECURITY_DISABLED};
+use super::acls::{admit, strings, Wire, INVALID_REQUEST};
 use super::sb;
 use crate::context::Broker;
 use crate::metadata::acl::AclOperation;
-
-/// Kafka's CLUSTER_AUTHORIZATION_FAILED.
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-/// Kafka's INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
 
 /// Handles DescribeAcls.
 pub async fn handle(
@@ -28,14 +23,8 @@ pub async fn handle(
             .with_error_code(code)
             .with_error_message(Some(sb(msg)))
     };
-    if !ctx.authz.enabled() {
-        return fail(SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !ctx.authz.cluster(AclOperation::Describe) {
-        return fail(
-            CLUSTER_AUTHORIZATION_FAILED,
-            "DescribeAcls needs DESCRIBE on the cluster",
-        );
+    if let Err((code, why)) = admit(ctx, AclOperation::Describe, "DescribeAcls") {
+        return fail(code, &why);
     }
     let filter = match (Wire {
         resource_type: req.resource_type_filter,

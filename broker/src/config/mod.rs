@@ -516,31 +516,10 @@ impl BrokerConfig {
     }
 }
 
-/// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, `\` continuations.
+/// Parses Java-properties text (`rill_client::properties`, shared with the tools'
+/// `--command-config`).
 pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    let mut pending = String::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
-        {
-            continue;
-        }
-        if let Some(stripped) = line.strip_suffix('\\') {
-            pending.push_str(stripped);
-            continue;
-        }
-        pending.push_str(line);
-        let entry = std::mem::take(&mut pending);
-        let idx = entry
-            .find(['=', ':'])
-            .ok_or_else(|| ConfigError::Malformed(entry.clone()))?;
-        out.insert(
-            entry[..idx].trim().to_string(),
-            entry[idx + 1..].trim().to_string(),
-        );
-    }
-    Ok(out)
+    rill_client::properties::parse(text).map_err(ConfigError::Malformed)
 }
 
 fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {

@@ -297,10 +297,11 @@ pub struct AuthorizerSettings {
 /// The ACLs of one image, indexed for decisions.
 #[derive(Debug, Default)]
 pub struct AclIndex {
-    /// (type, LITERAL name) → bindings; `*` is a name like any other here.
-    literal: BTreeMap<(ResourceType, String), Vec<AclBinding>>,
-    /// (type, PREFIXED pattern) → bindings.
-    prefixed: BTreeMap<(ResourceType, String), Vec<AclBinding>>,
+    /// Type → LITERAL name → bindings; `*` is a name like any other here. Keyed by type
+    /// first so a decision looks names up as `&str`, without building a key.
+    literal: BTreeMap<ResourceType, BTreeMap<String, Vec<AclBinding>>>,
+    /// Type → PREFIXED pattern → bindings.
+    prefixed: BTreeMap<ResourceType, BTreeMap<String, Vec<AclBinding>>>,
     /// Lengths of the prefixed patterns in use, per type: the prefixes worth probing.
     prefix_lengths: BTreeMap<ResourceType, BTreeSet<usize>>,
 }
@@ -310,17 +311,22 @@ impl AclIndex {
     pub fn new<'a>(bindings: impl IntoIterator<Item = &'a AclBinding>) -> AclIndex {
         let mut ix = AclIndex::default();
         for b in bindings {
-            let key = (b.resource_type, b.resource_name.clone());
-            match b.pattern_type {
+            let by_name = match b.pattern_type {
                 PatternType::Prefixed => {
                     ix.prefix_lengths
                         .entry(b.resource_type)
                         .or_default()
                         .insert(b.resource_name.len());
-                    ix.prefixed.entry(key).or_default().push(b.clone());
+                    &mut ix.prefixed
                 }
-                _ => ix.literal.entry(key).or_default().push(b.clone()),
-            }
+                _ => &mut ix.literal,
+            };
+            by_name
+                .entry(b.resource_type)
+                .or_default()
+                .entry(b.resource_name.clone())
+                .or_default()
+                .push(b.clone());
         }
         ix
     }
@@ -329,22 +335,21 @@ impl AclIndex {
     fn applicable<'a>(
         &'a self,
         rt: ResourceType,
-        name: &str,
+        name: &'a str,
     ) -> impl Iterator<Item = &'a AclBinding> {
-        let exact = self.literal.get(&(rt, name.to_string()));
-        let wildcard = if name == WILDCARD {
-            None
-        } else {
-            self.literal.get(&(rt, WILDCARD.to_string()))
-        };
-        let prefixes: Vec<&Vec<AclBinding>> = self
+        let literal = self.literal.get(&rt);
+        let exact = literal.and_then(|m| m.get(name));
+        let wildcard = literal
+            .filter(|_| name != WILDCARD)
+            .and_then(|m| m.get(WILDCARD));
+        let prefixed = self.prefixed.get(&rt);
+        let prefixes = self
             .prefix_lengths
             .get(&rt)
             .into_iter()
             .flatten()
-            .filter(|len| **len <= name.len() && name.is_char_boundary(**len))
-            .filter_map(|len| self.prefixed.get(&(rt, name[..*len].to_string())))
-            .collect();
+            .filter(move |len| **len <= name.len() && name.is_char_boundary(**len))
+            .filter_map(move |len| prefixed.and_then(|m| m.get(&name[..*len])));
         exact.into_iter().chain(wildcard).chain(prefixes).flatten()
     }
 
@@ -363,13 +368,16 @@ impl AclIndex {
         }
         let mut any = false;
         let mut allowed = false;
-        let wildcard_principal = principal
-            .split_once(':')
-            .map(|(t, _)| format!("{t}:*"))
-            .unwrap_or_default();
+        // `User:*` names every principal of the type.
+        let principal_type = principal.split_once(':').map(|(t, _)| t);
+        let names_principal = |p: &str| {
+            p == principal
+                || p.strip_suffix(":*")
+                    .is_some_and(|t| Some(t) == principal_type)
+        };
         for b in self.applicable(rt, name) {
             any = true;
-            if !(b.principal == principal || b.principal == wildcard_principal) {
+            if !names_principal(&b.principal) {
                 continue;
             }
             if !(b.host == WILDCARD || b.host == host) {
@@ -405,23 +413,15 @@ impl AclIndex {
         if settings.super_users.contains(principal) {
             return true;
         }
-        let names = self
-            .literal
-            .keys()
-            .chain(self.prefixed.keys())
-            .filter(|(t, _)| *t == rt)
-            .map(|(_, n)| n.as_str());
-        for name in names {
-            if self.authorize(settings, principal, host, op, rt, name) {
-                return true;
-            }
+        let mut names = [&self.literal, &self.prefixed]
+            .into_iter()
+            .filter_map(|by_type| by_type.get(&rt))
+            .flat_map(|by_name| by_name.keys())
+            .peekable();
+        if names.peek().is_none() {
+            return settings.allow_everyone_if_no_acl_found;
         }
-        settings.allow_everyone_if_no_acl_found
-            && self
-                .literal
-                .keys()
-                .chain(self.prefixed.keys())
-                .all(|(t, _)| *t != rt)
+        names.any(|name| self.authorize(settings, principal, host, op, rt, name))
     }
 }
 

@@ -32,7 +32,8 @@ pub const MAX_ITERATIONS: u32 = 16384;
 /// Random characters the server adds to the client's nonce.
 const SERVER_NONCE_CHARS: usize = 32;
 /// Kafka's SASL_AUTHENTICATION_FAILED.
-const SASL_AUTHENTICATION_FAILED: i16 = 58;
+const SASL_AUTHENTICATION_FAILED: i16 =
+    kafka_protocol::error::ResponseError::SaslAuthenticationFailed.code();
 
 /// A SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,7 +139,9 @@ impl SaslError {
     pub fn kafka_code(&self) -> i16 {
         match self {
             SaslError::Failed(_) => SASL_AUTHENTICATION_FAILED,
-            SaslError::Unacceptable(_) => 93,
+            SaslError::Unacceptable(_) => {
+                kafka_protocol::error::ResponseError::UnacceptableCredential.code()
+            }
         }
     }
 }

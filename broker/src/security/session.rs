@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
 
 use super::principal::Principal;
@@ -18,11 +19,11 @@ use super::ListenerSecurity;
 use crate::metadata::MetadataImage;
 
 /// Kafka's ILLEGAL_SASL_STATE.
-pub const ILLEGAL_SASL_STATE: i16 = 34;
+pub const ILLEGAL_SASL_STATE: i16 = ResponseError::IllegalSaslState.code();
 /// Kafka's UNSUPPORTED_SASL_MECHANISM.
-pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = ResponseError::UnsupportedSaslMechanism.code();
 /// Kafka's SASL_AUTHENTICATION_FAILED.
-pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+pub const SASL_AUTHENTICATION_FAILED: i16 = ResponseError::SaslAuthenticationFailed.code();
 
 /// One connection's security state.
 pub struct Session {

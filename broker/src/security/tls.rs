@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use regex::Regex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -144,7 +143,7 @@ fn stamps(ssl: &SslConfig) -> Vec<Option<SystemTime>> {
 /// Reads a PEM source, bounded; inline values are re-wrapped (see [`normalize_pem`]).
 fn read_pem(src: &PemSource, key: &str) -> Result<Vec<u8>, String> {
     match src {
-        PemSource::Inline(text) => Ok(normalize_pem(text).into_bytes()),
+        PemSource::Inline(text) => Ok(rill_client::security::normalize_pem(text).into_bytes()),
         PemSource::File(path) => {
             use std::io::Read;
             let f = std::fs::File::open(path)
@@ -162,29 +161,6 @@ fn read_pem(src: &PemSource, key: &str) -> Result<Vec<u8>, String> {
             Ok(out)
         }
     }
-}
-
-/// Inline PEM in a properties file loses its line breaks (`\` continuations join lines), as
-/// in Kafka; like Kafka's PEM reader, accept that: each block's base64 is re-wrapped.
-pub fn normalize_pem(text: &str) -> String {
-    // The pattern is a literal, so building it cannot fail; an empty result only means no
-    // block is found, which the caller reports.
-    let Ok(block) = Regex::new(r"(?s)-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----")
-    else {
-        return text.to_string();
-    };
-    let mut out = String::new();
-    for c in block.captures_iter(text) {
-        let label = &c[1];
-        let body: String = c[2].chars().filter(|ch| !ch.is_whitespace()).collect();
-        out.push_str(&format!("-----BEGIN {label}-----\n"));
-        for line in body.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str(&format!("-----END {}-----\n", &c[3]));
-    }
-    out
 }
 
 /// The client side of this listener's TLS, for brokers reaching each other on it: the
@@ -288,16 +264,6 @@ fn build(ssl: &SslConfig) -> Result<ServerConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inline_pem_without_line_breaks_is_rewrapped() {
-        let text = "-----BEGIN CERTIFICATE----- QUJD REVG -----END CERTIFICATE----------BEGIN PRIVATE KEY-----R0hJ-----END PRIVATE KEY-----";
-        let n = normalize_pem(text);
-        assert_eq!(
-            n,
-            "-----BEGIN CERTIFICATE-----\nQUJDREVG\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nR0hJ\n-----END PRIVATE KEY-----\n"
-        );
-    }
 
     #[test]
     fn missing_and_garbage_files_name_their_key() {

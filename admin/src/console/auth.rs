@@ -263,7 +263,11 @@ pub fn allowed(role: Role, path: &str) -> bool {
     match role {
         Role::Admin => true,
         Role::Viewer => false,
-        Role::Operator => !(path.ends_with("/delete")),
+        // Security (ACLs, SCRAM users) is the admin's: an operator could grant themselves
+        // anything through it.
+        Role::Operator => {
+            !(path.ends_with("/delete") || path.starts_with("/acls") || path.starts_with("/users"))
+        }
     }
 }
 

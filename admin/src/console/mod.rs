@@ -5,7 +5,7 @@
 //!
 //! Routes (see `web/README.md` for forms and element ids):
 //! `/`, `/topics`, `/topics/{name}`, `/topics/{name}/messages`, `/groups`, `/groups/{id}`,
-//! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/audit`, `/metrics`,
+//! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/acls`, `/users`, `/audit`, `/metrics`,
 //! `/healthz`, `/assets/{file}`, `/login`, `/logout`; POST routes for every change.
 
 mod audit_feed;
@@ -223,7 +223,7 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
 
 /// The routes.
 fn router(console: Arc<state::Console>) -> Router {
-    use pages::{audit, brokers, elect, groups, overview, reassign, topic, topics};
+    use pages::{acls, audit, brokers, elect, groups, overview, reassign, topic, topics, users};
     Router::new()
         .route("/", get(overview::show))
         .route("/topics", get(topics::list).post(topics::create))
@@ -241,6 +241,10 @@ fn router(console: Arc<state::Console>) -> Router {
         .route("/groups/{id}/delete", post(groups::delete))
         .route("/brokers", get(brokers::list))
         .route("/brokers/{id}", get(brokers::show))
+        .route("/acls", get(acls::list).post(acls::create))
+        .route("/acls/delete", post(acls::delete))
+        .route("/users", get(users::list).post(users::upsert))
+        .route("/users/{name}/delete", post(users::delete))
         .route("/audit", get(audit::show))
         .route("/reassign", get(reassign::show))
         .route("/reassign/plan", post(reassign::generate))

@@ -25,6 +25,9 @@ pub async fn handle(
             .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
             .collect()
     };
+    let cluster_delete = ctx
+        .authz
+        .cluster(crate::metadata::acl::AclOperation::Delete);
     let mut responses = Vec::new();
     for (name, id) in wanted {
         responses.push(
@@ -37,10 +40,12 @@ pub async fn handle(
                     None => Err(KafkaError::UnknownTopicId(format!(
                         "Topic id {id} does not exist."
                     ))),
+                    // Kafka's controller: DELETE on the cluster covers every topic.
                     Some(n)
-                        if !ctx
-                            .authz
-                            .topic(crate::metadata::acl::AclOperation::Delete, n) =>
+                        if !(cluster_delete
+                            || ctx
+                                .authz
+                                .topic(crate::metadata::acl::AclOperation::Delete, n)) =>
                     {
                         Err(KafkaError::TopicAuthorizationFailed(format!(
                             "{} may not delete topic {n}",

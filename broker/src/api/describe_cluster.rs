@@ -15,7 +15,9 @@ use crate::context::Broker;
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
-/// Handles DescribeCluster.
+/// Handles DescribeCluster. Like Kafka's brokers it needs no ACL: any authenticated client
+/// may learn the brokers (Metadata tells the same), DESCRIBE on the cluster only adds the
+/// authorized operations, which Rill does not report.
 pub async fn handle(
     b: &Broker,
     req: DescribeClusterRequest,
@@ -23,16 +25,6 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKER);
-    if !ctx
-        .authz
-        .cluster(crate::metadata::acl::AclOperation::Describe)
-    {
-        return resp
-            .with_error_code(
-                kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
-            )
-            .with_error_message(Some(sb("DescribeCluster needs DESCRIBE on the cluster")));
-    }
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKER {
         // Kafka's brokers answer only for the broker endpoints; controllers are asked directly.
         let (code, msg) = if req.endpoint_type == ENDPOINT_CONTROLLER {

@@ -264,6 +264,57 @@ fn lookup<'a>(raw: &'a BTreeMap<String, String>, listener: &str, key: &str) -> O
         .filter(|v| !v.is_empty())
 }
 
+/// The authorizer `authorizer.class.name`, `super.users` and
+/// `allow.everyone.if.no.acl.found` describe (none without `authorizer.class.name`); the
+/// console reads the same keys from DescribeConfigs through this.
+pub fn authorizer_config(
+    raw: &BTreeMap<String, String>,
+) -> Result<Option<AuthorizerConfig>, ConfigError> {
+    let authorizer = match raw
+        .get("authorizer.class.name")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(name) if STANDARD_AUTHORIZER_NAMES.contains(&name) => Some(AuthorizerConfig {
+            super_users: raw
+                .get("super.users")
+                .map(|s| {
+                    s.split(';')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            allow_everyone_if_no_acl_found: get_bool(
+                raw,
+                "allow.everyone.if.no.acl.found",
+                false,
+            )?,
+        }),
+        Some(name) => {
+            return Err(invalid(
+                "authorizer.class.name",
+                name,
+                "the only authorizer is the standard one (org.apache.kafka.metadata.authorizer.StandardAuthorizer)",
+            ))
+        }
+    };
+    if let Some(a) = &authorizer {
+        for p in &a.super_users {
+            if !p.contains(':') {
+                return Err(invalid(
+                    "super.users",
+                    p,
+                    "each principal is Type:name, e.g. User:admin (separated by ';')",
+                ));
+            }
+        }
+    }
+    Ok(authorizer)
+}
+
 /// Reads the security settings for `listeners` from the raw properties.
 pub(super) fn security_config(
     raw: &BTreeMap<String, String>,
@@ -411,48 +462,7 @@ pub(super) fn security_config(
     };
     let reauth = get_num::<u64>(raw, "connections.max.reauth.ms", 0, 0)?;
     let delay = get_num::<u64>(raw, "connection.failed.authentication.delay.ms", 100, 0)?;
-    let authorizer = match raw
-        .get("authorizer.class.name")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(name) if STANDARD_AUTHORIZER_NAMES.contains(&name) => Some(AuthorizerConfig {
-            super_users: raw
-                .get("super.users")
-                .map(|s| {
-                    s.split(';')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            allow_everyone_if_no_acl_found: get_bool(
-                raw,
-                "allow.everyone.if.no.acl.found",
-                false,
-            )?,
-        }),
-        Some(name) => {
-            return Err(invalid(
-                "authorizer.class.name",
-                name,
-                "the only authorizer is the standard one (org.apache.kafka.metadata.authorizer.StandardAuthorizer)",
-            ))
-        }
-    };
-    if let Some(a) = &authorizer {
-        for p in &a.super_users {
-            if !p.contains(':') {
-                return Err(invalid(
-                    "super.users",
-                    p,
-                    "each principal is Type:name, e.g. User:admin (separated by ';')",
-                ));
-            }
-        }
-    }
+    let authorizer = authorizer_config(raw)?;
     Ok(SecurityConfig {
         listeners: out,
         inter_broker_listener,

@@ -153,6 +153,20 @@ pub const CLUSTER_NAME: &str = "kafka-cluster";
 /// The wildcard resource name, principal and host.
 pub const WILDCARD: &str = "*";
 
+/// A client address as ACL hosts name it: Java's `InetAddress.getHostAddress()`, which Kafka
+/// compares ACL hosts with. IPv4 (and IPv4-mapped IPv6) as dotted quads; IPv6 as eight
+/// lower-case hex groups without zero compression (`0:0:0:0:0:0:0:1`, not `::1`), so an ACL
+/// written for a Kafka cluster matches here too.
+pub fn host_string(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            groups.join(":")
+        }
+    }
+}
+
 /// One ACL, as CreateAcls carries it and the metadata log stores it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AclBinding {
@@ -294,6 +308,15 @@ pub struct AuthorizerSettings {
     pub allow_everyone_if_no_acl_found: bool,
 }
 
+impl From<&crate::config::security::AuthorizerConfig> for AuthorizerSettings {
+    fn from(cfg: &crate::config::security::AuthorizerConfig) -> AuthorizerSettings {
+        AuthorizerSettings {
+            super_users: cfg.super_users.iter().cloned().collect(),
+            allow_everyone_if_no_acl_found: cfg.allow_everyone_if_no_acl_found,
+        }
+    }
+}
+
 /// The ACLs of one image, indexed for decisions.
 #[derive(Debug, Default)]
 pub struct AclIndex {
@@ -363,11 +386,26 @@ impl AclIndex {
         rt: ResourceType,
         name: &str,
     ) -> bool {
+        self.decide(settings, principal, host, op, rt, name)
+            .allowed()
+    }
+
+    /// The decision with its reason (the console's "what may P do on R" shows it). The one
+    /// place the rules are applied: [`AclIndex::authorize`] is this without the reason.
+    pub fn decide<'a>(
+        &'a self,
+        settings: &AuthorizerSettings,
+        principal: &str,
+        host: &str,
+        op: AclOperation,
+        rt: ResourceType,
+        name: &'a str,
+    ) -> Decision<'a> {
         if settings.super_users.contains(principal) {
-            return true;
+            return Decision::SuperUser;
         }
         let mut any = false;
-        let mut allowed = false;
+        let mut allowed_by = None;
         // `User:*` names every principal of the type.
         let principal_type = principal.split_once(':').map(|(t, _)| t);
         let names_principal = |p: &str| {
@@ -387,16 +425,21 @@ impl AclIndex {
                 AclPermissionType::Deny
                     if b.operation == op || b.operation == AclOperation::All =>
                 {
-                    return false;
+                    return Decision::DeniedBy(b);
                 }
-                AclPermissionType::Allow if implies(b.operation, op) => allowed = true,
+                AclPermissionType::Allow if allowed_by.is_none() && implies(b.operation, op) => {
+                    allowed_by = Some(b)
+                }
                 _ => {}
             }
         }
-        if !any {
-            return settings.allow_everyone_if_no_acl_found;
+        match allowed_by {
+            Some(b) => Decision::AllowedBy(b),
+            None if !any => Decision::NoAcls {
+                allowed: settings.allow_everyone_if_no_acl_found,
+            },
+            None => Decision::NoMatchingAllow,
         }
-        allowed
     }
 
     /// KIP-679's `authorizeByResourceType`: may `principal` do `op` on *some* resource of
@@ -425,6 +468,68 @@ impl AclIndex {
     }
 }
 
+/// A decision and why (Kafka's `AuthorizationResult` plus the ACL that decided it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision<'a> {
+    /// The principal is in `super.users`.
+    SuperUser,
+    /// A matching DENY (for the operation or ALL): it wins over every ALLOW.
+    DeniedBy(&'a AclBinding),
+    /// A matching ALLOW and no DENY.
+    AllowedBy(&'a AclBinding),
+    /// No ACL names the resource at all: `allow.everyone.if.no.acl.found` decides.
+    NoAcls {
+        /// That setting.
+        allowed: bool,
+    },
+    /// ACLs name the resource, but none allows this principal, host and operation.
+    NoMatchingAllow,
+}
+
+impl Decision<'_> {
+    /// Allowed or not.
+    pub fn allowed(&self) -> bool {
+        match self {
+            Decision::SuperUser | Decision::AllowedBy(_) => true,
+            Decision::NoAcls { allowed } => *allowed,
+            Decision::DeniedBy(_) | Decision::NoMatchingAllow => false,
+        }
+    }
+}
+
+/// The operations that apply to a resource type, as kafka-acls.sh lists them (ALL included).
+pub fn operations_for(rt: ResourceType) -> &'static [AclOperation] {
+    use AclOperation as O;
+    match rt {
+        ResourceType::Topic => &[
+            O::Read,
+            O::Write,
+            O::Create,
+            O::Delete,
+            O::Alter,
+            O::Describe,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+            O::All,
+        ],
+        ResourceType::Group => &[O::Read, O::Describe, O::Delete, O::All],
+        ResourceType::Cluster => &[
+            O::Create,
+            O::ClusterAction,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+            O::IdempotentWrite,
+            O::Alter,
+            O::Describe,
+            O::All,
+        ],
+        ResourceType::TransactionalId => &[O::Describe, O::Write, O::All],
+        ResourceType::DelegationToken => &[O::Describe, O::All],
+        ResourceType::User => &[O::CreateTokens, O::DescribeTokens, O::All],
+        ResourceType::Any | ResourceType::Unknown => &[],
+    }
+}
+
 /// Whether an ALLOW of `granted` allows `wanted`.
 fn implies(granted: AclOperation, wanted: AclOperation) -> bool {
     use AclOperation as O;
@@ -438,6 +543,48 @@ fn implies(granted: AclOperation, wanted: AclOperation) -> bool {
 mod tests {
     use super::*;
     use AclOperation as O;
+
+    #[test]
+    fn hosts_read_as_java_prints_them() {
+        let h = |s: &str| host_string(s.parse().unwrap());
+        assert_eq!(h("127.0.0.1"), "127.0.0.1");
+        assert_eq!(h("::1"), "0:0:0:0:0:0:0:1");
+        assert_eq!(h("fe80::1:abcd"), "fe80:0:0:0:0:0:1:abcd");
+        assert_eq!(h("::ffff:10.0.0.7"), "10.0.0.7");
+    }
+
+    #[test]
+    fn decisions_name_their_reason() {
+        let settings = AuthorizerSettings::default();
+        let allow = topic_allow("orders", Pt::Literal, "User:alice", O::Read);
+        let deny = acl(
+            R::Topic,
+            "ord",
+            Pt::Prefixed,
+            "User:*",
+            "10.0.0.9",
+            O::All,
+            P::Deny,
+        );
+        let ix = AclIndex::new([&allow, &deny]);
+        let d = |host: &str, op| ix.decide(&settings, "User:alice", host, op, R::Topic, "orders");
+        assert_eq!(d("10.0.0.1", O::Read), Decision::AllowedBy(&allow));
+        assert_eq!(d("10.0.0.1", O::Describe), Decision::AllowedBy(&allow));
+        assert_eq!(d("10.0.0.9", O::Read), Decision::DeniedBy(&deny));
+        assert_eq!(d("10.0.0.1", O::Write), Decision::NoMatchingAllow);
+        let none = ix.decide(&settings, "User:alice", "h", O::Read, R::Topic, "other");
+        assert_eq!(none, Decision::NoAcls { allowed: false });
+        let admin = AuthorizerSettings {
+            super_users: ["User:root".to_string()].into(),
+            allow_everyone_if_no_acl_found: false,
+        };
+        assert_eq!(
+            ix.decide(&admin, "User:root", "10.0.0.9", O::Read, R::Topic, "orders"),
+            Decision::SuperUser
+        );
+        assert!(operations_for(R::Group).contains(&O::Read));
+        assert!(!operations_for(R::Group).contains(&O::Write));
+    }
     use AclPermissionType as P;
     use PatternType as Pt;
     use ResourceType as R;

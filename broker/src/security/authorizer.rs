@@ -25,10 +25,7 @@ impl Authorizer {
     /// The authorizer `authorizer.class.name` and its keys describe.
     pub fn new(cfg: &AuthorizerConfig) -> Authorizer {
         Authorizer {
-            settings: AuthorizerSettings {
-                super_users: cfg.super_users.iter().cloned().collect(),
-                allow_everyone_if_no_acl_found: cfg.allow_everyone_if_no_acl_found,
-            },
+            settings: AuthorizerSettings::from(cfg),
             current: RwLock::new(None),
         }
     }
@@ -56,7 +53,7 @@ impl Authorizer {
         Authz {
             check: Some((self, self.index(image))),
             principal,
-            host: host.to_string(),
+            host: crate::metadata::acl::host_string(host),
         }
     }
 }

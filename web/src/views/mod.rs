@@ -2,6 +2,7 @@
 //! page as JSON for `Accept: application/json`).
 //! One file per page, mirroring `rill-admin`'s `console/pages/` and the templates.
 
+mod acls;
 mod audit;
 mod broker;
 mod brokers;
@@ -12,7 +13,9 @@ mod overview;
 pub mod reassign;
 mod topic;
 mod topics;
+mod users;
 
+pub use acls::*;
 pub use audit::*;
 pub use broker::*;
 pub use brokers::*;
@@ -22,6 +25,7 @@ pub use messages::*;
 pub use overview::*;
 pub use topic::*;
 pub use topics::*;
+pub use users::*;
 
 use askama::Template;
 use serde::Serialize;

@@ -2,6 +2,7 @@
 //! cluster) except where a page needs something the snapshot does not keep (a topic's
 //! full configs, a broker's log dirs, messages) or makes a change.
 
+pub mod acls;
 pub mod audit;
 pub mod brokers;
 pub mod elect;
@@ -11,6 +12,7 @@ pub mod overview;
 pub mod reassign;
 pub mod topic;
 pub mod topics;
+pub mod users;
 
 use serde::Serialize;
 

@@ -196,6 +196,25 @@ fn bindings(args: &AclsArgs, pt: PatternType) -> Result<Vec<Acl>, CliError> {
             }
             for (principal, perm, hosts) in &who {
                 for host in hosts {
+                    // Concrete ACLs (what --add creates, what a literal or prefixed --remove
+                    // names) are checked as the console checks them; filters pass as typed.
+                    if matches!(pt, PatternType::Literal | PatternType::Prefixed) {
+                        let b = crate::ops::acl::parse(&crate::ops::acl::AclInput {
+                            principal,
+                            permission: perm.name(),
+                            operation: op.name(),
+                            resource_type: rt.name(),
+                            resource_name: name,
+                            pattern_type: pt.name(),
+                            host,
+                        })
+                        .map_err(|e| usage(e.message))?;
+                        let acl = crate::ops::acl::wire(&b);
+                        if !out.contains(&acl) {
+                            out.push(acl);
+                        }
+                        continue;
+                    }
                     let acl = Acl {
                         resource_type: rt.code(),
                         resource_name: name.clone(),

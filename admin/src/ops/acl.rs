@@ -183,19 +183,20 @@ pub fn parse(input: &AclInput<'_>) -> Result<AclBinding, AclInputError> {
         }
         (n.to_string(), pattern_type)
     };
-    let host =
-        match input.host.trim() {
-            "" | WILDCARD => WILDCARD.to_string(),
-            h => match h.parse::<IpAddr>() {
-                Ok(ip) => host_string(ip),
-                Err(_) => return Err(refuse(
+    let host = match input.host.trim() {
+        "" | WILDCARD => WILDCARD.to_string(),
+        h => match h.parse::<IpAddr>() {
+            Ok(ip) => host_string(ip),
+            Err(_) => {
+                return Err(refuse(
                     "host",
                     format!(
                         "host '{h}': an IP address or * (brokers compare client IPs, not names)"
                     ),
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     let b = AclBinding {
         resource_type,
         resource_name,

@@ -1,11 +1,13 @@
-//! `rill dev --secure`: the dev cluster behind SASL_SSL. A throw-away CA and a broker
-//! certificate (for 127.0.0.1 and localhost) are made once per data dir with rcgen, an admin
-//! SCRAM user gets a random password, and a ready client config (`client.properties`, Kafka's
-//! keys) is written beside them for `rill --command-config`, librdkafka, kcat or the Java
-//! tools. ACLs are enforced (the admin is a super user). Brokers reach each other on an
-//! INTERNAL PLAINTEXT listener on loopback, through which `rill dev` also creates the admin
-//! user (a SCRAM credential must exist before anyone can log in with it); its anonymous
-//! principal is a super user too.
+//! `rill dev --secure`: the dev cluster with every connection secured. A throw-away CA and a
+//! broker certificate (for 127.0.0.1 and localhost, usable as server and client
+//! certificate) are made once per data dir with rcgen, an admin SCRAM user gets a random
+//! password, and a ready client config (`client.properties`, Kafka's keys) is written beside
+//! them for `rill --command-config`, librdkafka, kcat or the Java tools. Clients come over
+//! SASL_SSL (SCRAM); brokers reach each other on an INTERNAL listener over mutual TLS (each
+//! presents the broker certificate: principal `User:CN=rill dev broker`), and the metadata
+//! quorum runs over mutual TLS too. ACLs are enforced; the admin and the brokers are super
+//! users. `rill dev` creates the admin user through INTERNAL with the broker certificate
+//! (a SCRAM credential must exist before anyone can log in with it).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -25,8 +27,13 @@ const ADMIN_ITERATIONS: u32 = 8192;
 pub struct Secure {
     /// The brokers' key and certificate chain.
     broker_pem: PathBuf,
+    /// The dev CA's certificate.
+    ca_pem: PathBuf,
     password: String,
 }
+
+/// The principal the broker certificate maps to (Kafka's DEFAULT rule: the subject DN).
+pub const BROKER_PRINCIPAL: &str = "User:CN=rill dev broker";
 
 /// Where `rill dev --secure` writes the client config for `data_dir`.
 pub fn client_properties(data_dir: &Path) -> PathBuf {
@@ -75,12 +82,13 @@ impl Secure {
         )?;
         Ok(Secure {
             broker_pem,
+            ca_pem: ca,
             password,
         })
     }
 
     /// The broker properties of one node: SASL_SSL for clients on `client_port`, INTERNAL
-    /// (PLAINTEXT, loopback) for the brokers on `internal_port`.
+    /// (mutual TLS, loopback) for the brokers on `internal_port`, the quorum over mutual TLS.
     pub fn broker_props(
         &self,
         client_port: u16,
@@ -91,28 +99,46 @@ impl Secure {
             format!(
                 "listeners=SASL_SSL://127.0.0.1:{client_port},INTERNAL://127.0.0.1:{internal_port},CONTROLLER://127.0.0.1:{controller_port}"
             ),
-            "listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL".into(),
             "inter.broker.listener.name=INTERNAL".into(),
             "ssl.keystore.type=PEM".into(),
             format!("ssl.keystore.location={}", self.broker_pem.display()),
+            "ssl.truststore.type=PEM".into(),
+            format!("ssl.truststore.location={}", self.ca_pem.display()),
+            "listener.name.internal.ssl.client.auth=required".into(),
+            "listener.name.controller.ssl.client.auth=required".into(),
             "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256".into(),
-            // ACLs on: the admin and the loopback-only INTERNAL listener (User:ANONYMOUS,
-            // which replication uses) are super users; everyone else needs ACLs.
+            // ACLs on: the admin and the brokers (their certificate's principal) are super
+            // users; everyone else needs ACLs.
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
-            format!("super.users=User:{ADMIN_USER};User:ANONYMOUS"),
+            format!("super.users=User:{ADMIN_USER};{BROKER_PRINCIPAL}"),
         ]
     }
 
-    /// Creates the admin user's SCRAM credentials through an INTERNAL listener.
+    /// Creates the admin user's SCRAM credentials through an INTERNAL listener, presenting
+    /// the broker certificate.
     pub fn create_admin(&self, internal_bootstrap: &str) -> Result<(), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
         rt.block_on(async {
+            let security = rill_client::security::ClientSecurity::from_properties(
+                &[
+                    ("security.protocol", "SSL".to_string()),
+                    ("ssl.truststore.type", "PEM".to_string()),
+                    ("ssl.truststore.location", self.ca_pem.display().to_string()),
+                    ("ssl.keystore.type", "PEM".to_string()),
+                    ("ssl.keystore.location", self.broker_pem.display().to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            )?;
             let config = ConnectionConfig {
                 client_id: "rill-dev".into(),
                 request_timeout: Duration::from_secs(20),
+                security,
                 ..ConnectionConfig::default()
             };
             let cluster = Cluster::connect(internal_bootstrap, config)
@@ -162,6 +188,11 @@ fn make_certificates() -> Result<(String, String), String> {
     params
         .subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    // Brokers present it to clients and to each other (INTERNAL, the quorum).
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let cert = params.signed_by(&key, &ca, &ca_key).map_err(err)?;
     Ok((
         ca.pem(),

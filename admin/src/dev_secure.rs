@@ -129,7 +129,10 @@ impl Secure {
                     ("ssl.truststore.type", "PEM".to_string()),
                     ("ssl.truststore.location", self.ca_pem.display().to_string()),
                     ("ssl.keystore.type", "PEM".to_string()),
-                    ("ssl.keystore.location", self.broker_pem.display().to_string()),
+                    (
+                        "ssl.keystore.location",
+                        self.broker_pem.display().to_string(),
+                    ),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))

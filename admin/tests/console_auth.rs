@@ -1,5 +1,5 @@
 //! Console logins: redirects and 401s without a session, wrong passwords, roles (viewer
-//! read-only, operator without deletions, admin), CSRF tokens on forms, HTTP Basic auth
+//! read-only, operator without deletions or security changes, admin), CSRF tokens on forms, HTTP Basic auth
 //! for JSON clients, logout, and the audit log naming the user.
 
 mod common;
@@ -162,6 +162,11 @@ fn logins_roles_and_csrf() {
         &[("confirm", "a"), ("csrf_token", &oper_token)],
     );
     assert_eq!(r.status, 403, "{}", r.body);
+    // Nor security: ACLs and SCRAM users are the admin's (refused before the cluster is asked).
+    for path in ["/acls", "/users"] {
+        let r = post_form_as(&c, &oper, path, &[("csrf_token", &oper_token)]);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
 
     // HTTP Basic for scripts: no cookie, no token.
     let basic = format!("Basic {}", base64("admin:pw"));

@@ -51,10 +51,9 @@ impl AclQuery {
     /// The resource types offered (`any` first).
     pub const RESOURCE_TYPES: [&'static str; 5] =
         ["any", "topic", "group", "cluster", "transactional_id"];
-    /// The operations offered (`any` first).
-    pub const OPERATIONS: [&'static str; 13] = [
+    /// The operations offered (`any` first; `all` last, so it is never the form's default).
+    pub const OPERATIONS: [&'static str; 12] = [
         "any",
-        "all",
         "read",
         "write",
         "create",
@@ -65,7 +64,7 @@ impl AclQuery {
         "describe_configs",
         "alter_configs",
         "idempotent_write",
-        "describe_tokens",
+        "all",
     ];
     /// The resource types an ACL can name.
     pub const CONCRETE_TYPES: [&'static str; 4] = ["topic", "group", "cluster", "transactional_id"];

@@ -1,7 +1,8 @@
 //! The node's authorizer: `authorizer.class.name`'s settings plus an index of the current
-//! image's ACLs ([`crate::metadata::acl`]), rebuilt only when the ACLs change (the image
-//! shares one ACL set between versions, so "changed" is a pointer comparison). Requests take
-//! an [`Authz`]: the index of the moment, the principal and the client's host.
+//! image's ACLs ([`crate::metadata::acl`]) and the decisions made from it
+//! ([`super::decision_cache`]), both rebuilt only when the ACLs change (the image shares one
+//! ACL set between versions, so "changed" is a pointer comparison). Requests take an
+//! [`Authz`]: the index and cache of the moment, the principal and the client's host.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -13,7 +14,15 @@ use crate::metadata::acl::{
 };
 use crate::metadata::MetadataImage;
 
-type Indexed = (Arc<BTreeSet<AclBinding>>, Arc<AclIndex>);
+use super::decision_cache::{DecisionCache, Question};
+
+/// One ACL set's index and the decisions already made from it: they live and die together.
+pub struct Decisions {
+    index: AclIndex,
+    cache: DecisionCache,
+}
+
+type Indexed = (Arc<BTreeSet<AclBinding>>, Arc<Decisions>);
 
 /// ACL checks for every request, when an authorizer is configured.
 pub struct Authorizer {
@@ -30,14 +39,17 @@ impl Authorizer {
         }
     }
 
-    /// The index of `image`'s ACLs.
-    fn index(&self, image: &MetadataImage) -> Arc<AclIndex> {
+    /// The index (and decision cache) of `image`'s ACLs.
+    fn index(&self, image: &MetadataImage) -> Arc<Decisions> {
         if let Some((acls, ix)) = &*self.current.read().unwrap_or_else(|p| p.into_inner()) {
             if Arc::ptr_eq(acls, &image.acls) {
                 return ix.clone();
             }
         }
-        let ix = Arc::new(AclIndex::new(image.acls.iter()));
+        let ix = Arc::new(Decisions {
+            index: AclIndex::new(image.acls.iter()),
+            cache: DecisionCache::default(),
+        });
         *self.current.write().unwrap_or_else(|p| p.into_inner()) =
             Some((image.acls.clone(), ix.clone()));
         ix
@@ -60,7 +72,7 @@ impl Authorizer {
 
 /// One request's authorization checks; everything is allowed without an authorizer.
 pub struct Authz<'a> {
-    check: Option<(&'a Authorizer, Arc<AclIndex>)>,
+    check: Option<(&'a Authorizer, Arc<Decisions>)>,
     principal: &'a str,
     host: String,
 }
@@ -84,7 +96,19 @@ impl<'a> Authz<'a> {
     pub fn allowed(&self, op: AclOperation, rt: ResourceType, name: &str) -> bool {
         match &self.check {
             None => true,
-            Some((a, ix)) => ix.authorize(&a.settings, self.principal, &self.host, op, rt, name),
+            Some((a, d)) => d.cache.get_or_decide(
+                Question {
+                    principal: self.principal,
+                    host: &self.host,
+                    op,
+                    rt,
+                    name,
+                },
+                || {
+                    d.index
+                        .authorize(&a.settings, self.principal, &self.host, op, rt, name)
+                },
+            ),
         }
     }
 
@@ -137,7 +161,56 @@ impl<'a> Authz<'a> {
     pub fn any(&self, op: AclOperation, rt: ResourceType) -> bool {
         match &self.check {
             None => true,
-            Some((a, ix)) => ix.authorize_any(&a.settings, self.principal, &self.host, op, rt),
+            Some((a, d)) => d
+                .index
+                .authorize_any(&a.settings, self.principal, &self.host, op, rt),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::acl::{AclPermissionType, PatternType};
+
+    fn image(acls: &[AclBinding]) -> MetadataImage {
+        MetadataImage {
+            acls: Arc::new(acls.iter().cloned().collect()),
+            ..MetadataImage::default()
+        }
+    }
+
+    /// A cached decision never outlives the ACLs it came from.
+    #[test]
+    fn decisions_follow_acl_changes() {
+        let a = Authorizer::new(&AuthorizerConfig {
+            super_users: vec![],
+            allow_everyone_if_no_acl_found: false,
+        });
+        let write = AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: "orders".into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: AclPermissionType::Allow,
+        };
+        let host: IpAddr = "127.0.0.1".parse().unwrap();
+        let with = image(std::slice::from_ref(&write));
+        for _ in 0..2 {
+            assert!(a
+                .for_request(&with, "User:alice", host)
+                .topic(AclOperation::Write, "orders"));
+        }
+        let mut deny = write.clone();
+        deny.permission = AclPermissionType::Deny;
+        let denied = image(&[write, deny]);
+        assert!(!a
+            .for_request(&denied, "User:alice", host)
+            .topic(AclOperation::Write, "orders"));
+        assert!(!a
+            .for_request(&image(&[]), "User:alice", host)
+            .topic(AclOperation::Write, "orders"));
     }
 }

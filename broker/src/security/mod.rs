@@ -8,6 +8,7 @@
 //! `net` and `api`, which only ask the session whether a request may run and who sent it.
 
 pub mod authorizer;
+pub mod decision_cache;
 pub mod principal;
 pub mod sasl;
 pub mod session;

@@ -23,5 +23,8 @@ VOLUME ["/var/lib/rill"]
 # Kafka, controller (metadata quorum), broker HTTP API, console.
 EXPOSE 9092 9093 9644 8080
 ENV RILL_LOG=info
-# With no arguments: a one-node cluster listening on every interface.
-CMD ["rill-broker", "--override", "listeners=PLAINTEXT://0.0.0.0:9092", "--override", "http.listener=0.0.0.0:9644", "--override", "log.dirs=/var/lib/rill/data"]
+# With no arguments: a one-node cluster listening on every interface. Its HTTP API is open
+# (http.auth.allow.unauthenticated=true), for a container on a private network; anywhere else
+# set http.auth.token or http.auth.basic.users.file (a broker refuses an open API beyond
+# loopback unless told it is intended).
+CMD ["rill-broker", "--override", "listeners=PLAINTEXT://0.0.0.0:9092", "--override", "http.listener=0.0.0.0:9644", "--override", "http.auth.allow.unauthenticated=true", "--override", "log.dirs=/var/lib/rill/data"]

@@ -40,8 +40,9 @@ pub fn run(name: &str, properties: Option<&Path>, overrides: &[String]) -> ExitC
             .map(|(name, addr)| format!("{name}@{addr}"))
             .collect();
         println!(
-            "rill-broker ready: node={node} kafka={} http=http://{} controller={} listeners={}",
+            "rill-broker ready: node={node} kafka={} http={}://{} controller={} listeners={}",
             running.kafka_addr,
+            if running.http_tls { "https" } else { "http" },
             running.http_addr,
             running.controller_addr,
             listeners.join(",")

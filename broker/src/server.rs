@@ -30,6 +30,8 @@ pub struct RunningBroker {
     pub listener_addrs: std::collections::BTreeMap<String, SocketAddr>,
     /// Where the HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Whether the HTTP API speaks TLS (`http.ssl.enabled`).
+    pub http_tls: bool,
     /// Where the metadata quorum listens (the CONTROLLER listener).
     pub controller_addr: SocketAddr,
     /// The Kafka listener, which drains its connections when the stop begins.
@@ -167,6 +169,23 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         });
         bound.push((listener.name.clone(), socket, addr, Arc::new(security)));
     }
+    // The HTTP API binds and loads its credentials and certificates now too.
+    let http = TcpListener::bind(config.http_listener).await.map_err(|e| {
+        anyhow::anyhow!(
+            "http.listener: cannot bind {}: {e}: {}",
+            config.http_listener,
+            bind_fix(&e)
+        )
+    })?;
+    let http_addr = http.local_addr()?;
+    let http_auth =
+        Arc::new(crate::http::auth::HttpAuth::load(&config.http).map_err(|e| anyhow::anyhow!(e))?);
+    let http_tls = crate::http::load_tls(&config).map_err(|e| anyhow::anyhow!(e))?;
+    // Beyond loopback without credentials only with http.auth.allow.unauthenticated=true
+    // (the config refuses it otherwise): still worth a warning.
+    if !http_addr.ip().is_loopback() && !http_auth.required() {
+        tracing::warn!(http = %http_addr, "the HTTP API listens beyond loopback without authentication (http.auth.allow.unauthenticated=true): anyone who reaches it can read the node's state");
+    }
     let inter_broker = &config.security.inter_broker_listener;
     let (kafka_addr, adv) = bound
         .iter()
@@ -256,25 +275,11 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .await?;
     }
 
-    let http = TcpListener::bind(config.http_listener).await.map_err(|e| {
-        anyhow::anyhow!(
-            "http.listener: cannot bind {}: {e}: {}",
-            config.http_listener,
-            bind_fix(&e)
-        )
-    })?;
-    let http_addr = http.local_addr()?;
-    if !http_addr.ip().is_loopback()
-        && config
-            .raw
-            .get("http.auth.token")
-            .is_none_or(|t| t.trim().is_empty())
-    {
-        tracing::warn!(http = %http_addr, "the HTTP API listens beyond loopback without http.auth.token: anyone who reaches it can read the node's state");
-    }
+    // Certificates are re-read on change for every TLS listener and the HTTP API.
     let tls: Vec<_> = bound
         .iter()
         .filter_map(|(.., sec)| sec.tls.clone())
+        .chain(http_tls.clone())
         .collect();
     let listener = tokio::spawn(crate::net::serve(
         bound
@@ -294,7 +299,12 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     ));
     let tasks = vec![
         tokio::spawn(crate::security::tls::reload_loop(tls)),
-        tokio::spawn(crate::http::serve(http, broker.clone())),
+        tokio::spawn(crate::http::serve(
+            http,
+            broker.clone(),
+            http_auth,
+            http_tls.clone(),
+        )),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(groups.run()),
         tokio::spawn(crate::replica::isr::run(
@@ -339,6 +349,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         kafka_addr,
         listener_addrs,
         http_addr,
+        http_tls: http_tls.is_some(),
         controller_addr,
         listener,
         tasks,

@@ -133,3 +133,77 @@ fn limits_beyond_the_file_limit() {
     let err = refused(&[], &["queued.max.request.bytes=1000".into()]);
     assert_one_line(&err, "queued.max.request.bytes", "socket.request.max.bytes");
 }
+
+#[test]
+fn an_open_http_api_beyond_loopback() {
+    let err = refused(&[], &["http.listener=0.0.0.0:0".into()]);
+    assert_one_line(
+        &err,
+        "http.listener",
+        "http.auth.allow.unauthenticated=true",
+    );
+    // Said explicitly, it starts (with a warning), and so it does with credentials.
+    let open = common::BrokerProc::start(&[
+        "http.listener=0.0.0.0:0",
+        "http.auth.allow.unauthenticated=true",
+    ]);
+    let local = |b: &common::BrokerProc| b.http.replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(common::http_get(&local(&open), "/api/v1/node").0, 200);
+    let guarded = common::BrokerProc::start(&["http.listener=0.0.0.0:0", "http.auth.token=t0k"]);
+    assert_eq!(common::http_get(&local(&guarded), "/api/v1/node").0, 401);
+    let (status, _) = common::http_get_with(
+        &local(&guarded),
+        "/api/v1/node",
+        &[("Authorization", "Bearer t0k")],
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_bad_http_users_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        "# name:argon2-hash\nalice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\nbob\n",
+    )
+    .expect("write");
+    let key = format!("http.auth.basic.users.file={}", users.display());
+    let err = refused(&[], &[key]);
+    assert_one_line(&err, "http.auth.basic.users.file", "line 3");
+    let err = refused(
+        &[],
+        &[format!(
+            "http.auth.basic.users.file={}",
+            dir.path().join("missing").display()
+        )],
+    );
+    assert_one_line(&err, "http.auth.basic.users.file", "cannot open");
+}
+
+#[test]
+fn an_http_api_over_tls_without_a_usable_keystore() {
+    let err = refused(&[], &["http.ssl.enabled=true".into()]);
+    assert_one_line(
+        &err,
+        "http.ssl.keystore.location",
+        "set http.ssl.keystore.location",
+    );
+    let err = refused(
+        &[],
+        &[
+            "http.ssl.enabled=true".into(),
+            "http.ssl.keystore.location=/nonexistent/http.pem".into(),
+        ],
+    );
+    assert_one_line(&err, "http.ssl.keystore.location", "cannot open");
+    let err = refused(
+        &[],
+        &[
+            "http.ssl.enabled=true".into(),
+            "http.ssl.keystore.location=/nonexistent/http.pem".into(),
+            "http.ssl.client.auth=required".into(),
+        ],
+    );
+    assert_one_line(&err, "http.ssl.client.auth", "only none");
+}

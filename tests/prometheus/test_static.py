@@ -163,6 +163,9 @@ def test_compose_brokers_form_one_cluster():
         assert voter_map[node] == f"{name}:{ctl_port}", f"{name}: voter entry {voter_map[node]}"
         assert o["advertised.listeners"] == f"PLAINTEXT://{name}:{listeners['PLAINTEXT'].rsplit(':', 1)[1]}"
         assert o["http.listener"].startswith("0.0.0.0:")
+        # A broker refuses an HTTP API beyond loopback without credentials unless the opt-out
+        # is explicit (the compose network is private).
+        assert o.get("http.auth.allow.unauthenticated") == "true" or "http.auth.token" in o, name
     assert sorted(o["node.id"] for o in brokers.values()) == ["1", "2", "3"]
 
 

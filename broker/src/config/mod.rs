@@ -4,6 +4,7 @@
 pub mod defs;
 pub mod dynamic;
 pub mod group;
+pub mod http;
 pub mod limits;
 pub mod replica_list;
 pub mod security;
@@ -247,6 +248,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `http.listener`: the admin/metrics HTTP address.
     pub http_listener: SocketAddr,
+    /// The HTTP API's authentication and TLS (`http.auth.*`, `http.ssl.*`).
+    pub http: http::HttpConfig,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `broker.rack`.
@@ -355,6 +358,7 @@ impl BrokerConfig {
                 "expected host:port, e.g. 127.0.0.1:9644",
             )
         })?;
+        let http_settings = http::http_config(&raw, http_listener, http)?;
         let socket_request_max_bytes = get_num(&raw, "socket.request.max.bytes", 104_857_600, 1)?;
         let metadata_log_dir = raw
             .get("metadata.log.dir")
@@ -378,6 +382,7 @@ impl BrokerConfig {
             delete_topic_enable: get_bool(&raw, "delete.topic.enable", true)?,
             socket_request_max_bytes,
             http_listener,
+            http: http_settings,
             retention_check_interval_ms: get_num(
                 &raw,
                 "log.retention.check.interval.ms",

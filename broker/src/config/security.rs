@@ -3,7 +3,8 @@
 //! mechanisms and users, re-authentication and failed-authentication delays, and the
 //! authorizer. Every `ssl.*`/`sasl.*` key can be set per listener as
 //! `listener.name.<listener, lower case>.<key>`, which wins over the plain key (Kafka's rule),
-//! so one node can serve PLAINTEXT on loopback and SASL_SSL outside.
+//! so one node can serve PLAINTEXT on loopback and SASL_SSL outside. The HTTP API's TLS uses
+//! the same keys under `http.` (`http.ssl.keystore.location`, ...), see [`super::http`].
 //!
 //! Only parsing and validation live here; loading certificates and running handshakes is
 //! `crate::security`'s, at start, so a bad file is reported with the key that names it.
@@ -211,6 +212,17 @@ pub const SECURITY_KEYS: &[&str] = &[
     "super.users",
     "allow.everyone.if.no.acl.found",
     "http.auth.token",
+    "http.auth.basic.users.file",
+    "http.auth.allow.unauthenticated",
+    "http.ssl.enabled",
+    "http.ssl.keystore.type",
+    "http.ssl.keystore.location",
+    "http.ssl.keystore.certificate.chain",
+    "http.ssl.keystore.key",
+    "http.ssl.keystore.password",
+    "http.ssl.key.password",
+    "http.ssl.client.auth",
+    "http.ssl.enabled.protocols",
 ];
 
 /// Keys whose values are secrets (Kafka's PASSWORD type): never shown by DescribeConfigs or
@@ -227,6 +239,10 @@ const SENSITIVE_KEYS: &[&str] = &[
     "scram-sha-256.sasl.jaas.config",
     "scram-sha-512.sasl.jaas.config",
     "http.auth.token",
+    "http.ssl.keystore.key",
+    "http.ssl.keystore.certificate.chain",
+    "http.ssl.keystore.password",
+    "http.ssl.key.password",
 ];
 
 /// The key without its `listener.name.<l>.` prefix.
@@ -368,7 +384,7 @@ pub(super) fn security_config(
             ));
         }
         let ssl = if protocol.tls() {
-            Some(ssl_config(raw, &l.name)?)
+            Some(ssl_config(&SslScope::listener(raw, &l.name))?)
         } else {
             None
         };
@@ -472,33 +488,99 @@ pub(super) fn security_config(
     })
 }
 
-fn ssl_config(raw: &BTreeMap<String, String>, listener: &str) -> Result<SslConfig, ConfigError> {
-    let key_name = |k: &str| format!("listener.name.{}.{k}", listener.to_ascii_lowercase());
+/// Where one TLS endpoint's `ssl.*` keys are read: under its prefix first
+/// (`listener.name.<l>.` for a Kafka listener, `http.` for the HTTP API), then the plain key.
+pub(super) struct SslScope<'a> {
+    raw: &'a BTreeMap<String, String>,
+    prefix: String,
+    /// For messages: "listener SSL", "the HTTP API".
+    what: String,
+    /// For advice in messages: the prefix of the keys to suggest ("" or "http.").
+    advise: &'static str,
+    /// Whether client certificates (`ssl.client.auth`, the truststore, principal mapping)
+    /// apply; the HTTP API authenticates with its own credentials instead.
+    client_certificates: bool,
+}
+
+impl<'a> SslScope<'a> {
+    /// A Kafka listener's scope: `listener.name.<listener, lower case>.<key>`, then `<key>`.
+    fn listener(raw: &'a BTreeMap<String, String>, listener: &str) -> SslScope<'a> {
+        SslScope {
+            raw,
+            prefix: format!("listener.name.{}.", listener.to_ascii_lowercase()),
+            what: format!("listener {listener}"),
+            advise: "",
+            client_certificates: true,
+        }
+    }
+
+    /// The HTTP API's scope: `http.<key>`, then `<key>`; no client certificates.
+    pub(super) fn http(raw: &'a BTreeMap<String, String>) -> SslScope<'a> {
+        SslScope {
+            raw,
+            prefix: "http.".into(),
+            what: "the HTTP API".into(),
+            advise: "http.",
+            client_certificates: false,
+        }
+    }
+
+    fn prefixed(&self, key: &str) -> Option<&'a str> {
+        self.raw
+            .get(&format!("{}{key}", self.prefix))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.prefixed(key).or_else(|| {
+            self.raw
+                .get(key)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        })
+    }
+
+    /// The key that supplies `key`'s value, for messages: the prefixed one when it is set or
+    /// when neither is, else the plain one.
+    fn name(&self, key: &str) -> String {
+        if self.prefixed(key).is_none() && self.get(key).is_some() {
+            key.to_string()
+        } else {
+            format!("{}{key}", self.prefix)
+        }
+    }
+}
+
+/// Reads one TLS endpoint's settings (keystore, truststore, client auth, protocols).
+pub(super) fn ssl_config(scope: &SslScope<'_>) -> Result<SslConfig, ConfigError> {
     for (k, what) in [
         ("ssl.keystore.type", "keystore"),
         ("ssl.truststore.type", "truststore"),
     ] {
-        if let Some(t) = lookup(raw, listener, k) {
+        if what == "truststore" && !scope.client_certificates {
+            continue;
+        }
+        if let Some(t) = scope.get(k) {
             if !t.eq_ignore_ascii_case("PEM") {
                 return Err(invalid(
-                    k,
+                    &scope.name(k),
                     t,
                     &format!("only PEM {what}s are supported (convert with `openssl pkcs12 -nodes`, or set ssl.{what}.type=PEM)"),
                 ));
             }
         }
     }
-    if let Some(p) = lookup(raw, listener, "ssl.key.password") {
-        let _ = p;
+    if scope.get("ssl.key.password").is_some() {
         return Err(invalid(
-            "ssl.key.password",
+            &scope.name("ssl.key.password"),
             "[hidden]",
             "encrypted private keys are not supported; give the key unencrypted (PKCS#8 PEM) and protect the file",
         ));
     }
-    let chain = lookup(raw, listener, "ssl.keystore.certificate.chain");
-    let key = lookup(raw, listener, "ssl.keystore.key");
-    let location = lookup(raw, listener, "ssl.keystore.location");
+    let chain = scope.get("ssl.keystore.certificate.chain");
+    let key = scope.get("ssl.keystore.key");
+    let location = scope.get("ssl.keystore.location");
     let (certificate_chain, private_key) = match (chain, key, location) {
         (Some(c), Some(k), None) => (
             PemSource::Inline(c.to_string()),
@@ -510,66 +592,47 @@ fn ssl_config(raw: &BTreeMap<String, String>, listener: &str) -> Result<SslConfi
         ),
         (None, None, None) => {
             return Err(invalid(
-                &key_name("ssl.keystore.location"),
+                &scope.name("ssl.keystore.location"),
                 "",
-                &format!("listener {listener} uses TLS: set ssl.keystore.location (a PEM file with the key and the certificate chain) or ssl.keystore.certificate.chain and ssl.keystore.key"),
+                &format!("{} uses TLS: set {p}ssl.keystore.location (a PEM file with the key and the certificate chain) or {p}ssl.keystore.certificate.chain and {p}ssl.keystore.key", scope.what, p = scope.advise),
             ))
         }
         _ => {
             return Err(invalid(
-                "ssl.keystore.location",
+                &scope.name("ssl.keystore.location"),
                 location.unwrap_or(""),
                 "set either ssl.keystore.location or both ssl.keystore.certificate.chain and ssl.keystore.key",
             ))
         }
     };
-    let truststore = match (
-        lookup(raw, listener, "ssl.truststore.certificates"),
-        lookup(raw, listener, "ssl.truststore.location"),
-    ) {
-        (Some(_), Some(l)) => {
-            return Err(invalid(
-                "ssl.truststore.location",
-                l,
-                "set ssl.truststore.location or ssl.truststore.certificates, not both",
-            ))
+    let (truststore, client_auth, principal_mapping_rules) = if scope.client_certificates {
+        client_certificates(scope)?
+    } else {
+        // Only the endpoint's own key counts: a broker-wide ssl.client.auth is for Kafka.
+        match scope.prefixed("ssl.client.auth") {
+            None => {}
+            Some(v) if v.eq_ignore_ascii_case("none") => {}
+            Some(v) => {
+                return Err(invalid(
+                    &scope.name("ssl.client.auth"),
+                    v,
+                    &format!("{} does not take client certificates (only none); it authenticates with its own credentials", scope.what),
+                ))
+            }
         }
-        (Some(c), None) => Some(PemSource::Inline(c.to_string())),
-        (None, Some(l)) => Some(PemSource::File(PathBuf::from(l))),
-        (None, None) => None,
+        (None, ClientAuth::None, "DEFAULT".to_string())
     };
-    let client_auth = match lookup(raw, listener, "ssl.client.auth")
-        .unwrap_or("none")
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "none" => ClientAuth::None,
-        "requested" => ClientAuth::Requested,
-        "required" => ClientAuth::Required,
-        other => {
-            return Err(invalid(
-                "ssl.client.auth",
-                other,
-                "expected none, requested or required",
-            ))
-        }
-    };
-    if client_auth != ClientAuth::None && truststore.is_none() {
-        return Err(invalid(
-            "ssl.client.auth",
-            lookup(raw, listener, "ssl.client.auth").unwrap_or(""),
-            "client certificates need a truststore: set ssl.truststore.location or ssl.truststore.certificates",
-        ));
-    }
     let enabled_protocols: Vec<String> = defs::split_list(
-        lookup(raw, listener, "ssl.enabled.protocols").unwrap_or("TLSv1.2,TLSv1.3"),
+        scope
+            .get("ssl.enabled.protocols")
+            .unwrap_or("TLSv1.2,TLSv1.3"),
     )
     .map(str::to_string)
     .collect();
     for p in &enabled_protocols {
         if p != "TLSv1.2" && p != "TLSv1.3" {
             return Err(invalid(
-                "ssl.enabled.protocols",
+                &scope.name("ssl.enabled.protocols"),
                 p,
                 "only TLSv1.2 and TLSv1.3 are supported",
             ));
@@ -577,7 +640,7 @@ fn ssl_config(raw: &BTreeMap<String, String>, listener: &str) -> Result<SslConfi
     }
     if enabled_protocols.is_empty() {
         return Err(invalid(
-            "ssl.enabled.protocols",
+            &scope.name("ssl.enabled.protocols"),
             "",
             "needs TLSv1.2, TLSv1.3 or both",
         ));
@@ -587,11 +650,59 @@ fn ssl_config(raw: &BTreeMap<String, String>, listener: &str) -> Result<SslConfi
         private_key,
         truststore,
         client_auth,
-        principal_mapping_rules: lookup(raw, listener, "ssl.principal.mapping.rules")
-            .unwrap_or("DEFAULT")
-            .to_string(),
+        principal_mapping_rules,
         enabled_protocols,
     })
+}
+
+type ClientCertificates = (Option<PemSource>, ClientAuth, String);
+
+/// The truststore, `ssl.client.auth` and `ssl.principal.mapping.rules` of a Kafka listener.
+fn client_certificates(scope: &SslScope<'_>) -> Result<ClientCertificates, ConfigError> {
+    let truststore = match (
+        scope.get("ssl.truststore.certificates"),
+        scope.get("ssl.truststore.location"),
+    ) {
+        (Some(_), Some(l)) => {
+            return Err(invalid(
+                &scope.name("ssl.truststore.location"),
+                l,
+                "set ssl.truststore.location or ssl.truststore.certificates, not both",
+            ))
+        }
+        (Some(c), None) => Some(PemSource::Inline(c.to_string())),
+        (None, Some(l)) => Some(PemSource::File(PathBuf::from(l))),
+        (None, None) => None,
+    };
+    let client_auth = match scope
+        .get("ssl.client.auth")
+        .unwrap_or("none")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "none" => ClientAuth::None,
+        "requested" => ClientAuth::Requested,
+        "required" => ClientAuth::Required,
+        other => {
+            return Err(invalid(
+                &scope.name("ssl.client.auth"),
+                other,
+                "expected none, requested or required",
+            ))
+        }
+    };
+    if client_auth != ClientAuth::None && truststore.is_none() {
+        return Err(invalid(
+            &scope.name("ssl.client.auth"),
+            scope.get("ssl.client.auth").unwrap_or(""),
+            "client certificates need a truststore: set ssl.truststore.location or ssl.truststore.certificates",
+        ));
+    }
+    let rules = scope
+        .get("ssl.principal.mapping.rules")
+        .unwrap_or("DEFAULT")
+        .to_string();
+    Ok((truststore, client_auth, rules))
 }
 
 type SaslSettings = (Vec<String>, Option<PlainUsersSource>);

@@ -4,6 +4,12 @@
 //! fenced flag, replica and leader counts), `/api/v1/partitions` (replicas, ISR and, on the
 //! leader, each follower's log end and lag), `/api/v1/configs`, `/api/v1/quorum`, and
 //! `/api/v1/reassignments` (`reassign.rs`).
+//!
+//! Access: on loopback the API is open, as it always was. Beyond loopback the node refuses to start
+//! unless credentials are configured (`auth.rs`: a bearer token, HTTP Basic users, or both)
+//! or `http.auth.allow.unauthenticated=true` says an open API is intended
+//! (`crate::config::http`). With `http.ssl.enabled=true` it is served over TLS (`https.rs`)
+//! with certificates reloaded on change; otherwise over plain TCP with `axum::serve`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,29 +23,65 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::context::Broker;
+use crate::security::tls::TlsServer;
 
+pub mod auth;
+pub mod https;
 pub mod reassign;
 
-use sha2::Digest;
+use auth::HttpAuth;
 
-/// Serves the HTTP API until the task is aborted.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
-    if let Err(e) = axum::serve(listener, router(broker)).await {
-        tracing::error!(error = %e, "HTTP server stopped");
+/// Serves the HTTP API on `listener` (over TLS when `tls` is given) until the task is aborted.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    auth: Arc<HttpAuth>,
+    tls: Option<Arc<TlsServer>>,
+) {
+    let app = router(broker, auth);
+    match tls {
+        Some(tls) => https::serve(listener, app, tls).await,
+        None => {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }
     }
 }
 
-/// The routes, separate from the listener so tests can call them directly. With
-/// `http.auth.token` set, every route but the probes (`/healthz`, `/readyz`) needs
-/// `Authorization: Bearer <token>` (401 otherwise), as Prometheus' `authorization`
-/// scrape setting sends it.
-pub fn router(broker: Arc<Broker>) -> Router {
-    let token = broker
-        .config
-        .raw
-        .get("http.auth.token")
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
+/// Loads the HTTP API's certificates when `http.ssl.enabled=true`; the error is one line
+/// naming the key at fault (`http.ssl.keystore.location`, or the plain `ssl.*` key it fell
+/// back to).
+pub fn load_tls(config: &crate::config::BrokerConfig) -> Result<Option<Arc<TlsServer>>, String> {
+    let Some(ssl) = &config.http.ssl else {
+        return Ok(None);
+    };
+    TlsServer::new("HTTP", ssl)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| {
+            // TlsServer names the plain key (`ssl.keystore.location: ...`): name the `http.` one
+            // when that is where the value came from.
+            let e = match e.split_once(": ") {
+                Some((key, rest))
+                    if key.starts_with("ssl.")
+                        && config
+                            .raw
+                            .get(&format!("http.{key}"))
+                            .is_some_and(|v| !v.trim().is_empty()) =>
+                {
+                    format!("http.{key}: {rest}")
+                }
+                _ => e,
+            };
+            format!("the HTTP API's TLS (http.ssl.enabled=true): {e}")
+        })
+}
+
+/// The routes, separate from the listener so tests can call them directly. When `auth`
+/// requires credentials, every route but the probes (`/healthz`, `/readyz`) needs them (401
+/// with a challenge otherwise), as Prometheus' `authorization` or `basic_auth` scrape
+/// settings send them.
+pub fn router(broker: Arc<Broker>, auth: Arc<HttpAuth>) -> Router {
     let probes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -53,40 +95,12 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v1/reassignments", get(reassign::reassignments))
         .route("/api/v1/brokers", get(brokers))
         .with_state(broker);
-    let api = match token {
-        None => api,
-        Some(token) => api.layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let ok = bearer_matches(req.headers(), &token);
-                async move {
-                    if ok {
-                        next.run(req).await
-                    } else {
-                        (
-                            axum::http::StatusCode::UNAUTHORIZED,
-                            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-                            "an Authorization: Bearer token is required (http.auth.token)\n",
-                        )
-                            .into_response()
-                    }
-                }
-            },
-        )),
+    let api = if auth.required() {
+        api.layer(axum::middleware::from_fn_with_state(auth, auth::require))
+    } else {
+        api
     };
     probes.merge(api)
-}
-
-/// Whether the request carries `Bearer <token>`; compared in constant time.
-fn bearer_matches(headers: &axum::http::HeaderMap, token: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let a = sha2::Sha256::digest(given.as_bytes());
-    let b = sha2::Sha256::digest(token.as_bytes());
-    bool::from(a.ct_eq(&b))
 }
 
 /// 200 once every hosted partition is loaded and every log dir is online; otherwise 503

@@ -361,32 +361,52 @@ pub fn http_get(base: &str, path: &str) -> (u16, String) {
 
 /// `GET` with extra request headers.
 pub fn http_get_with(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    use std::io::{Read, Write};
+    let (status, _, body) = http_exchange(base, path, headers);
+    (status, body)
+}
+
+/// `GET` with extra request headers, returning (status, response head, body).
+pub fn http_exchange(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
+    let s = std::net::TcpStream::connect(addr).expect("connect http");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    http_over(s, addr, path, headers)
+}
+
+/// One `GET` over an open stream (plain or TLS): (status, response head, body).
+pub fn http_over(
+    mut s: impl std::io::Read + std::io::Write,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
-    write!(
+    let mut raw = Vec::new();
+    // A peer that closes early (a TLS port sent plain HTTP) answers nothing: status 0. A TLS
+    // peer may close without close_notify; what was read is the answer.
+    if write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
     )
-    .expect("write");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
+    .is_ok()
+    {
+        let _ = s.read_to_end(&mut raw);
+    }
+    let resp = String::from_utf8_lossy(&raw).into_owned();
     let status = resp
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = resp
+    let (head, body) = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
     // Chunked bodies: good enough to search in; tests use `contains`/JSON via dechunk.
-    (status, dechunk(&body))
+    (status, head, dechunk(&body))
 }
 
 fn dechunk(body: &str) -> String {

@@ -131,8 +131,10 @@ fn principal_ok(p: &str) -> Result<(), CliError> {
     }
 }
 
-/// The ACLs `--add` would create (also what `--remove` matches).
-fn bindings(args: &AclsArgs, pt: PatternType) -> Result<Vec<Acl>, CliError> {
+/// The ACLs `--add` would create (also what `--remove` matches). For `--add` each is checked
+/// as the console checks it (`checked`); `--remove` keeps what was typed, so it can name any
+/// ACL the cluster holds, however it was stored.
+fn bindings(args: &AclsArgs, pt: PatternType, checked: bool) -> Result<Vec<Acl>, CliError> {
     let resources = args.resources();
     if resources.is_empty() {
         return Err(usage(
@@ -196,9 +198,7 @@ fn bindings(args: &AclsArgs, pt: PatternType) -> Result<Vec<Acl>, CliError> {
             }
             for (principal, perm, hosts) in &who {
                 for host in hosts {
-                    // Concrete ACLs (what --add creates, what a literal or prefixed --remove
-                    // names) are checked as the console checks them; filters pass as typed.
-                    if matches!(pt, PatternType::Literal | PatternType::Prefixed) {
+                    if checked {
                         let b = crate::ops::acl::parse(&crate::ops::acl::AclInput {
                             principal,
                             permission: perm.name(),
@@ -290,7 +290,7 @@ pub async fn run(args: AclsArgs) -> Result<(), CliError> {
             "--add takes --resource-pattern-type literal or prefixed",
         ));
     }
-    let acls = bindings(&args, pt)?;
+    let acls = bindings(&args, pt, args.add)?;
     let cluster = args.connect.connect().await?;
     if args.add {
         let results = cluster

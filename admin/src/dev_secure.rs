@@ -169,8 +169,19 @@ impl Secure {
     }
 }
 
+/// Writes a file only its owner may read: the key, the admin password and the client
+/// config are credentials (the broker certificate makes its holder a super user).
 fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// (CA certificate PEM, broker key + certificate + CA PEM).

@@ -198,12 +198,18 @@ fn scram_users_are_created_rotated_and_deleted() {
                "password": pw, "password_confirm": again})
     };
     assert_field_error(
-        c.post_json("/users", user("bob", "SCRAM-SHA-256", "pw1", "pw2")),
+        c.post_json(
+            "/users",
+            user("bob", "SCRAM-SHA-256", "bob-secret-a", "bob-secret-b"),
+        ),
         400,
         "password_confirm",
     );
     assert_field_error(
-        c.post_json("/users", user("bob", "PLAIN", "pw1", "pw1")),
+        c.post_json(
+            "/users",
+            user("bob", "PLAIN", "bob-secret-c", "bob-secret-c"),
+        ),
         400,
         "mechanism",
     );
@@ -212,7 +218,7 @@ fn scram_users_are_created_rotated_and_deleted() {
         400,
         "user",
     );
-    let mut few = user("bob", "SCRAM-SHA-256", "p", "p");
+    let mut few = user("bob", "SCRAM-SHA-256", "bob-secret-e", "bob-secret-e");
     few["iterations"] = json!("100");
     assert_field_error(c.post_json("/users", few), 400, "iterations");
 
@@ -281,4 +287,54 @@ fn without_an_authorizer_the_acl_page_says_so() {
     assert!(error.contains("no authorizer"), "{v}");
     let page = c.get("/acls");
     assert!(page.body.contains("id=\"acls-error\""), "{}", page.body);
+}
+
+/// ACLs stored by other tools — a host name (kafka-acls.sh takes one), Rust's short IPv6
+/// form, an operation kafka-acls.sh would not offer for the type — are listed and deleted
+/// exactly as stored.
+#[test]
+fn acls_stored_by_other_tools_are_deleted_as_listed() {
+    let b = BrokerProc::start(&[AUTHORIZER, "super.users=User:ANONYMOUS"]);
+    let c = ConsoleProc::start(&b.bootstrap);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let cluster =
+            rill_client::Cluster::connect(&b.bootstrap, rill_client::ConnectionConfig::default())
+                .await
+                .expect("connect");
+        // WRITE on a group, from "localhost" and from "::1".
+        let acl = |host: &str| rill_client::Acl {
+            resource_type: 3,
+            resource_name: "g".into(),
+            pattern_type: 3,
+            principal: "User:x".into(),
+            host: host.into(),
+            operation: 4,
+            permission: 3,
+        };
+        for r in cluster
+            .create_acls(&[acl("localhost"), acl("::1")])
+            .await
+            .expect("CreateAcls")
+        {
+            r.expect("created");
+        }
+    });
+    let listed = rows(&c.json("/acls?principal=User:x"), "acls");
+    let hosts: Vec<&str> = listed.iter().filter_map(|r| r["host"].as_str()).collect();
+    assert_eq!(hosts.len(), 2, "{listed:?}");
+    assert!(
+        hosts.contains(&"localhost") && hosts.contains(&"::1"),
+        "{hosts:?}"
+    );
+    for row in &listed {
+        let mut body = row.clone();
+        body["confirm"] = json!("yes");
+        let (s, v) = c.post_json("/acls/delete", body);
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(c.json("/acls")["total"], 0);
 }

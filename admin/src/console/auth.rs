@@ -266,7 +266,8 @@ pub fn allowed(role: Role, path: &str) -> bool {
         // Security (ACLs, SCRAM users) is the admin's: an operator could grant themselves
         // anything through it.
         Role::Operator => {
-            !(path.ends_with("/delete") || path.starts_with("/acls") || path.starts_with("/users"))
+            let under = |area: &str| path == area || path.starts_with(&format!("{area}/"));
+            !(path.ends_with("/delete") || under("/acls") || under("/users"))
         }
     }
 }

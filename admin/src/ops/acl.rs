@@ -71,9 +71,13 @@ fn refuse(field: &'static str, message: impl Into<String>) -> AclInputError {
     }
 }
 
-/// Longest resource name accepted (Kafka's topic limit is 249; groups and transactional ids
-/// have none, so a bound of our own keeps a form from storing megabytes).
+/// Longest resource name accepted for groups and transactional ids (Kafka sets none; a bound
+/// of our own keeps a form from storing megabytes). Topics: [`MAX_TOPIC_NAME`].
 pub const MAX_RESOURCE_NAME: usize = 1024;
+/// Kafka's longest topic name.
+pub const MAX_TOPIC_NAME: usize = 249;
+/// Longest principal accepted (`Type:name`).
+pub const MAX_PRINCIPAL: usize = 1024;
 
 /// Parses and checks an ACL as kafka-acls.sh would: a `Type:name` principal, an operation
 /// that applies to the resource type, a topic name or prefix of legal characters, an IP
@@ -81,6 +85,12 @@ pub const MAX_RESOURCE_NAME: usize = 1024;
 /// ([`AclBinding::validate`]).
 pub fn parse(input: &AclInput<'_>) -> Result<AclBinding, AclInputError> {
     let principal = input.principal.trim();
+    if principal.len() > MAX_PRINCIPAL {
+        return Err(refuse(
+            "principal",
+            format!("a principal has at most {MAX_PRINCIPAL} bytes"),
+        ));
+    }
     match principal.split_once(':') {
         Some((t, n)) if !t.is_empty() && !n.is_empty() => {}
         _ => {
@@ -158,10 +168,18 @@ pub fn parse(input: &AclInput<'_>) -> Result<AclBinding, AclInputError> {
                 "a resource name is required (* for every one)",
             ));
         }
-        if n.len() > MAX_RESOURCE_NAME {
+        let max = if resource_type == ResourceType::Topic {
+            MAX_TOPIC_NAME
+        } else {
+            MAX_RESOURCE_NAME
+        };
+        if n.len() > max {
             return Err(refuse(
                 "resource_name",
-                format!("a resource name has at most {MAX_RESOURCE_NAME} bytes"),
+                format!(
+                    "a {} name has at most {max} bytes",
+                    resource_type.name().to_ascii_lowercase()
+                ),
             ));
         }
         if resource_type == ResourceType::Topic && n != WILDCARD {
@@ -205,6 +223,28 @@ pub fn parse(input: &AclInput<'_>) -> Result<AclBinding, AclInputError> {
         host,
         operation,
         permission,
+    };
+    b.validate().map_err(|m| refuse("", m))?;
+    Ok(b)
+}
+
+/// An ACL exactly as the cluster listed it (Kafka's names for the enums; principal, host
+/// and name as stored, untrimmed): what a delete names. Only the broker's own rules apply
+/// ([`AclBinding::validate`]), nothing is rewritten, so any listed ACL can be deleted —
+/// one a tool stored with a host name, or an operation kafka-acls.sh would not offer.
+pub fn exact(input: &AclInput<'_>) -> Result<AclBinding, AclInputError> {
+    let b = AclBinding {
+        resource_type: ResourceType::parse(input.resource_type)
+            .ok_or_else(|| refuse("", format!("resource type '{}'", input.resource_type)))?,
+        resource_name: input.resource_name.to_string(),
+        pattern_type: PatternType::parse(input.pattern_type)
+            .ok_or_else(|| refuse("", format!("pattern type '{}'", input.pattern_type)))?,
+        principal: input.principal.to_string(),
+        host: input.host.to_string(),
+        operation: AclOperation::parse(input.operation)
+            .ok_or_else(|| refuse("", format!("operation '{}'", input.operation)))?,
+        permission: AclPermissionType::parse(input.permission)
+            .ok_or_else(|| refuse("", format!("permission '{}'", input.permission)))?,
     };
     b.validate().map_err(|m| refuse("", m))?;
     Ok(b)
@@ -276,5 +316,32 @@ mod tests {
         assert_eq!(field(c), "resource_name");
         let a = wire(&parse(&input("read", "topic", "t")).unwrap());
         assert_eq!(binding(&a), parse(&input("read", "topic", "t")).ok());
+        let long = "t".repeat(MAX_TOPIC_NAME + 1);
+        assert_eq!(field(input("read", "topic", &long)), "resource_name");
+        let mut big = input("read", "topic", "t");
+        let who = format!("User:{}", "a".repeat(MAX_PRINCIPAL));
+        big.principal = &who;
+        assert_eq!(field(big), "principal");
+    }
+
+    #[test]
+    fn exact_keeps_what_was_stored() {
+        let stored = AclInput {
+            principal: "User:alice",
+            permission: "ALLOW",
+            operation: "WRITE",
+            resource_type: "GROUP",
+            resource_name: "g",
+            pattern_type: "LITERAL",
+            host: "localhost",
+        };
+        let b = exact(&stored).unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.operation),
+            ("localhost", AclOperation::Write)
+        );
+        let mut any = stored.clone();
+        any.pattern_type = "ANY";
+        assert!(exact(&any).is_err(), "a filter value is not an ACL");
     }
 }

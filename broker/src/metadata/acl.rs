@@ -344,12 +344,20 @@ impl AclIndex {
                 }
                 _ => &mut ix.literal,
             };
+            let mut b = b.clone();
+            // Requests are matched with the client's address in Java's form. An ACL stored
+            // in another spelling of the same address (`::1`, `::ffff:10.0.0.7`: a tool that
+            // kept what was typed, or a Rill before this form) names the same client, so it
+            // is indexed in that form: no DENY stops applying over a spelling.
+            if let Ok(ip) = b.host.parse::<std::net::IpAddr>() {
+                b.host = host_string(ip);
+            }
             by_name
                 .entry(b.resource_type)
                 .or_default()
                 .entry(b.resource_name.clone())
                 .or_default()
-                .push(b.clone());
+                .push(b);
         }
         ix
     }
@@ -551,6 +559,21 @@ mod tests {
         assert_eq!(h("::1"), "0:0:0:0:0:0:0:1");
         assert_eq!(h("fe80::1:abcd"), "fe80:0:0:0:0:0:1:abcd");
         assert_eq!(h("::ffff:10.0.0.7"), "10.0.0.7");
+        // An ACL stored as `::1` still names the client the broker sees as 0:0:0:0:0:0:0:1.
+        let deny = acl(
+            R::Topic,
+            "t",
+            Pt::Literal,
+            "User:a",
+            "::1",
+            O::Read,
+            P::Deny,
+        );
+        let allow = topic_allow("t", Pt::Literal, "User:a", O::Read);
+        let ix = AclIndex::new([&deny, &allow]);
+        let s = AuthorizerSettings::default();
+        assert!(!ix.authorize(&s, "User:a", &h("::1"), O::Read, R::Topic, "t"));
+        assert!(ix.authorize(&s, "User:a", &h("::2"), O::Read, R::Topic, "t"));
     }
 
     #[test]

@@ -79,6 +79,15 @@ fn chosen(v: &str, offered: &[&str], field: &str) -> Result<String, (String, Str
     }
 }
 
+/// An operation filter in any of Kafka's spellings (`DescribeConfigs`, `DESCRIBE_CONFIGS`)
+/// as the list offers it (`describe_configs`).
+fn operation_filter(v: &str) -> String {
+    match AclOperation::parse(v.trim()) {
+        Some(AclOperation::Any) | None => v.to_string(),
+        Some(op) => op.name().to_ascii_lowercase(),
+    }
+}
+
 /// The row a binding renders as.
 fn row(b: &AclBinding) -> AclRow {
     AclRow {
@@ -147,7 +156,11 @@ async fn page(
         principal: q.principal.trim().to_string(),
         resource_type: chosen(&q.resource_type, &AclQuery::RESOURCE_TYPES, "resource_type")?,
         resource: q.resource.trim().to_string(),
-        operation: chosen(&q.operation, &AclQuery::OPERATIONS, "operation")?,
+        operation: chosen(
+            &operation_filter(&q.operation),
+            &AclQuery::OPERATIONS,
+            "operation",
+        )?,
         permission: chosen(&q.permission, &AclQuery::PERMISSIONS, "permission")?,
     };
     let check_query = AclCheckQuery {
@@ -229,7 +242,7 @@ async fn settings(c: &Console) -> Result<(i32, Option<AuthorizerSettings>), Stri
 }
 
 /// Why a decision went the way it did, for people.
-fn reason(d: &Decision<'_>) -> String {
+fn reason(d: &Decision<'_>, settings_known: bool) -> String {
     let acl = |b: &AclBinding| {
         format!(
             "{} {} {} on {} {} ({}) from {}",
@@ -246,8 +259,11 @@ fn reason(d: &Decision<'_>) -> String {
         Decision::SuperUser => "a super user (super.users)".into(),
         Decision::DeniedBy(b) => format!("denied by {}", acl(b)),
         Decision::AllowedBy(b) => format!("allowed by {}", acl(b)),
-        Decision::NoAcls { allowed } => {
+        Decision::NoAcls { allowed } if settings_known => {
             format!("no ACL names this resource: allow.everyone.if.no.acl.found={allowed}")
+        }
+        Decision::NoAcls { .. } => {
+            "no ACL names this resource: allow.everyone.if.no.acl.found decides (unknown)".into()
         }
         Decision::NoMatchingAllow => "no ALLOW names this principal, host and operation".into(),
     }
@@ -307,24 +323,13 @@ async fn check(
             format!("decided as broker {broker}'s authorizer decides (its super.users and allow.everyone.if.no.acl.found)"),
             true,
         ),
-        Ok((broker, None)) => {
-            return Ok(AclCheck {
-                principal: q.principal.clone(),
-                resource_type: rt.name().into(),
-                resource: name,
-                host: host.unwrap_or_else(|| "any host".into()),
-                rows: operations_for(rt)
-                    .iter()
-                    .filter(|o| **o != AclOperation::All)
-                    .map(|o| AclCheckRow {
-                        operation: o.name().into(),
-                        allowed: Some(true),
-                        reason: "no authorizer: everything is allowed".into(),
-                    })
-                    .collect(),
-                note: format!("broker {broker} has no authorizer.class.name"),
-            })
-        }
+        // The cluster answered DescribeAcls, so some broker has an authorizer: one that
+        // reports none disagrees with it, and its word decides nothing.
+        Ok((broker, None)) => (
+            AuthorizerSettings::default(),
+            format!("broker {broker} reports no authorizer.class.name although the cluster keeps ACLs: answers that depend on super.users or allow.everyone.if.no.acl.found are unknown"),
+            false,
+        ),
         Err(why) => (
             AuthorizerSettings::default(),
             format!("{why}: answers that depend on super.users or allow.everyone.if.no.acl.found are unknown"),
@@ -343,7 +348,7 @@ async fn check(
                 // Without the settings only an ALLOW by an ACL is certain: a DENY may be a
                 // super user's, "no ACL" is allow.everyone.if.no.acl.found's.
                 allowed: (known || matches!(d, Decision::AllowedBy(_))).then(|| d.allowed()),
-                reason: reason(&d),
+                reason: reason(&d, known),
             }
         })
         .collect();
@@ -482,9 +487,13 @@ pub async fn delete(
     headers: HeaderMap,
     FormOrJson(input): FormOrJson<CreateInput>,
 ) -> Response {
-    let b = match parsed(&input) {
+    // The ACL as listed, not as the create form would normalise it: what is stored.
+    let b = match acl_ops::exact(&input.acl_input()) {
         Ok(b) => b,
-        Err(e) => return failed(&c, &headers, "delete-acl", e, BTreeMap::new()).await,
+        Err(e) => {
+            let e = ConsoleError::invalid("", e.message);
+            return failed(&c, &headers, "delete-acl", e, BTreeMap::new()).await;
+        }
     };
     if input.confirm != "yes" {
         if wants_json(&headers) {
@@ -519,7 +528,14 @@ pub async fn delete(
                 json!({ "deleted": r }),
             )
         }
-        Err(e) => failed(&c, &headers, "delete-acl", e, BTreeMap::new()).await,
+        Err(e) => {
+            // The delete form has no fields to point at: the message goes above the list.
+            let e = match e {
+                ConsoleError::Invalid { message, .. } => ConsoleError::invalid("", message),
+                e => e,
+            };
+            failed(&c, &headers, "delete-acl", e, BTreeMap::new()).await
+        }
     }
 }
 

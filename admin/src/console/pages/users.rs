@@ -150,10 +150,11 @@ pub async fn upsert(
         mechanism: input.mechanism.trim(),
         iterations: input.iterations.trim(),
     };
-    let action = if existed == Some(true) {
-        "rotate-scram-user"
-    } else {
-        "create-scram-user"
+    let action = match existed {
+        Some(true) => "rotate-scram-user",
+        Some(false) => "create-scram-user",
+        // The list could not be read: whether this creates or rotates is not known.
+        None => "upsert-scram-user",
     };
     audit(&c, action, input.user.trim(), &audited, &result).await;
     match result {

@@ -170,7 +170,7 @@ pub async fn handle_frame(
         Some(a) => a.for_request(
             &d.broker.controller.image(),
             principal.as_str(),
-            session.peer.ip(),
+            &session.acl_host,
         ),
         None => crate::security::authorizer::Authz::open(principal.as_str()),
     };

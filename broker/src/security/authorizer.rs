@@ -5,7 +5,6 @@
 //! [`Authz`]: the index and cache of the moment, the principal and the client's host.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use crate::config::security::AuthorizerConfig;
@@ -67,17 +66,18 @@ impl Authorizer {
         ix
     }
 
-    /// The checks of one request by `principal` from `host`.
+    /// The checks of one request by `principal` from `host`, the client's address as ACLs
+    /// name hosts ([`crate::metadata::acl::host_string`]; a session makes it once).
     pub fn for_request<'a>(
         &'a self,
         image: &MetadataImage,
         principal: &'a str,
-        host: IpAddr,
+        host: &'a str,
     ) -> Authz<'a> {
         Authz {
             check: Some((self, self.index(image))),
             principal,
-            host: crate::metadata::acl::host_string(host),
+            host,
         }
     }
 }
@@ -86,7 +86,7 @@ impl Authorizer {
 pub struct Authz<'a> {
     check: Option<(&'a Authorizer, Arc<Decisions>)>,
     principal: &'a str,
-    host: String,
+    host: &'a str,
 }
 
 impl<'a> Authz<'a> {
@@ -95,7 +95,7 @@ impl<'a> Authz<'a> {
         Authz {
             check: None,
             principal,
-            host: String::new(),
+            host: "",
         }
     }
 
@@ -110,19 +110,19 @@ impl<'a> Authz<'a> {
             None => true,
             Some((a, d)) if !a.cached => {
                 d.index
-                    .authorize(&a.settings, self.principal, &self.host, op, rt, name)
+                    .authorize(&a.settings, self.principal, self.host, op, rt, name)
             }
             Some((a, d)) => d.cache.get_or_decide(
                 Question {
                     principal: self.principal,
-                    host: &self.host,
+                    host: self.host,
                     op,
                     rt,
                     name,
                 },
                 || {
                     d.index
-                        .authorize(&a.settings, self.principal, &self.host, op, rt, name)
+                        .authorize(&a.settings, self.principal, self.host, op, rt, name)
                 },
             ),
         }
@@ -179,7 +179,7 @@ impl<'a> Authz<'a> {
             None => true,
             Some((a, d)) => d
                 .index
-                .authorize_any(&a.settings, self.principal, &self.host, op, rt),
+                .authorize_any(&a.settings, self.principal, self.host, op, rt),
         }
     }
 }
@@ -209,8 +209,8 @@ mod tests {
     }
 
     fn may_write(a: &Authorizer, image: &MetadataImage, host: &str) -> bool {
-        let host: IpAddr = host.parse().unwrap();
-        a.for_request(image, "User:alice", host)
+        let host = crate::metadata::acl::host_string(host.parse().unwrap());
+        a.for_request(image, "User:alice", &host)
             .topic(AclOperation::Write, "orders")
     }
 

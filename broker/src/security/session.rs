@@ -31,6 +31,9 @@ pub struct Session {
     pub listener: Arc<ListenerSecurity>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's address as ACL hosts name it (Java's form), made once per connection
+    /// rather than on every request's ACL check.
+    pub acl_host: String,
     principal: Principal,
     state: State,
 }
@@ -96,6 +99,7 @@ impl Session {
         Session {
             listener,
             peer,
+            acl_host: crate::metadata::acl::host_string(peer.ip()),
             principal,
             state,
         }

@@ -52,12 +52,14 @@ fn groups_lag_metrics_reset_and_delete() {
         .expect("tpl");
     consumer.commit(&tpl, CommitMode::Sync).expect("commit");
 
-    // The collector sees the member, the commit on partition 0 and none on partition 1.
+    // The collector sees the member, the commit on partition 0 and none on partition 1. A
+    // cycle that started before the commit shows the member without it: wait for the commit.
     let g = wait_for(30, "the group with its lag", || {
         let _ = consumer.poll(Duration::from_millis(50));
         let g = c.json("/groups/billing");
         (g["group"]["members"].as_array().map(Vec::len) == Some(1)
-            && g["group"]["partitions"].as_array().map(Vec::len) == Some(2))
+            && g["group"]["partitions"].as_array().map(Vec::len) == Some(2)
+            && g["group"]["partitions"][0]["committed"].as_i64() == Some(4))
         .then_some(g)
     });
     let parts = g["group"]["partitions"].as_array().unwrap();

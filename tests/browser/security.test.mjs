@@ -14,25 +14,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { ARTIFACTS, launch, screenshot } from './lib/browser.mjs';
 import { WAIT_MS, cells, textMatching, waitFor } from './lib/console.mjs';
-import { RILL_BIN, spawnUntilReady, tempDir } from './lib/rill.mjs';
+import { RILL_BIN, bindable, spawnUntilReady, tempDir } from './lib/rill.mjs';
 
 const NAME = 'security';
 const NODES = 3;
 const ALICE_PW = 'alice-first-password';
 const ALICE_PW2 = 'alice-second-password';
-
-/** Whether `port` on 127.0.0.1 can be bound right now. */
-function bindable(port) {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
 
 /**
  * Base ports for `rill dev` (it takes runs of consecutive ports: Kafka, INTERNAL at

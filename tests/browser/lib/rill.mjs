@@ -10,7 +10,7 @@
 //   await consoleApp.stop(); await cluster.stop();
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,8 +34,30 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[signal]));
 }
 
-/** A free TCP port on 127.0.0.1 (for addresses other processes must know in advance). */
-export function freePort() {
+/** Whether `port` on 127.0.0.1 can be bound right now. */
+export function bindable(port) {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for addresses other processes must know in advance, picked
+ * below the kernel's ephemeral range: it is bound later by a broker, and an ephemeral port
+ * can be taken meanwhile by any outgoing connection. Bounded tries, then the kernel's choice.
+ */
+export async function freePort() {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch { /* not Linux: the default range */ }
+  const floor = Math.min(10000, low - 1000);
+  for (let i = 0; i < 200; i++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    if (await bindable(port)) return port;
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

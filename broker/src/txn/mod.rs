@@ -17,6 +17,8 @@
 //!   the timeout abort and the expiry of idle ids, each a function of the request and an
 //!   explicit `now_ms`, returning the record to append or the error Kafka answers. Producer ids
 //!   are allocated by the caller (the controller hands out blocks), never here.
+//! - [`store`]: the `__transaction_state` key and value records, byte for byte Kafka's, so
+//!   Kafka's own tools can read Rill's topic and a corrupt record is refused, never trusted.
 //! - [`TxnConfig`]: Kafka's `transaction.*` broker settings and defaults.
 //!
 //! What comes later: the coordinator (per-partition caches loaded on leadership, the
@@ -25,6 +27,7 @@
 //! parsing [`TxnConfig`] from `server.properties`.
 
 pub mod state;
+pub mod store;
 
 /// The transaction coordinator's broker settings, with Kafka's names and defaults
 /// (Kafka's `TransactionStateManagerConfig` and `TransactionLogConfig`). Not yet read from
@@ -45,7 +48,7 @@ pub struct TxnConfig {
     /// idle ids are checked for expiry.
     pub remove_expired_interval_ms: i64,
     /// `transaction.state.log.num.partitions` (50): partitions of `__transaction_state`; an id
-    /// lives in one of them by a hash of the id, so it must not change once the topic exists.
+    /// lives in [`store::partition_for`] of it, so it must not change once the topic exists.
     pub log_num_partitions: i32,
     /// `transaction.state.log.replication.factor` (3; capped at the live brokers when the topic
     /// is created, as for `__consumer_offsets`).

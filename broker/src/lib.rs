@@ -21,4 +21,5 @@ pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod time;
+pub mod txn;
 pub mod types;

@@ -21,6 +21,10 @@
 //!   Kafka's own tools can read Rill's topic and a corrupt record is refused, never trusted.
 //! - [`TxnConfig`]: Kafka's `transaction.*` broker settings and defaults.
 //!
+//! `SPEC.md` beside this file is the cited spec of Kafka's semantics (coordinator states and
+//! errors, markers, LSO and `.txnindex`, read_committed, KIP-890, librdkafka's behaviour) and
+//! the plan in shippable steps.
+//!
 //! What comes later: the coordinator (per-partition caches loaded on leadership, the
 //! append-then-complete loop, the timeout and expiry tasks), the WriteTxnMarkers sender, the
 //! transactional producer state and LSO in the partition log, the request handlers, and

@@ -19,7 +19,8 @@
 //! rebuilt when missing or damaged.
 //!
 //! Files: `batch` (the v2 batch format; the records inside a batch are read with bounded
-//! memory by `rill_client::records`), `index` and `segment` (one segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, and
+//! memory by `rill_client::records`), `index` and `segment` (one segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, `control`
+//! (transaction markers), `txn_index` (the aborted-transaction index), and
 //! the `PartitionLog` operations split over `open`, `append`, `read`, `maintenance` and
 //! `cleaner` (compaction).
 

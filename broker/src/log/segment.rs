@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use super::batch::{BatchHeader, BatchRef};
 use super::error::LogError;
-use super::index::{relative, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
+use super::index::{relative, IndexEntry, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
 use super::scan::{scan_segment, ScanMode, SegmentReader};
 use super::txn_index::{AbortedTxn, TxnIndex};
 
@@ -251,24 +251,34 @@ impl Segment {
 
     /// Installs the `.txnindex` entries a replay of this segment produced: the file on disk is
     /// kept if it holds exactly these, rewritten otherwise, and removed when there are none.
+    /// The file is read only when its size is exactly what the entries need, so a damaged or
+    /// oversized file costs no more than a `stat`.
     pub fn set_txn_entries(&mut self, entries: Vec<AbortedTxn>) -> Result<(), LogError> {
         let path = self.log_path.with_extension("txnindex");
-        let loaded = TxnIndex::load(&path)?;
-        match loaded {
-            Some(index) if !entries.is_empty() && index.entries() == entries.as_slice() => {
-                self.txn_index = index;
+        let expected_len = (entries.len() * AbortedTxn::SIZE) as u64;
+        let on_disk = match std::fs::metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let kept = match on_disk {
+            Some(len) if len == expected_len && !entries.is_empty() => {
+                TxnIndex::load(&path)?.filter(|i| i.entries() == entries.as_slice())
             }
-            _ => {
-                if loaded_differs(&path, &entries) {
-                    tracing::info!(segment = %self.log_path.display(), entries = entries.len(), "rebuilding txn index");
-                }
-                self.txn_index = TxnIndex::unpersisted(path, entries);
-                if self.txn_index.entries().is_empty() {
-                    self.txn_index.delete()?;
-                } else {
-                    self.txn_index.rewrite()?;
-                }
-            }
+            _ => None,
+        };
+        if let Some(index) = kept {
+            self.txn_index = index;
+            return Ok(());
+        }
+        if on_disk.is_some() || !entries.is_empty() {
+            tracing::info!(segment = %self.log_path.display(), entries = entries.len(), "rebuilding txn index");
+        }
+        self.txn_index = TxnIndex::unpersisted(path, entries);
+        if self.txn_index.entries().is_empty() {
+            self.txn_index.delete()?;
+        } else {
+            self.txn_index.rewrite()?;
         }
         Ok(())
     }
@@ -460,9 +470,4 @@ impl Segment {
             _ => Ok(()),
         }
     }
-}
-
-/// Whether the `.txnindex` at `path` exists and does not hold exactly `entries` (for logging).
-fn loaded_differs(path: &Path, entries: &[AbortedTxn]) -> bool {
-    path.exists() || !entries.is_empty()
 }

@@ -178,6 +178,10 @@ fn log_error(e: &LogError) -> ResponseError {
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
+        LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        LogError::TransactionCoordinatorFenced { .. } => {
+            ResponseError::TransactionCoordinatorFenced
+        }
         // Internal to replication: a client never causes it, so UNKNOWN_SERVER_ERROR.
         LogError::UnexpectedAppendOffset { .. } => ResponseError::UnknownServerError,
         LogError::Io(_) | LogError::Corrupted(_) | LogError::Offline(_) => {
@@ -198,6 +202,20 @@ mod tests {
             (LogError::MessageTooLarge { size: 2, max: 1 }, 10),
             (LogError::RecordListTooLarge { size: 2, max: 1 }, 18),
             (LogError::InvalidTimestamp(String::new()), 32),
+            (
+                LogError::InvalidTxnState {
+                    producer_id: crate::types::ProducerId(1),
+                },
+                48,
+            ),
+            (
+                LogError::TransactionCoordinatorFenced {
+                    producer_id: crate::types::ProducerId(1),
+                    current: crate::types::CoordinatorEpoch(2),
+                    received: crate::types::CoordinatorEpoch(1),
+                },
+                52,
+            ),
             (LogError::Offline(String::new()), 56),
             (LogError::Corrupted(String::new()), 56),
         ];

@@ -49,6 +49,11 @@ newtype!(
     /// A partition's index inside its topic.
     PartitionIndex(i32)
 );
+newtype!(
+    /// The epoch of a transaction coordinator (its `__transaction_state` partition's leader
+    /// epoch), written into transaction markers to fence a stale coordinator.
+    CoordinatorEpoch(i32)
+);
 
 impl Offset {
     /// The offset right after this one.

@@ -1,15 +1,21 @@
-//! Appends: the leader's (validate, deduplicate, assign offsets, stamp) and the follower's
-//! (copy as is), with segment rolling and the flush policy.
+//! Appends: the leader's (validate, deduplicate, assign offsets, stamp), the leader's
+//! transaction markers (`append_control`, the only way a control batch enters a leader's log)
+//! and the follower's (copy as is), with segment rolling and the flush policy.
+//!
+//! There is no append origin parameter: client appends (`append_as_leader`) keep refusing
+//! control batches in `batch::validate`, markers are built here from their fields, and
+//! replication is `append_as_follower`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::batch;
 use super::checkpoint;
+use super::control::{self, Marker};
 use super::error::LogError;
 use super::producer_state::SequenceCheck;
 use super::segment::Segment;
 use super::{AppendInfo, PartitionLog};
-use crate::types::{LeaderEpoch, Offset};
+use crate::types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId};
 
 /// Attribute bit 3: the batch carries LogAppendTime.
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
@@ -121,21 +127,13 @@ impl PartitionLog {
                 batch::set_log_append_time(slice, now_ms)?;
             }
         }
-        match self.epochs.latest() {
-            Some(latest) if leader_epoch.0 < latest => {
-                tracing::warn!(dir = %self.dir.display(), epoch = leader_epoch.0, latest, "leader append with an epoch older than the cache's");
-            }
-            _ => {
-                if self.epochs.assign(leader_epoch.0, log_end) {
-                    self.epochs.write()?;
-                }
-            }
-        }
+        self.note_leader_epoch(leader_epoch, log_end)?;
         let interval = self.config.index_interval_bytes;
         self.active_mut()
             .append(&data, &batches, interval, now_ms)?;
         self.producers.merge(staged);
         self.after_append(record_count, now_ms)?;
+        self.debug_check_unstable();
         debug_assert_eq!(
             self.log_end_offset().0,
             last_offset + 1,
@@ -152,10 +150,103 @@ impl PartitionLog {
         })
     }
 
+    /// Leader append of a transaction marker: ends `producer_id`'s transaction in this
+    /// partition with a COMMIT (`commit`) or ABORT control batch written at the log end.
+    ///
+    /// Kafka's checks for a marker from the coordinator: a producer epoch older than the
+    /// producer's is INVALID_PRODUCER_EPOCH, a coordinator epoch older than its last marker's is
+    /// TRANSACTION_COORDINATOR_FENCED; nothing is written then. A marker for a producer without
+    /// an open transaction is written and ends nothing. An ABORT that ends a transaction adds
+    /// its entry to the active segment's `.txnindex`. Rolling, the leader-epoch cache and the
+    /// flush policy work as for `append_as_leader`; LogAppendTime topics get the attribute.
+    pub fn append_control(
+        &mut self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        coordinator_epoch: CoordinatorEpoch,
+        commit: bool,
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.producers
+            .check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        let marker = Marker {
+            commit,
+            coordinator_epoch,
+        };
+        let mut data = control::encode(producer_id, producer_epoch, marker, now_ms)?;
+        let offset = self.log_end_offset().0;
+        let log_append = self.config.timestamp_type_log_append;
+        batch::set_base_offset(&mut data, offset)?;
+        batch::set_partition_leader_epoch(&mut data, leader_epoch.0)?;
+        if log_append {
+            batch::set_log_append_time(&mut data, now_ms)?;
+        }
+        let batches = batch::validate_stored(&data)?;
+        debug_assert!(
+            batches.len() == 1 && batches.iter().all(|b| b.header.is_control()),
+            "a marker is one control batch"
+        );
+        self.maybe_roll(data.len(), offset, now_ms)?;
+        self.note_leader_epoch(leader_epoch, offset)?;
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&data, &batches, interval, now_ms)?;
+        let completed = self
+            .producers
+            .apply_marker(producer_id, producer_epoch, marker, offset);
+        if let Some(entry) = completed.and_then(|c| c.aborted_entry()) {
+            self.active_mut().append_aborted(entry)?;
+        }
+        self.after_append(1, now_ms)?;
+        self.debug_check_unstable();
+        tracing::debug!(dir = %self.dir.display(), producer_id = producer_id.0, commit, offset, ended = completed.is_some(), "transaction marker appended");
+        Ok(AppendInfo {
+            first_offset: Offset(offset),
+            last_offset: Offset(offset),
+            log_append_time: if log_append { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+            record_count: 1,
+            bytes: data.len(),
+        })
+    }
+
+    /// Records in the leader-epoch cache that `leader_epoch` starts at `start_offset` if it is
+    /// new; an epoch older than the cache's latest is only logged.
+    fn note_leader_epoch(
+        &mut self,
+        leader_epoch: LeaderEpoch,
+        start_offset: i64,
+    ) -> Result<(), LogError> {
+        match self.epochs.latest() {
+            Some(latest) if leader_epoch.0 < latest => {
+                tracing::warn!(dir = %self.dir.display(), epoch = leader_epoch.0, latest, "leader append with an epoch older than the cache's");
+            }
+            _ => {
+                if self.epochs.assign(leader_epoch.0, start_offset) {
+                    self.epochs.write()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariant: an open transaction starts inside the log.
+    fn debug_check_unstable(&self) {
+        debug_assert!(
+            self.producers
+                .first_unstable_offset()
+                .is_none_or(|f| f < self.log_end_offset().0),
+            "the first unstable offset is below the log end"
+        );
+    }
+
     /// Follower append: the batches already carry offsets and leader epochs and are stored
     /// unchanged. They are checked (structure, CRC) and must start at or after the log end
     /// offset: a compacted leader's log has gaps, so a batch may begin past our end (Kafka
-    /// refuses only offsets below it). The leader-epoch cache and producer state follow them.
+    /// refuses only offsets below it). The leader-epoch cache, producer state (transactions
+    /// and markers included, unchecked as Kafka's replication origin) and `.txnindex` follow.
     pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, LogError> {
         let batches = batch::validate_stored(records)?;
         let log_end = self.log_end_offset().0;
@@ -185,8 +276,14 @@ impl PartitionLog {
         self.active_mut()
             .append(records, &batches, interval, now_ms)?;
         for b in &batches {
-            self.producers
-                .update(&b.header, b.header.base_offset, b.header.last_offset());
+            let control = if b.header.is_control() {
+                records.get(b.position..b.position + b.header.total_size())
+            } else {
+                None
+            };
+            if let Some(entry) = self.producers.replay(&b.header, control) {
+                self.active_mut().append_aborted(entry)?;
+            }
         }
         let record_count: i64 = batches
             .iter()

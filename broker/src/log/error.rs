@@ -1,6 +1,6 @@
 //! The errors of the partition log and their Kafka error codes.
 
-use crate::types::{Offset, ProducerEpoch, ProducerId};
+use crate::types::{CoordinatorEpoch, Offset, ProducerEpoch, ProducerId};
 
 /// Everything that can go wrong appending to, reading from or maintaining a partition log.
 #[derive(thiserror::Error, Debug)]
@@ -56,6 +56,27 @@ pub enum LogError {
         current: ProducerEpoch,
         /// The epoch of the batch.
         received: ProducerEpoch,
+    },
+    /// A non-transactional batch from a producer with an open transaction (INVALID_TXN_STATE, 48).
+    #[error(
+        "producer {producer_id} has an open transaction; a non-transactional batch is not allowed"
+    )]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: ProducerId,
+    },
+    /// A transaction marker from a coordinator older than the one that wrote this producer's
+    /// last marker (TRANSACTION_COORDINATOR_FENCED, 52).
+    #[error(
+        "marker for producer {producer_id} has coordinator epoch {received}, older than {current}"
+    )]
+    TransactionCoordinatorFenced {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The coordinator epoch of the producer's last marker.
+        current: CoordinatorEpoch,
+        /// The coordinator epoch of the marker.
+        received: CoordinatorEpoch,
     },
     /// A timestamp broke the topic's timestamp rules (INVALID_TIMESTAMP, 32).
     #[error("invalid timestamp: {0}")]

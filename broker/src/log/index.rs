@@ -163,6 +163,22 @@ impl<E: IndexEntry> IndexFile<E> {
         Ok(())
     }
 
+    /// Drops the first entry matching `cut` and everything after it, in memory and in the file
+    /// (entries are ordered, so this is a cut at the first entry at or past a point).
+    pub fn truncate_from(&mut self, cut: impl Fn(&E) -> bool) -> std::io::Result<()> {
+        let keep = self
+            .entries
+            .iter()
+            .position(cut)
+            .unwrap_or(self.entries.len());
+        self.entries.truncate(keep);
+        if self.persisted > keep {
+            self.file()?.set_len((keep * E::SIZE) as u64)?;
+            self.persisted = keep;
+        }
+        Ok(())
+    }
+
     /// Replaces the file's contents with the in-memory entries (after a rebuild).
     pub fn rewrite(&mut self) -> std::io::Result<()> {
         self.file()?.set_len(0)?;

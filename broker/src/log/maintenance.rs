@@ -2,6 +2,7 @@
 //! flush, close and delete.
 
 use super::checkpoint;
+use super::control::MAX_CONTROL_BATCH_BYTES;
 use super::error::LogError;
 use super::producer_state::ProducerStateManager;
 use super::segment::Segment;
@@ -219,14 +220,23 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Replays every batch header into a fresh producer state.
+    /// Replays every batch (headers, and the record of each marker) into a fresh producer
+    /// state, so a transaction whose marker was truncated is open again. The segments'
+    /// `.txnindex` files were cut at the same offset and stay as they are (a replay from a
+    /// retained start could only differ in first offsets below the log start).
     fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
         let mut producers = ProducerStateManager::new();
         for segment in &self.segments {
             let mut reader = segment.reader(64 << 10);
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
-                producers.update(&h, h.base_offset, h.last_offset());
+                let control = if h.is_control() && h.total_size() <= MAX_CONTROL_BATCH_BYTES {
+                    reader.bytes(pos, h.total_size())?
+                } else {
+                    None
+                };
+                // The aborted entries are already in the (cut) txn indexes.
+                let _ = producers.replay(&h, control);
                 pos += h.total_size() as u64;
             }
         }

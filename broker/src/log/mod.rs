@@ -10,12 +10,17 @@
 //! the header (outside the CRC). `batch` reads and validates headers (CRC32C, lengths, record
 //! counts) on raw bytes: header access, not a codec (`kafka-protocol` has no header view with
 //! `lastOffsetDelta`/`maxTimestamp`, which offset assignment and the time index need).
-//! Producer state for idempotence is rebuilt from batch headers at open. Recovery after an
+//! Producer state (idempotence and transactions) is rebuilt from the batches at open: headers,
+//! plus the one record of each transaction marker. Transactions on the log side: transactional
+//! batches open a producer's transaction, markers (`append_control`) end it, ABORTs are listed
+//! in each segment's `.txnindex` (Kafka's format), and the first unstable offset is the start of
+//! the oldest open transaction (the partition derives the LSO from it and the high watermark). Recovery after an
 //! unclean stop scans the tail and cuts at the first invalid batch; indexes are derived data,
 //! rebuilt when missing or damaged.
 //!
 //! Files: `batch` (the v2 batch format; the records inside a batch are read with bounded
-//! memory by `rill_client::records`), `index` and `segment` (one segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, and
+//! memory by `rill_client::records`), `index` and `segment` (one segment), `scan` (walking a segment), `checkpoint` (small text files), `producer_state`, `control`
+//! (transaction markers), `txn_index` (the aborted-transaction index), and
 //! the `PartitionLog` operations split over `open`, `append`, `read`, `maintenance` and
 //! `cleaner` (compaction).
 
@@ -25,11 +30,13 @@ use crate::types::{LeaderEpoch, Offset, ProducerId};
 
 pub mod batch;
 mod checkpoint;
+mod control;
 mod error;
 mod index;
 mod producer_state;
 mod scan;
 mod segment;
+mod txn_index;
 
 mod append;
 mod cleaner;
@@ -43,6 +50,7 @@ mod tests;
 pub use cleaner::{CleanStats, CLEANER_CHECKPOINT};
 pub use error::LogError;
 pub use producer_state::ProducerEntrySnapshot;
+pub use txn_index::AbortedTxn;
 
 use checkpoint::LeaderEpochCache;
 use producer_state::ProducerStateManager;
@@ -229,6 +237,35 @@ impl PartitionLog {
     /// The latest state of an idempotent producer, for InitProducerId and DescribeProducers.
     pub fn producer_state(&self, pid: ProducerId) -> Option<ProducerEntrySnapshot> {
         self.producers.snapshot(pid)
+    }
+
+    /// Start of the oldest open transaction in this partition, `None` when none is open. The
+    /// last stable offset is the smaller of this and the high watermark (the partition's).
+    pub fn first_unstable_offset(&self) -> Option<Offset> {
+        let first = self.producers.first_unstable_offset();
+        debug_assert!(first.is_none_or(|f| f < self.log_end_offset().0));
+        first.map(Offset)
+    }
+
+    /// The aborted transactions overlapping a fetch of `[fetch_offset, upper_bound)`, from the
+    /// `.txnindex` of the segment holding `fetch_offset` onwards, stopping at the first entry
+    /// whose lastStableOffset reaches `upper_bound` (Kafka's `collectAbortedTransactions`).
+    pub fn collect_aborted_txns(
+        &self,
+        fetch_offset: Offset,
+        upper_bound: Offset,
+    ) -> Vec<AbortedTxn> {
+        let start = self
+            .segments
+            .partition_point(|s| s.base <= fetch_offset.0)
+            .saturating_sub(1);
+        let mut out = Vec::new();
+        for segment in self.segments.get(start..).unwrap_or_default() {
+            if txn_index::collect(segment.txn_index(), fetch_offset, upper_bound, &mut out) {
+                break;
+            }
+        }
+        out
     }
 
     /// Every segment's base offset, size and largest timestamp, oldest first.

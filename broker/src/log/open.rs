@@ -1,5 +1,10 @@
 //! Opening a partition log: finding its segments, checking them (recovery after an unclean
 //! stop), rebuilding derived state (indexes, producer state, leader epochs).
+//!
+//! Producer state, open transactions included, is rebuilt by replaying every batch: headers,
+//! plus the one tiny record of each marker. The same replay yields each segment's aborted
+//! transactions, so `.txnindex` files are rebuilt (rewritten only if they differ), never
+//! trusted: see `txn_index`.
 
 use std::path::Path;
 
@@ -9,6 +14,7 @@ use super::error::LogError;
 use super::producer_state::ProducerStateManager;
 use super::scan::ScanMode;
 use super::segment::{file_name, Segment};
+use super::txn_index::AbortedTxn;
 use super::{LogConfig, PartitionLog, CLEAN_SHUTDOWN_FILE};
 
 /// Suffixes of files an interrupted operation can leave behind; never part of the log.
@@ -40,15 +46,6 @@ impl PartitionLog {
 
         let mut producers = ProducerStateManager::new();
         let mut scanned_epochs: Vec<(i32, i64)> = Vec::new();
-        let mut on_batch = |h: &BatchHeader| {
-            producers.update(h, h.base_offset, h.last_offset());
-            let newer = scanned_epochs
-                .last()
-                .is_none_or(|&(e, _)| h.partition_leader_epoch > e);
-            if h.partition_leader_epoch >= 0 && newer {
-                scanned_epochs.push((h.partition_leader_epoch, h.base_offset));
-            }
-        };
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
         for (i, &base) in bases.iter().enumerate() {
             if let Some(prev) = segments.last() {
@@ -65,7 +62,17 @@ impl PartitionLog {
             } else {
                 ScanMode::Headers
             };
-            let (segment, damage) = Segment::open(
+            let mut aborted: Vec<AbortedTxn> = Vec::new();
+            let mut on_batch = |h: &BatchHeader, control: Option<&[u8]>| {
+                aborted.extend(producers.replay(h, control));
+                let newer = scanned_epochs
+                    .last()
+                    .is_none_or(|&(e, _)| h.partition_leader_epoch > e);
+                if h.partition_leader_epoch >= 0 && newer {
+                    scanned_epochs.push((h.partition_leader_epoch, h.base_offset));
+                }
+            };
+            let (mut segment, damage) = Segment::open(
                 dir,
                 base,
                 mode,
@@ -73,6 +80,7 @@ impl PartitionLog {
                 now_ms,
                 &mut on_batch,
             )?;
+            segment.set_txn_entries(aborted)?;
             segments.push(segment);
             if damage.is_some() && !last {
                 // Kafka's rule: whatever follows a damaged segment cannot continue the log.
@@ -158,7 +166,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         };
         match ext {
             "log" => bases.push(base),
-            "index" | "timeindex" => index_files.push((base, entry.path())),
+            "index" | "timeindex" | "txnindex" => index_files.push((base, entry.path())),
             _ => {}
         }
     }
@@ -172,9 +180,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(bases)
 }
 
-/// Deletes a segment's three files, tolerating missing ones.
+/// Deletes a segment's files, tolerating missing ones.
 pub(super) fn remove_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
-    for ext in ["log", "index", "timeindex"] {
+    for ext in ["log", "index", "timeindex", "txnindex"] {
         match std::fs::remove_file(dir.join(file_name(base, ext))) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

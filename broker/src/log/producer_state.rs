@@ -1,12 +1,30 @@
-//! Idempotent producer state: per producer id, its epoch and its last five batches, to drop
-//! retried duplicates and reject sequence gaps (Kafka's ProducerStateManager, without
-//! transactions).
+//! Producer state: per producer id, its epoch and its last five batches, to drop retried
+//! duplicates and reject sequence gaps, plus its open transaction and the coordinator epoch of
+//! its last marker (Kafka's ProducerStateManager / ProducerAppendInfo).
+//!
+//! Transactions, as the log sees them: a producer's first transactional data batch opens its
+//! transaction at that batch's base offset; further transactional batches continue it; a
+//! marker (control batch, `control`) ends it. While it is open a non-transactional batch of the
+//! producer is refused (INVALID_TXN_STATE). The partition's open transactions are kept ordered
+//! by first offset, so the first unstable offset (the start of the oldest open transaction,
+//! where the last stable offset stops) is the smallest key. Ending an aborted transaction
+//! yields its `.txnindex` entry, with Kafka's lastStableOffset: the first offset of the
+//! earliest *other* open transaction, else the marker's offset + 1.
+//!
+//! Not here yet (Kafka's `unreplicatedTxns`): a completed transaction whose marker is still
+//! above the high watermark keeps holding Kafka's LSO; the log has no high watermark, so that
+//! part belongs with the partition's LSO. Nor producer expiry (no entry is ever dropped).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::batch::{increment_sequence, BatchHeader};
+use super::control::{self, Marker};
 use super::error::LogError;
-use crate::types::{Offset, ProducerEpoch, ProducerId};
+use super::txn_index::AbortedTxn;
+use crate::types::{CoordinatorEpoch, Offset, ProducerEpoch, ProducerId};
+
+/// Coordinator epoch of a producer no marker has been seen for (Kafka's -1).
+const NO_COORDINATOR_EPOCH: i32 = -1;
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's 5, matching
 /// `max.in.flight.requests.per.connection`).
@@ -28,12 +46,54 @@ pub(crate) struct BatchMetadata {
 }
 
 /// The state of one producer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProducerEntry {
     /// The producer's current epoch.
     pub epoch: i16,
     /// Oldest first.
     pub batches: VecDeque<BatchMetadata>,
+    /// Coordinator epoch of its last marker, -1 before the first.
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction, if one is open.
+    pub txn_first_offset: Option<i64>,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> Self {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: NO_COORDINATOR_EPOCH,
+            txn_first_offset: None,
+        }
+    }
+}
+
+/// A transaction a marker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    /// The producer.
+    pub producer_id: i64,
+    /// Offset of its first batch.
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    /// ABORT (true) or COMMIT.
+    pub aborted: bool,
+    /// Kafka's lastStableOffset for the `.txnindex` entry (module doc).
+    pub last_stable_offset: i64,
+}
+
+impl CompletedTxn {
+    /// The `.txnindex` entry of an aborted transaction; `None` for a commit.
+    pub fn aborted_entry(&self) -> Option<AbortedTxn> {
+        self.aborted.then_some(AbortedTxn {
+            producer_id: ProducerId(self.producer_id),
+            first_offset: Offset(self.first_offset),
+            last_offset: Offset(self.last_offset),
+            last_stable_offset: Offset(self.last_stable_offset),
+        })
+    }
 }
 
 /// What a producer's latest state looks like, for InitProducerId and DescribeProducers.
@@ -49,6 +109,10 @@ pub struct ProducerEntrySnapshot {
     pub last_offset: Offset,
     /// maxTimestamp of its last appended batch, -1 when none.
     pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker, -1 when none.
+    pub coordinator_epoch: CoordinatorEpoch,
+    /// First offset of its open transaction, if one is open.
+    pub current_txn_start_offset: Option<Offset>,
 }
 
 /// The outcome of checking one batch against producer state.
@@ -68,6 +132,9 @@ pub(crate) enum SequenceCheck {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset → producer id. Mirrors the entries'
+    /// `txn_first_offset` exactly.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStateManager {
@@ -79,8 +146,26 @@ impl ProducerStateManager {
     /// Checks a batch a producer sent, against this state. Kafka's rules: an unknown producer
     /// may start at any sequence; an older epoch is fenced; a newer epoch must start at 0; in the
     /// same epoch a batch matching one of the cached ones is a duplicate and anything else must
-    /// continue right after the last sequence.
+    /// continue right after the last sequence. Then, for a batch to append: a non-transactional
+    /// batch of a producer with an open transaction is INVALID_TXN_STATE (a retry of an
+    /// already appended batch is still acknowledged as a duplicate, as in Kafka).
     pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
+        let outcome = self.check_sequence(h)?;
+        let open_txn = h.has_producer_id()
+            && self
+                .producers
+                .get(&h.producer_id)
+                .is_some_and(|e| e.txn_first_offset.is_some());
+        if outcome == SequenceCheck::Append && open_txn && !h.is_transactional() {
+            return Err(LogError::InvalidTxnState {
+                producer_id: ProducerId(h.producer_id),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// The epoch and sequence half of `check`.
+    fn check_sequence(&self, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
         if !h.has_producer_id() {
             return Ok(SequenceCheck::Append);
         }
@@ -130,12 +215,19 @@ impl ProducerStateManager {
     }
 
     /// Records an appended batch whose records got offsets `first_offset..=last_offset`. No
-    /// checks: this is also how followers and the rebuild at open replay the log.
+    /// checks: this is also how followers and the rebuild at open replay the log. A
+    /// transactional batch opens the producer's transaction if none is open. Markers go
+    /// through `apply_marker` (or `replay`), never here.
     pub fn update(&mut self, h: &BatchHeader, first_offset: i64, last_offset: i64) {
+        debug_assert!(!h.is_control(), "markers are applied with apply_marker");
         if !h.has_producer_id() {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_default();
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(first_offset);
+            self.ongoing.insert(first_offset, h.producer_id);
+        }
         if entry.epoch != h.producer_epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
@@ -152,19 +244,136 @@ impl ProducerStateManager {
         }
     }
 
+    /// Checks a marker of `producer_id` at `producer_epoch` from a coordinator at
+    /// `coordinator_epoch` (Kafka's `appendEndTxnMarker`): an epoch older than the producer's
+    /// is INVALID_PRODUCER_EPOCH, a coordinator epoch older than its last marker's is
+    /// TRANSACTION_COORDINATOR_FENCED. A producer unknown here, or without an open
+    /// transaction, may receive a marker (it is written and ends nothing).
+    pub fn check_marker(
+        &self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        coordinator_epoch: CoordinatorEpoch,
+    ) -> Result<(), LogError> {
+        let Some(entry) = self.producers.get(&producer_id.0) else {
+            return Ok(());
+        };
+        if producer_epoch.0 < entry.epoch {
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id,
+                current: ProducerEpoch(entry.epoch),
+                received: producer_epoch,
+            });
+        }
+        if entry.coordinator_epoch > coordinator_epoch.0 {
+            return Err(LogError::TransactionCoordinatorFenced {
+                producer_id,
+                current: CoordinatorEpoch(entry.coordinator_epoch),
+                received: coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a marker written at `offset`. No checks (`check_marker` is the leader's). The
+    /// producer takes the marker's epochs and its open transaction, if any, ends: returned
+    /// with its lastStableOffset computed before it leaves the open set.
+    pub fn apply_marker(
+        &mut self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        marker: Marker,
+        offset: i64,
+    ) -> Option<CompletedTxn> {
+        let pid = producer_id.0;
+        let other_open = self
+            .ongoing
+            .iter()
+            .find(|&(_, &p)| p != pid)
+            .map(|(&first, _)| first);
+        let entry = self.producers.entry(pid).or_default();
+        if entry.epoch != producer_epoch.0 {
+            entry.epoch = producer_epoch.0;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch.0;
+        let first_offset = entry.txn_first_offset.take()?;
+        let removed = self.ongoing.remove(&first_offset);
+        debug_assert_eq!(removed, Some(pid), "open transactions mirror the entries");
+        debug_assert!(
+            first_offset < offset,
+            "a marker follows its transaction's data"
+        );
+        Some(CompletedTxn {
+            producer_id: pid,
+            first_offset,
+            last_offset: offset,
+            aborted: !marker.commit,
+            last_stable_offset: other_open.unwrap_or(offset + 1),
+        })
+    }
+
+    /// Replays one stored batch (rebuild at open, follower append, truncation): data batches
+    /// as `update`, control batches by decoding their marker from `batch` (the whole stored
+    /// batch; only needed for control batches). Returns the `.txnindex` entry if the batch is
+    /// an ABORT marker that ended a transaction. A control batch that is not a readable
+    /// transaction marker is skipped with a warning.
+    pub fn replay(&mut self, h: &BatchHeader, batch: Option<&[u8]>) -> Option<AbortedTxn> {
+        if !h.is_control() {
+            self.update(h, h.base_offset, h.last_offset());
+            return None;
+        }
+        if !h.has_producer_id() {
+            return None;
+        }
+        let Some(marker) = batch.and_then(control::decode) else {
+            tracing::warn!(
+                offset = h.base_offset,
+                producer_id = h.producer_id,
+                "control batch without a readable transaction marker; skipped"
+            );
+            return None;
+        };
+        self.apply_marker(
+            ProducerId(h.producer_id),
+            ProducerEpoch(h.producer_epoch),
+            marker,
+            h.base_offset,
+        )?
+        .aborted_entry()
+    }
+
+    /// Start of the oldest open transaction: nothing at or after it is stable yet.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
     /// A copy holding only the producers in `pids` (to check a request against before
     /// committing it with `merge`).
     pub fn subset(&self, pids: impl IntoIterator<Item = i64>) -> ProducerStateManager {
-        let producers = pids
+        let producers: HashMap<i64, ProducerEntry> = pids
             .into_iter()
             .filter_map(|pid| self.producers.get(&pid).map(|e| (pid, e.clone())))
             .collect();
-        ProducerStateManager { producers }
+        let ongoing = producers
+            .iter()
+            .filter_map(|(&pid, e)| e.txn_first_offset.map(|f| (f, pid)))
+            .collect();
+        ProducerStateManager { producers, ongoing }
     }
 
-    /// Takes over every producer entry of `other`.
+    /// Takes over every producer entry of `other` (and their open transactions).
     pub fn merge(&mut self, other: ProducerStateManager) {
-        self.producers.extend(other.producers);
+        for (pid, entry) in other.producers {
+            let old = self.producers.get(&pid).and_then(|e| e.txn_first_offset);
+            if let Some(first) = old {
+                self.ongoing.remove(&first);
+            }
+            if let Some(first) = entry.txn_first_offset {
+                self.ongoing.insert(first, pid);
+            }
+            self.producers.insert(pid, entry);
+        }
     }
 
     /// The latest state of `pid`.
@@ -177,6 +386,8 @@ impl ProducerStateManager {
             last_sequence: last.map_or(-1, |b| b.last_seq),
             last_offset: Offset(last.map_or(-1, |b| b.last_offset)),
             last_timestamp: last.map_or(-1, |b| b.timestamp),
+            coordinator_epoch: CoordinatorEpoch(entry.coordinator_epoch),
+            current_txn_start_offset: entry.txn_first_offset.map(Offset),
         })
     }
 

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::batch::{self, BatchHeader, HEADER_SIZE};
+use super::control::MAX_CONTROL_BATCH_BYTES;
 use super::error::LogError;
 use super::index::{relative, IndexTracker, OffsetEntry, TimeEntry};
 
@@ -102,7 +103,8 @@ pub(crate) enum ScanMode {
 }
 
 /// Scans the segment with base offset `base` in `file` (of `file_len` bytes), calling
-/// `on_batch` for every good batch in order. Stops at the first damaged batch. `loaded` holds
+/// `on_batch` for every good batch in order (with the whole batch for a control batch of at
+/// most `MAX_CONTROL_BATCH_BYTES`). Stops at the first damaged batch. `loaded` holds
 /// the offset and time index entries read from disk, checked against the batches.
 pub(crate) fn scan_segment(
     file: &File,
@@ -111,7 +113,7 @@ pub(crate) fn scan_segment(
     mode: ScanMode,
     index_interval: u32,
     loaded: (&[OffsetEntry], &[TimeEntry]),
-    on_batch: &mut dyn FnMut(&BatchHeader),
+    on_batch: &mut dyn FnMut(&BatchHeader, Option<&[u8]>),
 ) -> Result<ScanOutcome, LogError> {
     let (loaded_offset, loaded_time) = loaded;
     let mut out = ScanOutcome {
@@ -160,7 +162,13 @@ pub(crate) fn scan_segment(
                 e.relative_offset == rel && e.timestamp == out.tracker.max_timestamp;
             ti += 1;
         }
-        on_batch(&header);
+        // A control batch's bytes go along (markers are tiny): replaying the log needs them.
+        let control = if header.is_control() && header.total_size() <= MAX_CONTROL_BATCH_BYTES {
+            reader.bytes(pos, header.total_size())?
+        } else {
+            None
+        };
+        on_batch(&header, control);
         pos += header.total_size() as u64;
         expected_min = header.last_offset().saturating_add(1);
         out.valid_bytes = pos;

@@ -1,4 +1,5 @@
-//! One segment: a `.log` file of batches starting at a base offset, with its two indexes.
+//! One segment: a `.log` file of batches starting at a base offset, with its offset and time
+//! indexes and its aborted-transaction index (`.txnindex`, only when it has entries).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -7,8 +8,9 @@ use std::time::UNIX_EPOCH;
 
 use super::batch::{BatchHeader, BatchRef};
 use super::error::LogError;
-use super::index::{relative, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
+use super::index::{relative, IndexEntry, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
 use super::scan::{scan_segment, ScanMode, SegmentReader};
+use super::txn_index::{AbortedTxn, TxnIndex};
 
 /// Kafka's file name for a segment file: the base offset zero-padded to 20 digits.
 pub(crate) fn file_name(base: i64, ext: &str) -> String {
@@ -28,6 +30,8 @@ pub(crate) struct Segment {
     pub next_offset: i64,
     offset_index: IndexFile<OffsetEntry>,
     time_index: IndexFile<TimeEntry>,
+    /// Aborted transactions whose marker is in this segment; derived, rebuilt at open.
+    txn_index: TxnIndex,
     tracker: IndexTracker,
     /// When the first batch was appended (or, after a restart, its timestamp): segment.ms counts from here.
     pub first_append_ms: Option<i64>,
@@ -51,6 +55,9 @@ impl Segment {
             IndexFile::unpersisted(dir.join(file_name(base, "timeindex")), Vec::new());
         offset_index.rewrite()?;
         time_index.rewrite()?;
+        let mut txn_index =
+            TxnIndex::unpersisted(dir.join(file_name(base, "txnindex")), Vec::new());
+        txn_index.delete()?;
         Ok(Segment {
             base,
             log_path,
@@ -59,6 +66,7 @@ impl Segment {
             next_offset: base,
             offset_index,
             time_index,
+            txn_index,
             tracker: IndexTracker::default(),
             first_append_ms: None,
             dirty: true,
@@ -68,14 +76,15 @@ impl Segment {
     /// Opens an existing segment and scans it (`mode`; a missing or damaged index forces a full
     /// scan), calling `on_batch` for each good batch. Cuts the `.log` at the first bad batch and
     /// rebuilds whichever index disagrees with the data. Returns the segment and, if it was cut,
-    /// why.
+    /// why. The `.txnindex` starts empty in memory: the caller replays the batches and hands the
+    /// entries to `set_txn_entries`.
     pub fn open(
         dir: &Path,
         base: i64,
         mut mode: ScanMode,
         index_interval: u32,
         now_ms: i64,
-        on_batch: &mut dyn FnMut(&BatchHeader),
+        on_batch: &mut dyn FnMut(&BatchHeader, Option<&[u8]>),
     ) -> Result<(Segment, Option<String>), LogError> {
         let log_path = dir.join(file_name(base, "log"));
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
@@ -138,6 +147,7 @@ impl Segment {
             next_offset: scan.next_offset.unwrap_or(base),
             offset_index,
             time_index,
+            txn_index: TxnIndex::unpersisted(dir.join(file_name(base, "txnindex")), Vec::new()),
             tracker,
             first_append_ms: scan.first_batch_timestamp.map(|t| {
                 if t >= 0 {
@@ -218,6 +228,61 @@ impl Segment {
         Ok(())
     }
 
+    /// The segment's `.txnindex`.
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
+    /// Records an aborted transaction whose marker was just appended here, and writes it.
+    pub fn append_aborted(&mut self, entry: AbortedTxn) -> Result<(), LogError> {
+        debug_assert!(
+            self.txn_index
+                .entries()
+                .last()
+                .is_none_or(|l| l.last_offset < entry.last_offset),
+            "txn index entries grow by marker offset"
+        );
+        debug_assert!(entry.last_offset.0 >= self.base && entry.last_offset.0 < self.next_offset);
+        self.txn_index.push(entry);
+        self.txn_index.persist()?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Installs the `.txnindex` entries a replay of this segment produced: the file on disk is
+    /// kept if it holds exactly these, rewritten otherwise, and removed when there are none.
+    /// The file is read only when its size is exactly what the entries need, so a damaged or
+    /// oversized file costs no more than a `stat`.
+    pub fn set_txn_entries(&mut self, entries: Vec<AbortedTxn>) -> Result<(), LogError> {
+        let path = self.log_path.with_extension("txnindex");
+        let expected_len = (entries.len() * AbortedTxn::SIZE) as u64;
+        let on_disk = match std::fs::metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let kept = match on_disk {
+            Some(len) if len == expected_len && !entries.is_empty() => {
+                TxnIndex::load(&path)?.filter(|i| i.entries() == entries.as_slice())
+            }
+            _ => None,
+        };
+        if let Some(index) = kept {
+            self.txn_index = index;
+            return Ok(());
+        }
+        if on_disk.is_some() || !entries.is_empty() {
+            tracing::info!(segment = %self.log_path.display(), entries = entries.len(), "rebuilding txn index");
+        }
+        self.txn_index = TxnIndex::unpersisted(path, entries);
+        if self.txn_index.entries().is_empty() {
+            self.txn_index.delete()?;
+        } else {
+            self.txn_index.rewrite()?;
+        }
+        Ok(())
+    }
+
     /// A buffered reader over the segment's valid bytes.
     pub fn reader(&self, chunk: usize) -> SegmentReader<'_> {
         SegmentReader::new(&self.log, self.size, chunk)
@@ -291,7 +356,7 @@ impl Segment {
             ScanMode::Headers,
             index_interval,
             (&[], &[]),
-            &mut |_| {},
+            &mut |_, _| {},
         )?;
         self.tracker = scan.tracker;
         self.offset_index =
@@ -300,6 +365,8 @@ impl Segment {
             IndexFile::unpersisted(self.log_path.with_extension("timeindex"), scan.time_entries);
         self.offset_index.rewrite()?;
         self.time_index.rewrite()?;
+        let cut = next_offset.max(self.base);
+        self.txn_index.truncate_from(|e| e.last_offset.0 >= cut)?;
         self.next_offset = next_offset.max(self.base);
         if pos == 0 {
             self.first_append_ms = None;
@@ -317,8 +384,10 @@ impl Segment {
         }
         self.offset_index.persist()?;
         self.time_index.persist()?;
+        self.txn_index.persist()?;
         self.offset_index.release();
         self.time_index.release();
+        self.txn_index.release();
         Ok(())
     }
 
@@ -328,6 +397,7 @@ impl Segment {
             self.log.sync_data()?;
             self.offset_index.sync()?;
             self.time_index.sync()?;
+            self.txn_index.sync()?;
             self.dirty = false;
         }
         Ok(())
@@ -356,7 +426,7 @@ impl Segment {
             ScanMode::Full,
             index_interval,
             (&[], &[]),
-            &mut |_| {},
+            &mut |_, _| {},
         )?;
         if let Some(reason) = scan.damage {
             drop(file);
@@ -394,6 +464,7 @@ impl Segment {
     pub fn delete(mut self) -> Result<(), LogError> {
         self.offset_index.delete()?;
         self.time_index.delete()?;
+        self.txn_index.delete()?;
         match std::fs::remove_file(&self.log_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),

@@ -178,6 +178,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 base_sequence: if pid < 0 { -1 } else { seq },
                 compression,
                 value_len,
+                transactional: false,
             },
         )
 }

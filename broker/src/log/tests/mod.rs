@@ -18,6 +18,7 @@ mod compaction;
 mod producers;
 mod recovery;
 mod retention;
+mod transactions;
 
 /// What a test batch looks like.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,7 @@ pub(super) struct Spec {
     pub base_sequence: i32,
     pub compression: Compression,
     pub value_len: usize,
+    pub transactional: bool,
 }
 
 impl Default for Spec {
@@ -41,6 +43,7 @@ impl Default for Spec {
             base_sequence: -1,
             compression: Compression::None,
             value_len: 10,
+            transactional: false,
         }
     }
 }
@@ -49,7 +52,7 @@ impl Default for Spec {
 pub(super) fn build(spec: Spec) -> Vec<u8> {
     let records: Vec<Record> = (0..spec.records)
         .map(|i| Record {
-            transactional: false,
+            transactional: spec.transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,

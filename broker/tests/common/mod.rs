@@ -284,8 +284,8 @@ pub fn free_port() -> u16 {
     let floor = 10_000u16.min(ephemeral_low.saturating_sub(1_000));
     let span = u64::from(ephemeral_low.saturating_sub(floor).max(1));
     for attempt in 0u32..200 {
-        let random = std::collections::hash_map::RandomState::new()
-            .hash_one((std::process::id(), attempt));
+        let random =
+            std::collections::hash_map::RandomState::new().hash_one((std::process::id(), attempt));
         let port = floor + (random % span) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;

@@ -21,9 +21,11 @@ from __future__ import annotations
 import ctypes
 import os
 import queue
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -97,6 +99,29 @@ def wait_until(cond: Callable[[], object], timeout: float, what: str, interval: 
             detail = f"; last error: {last_exc!r}" if last_exc else f"; last value: {last_val!r}"
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, below the kernel's ephemeral range: it is bound later
+    by a broker, and an ephemeral port can be taken meanwhile by any outgoing connection.
+    Bounded tries, then the kernel's choice."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    floor = min(10000, low - 1000)
+    for _ in range(200):
+        port = random.randrange(floor, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def unique_topic(prefix: str) -> str:

@@ -7,8 +7,6 @@ acks=all; every acknowledged record is read back exactly once."""
 from __future__ import annotations
 
 import json
-import random
-import socket
 import threading
 import time
 import urllib.request
@@ -16,34 +14,11 @@ import urllib.request
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from pki import make_pki
 
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
         'username="broker" password="broker-pw" user_broker="broker-pw" user_app="app-pw";')
-
-
-def free_port() -> int:
-    """A port nothing listens on now, below the kernel's ephemeral range: it is bound later
-    by a broker, and an ephemeral port can be taken meanwhile by any outgoing connection.
-    Bounded tries, then the kernel's choice."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    floor = min(10000, low - 1000)
-    for _ in range(200):
-        port = random.randrange(floor, low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def partition(b, topic: str):

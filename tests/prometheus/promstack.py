@@ -14,10 +14,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -39,6 +37,7 @@ _spec.loader.exec_module(harness)
 BrokerProcess = harness.BrokerProcess
 wait_until = harness.wait_until
 tail = harness.tail
+free_port = harness.free_port
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "prometheus"
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -68,29 +67,6 @@ BROKER_OVERRIDES = {
     "broker.session.timeout.ms": "3000",
     "broker.heartbeat.interval.ms": "300",
 }
-
-
-def free_port() -> int:
-    """A port nothing listens on now, below the kernel's ephemeral range: it is bound later
-    by a broker, and an ephemeral port can be taken meanwhile by any outgoing connection.
-    Bounded tries, then the kernel's choice."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    floor = min(10000, low - 1000)
-    for _ in range(200):
-        port = random.randrange(floor, low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -4,6 +4,8 @@
 
 pub mod cluster;
 pub mod console;
+#[path = "../../../broker/tests/common/ports.rs"]
+pub mod ports;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

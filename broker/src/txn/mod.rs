@@ -30,7 +30,9 @@
 //! transactional producer state and LSO in the partition log, the request handlers, and
 //! parsing [`TxnConfig`] from `server.properties`.
 
+pub mod error;
 pub mod state;
+pub mod status;
 pub mod store;
 
 /// The transaction coordinator's broker settings, with Kafka's names and defaults

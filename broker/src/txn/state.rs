@@ -14,9 +14,6 @@
 //! passes the allocator and the time, so each decision is a table row a test can check.
 
 use std::collections::BTreeSet;
-use std::fmt;
-
-use kafka_protocol::error::ResponseError;
 
 use crate::group::store::{partition_for as offsets_partition_for, OFFSETS_TOPIC};
 use crate::types::{ProducerEpoch, ProducerId, TopicPartition};
@@ -38,203 +35,9 @@ pub fn is_epoch_exhausted(epoch: ProducerEpoch) -> bool {
     epoch.0 >= EXHAUSTED_EPOCH
 }
 
-/// Where a transactional id's transaction is (Kafka's `TransactionState`). The byte is the
-/// `TransactionStatus` of the `__transaction_state` record; the name is what
-/// DescribeTransactions and ListTransactions report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TxnState {
-    /// No transaction open (after InitProducerId).
-    Empty,
-    /// A transaction is open: partitions have been added.
-    Ongoing,
-    /// EndTxn(COMMIT) is written; commit markers are being written.
-    PrepareCommit,
-    /// EndTxn(ABORT) (or a fence) is written; abort markers are being written.
-    PrepareAbort,
-    /// Every commit marker is written.
-    CompleteCommit,
-    /// Every abort marker is written.
-    CompleteAbort,
-    /// The id expired; only ever a pending state, the log gets a tombstone instead.
-    Dead,
-    /// An open transaction is being fenced by a new producer or its timeout; only ever a
-    /// pending state, immediately replaced by PrepareAbort with the bumped epoch.
-    PrepareEpochFence,
-}
-
-impl TxnState {
-    /// Every state, in id order.
-    pub const ALL: [TxnState; 8] = [
-        TxnState::Empty,
-        TxnState::Ongoing,
-        TxnState::PrepareCommit,
-        TxnState::PrepareAbort,
-        TxnState::CompleteCommit,
-        TxnState::CompleteAbort,
-        TxnState::Dead,
-        TxnState::PrepareEpochFence,
-    ];
-
-    /// Kafka's id of the state, stored as `TransactionStatus`.
-    pub const fn id(self) -> i8 {
-        match self {
-            TxnState::Empty => 0,
-            TxnState::Ongoing => 1,
-            TxnState::PrepareCommit => 2,
-            TxnState::PrepareAbort => 3,
-            TxnState::CompleteCommit => 4,
-            TxnState::CompleteAbort => 5,
-            TxnState::Dead => 6,
-            TxnState::PrepareEpochFence => 7,
-        }
-    }
-
-    /// The state with Kafka's id `id`, if there is one.
-    pub fn from_id(id: i8) -> Option<TxnState> {
-        TxnState::ALL.into_iter().find(|s| s.id() == id)
-    }
-
-    /// The name Kafka's admin APIs use.
-    pub const fn name(self) -> &'static str {
-        match self {
-            TxnState::Empty => "Empty",
-            TxnState::Ongoing => "Ongoing",
-            TxnState::PrepareCommit => "PrepareCommit",
-            TxnState::PrepareAbort => "PrepareAbort",
-            TxnState::CompleteCommit => "CompleteCommit",
-            TxnState::CompleteAbort => "CompleteAbort",
-            TxnState::Dead => "Dead",
-            TxnState::PrepareEpochFence => "PrepareEpochFence",
-        }
-    }
-
-    /// The states this one may be entered from (Kafka's `validPreviousStates`).
-    pub const fn valid_previous_states(self) -> &'static [TxnState] {
-        use TxnState::*;
-        match self {
-            Empty => &[Empty, CompleteCommit, CompleteAbort],
-            Ongoing => &[Ongoing, Empty, CompleteCommit, CompleteAbort],
-            PrepareCommit => &[Ongoing],
-            PrepareAbort => &[Ongoing, PrepareEpochFence],
-            CompleteCommit => &[PrepareCommit],
-            CompleteAbort => &[PrepareAbort],
-            Dead => &[Empty, CompleteAbort, CompleteCommit],
-            PrepareEpochFence => &[Ongoing],
-        }
-    }
-
-    /// Whether an id idle in this state may expire (no transaction is open or finishing).
-    pub const fn is_expiration_allowed(self) -> bool {
-        matches!(
-            self,
-            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
-        )
-    }
-}
-
-impl fmt::Display for TxnState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How a transaction ends (EndTxn's `Committed`, a marker's type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TxnResult {
-    /// Make the transaction's writes visible.
-    Commit,
-    /// Discard them.
-    Abort,
-}
-
-/// The transactional APIs whose answers depend on the request version (for the renaming of
-/// PRODUCER_FENCED).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnApi {
-    /// InitProducerId (22).
-    InitProducerId,
-    /// AddPartitionsToTxn (24).
-    AddPartitionsToTxn,
-    /// AddOffsetsToTxn (25).
-    AddOffsetsToTxn,
-    /// EndTxn (26).
-    EndTxn,
-}
-
-impl TxnApi {
-    /// The first version of the API whose clients know PRODUCER_FENCED (90, KIP-588); older
-    /// ones get INVALID_PRODUCER_EPOCH (47) instead, which they handle the same way.
-    pub const fn first_version_with_producer_fenced(self) -> i16 {
-        match self {
-            TxnApi::InitProducerId => 4,
-            TxnApi::AddPartitionsToTxn | TxnApi::AddOffsetsToTxn | TxnApi::EndTxn => 2,
-        }
-    }
-}
-
-/// Why the coordinator refuses a request, each a Kafka error code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TxnError {
-    /// INVALID_REQUEST (42): an empty transactional id.
-    #[error("the transactional id is empty")]
-    InvalidRequest,
-    /// INVALID_PRODUCER_ID_MAPPING (49): no such id, or another producer id owns it.
-    #[error("the producer id is not the one assigned to this transactional id")]
-    InvalidProducerIdMapping,
-    /// PRODUCER_FENCED (90): a newer producer instance owns the id (INVALID_PRODUCER_EPOCH for
-    /// old request versions, see [`TxnError::code_for`]).
-    #[error("a newer producer with the same transactional id fenced this one")]
-    ProducerFenced,
-    /// CONCURRENT_TRANSACTIONS (51): another change to the id is in progress; retry.
-    #[error("another operation on this transactional id is in progress")]
-    ConcurrentTransactions,
-    /// INVALID_TXN_STATE (48): the request does not fit the transaction's state.
-    #[error("the request does not fit the transaction's state")]
-    InvalidTxnState,
-    /// INVALID_TRANSACTION_TIMEOUT (50): not in `1..=transaction.max.timeout.ms`.
-    #[error("transaction timeout out of range")]
-    InvalidTransactionTimeout,
-    /// An error from outside the state machine passed through (e.g. producer id allocation).
-    #[error("{0}")]
-    Other(ResponseError),
-    /// UNKNOWN_SERVER_ERROR (-1): a transition Kafka treats as impossible; a bug, never the
-    /// client's doing.
-    #[error("illegal transaction state: {0}")]
-    IllegalState(String),
-}
-
-impl TxnError {
-    /// The Kafka error code.
-    pub fn code(&self) -> i16 {
-        let e = match self {
-            TxnError::InvalidRequest => ResponseError::InvalidRequest,
-            TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
-            TxnError::ProducerFenced => ResponseError::ProducerFenced,
-            TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
-            TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
-            TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
-            TxnError::Other(e) => *e,
-            TxnError::IllegalState(_) => ResponseError::UnknownServerError,
-        };
-        e.code()
-    }
-
-    /// The code for a response of `api` at `version`: PRODUCER_FENCED becomes
-    /// INVALID_PRODUCER_EPOCH for clients older than KIP-588 (Kafka's `KafkaApis` does this for
-    /// InitProducerId v<4 and AddPartitionsToTxn, AddOffsetsToTxn, EndTxn v<2).
-    pub fn code_for(&self, api: TxnApi, version: i16) -> i16 {
-        match self {
-            TxnError::ProducerFenced if version < api.first_version_with_producer_fenced() => {
-                ResponseError::InvalidProducerEpoch.code()
-            }
-            e => e.code(),
-        }
-    }
-}
-
-fn illegal(what: impl Into<String>) -> TxnError {
-    TxnError::IllegalState(what.into())
-}
+pub(crate) use super::error::illegal;
+pub use super::error::{TxnApi, TxnError};
+pub use super::status::{TxnResult, TxnState};
 
 /// The first checks of InitProducerId with a transactional id, before any metadata is looked
 /// up or created: an empty id is INVALID_REQUEST, a timeout outside `1..=max_timeout_ms`
@@ -1019,6 +822,9 @@ impl TxnMetadata {
     }
 }
 
+#[cfg(test)]
+#[path = "init_tests.rs"]
+mod init_tests;
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

@@ -8,6 +8,7 @@ pub mod http;
 pub mod limits;
 pub mod replica_list;
 pub mod security;
+pub mod ssl;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

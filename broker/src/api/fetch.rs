@@ -10,6 +10,13 @@
 //! `last_fetched_epoch` the leader's epoch cache disagrees with gets a `diverging_epoch`
 //! (KIP-320) so the follower truncates.
 //!
+//! Consumers read up to the high watermark (isolation_level 0, read_uncommitted) or up to the
+//! last stable offset (1, read_committed), the latter with the aborted transactions of the
+//! returned batches so the consumer can skip them (null for read_uncommitted, as in Kafka).
+//! Every partition answered carries the last stable offset; a read_committed fetch waiting at
+//! it is woken when the high watermark passes the marker that ends the transaction (see
+//! `replica/partition/read.rs`). An isolation_level Kafka does not define is INVALID_REQUEST.
+//!
 //! Fetch sessions (KIP-227) are declined the way Kafka declines them when its cache is full:
 //! every response carries session id 0, so clients keep sending full fetch requests; an
 //! incremental request for a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
@@ -20,15 +27,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::Notify;
 
 use crate::context::Broker;
 use crate::error::KafkaError;
 use crate::log::LogError;
 use crate::metadata::acl::AclOperation;
+use crate::replica::partition::{FetchIsolation, FetchRead};
 use crate::replica::Partition;
 use crate::types::{LeaderEpoch, Offset};
 
@@ -214,6 +222,23 @@ fn diverging(p: &Partition, fetch_offset: i64, last_fetched_epoch: i32) -> Optio
     (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
 }
 
+/// A throttled follower's empty read: the partition's offsets, no batches (an offline log's
+/// LSO falls back to the high watermark; its next real read reports the failure).
+fn nothing_read(p: &Partition, fetch_offset: i64) -> FetchRead {
+    let high_watermark = p.high_watermark();
+    FetchRead {
+        read: crate::log::ReadResult {
+            records: Bytes::new(),
+            log_start_offset: p.log_start_offset(),
+            log_end_offset: p.log_end_offset(),
+            next_offset: Offset(fetch_offset),
+        },
+        high_watermark,
+        last_stable_offset: p.last_stable_offset().unwrap_or(high_watermark),
+        aborted: None,
+    }
+}
+
 /// One pass over the requested partitions, counting nothing yet (see [`Pass::send`]).
 /// `replica_id` is the fetching follower's id, or negative for a consumer; `waiter` is
 /// registered with every partition read, to be woken when one has news.
@@ -226,6 +251,12 @@ fn read_all(
     may_read: &(dyn Fn(&str) -> bool + Sync),
 ) -> Pass {
     let from_replica = replica_id >= 0;
+    // Followers read to the log end whatever they send; consumers as they ask (v4+).
+    let isolation = if from_replica {
+        Some(FetchIsolation::LogEnd)
+    } else {
+        FetchIsolation::for_consumer(req.isolation_level)
+    };
     let mut reads = Vec::new();
     let image = b.controller.image();
     let quota = &b.replicas.throttles().leader;
@@ -242,6 +273,8 @@ fn read_all(
                 .with_high_watermark(-1)
                 .with_last_stable_offset(-1)
                 .with_log_start_offset(-1)
+                // Kafka's null: only a read_committed read answers a list (maybe empty).
+                .with_aborted_transactions(None)
                 .with_preferred_read_replica(BrokerId(-1));
             let Some(name) = &name else {
                 errors = true;
@@ -270,11 +303,18 @@ fn read_all(
                 parts.push(out.with_error_code(e.code()));
                 continue;
             }
+            let Some(isolation) = isolation else {
+                errors = true;
+                parts.push(out.with_error_code(ResponseError::InvalidRequest.code()));
+                continue;
+            };
             if from_replica && version >= 12 {
                 if let Some((epoch, end)) = diverging(&p, fp.fetch_offset, fp.last_fetched_epoch) {
                     errors = true;
+                    let hw = p.high_watermark();
                     parts.push(
-                        out.with_high_watermark(p.high_watermark().0)
+                        out.with_high_watermark(hw.0)
+                            .with_last_stable_offset(p.last_stable_offset().unwrap_or(hw).0)
                             .with_log_start_offset(p.log_start_offset().0)
                             .with_diverging_epoch(
                                 EpochEndOffset::default()
@@ -305,26 +345,35 @@ fn read_all(
             // KIP-74: the first batch of the response is returned whole even past the limits,
             // so a batch larger than max.partition.fetch.bytes can never stall a consumer.
             let min_one = total == 0;
-            let hw = p.high_watermark();
-            let out = out
-                .with_high_watermark(hw.0)
-                .with_last_stable_offset(hw.0)
-                .with_log_start_offset(if version >= 5 {
-                    p.log_start_offset().0
-                } else {
-                    -1
-                });
-            let read = if throttled && limit == 0 {
-                Ok(crate::log::ReadResult {
-                    records: Bytes::new(),
-                    log_start_offset: p.log_start_offset(),
-                    log_end_offset: p.log_end_offset(),
-                })
+            let out = out.with_log_start_offset(if version >= 5 {
+                p.log_start_offset().0
             } else {
-                p.read(Offset(fp.fetch_offset), limit, !from_replica, min_one)
+                -1
+            });
+            let read = if throttled && limit == 0 {
+                Ok(nothing_read(&p, fp.fetch_offset))
+            } else {
+                p.fetch(Offset(fp.fetch_offset), limit, isolation, min_one)
             };
             match read {
-                Ok(r) => {
+                Ok(FetchRead {
+                    read: r,
+                    high_watermark,
+                    last_stable_offset,
+                    aborted,
+                }) => {
+                    let out = out
+                        .with_high_watermark(high_watermark.0)
+                        .with_last_stable_offset(last_stable_offset.0)
+                        .with_aborted_transactions(aborted.map(|list| {
+                            list.into_iter()
+                                .map(|a| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(a.producer_id.0))
+                                        .with_first_offset(a.first_offset.0)
+                                })
+                                .collect()
+                        }));
                     let n = r.records.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
@@ -340,8 +389,13 @@ fn read_all(
                 Err(e) => {
                     errors = true;
                     let e = KafkaError::Log(e);
+                    // As before the LSO existed: the partition's offsets beside the error.
+                    let hw = p.high_watermark();
+                    let lso = p.last_stable_offset().unwrap_or(hw);
                     parts.push(
                         out.with_error_code(e.code())
+                            .with_high_watermark(hw.0)
+                            .with_last_stable_offset(lso.0)
                             .with_records(Some(Bytes::new())),
                     );
                     reads.push(Read {

@@ -2,23 +2,35 @@
 //! transaction markers (`append_control`, the only way a control batch enters a leader's log)
 //! and the follower's (copy as is), with segment rolling and the flush policy.
 //!
-//! There is no append origin parameter: client appends (`append_as_leader`) keep refusing
-//! control batches in `batch::validate`, markers are built here from their fields, and
-//! replication is `append_as_follower`.
+//! Kafka's append origins map to methods: client appends (`append_as_leader`) keep refusing
+//! control batches in `batch::validate` and check sequences; the broker's coordinators
+//! (`append_as_coordinator`, Kafka's `AppendOrigin.COORDINATOR`) may write a producer's
+//! transactional batch without a sequence, checked only for a stale producer epoch; markers are
+//! built here from their fields (`append_control`); replication is `append_as_follower`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::batch;
+use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::control::{self, Marker};
 use super::error::LogError;
-use super::producer_state::SequenceCheck;
+use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::Segment;
 use super::{AppendInfo, PartitionLog};
 use crate::types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId};
 
 /// Attribute bit 3: the batch carries LogAppendTime.
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
+
+/// Who a leader append of data batches comes from (Kafka's `AppendOrigin` for data; markers
+/// and replication have their own methods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A producer: every validation and sequence rule.
+    Client,
+    /// A coordinator of this broker: sequences unchecked, producer epochs still checked.
+    Coordinator,
+}
 
 impl PartitionLog {
     /// Leader append of a produce request's `records` blob (one or more batches).
@@ -35,7 +47,39 @@ impl PartitionLog {
         leader_epoch: LeaderEpoch,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let mut batches = batch::validate(records)?;
+        self.append_data(records, leader_epoch, now_ms, Origin::Client)
+    }
+
+    /// Leader append of batches a coordinator of this broker wrote (Kafka's
+    /// `AppendOrigin.COORDINATOR`): the group coordinator's TxnOffsetCommit records, one
+    /// transactional batch of the producer with base sequence -1 (NO_SEQUENCE).
+    ///
+    /// As `append_as_leader`, except: no sequence checks and no duplicate detection (the batch
+    /// has no sequence), but a producer epoch older than the producer's known one is still
+    /// INVALID_PRODUCER_EPOCH and a producer's batch must be transactional. The batch updates
+    /// producer state like a client's, so it opens (or continues) the producer's transaction in
+    /// this partition and the producer's COMMIT/ABORT marker ends it.
+    pub fn append_as_coordinator(
+        &mut self,
+        records: &[u8],
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_data(records, leader_epoch, now_ms, Origin::Coordinator)
+    }
+
+    /// The leader append of data batches, for either origin.
+    fn append_data(
+        &mut self,
+        records: &[u8],
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+        origin: Origin,
+    ) -> Result<AppendInfo, LogError> {
+        let mut batches = match origin {
+            Origin::Client => batch::validate(records)?,
+            Origin::Coordinator => batch::validate_as_coordinator(records)?,
+        };
         if records.len() as u64 > self.config.segment_bytes {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
@@ -74,7 +118,11 @@ impl PartitionLog {
         let mut next = log_end;
         let mut duplicates = Vec::new();
         for b in &mut batches {
-            match staged.check(&b.header)? {
+            let outcome = match origin {
+                Origin::Client => staged.check(&b.header)?,
+                Origin::Coordinator => check_coordinator_batch(&staged, &b.header)?,
+            };
+            match outcome {
                 SequenceCheck::Append => {
                     debug_assert!(b.header.last_offset_delta >= 0, "validated batch header");
                     let last = next + i64::from(b.header.last_offset_delta);
@@ -96,6 +144,10 @@ impl PartitionLog {
                 }
             }
         }
+        debug_assert!(
+            origin == Origin::Client || duplicates.is_empty(),
+            "batches without sequences are never duplicates"
+        );
         if let (Some(first), Some(last)) = (duplicates.first(), duplicates.last()) {
             if duplicates.len() != batches.len() {
                 return Err(LogError::InvalidRecord(
@@ -349,9 +401,175 @@ impl PartitionLog {
     }
 }
 
+/// The checks a coordinator's batch gets instead of the client's sequence rules (Kafka's
+/// `ProducerAppendInfo` for the COORDINATOR origin): a producer's batch must be transactional
+/// (the only producer batches a coordinator writes) and not older than the producer's epoch.
+fn check_coordinator_batch(
+    producers: &ProducerStateManager,
+    h: &BatchHeader,
+) -> Result<SequenceCheck, LogError> {
+    if !h.has_producer_id() {
+        return Ok(SequenceCheck::Append);
+    }
+    if !h.is_transactional() {
+        return Err(LogError::InvalidRecord(format!(
+            "a coordinator batch of producer {} must be transactional",
+            h.producer_id
+        )));
+    }
+    let pid = ProducerId(h.producer_id);
+    if let Some(known) = producers.snapshot(pid) {
+        if h.producer_epoch < known.producer_epoch.0 {
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id: pid,
+                current: known.producer_epoch,
+                received: ProducerEpoch(h.producer_epoch),
+            });
+        }
+    }
+    Ok(SequenceCheck::Append)
+}
+
 /// Milliseconds since the Unix epoch, for follower appends (which get no clock from the caller).
 fn wall_clock_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::KafkaError;
+    use crate::log::tests::{build, idempotent, must, open, tempdir, Spec};
+    use crate::log::LogConfig;
+
+    /// A transactional batch of `n` records without a sequence, as the group coordinator
+    /// writes TxnOffsetCommit records.
+    fn unsequenced_txn(pid: i64, epoch: i16, n: usize) -> Vec<u8> {
+        build(Spec {
+            records: n,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: batch::NO_SEQUENCE,
+            transactional: true,
+            ..Spec::default()
+        })
+    }
+
+    fn code<T>(r: Result<T, LogError>) -> Option<i16> {
+        r.err().map(|e| KafkaError::from(e).code())
+    }
+
+    #[test]
+    fn coordinator_batches_without_sequence_open_the_producers_transaction() {
+        let dir = tempdir();
+        let mut log = open(dir.path(), LogConfig::default());
+        let batch = unsequenced_txn(7, 0, 2);
+        assert_eq!(
+            batch::validate_stored(&batch).map(|b| b.len()).ok(),
+            Some(1),
+            "one batch"
+        );
+        assert_eq!(
+            code(log.append_as_leader(&batch, LeaderEpoch(0), 1_000)),
+            Some(87),
+            "a client batch without a sequence stays refused (INVALID_RECORD)"
+        );
+        assert_eq!(log.log_end_offset(), Offset(0));
+
+        let info = must(log.append_as_coordinator(&batch, LeaderEpoch(0), 1_000));
+        assert_eq!((info.first_offset.0, info.last_offset.0), (0, 1));
+        assert_eq!(
+            log.first_unstable_offset(),
+            Some(Offset(0)),
+            "transaction open"
+        );
+        // A second commit in the same transaction continues it.
+        let info = must(log.append_as_coordinator(&batch, LeaderEpoch(0), 1_000));
+        assert_eq!(info.first_offset, Offset(2));
+        assert_eq!(log.first_unstable_offset(), Some(Offset(0)));
+        assert!(!info.duplicate, "no duplicate detection without sequences");
+
+        must(log.append_control(
+            ProducerId(7),
+            ProducerEpoch(0),
+            CoordinatorEpoch(0),
+            true,
+            LeaderEpoch(0),
+            2_000,
+        ));
+        assert_eq!(log.first_unstable_offset(), None, "the marker ended it");
+
+        // A bumped epoch (the coordinator's fence) leaves the old one stale.
+        must(log.append_control(
+            ProducerId(7),
+            ProducerEpoch(1),
+            CoordinatorEpoch(0),
+            false,
+            LeaderEpoch(0),
+            2_000,
+        ));
+        assert_eq!(
+            code(log.append_as_coordinator(&batch, LeaderEpoch(0), 3_000)),
+            Some(47),
+            "INVALID_PRODUCER_EPOCH"
+        );
+        let end = log.log_end_offset();
+        must(log.append_as_coordinator(&unsequenced_txn(7, 1, 1), LeaderEpoch(0), 3_000));
+        assert_eq!(log.first_unstable_offset(), Some(end));
+    }
+
+    #[test]
+    fn coordinator_appends_keep_the_other_rules() {
+        let dir = tempdir();
+        let mut log = open(dir.path(), LogConfig::default());
+        // A producer batch must be transactional.
+        let plain_unsequenced = build(Spec {
+            producer_id: 3,
+            producer_epoch: 0,
+            base_sequence: batch::NO_SEQUENCE,
+            ..Spec::default()
+        });
+        assert_eq!(
+            code(log.append_as_coordinator(&plain_unsequenced, LeaderEpoch(0), 1)),
+            Some(87)
+        );
+        // Only NO_SEQUENCE, not any negative sequence.
+        let odd = build(Spec {
+            producer_id: 3,
+            producer_epoch: 0,
+            base_sequence: -5,
+            transactional: true,
+            ..Spec::default()
+        });
+        assert_eq!(
+            code(log.append_as_coordinator(&odd, LeaderEpoch(0), 1)),
+            Some(87)
+        );
+        // Control batches only through append_control.
+        let marker = must(control::encode(
+            ProducerId(3),
+            ProducerEpoch(0),
+            Marker {
+                commit: true,
+                coordinator_epoch: CoordinatorEpoch(0),
+            },
+            1,
+        ));
+        assert_eq!(
+            code(log.append_as_coordinator(&marker, LeaderEpoch(0), 1)),
+            Some(87)
+        );
+        assert_eq!(batch::marker_commits(&marker), Some(true));
+        // An idempotent, non-transactional producer batch is not a coordinator's either.
+        assert_eq!(
+            code(log.append_as_coordinator(&idempotent(4, 0, 0, 1), LeaderEpoch(0), 1)),
+            Some(87)
+        );
+        // The coordinator's own records (no producer) pass.
+        must(log.append_as_coordinator(&build(Spec::default()), LeaderEpoch(0), 1));
+        assert_eq!(log.log_end_offset(), Offset(1));
+        assert_eq!(log.first_unstable_offset(), None);
+    }
 }

@@ -192,9 +192,34 @@ pub fn validate_stored(bytes: &[u8]) -> Result<Vec<BatchRef>, LogError> {
     Ok(out)
 }
 
+/// Kafka's NO_SEQUENCE: the base sequence of a batch the broker's own coordinators write for
+/// a producer (the group coordinator's transactional offset commits).
+pub const NO_SEQUENCE: i32 = -1;
+
 /// Validates a produce request's `records` blob: everything `validate_stored` checks, plus the
 /// record-level rules Kafka applies to what producers send.
 pub fn validate(bytes: &[u8]) -> Result<Vec<BatchRef>, LogError> {
+    validate_with(bytes, false)
+}
+
+/// Validates batches a coordinator of this broker writes (Kafka's `AppendOrigin.COORDINATOR`):
+/// everything `validate` checks, except that a producer's batch may carry [`NO_SEQUENCE`] (the
+/// group coordinator appends TxnOffsetCommit records as a transactional batch of the
+/// producer, without a sequence). Control batches are still refused: markers are built by
+/// `append_control` only.
+pub fn validate_as_coordinator(bytes: &[u8]) -> Result<Vec<BatchRef>, LogError> {
+    validate_with(bytes, true)
+}
+
+/// Whether a stored control batch (`batch` is the whole batch) is a transaction marker, and
+/// which: `Some(true)` for COMMIT, `Some(false)` for ABORT, `None` when it is not a readable
+/// version-0 marker. For readers outside the log (the group coordinator's replay).
+pub fn marker_commits(batch: &[u8]) -> Option<bool> {
+    super::control::decode(batch).map(|m| m.commit)
+}
+
+/// `validate`, with or without [`NO_SEQUENCE`] allowed for producer batches.
+fn validate_with(bytes: &[u8], no_sequence_allowed: bool) -> Result<Vec<BatchRef>, LogError> {
     let batches = validate_stored(bytes)?;
     for b in &batches {
         let h = &b.header;
@@ -215,7 +240,8 @@ pub fn validate(bytes: &[u8]) -> Result<Vec<BatchRef>, LogError> {
                 "producers may not write control batches".into(),
             ));
         }
-        if h.has_producer_id() && h.base_sequence < 0 {
+        let unsequenced_ok = no_sequence_allowed && h.base_sequence == NO_SEQUENCE;
+        if h.has_producer_id() && h.base_sequence < 0 && !unsequenced_ok {
             return Err(LogError::InvalidRecord(format!(
                 "invalid sequence {} in batch of producer {}",
                 h.base_sequence, h.producer_id

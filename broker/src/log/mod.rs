@@ -13,8 +13,10 @@
 //! Producer state (idempotence and transactions) is rebuilt from the batches at open: headers,
 //! plus the one record of each transaction marker. Transactions on the log side: transactional
 //! batches open a producer's transaction, markers (`append_control`) end it, ABORTs are listed
-//! in each segment's `.txnindex` (Kafka's format), and the first unstable offset is the start of
-//! the oldest open transaction (the partition derives the LSO from it and the high watermark). Recovery after an
+//! in each segment's `.txnindex` (Kafka's format), and the last stable offset
+//! (`last_stable_offset(hw)`) stops at the oldest open transaction or at the oldest decided one
+//! whose marker the high watermark has not passed (the partition reports its high watermark
+//! with `on_high_watermark`). Recovery after an
 //! unclean stop scans the tail and cuts at the first invalid batch; indexes are derived data,
 //! rebuilt when missing or damaged.
 //!
@@ -145,6 +147,10 @@ pub struct ReadResult {
     pub log_start_offset: Offset,
     /// The log end offset at the time of the read.
     pub log_end_offset: Offset,
+    /// The offset right after the last batch returned (its last offset + 1): where the next
+    /// read continues, and the upper bound of the aborted transactions that concern this read.
+    /// The requested offset when nothing was returned.
+    pub next_offset: Offset,
 }
 
 /// One segment, as the HTTP API shows it.
@@ -239,12 +245,57 @@ impl PartitionLog {
         self.producers.snapshot(pid)
     }
 
-    /// Start of the oldest open transaction in this partition, `None` when none is open. The
-    /// last stable offset is the smaller of this and the high watermark (the partition's).
+    /// The latest state of every producer of this partition, by producer id
+    /// (DescribeProducers, find-hanging).
+    pub fn producer_states(&self) -> Vec<ProducerEntrySnapshot> {
+        self.producers.snapshots()
+    }
+
+    /// Start of the oldest open (undecided) transaction in this partition, `None` when none is
+    /// open. The last stable offset also waits for decided transactions whose marker is not
+    /// replicated yet: see `last_stable_offset`.
     pub fn first_unstable_offset(&self) -> Option<Offset> {
         let first = self.producers.first_unstable_offset();
         debug_assert!(first.is_none_or(|f| f < self.log_end_offset().0));
         first.map(Offset)
+    }
+
+    /// The last stable offset (LSO) with the high watermark at `high_watermark`: the smallest
+    /// of the high watermark, the start of the oldest open transaction and the start of the
+    /// oldest decided transaction whose marker is at or above the high watermark, never below
+    /// the log start (Kafka's `UnifiedLog.lastStableOffset` with its firstUnstableOffset).
+    /// read_committed consumers read below it; with no transactions it is the high watermark.
+    pub fn last_stable_offset(&self, high_watermark: Offset) -> Offset {
+        let hw = high_watermark.0;
+        let unstable = self.producers.first_unstable_offset_at(hw);
+        let lso = match unstable {
+            Some(first) if first < hw => first.max(self.log_start_offset).min(hw),
+            _ => hw,
+        };
+        debug_assert!(
+            lso <= hw,
+            "the last stable offset never passes the high watermark"
+        );
+        Offset(lso)
+    }
+
+    /// The partition's high watermark reached `high_watermark`: decided transactions whose
+    /// marker is below it stop holding the last stable offset and are forgotten (Kafka's
+    /// `onHighWatermarkUpdated`). The partition calls this whenever it learns a high watermark;
+    /// what is kept afterwards is within `producer_state::unreplicated_bound`.
+    pub fn on_high_watermark(&mut self, high_watermark: Offset) {
+        self.producers.on_high_watermark(high_watermark.0);
+        debug_assert!(
+            self.producers.unreplicated_len()
+                <= producer_state::unreplicated_bound(high_watermark.0, self.log_end_offset().0),
+            "decided transactions held only for markers in the un-replicated tail"
+        );
+    }
+
+    /// How many decided transactions are held for the last stable offset (their marker may
+    /// not be replicated yet); see `on_high_watermark`.
+    pub fn unreplicated_txn_count(&self) -> usize {
+        self.producers.unreplicated_len()
     }
 
     /// The aborted transactions overlapping a fetch of `[fetch_offset, upper_bound)`, from the

@@ -11,9 +11,23 @@
 //! yields its `.txnindex` entry, with Kafka's lastStableOffset: the first offset of the
 //! earliest *other* open transaction, else the marker's offset + 1.
 //!
-//! Not here yet (Kafka's `unreplicatedTxns`): a completed transaction whose marker is still
-//! above the high watermark keeps holding Kafka's LSO; the log has no high watermark, so that
-//! part belongs with the partition's LSO. Nor producer expiry (no entry is ever dropped).
+//! A completed transaction keeps holding the last stable offset until its marker is below the
+//! high watermark (Kafka's `unreplicatedTxns`): a consumer must not read a transaction as
+//! decided while the marker that decided it could still be lost with the leader. Completed
+//! transactions are therefore kept (first offset, marker offset) until the partition reports a
+//! high watermark past the marker (`on_high_watermark`). The log itself has no high watermark,
+//! so every LSO question takes it as an argument (`first_unstable_offset_at`).
+//!
+//! Limit of that list (`unreplicated_bound`, a bound by the log rather than a constant): after
+//! `on_high_watermark(hw)` it holds at most one entry per marker in `[hw, LEO)`, the
+//! un-replicated tail; entries whose marker is below the high watermark are never needed again.
+//! Between two reports it may also hold entries the high watermark has passed (they are ignored,
+//! never wrong). Right after a rebuild (open, truncation) it holds every completed transaction of
+//! the log until the partition reports its high watermark, which it does as soon as it knows it.
+//! Entries another one makes redundant (an earlier marker *and* a later or equal first offset)
+//! are dropped at once, so overlapping transactions cost one entry.
+//!
+//! Not here yet: producer expiry (no entry is ever dropped).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -29,6 +43,10 @@ const NO_COORDINATOR_EPOCH: i32 = -1;
 /// How many batches per producer are remembered for duplicate detection (Kafka's 5, matching
 /// `max.in.flight.requests.per.connection`).
 pub const CACHED_BATCHES: usize = 5;
+
+/// Capacity (in entries) of the completed-transaction list below which it is never shrunk:
+/// shrinking small buffers would only churn the allocator.
+const SHRINK_ABOVE: usize = 64;
 
 /// One remembered batch of a producer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +146,23 @@ pub(crate) enum SequenceCheck {
     },
 }
 
+/// The limit on completed transactions held after `on_high_watermark(high_watermark)` in a
+/// log ending at `log_end`: each one's marker is a distinct offset of the un-replicated tail
+/// `[high_watermark, log_end)`, so there are at most that many.
+pub(crate) fn unreplicated_bound(high_watermark: i64, log_end: i64) -> usize {
+    usize::try_from(log_end.saturating_sub(high_watermark)).unwrap_or(0)
+}
+
+/// A decided transaction whose marker may not be replicated yet: it holds the last stable
+/// offset at `first_offset` while the high watermark is at or below `marker_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UnreplicatedTxn {
+    /// Offset of the transaction's first batch.
+    pub first_offset: i64,
+    /// Offset of its marker.
+    pub marker_offset: i64,
+}
+
 /// All producers of one partition.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProducerStateManager {
@@ -135,6 +170,10 @@ pub(crate) struct ProducerStateManager {
     /// Open transactions: first offset → producer id. Mirrors the entries'
     /// `txn_first_offset` exactly.
     ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker may still be at or above the high watermark, in
+    /// marker order, both offsets strictly increasing front to back (dominated entries are
+    /// dropped on insert). Bounded by `unreplicated_bound` (module doc).
+    unreplicated: VecDeque<UnreplicatedTxn>,
 }
 
 impl ProducerStateManager {
@@ -304,6 +343,10 @@ impl ProducerStateManager {
             first_offset < offset,
             "a marker follows its transaction's data"
         );
+        self.note_completed(UnreplicatedTxn {
+            first_offset,
+            marker_offset: offset,
+        });
         Some(CompletedTxn {
             producer_id: pid,
             first_offset,
@@ -343,9 +386,75 @@ impl ProducerStateManager {
         .aborted_entry()
     }
 
-    /// Start of the oldest open transaction: nothing at or after it is stable yet.
+    /// Start of the oldest open transaction (Kafka's firstUndecidedOffset): nothing at or after
+    /// it is stable yet, whatever the high watermark.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.keys().next().copied()
+    }
+
+    /// Kafka's firstUnstableOffset with the high watermark at `high_watermark`: the start of
+    /// the oldest open transaction or of the oldest completed one whose marker is not below
+    /// the high watermark. Entries the high watermark already passed are ignored, pruned or not.
+    pub fn first_unstable_offset_at(&self, high_watermark: i64) -> Option<i64> {
+        // Both offsets increase front to back: the first entry still held is the oldest.
+        let completed = self
+            .unreplicated
+            .iter()
+            .find(|t| t.marker_offset >= high_watermark)
+            .map(|t| t.first_offset);
+        match (self.first_unstable_offset(), completed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The high watermark reached `high_watermark`: completed transactions whose marker is below
+    /// it are replicated and stop holding the last stable offset (Kafka's
+    /// `onHighWatermarkUpdated`). Also gives back the memory a rebuild's backlog took.
+    pub fn on_high_watermark(&mut self, high_watermark: i64) {
+        let before = self.unreplicated.len();
+        while self
+            .unreplicated
+            .front()
+            .is_some_and(|t| t.marker_offset < high_watermark)
+        {
+            self.unreplicated.pop_front();
+        }
+        // A rebuild can leave a large backlog; keep the allocation near what is left.
+        if before != self.unreplicated.len()
+            && self.unreplicated.capacity() > SHRINK_ABOVE.max(4 * self.unreplicated.len())
+        {
+            self.unreplicated.shrink_to_fit();
+        }
+    }
+
+    /// Completed transactions still held for the last stable offset (tests, the invariant).
+    pub fn unreplicated_len(&self) -> usize {
+        self.unreplicated.len()
+    }
+
+    /// Records a decided transaction until the high watermark passes its marker. An entry with
+    /// an earlier marker and a first offset at or after the new one's can never be the oldest
+    /// one held (whenever it is held, the new one is too and starts no later): dropped.
+    fn note_completed(&mut self, txn: UnreplicatedTxn) {
+        debug_assert!(
+            self.unreplicated
+                .back()
+                .is_none_or(|b| b.marker_offset < txn.marker_offset),
+            "markers are applied in log order"
+        );
+        while self.unreplicated.back().is_some_and(|b| {
+            b.first_offset >= txn.first_offset && b.marker_offset <= txn.marker_offset
+        }) {
+            self.unreplicated.pop_back();
+        }
+        debug_assert!(
+            self.unreplicated
+                .back()
+                .is_none_or(|b| b.first_offset < txn.first_offset),
+            "both offsets increase front to back"
+        );
+        self.unreplicated.push_back(txn);
     }
 
     /// A copy holding only the producers in `pids` (to check a request against before
@@ -359,11 +468,20 @@ impl ProducerStateManager {
             .iter()
             .filter_map(|(&pid, e)| e.txn_first_offset.map(|f| (f, pid)))
             .collect();
-        ProducerStateManager { producers, ongoing }
+        // Staged data batches never complete a transaction: the completed ones stay here.
+        ProducerStateManager {
+            producers,
+            ongoing,
+            unreplicated: VecDeque::new(),
+        }
     }
 
     /// Takes over every producer entry of `other` (and their open transactions).
     pub fn merge(&mut self, other: ProducerStateManager) {
+        debug_assert!(
+            other.unreplicated.is_empty(),
+            "a staged state holds data batches only, which complete no transaction"
+        );
         for (pid, entry) in other.producers {
             let old = self.producers.get(&pid).and_then(|e| e.txn_first_offset);
             if let Some(first) = old {
@@ -394,6 +512,15 @@ impl ProducerStateManager {
     /// Number of producers known.
     pub fn len(&self) -> usize {
         self.producers.len()
+    }
+
+    /// The latest state of every producer, by producer id (DescribeProducers).
+    pub fn snapshots(&self) -> Vec<ProducerEntrySnapshot> {
+        let mut pids: Vec<i64> = self.producers.keys().copied().collect();
+        pids.sort_unstable();
+        pids.into_iter()
+            .filter_map(|pid| self.snapshot(ProducerId(pid)))
+            .collect()
     }
 }
 

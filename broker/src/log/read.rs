@@ -15,9 +15,10 @@ const READ_CHUNK: usize = 8 << 10;
 impl PartitionLog {
     /// Reads whole batches starting with the one containing `offset`: up to `max_bytes` in
     /// total, but at least one batch when `min_one_message` (KIP-74), and only batches whose
-    /// last offset is below `upper_bound` (e.g. the high watermark). Continues into the next
-    /// segments while room is left. `offset` outside `[log start, LEO]` is OffsetOutOfRange;
-    /// `offset == LEO` reads nothing.
+    /// last offset is below `upper_bound` (the high watermark, the last stable offset or the
+    /// log end). Continues into the next segments while room is left. `offset` outside
+    /// `[log start, LEO]` is OffsetOutOfRange; `offset == LEO` reads nothing. A read_committed
+    /// caller then asks `collect_aborted_txns(offset, result.next_offset)`.
     pub fn read(
         &self,
         offset: Offset,
@@ -35,6 +36,7 @@ impl PartitionLog {
         }
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         let mut used = 0usize;
+        let mut next_offset = offset.0;
         let first_segment = self
             .segments
             .partition_point(|s| s.base <= offset.0)
@@ -58,6 +60,7 @@ impl PartitionLog {
                     }
                     range = Some((range.map_or(pos, |r| r.0), pos + size as u64));
                     used += size;
+                    next_offset = h.last_offset() + 1;
                 }
                 pos += size as u64;
             }
@@ -77,6 +80,7 @@ impl PartitionLog {
             records,
             log_start_offset: Offset(start),
             log_end_offset: Offset(end),
+            next_offset: Offset(next_offset),
         })
     }
 

@@ -11,4 +11,4 @@ pub mod partition;
 pub mod throttle;
 
 pub use manager::ReplicaManager;
-pub use partition::Partition;
+pub use partition::{Partition, VerificationGuard};

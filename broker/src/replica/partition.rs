@@ -15,6 +15,9 @@
 //! start has its high watermark at the log dir's checkpointed one (`checkpoint.rs`), capped by
 //! the log end, or at the log start without one, until replication says more: what a crash
 //! left behind past the last checkpoint is not known to be committed.
+//!
+//! The read side (what followers, read_uncommitted and read_committed consumers may read, the
+//! last stable offset, aborted transactions) is `partition/read.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +30,19 @@ use uuid::Uuid;
 
 use super::log_dirs::LogDirHealth;
 use crate::error::KafkaError;
-use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog, ReadResult};
+use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
 use crate::metadata::PartitionMeta;
-use crate::types::{BrokerId, LeaderEpoch, Offset, TopicPartition};
+use crate::types::{
+    BrokerId, CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, TopicPartition,
+};
+
+mod read;
+#[cfg(test)]
+mod tests;
+mod verification;
+
+pub use read::{FetchIsolation, FetchRead};
+pub use verification::{VerificationGuard, MAX_VERIFICATIONS};
 
 /// Minimum pause before an ISR change that failed (stale epoch, no quorum) is tried again.
 const ISR_RETRY_AFTER: Duration = Duration::from_millis(200);
@@ -115,6 +128,8 @@ pub struct Partition {
     /// fetch that ended leaves nothing behind but a dead entry, pruned at the next
     /// registration; at most one entry per fetch waiting here.
     fetch_waiters: Mutex<Vec<Weak<Notify>>>,
+    /// KIP-890 verifications in flight (`verification.rs`).
+    verifications: Mutex<verification::Verifications>,
 }
 
 impl Partition {
@@ -153,6 +168,7 @@ impl Partition {
             offline: AtomicBool::new(false),
             health: None,
             fetch_waiters: Mutex::new(Vec::new()),
+            verifications: Mutex::new(verification::Verifications::default()),
         }
     }
 
@@ -253,7 +269,7 @@ impl Partition {
     /// up. Returns true when this node's role or the leader epoch changed.
     pub fn apply_meta(&self, node: BrokerId, meta: &PartitionMeta, min_isr: usize) -> bool {
         // The log lock orders this against follower appends and truncations.
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let leo = log.log_end_offset().0;
         let was_leader = self.is_leader();
         let old_epoch = self.leader_epoch();
@@ -297,6 +313,7 @@ impl Partition {
             }
         }
         drop(r);
+        self.pass_high_watermark(&mut log);
         drop(log);
         if role_changed || isr_changed {
             self.bump();
@@ -309,6 +326,9 @@ impl Partition {
     pub fn restore_high_watermark(&self, hw: i64) {
         let hw = hw.clamp(self.log_start_offset().0, self.log_end_offset().0);
         self.high_watermark.store(hw, Ordering::Release);
+        // The rebuild at open kept every decided transaction: drop those the hw passed.
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        self.pass_high_watermark(&mut log);
     }
 
     /// The high watermark: the end of what consumers may read.
@@ -388,6 +408,54 @@ impl Partition {
         records: &[u8],
         now_ms: i64,
     ) -> Result<(AppendInfo, LeaderEpoch), KafkaError> {
+        self.leader_append(|log, epoch| log.append_as_leader(records, epoch, now_ms))
+    }
+
+    /// Appends batches a coordinator of this node wrote (the group coordinator's
+    /// TxnOffsetCommit records: a transactional batch without sequence) as leader, with the
+    /// leader epoch for the acks=all wait. Refusals are the log's (`append_as_coordinator`):
+    /// a stale producer epoch is INVALID_PRODUCER_EPOCH.
+    pub fn append_as_coordinator(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<(AppendInfo, LeaderEpoch), KafkaError> {
+        self.leader_append(|log, epoch| log.append_as_coordinator(records, epoch, now_ms))
+    }
+
+    /// Appends a transaction marker (COMMIT when `commit`, else ABORT) for `producer_id` as
+    /// leader (WriteTxnMarkers, or the coordinator's own partitions), with the leader epoch it
+    /// was written in for the acks=all wait. Refusals are the log's (`append_control`):
+    /// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED.
+    pub fn append_control(
+        &self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        coordinator_epoch: CoordinatorEpoch,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, LeaderEpoch), KafkaError> {
+        self.leader_append(|log, epoch| {
+            let info = log.append_control(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                commit,
+                epoch,
+                now_ms,
+            )?;
+            self.end_verification(producer_id);
+            Ok(info)
+        })
+    }
+
+    /// One leader append through `append`, under the log lock: refused on a closed partition
+    /// or a follower, then the cached offsets refreshed, fetches woken and the high watermark
+    /// advanced.
+    fn leader_append(
+        &self,
+        append: impl FnOnce(&mut PartitionLog, LeaderEpoch) -> Result<AppendInfo, LogError>,
+    ) -> Result<(AppendInfo, LeaderEpoch), KafkaError> {
         let mut log = self.log()?;
         // Checked under the lock that close() takes: nothing lands after the clean marker.
         if self.closed.load(Ordering::Acquire) {
@@ -404,7 +472,7 @@ impl Partition {
             )));
         }
         let epoch = self.leader_epoch();
-        let info = self.checked(log.append_as_leader(records, epoch, now_ms))?;
+        let info = self.checked(append(&mut log, epoch))?;
         self.refresh(&log);
         drop(log);
         // Followers long-poll for new data, whether or not the high watermark moves.
@@ -596,6 +664,12 @@ impl Partition {
         let old = self.high_watermark.load(Ordering::Acquire);
         if candidate > old {
             self.high_watermark.store(candidate, Ordering::Release);
+            // The caller holds the replication lock, which comes after the log's: only try the
+            // log. A miss costs nothing but memory until the next report (the LSO ignores
+            // transactions the hw passed), and reads and later moves report again.
+            if let Ok(mut log) = self.log.try_lock() {
+                self.pass_high_watermark(&mut log);
+            }
             self.bump();
             true
         } else {
@@ -628,6 +702,7 @@ impl Partition {
         }
         let info = self.checked(log.append_as_follower(records))?;
         self.refresh(&log);
+        self.pass_high_watermark(&mut log);
         Ok(Some(info))
     }
 
@@ -647,6 +722,8 @@ impl Partition {
             self.checked(log.truncate_to(offset))?;
         }
         self.refresh(&log);
+        // The truncation rebuilt the log's transactions from its batches.
+        self.pass_high_watermark(&mut log);
         Ok(true)
     }
 
@@ -671,6 +748,9 @@ impl Partition {
         let hw = leader_hw.min(self.log_end_offset().0);
         let old = self.high_watermark.swap(hw, Ordering::AcqRel);
         if old != hw {
+            if let Ok(mut log) = self.log() {
+                self.pass_high_watermark(&mut log);
+            }
             self.bump();
         }
     }
@@ -685,29 +765,6 @@ impl Partition {
         self.log().ok()?.end_offset_for_epoch(epoch)
     }
 
-    /// Reads from `offset`, bounded by the high watermark (consumers) or the log end (replicas).
-    pub fn read(
-        &self,
-        offset: Offset,
-        max_bytes: usize,
-        up_to_hw: bool,
-        min_one: bool,
-    ) -> Result<ReadResult, LogError> {
-        if self.is_offline() {
-            return Err(self.offline_error());
-        }
-        let log = self
-            .log
-            .lock()
-            .map_err(|_| LogError::Corrupted("log lock poisoned".into()))?;
-        let bound = if up_to_hw {
-            self.high_watermark()
-        } else {
-            log.log_end_offset()
-        };
-        self.checked(log.read(offset, max_bytes, bound, min_one))
-    }
-
     /// Runs `f` with the log locked (ListOffsets, DeleteRecords, retention, ...), then refreshes
     /// the cached offsets.
     pub fn with_log<T>(
@@ -717,6 +774,7 @@ impl Partition {
         let mut log = self.log()?;
         let out = self.checked(f(&mut log));
         self.refresh(&log);
+        self.pass_high_watermark(&mut log);
         drop(log);
         if self.is_leader() {
             let r = self.repl();

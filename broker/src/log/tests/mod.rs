@@ -18,6 +18,7 @@ mod compaction;
 mod producers;
 mod recovery;
 mod retention;
+mod stable_offset;
 mod transactions;
 
 /// What a test batch looks like.

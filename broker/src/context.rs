@@ -11,6 +11,7 @@ use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::replica::ReplicaManager;
 use crate::shutdown::Shutdown;
+use crate::txn::TxnCoordinator;
 
 /// Everything a request handler can reach.
 pub struct Broker {
@@ -24,6 +25,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Consumer groups coordinated here.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids coordinated here.
+    pub txns: Arc<TxnCoordinator>,
     /// True once every hosted partition is loaded and the listeners are up.
     pub ready: AtomicBool,
     /// Begun at shutdown: connections stop taking requests before logs are closed.

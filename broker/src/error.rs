@@ -101,6 +101,14 @@ pub enum KafkaError {
     /// GROUP_AUTHORIZATION_FAILED (30).
     #[error("{0}")]
     GroupAuthorizationFailed(String),
+    /// A transactional produce the transaction coordinator did not verify (KIP-890): the
+    /// code to answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS to
+    /// retry, ...) and why.
+    #[error("{1}")]
+    TxnVerification(ResponseError, String),
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
+    #[error("{0}")]
+    TransactionalIdAuthorizationFailed(String),
     /// CLUSTER_AUTHORIZATION_FAILED (31).
     #[error("{0}")]
     ClusterAuthorizationFailed(String),
@@ -147,6 +155,10 @@ impl KafkaError {
             UnsupportedSaslMechanism(_) => ResponseError::UnsupportedSaslMechanism,
             TopicAuthorizationFailed(_) => ResponseError::TopicAuthorizationFailed,
             GroupAuthorizationFailed(_) => ResponseError::GroupAuthorizationFailed,
+            TxnVerification(code, _) => *code,
+            TransactionalIdAuthorizationFailed(_) => {
+                ResponseError::TransactionalIdAuthorizationFailed
+            }
             ClusterAuthorizationFailed(_) => ResponseError::ClusterAuthorizationFailed,
             Log(e) => log_error(e),
             Unknown(_) => ResponseError::UnknownServerError,

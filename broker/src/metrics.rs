@@ -108,6 +108,15 @@ pub struct Metrics {
     /// `rill_log_dir_errors_total{dir,kind}`: storage errors by log dir and kind (`no_space`,
     /// `io`, ...), every occurrence, logged or not.
     pub log_dir_errors: IntCounterVec,
+    /// Transactional ids this node coordinates, by Kafka's state name (Kafka has no JMX
+    /// metric for it: `rill_` name).
+    pub txn_ids: IntGaugeVec,
+    /// Transactions this node coordinates that are open (Ongoing or ending) for longer than
+    /// their `transaction.timeout.ms`: the timeout abort should have ended them.
+    pub txn_open_past_timeout: IntGauge,
+    /// High watermark minus last stable offset of each led partition: how far an open (or
+    /// not yet marked) transaction holds read_committed consumers back.
+    pub lso_lag: IntGaugeVec,
 }
 
 impl Metrics {
@@ -315,6 +324,25 @@ impl Metrics {
                 "rill_log_dir_errors_total",
                 "Storage errors by log dir and kind (no_space, io, read_only, ...).",
                 &["dir", "kind"],
+            )?,
+            txn_ids: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "rill_transaction_coordinator_transactional_ids",
+                        "Transactional ids this node coordinates, by state (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort, Dead, PrepareEpochFence).",
+                    ),
+                    &["state"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            txn_open_past_timeout: gauge(
+                "rill_transaction_coordinator_open_past_timeout",
+                "Transactions this node coordinates that are open for longer than their transaction.timeout.ms.",
+            )?,
+            lso_lag: partition_gauge(
+                "rill_log_last_stable_offset_lag",
+                "High watermark minus last stable offset of a partition this node leads (records read_committed consumers cannot read yet).",
             )?,
             registry,
         })

@@ -245,12 +245,24 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             replicas.clone(),
         ),
     ));
+    let txns = Arc::new(crate::txn::TxnCoordinator::new(
+        config.transactions.clone(),
+        config.groups.offsets_partitions,
+        crate::txn::txn_log::TxnLog::new(
+            BrokerId(config.node_id),
+            controller.clone(),
+            replicas.clone(),
+            groups.clone(),
+            crate::txn::peers::PeerClient::new(BrokerId(config.node_id), inter_broker.clone()),
+        ),
+    ));
     let broker = Arc::new(Broker {
         config: config.clone(),
         controller,
         replicas: replicas.clone(),
         metrics,
         groups: groups.clone(),
+        txns: txns.clone(),
         ready: AtomicBool::new(false),
         shutdown: Shutdown::new(),
         authorizer: config
@@ -269,6 +281,17 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             c.subscribe(Box::new(move |_img| {
                 if let Some(g) = weak.upgrade() {
                     g.on_image();
+                }
+            }))
+        })
+        .await?;
+        // The transaction coordinator follows __transaction_state the same way.
+        let weak = Arc::downgrade(&txns);
+        let c = broker.controller.clone();
+        tokio::task::spawn_blocking(move || {
+            c.subscribe(Box::new(move |_img| {
+                if let Some(t) = weak.upgrade() {
+                    t.on_image();
                 }
             }))
         })
@@ -307,6 +330,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         )),
         tokio::spawn(replicas.retention_loop()),
         tokio::spawn(groups.run()),
+        tokio::spawn(txns.run()),
         tokio::spawn(crate::replica::isr::run(
             broker.replicas.clone(),
             broker.controller.clone(),

@@ -1,5 +1,6 @@
-//! FindCoordinator: which node coordinates a group (v4+ batches keys). Creates
-//! `__consumer_offsets` on first use. Transaction coordinators are not served yet.
+//! FindCoordinator: which node coordinates a group (key type 0) or a transactional id (key
+//! type 1): the leader of the key's `__consumer_offsets` or `__transaction_state` partition,
+//! each topic created on first use (v4+ batches keys).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -73,21 +74,49 @@ async fn find(b: &Broker, key: StrBytes, key_type: i8, listener: &str) -> Coordi
             .with_error_code(e.code())
             .with_error_message(Some(sb(msg)))
     };
-    if key_type != 0 {
-        return fail(
-            key,
-            ResponseError::CoordinatorNotAvailable,
-            "transaction coordinators are not available on this cluster yet",
-        );
-    }
-    if let Err(e) = b.groups.ensure_offsets_topic().await {
-        return fail(key, e, "the offsets topic could not be created");
-    }
+    let (topic, partition) = match key_type {
+        0 => {
+            if let Err(e) = b.groups.ensure_offsets_topic().await {
+                return fail(key, e, "the offsets topic could not be created");
+            }
+            (
+                crate::group::store::OFFSETS_TOPIC,
+                b.groups.partition_of(key.as_str()),
+            )
+        }
+        1 if key.is_empty() => {
+            return fail(
+                key,
+                ResponseError::InvalidRequest,
+                "the transactional id is empty",
+            )
+        }
+        1 => {
+            if let Err(e) = b.txns.ensure_topic().await {
+                let code = ResponseError::try_from_code(e.code())
+                    .unwrap_or(ResponseError::CoordinatorNotAvailable);
+                return fail(
+                    key,
+                    code,
+                    "the transaction state topic could not be created",
+                );
+            }
+            (
+                crate::txn::store::TRANSACTION_STATE_TOPIC,
+                b.txns.partition_of(key.as_str()),
+            )
+        }
+        _ => {
+            return fail(
+                key,
+                ResponseError::InvalidRequest,
+                "key type must be 0 (group) or 1 (transaction)",
+            )
+        }
+    };
     let image = b.controller.image();
-    let leader = b
-        .groups
-        .partition_of(key.as_str())
-        .and_then(|p| image.partition(crate::group::store::OFFSETS_TOPIC, p))
+    let leader = partition
+        .and_then(|p| image.partition(topic, p))
         .map(|p| p.leader);
     let node = leader
         .and_then(|l| image.brokers.get(&l))
@@ -101,7 +130,7 @@ async fn find(b: &Broker, key: StrBytes, key_type: i8, listener: &str) -> Coordi
         None => fail(
             key,
             ResponseError::CoordinatorNotAvailable,
-            "the group's offsets partition has no leader",
+            "the key's coordinator partition has no leader",
         ),
     }
 }

@@ -2,6 +2,8 @@
 //! response framing. The wire format is entirely `kafka-protocol`'s.
 
 pub mod acls;
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -20,8 +22,11 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -31,6 +36,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -40,7 +46,9 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod versions;
+pub mod write_txn_markers;
 
 use std::time::Instant;
 
@@ -227,6 +235,16 @@ pub async fn handle_frame(
             reply!(describe_cluster::handle(b, req, version, &ctx).await)
         }
         R::InitProducerId(req) => reply!(init_producer_id::handle(b, req, version, &ctx).await),
+        R::AddPartitionsToTxn(req) => {
+            reply!(add_partitions_to_txn::handle(b, req, version, &ctx).await)
+        }
+        R::AddOffsetsToTxn(req) => {
+            reply!(add_offsets_to_txn::handle(b, req, version, &ctx).await)
+        }
+        R::EndTxn(req) => reply!(end_txn::handle(b, req, version, &ctx).await),
+        R::WriteTxnMarkers(req) => {
+            reply!(write_txn_markers::handle(b, req, version, &ctx).await)
+        }
         R::FindCoordinator(req) => {
             reply!(find_coordinator::handle(b, req, version, &ctx).await)
         }
@@ -236,6 +254,9 @@ pub async fn handle_frame(
         R::LeaveGroup(req) => reply!(leave_group::handle(b, req, version, &ctx).await),
         R::OffsetCommit(req) => reply!(offset_commit::handle(b, req, version, &ctx).await),
         R::OffsetFetch(req) => reply!(offset_fetch::handle(b, req, version, &ctx).await),
+        R::TxnOffsetCommit(req) => {
+            reply!(txn_offset_commit::handle(b, req, version, &ctx).await)
+        }
         R::ListGroups(req) => reply!(list_groups::handle(b, req, version, &ctx).await),
         R::DescribeGroups(req) => reply!(describe_groups::handle(b, req, version, &ctx).await),
         R::DeleteGroups(req) => reply!(delete_groups::handle(b, req, version, &ctx).await),
@@ -258,6 +279,13 @@ pub async fn handle_frame(
         }
         R::DescribeUserScramCredentials(req) => {
             reply!(describe_user_scram_credentials::handle(b, req, version, &ctx).await)
+        }
+        R::DescribeTransactions(req) => {
+            reply!(describe_transactions::handle(b, req, version, &ctx).await)
+        }
+        R::ListTransactions(req) => reply!(list_transactions::handle(b, req, version, &ctx).await),
+        R::DescribeProducers(req) => {
+            reply!(describe_producers::handle(b, req, version, &ctx).await)
         }
         // `versions::supported` admits only the APIs above.
         _ => Outcome::Close(format!("API {api:?} has no handler")),

@@ -1,5 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v0-7) or several (v8+); -1 where nothing is
-//! committed. `require_stable` needs no waiting: there are no pending transactional commits.
+//! committed. Offsets of open transactions are never returned; with `require_stable` (v7+) a
+//! partition that has one answers UNSTABLE_OFFSET_COMMIT and the client retries (Kafka's
+//! `getOffsets`).
 
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -22,11 +24,14 @@ fn fetch(
     ctx: &super::Ctx<'_>,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Fetched {
     if !ctx.authz.group(AclOperation::Describe, group) {
         return Err(kafka_protocol::error::ResponseError::GroupAuthorizationFailed);
     }
-    let mut offsets = b.groups.fetch_offsets(group, topics.as_deref())?;
+    let mut offsets = b
+        .groups
+        .fetch_offsets(group, topics.as_deref(), require_stable)?;
     offsets.retain(|(t, _)| ctx.authz.topic(AclOperation::Describe, t));
     Ok(offsets)
 }
@@ -49,7 +54,7 @@ pub async fn handle(
                         .collect()
                 });
                 let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(b, ctx, g.group_id.0.as_str(), wanted) {
+                match fetch(b, ctx, g.group_id.0.as_str(), wanted, req.require_stable) {
                     Ok(topics) => out.with_topics(
                         topics
                             .into_iter()
@@ -64,6 +69,7 @@ pub async fn handle(
                                                     .with_committed_offset(c.offset)
                                                     .with_committed_leader_epoch(c.leader_epoch)
                                                     .with_metadata(Some(sb(c.metadata)))
+                                                    .with_error_code(c.error)
                                             })
                                             .collect(),
                                     )
@@ -81,7 +87,8 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match fetch(b, ctx, req.group_id.0.as_str(), wanted) {
+    // The field exists from v7; older requests decode it as false.
+    match fetch(b, ctx, req.group_id.0.as_str(), wanted, req.require_stable) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
                 .into_iter()
@@ -94,7 +101,8 @@ pub async fn handle(
                                     let r = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
                                         .with_committed_offset(c.offset)
-                                        .with_metadata(Some(sb(c.metadata)));
+                                        .with_metadata(Some(sb(c.metadata)))
+                                        .with_error_code(c.error);
                                     if version >= 5 {
                                         r.with_committed_leader_epoch(c.leader_epoch)
                                     } else {

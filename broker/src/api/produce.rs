@@ -46,6 +46,15 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
     let mut pending: Vec<Pending> = Vec::new();
     // Once per request: a cut-off node refuses every partition alike.
     let cut_off = b.controller.is_cut_off();
+    // A transactional produce needs WRITE on its transactional id (Kafka's rule), for the
+    // whole request.
+    let txn_refused = req.transactional_id.as_ref().is_some_and(|id| {
+        !ctx.authz.allowed(
+            AclOperation::Write,
+            crate::metadata::acl::ResourceType::TransactionalId,
+            id.as_str(),
+        )
+    });
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         // WRITE on the topic, once per topic (Kafka checks per topic too).
@@ -53,7 +62,12 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = PartitionProduceResponse::default().with_index(pd.index);
-            let result = if !writable {
+            let result = if txn_refused {
+                Err(KafkaError::TransactionalIdAuthorizationFailed(format!(
+                    "{} may not write with this transactional id",
+                    ctx.principal
+                )))
+            } else if !writable {
                 Err(KafkaError::TopicAuthorizationFailed(format!(
                     "{} may not write to topic {name}",
                     ctx.principal
@@ -70,7 +84,9 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
                     pd.records.as_deref(),
                     acks == -1,
                     cut_off,
+                    req.transactional_id.as_ref().map(|id| id.as_str()),
                 )
+                .await
             };
             b.metrics.produce_requests.with_label_values(&[&name]).inc();
             parts.push(match result {
@@ -184,13 +200,14 @@ async fn wait_replicated(
     }
 }
 
-fn append(
+async fn append(
     b: &Broker,
     topic: &str,
     partition: i32,
     records: Option<&[u8]>,
     acks_all: bool,
     cut_off: bool,
+    transactional_id: Option<&str>,
 ) -> Result<Appended, KafkaError> {
     if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
         // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
@@ -212,7 +229,16 @@ fn append(
     if acks_all {
         p.check_enough_replicas()?;
     }
-    let (info, epoch) = p.append_as_leader(records, now_ms())?;
+    let guard = match transactional_id {
+        Some(id) if b.config.transactions.partition_verification => {
+            verify_transaction(b, &p, id, records).await?
+        }
+        _ => None,
+    };
+    let (info, epoch) = match &guard {
+        Some(g) => p.append_verified(records, now_ms(), g)?,
+        None => p.append_as_leader(records, now_ms())?,
+    };
     if !info.duplicate {
         b.metrics
             .bytes_in
@@ -224,4 +250,44 @@ fn append(
             .inc_by(info.record_count.max(0) as u64);
     }
     Ok((info, p, epoch))
+}
+
+/// KIP-890 part 1: the first transactional batch of a producer in this partition is appended
+/// only if the transaction coordinator has the partition in the producer's ongoing
+/// transaction (`txn/verify.rs`). Later batches of that transaction are not checked again:
+/// the partition's producer state has the transaction open.
+/// Returns the guard the append must hold (`replica::VerificationGuard`) when the
+/// coordinator was asked.
+async fn verify_transaction(
+    b: &Broker,
+    p: &std::sync::Arc<Partition>,
+    transactional_id: &str,
+    records: &[u8],
+) -> Result<Option<crate::replica::VerificationGuard>, KafkaError> {
+    let Ok(h) = crate::log::batch::BatchHeader::parse(records) else {
+        // Malformed: the append refuses it with the exact reason.
+        return Ok(None);
+    };
+    if !h.is_transactional() || !h.has_producer_id() {
+        return Ok(None);
+    }
+    let pid = crate::types::ProducerId(h.producer_id);
+    let epoch = crate::types::ProducerEpoch(h.producer_epoch);
+    if crate::txn::verify::has_ongoing(p, pid, epoch) {
+        return Ok(None);
+    }
+    let guard = p.start_verification(pid)?;
+    b.txns
+        .verify_for_produce(transactional_id, pid, epoch, &p.tp)
+        .await
+        .map_err(|code| {
+            KafkaError::TxnVerification(
+                code,
+                format!(
+                    "{} is not in the ongoing transaction of producer {pid} ({transactional_id}) as its coordinator knows it",
+                    p.tp
+                ),
+            )
+        })?;
+    Ok(Some(guard))
 }

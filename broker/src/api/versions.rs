@@ -39,6 +39,8 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         // v10 of both moves to topic ids; not yet.
         OffsetCommit => r(2, 9),
         OffsetFetch => r(1, 9),
+        // v5 is transaction.version 2 (KIP-890 part 2), not served.
+        TxnOffsetCommit => r(0, 4),
         ListGroups => r(0, 5),
         DescribeGroups => r(0, 6),
         DeleteGroups => r(0, 2),
@@ -54,6 +56,16 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         DescribeAcls => r(1, 3),
         CreateAcls => r(1, 3),
         DeleteAcls => r(1, 3),
+        // v4 is KIP-890's broker-to-broker verification; v5 belongs to transactions v2.
+        AddPartitionsToTxn => r(0, 4),
+        AddOffsetsToTxn => r(0, 4),
+        // v5 is KIP-890 part 2 (an epoch bump per transaction): not served.
+        EndTxn => r(0, 4),
+        WriteTxnMarkers => r(1, 1),
+        DescribeProducers => r(0, 0),
+        DescribeTransactions => r(0, 0),
+        // v1 is KIP-994's duration filter; v2 (KIP-1152's id pattern) not yet.
+        ListTransactions => r(0, 1),
         _ => return None,
     })
 }
@@ -93,6 +105,7 @@ pub fn name(api: ApiKey) -> &'static str {
         LeaveGroup => "LeaveGroup",
         OffsetCommit => "OffsetCommit",
         OffsetFetch => "OffsetFetch",
+        TxnOffsetCommit => "TxnOffsetCommit",
         ListGroups => "ListGroups",
         DescribeGroups => "DescribeGroups",
         DeleteGroups => "DeleteGroups",
@@ -108,6 +121,13 @@ pub fn name(api: ApiKey) -> &'static str {
         DescribeAcls => "DescribeAcls",
         CreateAcls => "CreateAcls",
         DeleteAcls => "DeleteAcls",
+        AddPartitionsToTxn => "AddPartitionsToTxn",
+        AddOffsetsToTxn => "AddOffsetsToTxn",
+        EndTxn => "EndTxn",
+        WriteTxnMarkers => "WriteTxnMarkers",
+        DescribeProducers => "DescribeProducers",
+        DescribeTransactions => "DescribeTransactions",
+        ListTransactions => "ListTransactions",
         _ => "Other",
     }
 }

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod replica_list;
 pub mod security;
 pub mod ssl;
+pub mod txn;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -81,6 +82,13 @@ const BROKER_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.segment.bytes",
+    "transaction.max.timeout.ms",
+    "transactional.id.expiration.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "transaction.partition.verification.enable",
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
@@ -262,6 +270,8 @@ pub struct BrokerConfig {
     pub quorum_voters: Vec<(i32, String)>,
     /// Consumer-group settings (`group.*`, `offsets.*`).
     pub groups: group::GroupConfig,
+    /// Transaction coordinator settings (`transaction.*`).
+    pub transactions: txn::TxnConfig,
     /// Replication and liveness settings (`replica.*`, `broker.heartbeat.*`, `broker.session.*`).
     pub replication: ReplicationConfig,
     /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds` (300),
@@ -398,6 +408,7 @@ impl BrokerConfig {
             },
             quorum_voters: Vec::new(),
             groups: group::group_config(&raw)?,
+            transactions: txn::txn_config(&raw)?,
             replication: replication_config(&raw)?,
             leader_rebalance: RebalanceConfig {
                 enable: get_bool(&raw, "auto.leader.rebalance.enable", true)?,

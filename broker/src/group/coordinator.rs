@@ -11,7 +11,10 @@
 //!
 //! One mutex guards all groups. Every operation under it is short and synchronous (an append
 //! to a local log is a page-cache write), and holding it across the append keeps the log and
-//! the in-memory view in the same order.
+//! the in-memory view in the same order. Transactional offset commits (TxnOffsetCommit,
+//! pending until the producer's marker: `txn_offsets.rs`, the requests in `coordinator/txn.rs`)
+//! are held per `__consumer_offsets` partition under a second mutex. Lock order: `loads`, then
+//! `groups`, then `txn`; `loads` is never taken while `groups` is held.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,29 +24,19 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
+use super::entry::{GroupEntry, LoggedOffset};
 use super::offsets_log::OffsetsLog;
 use super::state::{Group, GroupState, GroupTimings, JoinRequest, JoinResult, SyncResult};
-use super::store::{self, Entry, GroupValue, OffsetValue, StoredRecord, OFFSETS_TOPIC};
+use super::store::{self, Entry, GroupValue, OffsetValue, OFFSETS_TOPIC};
+use super::txn_offsets::{self, PartitionTxnOffsets};
 use crate::config::group::GroupConfig;
 use crate::time::now_ms;
 use crate::types::{Offset, TopicPartition};
 
-/// A group and its committed offsets.
-struct GroupEntry {
-    group: Group,
-    offsets: HashMap<TopicPartition, OffsetValue>,
-}
-
-/// One committed offset for OffsetFetch.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// Offset (-1 when none).
-    pub offset: i64,
-    /// Leader epoch.
-    pub leader_epoch: i32,
-    /// Metadata.
-    pub metadata: String,
-}
+mod load;
+mod txn;
+pub use super::entry::Committed;
+pub use txn::TxnOffsetCommit;
 
 /// A commit appended locally that the caller must see replicated (acks=all, as Kafka's
 /// coordinator writes offsets) before answering.
@@ -111,6 +104,8 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, GroupEntry>>,
     /// Which `__consumer_offsets` partitions are replayed or being replayed.
     loads: Mutex<Loads>,
+    /// Pending transactional offsets of each loaded `__consumer_offsets` partition.
+    txn: Mutex<HashMap<i32, PartitionTxnOffsets>>,
     /// The node as the coordinator sees it.
     log: OffsetsLog,
 }
@@ -124,6 +119,12 @@ struct Loads {
     loading: BTreeMap<i32, u64>,
     /// The last generation handed out.
     next_generation: u64,
+    /// Transactions that ended (producer id → COMMIT) in a partition while it was being
+    /// replayed: applied to the replay before it is installed, since the replay may have read
+    /// the log before their markers. Only markers can be appended to a partition while it
+    /// loads (TxnOffsetCommit is refused then), so only the first completion per producer
+    /// counts and the map is bounded by the producers with pending offsets there.
+    deferred: BTreeMap<i32, HashMap<i64, bool>>,
 }
 
 impl GroupCoordinator {
@@ -133,12 +134,27 @@ impl GroupCoordinator {
             config,
             groups: Mutex::new(HashMap::new()),
             loads: Mutex::new(Loads::default()),
+            txn: Mutex::new(HashMap::new()),
             log,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, GroupEntry>> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pending transactional offsets; taken after `groups` when both are needed.
+    fn txn_lock(&self) -> MutexGuard<'_, HashMap<i32, PartitionTxnOffsets>> {
+        self.txn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The partitions replayed and coordinated now (for loops that hold `groups`).
+    fn loaded(&self) -> BTreeSet<i32> {
+        self.loads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .loaded
+            .clone()
     }
 
     fn timings(&self) -> GroupTimings {
@@ -180,6 +196,16 @@ impl GroupCoordinator {
         &self,
         group: &str,
     ) -> Result<std::sync::Arc<crate::replica::Partition>, ResponseError> {
+        self.owner_among(group, &self.loaded())
+    }
+
+    /// `owner` against a set of loaded partitions read before (so that loops holding `groups`
+    /// never take `loads`).
+    fn owner_among(
+        &self,
+        group: &str,
+        loaded: &BTreeSet<i32>,
+    ) -> Result<std::sync::Arc<crate::replica::Partition>, ResponseError> {
         let image = self.log.image();
         let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
             return Err(ResponseError::CoordinatorNotAvailable);
@@ -189,13 +215,7 @@ impl GroupCoordinator {
         if leader != Some(self.log.node.0) {
             return Err(ResponseError::NotCoordinator);
         }
-        if !self
-            .loads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .loaded
-            .contains(&p)
-        {
+        if !loaded.contains(&p) {
             return Err(ResponseError::CoordinatorLoadInProgress);
         }
         self.log
@@ -218,154 +238,23 @@ impl GroupCoordinator {
         self.append_at(p, entries).map(|_| ())
     }
 
-    /// Appends and returns where the records end (for waiting on replication).
+    /// Appends and returns where the records start and end (one past the last, for waiting
+    /// on replication).
     fn append_at(
         &self,
         p: &crate::replica::Partition,
         entries: &[Entry],
-    ) -> Result<Offset, ResponseError> {
+    ) -> Result<(Offset, Offset), ResponseError> {
         let bytes = store::encode(entries, now_ms()).map_err(|e| {
             tracing::error!(error = %e, "cannot encode group records");
             ResponseError::UnknownServerError
         })?;
         p.append(&bytes, now_ms())
-            .map(|info| Offset(info.last_offset.0 + 1))
+            .map(|info| (info.first_offset, Offset(info.last_offset.0 + 1)))
             .map_err(|e| {
                 tracing::error!(partition = %p.tp, error = %e, "cannot persist group records");
                 ResponseError::CoordinatorNotAvailable
             })
-    }
-
-    /// Follows leadership of `__consumer_offsets`: replays the partitions this node has become
-    /// leader of, and drops the groups of partitions it no longer leads (their clients get
-    /// NOT_COORDINATOR and find the new coordinator). Runs after every committed image, on
-    /// the controller's applier; a replay (a whole partition read) runs in the background,
-    /// and until it is done the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS.
-    pub fn on_image(self: &Arc<Self>) {
-        let image = self.log.image();
-        let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
-            return;
-        };
-        let count = topic.partitions.len() as i32;
-        let led: BTreeSet<i32> = (0..count)
-            .filter(|i| {
-                topic
-                    .partitions
-                    .get(*i as usize)
-                    .is_some_and(|m| m.leader.0 == self.log.node.0)
-            })
-            .filter(|i| self.log.partition(*i).is_some_and(|p| p.is_leader()))
-            .collect();
-        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
-        let known: BTreeSet<i32> = loads
-            .loaded
-            .iter()
-            .chain(loads.loading.keys())
-            .copied()
-            .collect();
-        for lost in known.difference(&led) {
-            loads.loaded.remove(lost);
-            // A replay in flight for it finds its generation gone and drops what it read.
-            loads.loading.remove(lost);
-            let n = {
-                let mut groups = self.lock();
-                let before = groups.len();
-                groups.retain(|g, _| store::partition_for(g, count) != *lost);
-                before - groups.len()
-            };
-            tracing::info!(
-                partition = lost,
-                groups = n,
-                "no longer coordinating groups of this offsets partition"
-            );
-        }
-        for won in led.difference(&known) {
-            let Some(p) = self.log.partition(*won) else {
-                continue;
-            };
-            loads.next_generation += 1;
-            let generation = loads.next_generation;
-            loads.loading.insert(*won, generation);
-            let won = *won;
-            if p.log_end_offset() <= p.log_start_offset() {
-                // Nothing to replay (a new partition): coordinate at once.
-                drop(loads);
-                self.finish_load(won, generation, count, HashMap::new());
-                loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            let me = self.clone();
-            let replay = move || {
-                let groups = load_partition(&p);
-                me.finish_load(won, generation, count, groups);
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn_blocking(replay);
-                }
-                // Outside a runtime (never in the broker): replay here.
-                Err(_) => replay(),
-            }
-        }
-    }
-
-    /// Installs a finished replay, unless the partition was lost (or won again) meanwhile.
-    fn finish_load(
-        &self,
-        partition: i32,
-        generation: u64,
-        count: i32,
-        replayed: HashMap<String, GroupEntry>,
-    ) {
-        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
-        if loads.loading.get(&partition) != Some(&generation) {
-            return;
-        }
-        loads.loading.remove(&partition);
-        let mut groups = self.lock();
-        groups.retain(|g, _| store::partition_for(g, count) != partition);
-        groups.extend(replayed);
-        loads.loaded.insert(partition);
-    }
-
-    /// Applies one stored record to a group map (replay).
-    fn apply(groups: &mut HashMap<String, GroupEntry>, rec: StoredRecord) {
-        let now = Instant::now();
-        match rec {
-            StoredRecord::Offset(g, t, p, v) => {
-                let e = groups.entry(g.clone()).or_insert_with(|| GroupEntry {
-                    group: Group::new(&g),
-                    offsets: HashMap::new(),
-                });
-                match v {
-                    Some(v) => {
-                        e.offsets.insert(TopicPartition::new(t, p), v);
-                    }
-                    None => {
-                        e.offsets.remove(&TopicPartition::new(t, p));
-                    }
-                }
-            }
-            StoredRecord::Group(g, Some(v)) => {
-                let offsets = groups.remove(&g).map(|e| e.offsets).unwrap_or_default();
-                let empty_since = v.empty_since_ms;
-                let mut group = Group::restore(
-                    &g,
-                    v.generation,
-                    v.protocol_type,
-                    v.protocol,
-                    v.leader,
-                    v.members,
-                    now,
-                );
-                group.empty_since_ms = empty_since;
-                group.note_state(now_ms());
-                groups.insert(g, GroupEntry { group, offsets });
-            }
-            StoredRecord::Group(g, None) => {
-                groups.remove(&g);
-            }
-        }
     }
 
     fn group_value(g: &Group) -> GroupValue {
@@ -579,41 +468,43 @@ impl GroupCoordinator {
                         None,
                     ))
                 }
-                Ok(end) => {
+                Ok((first, end)) => {
                     pending = Some(PendingCommit {
                         partition: p.clone(),
                         end,
                         epoch,
-                    })
+                    });
+                    e.offsets.extend(values.into_iter().map(|(tp, value)| {
+                        let logged = LoggedOffset {
+                            value,
+                            log_offset: first.0,
+                        };
+                        (tp, logged)
+                    }));
                 }
             }
-            e.offsets.extend(values);
         }
         Ok((codes, pending))
     }
 
-    /// OffsetFetch for one group: `None` topics means every committed offset.
+    /// OffsetFetch for one group: `None` topics means every committed offset. Offsets of open
+    /// transactions are never returned; with `require_stable` (OffsetFetch v7+) a partition
+    /// that has one answers UNSTABLE_OFFSET_COMMIT (in [`Committed::error`]).
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         wanted: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
     ) -> Result<TopicOffsets, ResponseError> {
-        self.owner(group_id)?;
+        let partition = self.owner(group_id)?.tp.partition;
         let groups = self.lock();
-        let offsets = groups.get(group_id).map(|e| &e.offsets);
+        let txn = self.txn_lock();
+        let entry = groups.get(group_id);
+        let offsets = entry.map(|e| &e.offsets);
+        let pending = txn.get(&partition);
         let lookup = |t: &str, p: i32| -> Committed {
-            offsets
-                .and_then(|o| o.get(&TopicPartition::new(t, p)))
-                .map(|v| Committed {
-                    offset: v.offset,
-                    leader_epoch: v.leader_epoch,
-                    metadata: v.metadata.clone(),
-                })
-                .unwrap_or(Committed {
-                    offset: -1,
-                    leader_epoch: -1,
-                    metadata: String::new(),
-                })
+            let tp = TopicPartition::new(t, p);
+            txn_offsets::lookup(entry, pending, group_id, &tp, require_stable)
         };
         Ok(match wanted {
             Some(list) => list
@@ -685,9 +576,15 @@ impl GroupCoordinator {
             GroupState::Empty => {}
             _ => return ResponseError::NonEmptyGroup.code(),
         }
-        let mut entries: Vec<Entry> = e
-            .offsets
-            .keys()
+        // Pending transactional offsets go with the group; a tombstone for each keeps a
+        // later replay from committing them (txn_offsets.rs).
+        let mut txn = self.txn_lock();
+        let mut doomed: BTreeSet<TopicPartition> = e.offsets.keys().cloned().collect();
+        if let Some(t) = txn.get(&p.tp.partition) {
+            doomed.extend(t.pending_partitions(group_id));
+        }
+        let mut entries: Vec<Entry> = doomed
+            .iter()
             .map(|tp| Entry::offset_tombstone(group_id, &tp.topic, tp.partition))
             .collect();
         entries.push(Entry::group_tombstone(group_id));
@@ -695,6 +592,9 @@ impl GroupCoordinator {
             return err.code();
         }
         groups.remove(group_id);
+        if let Some(t) = txn.get_mut(&p.tp.partition) {
+            t.remove_group(group_id);
+        }
         tracing::info!(group = group_id, "deleted group");
         0
     }
@@ -720,6 +620,8 @@ impl GroupCoordinator {
                 .subscribed_topics()
                 .ok_or(ResponseError::NonEmptyGroup)?
         };
+        let mut txn = self.txn_lock();
+        let mut pending = txn.get_mut(&p.tp.partition);
         let mut codes = Vec::new();
         let mut entries = Vec::new();
         for tp in partitions {
@@ -727,7 +629,10 @@ impl GroupCoordinator {
                 codes.push(ResponseError::GroupSubscribedToTopic.code());
             } else {
                 codes.push(0);
-                if e.offsets.contains_key(tp) {
+                // A pending transactional offset goes too (Kafka's new coordinator), with a
+                // tombstone so that a replay agrees.
+                let is_pending = pending.as_ref().is_some_and(|t| t.is_pending(group_id, tp));
+                if e.offsets.contains_key(tp) || is_pending {
                     entries.push(Entry::offset_tombstone(group_id, &tp.topic, tp.partition));
                 }
             }
@@ -737,6 +642,9 @@ impl GroupCoordinator {
             for tp in partitions {
                 if !subscribed.contains(&tp.topic) {
                     e.offsets.remove(tp);
+                    if let Some(t) = pending.as_mut() {
+                        t.remove_offset(group_id, tp);
+                    }
                 }
             }
         }
@@ -747,13 +655,14 @@ impl GroupCoordinator {
     pub fn tick(&self) {
         let now = Instant::now();
         let now_ms = now_ms();
+        let loaded = self.loaded();
         let mut groups = self.lock();
         for (id, e) in groups.iter_mut() {
             let became_empty = e.group.tick(self.timings(), now);
             e.group.note_state(now_ms);
             if became_empty {
                 // Under the lock, like every other write, so records land in order.
-                if let Ok(p) = self.owner(id) {
+                if let Ok(p) = self.owner_among(id, &loaded) {
                     let _ = self.append(&p, &[Entry::group(id, &Self::group_value(&e.group))]);
                 }
             }
@@ -763,36 +672,55 @@ impl GroupCoordinator {
     /// Expires committed offsets (KIP-211): a consumer group's offsets go once it has been
     /// Empty for `offsets.retention.minutes`; a simple (assign-only) group's offsets go one by
     /// one, that long after their commit. A group left with no offsets is removed.
+    /// A partition with a pending transactional offset keeps its committed offset, and a group
+    /// with one is not removed (Kafka: offsets with pending commits do not expire).
     pub fn expire_offsets(&self) {
         let cutoff = now_ms() - self.config.offsets_retention.as_millis() as i64;
+        let loaded = self.loaded();
         let mut groups = self.lock();
+        let txn = self.txn_lock();
+        let count = self
+            .log
+            .image()
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map_or(0, |t| t.partitions.len() as i32);
         let mut removed = Vec::new();
         for (id, e) in groups.iter_mut() {
             if e.group.state != GroupState::Empty {
                 continue;
             }
+            let pending = txn.get(&store::partition_for(id, count));
+            let is_pending = |tp: &TopicPartition| pending.is_some_and(|t| t.is_pending(id, tp));
             let old: Vec<TopicPartition> = if e.group.protocol_type.is_some() {
                 if e.group.empty_since_ms.is_some_and(|t| t < cutoff) {
-                    e.offsets.keys().cloned().collect()
+                    e.offsets
+                        .keys()
+                        .filter(|tp| !is_pending(tp))
+                        .cloned()
+                        .collect()
                 } else {
                     Vec::new()
                 }
             } else {
                 e.offsets
                     .iter()
-                    .filter(|(_, v)| v.commit_timestamp < cutoff)
+                    .filter(|(tp, v)| v.value.commit_timestamp < cutoff && !is_pending(tp))
                     .map(|(k, _)| k.clone())
                     .collect()
             };
             if old.is_empty() {
                 continue;
             }
-            let Ok(p) = self.owner(id) else { continue };
+            let Ok(p) = self.owner_among(id, &loaded) else {
+                continue;
+            };
             let mut entries: Vec<Entry> = old
                 .iter()
                 .map(|tp| Entry::offset_tombstone(id, &tp.topic, tp.partition))
                 .collect();
-            let all_gone = old.len() == e.offsets.len();
+            let all_gone =
+                old.len() == e.offsets.len() && !pending.is_some_and(|t| t.group_has_pending(id));
             if all_gone {
                 entries.push(Entry::group_tombstone(id));
             }
@@ -848,50 +776,4 @@ fn summary(g: &Group) -> GroupSummary {
             })
             .collect(),
     }
-}
-
-/// The offset after the last batch in `records`.
-/// Replays one `__consumer_offsets` partition into a fresh group map.
-fn load_partition(p: &crate::replica::Partition) -> HashMap<String, GroupEntry> {
-    let mut groups = HashMap::new();
-    let mut offset = p.log_start_offset();
-    let mut n = 0usize;
-    loop {
-        let r = match p.read(offset, 4 << 20, false, true) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(partition = %p.tp, error = %e, "cannot load group records");
-                break;
-            }
-        };
-        if r.records.is_empty() {
-            break;
-        }
-        let next = last_offset_after(&r.records).unwrap_or(r.log_end_offset);
-        for rec in store::decode(r.records) {
-            n += 1;
-            GroupCoordinator::apply(&mut groups, rec);
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    if n > 0 {
-        tracing::info!(partition = %p.tp, records = n, groups = groups.len(), "loaded group metadata and offsets");
-    }
-    groups
-}
-
-fn last_offset_after(records: &[u8]) -> Option<Offset> {
-    let mut pos = 0usize;
-    let mut next = None;
-    while let Some(h) = records
-        .get(pos..)
-        .and_then(|r| crate::log::batch::BatchHeader::parse(r).ok())
-    {
-        next = Some(Offset(h.last_offset() + 1));
-        pos += h.total_size();
-    }
-    next
 }

@@ -127,22 +127,52 @@ impl Entry {
     }
 }
 
-/// Encodes entries as one record batch (magic v2, uncompressed) ready for `append`.
+/// Encodes entries as record batches (magic v2, uncompressed) ready for `append`.
 pub fn encode(entries: &[Entry], now_ms: i64) -> anyhow::Result<Bytes> {
+    encode_with(entries, now_ms, None)
+}
+
+/// Encodes a TxnOffsetCommit's entries as ONE transactional batch of the producer with base
+/// sequence -1 (Kafka's NO_SEQUENCE), as Kafka's coordinator writes them: the batch opens the
+/// producer's transaction in the partition, and its COMMIT/ABORT marker ends it. Appended with
+/// `Partition::append_as_coordinator`.
+pub fn encode_txn(
+    entries: &[Entry],
+    now_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> anyhow::Result<Bytes> {
+    encode_with(entries, now_ms, Some((producer_id, producer_epoch)))
+}
+
+/// Encodes entries, transactional for `producer` when given.
+fn encode_with(
+    entries: &[Entry],
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> anyhow::Result<Bytes> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
         .map(|(i, e)| {
             Ok(Record {
-                transactional: false,
+                transactional: producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // The encoder keeps records in one batch while offset - sequence is constant:
+                // -1, 0, 1, ... gives one batch whose base sequence is -1 (NO_SEQUENCE). The
+                // coordinator's own records keep -1 each, as they always were written.
+                sequence: if producer.is_some() {
+                    (i as i32).wrapping_sub(1)
+                } else {
+                    -1
+                },
                 timestamp: now_ms,
                 key: Some(Bytes::from(serde_json::to_vec(&e.key)?)),
                 value: e.value.clone().map(Bytes::from),
@@ -162,65 +192,126 @@ pub fn encode(entries: &[Entry], now_ms: i64) -> anyhow::Result<Bytes> {
     Ok(buf.freeze())
 }
 
-/// Decodes stored batches; records that do not parse are skipped with a warning (a newer or
-/// foreign format must never stop the coordinator from loading).
+/// What one stored batch holds.
+#[derive(Debug, Clone)]
+pub enum BatchContent {
+    /// Group and offset records.
+    Records(Vec<StoredRecord>),
+    /// A transaction marker of the batch's producer: COMMIT (true) or ABORT (false).
+    Marker(bool),
+}
+
+/// One stored batch, with what the replay of transactional offsets needs from its header.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    /// Offset of its first record: Kafka's `appendedBatchOffset`, which decides whether a
+    /// committed transactional offset replaces a plain one.
+    pub base_offset: i64,
+    /// Its producer (-1 for the coordinator's own records).
+    pub producer_id: i64,
+    /// Whether it belongs to a transaction: its offset records stay pending until the
+    /// producer's marker.
+    pub transactional: bool,
+    /// Its records or marker.
+    pub content: BatchContent,
+}
+
+/// Decodes stored batches, records only (markers left out); see [`decode_batches`].
 pub fn decode(bytes: Bytes) -> Vec<StoredRecord> {
+    decode_batches(bytes)
+        .into_iter()
+        .flat_map(|b| match b.content {
+            BatchContent::Records(r) => r,
+            BatchContent::Marker(_) => Vec::new(),
+        })
+        .collect()
+}
+
+/// Decodes stored batches in log order; records that do not parse, and control batches that
+/// are not transaction markers, are skipped with a warning (a newer or foreign format must
+/// never stop the coordinator from loading).
+pub fn decode_batches(bytes: Bytes) -> Vec<StoredBatch> {
     let mut out = Vec::new();
     // Batch by batch, each decompressed within `records::MAX_DECOMPRESSED_BATCH_BYTES`.
-    let mut sets = Vec::new();
     let mut rest = &bytes[..];
     while !rest.is_empty() {
-        let batch = match crate::log::batch::BatchHeader::parse(rest) {
-            Ok(h) if h.total_size() > 0 => rest.get(..h.total_size()).unwrap_or(rest),
+        let (header, batch) = match crate::log::batch::BatchHeader::parse(rest) {
+            Ok(h) if h.total_size() > 0 => (h, rest.get(..h.total_size()).unwrap_or(rest)),
             Ok(_) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped");
                 break;
             }
         };
-        match rill_client::records::decode_batch(batch) {
-            Ok(set) => sets.push(set),
-            Err(e) => tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped"),
-        }
         rest = &rest[batch.len()..];
-    }
-    for set in sets {
-        for r in set.records {
-            if r.control {
-                continue;
+        let content = if header.is_control() {
+            match crate::log::batch::marker_commits(batch) {
+                Some(commit) => BatchContent::Marker(commit),
+                None => {
+                    tracing::warn!(
+                        offset = header.base_offset,
+                        "control batch in __consumer_offsets that is not a transaction marker skipped"
+                    );
+                    continue;
+                }
             }
-            let Some(key) = r
-                .key
-                .as_ref()
-                .and_then(|k| serde_json::from_slice::<RecordKey>(k).ok())
-            else {
-                tracing::warn!(
-                    offset = r.offset,
-                    "unreadable key in __consumer_offsets skipped"
-                );
-                continue;
-            };
-            match key {
-                // Only a real null value is a tombstone; a value that does not parse is skipped,
-                // so a damaged or foreign record can never delete a group.
-                RecordKey::Offset {
-                    group,
-                    topic,
-                    partition,
-                } => match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
-                    None => out.push(StoredRecord::Offset(group, topic, partition, None)),
-                    Some(Ok(v)) => out.push(StoredRecord::Offset(group, topic, partition, Some(v))),
+        } else {
+            match rill_client::records::decode_batch(batch) {
+                Ok(set) => BatchContent::Records(decode_records(set.records)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable batch in __consumer_offsets skipped");
+                    continue;
+                }
+            }
+        };
+        out.push(StoredBatch {
+            base_offset: header.base_offset,
+            producer_id: header.producer_id,
+            transactional: header.is_transactional(),
+            content,
+        });
+    }
+    out
+}
+
+/// The group and offset records of one data batch.
+fn decode_records(records: Vec<Record>) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    for r in records {
+        if r.control {
+            continue;
+        }
+        let Some(key) = r
+            .key
+            .as_ref()
+            .and_then(|k| serde_json::from_slice::<RecordKey>(k).ok())
+        else {
+            tracing::warn!(
+                offset = r.offset,
+                "unreadable key in __consumer_offsets skipped"
+            );
+            continue;
+        };
+        match key {
+            // Only a real null value is a tombstone; a value that does not parse is skipped,
+            // so a damaged or foreign record can never delete a group.
+            RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            } => match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
+                None => out.push(StoredRecord::Offset(group, topic, partition, None)),
+                Some(Ok(v)) => out.push(StoredRecord::Offset(group, topic, partition, Some(v))),
+                Some(Err(e)) => {
+                    tracing::warn!(offset = r.offset, error = %e, "unreadable offset value in __consumer_offsets skipped")
+                }
+            },
+            RecordKey::Group { group } => {
+                match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
+                    None => out.push(StoredRecord::Group(group, None)),
+                    Some(Ok(v)) => out.push(StoredRecord::Group(group, Some(v))),
                     Some(Err(e)) => {
-                        tracing::warn!(offset = r.offset, error = %e, "unreadable offset value in __consumer_offsets skipped")
-                    }
-                },
-                RecordKey::Group { group } => {
-                    match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
-                        None => out.push(StoredRecord::Group(group, None)),
-                        Some(Ok(v)) => out.push(StoredRecord::Group(group, Some(v))),
-                        Some(Err(e)) => {
-                            tracing::warn!(offset = r.offset, error = %e, "unreadable group value in __consumer_offsets skipped")
-                        }
+                        tracing::warn!(offset = r.offset, error = %e, "unreadable group value in __consumer_offsets skipped")
                     }
                 }
             }

@@ -198,10 +198,12 @@ fn refresh_gauges(b: &Broker) {
     m.fenced_brokers.set(only_active(fenced));
     m.active_brokers
         .set(only_active(image.brokers.len() as i64 - fenced));
+    refresh_txn_gauges(b);
     m.log_size.reset();
     m.log_end_offset.reset();
     m.log_start_offset.reset();
     m.log_segments.reset();
+    m.lso_lag.reset();
     for p in b.replicas.all() {
         let part = p.tp.partition.to_string();
         let labels = [p.tp.topic.as_str(), part.as_str()];
@@ -217,7 +219,48 @@ fn refresh_gauges(b: &Broker) {
         if let Ok(n) = p.with_log(|l| Ok(l.segment_count())) {
             m.log_segments.with_label_values(&labels).set(n as i64);
         }
+        // Only the leader's last stable offset is served to consumers.
+        if p.is_leader() {
+            if let Ok(lso) = p.last_stable_offset() {
+                m.lso_lag
+                    .with_label_values(&labels)
+                    .set((p.high_watermark().0 - lso.0).max(0));
+            }
+        }
     }
+}
+
+/// The transaction coordinator's gauges: ids by state (every state reported, 0 included, so
+/// a dashboard's series never vanish) and transactions open past their timeout.
+fn refresh_txn_gauges(b: &Broker) {
+    use crate::txn::state::TxnState;
+    let m = &b.metrics;
+    let now = crate::time::now_ms();
+    let mut by_state = std::collections::BTreeMap::new();
+    let mut past_timeout = 0;
+    for d in b.txns.transactions() {
+        let md = d.metadata;
+        *by_state.entry(md.state).or_insert(0i64) += 1;
+        let open = matches!(
+            md.state,
+            TxnState::Ongoing
+                | TxnState::PrepareCommit
+                | TxnState::PrepareAbort
+                | TxnState::PrepareEpochFence
+        );
+        if open
+            && md.txn_start_ms >= 0
+            && now.saturating_sub(md.txn_start_ms) > i64::from(md.txn_timeout_ms)
+        {
+            past_timeout += 1;
+        }
+    }
+    for s in TxnState::ALL {
+        m.txn_ids
+            .with_label_values(&[s.name()])
+            .set(by_state.get(&s).copied().unwrap_or(0));
+    }
+    m.txn_open_past_timeout.set(past_timeout);
 }
 
 async fn quorum(State(b): State<Arc<Broker>>) -> Json<crate::controller::raft::QuorumStatus> {

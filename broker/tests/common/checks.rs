@@ -45,6 +45,26 @@ pub fn try_call<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
     R::decode(&mut b, version).ok()
 }
 
+/// Sends one request, again while the answer's `code` is COORDINATOR_LOAD_IN_PROGRESS (14) or
+/// COORDINATOR_NOT_AVAILABLE (15) (a coordinator still loading or its topic being created),
+/// for at most 30 s; the last answer either way.
+pub fn call_retrying<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
+    addr: &str,
+    key: ApiKey,
+    version: i16,
+    req: &Q,
+    code: impl Fn(&R) -> i16,
+) -> R {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r: R = try_call(addr, key, version, req).expect("answer");
+        if ![14, 15].contains(&code(&r)) || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn partition_info(b: &BrokerProc, topic: &str) -> Option<PartInfo> {
     partition_info_at(&b.bootstrap, topic)
 }

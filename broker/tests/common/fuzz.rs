@@ -199,6 +199,35 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             RequestKind::OffsetFetch(Default::default()),
         ),
         (
+            ApiKey::TxnOffsetCommit,
+            RequestKind::TxnOffsetCommit(Default::default()),
+        ),
+        (
+            ApiKey::AddPartitionsToTxn,
+            RequestKind::AddPartitionsToTxn(Default::default()),
+        ),
+        (
+            ApiKey::AddOffsetsToTxn,
+            RequestKind::AddOffsetsToTxn(Default::default()),
+        ),
+        (ApiKey::EndTxn, RequestKind::EndTxn(Default::default())),
+        (
+            ApiKey::WriteTxnMarkers,
+            RequestKind::WriteTxnMarkers(Default::default()),
+        ),
+        (
+            ApiKey::DescribeProducers,
+            RequestKind::DescribeProducers(Default::default()),
+        ),
+        (
+            ApiKey::DescribeTransactions,
+            RequestKind::DescribeTransactions(Default::default()),
+        ),
+        (
+            ApiKey::ListTransactions,
+            RequestKind::ListTransactions(Default::default()),
+        ),
+        (
             ApiKey::FindCoordinator,
             RequestKind::FindCoordinator(Default::default()),
         ),

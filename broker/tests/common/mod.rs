@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod batches;
 pub mod checks;
 pub mod fuzz;
 pub mod ports;

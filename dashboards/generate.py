@@ -497,6 +497,21 @@ def brokers():
             timeseries("Produce requests",
                        [target(f'sum by (instance) (rate(kafka_network_requestmetrics_requests_total{{{B},request="Produce"}}[{RATE}]))',
                                "{{instance}}")], unit="reqps"),
+            row("Transactions"),
+            timeseries("Transactional ids by state",
+                       [target(f"sum by (state) (rill_transaction_coordinator_transactional_ids{{{B}}})",
+                               "{{state}}")],
+                       desc="Ids the transaction coordinators hold, by Kafka's state names; Ongoing is open now."),
+            timeseries("Open transactions past their timeout",
+                       [target(f"sum by (instance) (rill_transaction_coordinator_open_past_timeout{{{B}}})",
+                               "{{instance}}")],
+                       desc="The coordinator aborts these within transaction.abort.timed.out.transaction.cleanup.interval.ms; "
+                            "a count that stays up means their abort cannot be written."),
+            timeseries("Last stable offset lag (top 10 partitions)",
+                       [target(f"topk(10, rill_log_last_stable_offset_lag{{{B}}})", "{{topic}}-{{partition}}")],
+                       desc="High watermark minus last stable offset: records read_committed consumers cannot read yet "
+                            "because a transaction before them is open. A partition that stays up may hold a hanging "
+                            "transaction (rill transactions find-hanging)."),
         ],
         [INSTANCE_VAR],
     )

@@ -17,6 +17,7 @@ mod leaders;
 mod ops;
 mod reassign;
 mod topics;
+mod transactions;
 mod users;
 
 use std::process::ExitCode;
@@ -62,6 +63,9 @@ enum Command {
     Users(users::UsersArgs),
     /// Add, remove and list ACLs (like kafka-acls.sh).
     Acls(acls::AclsArgs),
+    /// List and describe transactions and producers, find and abort hanging transactions
+    /// (like kafka-transactions.sh).
+    Transactions(transactions::TransactionsArgs),
 }
 
 /// Arguments of `rill broker` (kafka-server-start.sh's shape).
@@ -100,6 +104,9 @@ fn main() -> ExitCode {
         Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
         Command::Users(args) => run_admin("users", args.change(), users::run(args)),
         Command::Acls(args) => run_admin("acls", args.change(), acls::run(args)),
+        Command::Transactions(args) => {
+            run_admin("transactions", args.change(), transactions::run(args))
+        }
     }
 }
 

@@ -672,3 +672,62 @@ fn a_killed_bootstrap_broker_is_shown_as_partial() {
         "{m}"
     );
 }
+
+/// A group caught up with everything committed, while a transaction is open on its partition:
+/// the plain lag counts the open transaction's records (the high watermark is past them),
+/// the read_committed lag does not (a read_committed consumer cannot read them yet). After
+/// the commit both count them.
+#[test]
+fn read_committed_lag_stops_at_the_last_stable_offset() {
+    let b = BrokerProc::start(&[
+        "transaction.state.log.num.partitions=3",
+        "offsets.topic.num.partitions=3",
+    ]);
+    let c = console_every(&b.bootstrap, "300");
+    create(&c, "txn-lag", 1);
+    produce(&b.bootstrap, "txn-lag", 1, 10, None);
+    commit(&b.bootstrap, "txn-lag-g", "txn-lag", &[(0, 10)]);
+
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("transactional.id", "txn-lag-producer")
+        .create()
+        .expect("producer");
+    let t = Duration::from_secs(30);
+    p.init_transactions(t).expect("init");
+    p.begin_transaction().expect("begin");
+    for i in 0..5 {
+        p.send(
+            BaseRecord::<str, str>::to("txn-lag")
+                .partition(0)
+                .payload(&format!("t{i}")),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
+    }
+    p.flush(t).expect("flush");
+
+    let open = wait_for(30, "the open transaction in the console", || {
+        let g = group(&c, "txn-lag-g");
+        let pl = partition(&g, "txn-lag", 0).clone();
+        (pl["end"] == 15 && pl["stable_end"] == 10).then_some(pl)
+    });
+    assert_eq!(open["lag"], 5, "{open}");
+    assert_eq!(open["stable_lag"], 0, "{open}");
+    let page = c.get("/groups/txn-lag-g").body;
+    assert!(
+        page.contains("class=\"stable-lag\" data-stable-end=\"10\">0<"),
+        "{page}"
+    );
+
+    p.commit_transaction(t).expect("commit");
+    let done = wait_for(30, "the committed transaction in the console", || {
+        let g = group(&c, "txn-lag-g");
+        let pl = partition(&g, "txn-lag", 0).clone();
+        // The marker takes an offset: the end and the last stable offset are both 16.
+        (pl["stable_end"] == 16).then_some(pl)
+    });
+    assert_eq!(done["end"], 16, "{done}");
+    assert_eq!(done["lag"], 6, "{done}");
+    assert_eq!(done["stable_lag"], 6, "{done}");
+}

@@ -411,6 +411,18 @@ impl Cluster {
         partitions: &[TopicPartition],
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, ListedOffset>, ClientError> {
+        self.list_offsets_isolated(partitions, spec, false).await
+    }
+
+    /// [`Cluster::list_offsets`] with an isolation level: `read_committed` makes Latest the
+    /// last stable offset (the end a read_committed consumer sees: no further than the first
+    /// open transaction) and keeps timestamp lookups below it (KIP-98).
+    pub async fn list_offsets_isolated(
+        &self,
+        partitions: &[TopicPartition],
+        spec: OffsetSpec,
+        read_committed: bool,
+    ) -> Result<BTreeMap<TopicPartition, ListedOffset>, ClientError> {
         let deadline = Instant::now() + self.config().request_timeout;
         let mut out = BTreeMap::new();
         let mut todo: Vec<TopicPartition> = partitions.to_vec();
@@ -456,6 +468,7 @@ impl Cluster {
                 }
                 let req = ListOffsetsRequest::default()
                     .with_replica_id(BrokerId(-1))
+                    .with_isolation_level(i8::from(read_committed))
                     .with_topics(
                         topics
                             .into_iter()

@@ -391,9 +391,19 @@ impl Cluster {
     /// COORDINATOR_NOT_AVAILABLE and other retriable answers are retried until the request
     /// timeout passes (the offsets topic may still be being created).
     pub async fn coordinator(&self, group: &str) -> Result<i32, ClientError> {
+        self.coordinator_of(group, 0).await
+    }
+
+    /// The node coordinating transactional id `id` (FindCoordinator key type 1), retried as
+    /// [`Cluster::coordinator`] is (`__transaction_state` may still be being created).
+    pub async fn transaction_coordinator(&self, id: &str) -> Result<i32, ClientError> {
+        self.coordinator_of(id, 1).await
+    }
+
+    async fn coordinator_of(&self, group: &str, key_type: i8) -> Result<i32, ClientError> {
         let deadline = Instant::now() + self.config.request_timeout;
         loop {
-            match self.find_coordinator_once(group).await {
+            match self.find_coordinator_once(group, key_type).await {
                 Ok(node) => return Ok(node),
                 Err(e @ ClientError::Kafka { .. })
                     if e.is_retriable() && Instant::now() + RETRY_BACKOFF < deadline =>
@@ -406,13 +416,13 @@ impl Cluster {
         }
     }
 
-    async fn find_coordinator_once(&self, group: &str) -> Result<i32, ClientError> {
+    async fn find_coordinator_once(&self, group: &str, key_type: i8) -> Result<i32, ClientError> {
         let key = StrBytes::from_string(group.to_string());
         let mut conn = self.any_connection().await?;
         let version = conn.version_for::<FindCoordinatorRequest>()?;
         let (node_id, host, port) = if version >= 4 {
             let req = FindCoordinatorRequest::default()
-                .with_key_type(0)
+                .with_key_type(key_type)
                 .with_coordinator_keys(vec![key]);
             let resp = conn.send_version(req, version).await?;
             let c = resp
@@ -427,7 +437,10 @@ impl Cluster {
             ClientError::check(c.error_code, c.error_message.as_deref())?;
             (c.node_id.0, c.host.to_string(), c.port)
         } else {
-            let req = FindCoordinatorRequest::default().with_key(key);
+            // Key type 1 needs v1+; a v0-only broker has no transactions either.
+            let req = FindCoordinatorRequest::default()
+                .with_key(key)
+                .with_key_type(key_type);
             let resp = conn.send_version(req, version).await?;
             ClientError::check(resp.error_code, resp.error_message.as_deref())?;
             (resp.node_id.0, resp.host.to_string(), resp.port)

@@ -28,6 +28,7 @@ mod reassign;
 pub mod records;
 pub mod resource;
 pub mod security;
+mod transactions;
 pub mod users;
 
 pub use acls::{Acl, AclFilter};
@@ -44,3 +45,8 @@ pub use error::{error_name, ClientError};
 pub use groups::{decode_assignment, CommittedOffset, GroupDescription, GroupListing, GroupMember};
 pub use leaders::{ElectionKind, ElectionResult};
 pub use reassign::{OngoingReassignment, PartitionResult};
+pub use transactions::{
+    AbortSpec, ActiveProducer, HangingScope, HangingTransaction, TransactionDescription,
+    TransactionFilter, TransactionListing, DEFAULT_MAX_TRANSACTION_TIMEOUT_MS,
+    MAX_PARTITIONS_PER_REQUEST,
+};

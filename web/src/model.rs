@@ -241,6 +241,13 @@ pub struct PartitionLag {
     pub log_start: i64,
     /// Messages behind (≥ 0) counted from `basis`; -1 when unknown.
     pub lag: i64,
+    /// The partition's last stable offset (the end a read_committed consumer sees: it stops
+    /// at the first open transaction); -1 when unknown.
+    pub stable_end: i64,
+    /// Messages a read_committed consumer is behind (the last stable offset minus the
+    /// committed offset, from `basis`); -1 when unknown. Below `lag` while transactions are
+    /// open: their records cannot be read yet, so they are not counted against the group.
+    pub stable_lag: i64,
     /// What `lag` counts from.
     pub basis: LagBasis,
     /// Time lag in seconds, `None` when it could not be measured.
@@ -545,6 +552,15 @@ impl PartitionLag {
             _ if self.lag < 0 => "unknown".into(),
             LagBasis::LogStart => format!("{} (no commit: from log start)", self.lag),
             LagBasis::Committed | LagBasis::Unknown => self.lag.to_string(),
+        }
+    }
+
+    /// The read_committed lag, or `unknown`.
+    pub fn stable_lag_text(&self) -> String {
+        if self.stable_lag < 0 {
+            "unknown".into()
+        } else {
+            self.stable_lag.to_string()
         }
     }
 

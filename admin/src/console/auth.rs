@@ -264,10 +264,14 @@ pub fn allowed(role: Role, path: &str) -> bool {
         Role::Admin => true,
         Role::Viewer => false,
         // Security (ACLs, SCRAM users) is the admin's: an operator could grant themselves
-        // anything through it.
+        // anything through it. So is aborting a transaction: it discards another
+        // application's writes for good.
         Role::Operator => {
             let under = |area: &str| path == area || path.starts_with(&format!("{area}/"));
-            !(path.ends_with("/delete") || under("/acls") || under("/users"))
+            !(path.ends_with("/delete")
+                || under("/acls")
+                || under("/users")
+                || under("/transactions"))
         }
     }
 }

@@ -223,7 +223,9 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
 
 /// The routes.
 fn router(console: Arc<state::Console>) -> Router {
-    use pages::{acls, audit, brokers, elect, groups, overview, reassign, topic, topics, users};
+    use pages::{
+        acls, audit, brokers, elect, groups, overview, reassign, topic, topics, transactions, users,
+    };
     Router::new()
         .route("/", get(overview::show))
         .route("/topics", get(topics::list).post(topics::create))
@@ -246,6 +248,8 @@ fn router(console: Arc<state::Console>) -> Router {
         .route("/users", get(users::list).post(users::upsert))
         .route("/users/{name}/delete", post(users::delete))
         .route("/audit", get(audit::show))
+        .route("/transactions", get(transactions::show))
+        .route("/transactions/abort", post(transactions::abort))
         .route("/reassign", get(reassign::show))
         .route("/reassign/plan", post(reassign::generate))
         .route("/reassign/execute", post(reassign::execute))

@@ -523,6 +523,8 @@ mod tests {
                     end: 100 + lag,
                     log_start: 0,
                     lag,
+                    stable_end: 100 + lag,
+                    stable_lag: lag,
                     basis: LagBasis::Committed,
                     lag_seconds: None,
                     lag_seconds_method: None,

@@ -2,10 +2,13 @@
 //! binary against them (the approach of broker/tests/common/mod.rs).
 #![allow(dead_code)]
 
+#[path = "../../../broker/tests/common/batches.rs"]
+pub mod batches;
 pub mod cluster;
 pub mod console;
 #[path = "../../../broker/tests/common/ports.rs"]
 pub mod ports;
+pub mod txn;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

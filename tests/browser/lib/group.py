@@ -12,13 +12,17 @@ from tests/interop/requirements.txt).
       commits offsets of TOPIC's partition 0 for GROUP (no membership, like a simple
       consumer) from START, advancing RATE per second, every 250 ms for SECONDS; prints
       `paced N` with the last offset committed, then exits 0.
+  group.py txn BOOTSTRAP TRANSACTIONAL_ID TOPIC TIMEOUT_MS
+      a transactional producer (transaction.timeout.ms = TIMEOUT_MS) that opens a
+      transaction, writes 3 records to TOPIC's partition 0, prints `open`, and
+      leaves the transaction open until stdin is closed; then exits 0 without ending it.
 """
 
 import json
 import select
 import sys
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 
@@ -82,6 +86,22 @@ def pace(bootstrap, group, topic, start, rate, seconds):
     print("paced", offset, flush=True)
 
 
+def txn(bootstrap, transactional_id, topic, timeout_ms):
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=timeout_ms,
+    )
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(3):
+        producer.send(topic, value=f"open-{i}".encode(), partition=0)
+    producer.flush()
+    print("open", flush=True)
+    sys.stdin.read()
+    producer.close(timeout=0)
+
+
 def main(argv):
     if argv[1] == "member":
         member(argv[2], argv[3], argv[4], json.loads(argv[5]))
@@ -89,6 +109,8 @@ def main(argv):
         committed(argv[2], argv[3])
     elif argv[1] == "pace":
         pace(argv[2], argv[3], argv[4], int(argv[5]), float(argv[6]), float(argv[7]))
+    elif argv[1] == "txn":
+        txn(argv[2], argv[3], argv[4], int(argv[5]))
     else:
         sys.exit(f"unknown command {argv[1]}")
 

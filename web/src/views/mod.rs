@@ -13,6 +13,7 @@ mod overview;
 pub mod reassign;
 mod topic;
 mod topics;
+mod transactions;
 mod users;
 
 pub use acls::*;
@@ -25,6 +26,7 @@ pub use messages::*;
 pub use overview::*;
 pub use topic::*;
 pub use topics::*;
+pub use transactions::*;
 pub use users::*;
 
 use askama::Template;

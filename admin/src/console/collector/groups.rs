@@ -167,6 +167,8 @@ pub(super) async fn collect_groups(
                         end: -1,
                         log_start: -1,
                         lag: -1,
+                        stable_end: -1,
+                        stable_lag: -1,
                         basis: LagBasis::Unknown,
                         lag_seconds: None,
                         lag_seconds_method: None,
@@ -221,6 +223,8 @@ pub(super) async fn collect_groups(
             );
             let lag_seconds = time_lag.map(|(s, _)| s);
             let (status, reason) = window.status(lag_seconds, has_members, &th);
+            let stable_end = offsets.stable.get(&tp).copied();
+            let stable = partition_lag(c, Some(start), stable_end);
             partitions.push(PartitionLag {
                 topic: tp.topic.clone(),
                 partition: tp.partition,
@@ -228,6 +232,8 @@ pub(super) async fn collect_groups(
                 end,
                 log_start: start,
                 lag: messages,
+                stable_end: stable_end.unwrap_or(-1),
+                stable_lag: stable.messages.unwrap_or(-1),
                 basis: lag.basis,
                 lag_seconds,
                 lag_seconds_method: time_lag.map(|(_, m)| m),

@@ -1,4 +1,5 @@
-//! One cycle's offset reads: every partition's log start and end, leader by leader.
+//! One cycle's offset reads: every partition's log start, end (high watermark) and last stable
+//! offset, leader by leader.
 
 use super::*;
 
@@ -7,6 +8,9 @@ use super::*;
 pub(super) struct Offsets {
     pub(super) earliest: BTreeMap<TopicPartition, i64>,
     pub(super) latest: BTreeMap<TopicPartition, i64>,
+    /// Last stable offsets (Latest under read_committed): where a read_committed consumer's
+    /// end is. Absent when that read failed (the figures built on it are then unknown).
+    pub(super) stable: BTreeMap<TopicPartition, i64>,
     /// Why a partition's offsets are missing.
     pub(super) missing: BTreeMap<TopicPartition, String>,
 }
@@ -89,6 +93,21 @@ async fn offsets_of(
             }
             for (tp, o) in latest {
                 out.latest.insert(tp, o.offset);
+            }
+            // Separate and not fatal: a failure leaves only the read_committed figures unknown.
+            match cluster
+                .list_offsets_isolated(tps, OffsetSpec::Latest, true)
+                .await
+            {
+                Ok(stable) => {
+                    for (tp, o) in stable {
+                        out.stable.insert(tp, o.offset);
+                    }
+                }
+                Err(e) => {
+                    history.failed("ListOffsets");
+                    tracing::debug!(error = %e, "last stable offsets not read");
+                }
             }
             Ok(())
         }

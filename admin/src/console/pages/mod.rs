@@ -12,6 +12,7 @@ pub mod overview;
 pub mod reassign;
 pub mod topic;
 pub mod topics;
+pub mod transactions;
 pub mod users;
 
 use serde::Serialize;

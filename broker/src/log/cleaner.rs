@@ -4,8 +4,8 @@
 //! One pass (`PartitionLog::compact`):
 //!
 //! 1. The cleanable range is the closed segments (never the active one) up to the first dirty
-//!    segment holding a record newer than `min.compaction.lag.ms` (Kafka's
-//!    "first uncleanable offset", at segment granularity).
+//!    segment holding a record newer than `min.compaction.lag.ms` and the segment holding the
+//!    first unstable offset (Kafka's "first uncleanable offset", at segment granularity).
 //! 2. The pass runs only when the dirty bytes (segments holding offsets at or past the cleaner
 //!    checkpoint, `cleaner-offset-checkpoint` in the partition directory) are at least
 //!    `min.cleanable.dirty.ratio` of the range's bytes.
@@ -15,12 +15,29 @@
 //!    maxTimestamp is older than `delete.retention.ms`. Offsets never change: readers see gaps.
 //! 5. The checkpoint moves to the end of the range.
 //!
-//! Kept as they are, byte for byte: control batches, batches of transactional producers, and
-//! the last five batches (`CACHED_BATCHES`) of every idempotent producer, so the producer state
-//! rebuilt from batch headers at the next open matches the in-memory one (Kafka instead keeps
-//! the headers of emptied batches). Records without a key are kept (Kafka drops them; such
-//! records can only predate the topic becoming compacted). A batch that cannot be decoded is
-//! kept and contributes no keys.
+//! Transactions follow Kafka's cleaner rules:
+//!
+//! - The range never reaches an open transaction: it ends before the segment holding the log's
+//!   first unstable offset, so every transactional batch in it belongs to a decided
+//!   transaction (its marker may lie past the range).
+//! - Records of aborted transactions (a producer's batches inside an aborted range of the
+//!   `.txnindex`) add nothing to the map and are removed; records of committed transactions
+//!   compete by key like any other.
+//! - A marker stays while any batch of the transaction it ends is still in the log, so a
+//!   rebuild never sees transaction data without its end (which would hold the last stable
+//!   offset forever). Once its transaction's data is gone it is removed when its timestamp is
+//!   older than `delete.retention.ms`, the tombstones' rule (Kafka counts that time from the
+//!   pass that first found the marker removable; a consumer that read the data is given the
+//!   same grace either way).
+//! - After a pass that removed transactional data or markers, every segment's `.txnindex` is
+//!   rebuilt by the same replay open does, so the index and a later open always agree.
+//!
+//! Kept as they are, byte for byte: the last five batches (`CACHED_BATCHES`) of every producer
+//! and its last marker, so the producer state rebuilt from the log at the next open (sequences,
+//! producer epoch, coordinator epoch) matches the in-memory one (Kafka instead keeps the
+//! headers of emptied batches and producer-state snapshots). Records without a key are kept
+//! (Kafka drops them; such records can only predate the topic becoming compacted). A batch
+//! that cannot be decoded is kept and contributes no keys.
 //!
 //! Rewritten batches are re-encoded with `kafka-protocol`'s encoder in the batch's codec, with
 //! each kept record's offset, timestamp, key, value and headers, the batch's producer id and
@@ -46,6 +63,7 @@ use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::batch::{self, BatchHeader, BatchRef, CRC_START};
 use super::checkpoint;
+use super::control;
 use super::error::LogError;
 use super::producer_state::CACHED_BATCHES;
 use super::segment::Segment;
@@ -70,7 +88,8 @@ pub struct CleanStats {
     pub bytes_before: u64,
     /// Their size after it (0 for a deleted one).
     pub bytes_after: u64,
-    /// Records removed: superseded values and expired tombstones.
+    /// Records removed: superseded values, expired tombstones, records of aborted
+    /// transactions and markers.
     pub records_removed: u64,
 }
 
@@ -98,8 +117,37 @@ struct Context {
     latest: HashMap<Box<[u8]>, i64>,
     /// Base offsets of batches that must stay byte for byte (producer state).
     protected: HashSet<i64>,
-    /// Tombstones in batches with a maxTimestamp below this are removed.
+    /// Tombstones and markers in batches with a maxTimestamp below this are removed.
     tombstone_horizon: i64,
+    /// The log's aborted transactions.
+    aborted: AbortedRanges,
+}
+
+/// The aborted transactions of the whole log (every segment's `.txnindex`), per producer:
+/// `(first offset, marker offset)` in increasing order. As large as the indexes themselves.
+struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedRanges {
+    /// Whether `offset`, a batch of `producer_id`, lies in one of its aborted transactions.
+    fn contains(&self, producer_id: i64, offset: i64) -> bool {
+        let Some(ranges) = self.0.get(&producer_id) else {
+            return false;
+        };
+        // The last range starting at or before `offset` is the only candidate.
+        let i = ranges.partition_point(|&(first, _)| first <= offset);
+        i > 0 && ranges.get(i - 1).is_some_and(|&(_, last)| offset <= last)
+    }
+}
+
+/// What the pass learns as it walks the range in offset order.
+#[derive(Default)]
+struct PassState {
+    /// Producers whose current transaction has a batch kept by this pass: the marker ending
+    /// it must stay.
+    retained: HashSet<i64>,
+    /// Whether a transactional batch or a marker was removed or rewritten (the `.txnindex`
+    /// files are then rebuilt).
+    txn_changed: bool,
 }
 
 impl PartitionLog {
@@ -112,7 +160,9 @@ impl PartitionLog {
         }
         let closed = self.segments.len().saturating_sub(1);
         let first_dirty = self.first_dirty_offset()?;
-        let end = self.cleanable_end(closed, first_dirty, now_ms);
+        let end = self
+            .cleanable_end(closed, first_dirty, now_ms)
+            .min(self.stable_end(closed));
         let range = self.segments.get(..end).unwrap_or_default();
         let total: u64 = range.iter().map(|s| s.size).sum();
         let dirty: u64 = range
@@ -132,11 +182,14 @@ impl PartitionLog {
             return Ok(CleanStats::default());
         };
 
+        let aborted = self.aborted_ranges();
         let context = Context {
-            latest: self.build_offset_map(end)?,
+            latest: self.build_offset_map(end, &aborted)?,
             protected: self.protected_batches()?,
             tombstone_horizon: now_ms.saturating_sub(self.config.delete_retention_ms),
+            aborted,
         };
+        let mut state = PassState::default();
         let interval = self.config.index_interval_bytes;
         let mut stats = CleanStats::default();
         let mut deleted_any = false;
@@ -146,7 +199,7 @@ impl PartitionLog {
                 break;
             };
             let before = segment.size;
-            let outcome = match clean_segment(segment, &context) {
+            let outcome = match clean_segment(segment, &context, &mut state) {
                 Ok(o) => o,
                 Err(e) => {
                     remove_if_exists(&segment.cleaned_path())?;
@@ -182,6 +235,9 @@ impl PartitionLog {
         }
         if deleted_any {
             checkpoint::sync_dir(&self.dir)?;
+        }
+        if state.txn_changed {
+            self.rebuild_txn_indexes()?;
         }
         write_cleaner_checkpoint(&self.dir, end_offset)?;
         if stats.segments_cleaned > 0 {
@@ -233,10 +289,57 @@ impl PartitionLog {
             .unwrap_or(closed)
     }
 
-    /// Key → offset of its latest record over the first `end` segments. Control and
-    /// transactional batches, records without a key and batches that cannot be decoded add
-    /// nothing.
-    fn build_offset_map(&self, end: usize) -> Result<HashMap<Box<[u8]>, i64>, LogError> {
+    /// Index of the first segment holding the first unstable offset (or `closed` when no
+    /// transaction is open): data of an open transaction is never cleaned, and no key it
+    /// holds may supersede an older record yet.
+    fn stable_end(&self, closed: usize) -> usize {
+        let Some(unstable) = self.producers.first_unstable_offset() else {
+            return closed;
+        };
+        self.segments
+            .iter()
+            .take(closed)
+            .position(|s| s.next_offset > unstable)
+            .unwrap_or(closed)
+    }
+
+    /// The aborted transactions of every segment's `.txnindex`.
+    fn aborted_ranges(&self) -> AbortedRanges {
+        let mut ranges: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for segment in &self.segments {
+            for e in segment.txn_index().entries() {
+                ranges
+                    .entry(e.producer_id.0)
+                    .or_default()
+                    .push((e.first_offset.0, e.last_offset.0));
+            }
+        }
+        for list in ranges.values_mut() {
+            list.sort_unstable();
+        }
+        AbortedRanges(ranges)
+    }
+
+    /// Rebuilds every segment's `.txnindex` from a replay of the cleaned log, so the entries
+    /// are exactly what the next open will find (an aborted transaction whose data is all
+    /// gone has none; one with a batch left starts at that batch).
+    fn rebuild_txn_indexes(&mut self) -> Result<(), LogError> {
+        let replayed = self.replay_all()?;
+        debug_assert_eq!(replayed.aborted.len(), self.segments.len());
+        for (segment, entries) in self.segments.iter_mut().zip(replayed.aborted) {
+            segment.set_txn_entries(entries)?;
+        }
+        Ok(())
+    }
+
+    /// Key → offset of its latest record over the first `end` segments. Control batches,
+    /// batches of aborted transactions, records without a key and batches that cannot be
+    /// decoded add nothing.
+    fn build_offset_map(
+        &self,
+        end: usize,
+        aborted: &AbortedRanges,
+    ) -> Result<HashMap<Box<[u8]>, i64>, LogError> {
         let mut latest: HashMap<Box<[u8]>, i64> = HashMap::new();
         for segment in self.segments.iter().take(end) {
             let mut reader = segment.reader(CHUNK);
@@ -244,7 +347,9 @@ impl PartitionLog {
             while let Some(h) = reader.header(pos)? {
                 let size = h.total_size();
                 pos += size as u64;
-                if h.is_control() || h.is_transactional() {
+                if h.is_control()
+                    || (h.is_transactional() && aborted.contains(h.producer_id, h.base_offset))
+                {
                     continue;
                 }
                 let bytes = reader.bytes(pos - size as u64, size)?.ok_or_else(|| {
@@ -267,15 +372,20 @@ impl PartitionLog {
         Ok(latest)
     }
 
-    /// Base offsets of the last `CACHED_BATCHES` batches of every idempotent producer in the
-    /// whole log: what the producer state rebuilt at open is made of.
+    /// Base offsets of the last `CACHED_BATCHES` data batches of every producer in the whole
+    /// log and of its last marker: what the producer state rebuilt at open is made of
+    /// (sequences come from data batches; the producer and coordinator epochs a marker set
+    /// from the last marker).
     fn protected_batches(&self) -> Result<HashSet<i64>, LogError> {
         let mut per_producer: HashMap<i64, VecDeque<i64>> = HashMap::new();
+        let mut last_marker: HashMap<i64, i64> = HashMap::new();
         for segment in &self.segments {
             let mut reader = segment.reader(CHUNK);
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
-                if h.has_producer_id() {
+                if h.has_producer_id() && h.is_control() {
+                    last_marker.insert(h.producer_id, h.base_offset);
+                } else if h.has_producer_id() {
                     let batches = per_producer.entry(h.producer_id).or_default();
                     batches.push_back(h.base_offset);
                     if batches.len() > CACHED_BATCHES {
@@ -285,14 +395,22 @@ impl PartitionLog {
                 pos += h.total_size() as u64;
             }
         }
-        Ok(per_producer.into_values().flatten().collect())
+        Ok(per_producer
+            .into_values()
+            .flatten()
+            .chain(last_marker.into_values())
+            .collect())
     }
 }
 
 /// Cleans one segment into its `cleaned_path()`. The file is only created at the first batch
 /// that changes (the batches before it are copied then), so a segment with nothing to remove
 /// costs no writes.
-fn clean_segment(segment: &Segment, context: &Context) -> Result<Outcome, LogError> {
+fn clean_segment(
+    segment: &Segment,
+    context: &Context,
+    state: &mut PassState,
+) -> Result<Outcome, LogError> {
     let mut out: Option<BufWriter<File>> = None;
     let mut written = 0u64;
     let mut removed = 0u64;
@@ -303,7 +421,10 @@ fn clean_segment(segment: &Segment, context: &Context) -> Result<Outcome, LogErr
         let bytes = reader
             .bytes(pos, size)?
             .ok_or_else(|| LogError::Corrupted(format!("partial batch at byte {pos}")))?;
-        let decision = decide(&h, bytes, context, segment);
+        let decision = decide(&h, bytes, context, state, segment);
+        if h.is_transactional() && !matches!(decision, Decision::Keep) {
+            state.txn_changed = true;
+        }
         if out.is_none() && !matches!(decision, Decision::Keep) {
             let mut w = BufWriter::with_capacity(CHUNK, File::create(segment.cleaned_path())?);
             copy_prefix(segment, pos, &mut w)?;
@@ -337,21 +458,54 @@ fn clean_segment(segment: &Segment, context: &Context) -> Result<Outcome, LogErr
     })
 }
 
-/// Decides the fate of one stored batch (see the module docs for the rules).
-fn decide(h: &BatchHeader, bytes: &[u8], context: &Context, segment: &Segment) -> Decision {
-    if h.is_control()
-        || h.is_transactional()
-        || (h.has_producer_id() && context.protected.contains(&h.base_offset))
-    {
-        return Decision::Keep;
-    }
-    let Some(records) = decode(h, bytes) else {
-        return Decision::Keep;
-    };
+/// Decides the fate of one stored batch (see the module docs for the rules), noting in `state`
+/// which producers keep data of their current transaction.
+fn decide(
+    h: &BatchHeader,
+    bytes: &[u8],
+    context: &Context,
+    state: &mut PassState,
+    segment: &Segment,
+) -> Decision {
     let batch_time = if h.max_timestamp >= 0 {
         h.max_timestamp
     } else {
         segment.largest_timestamp()
+    };
+    if h.is_control() {
+        // The transaction this marker ends had data kept, or the marker is not one of
+        // ours, or it is the producer's last, or it is too recent: it stays.
+        let had_data = state.retained.remove(&h.producer_id);
+        let removable = h.has_producer_id()
+            && !had_data
+            && !context.protected.contains(&h.base_offset)
+            && batch_time < context.tombstone_horizon
+            && control::decode(bytes).is_some();
+        return if removable {
+            Decision::Drop { removed: 1 }
+        } else {
+            Decision::Keep
+        };
+    }
+    let decision = decide_data(h, bytes, context, batch_time);
+    if h.is_transactional() && !matches!(decision, Decision::Drop { .. }) {
+        state.retained.insert(h.producer_id);
+    }
+    decision
+}
+
+/// `decide` for a data batch.
+fn decide_data(h: &BatchHeader, bytes: &[u8], context: &Context, batch_time: i64) -> Decision {
+    if h.has_producer_id() && context.protected.contains(&h.base_offset) {
+        return Decision::Keep;
+    }
+    if h.is_transactional() && context.aborted.contains(h.producer_id, h.base_offset) {
+        return Decision::Drop {
+            removed: u64::try_from(h.record_count).unwrap_or(0),
+        };
+    }
+    let Some(records) = decode(h, bytes) else {
+        return Decision::Keep;
     };
     let tombstones_expired = batch_time < context.tombstone_horizon;
     let kept: Vec<&Record> = records

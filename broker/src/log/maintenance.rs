@@ -6,6 +6,7 @@ use super::control::MAX_CONTROL_BATCH_BYTES;
 use super::error::LogError;
 use super::producer_state::ProducerStateManager;
 use super::segment::Segment;
+use super::txn_index::AbortedTxn;
 use super::{PartitionLog, CLEAN_SHUTDOWN_FILE};
 use crate::types::Offset;
 
@@ -225,8 +226,17 @@ impl PartitionLog {
     /// `.txnindex` files were cut at the same offset and stay as they are (a replay from a
     /// retained start could only differ in first offsets below the log start).
     fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
+        self.producers = self.replay_all()?.producers;
+        Ok(())
+    }
+
+    /// Replays every batch (headers, and the record of each marker) as open does: the
+    /// producer state it yields and each segment's aborted transactions, in segment order.
+    pub(super) fn replay_all(&self) -> Result<Replayed, LogError> {
         let mut producers = ProducerStateManager::new();
+        let mut aborted = Vec::with_capacity(self.segments.len());
         for segment in &self.segments {
+            let mut entries = Vec::new();
             let mut reader = segment.reader(64 << 10);
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
@@ -235,12 +245,19 @@ impl PartitionLog {
                 } else {
                     None
                 };
-                // The aborted entries are already in the (cut) txn indexes.
-                let _ = producers.replay(&h, control);
+                entries.extend(producers.replay(&h, control));
                 pos += h.total_size() as u64;
             }
+            aborted.push(entries);
         }
-        self.producers = producers;
-        Ok(())
+        Ok(Replayed { producers, aborted })
     }
+}
+
+/// What replaying the whole log yields.
+pub(super) struct Replayed {
+    /// The producer state, open transactions included.
+    pub producers: ProducerStateManager,
+    /// Each segment's `.txnindex` entries, one list per segment in order.
+    pub aborted: Vec<Vec<AbortedTxn>>,
 }

@@ -17,7 +17,7 @@ use crate::types::{LeaderEpoch, Offset, ProducerId};
 /// A record as a test sees it: offset, key, value.
 type Rec = (i64, Option<String>, Option<String>);
 
-fn compact_config() -> LogConfig {
+pub(super) fn compact_config() -> LogConfig {
     LogConfig {
         segment_bytes: 1024,
         index_interval_bytes: 0,
@@ -35,6 +35,17 @@ fn batch_of(
     compression: Compression,
     producer: Option<(i64, i16, i32)>,
 ) -> Vec<u8> {
+    keyed_batch(recs, ts, compression, producer, false)
+}
+
+/// `batch_of`, transactional when `transactional` (then `producer` must be set).
+pub(super) fn keyed_batch(
+    recs: &[(Option<&str>, Option<&str>)],
+    ts: i64,
+    compression: Compression,
+    producer: Option<(i64, i16, i32)>,
+    transactional: bool,
+) -> Vec<u8> {
     let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
     let records: Vec<Record> = recs
         .iter()
@@ -46,7 +57,7 @@ fn batch_of(
                 k.map(|k| Bytes::from(k.to_string())),
             );
             Record {
-                transactional: false,
+                transactional,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,

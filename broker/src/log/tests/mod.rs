@@ -15,6 +15,7 @@ use crate::types::{LeaderEpoch, Offset};
 mod append_read;
 mod batch_format;
 mod compaction;
+mod compaction_txn;
 mod producers;
 mod recovery;
 mod retention;

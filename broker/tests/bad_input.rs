@@ -655,3 +655,74 @@ fn acks_zero_produce_errors_close_the_connection() {
     s.write_all(&frame(ApiKey::Produce, 9, 1, &req)).expect("w");
     assert_closed(&mut s, "acks=0 produce that failed");
 }
+
+/// CreateTime timestamps over the wire: a batch whose header maxTimestamp is unset (-1, as
+/// sarama 1.22 sends it) is stored with the max its records carry, so ListOffsets by
+/// timestamp finds it; a record two hours ahead of the broker's clock is refused with
+/// INVALID_TIMESTAMP (message.timestamp.after.max.ms, one hour by default) and nothing of it
+/// is stored.
+#[test]
+fn produce_timestamps_are_bounded_and_unset_max_timestamps_recomputed() {
+    let b = BrokerProc::start(&[]);
+    let mut s = connect(&b);
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("times")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &create))
+        .expect("w");
+    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 1);
+    assert_eq!(r.topics[0].error_code, 0);
+
+    // batch(3) stamps every record 1_700_000_000_000; its header max is then unset.
+    let mut unset = batch(3);
+    unset[35..43].copy_from_slice(&(-1i64).to_be_bytes());
+    fix_crc(&mut unset);
+    let p = common::wait_for(10, "the new topic's leader", || {
+        let p = produce(&mut s, "times", 0, 1, unset.clone().freeze(), 2);
+        (p.error_code != 6).then_some(p)
+    });
+    assert_eq!((p.error_code, p.base_offset), (0, 0), "{:?}", p.message);
+    let list = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("times")))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(1_700_000_000_000),
+            ])]);
+    s.write_all(&frame(ApiKey::ListOffsets, 4, 3, &list))
+        .expect("w");
+    let r: ListOffsetsResponse = response(&mut s, ApiKey::ListOffsets, 4, 3);
+    let found = &r.topics[0].partitions[0];
+    assert_eq!(
+        (found.error_code, found.offset, found.timestamp),
+        (0, 0, 1_700_000_000_000),
+        "the records are found by their time"
+    );
+
+    let ahead_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+        + 2 * 3_600_000;
+    let mut ahead = batch(2);
+    for at in [27usize, 35] {
+        ahead[at..at + 8].copy_from_slice(&ahead_ms.to_be_bytes());
+    }
+    fix_crc(&mut ahead);
+    let p = produce(&mut s, "times", 0, 1, ahead.freeze(), 4);
+    assert_eq!(p.error_code, 32, "INVALID_TIMESTAMP");
+    assert!(
+        p.message
+            .as_deref()
+            .is_some_and(|m| m.contains("message.timestamp.after.max.ms")),
+        "{:?}",
+        p.message
+    );
+    // Nothing of it was stored: the next append lands right after the first batch.
+    let p = produce(&mut s, "times", 0, 1, batch(1).freeze(), 5);
+    assert_eq!((p.error_code, p.base_offset), (0, 3));
+}

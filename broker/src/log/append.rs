@@ -103,11 +103,26 @@ impl PartitionLog {
         if self.config.cleanup_compact {
             super::cleaner::check_keys(records, &batches)?;
         }
+        let log_append = self.config.timestamp_type_log_append;
+        // CreateTime batches of clients: bounds checked, unset max timestamps recomputed.
+        let mut fixed_max: Vec<(usize, i64)> = Vec::new();
+        if origin == Origin::Client && !log_append {
+            for (i, b) in batches.iter_mut().enumerate() {
+                let bytes = records
+                    .get(b.position..b.position + b.header.total_size())
+                    .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
+                let bounds = self.config.timestamp_bounds;
+                if let Some(max) = super::timestamps::check_batch(&b.header, bytes, bounds, now_ms)?
+                {
+                    b.header.max_timestamp = max;
+                    fixed_max.push((i, max));
+                }
+            }
+        }
         let record_count: i64 = batches
             .iter()
             .map(|b| i64::from(b.header.record_count))
             .sum();
-        let log_append = self.config.timestamp_type_log_append;
 
         // Sequence checks run against a copy of the producers involved, so a request rejected
         // half way leaves the state untouched.
@@ -169,10 +184,13 @@ impl PartitionLog {
         let last_offset = next - 1;
         self.maybe_roll(records.len(), last_offset, now_ms)?;
         let mut data = records.to_vec();
-        for b in &batches {
+        for (i, b) in batches.iter().enumerate() {
             let slice = data
                 .get_mut(b.position..b.position + b.header.total_size())
                 .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
+            if let Some(&(_, max)) = fixed_max.iter().find(|(at, _)| *at == i) {
+                batch::set_max_timestamp(slice, max)?;
+            }
             batch::set_base_offset(slice, b.header.base_offset)?;
             batch::set_partition_leader_epoch(slice, leader_epoch.0)?;
             if log_append {

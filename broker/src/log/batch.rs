@@ -298,6 +298,13 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Result<(), LogError
     put(batch, 17, &crc.to_be_bytes())
 }
 
+/// Sets a stored batch's maxTimestamp (CreateTime) and recomputes its CRC.
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) -> Result<(), LogError> {
+    put(batch, 35, &max_timestamp.to_be_bytes())?;
+    let crc = crc32c::crc32c(batch.get(CRC_START..).unwrap_or_default());
+    put(batch, 17, &crc.to_be_bytes())
+}
+
 /// The timestamp and offset deltas of one record, the only record fields the log looks into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordPosition {

@@ -38,6 +38,7 @@ mod index;
 mod producer_state;
 mod scan;
 mod segment;
+mod timestamps;
 mod txn_index;
 
 mod append;
@@ -52,6 +53,7 @@ mod tests;
 pub use cleaner::{CleanStats, CLEANER_CHECKPOINT};
 pub use error::LogError;
 pub use producer_state::ProducerEntrySnapshot;
+pub use timestamps::TimestampBounds;
 pub use txn_index::AbortedTxn;
 
 use checkpoint::LeaderEpochCache;
@@ -78,6 +80,9 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type=LogAppendTime`: stamp batches with the broker's time.
     pub timestamp_type_log_append: bool,
+    /// `message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime record's
+    /// timestamp may be from the broker's clock.
+    pub timestamp_bounds: TimestampBounds,
     /// `flush.messages`: fsync after this many records; i64::MAX leaves it to the OS.
     pub flush_messages: i64,
     /// `flush.ms`: fsync when the last one is this old; i64::MAX leaves it to the OS.
@@ -107,6 +112,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             timestamp_type_log_append: false,
+            timestamp_bounds: TimestampBounds::default(),
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             file_delete_delay_ms: 60_000,

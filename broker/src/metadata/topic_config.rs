@@ -58,6 +58,10 @@ impl TopicConfig {
             index_interval_bytes: num("index.interval.bytes").clamp(0, u32::MAX as i64) as u32,
             max_message_bytes: num("max.message.bytes").clamp(0, u32::MAX as i64) as u32,
             timestamp_type_log_append: value("message.timestamp.type") == "LogAppendTime",
+            timestamp_bounds: crate::log::TimestampBounds {
+                before_max_ms: num("message.timestamp.before.max.ms"),
+                after_max_ms: num("message.timestamp.after.max.ms"),
+            },
             flush_messages: num("flush.messages"),
             flush_ms: num("flush.ms"),
             file_delete_delay_ms: num("file.delete.delay.ms"),

@@ -20,6 +20,7 @@ mod producers;
 mod recovery;
 mod retention;
 mod stable_offset;
+mod timestamps;
 mod transactions;
 
 /// What a test batch looks like.

@@ -56,6 +56,9 @@ pub enum KafkaError {
     /// UNSUPPORTED_VERSION (35).
     #[error("{0}")]
     UnsupportedVersion(String),
+    /// UNSUPPORTED_COMPRESSION_TYPE (76).
+    #[error("{0}")]
+    UnsupportedCompressionType(String),
     /// REQUEST_TIMED_OUT (7).
     #[error("{0}")]
     RequestTimedOut(String),
@@ -141,6 +144,7 @@ impl KafkaError {
             UnknownLeaderEpoch(_) => ResponseError::UnknownLeaderEpoch,
             InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,
             UnsupportedVersion(_) => ResponseError::UnsupportedVersion,
+            UnsupportedCompressionType(_) => ResponseError::UnsupportedCompressionType,
             RequestTimedOut(_) => ResponseError::RequestTimedOut,
             NotController(_) => ResponseError::NotController,
             NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,

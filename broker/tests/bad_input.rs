@@ -726,3 +726,84 @@ fn produce_timestamps_are_bounded_and_unset_max_timestamps_recomputed() {
     let p = produce(&mut s, "times", 0, 1, batch(1).freeze(), 5);
     assert_eq!((p.error_code, p.base_offset), (0, 3));
 }
+
+/// zstd needs Produce v7 (KIP-110): an older request carrying a zstd batch gets
+/// UNSUPPORTED_COMPRESSION_TYPE and nothing is stored; the same batch at v7 is accepted.
+#[test]
+fn zstd_below_produce_v7_is_unsupported() {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let b = BrokerProc::start(&[]);
+    let mut s = connect(&b);
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("zstd")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &create))
+        .expect("w");
+    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 1);
+    assert_eq!(r.topics[0].error_code, 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now,
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from_static(b"zstd value")),
+        headers: Default::default(),
+    };
+    let mut zstd = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut zstd,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Zstd,
+        },
+    )
+    .expect("encode");
+    let zstd = zstd.freeze();
+    // A plain batch first, then the zstd one in the same record set.
+    let mut mixed = BytesMut::from(&batch(1)[..]);
+    mixed.extend_from_slice(&zstd);
+    let produce_at = |s: &mut TcpStream, version: i16, records: Bytes, corr: i32| {
+        let req = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("zstd")))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ])]);
+        s.write_all(&frame(ApiKey::Produce, version, corr, &req))
+            .expect("write");
+        let r: ProduceResponse = response(s, ApiKey::Produce, version, corr);
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    let first = common::wait_for(10, "the new topic's leader", || {
+        let r = produce_at(&mut s, 5, mixed.clone().freeze(), 2);
+        (r.0 != 6).then_some(r)
+    });
+    assert_eq!(first, (76, -1), "UNSUPPORTED_COMPRESSION_TYPE at v5");
+    assert_eq!(produce_at(&mut s, 6, zstd.clone(), 3), (76, -1));
+    assert_eq!(
+        produce_at(&mut s, 7, zstd, 4),
+        (0, 0),
+        "nothing stored before"
+    );
+}

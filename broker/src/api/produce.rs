@@ -4,7 +4,8 @@
 //! timeout. acks=-1 is refused with NOT_ENOUGH_REPLICAS before appending when the ISR is
 //! smaller than `min.insync.replicas`, and answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when it
 //! shrank below it by the time the write was committed. Waiting holds no lock: each partition
-//! has a watch that its high watermark, leadership and ISR changes bump.
+//! has a watch that its high watermark, leadership and ISR changes bump. A request older
+//! than v7 carrying a zstd batch is refused with UNSUPPORTED_COMPRESSION_TYPE (KIP-110).
 
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -18,6 +19,29 @@ use crate::metadata::acl::AclOperation;
 use crate::replica::Partition;
 use crate::time::now_ms;
 use crate::types::{LeaderEpoch, Offset};
+
+/// The first Produce version allowed to carry zstd batches (KIP-110): older requests get
+/// UNSUPPORTED_COMPRESSION_TYPE, as from Kafka, since their clients cannot read zstd back.
+const ZSTD_MIN_VERSION: i16 = 7;
+
+/// zstd's codec id in a batch's attributes.
+const ZSTD_CODEC: i16 = 4;
+
+/// Whether any batch of a produced record set is zstd-compressed. Only the headers are read; a
+/// record set too damaged to walk is left to the log's validation (CORRUPT_MESSAGE).
+fn has_zstd(records: Option<&[u8]>) -> bool {
+    let mut rest = records.unwrap_or_default();
+    while let Ok(h) = crate::log::batch::BatchHeader::parse(rest) {
+        if h.compression() == ZSTD_CODEC {
+            return true;
+        }
+        match rest.get(h.total_size()..) {
+            Some(next) if h.total_size() > 0 => rest = next,
+            _ => break,
+        }
+    }
+    false
+}
 
 /// What to do after a produce request.
 pub enum Reply {
@@ -75,6 +99,10 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
             } else if !(-1..=1).contains(&acks) {
                 Err(KafkaError::InvalidRequiredAcks(format!(
                     "acks must be -1, 0 or 1, got {acks}"
+                )))
+            } else if version < ZSTD_MIN_VERSION && has_zstd(pd.records.as_deref()) {
+                Err(KafkaError::UnsupportedCompressionType(format!(
+                    "zstd-compressed batches need Produce v{ZSTD_MIN_VERSION} or later, this request is v{version}"
                 )))
             } else {
                 append(

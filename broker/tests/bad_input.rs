@@ -656,6 +656,20 @@ fn acks_zero_produce_errors_close_the_connection() {
     assert_closed(&mut s, "acks=0 produce that failed");
 }
 
+/// Creates `topic` with one partition (correlation id 1) and checks it was created.
+fn create_one_partition(s: &mut TcpStream, topic: &'static str) {
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(topic)))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &create))
+        .expect("w");
+    let r: CreateTopicsResponse = response(s, ApiKey::CreateTopics, 7, 1);
+    assert_eq!(r.topics[0].error_code, 0);
+}
+
 /// CreateTime timestamps over the wire: a batch whose header maxTimestamp is unset (-1, as
 /// sarama 1.22 sends it) is stored with the max its records carry, so ListOffsets by
 /// timestamp finds it; a record two hours ahead of the broker's clock is refused with
@@ -665,16 +679,7 @@ fn acks_zero_produce_errors_close_the_connection() {
 fn produce_timestamps_are_bounded_and_unset_max_timestamps_recomputed() {
     let b = BrokerProc::start(&[]);
     let mut s = connect(&b);
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("times")))
-            .with_num_partitions(1)
-            .with_replication_factor(1)]);
-    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &create))
-        .expect("w");
-    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 1);
-    assert_eq!(r.topics[0].error_code, 0);
+    create_one_partition(&mut s, "times");
 
     // batch(3) stamps every record 1_700_000_000_000; its header max is then unset.
     let mut unset = batch(3);
@@ -736,16 +741,7 @@ fn zstd_below_produce_v7_is_unsupported() {
     };
     let b = BrokerProc::start(&[]);
     let mut s = connect(&b);
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("zstd")))
-            .with_num_partitions(1)
-            .with_replication_factor(1)]);
-    s.write_all(&frame(ApiKey::CreateTopics, 7, 1, &create))
-        .expect("w");
-    let r: CreateTopicsResponse = response(&mut s, ApiKey::CreateTopics, 7, 1);
-    assert_eq!(r.topics[0].error_code, 0);
+    create_one_partition(&mut s, "zstd");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

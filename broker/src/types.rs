@@ -64,3 +64,43 @@ impl Offset {
 
 /// A topic and partition: one type for the broker, the client and the tools.
 pub use rill_client::TopicPartition;
+
+/// The transaction protocol of a request or a transaction (Kafka's `TransactionVersion`, the
+/// level of the `transaction.version` feature): 0 and 1 are "transactions v1" (1 only makes
+/// `__transaction_state` values flexible); 2 is KIP-890 part 2, where the coordinator bumps the
+/// producer epoch at every commit or abort and partition leaders add partitions implicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TxnVersion(pub i16);
+
+impl TxnVersion {
+    /// No feature finalized: transactions v1, v0 `__transaction_state` values.
+    pub const TV0: TxnVersion = TxnVersion(0);
+    /// Transactions v1 with flexible (v1) `__transaction_state` values.
+    pub const TV1: TxnVersion = TxnVersion(1);
+    /// Transactions v2 (KIP-890 part 2).
+    pub const TV2: TxnVersion = TxnVersion(2);
+    /// The highest level this broker implements.
+    pub const LATEST: TxnVersion = TxnVersion::TV2;
+
+    /// Whether the coordinator bumps the epoch at every EndTxn (Kafka's `supportsEpochBump`).
+    pub const fn supports_epoch_bump(self) -> bool {
+        self.0 >= 2
+    }
+
+    /// The version a request's API version implies (Kafka's `transactionVersionForEndTxn` and
+    /// the like): `first_v2` is the first API version a transactions-v2 client sends (EndTxn
+    /// 5, AddPartitionsToTxn 4, Produce 12, TxnOffsetCommit 5).
+    pub const fn of_request(version: i16, first_v2: i16) -> TxnVersion {
+        if version >= first_v2 {
+            TxnVersion::TV2
+        } else {
+            TxnVersion::TV0
+        }
+    }
+}
+
+impl fmt::Display for TxnVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TV_{}", self.0)
+    }
+}

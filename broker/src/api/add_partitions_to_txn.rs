@@ -5,10 +5,12 @@
 //! the topic) and OPERATION_NOT_ATTEMPTED for the rest, with no state change (Kafka's
 //! `KafkaApis.handleAddPartitionsToTxnRequest`).
 //!
-//! v4 is the broker-to-broker form (KIP-890): a partition leader asks whether partitions are
-//! in a producer's ongoing transaction (`verify_only`), for many transactions at once; only
-//! brokers may send it (CLUSTER_ACTION). Adding partitions that way (`verify_only` false,
-//! transactions v2) is not served: INVALID_REQUEST.
+//! v4+ is the broker-to-broker form (KIP-890), for many transactions at once; only brokers may
+//! send it (CLUSTER_ACTION): a partition leader asks whether partitions are in a producer's
+//! ongoing transaction (`verify_only`, transactions v1), or adds the partitions a
+//! transactions-v2 producer writes to (`verify_only` false), starting its transaction. A
+//! partition unknown here fails that transaction's adds (UNKNOWN_TOPIC_OR_PARTITION, the
+//! others OPERATION_NOT_ATTEMPTED), and one coordinator error answers every partition of it.
 
 use std::collections::BTreeSet;
 
@@ -20,7 +22,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use crate::context::Broker;
 use crate::metadata::acl::{AclOperation, ResourceType};
-use crate::txn::state::TxnApi;
+use crate::txn::state::{TxnApi, TxnVersion};
 use crate::types::{ProducerEpoch, ProducerId, TopicPartition};
 
 /// Handles AddPartitionsToTxn.
@@ -31,7 +33,7 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> AddPartitionsToTxnResponse {
     if version >= 4 {
-        return verify(b, req, ctx);
+        return from_broker(b, req, ctx).await;
     }
     let id = req.v3_and_below_transactional_id.0.as_str();
     let requested: Vec<TopicPartition> = req
@@ -86,6 +88,7 @@ pub async fn handle(
             ProducerId(req.v3_and_below_producer_id.0),
             ProducerEpoch(req.v3_and_below_producer_epoch),
             &partitions,
+            TxnVersion::TV0,
         )
         .await
     {
@@ -114,8 +117,9 @@ fn respond(results: Vec<(TopicPartition, i16)>) -> AddPartitionsToTxnResponse {
     AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
 }
 
-/// The v4 broker form: each transaction's partitions verified against its coordinator state.
-fn verify(
+/// The v4+ broker form: each transaction's partitions verified against, or added to, its
+/// coordinator state.
+async fn from_broker(
     b: &Broker,
     req: AddPartitionsToTxnRequest,
     ctx: &super::Ctx<'_>,
@@ -124,6 +128,7 @@ fn verify(
         return AddPartitionsToTxnResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
+    let image = b.controller.image();
     let mut results = Vec::with_capacity(req.transactions.len());
     for t in req.transactions {
         let id = t.transactional_id.0.as_str();
@@ -137,10 +142,38 @@ fn verify(
                     .map(|p| TopicPartition::new(topic.name.0.as_str(), *p))
             })
             .collect();
-        let codes = if !t.verify_only {
+        let unknown: Vec<&TopicPartition> = tps
+            .iter()
+            .filter(|tp| image.partition(&tp.topic, tp.partition).is_none())
+            .collect();
+        let codes = if !t.verify_only && !unknown.is_empty() {
             tps.iter()
-                .map(|tp| (tp.clone(), ResponseError::InvalidRequest.code()))
+                .map(|tp| {
+                    let code = if unknown.contains(&tp) {
+                        ResponseError::UnknownTopicOrPartition
+                    } else {
+                        ResponseError::OperationNotAttempted
+                    };
+                    (tp.clone(), code.code())
+                })
                 .collect()
+        } else if !t.verify_only {
+            let partitions: BTreeSet<TopicPartition> = tps.iter().cloned().collect();
+            let code = match b
+                .txns
+                .add_partitions(
+                    id,
+                    ProducerId(t.producer_id.0),
+                    ProducerEpoch(t.producer_epoch),
+                    &partitions,
+                    TxnVersion::TV2,
+                )
+                .await
+            {
+                Ok(()) => 0,
+                Err(e) => e.code(),
+            };
+            tps.iter().map(|tp| (tp.clone(), code)).collect()
         } else {
             match b.txns.verify(
                 id,

@@ -18,6 +18,7 @@ use crate::log::LogError;
 use crate::metadata::acl::AclOperation;
 use crate::replica::Partition;
 use crate::time::now_ms;
+use crate::txn::verify::{TxnCheck, FIRST_V2_PRODUCE};
 use crate::types::{LeaderEpoch, Offset};
 
 /// The first Produce version allowed to carry zstd batches (KIP-110): older requests get
@@ -112,7 +113,10 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
                     pd.records.as_deref(),
                     acks == -1,
                     cut_off,
-                    req.transactional_id.as_ref().map(|id| id.as_str()),
+                    req.transactional_id.as_ref().map(|id| Transactional {
+                        id: id.as_str(),
+                        check: TxnCheck::of_request(version, FIRST_V2_PRODUCE),
+                    }),
                 )
                 .await
             };
@@ -228,6 +232,15 @@ async fn wait_replicated(
     }
 }
 
+/// The transactional producer of a Produce request.
+#[derive(Debug, Clone, Copy)]
+struct Transactional<'a> {
+    /// Its transactional id.
+    id: &'a str,
+    /// What its first write to a partition needs from the coordinator (by request version).
+    check: TxnCheck,
+}
+
 async fn append(
     b: &Broker,
     topic: &str,
@@ -235,7 +248,7 @@ async fn append(
     records: Option<&[u8]>,
     acks_all: bool,
     cut_off: bool,
-    transactional_id: Option<&str>,
+    transactional: Option<Transactional<'_>>,
 ) -> Result<Appended, KafkaError> {
     if topic == crate::group::store::OFFSETS_TOPIC || topic == "__transaction_state" {
         // Clients must never write coordinator state (Kafka: "Cannot append to internal topic").
@@ -257,9 +270,10 @@ async fn append(
     if acks_all {
         p.check_enough_replicas()?;
     }
-    let guard = match transactional_id {
-        Some(id) if b.config.transactions.partition_verification => {
-            verify_transaction(b, &p, id, records).await?
+    // A transactions-v2 producer never adds partitions itself: the add is always made.
+    let guard = match transactional {
+        Some(t) if t.check == TxnCheck::Add || b.config.transactions.partition_verification => {
+            verify_transaction(b, &p, t, records).await?
         }
         _ => None,
     };
@@ -282,16 +296,18 @@ async fn append(
 
 /// KIP-890 part 1: the first transactional batch of a producer in this partition is appended
 /// only if the transaction coordinator has the partition in the producer's ongoing
-/// transaction (`txn/verify.rs`). Later batches of that transaction are not checked again:
-/// the partition's producer state has the transaction open.
+/// transaction; under part 2 (Produce v12+) the coordinator is asked to add it
+/// (`txn/verify.rs`). Later batches of that transaction are not checked again: the
+/// partition's producer state has the transaction open.
 /// Returns the guard the append must hold (`replica::VerificationGuard`) when the
 /// coordinator was asked.
 async fn verify_transaction(
     b: &Broker,
     p: &std::sync::Arc<Partition>,
-    transactional_id: &str,
+    txn: Transactional<'_>,
     records: &[u8],
 ) -> Result<Option<crate::replica::VerificationGuard>, KafkaError> {
+    let transactional_id = txn.id;
     let Ok(h) = crate::log::batch::BatchHeader::parse(records) else {
         // Malformed: the append refuses it with the exact reason.
         return Ok(None);
@@ -306,7 +322,7 @@ async fn verify_transaction(
     }
     let guard = p.start_verification(pid)?;
     b.txns
-        .verify_for_produce(transactional_id, pid, epoch, &p.tp)
+        .verify_for_produce(transactional_id, pid, epoch, &p.tp, txn.check)
         .await
         .map_err(|code| {
             KafkaError::TxnVerification(

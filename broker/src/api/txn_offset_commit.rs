@@ -19,6 +19,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use crate::context::Broker;
 use crate::group::{OffsetToCommit, TxnOffsetCommit};
 use crate::metadata::acl::{AclOperation, ResourceType};
+use crate::txn::verify::{TxnCheck, FIRST_V2_TXN_OFFSET_COMMIT};
 use crate::types::{ProducerEpoch, ProducerId};
 
 /// Handles TxnOffsetCommit.
@@ -75,7 +76,7 @@ pub async fn handle(
         // KIP-890: the group's offsets partition must be in the producer's transaction
         // (AddOffsetsToTxn), checked with the transaction coordinator unless the producer's
         // transaction is already open in that partition.
-        let guard = match verify(b, &req).await {
+        let guard = match verify(b, &req, version).await {
             Ok(g) => g,
             Err(code) => return every_partition(&req, code),
         };
@@ -162,12 +163,15 @@ fn every_partition(req: &TxnOffsetCommitRequest, error: ResponseError) -> TxnOff
 /// The KIP-890 check of a TxnOffsetCommit (`transaction.partition.verification.enable`):
 /// the error when the transaction coordinator does not have the group's `__consumer_offsets`
 /// partition in the producer's ongoing transaction, else the guard the append must hold
-/// (`None` when no check was needed).
+/// (`None` when no check was needed). From v5 (transactions v2, where the client sends no
+/// AddOffsetsToTxn) the coordinator is asked to add the partition, always.
 async fn verify(
     b: &Broker,
     req: &TxnOffsetCommitRequest,
+    version: i16,
 ) -> Result<Option<crate::replica::VerificationGuard>, ResponseError> {
-    if !b.config.transactions.partition_verification {
+    let check = TxnCheck::of_request(version, FIRST_V2_TXN_OFFSET_COMMIT);
+    if check == TxnCheck::Verify && !b.config.transactions.partition_verification {
         return Ok(None);
     }
     let group = req.group_id.0.as_str();
@@ -191,10 +195,10 @@ async fn verify(
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
     match b
         .txns
-        .verify_added(req.transactional_id.0.as_str(), pid, epoch, &log.tp)
+        .verify_added(req.transactional_id.0.as_str(), pid, epoch, &log.tp, check)
         .await
     {
         0 => Ok(Some(guard)),
-        code => Err(crate::txn::verify::txn_offset_commit_error(code)),
+        code => Err(crate::txn::verify::txn_offset_commit_error(code, check)),
     }
 }

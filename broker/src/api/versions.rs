@@ -39,8 +39,8 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         // v10 of both moves to topic ids; not yet.
         OffsetCommit => r(2, 9),
         OffsetFetch => r(1, 9),
-        // v5 is transaction.version 2 (KIP-890 part 2), not served.
-        TxnOffsetCommit => r(0, 4),
+        // v5 is transactions v2: the group coordinator adds its partition implicitly.
+        TxnOffsetCommit => r(0, 5),
         ListGroups => r(0, 5),
         DescribeGroups => r(0, 6),
         DeleteGroups => r(0, 2),
@@ -56,11 +56,12 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         DescribeAcls => r(1, 3),
         CreateAcls => r(1, 3),
         DeleteAcls => r(1, 3),
-        // v4 is KIP-890's broker-to-broker verification; v5 belongs to transactions v2.
-        AddPartitionsToTxn => r(0, 4),
+        // v4+ is KIP-890's broker-to-broker form (verify, or add for transactions v2); v5
+        // adds TRANSACTION_ABORTABLE.
+        AddPartitionsToTxn => r(0, 5),
         AddOffsetsToTxn => r(0, 4),
-        // v5 is KIP-890 part 2 (an epoch bump per transaction): not served.
-        EndTxn => r(0, 4),
+        // v5 is KIP-890 part 2: an epoch bump per transaction, the next epoch in the answer.
+        EndTxn => r(0, 5),
         WriteTxnMarkers => r(1, 1),
         DescribeProducers => r(0, 0),
         DescribeTransactions => r(0, 0),

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{get_bool, get_num, ConfigError};
+use super::{get_bool, get_num, invalid, ConfigError};
+use crate::types::TxnVersion;
 
 /// The transaction coordinator's broker settings, with Kafka's names and defaults
 /// (Kafka's `TransactionStateManagerConfig` and `TransactionLogConfig`), read by [`txn_config`].
@@ -39,6 +40,14 @@ pub struct TxnConfig {
     /// to its transaction (KIP-890), so no transaction can hang on a partition the
     /// coordinator does not know about. Off only to reproduce old brokers' behaviour.
     pub partition_verification: bool,
+    /// `transaction.version` (2): the level of Kafka's `transaction.version` feature this
+    /// broker finalizes in ApiVersions (Kafka sets it cluster-wide with `kafka-features.sh`;
+    /// Rill reads it from each broker's properties, so give every broker the same value).
+    /// At 2 the Java client (4.0+) uses transactions v2 (KIP-890 part 2: an epoch bump per
+    /// transaction, partitions added by their leaders); 0 keeps every client on v1. From 1,
+    /// `__transaction_state` values are written flexible (v1), as Kafka 4 does. Requests of
+    /// the v2 versions are served whatever the level, as in Kafka.
+    pub version: TxnVersion,
 }
 
 impl Default for TxnConfig {
@@ -53,6 +62,7 @@ impl Default for TxnConfig {
             log_min_isr: 2,
             log_segment_bytes: 100 * 1024 * 1024,
             partition_verification: true,
+            version: TxnVersion::LATEST,
         }
     }
 }
@@ -98,6 +108,17 @@ pub(super) fn txn_config(raw: &BTreeMap<String, String>) -> Result<TxnConfig, Co
             "transaction.partition.verification.enable",
             d.partition_verification,
         )?,
+        version: {
+            let level: i16 = get_num(raw, "transaction.version", d.version.0, 0)?;
+            if level > TxnVersion::LATEST.0 {
+                return Err(invalid(
+                    "transaction.version",
+                    &level.to_string(),
+                    "the highest level this broker implements is 2",
+                ));
+            }
+            TxnVersion(level)
+        },
     })
 }
 
@@ -118,6 +139,18 @@ mod tests {
         assert_eq!(c.log_min_isr, 2);
         assert_eq!(c.log_segment_bytes, 104857600);
         assert!(c.partition_verification);
+        assert_eq!(c.version, TxnVersion::TV2);
+    }
+
+    #[test]
+    fn transaction_version_is_a_level_up_to_2() {
+        let at = |v: &str| txn_config(&[("transaction.version".to_string(), v.to_string())].into());
+        assert_eq!(at("0").expect("0").version, TxnVersion::TV0);
+        assert_eq!(at("1").expect("1").version, TxnVersion::TV1);
+        for bad in ["3", "-1", "two"] {
+            let e = at(bad).expect_err(bad);
+            assert!(e.to_string().contains("transaction.version"), "{e}");
+        }
     }
 
     #[test]

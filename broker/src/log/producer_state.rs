@@ -74,6 +74,11 @@ pub(crate) struct ProducerEntry {
     pub coordinator_epoch: i32,
     /// First offset of its open transaction, if one is open.
     pub txn_first_offset: Option<i64>,
+    /// A marker set the epoch and no batch came since: the next batch at that epoch starts
+    /// at sequence 0. Transactions v2 bumps the epoch with every marker, and the producer
+    /// restarts its sequences at the new epoch (Kafka's `checkSequence` with no batch
+    /// metadata).
+    pub sequence_reset: bool,
 }
 
 impl Default for ProducerEntry {
@@ -83,6 +88,7 @@ impl Default for ProducerEntry {
             batches: VecDeque::new(),
             coordinator_epoch: NO_COORDINATOR_EPOCH,
             txn_first_offset: None,
+            sequence_reset: false,
         }
     }
 }
@@ -249,6 +255,13 @@ impl ProducerStateManager {
                     received: h.base_sequence,
                 })
             }
+            None if entry.sequence_reset && h.base_sequence != 0 => {
+                Err(LogError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    received: h.base_sequence,
+                })
+            }
             _ => Ok(SequenceCheck::Append),
         }
     }
@@ -271,6 +284,7 @@ impl ProducerStateManager {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.sequence_reset = false;
         entry.batches.push_back(BatchMetadata {
             first_seq: h.base_sequence,
             last_seq: h.last_sequence(),
@@ -334,6 +348,7 @@ impl ProducerStateManager {
         if entry.epoch != producer_epoch.0 {
             entry.epoch = producer_epoch.0;
             entry.batches.clear();
+            entry.sequence_reset = true;
         }
         entry.coordinator_epoch = marker.coordinator_epoch.0;
         let first_offset = entry.txn_first_offset.take()?;

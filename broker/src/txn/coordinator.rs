@@ -46,7 +46,9 @@ use kafka_protocol::records::{
 use tokio::sync::oneshot;
 
 use super::markers::{self, MarkersStopped, TxnMarker};
-use super::state::{self, InitTransit, Transit, TxnError, TxnMetadata, TxnResult, TxnState};
+use super::state::{
+    self, InitTransit, Transit, TxnError, TxnMetadata, TxnResult, TxnState, TxnVersion,
+};
 use super::store::{self, TRANSACTION_STATE_TOPIC};
 use super::txn_log::TxnLog;
 use super::TxnConfig;
@@ -235,8 +237,9 @@ impl TxnCoordinator {
     }
 
     /// Appends the record of `t` for `id` (under the lock, right after preparing it).
-    fn append(o: &Owner, id: &str, t: &Transit) -> Result<Written, TxnError> {
-        let bytes = encode_batch(id, t, now_ms()).map_err(|e| {
+    fn append(&self, o: &Owner, id: &str, t: &Transit) -> Result<Written, TxnError> {
+        let bytes = encode_batch(id, t, store::value_version(self.config.version), now_ms())
+            .map_err(|e| {
             tracing::error!(transactional_id = id, error = %e, "cannot encode a __transaction_state record");
             TxnError::Other(ResponseError::UnknownServerError)
         })?;
@@ -265,7 +268,7 @@ impl TxnCoordinator {
             let Some(t) = prepare(p)? else {
                 return Ok(None);
             };
-            match Self::append(o, id, &t) {
+            match self.append(o, id, &t) {
                 Ok(w) => Ok(Some((t, w))),
                 Err(e) => {
                     if let Some(m) = p.ids.get_mut(id) {
@@ -405,16 +408,19 @@ impl TxnCoordinator {
         Ok(Some((o, t)))
     }
 
-    /// AddPartitionsToTxn (v0-3): adds `partitions` to the open transaction (starting one).
+    /// AddPartitionsToTxn: adds `partitions` to the open transaction (starting one), for a
+    /// client (v0-3, [`TxnVersion::TV0`]) or for a partition leader serving a transactions-v2
+    /// producer (TV2, see `verify.rs`).
     pub async fn add_partitions(
         &self,
         id: &str,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         partitions: &BTreeSet<TopicPartition>,
+        version: TxnVersion,
     ) -> Result<(), TxnError> {
         self.client_transition(id, |m, now| {
-            m.prepare_add_partitions(producer_id, epoch, partitions, now)
+            m.prepare_add_partitions(producer_id, epoch, partitions, version, now)
         })
         .await
         .map(|_| ())
@@ -443,25 +449,49 @@ impl TxnCoordinator {
 
     /// EndTxn: commits or aborts the open transaction; answered once the markers are written
     /// (or CONCURRENT_TRANSACTIONS after [`END_TXN_MARKERS_WAIT`], see the module docs).
+    /// `version` is the request's protocol: under transactions v2 (EndTxn v5+) the epoch is
+    /// bumped and the answer is the producer id and epoch the client goes on with; under v1
+    /// it is the unchanged pair (the response has no place for it).
     pub async fn end_txn(
         self: &Arc<Self>,
         id: &str,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         result: TxnResult,
-    ) -> Result<(), TxnError> {
+        version: TxnVersion,
+    ) -> Result<(ProducerId, ProducerEpoch), TxnError> {
+        // An end whose epochs ran out hands over to a new producer id, fetched before the
+        // lock is taken (as for InitProducerId).
+        let fresh = if version.supports_epoch_bump() && self.needs_new_producer_id(id)? {
+            Some(self.allocate().await?)
+        } else {
+            None
+        };
+        let mut current = None;
         let written = self
             .client_transition(id, |m, now| {
-                m.prepare_end_txn(producer_id, epoch, result, now)
+                let t = if version.supports_epoch_bump() {
+                    m.prepare_end_txn_v2(
+                        producer_id,
+                        epoch,
+                        result,
+                        || fresh.ok_or(TxnError::ConcurrentTransactions),
+                        now,
+                    )
+                } else {
+                    m.prepare_end_txn(producer_id, epoch, result, now)
+                }?;
+                current = Some((m.producer_id, m.producer_epoch));
+                Ok(t)
             })
             .await?;
         let Some((o, _)) = written else {
-            // The retry of an EndTxn that completed.
-            return Ok(());
+            // The retry of an EndTxn that completed: the producer as it is now.
+            return current.ok_or_else(|| TxnError::IllegalState("EndTxn saw no metadata".into()));
         };
-        let done = self.complete_transaction(&o, id, result)?;
+        let (done, next) = self.complete_transaction(&o, id, result)?;
         match tokio::time::timeout(END_TXN_MARKERS_WAIT, done).await {
-            Ok(Ok(r)) => r,
+            Ok(Ok(r)) => r.map(|()| next),
             // The writer stopped without answering (the coordinator moved).
             Ok(Err(_)) => Err(TxnError::Other(ResponseError::NotCoordinator)),
             Err(_) => {
@@ -471,14 +501,33 @@ impl TxnCoordinator {
         }
     }
 
+    /// Whether the id's epochs ran out, so a transactions-v2 end needs a new producer id.
+    fn needs_new_producer_id(&self, id: &str) -> Result<bool, TxnError> {
+        let o = self.owner(id)?;
+        self.locked(&o, |p| {
+            p.ids
+                .get(id)
+                .is_some_and(|m| state::is_epoch_exhausted(m.producer_epoch))
+        })
+    }
+
     /// After a Prepare record of `id` is written: prepares its Complete record and starts the
-    /// background writer of its markers and then that record. The receiver gets the outcome.
+    /// background writer of its markers and then that record. The receiver gets the outcome;
+    /// the pair is the producer id and epoch of the Complete record (what the producer goes on
+    /// with).
+    #[allow(clippy::type_complexity)]
     fn complete_transaction(
         self: &Arc<Self>,
         o: &Owner,
         id: &str,
         result: TxnResult,
-    ) -> Result<oneshot::Receiver<Result<(), TxnError>>, TxnError> {
+    ) -> Result<
+        (
+            oneshot::Receiver<Result<(), TxnError>>,
+            (ProducerId, ProducerEpoch),
+        ),
+        TxnError,
+    > {
         let now = now_ms();
         let (marker, partitions, complete) = self.locked(o, |p| {
             let m = state::lookup(id, p.ids.get_mut(id))?;
@@ -492,6 +541,7 @@ impl TxnCoordinator {
             let t = m.prepare_complete(m.producer_id, m.producer_epoch, result, now)?;
             Ok::<_, TxnError>((marker, partitions, t))
         })??;
+        let next = (complete.producer_id, complete.producer_epoch);
         let (tx, rx) = oneshot::channel();
         let me = self.clone();
         let o = o.clone();
@@ -500,7 +550,7 @@ impl TxnCoordinator {
             let r = me.finish(&o, &id, marker, partitions, complete).await;
             let _ = tx.send(r);
         });
-        Ok(rx)
+        Ok((rx, next))
     }
 
     /// Writes the markers, then the Complete record (retried while this load owns the id).
@@ -524,7 +574,7 @@ impl TxnCoordinator {
             }
         }
         loop {
-            let w = self.locked(o, |_| Self::append(o, id, &complete))?;
+            let w = self.locked(o, |_| self.append(o, id, &complete))?;
             match w {
                 Ok(w) => {
                     let deadline = tokio::time::Instant::now() + STATE_APPEND_TIMEOUT;
@@ -567,9 +617,10 @@ fn append_error(e: &crate::error::KafkaError) -> TxnError {
     })
 }
 
-/// The record batch persisting `t` for `id` (v0 value; a tombstone for Dead).
-fn encode_batch(id: &str, t: &Transit, now_ms: i64) -> anyhow::Result<Bytes> {
-    let (key, value) = store::encode_transit(id, t)?;
+/// The record batch persisting `t` for `id` (the value at `value_version`; a tombstone for
+/// Dead).
+fn encode_batch(id: &str, t: &Transit, value_version: i16, now_ms: i64) -> anyhow::Result<Bytes> {
+    let (key, value) = store::encode_transit(id, t, value_version)?;
     let record = Record {
         transactional: false,
         control: false,

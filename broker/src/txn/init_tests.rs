@@ -273,7 +273,7 @@ fn init_over_an_open_transaction_fences_and_aborts_it() {
     m.complete(&t).unwrap();
     assert_eq!(m.state, TxnState::PrepareAbort);
     assert_eq!(
-        m.prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), NOW),
+        m.prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), TxnVersion::TV0, NOW),
         Err(TxnError::ProducerFenced)
     );
     // The client's retry waits for the abort's markers.
@@ -476,7 +476,13 @@ fn a_producer_lifetime() {
     for (n, result) in [(1, TxnResult::Commit), (2, TxnResult::Abort)] {
         let now = n * 100;
         let t = m
-            .prepare_add_partitions(ProducerId(1), e, &set(&[("a", 0), ("b", 1)]), now)
+            .prepare_add_partitions(
+                ProducerId(1),
+                e,
+                &set(&[("a", 0), ("b", 1)]),
+                TxnVersion::TV0,
+                now,
+            )
             .unwrap()
             .unwrap();
         m.complete(&t).unwrap();

@@ -37,7 +37,7 @@ pub fn is_epoch_exhausted(epoch: ProducerEpoch) -> bool {
 
 pub(crate) use super::error::illegal;
 pub use super::error::{TxnApi, TxnError};
-pub use super::status::{TxnResult, TxnState};
+pub use super::status::{TxnResult, TxnState, TxnVersion};
 
 /// The first checks of InitProducerId with a transactional id, before any metadata is looked
 /// up or created: an empty id is INVALID_REQUEST, a timeout outside `1..=max_timeout_ms`
@@ -123,6 +123,11 @@ pub struct Transit {
     /// This is the abort of an epoch fence (not persisted): if its append fails the bumped
     /// epoch stays in memory and the next fence must not bump again.
     pub epoch_fence: bool,
+    /// The producer id a transactions-v2 Prepare record hands over to when the epochs ran out
+    /// (`NextProducerId`, tag 1); [`NO_PRODUCER_ID`] otherwise.
+    pub next_producer_id: ProducerId,
+    /// The protocol of the client's transaction (`ClientTransactionVersion`, tag 2).
+    pub client_txn_version: TxnVersion,
 }
 
 /// What InitProducerId does next.
@@ -208,6 +213,11 @@ pub struct TxnMetadata {
     pub txn_start_ms: i64,
     /// When the id last changed (ms), for expiry.
     pub last_update_ms: i64,
+    /// The producer id a transactions-v2 commit or abort moves to once its markers are
+    /// written (its epochs ran out); [`NO_PRODUCER_ID`] otherwise.
+    pub next_producer_id: ProducerId,
+    /// The protocol of the id's last transaction (set by each add of partitions).
+    pub client_txn_version: TxnVersion,
     /// The state being written, if a transition is in flight.
     pending: Option<TxnState>,
     /// A fence's append failed after its epoch bump: the next fence reuses that epoch.
@@ -234,6 +244,8 @@ impl TxnMetadata {
             topic_partitions: BTreeSet::new(),
             txn_start_ms: NO_TIMESTAMP,
             last_update_ms: now_ms,
+            next_producer_id: NO_PRODUCER_ID,
+            client_txn_version: TxnVersion::TV0,
             pending: None,
             has_failed_epoch_fence: false,
         }
@@ -268,9 +280,30 @@ impl TxnMetadata {
             },
             txn_start_ms,
             last_update_ms,
+            next_producer_id: NO_PRODUCER_ID,
+            client_txn_version: TxnVersion::TV0,
             pending: None,
             has_failed_epoch_fence: false,
         }
+    }
+
+    /// The transactions-v2 fields of a loaded flexible record: the producer id it was handed
+    /// over from and to, and the client's protocol. A Prepare record with a next producer id
+    /// completes on it (see [`TxnMetadata::prepare_complete`]).
+    pub fn with_v2_fields(
+        mut self,
+        previous_producer_id: ProducerId,
+        next_producer_id: ProducerId,
+        client_txn_version: TxnVersion,
+    ) -> TxnMetadata {
+        if previous_producer_id != NO_PRODUCER_ID {
+            self.last_producer_id = previous_producer_id;
+        }
+        if matches!(self.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            self.next_producer_id = next_producer_id;
+        }
+        self.client_txn_version = client_txn_version;
+        self
     }
 
     /// The state being written, if any.
@@ -350,6 +383,8 @@ impl TxnMetadata {
             txn_start_ms,
             last_update_ms,
             epoch_fence: false,
+            next_producer_id: NO_PRODUCER_ID,
+            client_txn_version: self.client_txn_version,
         })
     }
 
@@ -396,23 +431,47 @@ impl TxnMetadata {
                 }
                 self.txn_start_ms = t.txn_start_ms;
                 self.topic_partitions = t.topic_partitions.clone();
+                self.client_txn_version = t.client_txn_version;
             }
             TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                if !same_producer
+                // Transactions v2 bumps the epoch by one (or keeps i16::MAX, see
+                // `prepare_end_txn_v2`); an empty abort starts from no transaction.
+                let bumped = t.client_txn_version.supports_epoch_bump()
+                    && t.producer_id == self.producer_id
+                    && i32::from(t.producer_epoch.0) == i32::from(self.producer_epoch.0) + 1;
+                let empty_abort = self.state != TxnState::Ongoing;
+                if !(same_producer || bumped)
                     || self.topic_partitions != t.topic_partitions
                     || self.txn_timeout_ms != t.txn_timeout_ms
-                    || self.txn_start_ms != t.txn_start_ms
+                    || (!empty_abort && self.txn_start_ms != t.txn_start_ms)
+                    || (empty_abort && !t.client_txn_version.supports_epoch_bump())
                 {
                     return fail(self);
                 }
+                self.producer_epoch = t.producer_epoch;
+                self.last_producer_epoch = t.last_producer_epoch;
+                self.next_producer_id = t.next_producer_id;
+                self.client_txn_version = t.client_txn_version;
+                self.txn_start_ms = t.txn_start_ms;
             }
             TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                if !same_producer
+                // A transactions-v2 end whose epochs ran out hands over to the next id.
+                let rotated = self.next_producer_id != NO_PRODUCER_ID
+                    && t.producer_id == self.next_producer_id
+                    && t.producer_epoch.0 == 0;
+                if !(same_producer || rotated)
                     || self.txn_timeout_ms != t.txn_timeout_ms
                     || t.txn_start_ms == NO_TIMESTAMP
                 {
                     return fail(self);
                 }
+                if rotated {
+                    self.producer_id = t.producer_id;
+                    self.producer_epoch = t.producer_epoch;
+                    self.last_producer_id = t.last_producer_id;
+                    self.last_producer_epoch = t.last_producer_epoch;
+                }
+                self.next_producer_id = NO_PRODUCER_ID;
                 self.txn_start_ms = t.txn_start_ms;
                 self.topic_partitions.clear();
             }
@@ -621,7 +680,9 @@ impl TxnMetadata {
         }
     }
 
-    /// AddPartitionsToTxn from a client (v0-3; Kafka's `handleAddPartitionsToTransaction`).
+    /// AddPartitionsToTxn (Kafka's `handleAddPartitionsToTransaction`): from a client (v0-3,
+    /// `version` [`TxnVersion::TV0`]), or from a partition leader adding the partition a
+    /// transactions-v2 producer writes to (v4+ with `verify_only` false, TV2).
     /// `Ok(None)`: every partition is already in the open transaction, answer NONE without
     /// writing. `Ok(Some(t))`: append `t` (Ongoing with the union; a transaction starting now
     /// if none was open).
@@ -630,8 +691,15 @@ impl TxnMetadata {
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         partitions: &BTreeSet<TopicPartition>,
+        version: TxnVersion,
         now_ms: i64,
     ) -> Result<Option<Transit>, TxnError> {
+        // Transactions v2 checks the pending transition first: while an end whose epochs ran
+        // out is being written, the producer may already present its next producer id
+        // (KAFKA-18660), which must be told to retry, not that it is unknown.
+        if version.supports_epoch_bump() && self.pending.is_some() {
+            return Err(TxnError::ConcurrentTransactions);
+        }
         self.check_producer(producer_id, epoch)?;
         if self.pending.is_some() {
             return Err(TxnError::ConcurrentTransactions);
@@ -646,7 +714,7 @@ impl TxnMetadata {
             TxnState::Dead | TxnState::PrepareEpochFence => self.txn_start_ms,
         };
         let union = self.topic_partitions.union(partitions).cloned().collect();
-        self.prepare_transition(
+        let mut t = self.prepare_transition(
             TxnState::Ongoing,
             self.producer_id,
             self.producer_epoch,
@@ -655,8 +723,9 @@ impl TxnMetadata {
             union,
             start,
             now_ms,
-        )
-        .map(Some)
+        )?;
+        t.client_txn_version = version;
+        Ok(Some(t))
     }
 
     /// AddOffsetsToTxn: AddPartitionsToTxn of the group's `__consumer_offsets` partition
@@ -670,7 +739,7 @@ impl TxnMetadata {
         now_ms: i64,
     ) -> Result<Option<Transit>, TxnError> {
         let tp = BTreeSet::from([offsets_partition(group_id, offsets_partitions)]);
-        self.prepare_add_partitions(producer_id, epoch, &tp, now_ms)
+        self.prepare_add_partitions(producer_id, epoch, &tp, TxnVersion::TV0, now_ms)
     }
 
     /// EndTxn from a client (Kafka's `endTransaction` with `isFromClient = true`).
@@ -716,6 +785,109 @@ impl TxnMetadata {
         }
     }
 
+    /// EndTxn v5+ (transactions v2, Kafka 4.1's `endTransaction` for TV_2 with
+    /// `isFromClient = true`): every commit or abort bumps the producer epoch, so the markers
+    /// (written at the new epoch) fence any late write of the transaction they end, and the
+    /// answer hands the client its next epoch. When the epochs ran out (`e >= 32766`), the
+    /// Prepare record names a new producer id (`allocate`, called only then) which the
+    /// Complete record switches to at epoch 0.
+    ///
+    /// `Ok(Some(t))`: append the Prepare `t` (a commit or abort of the open transaction, or an
+    /// "empty abort" when none is open, which only bumps the epoch). `Ok(None)`: the retry of
+    /// an end that was written (the request carries the epoch before its bump): answer NONE
+    /// with the id's current producer id and epoch.
+    pub fn prepare_end_txn_v2(
+        &mut self,
+        producer_id: ProducerId,
+        epoch: ProducerEpoch,
+        result: TxnResult,
+        allocate: impl FnOnce() -> Result<ProducerId, TxnError>,
+        now_ms: i64,
+    ) -> Result<Option<Transit>, TxnError> {
+        if self
+            .pending
+            .is_some_and(|p| p != TxnState::PrepareEpochFence)
+        {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        let current = i32::from(self.producer_epoch.0);
+        let asked = i32::from(epoch.0);
+        // The answer of an end whose epochs ran out was lost: the client still has the old id.
+        let retry_on_overflow = self.last_producer_id == producer_id
+            && producer_id != self.producer_id
+            && epoch.0 == EXHAUSTED_EPOCH
+            && self.producer_epoch.0 == 0;
+        // The answer of an end was lost: the client still has the epoch before its bump.
+        let retry_on_bump = current == asked + 1;
+        let is_retry = retry_on_bump || retry_on_overflow;
+        let valid_epoch = match self.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
+            TxnState::CompleteCommit | TxnState::CompleteAbort => is_retry || current == asked,
+            _ => current == asked,
+        };
+        if producer_id != self.producer_id && !retry_on_overflow {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        if !valid_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        use TxnResult::*;
+        let state = match (self.state, result) {
+            (TxnState::Ongoing, Commit) => TxnState::PrepareCommit,
+            (TxnState::Ongoing, Abort) => TxnState::PrepareAbort,
+            (TxnState::PrepareCommit, Commit) | (TxnState::PrepareAbort, Abort) => {
+                return Err(TxnError::ConcurrentTransactions)
+            }
+            (TxnState::PrepareCommit, Abort) | (TxnState::PrepareAbort, Commit) => {
+                return Err(TxnError::InvalidTxnState)
+            }
+            (TxnState::CompleteCommit, Commit) | (TxnState::CompleteAbort, Abort) if is_retry => {
+                return Ok(None)
+            }
+            (TxnState::CompleteCommit, Abort) if is_retry => return Err(TxnError::InvalidTxnState),
+            // Nothing open: an abort still bumps the epoch (the client may have written
+            // somewhere its coordinator never heard of; the bump fences that).
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, Abort) => {
+                TxnState::PrepareAbort
+            }
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, Commit) => {
+                return Err(TxnError::InvalidTxnState)
+            }
+            (TxnState::Dead | TxnState::PrepareEpochFence, _) => {
+                return Err(illegal(format!(
+                    "{} found in state {}",
+                    self.transactional_id, self.state
+                )))
+            }
+        };
+        let next_producer_id = if is_epoch_exhausted(self.producer_epoch) {
+            allocate()?
+        } else {
+            NO_PRODUCER_ID
+        };
+        // i16::MAX (only after a fence at 32766) cannot be bumped: the markers reuse it, and
+        // the new producer id takes over.
+        let bumped = ProducerEpoch(self.producer_epoch.0.saturating_add(1));
+        let start = if self.state == TxnState::Ongoing {
+            self.txn_start_ms
+        } else {
+            now_ms
+        };
+        let mut t = self.prepare_transition(
+            state,
+            self.producer_id,
+            bumped,
+            self.producer_epoch,
+            self.txn_timeout_ms,
+            self.topic_partitions.clone(),
+            start,
+            now_ms,
+        )?;
+        t.next_producer_id = next_producer_id;
+        t.client_txn_version = TxnVersion::TV2;
+        Ok(Some(t))
+    }
+
     /// After the Prepare record of an EndTxn (or a fence) is written: re-checks the producer
     /// and state under the lock, as Kafka's append callback does, and prepares the Complete
     /// record (pending until every marker is written; partitions cleared, start kept). The
@@ -745,10 +917,16 @@ impl TxnMetadata {
         };
         // The Prepare record is written, so a fence that failed before is now in the log.
         self.has_failed_epoch_fence = false;
+        // A transactions-v2 end whose epochs ran out completes on the next producer id.
+        let (pid, next_epoch) = if self.next_producer_id != NO_PRODUCER_ID {
+            (self.next_producer_id, ProducerEpoch(0))
+        } else {
+            (self.producer_id, self.producer_epoch)
+        };
         self.prepare_transition(
             state,
-            self.producer_id,
-            self.producer_epoch,
+            pid,
+            next_epoch,
             self.last_producer_epoch,
             self.txn_timeout_ms,
             BTreeSet::new(),
@@ -828,3 +1006,6 @@ mod init_tests;
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "v2_tests.rs"]
+mod v2_tests;

@@ -102,7 +102,14 @@ fn state_ids_names_and_rules_are_kafkas() {
             PrepareAbort,
             3,
             "PrepareAbort",
-            &[Ongoing, PrepareEpochFence],
+            // Kafka 4's list: Empty and Complete* for transactions v2's empty abort.
+            &[
+                Ongoing,
+                PrepareEpochFence,
+                Empty,
+                CompleteCommit,
+                CompleteAbort,
+            ],
             false,
         ),
         (CompleteCommit, 4, "CompleteCommit", &[PrepareCommit], true),
@@ -191,7 +198,13 @@ fn common_prechecks_in_order() {
         let mut m = meta_in(state);
         m.pending = Some(TxnState::PrepareCommit);
         assert_eq!(
-            m.prepare_add_partitions(ProducerId(8), ProducerEpoch(0), &parts, NOW),
+            m.prepare_add_partitions(
+                ProducerId(8),
+                ProducerEpoch(0),
+                &parts,
+                TxnVersion::TV0,
+                NOW
+            ),
             Err(TxnError::InvalidProducerIdMapping)
         );
         assert_eq!(
@@ -201,7 +214,7 @@ fn common_prechecks_in_order() {
         // 4. another epoch (older or newer), even with something pending.
         for e in [2, 4] {
             assert_eq!(
-                m.prepare_add_partitions(PID, ProducerEpoch(e), &parts, NOW),
+                m.prepare_add_partitions(PID, ProducerEpoch(e), &parts, TxnVersion::TV0, NOW),
                 Err(TxnError::ProducerFenced)
             );
             assert_eq!(
@@ -211,7 +224,7 @@ fn common_prechecks_in_order() {
         }
         // 5. a pending transition.
         assert_eq!(
-            m.prepare_add_partitions(PID, EPOCH, &parts, NOW),
+            m.prepare_add_partitions(PID, EPOCH, &parts, TxnVersion::TV0, NOW),
             Err(TxnError::ConcurrentTransactions)
         );
         assert_eq!(
@@ -235,7 +248,7 @@ fn common_prechecks_in_order() {
     let mut m = meta_in(TxnState::Ongoing);
     m.pending = Some(TxnState::PrepareEpochFence);
     assert_eq!(
-        m.prepare_add_partitions(PID, EPOCH, &parts, NOW),
+        m.prepare_add_partitions(PID, EPOCH, &parts, TxnVersion::TV0, NOW),
         Err(TxnError::ConcurrentTransactions)
     );
 }
@@ -264,7 +277,7 @@ fn per_api_per_state_table() {
     for (state, add, commit, abort, init) in rows {
         let mut m = meta_in(state);
         assert_eq!(
-            got(m.prepare_add_partitions(PID, EPOCH, &new_parts, NOW)),
+            got(m.prepare_add_partitions(PID, EPOCH, &new_parts, TxnVersion::TV0, NOW)),
             add,
             "add in {state}"
         );
@@ -304,17 +317,23 @@ fn add_partitions_in_ongoing_writes_only_what_is_new() {
     let mut m = meta_in(TxnState::Ongoing);
     // A subset (or nothing) answers NONE at once, nothing pending.
     assert_eq!(
-        m.prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), NOW),
+        m.prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), TxnVersion::TV0, NOW),
         Ok(None)
     );
     assert_eq!(
-        m.prepare_add_partitions(PID, EPOCH, &BTreeSet::new(), NOW),
+        m.prepare_add_partitions(PID, EPOCH, &BTreeSet::new(), TxnVersion::TV0, NOW),
         Ok(None)
     );
     assert_eq!(m.pending(), None);
     // New partitions: the union, the start kept, the update time now.
     let t = m
-        .prepare_add_partitions(PID, EPOCH, &set(&[("u", 1), ("t", 0)]), NOW)
+        .prepare_add_partitions(
+            PID,
+            EPOCH,
+            &set(&[("u", 1), ("t", 0)]),
+            TxnVersion::TV0,
+            NOW,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(t.topic_partitions, set(&[("t", 0), ("u", 1)]));
@@ -339,7 +358,7 @@ fn add_partitions_starts_a_transaction_from_empty_or_complete() {
         let mut m = meta_in(state);
         // Even already "known" partitions start a new transaction here.
         let t = m
-            .prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), NOW)
+            .prepare_add_partitions(PID, EPOCH, &set(&[("t", 0)]), TxnVersion::TV0, NOW)
             .unwrap()
             .expect("a write");
         assert_eq!(t.state, TxnState::Ongoing);
@@ -413,7 +432,7 @@ fn commit_from_prepare_to_complete_and_its_retries() {
         Err(TxnError::ConcurrentTransactions)
     );
     assert_eq!(
-        m.prepare_add_partitions(PID, EPOCH, &set(&[("v", 0)]), NOW),
+        m.prepare_add_partitions(PID, EPOCH, &set(&[("v", 0)]), TxnVersion::TV0, NOW),
         Err(TxnError::ConcurrentTransactions)
     );
     assert_eq!(

@@ -1,7 +1,10 @@
 //! Where a transactional id's transaction is ([`TxnState`], Kafka's `TransactionState` with
-//! its byte ids and allowed transitions) and how a transaction ends ([`TxnResult`]).
+//! its byte ids and allowed transitions), how a transaction ends ([`TxnResult`]) and which
+//! transaction protocol a client speaks ([`TxnVersion`]).
 
 use std::fmt;
+
+pub use crate::types::TxnVersion;
 
 /// Where a transactional id's transaction is (Kafka's `TransactionState`). The byte is the
 /// `TransactionStatus` of the `__transaction_state` record; the name is what
@@ -80,7 +83,15 @@ impl TxnState {
             Empty => &[Empty, CompleteCommit, CompleteAbort],
             Ongoing => &[Ongoing, Empty, CompleteCommit, CompleteAbort],
             PrepareCommit => &[Ongoing],
-            PrepareAbort => &[Ongoing, PrepareEpochFence],
+            // Empty and Complete*: a transactions-v2 "empty abort" (EndTxn v5 ABORT with
+            // nothing open still bumps the epoch, KIP-890).
+            PrepareAbort => &[
+                Ongoing,
+                PrepareEpochFence,
+                Empty,
+                CompleteCommit,
+                CompleteAbort,
+            ],
             CompleteCommit => &[PrepareCommit],
             CompleteAbort => &[PrepareAbort],
             Dead => &[Empty, CompleteAbort, CompleteCommit],

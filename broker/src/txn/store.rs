@@ -16,11 +16,14 @@
 //! value v1 = the same fields, flexible: compact strings and arrays (unsigned varint length
 //!            + 1, 0 = null), a tagged-field section after each struct; tags of the value:
 //!            0 PreviousProducerId int64 (-1), 1 NextProducerId int64 (-1),
-//!            2 ClientTransactionVersion int16 (0)
+//!            2 ClientTransactionVersion int16 (0), 3 NextProducerEpoch int16 (-1, not read)
 //! null value = tombstone: the id expired
 //! ```
 //!
-//! Rill writes v0, as Kafka 3.x does while `transaction.version` is 0, and reads both. A
+//! Rill writes v0 while the `transaction.version` feature is 0 (as Kafka 3.x) and v1 from
+//! level 1 (as Kafka 4), and reads both. In v1 it writes tag 2 as Kafka 4.1 does and also tags
+//! 0 and 1 (Kafka only from KAFKA-20310): without the next producer id a coordinator that
+//! takes over a Prepare record whose epochs ran out would complete it on the old id. A
 //! record is untrusted input (a damaged segment, a foreign writer): every length and count is
 //! checked against the bytes left before anything is read or allocated, and a record that
 //! does not parse exactly (truncated, trailing bytes, negative lengths, invalid UTF-8, an
@@ -31,7 +34,7 @@ use std::collections::BTreeSet;
 
 use crate::types::{ProducerEpoch, ProducerId, TopicPartition};
 
-use super::state::{Transit, TxnMetadata, TxnState, NO_PRODUCER_ID};
+use super::state::{Transit, TxnMetadata, TxnState, TxnVersion, NO_PRODUCER_ID};
 
 /// The internal topic's name.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -114,11 +117,12 @@ pub struct TxnLogValue {
     pub last_update_ms: i64,
     /// `TransactionStartTimestampMs` (-1 when none).
     pub txn_start_ms: i64,
-    /// `PreviousProducerId` (v1 tag 0; -1 otherwise). Read and written back, not used.
+    /// `PreviousProducerId` (v1 tag 0; -1 otherwise): the id a rotation moved from.
     pub previous_producer_id: ProducerId,
-    /// `NextProducerId` (v1 tag 1; -1 otherwise). Read and written back, not used.
+    /// `NextProducerId` (v1 tag 1; -1 otherwise): the id a transactions-v2 Prepare record
+    /// completes on when the epochs ran out.
     pub next_producer_id: ProducerId,
-    /// `ClientTransactionVersion` (v1 tag 2; 0 otherwise). Read and written back, not used.
+    /// `ClientTransactionVersion` (v1 tag 2; 0 otherwise).
     pub client_transaction_version: i16,
 }
 
@@ -160,9 +164,14 @@ impl TxnLogValue {
             partitions,
             last_update_ms: t.last_update_ms,
             txn_start_ms: t.txn_start_ms,
-            previous_producer_id: NO_PRODUCER_ID,
-            next_producer_id: NO_PRODUCER_ID,
-            client_transaction_version: 0,
+            // Only a rotation's: the same id as the producer's carries nothing.
+            previous_producer_id: if t.last_producer_id == t.producer_id {
+                NO_PRODUCER_ID
+            } else {
+                t.last_producer_id
+            },
+            next_producer_id: t.next_producer_id,
+            client_transaction_version: t.client_txn_version.0,
         })
     }
 
@@ -198,6 +207,11 @@ impl TxnLogValue {
             partitions,
             self.txn_start_ms,
             self.last_update_ms,
+        )
+        .with_v2_fields(
+            self.previous_producer_id,
+            self.next_producer_id,
+            TxnVersion(self.client_transaction_version),
         ))
     }
 }
@@ -211,17 +225,28 @@ pub struct TxnRecord {
     pub value: Option<TxnLogValue>,
 }
 
+/// The value version written while the `transaction.version` feature is at `level` (Kafka's
+/// `transactionLogValueVersion`).
+pub fn value_version(level: TxnVersion) -> i16 {
+    if level >= TxnVersion::TV1 {
+        VALUE_V1
+    } else {
+        VALUE_V0
+    }
+}
+
 /// The key and value (None: tombstone) of the record that persists `t` for
-/// `transactional_id`, value v0.
+/// `transactional_id`, the value at `value_version` (see [`value_version`]).
 pub fn encode_transit(
     transactional_id: &str,
     t: &Transit,
+    value_version: i16,
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
     let key = encode_key(transactional_id)?;
     if t.state == TxnState::Dead {
         return Ok((key, None));
     }
-    let value = encode_value(&TxnLogValue::from_transit(t)?, VALUE_V0)?;
+    let value = encode_value(&TxnLogValue::from_transit(t)?, value_version)?;
     Ok((key, Some(value)))
 }
 

@@ -236,6 +236,8 @@ fn transit(state: TxnState, partitions: &[(&str, i32)]) -> Transit {
         },
         last_update_ms: LAST_UPDATE,
         epoch_fence: false,
+        next_producer_id: NO_PRODUCER_ID,
+        client_txn_version: TxnVersion::TV0,
     }
 }
 
@@ -243,15 +245,15 @@ fn transit(state: TxnState, partitions: &[(&str, i32)]) -> Transit {
 fn transits_are_written_as_kafka_3_writes_them() {
     // Partitions grouped by topic, in order, whatever order they were added in.
     let t = transit(TxnState::Ongoing, &[("u", 1), ("t", 2), ("t", 0)]);
-    let (key, value) = encode_transit("my-txn", &t).unwrap();
+    let (key, value) = encode_transit("my-txn", &t, VALUE_V0).unwrap();
     assert_eq!(key, KEY_MY_TXN);
     assert_eq!(value.as_deref(), Some(ONGOING_V0));
 
-    let (_, value) = encode_transit("my-txn", &transit(TxnState::Empty, &[])).unwrap();
+    let (_, value) = encode_transit("my-txn", &transit(TxnState::Empty, &[]), VALUE_V0).unwrap();
     assert_eq!(value.as_deref(), Some(EMPTY_V0));
 
     // Expiry writes a tombstone, read back as one.
-    let (key, value) = encode_transit("my-txn", &transit(TxnState::Dead, &[])).unwrap();
+    let (key, value) = encode_transit("my-txn", &transit(TxnState::Dead, &[]), VALUE_V0).unwrap();
     assert_eq!((key.as_slice(), value), (KEY_MY_TXN, None));
     assert_eq!(
         decode_record(KEY_MY_TXN, None),
@@ -263,11 +265,15 @@ fn transits_are_written_as_kafka_3_writes_them() {
 
     // Never written.
     assert!(matches!(
-        encode_transit("x", &transit(TxnState::PrepareEpochFence, &[("t", 0)])),
+        encode_transit(
+            "x",
+            &transit(TxnState::PrepareEpochFence, &[("t", 0)]),
+            VALUE_V0
+        ),
         Err(StoreError::Unencodable(_))
     ));
     assert!(matches!(
-        encode_transit("x", &transit(TxnState::Empty, &[("t", 0)])),
+        encode_transit("x", &transit(TxnState::Empty, &[("t", 0)]), VALUE_V0),
         Err(StoreError::Unencodable(_))
     ));
     assert!(matches!(
@@ -335,7 +341,7 @@ fn a_transaction_survives_a_reload_at_every_step() {
     let e = m.producer_epoch;
     let parts = [TopicPartition::new("a", 1), TopicPartition::new("b", 0)].into();
     let t = m
-        .prepare_add_partitions(ProducerId(3), e, &parts, 30)
+        .prepare_add_partitions(ProducerId(3), e, &parts, TxnVersion::TV0, 30)
         .unwrap()
         .unwrap();
     m.complete(&t).unwrap();
@@ -370,7 +376,7 @@ fn a_transaction_survives_a_reload_at_every_step() {
 }
 
 fn reload(id: &str, t: &Transit) -> TxnMetadata {
-    let (key, value) = encode_transit(id, t).unwrap();
+    let (key, value) = encode_transit(id, t, VALUE_V0).unwrap();
     let rec = decode_record(&key, value.as_deref()).unwrap().unwrap();
     assert_eq!(rec.transactional_id, id);
     rec.value.unwrap().into_metadata(id).unwrap()

@@ -7,6 +7,24 @@
 //! an operator aborts it. The produce path also holds a guard from the verification to the
 //! append so a marker landing in between (the ABA case) fails the append
 //! (`replica::Partition::append_verified`).
+//!
+//! KIP-890 part 2 (transactions v2: Produce v12+, TxnOffsetCommit v5+) turns the question into
+//! an order: the client no longer sends AddPartitionsToTxn, so the leader *adds* the partition
+//! (AddPartitionsToTxn v5 with `verify_only` false), which starts the transaction if none is
+//! open. That add is always made, whatever `transaction.partition.verification.enable` says,
+//! since without it no marker would ever reach the partition. A coordinator busy ending the
+//! previous transaction answers CONCURRENT_TRANSACTIONS; the produce path retries that for
+//! [`ADD_RETRY_MAX`] (Kafka's `add.partitions.to.txn.retry.backoff.max.ms`) before passing it
+//! on, which v2 producers retry themselves.
+//!
+//! Kafka keeps a verification guard across a marker at the guard's own epoch (the previous
+//! transaction's marker under v2). Rill does not need that: EndTxn is answered only once all
+//! markers are written, so a v2 producer cannot start its next transaction while a marker of
+//! the last one is still on its way; a guard a marker does clear fails the append with
+//! INVALID_TXN_STATE rather than opening a transaction no marker ends.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::{
@@ -18,19 +36,55 @@ use kafka_protocol::protocol::StrBytes;
 use super::store::TRANSACTION_STATE_TOPIC;
 use super::TxnCoordinator;
 use crate::replica::Partition;
-use crate::types::{BrokerId, ProducerEpoch, ProducerId, TopicPartition};
+use crate::types::{BrokerId, ProducerEpoch, ProducerId, TopicPartition, TxnVersion};
 
 /// The AddPartitionsToTxn version of a verification (the first with `verify_only`).
 pub const VERIFY_VERSION: i16 = 4;
+/// The AddPartitionsToTxn version of a transactions-v2 add (the coordinator may answer
+/// TRANSACTION_ABORTABLE).
+pub const ADD_VERSION: i16 = 5;
+/// The first Produce version of transactions v2.
+pub const FIRST_V2_PRODUCE: i16 = 12;
+/// The first TxnOffsetCommit version of transactions v2.
+pub const FIRST_V2_TXN_OFFSET_COMMIT: i16 = 5;
+/// Pause before asking again after CONCURRENT_TRANSACTIONS (Kafka's
+/// `add.partitions.to.txn.retry.backoff.ms`).
+pub const ADD_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+/// How long a produce keeps asking after CONCURRENT_TRANSACTIONS (Kafka's
+/// `add.partitions.to.txn.retry.backoff.max.ms`).
+pub const ADD_RETRY_MAX: Duration = Duration::from_millis(100);
+
+/// What a partition leader asks the coordinator about a producer's first transactional write
+/// to a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCheck {
+    /// Transactions v1: is the partition already in the ongoing transaction?
+    Verify,
+    /// Transactions v2: add it (starting the transaction if none is open).
+    Add,
+}
+
+impl TxnCheck {
+    /// The check a request of `version` needs, `first_v2` being its API's first v2 version.
+    pub fn of_request(version: i16, first_v2: i16) -> TxnCheck {
+        if TxnVersion::of_request(version, first_v2).supports_epoch_bump() {
+            TxnCheck::Add
+        } else {
+            TxnCheck::Verify
+        }
+    }
+}
 
 /// What a produce is answered when verification fails: the coordinator's code, with Kafka's
 /// renaming for producers (`AddPartitionsToTxnManager` / `ReplicaManager`): PRODUCER_FENCED
 /// becomes INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer now (moving, loading,
-/// ending the transaction) becomes NOT_ENOUGH_REPLICAS, which every producer retries.
-pub fn produce_error(code: i16) -> ResponseError {
+/// ending the transaction) becomes NOT_ENOUGH_REPLICAS, which every producer retries. A
+/// transactions-v2 add keeps CONCURRENT_TRANSACTIONS, which v2 producers retry.
+pub fn produce_error(code: i16, check: TxnCheck) -> ResponseError {
     use ResponseError as E;
     match E::try_from_code(code) {
         Some(E::ProducerFenced) => E::InvalidProducerEpoch,
+        Some(E::ConcurrentTransactions) if check == TxnCheck::Add => E::ConcurrentTransactions,
         Some(
             E::NotCoordinator
             | E::CoordinatorNotAvailable
@@ -47,10 +101,24 @@ pub fn produce_error(code: i16) -> ResponseError {
 /// What TxnOffsetCommit is answered when verification fails: PRODUCER_FENCED becomes
 /// INVALID_PRODUCER_EPOCH (as for every pre-KIP-588 path), and a coordinator that cannot
 /// answer now becomes COORDINATOR_NOT_AVAILABLE, which clients retry after looking the group
-/// coordinator up again.
-pub fn txn_offset_commit_error(code: i16) -> ResponseError {
+/// coordinator up again. A transactions-v2 add follows Kafka's group coordinator
+/// (`CoordinatorOperationExceptionHelper`): NETWORK_EXCEPTION becomes
+/// COORDINATOR_LOAD_IN_PROGRESS, a timeout COORDINATOR_NOT_AVAILABLE, and the rest (including
+/// CONCURRENT_TRANSACTIONS and NOT_COORDINATOR) pass through.
+pub fn txn_offset_commit_error(code: i16, check: TxnCheck) -> ResponseError {
     use ResponseError as E;
-    match produce_error(code) {
+    if check == TxnCheck::Add {
+        return match E::try_from_code(code) {
+            Some(E::ProducerFenced) => E::InvalidProducerEpoch,
+            Some(E::NetworkException) => E::CoordinatorLoadInProgress,
+            Some(E::NotEnoughReplicas | E::RequestTimedOut | E::UnknownTopicOrPartition) => {
+                E::CoordinatorNotAvailable
+            }
+            Some(e) => e,
+            None => E::UnknownServerError,
+        };
+    }
+    match produce_error(code, check) {
         E::NotEnoughReplicas => E::CoordinatorNotAvailable,
         e => e,
     }
@@ -69,28 +137,42 @@ pub fn has_ongoing(p: &Partition, producer_id: ProducerId, epoch: ProducerEpoch)
 
 impl TxnCoordinator {
     /// Asks `id`'s coordinator whether `tp` is in the ongoing transaction of `producer_id` at
-    /// `epoch`. `Err` carries the code to answer the produce with ([`produce_error`]).
+    /// `epoch` (or has it added, under v2, retrying CONCURRENT_TRANSACTIONS for up to
+    /// [`ADD_RETRY_MAX`]). `Err` carries the code to answer the produce with
+    /// ([`produce_error`]).
     pub async fn verify_for_produce(
         &self,
         id: &str,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         tp: &TopicPartition,
+        check: TxnCheck,
     ) -> Result<(), ResponseError> {
-        match self.verify_added(id, producer_id, epoch, tp).await {
-            0 => Ok(()),
-            code => Err(produce_error(code)),
+        let deadline = tokio::time::Instant::now() + ADD_RETRY_MAX;
+        loop {
+            match self.verify_added(id, producer_id, epoch, tp, check).await {
+                0 => return Ok(()),
+                code if check == TxnCheck::Add
+                    && code == ResponseError::ConcurrentTransactions.code()
+                    && tokio::time::Instant::now() + ADD_RETRY_BACKOFF <= deadline =>
+                {
+                    tokio::time::sleep(ADD_RETRY_BACKOFF).await;
+                }
+                code => return Err(produce_error(code, check)),
+            }
         }
     }
 
-    /// Asks `id`'s coordinator whether `tp` is in the ongoing transaction: the coordinator's
-    /// code for the partition (0 when it is), unmapped.
+    /// Asks `id`'s coordinator whether `tp` is in the ongoing transaction ([`TxnCheck::Verify`])
+    /// or to add it ([`TxnCheck::Add`]): the coordinator's code for the partition (0 when it
+    /// is in, or was added), unmapped.
     pub async fn verify_added(
         &self,
         id: &str,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         tp: &TopicPartition,
+        check: TxnCheck,
     ) -> i16 {
         let image = self.log.image();
         let coordinator = self
@@ -101,14 +183,27 @@ impl TxnCoordinator {
         let Some(coordinator) = coordinator else {
             return ResponseError::CoordinatorNotAvailable.code();
         };
-        if coordinator == self.log.node {
-            match self.verify(id, producer_id, epoch, std::slice::from_ref(tp)) {
+        if coordinator != self.log.node {
+            return self
+                .verify_remote(coordinator, id, producer_id, epoch, tp, check)
+                .await;
+        }
+        match check {
+            TxnCheck::Verify => match self.verify(id, producer_id, epoch, std::slice::from_ref(tp))
+            {
                 Ok(codes) => codes.first().map_or(0, |(_, c)| *c),
                 Err(e) => e.code(),
+            },
+            TxnCheck::Add => {
+                let partitions = BTreeSet::from([tp.clone()]);
+                match self
+                    .add_partitions(id, producer_id, epoch, &partitions, TxnVersion::TV2)
+                    .await
+                {
+                    Ok(()) => 0,
+                    Err(e) => e.code(),
+                }
             }
-        } else {
-            self.verify_remote(coordinator, id, producer_id, epoch, tp)
-                .await
         }
     }
 
@@ -121,6 +216,7 @@ impl TxnCoordinator {
         producer_id: ProducerId,
         epoch: ProducerEpoch,
         tp: &TopicPartition,
+        check: TxnCheck,
     ) -> i16 {
         let image = self.log.image();
         let Some(addr) = image
@@ -135,7 +231,7 @@ impl TxnCoordinator {
                 .with_transactional_id(TransactionalId(StrBytes::from_string(id.to_string())))
                 .with_producer_id(kafka_protocol::messages::ProducerId(producer_id.0))
                 .with_producer_epoch(epoch.0)
-                .with_verify_only(true)
+                .with_verify_only(check == TxnCheck::Verify)
                 .with_topics(vec![AddPartitionsToTxnTopic::default()
                     .with_name(TopicName(StrBytes::from_string(tp.topic.clone())))
                     .with_partitions(vec![tp.partition])]),
@@ -143,7 +239,15 @@ impl TxnCoordinator {
         let resp = match self
             .log
             .peers
-            .send(coordinator, &addr, req, Some(VERIFY_VERSION))
+            .send(
+                coordinator,
+                &addr,
+                req,
+                Some(match check {
+                    TxnCheck::Verify => VERIFY_VERSION,
+                    TxnCheck::Add => ADD_VERSION,
+                }),
+            )
             .await
         {
             Ok(r) => r,

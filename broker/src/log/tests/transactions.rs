@@ -403,3 +403,40 @@ fn retention_deletes_a_segments_txn_index() {
     assert!(txn_index_files(dir.path()).is_empty());
     assert!(all_aborted(&log).is_empty());
 }
+
+#[test]
+fn a_marker_at_a_bumped_epoch_restarts_the_producers_sequences() {
+    // Transactions v2: the commit marker of epoch 2's transaction is written at epoch 3, and
+    // the producer's next transaction starts at sequence 0 of epoch 3.
+    let dir = tempdir();
+    let mut log = open(dir.path(), LogConfig::default());
+    append(&mut log, &txn(1, 2, 0, 3));
+    must(marker(&mut log, 1, 3, 0, true));
+    let end = log.log_end_offset();
+    let gap = log.append_as_leader(&txn(1, 3, 3, 1), LeaderEpoch(0), 20_000);
+    assert!(
+        matches!(
+            gap,
+            Err(LogError::OutOfOrderSequence {
+                expected: 0,
+                received: 3,
+                ..
+            })
+        ),
+        "{gap:?}"
+    );
+    assert_eq!(log.log_end_offset(), end, "nothing appended");
+    append(&mut log, &txn(1, 3, 0, 2));
+    append(&mut log, &txn(1, 3, 2, 1));
+    // A marker at the same epoch (transactions v1) keeps the sequences going.
+    must(marker(&mut log, 1, 3, 0, false));
+    append(&mut log, &txn(1, 3, 3, 1));
+    // Rebuilt at open, the rule holds the same way.
+    must(marker(&mut log, 1, 4, 0, true));
+    drop(log);
+    let mut log = open(dir.path(), LogConfig::default());
+    assert!(log
+        .append_as_leader(&txn(1, 4, 4, 1), LeaderEpoch(0), 20_000)
+        .is_err());
+    append(&mut log, &txn(1, 4, 0, 1));
+}

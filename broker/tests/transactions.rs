@@ -28,10 +28,8 @@ use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -87,36 +85,8 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-/// Every record of `topic`/`partition` up to its end (as the isolation level sees it).
 fn read_to_end(b: &BrokerProc, topic: &str, partition: i32, isolation: &str) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &b.bootstrap)
-        .set("group.id", "rill-txn-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + T;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "no end of partition within {T:?}"
-        );
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into())
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => return out,
-            Some(Err(e)) => panic!("consume: {e}"),
-            None => {}
-        }
-    }
+    common::checks::read_to_end(&b.bootstrap, topic, partition, isolation)
 }
 
 #[test]

@@ -182,6 +182,39 @@ pub fn reader_from_start(bootstrap: &str, topic: &str) -> BaseConsumer {
     c
 }
 
+/// Every record value of `topic`/`partition` up to its end, as a consumer at `isolation`
+/// (`read_committed` or `read_uncommitted`) sees it.
+pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32, isolation: &str) -> Vec<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "rill-txn-test-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no end of partition within {T:?}"
+        );
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into())
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => {}
+        }
+    }
+}
+
 /// Reads `topic`-0 from the beginning up to `end` through whichever node leads it.
 pub fn read_all(bootstrap: &str, topic: &str, end: i64) -> Vec<(i64, usize)> {
     let c = reader_from_start(bootstrap, topic);

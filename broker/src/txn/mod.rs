@@ -6,9 +6,14 @@
 //! (Empty → Ongoing → PrepareCommit/PrepareAbort → CompleteCommit/CompleteAbort). Every change
 //! is first *prepared* (a pending state blocks other requests for the id with
 //! CONCURRENT_TRANSACTIONS), then appended to `__transaction_state` with acks=-1, then
-//! *completed*; a new coordinator rebuilds its cache by replaying that topic. Rill follows
-//! Kafka 3.x ("transactions v1": no epoch bump per transaction), the version every client
-//! takes while no `transaction.version` feature is advertised.
+//! *completed*; a new coordinator rebuilds its cache by replaying that topic. Both protocols
+//! are served, chosen per request version as Kafka 4.1 does: "transactions v1" (Kafka 3.x: the
+//! client adds partitions, the epoch stays for the producer's life) and "transactions v2"
+//! (KIP-890 part 2, `SPEC-TV2.md`: EndTxn v5 bumps the epoch at every commit or abort, so the
+//! markers fence late writes of the transaction they end, and partition leaders add the
+//! partitions a Produce v12 / TxnOffsetCommit v5 writes to). The Java client 4.x takes v2 when
+//! ApiVersions finalizes `transaction.version` 2 (the broker property of that name);
+//! librdkafka, kafka-python and aiokafka speak v1.
 //!
 //! - [`state`] (with [`status`], [`error`]): one transactional id's metadata and its
 //!   transitions as pure functions of the request and an explicit `now_ms`, tested by tables.

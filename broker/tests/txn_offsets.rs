@@ -98,7 +98,11 @@ fn txn_offset_commits_are_checked_and_stay_pending() {
         .iter()
         .find(|k| k.api_key == ApiKey::TxnOffsetCommit as i16)
         .map(|k| (k.min_version, k.max_version));
-    assert_eq!(k, Some((0, 4)), "TxnOffsetCommit v0-4 advertised");
+    assert_eq!(
+        k,
+        Some((0, 5)),
+        "TxnOffsetCommit v0-5 advertised (v5: transactions v2)"
+    );
 
     let create = CreateTopicsRequest::default()
         .with_timeout_ms(5000)

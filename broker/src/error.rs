@@ -194,6 +194,10 @@ fn log_error(e: &LogError) -> ResponseError {
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
+        LogError::RecordsRejected(r) => match r.rule {
+            crate::log::RecordRule::KeyRequired => ResponseError::InvalidRecord,
+            crate::log::RecordRule::TimestampBounds => ResponseError::InvalidTimestamp,
+        },
         LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
         LogError::TransactionCoordinatorFenced { .. } => {
             ResponseError::TransactionCoordinatorFenced
@@ -218,6 +222,18 @@ mod tests {
             (LogError::MessageTooLarge { size: 2, max: 1 }, 10),
             (LogError::RecordListTooLarge { size: 2, max: 1 }, 18),
             (LogError::InvalidTimestamp(String::new()), 32),
+            (
+                LogError::RecordsRejected(crate::log::RejectedRecords::new(
+                    crate::log::RecordRule::KeyRequired,
+                )),
+                87,
+            ),
+            (
+                LogError::RecordsRejected(crate::log::RejectedRecords::new(
+                    crate::log::RecordRule::TimestampBounds,
+                )),
+                32,
+            ),
             (
                 LogError::InvalidTxnState {
                     producer_id: crate::types::ProducerId(1),

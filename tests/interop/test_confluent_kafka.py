@@ -196,3 +196,46 @@ def test_librdkafka_compression_codec_round_trip(broker, codec):
 
     got = _consume_all(broker, topic, 1, n)
     assert got[0] == [(i, f"k{i}".encode(), values[i]) for i in range(n)]
+
+
+@pytest.mark.parametrize("one_per_batch", [False, True], ids=["one-batch", "batch-size-1"])
+def test_keyless_records_on_a_compacted_topic_fail_alone(broker, one_per_batch):
+    """librdkafka's 0011 scenario (KIP-467): 100 records to a compacted topic, every tenth
+    without a key. In one batch, the broker names the ten keyless records in record_errors, so
+    librdkafka fails those with INVALID_RECORD and the other 90 with
+    _INVALID_DIFFERENT_RECORD; one record per batch, the 90 keyed records are stored."""
+    topic = unique_topic("cf-kip467")
+    create_topics(admin(broker), [NewTopic(topic, num_partitions=1, replication_factor=1,
+                                           config={"cleanup.policy": "compact"})])
+    invalid_different = getattr(KafkaError, "_INVALID_DIFFERENT_RECORD", -138)
+    outcome = {}
+
+    def on_delivery(err, msg):
+        i = int(msg.value().decode().split("#")[1])
+        outcome[i] = None if err is None else err.code()
+
+    conf = {
+        "bootstrap.servers": broker.bootstrap,
+        "client.id": "rill-interop-kip467",
+        "linger.ms": 1000,
+        "batch.num.messages": 1000,
+        **COMMON,
+    }
+    if one_per_batch:
+        conf["batch.size"] = 1
+    p = Producer(conf)
+    for i in range(100):
+        key = None if i % 10 == 0 else f"k{i}".encode()
+        p.produce(topic, key=key, value=f"record #{i}".encode(), partition=0, on_delivery=on_delivery)
+    assert p.flush(30) == 0
+    assert len(outcome) == 100
+    keyless = {i for i in range(100) if i % 10 == 0}
+    assert {i for i, e in outcome.items() if e == KafkaError.INVALID_RECORD} == keyless, outcome
+    others = {outcome[i] for i in range(100) if i not in keyless}
+    assert others == ({None} if one_per_batch else {invalid_different}), others
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "rill-interop-kip467", **COMMON})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+    assert (low, high) == (0, 90 if one_per_batch else 0)

@@ -137,10 +137,18 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
                 Err(e) => {
                     b.metrics.failed_produce_requests.with_label_values(&[&name]).inc();
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce refused");
+                    // KIP-467: the records a rule refused, by index; a batch-level error
+                    // (corrupt, too large, ...) names none, so clients fail the batch alike.
                     let record_errors = match &e {
-                        KafkaError::Log(LogError::InvalidRecord(m)) | KafkaError::Log(LogError::CorruptMessage(m)) => {
-                            vec![BatchIndexAndErrorMessage::default().with_batch_index(0).with_batch_index_error_message(Some(super::sb(m.clone())))]
-                        }
+                        KafkaError::Log(LogError::RecordsRejected(r)) => r
+                            .errors
+                            .iter()
+                            .map(|re| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(re.batch_index)
+                                    .with_batch_index_error_message(re.message.clone().map(super::sb))
+                            })
+                            .collect(),
                         _ => Vec::new(),
                     };
                     let (code, message) = (e.code(), e.message());

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::control::{self, Marker};
-use super::error::LogError;
+use super::error::{LogError, RecordRule, RejectedRecords};
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::Segment;
 use super::{AppendInfo, PartitionLog};
@@ -107,17 +107,27 @@ impl PartitionLog {
         // CreateTime batches of clients: bounds checked, unset max timestamps recomputed.
         let mut fixed_max: Vec<(usize, i64)> = Vec::new();
         if origin == Origin::Client && !log_append {
+            let mut rejected = RejectedRecords::new(RecordRule::TimestampBounds);
+            let mut first_index: i32 = 0;
             for (i, b) in batches.iter_mut().enumerate() {
                 let bytes = records
                     .get(b.position..b.position + b.header.total_size())
                     .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
                 let bounds = self.config.timestamp_bounds;
-                if let Some(max) = super::timestamps::check_batch(&b.header, bytes, bounds, now_ms)?
-                {
+                if let Some(max) = super::timestamps::check_batch(
+                    &b.header,
+                    bytes,
+                    bounds,
+                    now_ms,
+                    first_index,
+                    &mut rejected,
+                )? {
                     b.header.max_timestamp = max;
                     fixed_max.push((i, max));
                 }
+                first_index = first_index.saturating_add(b.header.record_count);
             }
+            rejected.into_result()?;
         }
         let record_count: i64 = batches
             .iter()

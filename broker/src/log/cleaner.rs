@@ -64,7 +64,7 @@ use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 use super::batch::{self, BatchHeader, BatchRef, CRC_START};
 use super::checkpoint;
 use super::control;
-use super::error::LogError;
+use super::error::{LogError, RecordRule, RejectedRecords};
 use super::producer_state::CACHED_BATCHES;
 use super::segment::Segment;
 use super::PartitionLog;
@@ -657,24 +657,25 @@ fn write_cleaner_checkpoint(dir: &std::path::Path, offset: i64) -> Result<(), Lo
 }
 
 /// Refuses a produce holding a record without a key, as Kafka does on compacted topics
-/// (INVALID_RECORD). Compressed batches are walked through their decompressed stream without
+/// (INVALID_RECORD, each keyless record named by its index in the request, KIP-467). Compressed batches are walked through their decompressed stream without
 /// holding any key or value (`rill_client::records::walk`), so a batch that expands enormously costs a
 /// fixed buffer, and one past `rill_client::records::MAX_WALKED_BATCH_BYTES` is refused.
 pub(super) fn check_keys(records: &[u8], batches: &[BatchRef]) -> Result<(), LogError> {
+    let mut rejected = RejectedRecords::new(RecordRule::KeyRequired);
+    let mut index: i32 = 0;
     for b in batches {
         let bytes = records
             .get(b.position..b.position + b.header.total_size())
             .ok_or_else(|| LogError::CorruptMessage("batch outside the request".into()))?;
-        let mut null_key = false;
         rill_client::records::walk(bytes, |r| {
-            null_key |= r.null_key;
-            !null_key
+            if r.null_key {
+                rejected.push(index, || {
+                    "Compacted topic cannot accept message without key.".to_string()
+                });
+            }
+            index = index.saturating_add(1);
+            true
         })?;
-        if null_key {
-            return Err(LogError::InvalidRecord(
-                "compacted topic cannot accept a record without a key".into(),
-            ));
-        }
     }
-    Ok(())
+    rejected.into_result()
 }

@@ -81,6 +81,10 @@ pub enum LogError {
     /// A timestamp broke the topic's timestamp rules (INVALID_TIMESTAMP, 32).
     #[error("invalid timestamp: {0}")]
     InvalidTimestamp(String),
+    /// Records broke a rule of the topic (INVALID_RECORD, 87, or INVALID_TIMESTAMP, 32), each
+    /// one named (KIP-467's `record_errors`) so a client fails only those.
+    #[error("{0}")]
+    RecordsRejected(RejectedRecords),
     /// A follower append did not start at the log end offset; replication must truncate or
     /// refetch (Kafka's internal UnexpectedAppendOffsetException, never sent to clients as such).
     #[error("follower append at offset {received} but the log end offset is {expected}")]
@@ -113,5 +117,88 @@ impl From<rill_client::records::RecordsError> for LogError {
             }
             RecordsError::Corrupt(_) => LogError::CorruptMessage(e.to_string()),
         }
+    }
+}
+
+/// The rule a produced record broke, for [`RejectedRecords`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRule {
+    /// A record without a key in a compacted topic (INVALID_RECORD).
+    KeyRequired,
+    /// A CreateTime timestamp out of the topic's bounds (INVALID_TIMESTAMP).
+    TimestampBounds,
+}
+
+/// One refused record (KIP-467's `BatchIndexAndErrorMessage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index among the partition's records in the request (from 0).
+    pub batch_index: i32,
+    /// Why; `None` past [`MAX_RECORD_ERROR_MESSAGES`], so the answer stays no larger than
+    /// the request it answers.
+    pub message: Option<String>,
+}
+
+/// Most record errors answered with their own message; later ones carry only their index.
+pub const MAX_RECORD_ERROR_MESSAGES: usize = 20;
+
+/// The records a produce was refused for, in request order. Each refused record appears once,
+/// so the list is bounded by the records the request holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRecords {
+    /// The rule they broke.
+    pub rule: RecordRule,
+    /// The refused records.
+    pub errors: Vec<RecordError>,
+}
+
+impl RejectedRecords {
+    /// An empty list for `rule`.
+    pub fn new(rule: RecordRule) -> RejectedRecords {
+        RejectedRecords {
+            rule,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Notes the record at `batch_index`, with `message` while messages are still kept.
+    pub fn push(&mut self, batch_index: i32, message: impl FnOnce() -> String) {
+        let message = (self.errors.len() < MAX_RECORD_ERROR_MESSAGES).then(message);
+        self.errors.push(RecordError {
+            batch_index,
+            message,
+        });
+    }
+
+    /// `Err` with these records when there are any.
+    pub fn into_result(self) -> Result<(), LogError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(LogError::RecordsRejected(self))
+        }
+    }
+}
+
+impl std::fmt::Display for RejectedRecords {
+    /// Kafka's summary (`LogValidator`): how many, and the first three.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [",
+            self.errors.len()
+        )?;
+        for (i, e) in self.errors.iter().take(3).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(
+                f,
+                "RecordError(batchIndex={}, message={})",
+                e.batch_index,
+                e.message.as_deref().unwrap_or("null")
+            )?;
+        }
+        f.write_str("]")
     }
 }

@@ -51,7 +51,7 @@ mod read;
 mod tests;
 
 pub use cleaner::{CleanStats, CLEANER_CHECKPOINT};
-pub use error::LogError;
+pub use error::{LogError, RecordError, RecordRule, RejectedRecords, MAX_RECORD_ERROR_MESSAGES};
 pub use producer_state::ProducerEntrySnapshot;
 pub use timestamps::TimestampBounds;
 pub use txn_index::AbortedTxn;

@@ -557,18 +557,51 @@ fn null_keys_are_refused_on_compacted_topics() {
     let mut log = open(dir.path(), compact_config());
     for codec in [Compression::None, Compression::Zstd] {
         let b = batch_of(
-            &[(Some("a"), Some("1")), (None, Some("2"))],
+            &[
+                (Some("a"), Some("1")),
+                (None, Some("2")),
+                (Some("b"), Some("3")),
+                (None, Some("4")),
+            ],
             1_000,
             codec,
             None,
         );
-        let err = log.append_as_leader(&b, LeaderEpoch(0), 10_000);
-        assert!(
-            matches!(err, Err(LogError::InvalidRecord(_))),
-            "{codec:?}: {err:?}"
-        );
+        // KIP-467: each keyless record named by its index, INVALID_RECORD for the batch.
+        let end = log.log_end_offset();
+        match log.append_as_leader(&b, LeaderEpoch(0), 10_000) {
+            Err(LogError::RecordsRejected(r)) => {
+                let indices: Vec<i32> = r.errors.iter().map(|e| e.batch_index).collect();
+                assert_eq!(indices, [1, 3], "{codec:?}");
+                assert!(r.errors.iter().all(|e| e
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("without key"))));
+                assert_eq!(
+                    crate::error::KafkaError::from(LogError::RecordsRejected(r)).code(),
+                    87
+                );
+            }
+            other => panic!("{codec:?}: {other:?}"),
+        }
+        assert_eq!(log.log_end_offset(), end, "nothing of the batch appended");
         let ok = batch_of(&[(Some("a"), None)], 1_000, codec, None);
         must(log.append_as_leader(&ok, LeaderEpoch(0), 10_000));
+    }
+    // Past the first MAX_RECORD_ERROR_MESSAGES errors only indices are kept: the answer is
+    // never larger than the request.
+    let many: Vec<(Option<&str>, Option<&str>)> = (0..50).map(|_| (None, Some("v"))).collect();
+    let b = batch_of(&many, 1_000, Compression::None, None);
+    match log.append_as_leader(&b, LeaderEpoch(0), 10_000) {
+        Err(LogError::RecordsRejected(r)) => {
+            assert_eq!(r.errors.len(), 50);
+            let with_message = r.errors.iter().filter(|e| e.message.is_some()).count();
+            assert_eq!(with_message, crate::log::MAX_RECORD_ERROR_MESSAGES);
+            assert!(r.to_string().starts_with(
+                "One or more records have been rejected due to 50 record errors in total"
+            ));
+        }
+        other => panic!("{other:?}"),
     }
     // A delete-only topic takes them.
     let dir = tempdir();

@@ -106,10 +106,33 @@ fn timestamps_beyond_the_bounds_are_refused_and_nothing_is_appended() {
         code(log.append_as_leader(&old, LeaderEpoch(0), NOW)),
         Some(32)
     );
-    assert!(matches!(
-        log.append_as_leader(&old, LeaderEpoch(0), NOW),
-        Err(LogError::InvalidTimestamp(m)) if m.contains("message.timestamp.before.max.ms")
-    ));
+    match log.append_as_leader(&old, LeaderEpoch(0), NOW) {
+        Err(LogError::RecordsRejected(r)) => {
+            let indices: Vec<i32> = r.errors.iter().map(|e| e.batch_index).collect();
+            assert_eq!(indices, [0, 1]);
+            assert!(r.errors[0]
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("message.timestamp.before.max.ms")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Only the records out of range are named: here the last of three (stamped 1 ms apart,
+    // the last 1 ms past after.max.ms), in a compressed batch whose header is set (walked
+    // because its max says a record is out).
+    let mixed = build(Spec {
+        records: 3,
+        timestamp: NOW + 999,
+        compression: Compression::Lz4,
+        ..Spec::default()
+    });
+    match log.append_as_leader(&mixed, LeaderEpoch(0), NOW) {
+        Err(LogError::RecordsRejected(r)) => {
+            let indices: Vec<i32> = r.errors.iter().map(|e| e.batch_index).collect();
+            assert_eq!(indices, [2]);
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(log.log_end_offset(), Offset(0), "nothing appended");
     // Within the bounds: appended.
     must(log.append_as_leader(&plain(1, NOW - 30_000), LeaderEpoch(0), NOW));

@@ -34,6 +34,8 @@ pub enum Validator {
     OneOf(&'static [&'static str]),
     /// A throttled-replicas list: `partitionId:brokerId` pairs, or the wildcard `*`.
     ReplicaList,
+    /// A Kafka release or inter-broker protocol version (`0.10.0`, `2.8-IV1`, `3.0-IV1`).
+    ProtocolVersion,
 }
 
 /// One topic-level config key.
@@ -70,6 +72,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef { name: "leader.replication.throttled.replicas", synonyms: &[], kind: ConfigType::List, default: "", validator: Validator::ReplicaList, doc: "Replicas whose log replication should be throttled on the leader side: partitionId:brokerId pairs or the wildcard '*'." },
     ConfigDef { name: "max.compaction.lag.ms", synonyms: &[("log.cleaner.max.compaction.lag.ms", 1)], kind: ConfigType::Long, default: MAX, validator: Validator::AtLeast(1), doc: "The maximum time a message remains ineligible for compaction." },
     ConfigDef { name: "max.message.bytes", synonyms: &[("message.max.bytes", 1)], kind: ConfigType::Int, default: "1048588", validator: Validator::AtLeast(0), doc: "The largest record batch size allowed (after compression if compression is enabled)." },
+    ConfigDef { name: "message.format.version", synonyms: &[("log.message.format.version", 1)], kind: ConfigType::String, default: "3.0-IV1", validator: Validator::ProtocolVersion, doc: "Deprecated and ignored, as in Kafka 3.x from inter-broker protocol 3.0 (removed in Kafka 4.0): records are always stored in batch format v2. Accepted so older tools that set it keep working." },
     ConfigDef { name: "message.timestamp.after.max.ms", synonyms: &[("log.message.timestamp.after.max.ms", 1)], kind: ConfigType::Long, default: "3600000", validator: Validator::AtLeast(0), doc: "How far in the future a CreateTime timestamp may be, relative to the broker's clock." },
     ConfigDef { name: "message.timestamp.before.max.ms", synonyms: &[("log.message.timestamp.before.max.ms", 1)], kind: ConfigType::Long, default: MAX, validator: Validator::AtLeast(0), doc: "How far in the past a CreateTime timestamp may be, relative to the broker's clock." },
     ConfigDef { name: "message.timestamp.type", synonyms: &[("log.message.timestamp.type", 1)], kind: ConfigType::String, default: "CreateTime", validator: Validator::OneOf(&["CreateTime", "LogAppendTime"]), doc: "Whether a record's timestamp is the producer's create time or the broker's log append time." },
@@ -133,6 +136,11 @@ impl ConfigDef {
                 }
             }
             ConfigType::String => {
+                if matches!(self.validator, Validator::ProtocolVersion) && !is_protocol_version(v) {
+                    return Err(bad(&format!(
+                        "Version `{v}` is not a valid version (a Kafka release such as 0.10.0 or 3.0-IV1)"
+                    )));
+                }
                 if let Validator::OneOf(allowed) = self.validator {
                     if !allowed.contains(&v) {
                         return Err(bad(&format!(
@@ -280,6 +288,18 @@ fn scale(value: &str, factor: i64) -> String {
     }
 }
 
+/// Whether `v` reads as a Kafka release or inter-broker protocol version: two to four dotted
+/// numbers, optionally followed by `-IV` and a number (Kafka's `MetadataVersion` names).
+fn is_protocol_version(v: &str) -> bool {
+    let (release, iv) = match v.split_once("-IV") {
+        Some((r, iv)) => (r, Some(iv)),
+        None => (v, None),
+    };
+    let numbers = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = release.split('.').collect();
+    (2..=4).contains(&parts.len()) && parts.iter().all(|p| numbers(p)) && iv.is_none_or(numbers)
+}
+
 /// Validates a whole set of topic overrides (CreateTopics, AlterConfigs), naming the first bad key.
 pub fn validate_topic_configs(
     configs: &BTreeMap<String, String>,
@@ -296,6 +316,21 @@ pub fn validate_topic_configs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_format_version_is_accepted_as_kafka_3_does() {
+        let def = topic_config("message.format.version").expect("known key");
+        for good in ["0.10.0.0", "0.10.0", "0.8.2", "2.8-IV1", "3.0-IV1", "3.0"] {
+            assert_eq!(def.validate(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["", "3", "three", "3.0-IV", "1.2.3.4.5", "3.0-IVx", "-IV1"] {
+            let e = def.validate(bad).expect_err(bad);
+            assert!(e.0.contains("message.format.version"), "{e}");
+        }
+        let mut m = BTreeMap::new();
+        m.insert("message.format.version".to_string(), "0.10.0.0".to_string());
+        assert!(validate_topic_configs(&m).is_ok());
+    }
 
     #[test]
     fn table_is_sorted_and_defaults_validate() {

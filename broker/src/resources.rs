@@ -6,6 +6,8 @@
 //! a share for partitions, and refuses work beyond either at the door: the listener stops
 //! accepting at `max.connections`, and the controller refuses a CreateTopics that would put
 //! more than `max.broker.partitions` replicas on a node (POLICY_VIOLATION).
+//!
+//! Also here: the disk space of a log dir ([`disk_space`]), for DescribeLogDirs.
 
 use crate::config::limits::LimitsConfig;
 
@@ -152,4 +154,24 @@ mod tests {
         assert!(e.contains("max.connections=5000"), "{e}");
         assert!(budget(100, &LimitsConfig::default()).is_err());
     }
+}
+
+/// The size of the file system holding a log dir, as Kafka reports it in DescribeLogDirs
+/// (`FileStore.getTotalSpace` / `getUsableSpace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes of the file system.
+    pub total_bytes: u64,
+    /// Bytes an unprivileged writer can still use (blocks available to non-root).
+    pub usable_bytes: u64,
+}
+
+/// The disk space of the file system `dir` is on (statvfs, through rustix's safe wrapper), or
+/// `None` when it cannot be read (the dir is gone, the disk failed): reported as unknown, -1.
+pub fn disk_space(dir: &std::path::Path) -> Option<DiskSpace> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    Some(DiskSpace {
+        total_bytes: s.f_blocks.saturating_mul(s.f_frsize),
+        usable_bytes: s.f_bavail.saturating_mul(s.f_frsize),
+    })
 }

@@ -141,6 +141,27 @@ async fn partitions_spread_over_several_log_dirs() {
             .iter()
             .flat_map(|t| t.partitions.iter())
             .all(|p| p.partition_size > 0));
+        // The file system's size and free space, as df (coreutils) reads them.
+        let df = std::process::Command::new("df")
+            .args(["-B1", "--output=size,avail", res.log_dir.as_str()])
+            .output()
+            .expect("df");
+        let text = String::from_utf8_lossy(&df.stdout);
+        let nums: Vec<i64> = text
+            .lines()
+            .nth(1)
+            .expect("df line")
+            .split_whitespace()
+            .map(|n| n.parse().expect("df number"))
+            .collect();
+        assert_eq!(res.total_bytes, nums[0], "{}", res.log_dir.as_str());
+        assert!(
+            (res.usable_bytes - nums[1]).abs() < 64 << 20,
+            "usable {} vs df {}",
+            res.usable_bytes,
+            nums[1]
+        );
+        assert!(res.usable_bytes > 0 && res.usable_bytes <= res.total_bytes);
     }
 }
 

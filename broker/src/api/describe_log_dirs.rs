@@ -1,5 +1,5 @@
-//! DescribeLogDirs: each log dir with the partitions it holds and their sizes (what
-//! kafka-log-dirs.sh and the consoles show).
+//! DescribeLogDirs: each log dir with the partitions it holds and their sizes, and (v4) the
+//! size and free space of its file system (what kafka-log-dirs.sh and the consoles show).
 
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -61,7 +61,9 @@ pub async fn handle(
                     );
                 }
             }
-            // Disk totals would need statvfs (unsafe FFI, which this crate forbids): -1 = unknown.
+            // -1 (unknown) when the file system cannot be asked.
+            let space = crate::resources::disk_space(dir);
+            let bytes = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
             DescribeLogDirsResult::default()
                 .with_log_dir(sb(dir.display().to_string()))
                 .with_topics(
@@ -74,8 +76,8 @@ pub async fn handle(
                         })
                         .collect(),
                 )
-                .with_total_bytes(-1)
-                .with_usable_bytes(-1)
+                .with_total_bytes(space.map_or(-1, |s| bytes(s.total_bytes)))
+                .with_usable_bytes(space.map_or(-1, |s| bytes(s.usable_bytes)))
         })
         .collect();
     DescribeLogDirsResponse::default().with_results(results)

@@ -239,3 +239,26 @@ def test_keyless_records_on_a_compacted_topic_fail_alone(broker, one_per_batch):
     finally:
         c.close()
     assert (low, high) == (0, 90 if one_per_batch else 0)
+
+
+def test_message_format_version_is_accepted_and_ignored(broker):
+    """librdkafka's 0092 sets message.format.version on a topic mid-run (AlterConfigs); Kafka
+    3.x accepts and ignores it, so does Rill: records stay readable, in batch format v2."""
+    a = admin(broker)
+    topic = unique_topic("cf-msgfmt")
+    create_topics(a, [NewTopic(topic, num_partitions=1, replication_factor=1,
+                               config={"message.format.version": "2.8-IV1"})])
+    res = ConfigResource(ResourceType.TOPIC, topic, set_config={"message.format.version": "0.10.0.0"})
+    assert a.alter_configs([res], request_timeout=15)[res].result(timeout=20) is None
+    configs = a.describe_configs([ConfigResource(ResourceType.TOPIC, topic)],
+                                 request_timeout=15)
+    got = list(configs.values())[0].result(timeout=20)
+    assert got["message.format.version"].value == "0.10.0.0"
+    bad = ConfigResource(ResourceType.TOPIC, topic, set_config={"message.format.version": "ten"})
+    exc = a.alter_configs([bad], request_timeout=15)[bad].exception(timeout=20)
+    assert exc is not None and exc.args[0].code() == KafkaError.INVALID_CONFIG, exc
+    p = Producer({"bootstrap.servers": broker.bootstrap, **COMMON})
+    for i in range(10):
+        p.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
+    assert p.flush(30) == 0
+    assert [v for _, _, v in _consume_all(broker, topic, 1, 10)[0]] == [f"v{i}".encode() for i in range(10)]

@@ -217,7 +217,7 @@ impl FencedGrace {
 /// `Controller::is_cut_off`) knows the controller has fenced it by now, so it shows itself
 /// fenced: left out of the brokers (clients drop their connection to it and ask another
 /// broker, which has the current leaders) and leading nothing.
-fn visible_image(b: &Broker) -> std::sync::Arc<crate::metadata::MetadataImage> {
+pub(super) fn visible_image(b: &Broker) -> std::sync::Arc<crate::metadata::MetadataImage> {
     let image = b.controller.image();
     if !b.controller.is_cut_off() {
         return image;

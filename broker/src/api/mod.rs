@@ -23,6 +23,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
@@ -284,6 +285,9 @@ pub async fn handle_frame(
             reply!(describe_transactions::handle(b, req, version, &ctx).await)
         }
         R::ListTransactions(req) => reply!(list_transactions::handle(b, req, version, &ctx).await),
+        R::DescribeTopicPartitions(req) => {
+            reply!(describe_topic_partitions::handle(b, req, version, &ctx).await)
+        }
         R::DescribeProducers(req) => {
             reply!(describe_producers::handle(b, req, version, &ctx).await)
         }

@@ -65,6 +65,8 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         WriteTxnMarkers => r(1, 1),
         DescribeProducers => r(0, 0),
         DescribeTransactions => r(0, 0),
+        // KIP-966: the Java admin client's describeTopics, paged.
+        DescribeTopicPartitions => r(0, 0),
         // v1 is KIP-994's duration filter; v2 (KIP-1152's id pattern) not yet.
         ListTransactions => r(0, 1),
         _ => return None,
@@ -128,6 +130,7 @@ pub fn name(api: ApiKey) -> &'static str {
         WriteTxnMarkers => "WriteTxnMarkers",
         DescribeProducers => "DescribeProducers",
         DescribeTransactions => "DescribeTransactions",
+        DescribeTopicPartitions => "DescribeTopicPartitions",
         ListTransactions => "ListTransactions",
         _ => "Other",
     }

@@ -356,6 +356,12 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::DeleteAcls,
             RequestKind::DeleteAcls(Default::default()),
         ),
+        (
+            ApiKey::DescribeTopicPartitions,
+            RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default().with_response_partition_limit(2000),
+            ),
+        ),
     ]
 }
 

@@ -244,10 +244,11 @@ mod tests {
             }))
     }
 
-    /// (topic, error, partition indices) of an answer, and its cursor.
-    fn summary(
-        r: &DescribeTopicPartitionsResponse,
-    ) -> (Vec<(String, i16, Vec<i32>)>, Option<(String, i32)>) {
+    /// A topic of an answer: name, error code, partition indices.
+    type TopicSummary = (String, i16, Vec<i32>);
+
+    /// The topics of an answer, and its cursor.
+    fn summary(r: &DescribeTopicPartitionsResponse) -> (Vec<TopicSummary>, Option<(String, i32)>) {
         (
             r.topics
                 .iter()
@@ -265,7 +266,7 @@ mod tests {
         )
     }
 
-    fn s(t: &str, e: i16, p: &[i32]) -> (String, i16, Vec<i32>) {
+    fn s(t: &str, e: i16, p: &[i32]) -> TopicSummary {
         (t.to_string(), e, p.to_vec())
     }
 

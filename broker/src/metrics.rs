@@ -18,6 +18,11 @@ pub struct Metrics {
     pub bytes_in: IntCounterVec,
     /// `kafka_server_brokertopicmetrics_bytesout_total{topic}`.
     pub bytes_out: IntCounterVec,
+    /// `rill_consumer_fetch_bytes_total{replica,rack}`: consumer bytes this broker sent, by
+    /// whether it served them as the partition's leader or as a follower (KIP-392) and whether
+    /// the client named this broker's rack (`same`, `other`, `unknown`): follower bytes to the
+    /// same rack are the cross-rack traffic follower fetching saved.
+    pub consumer_fetch_bytes: IntCounterVec,
     /// `kafka_server_brokertopicmetrics_messagesin_total{topic}`.
     pub messages_in: IntCounterVec,
     /// `kafka_server_brokertopicmetrics_totalproducerequests_total{topic}`.
@@ -177,6 +182,11 @@ impl Metrics {
             bytes_out: topic_counter(
                 "kafka_server_brokertopicmetrics_bytesout_total",
                 "Bytes sent to fetchers.",
+            )?,
+            consumer_fetch_bytes: labelled_counter(
+                "rill_consumer_fetch_bytes_total",
+                "Consumer bytes sent, by the replica serving them (leader or follower, KIP-392) and whether the client is in this broker's rack (same, other, unknown).",
+                &["replica", "rack"],
             )?,
             messages_in: topic_counter(
                 "kafka_server_brokertopicmetrics_messagesin_total",

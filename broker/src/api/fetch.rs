@@ -17,6 +17,13 @@
 //! it is woken when the high watermark passes the marker that ends the transaction (see
 //! `replica/partition/read.rs`). An isolation_level Kafka does not define is INVALID_REQUEST.
 //!
+//! Follower fetching (KIP-392, `replica/selector.rs`): a consumer fetch of v11+ may be served
+//! by a follower replica, up to that replica's high watermark; with
+//! `replica.selector.class` rack-aware, the leader answers a consumer naming its rack with the
+//! preferred read replica of that rack (no data, answered at once) when there is one. Consumer
+//! bytes are counted by who served them and whether the client shared the server's rack
+//! (`rill_consumer_fetch_bytes_total`), which shows the traffic kept inside racks.
+//!
 //! Fetch sessions (KIP-227) are declined the way Kafka declines them when its cache is full:
 //! every response carries session id 0, so clients keep sending full fetch requests; an
 //! incremental request for a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
@@ -37,6 +44,7 @@ use crate::error::KafkaError;
 use crate::log::LogError;
 use crate::metadata::acl::AclOperation;
 use crate::replica::partition::{FetchIsolation, FetchRead};
+use crate::replica::selector::{self, Candidate, ReplicaSelector};
 use crate::replica::Partition;
 use crate::types::{LeaderEpoch, Offset};
 
@@ -81,7 +89,7 @@ pub async fn handle(
         // Registered before reading, so a change between the read and the wait still wakes.
         let pass = read_all(b, &req, version, replica_id, Some(&waiter), may_read);
         let now = Instant::now();
-        if pass.bytes >= min_bytes || pass.errors || now >= deadline {
+        if pass.bytes >= min_bytes || pass.errors || pass.redirected || now >= deadline {
             return pass.send(b);
         }
         // A timeout means max_wait_ms passed.
@@ -101,6 +109,8 @@ struct Pass {
     bytes: usize,
     /// Whether any partition failed (errors are answered at once, as Kafka does).
     errors: bool,
+    /// Whether a partition names a preferred read replica (answered at once, as Kafka does).
+    redirected: bool,
     /// Per partition read: what to count once this response is the one sent.
     reads: Vec<Read>,
     from_replica: bool,
@@ -113,6 +123,9 @@ struct Read {
     throttled: bool,
     error: Option<KafkaError>,
     partition: String,
+    /// Who served a consumer's read ("leader" or "follower") and whether the client is in
+    /// this broker's rack ("same", "other", "unknown"); `None` for a follower's fetch.
+    consumer: Option<(&'static str, &'static str)>,
 }
 
 impl Pass {
@@ -146,6 +159,12 @@ impl Pass {
                             .bytes_out
                             .with_label_values(&[&r.topic])
                             .inc_by(r.bytes as u64);
+                        if let Some((replica, rack)) = r.consumer {
+                            b.metrics
+                                .consumer_fetch_bytes
+                                .with_label_values(&[replica, rack])
+                                .inc_by(r.bytes as u64);
+                        }
                     }
                     b.metrics
                         .fetch_requests
@@ -251,6 +270,19 @@ fn read_all(
     may_read: &(dyn Fn(&str) -> bool + Sync),
 ) -> Pass {
     let from_replica = replica_id >= 0;
+    // KIP-392: a v11+ consumer may read from a follower, and may name its rack.
+    let follower_reads = !from_replica && version >= 11;
+    let client_rack = if follower_reads {
+        req.rack_id.as_str()
+    } else {
+        ""
+    };
+    let same_rack = match (client_rack, b.config.rack.as_deref()) {
+        ("", _) | (_, None) => "unknown",
+        (c, Some(mine)) if c == mine => "same",
+        _ => "other",
+    };
+    let mut redirected = false;
     // Followers read to the log end whatever they send; consumers as they ask (v4+).
     let isolation = if from_replica {
         Some(FetchIsolation::LogEnd)
@@ -286,14 +318,17 @@ fn read_all(
                 parts.push(out.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
                 continue;
             }
-            // Followers fetch from leaders only; consumers likewise (no KIP-392 yet).
+            // Followers fetch from leaders only; v11+ consumers from any replica here.
             let p = match b.replicas.leader(name, fp.partition) {
                 Ok(p) => p,
-                Err(e) => {
-                    errors = true;
-                    parts.push(out.with_error_code(e.code()));
-                    continue;
-                }
+                Err(e) => match b.replicas.get(name, fp.partition) {
+                    Some(p) if follower_reads => p,
+                    _ => {
+                        errors = true;
+                        parts.push(out.with_error_code(e.code()));
+                        continue;
+                    }
+                },
             };
             if let Some(w) = waiter {
                 p.watch_for_fetch(w);
@@ -308,6 +343,20 @@ fn read_all(
                 parts.push(out.with_error_code(ResponseError::InvalidRequest.code()));
                 continue;
             };
+            if let Some(preferred) =
+                preferred_read_replica(b, &image, &p, client_rack, fp.fetch_offset)
+            {
+                redirected = true;
+                let hw = p.high_watermark();
+                parts.push(
+                    out.with_high_watermark(hw.0)
+                        .with_last_stable_offset(p.last_stable_offset().unwrap_or(hw).0)
+                        .with_log_start_offset(p.log_start_offset().0)
+                        .with_preferred_read_replica(BrokerId(preferred.0))
+                        .with_records(Some(Bytes::new())),
+                );
+                continue;
+            }
             if from_replica && version >= 12 {
                 if let Some((epoch, end)) = diverging(&p, fp.fetch_offset, fp.last_fetched_epoch) {
                     errors = true;
@@ -383,6 +432,9 @@ fn read_all(
                         throttled,
                         error: None,
                         partition: p.tp.to_string(),
+                        consumer: (!from_replica).then(|| {
+                            (if p.is_leader() { "leader" } else { "follower" }, same_rack)
+                        }),
                     });
                     parts.push(out.with_records(Some(r.records)));
                 }
@@ -404,6 +456,7 @@ fn read_all(
                         throttled: false,
                         error: Some(e),
                         partition: p.tp.to_string(),
+                        consumer: None,
                     });
                 }
             }
@@ -422,7 +475,41 @@ fn read_all(
             .with_responses(topics),
         bytes: total,
         errors,
+        redirected,
         reads,
         from_replica,
     }
+}
+
+/// At the leader, the replica a consumer in `client_rack` should read `p` from instead
+/// (`replica/selector.rs`); `None`: read here.
+fn preferred_read_replica(
+    b: &Broker,
+    image: &crate::metadata::MetadataImage,
+    p: &Partition,
+    client_rack: &str,
+    fetch_offset: i64,
+) -> Option<crate::types::BrokerId> {
+    let selector = b.config.replication.replica_selector;
+    if client_rack.is_empty() || !p.is_leader() || selector == ReplicaSelector::Leader {
+        return None;
+    }
+    let isr = p.isr();
+    let followers: Vec<Candidate> = p
+        .followers()
+        .into_iter()
+        .map(|(id, state)| Candidate {
+            id,
+            rack: image.brokers.get(&id).and_then(|info| info.rack.clone()),
+            log_end_offset: state.log_end_offset,
+            in_sync: isr.contains(&id) && !image.fenced_brokers.contains(&id),
+        })
+        .collect();
+    selector::preferred_read_replica(
+        selector,
+        client_rack,
+        b.config.rack.as_deref(),
+        &followers,
+        fetch_offset,
+    )
 }

@@ -74,6 +74,8 @@ const BROKER_KEYS: &[&str] = &[
     "http.listener",
     "log.retention.check.interval.ms",
     "broker.rack",
+    "replica.selector.class",
+    "transaction.version",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
@@ -154,6 +156,9 @@ pub struct ReplicationConfig {
     /// `controller.quorum.election.timeout.ms` (500; Kafka: 1000): a controller that hears no
     /// quorum leader for a random time between this and twice this starts an election.
     pub election_timeout_ms: u64,
+    /// `replica.selector.class` (unset): Kafka's `RackAwareReplicaSelector` lets consumers
+    /// that name their rack read from an in-sync replica there (KIP-392).
+    pub replica_selector: ReplicaSelector,
 }
 
 impl Default for ReplicationConfig {
@@ -169,6 +174,34 @@ impl Default for ReplicationConfig {
             heartbeat_interval_ms: 250,
             session_timeout_ms: 3_000,
             election_timeout_ms: 500,
+            replica_selector: ReplicaSelector::Leader,
+        }
+    }
+}
+
+/// Kafka's class name for the rack-aware selector, as operators set it.
+pub const RACK_AWARE_SELECTOR_CLASS: &str =
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+/// `replica.selector.class`: how a leader picks the replica a consumer reads from (KIP-392,
+/// `replica/selector.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplicaSelector {
+    /// Unset (Kafka's default): consumers read from the leader.
+    #[default]
+    Leader,
+    /// Kafka's `RackAwareReplicaSelector`.
+    RackAware,
+}
+
+impl ReplicaSelector {
+    /// The selector a `replica.selector.class` value names; `None` for a class Rill does not
+    /// implement.
+    pub fn from_class(class: &str) -> Option<ReplicaSelector> {
+        match class.trim() {
+            "" => Some(ReplicaSelector::Leader),
+            RACK_AWARE_SELECTOR_CLASS => Some(ReplicaSelector::RackAware),
+            _ => None,
         }
     }
 }
@@ -201,6 +234,16 @@ fn replication_config(raw: &BTreeMap<String, String>) -> Result<ReplicationConfi
             d.election_timeout_ms,
             100,
         )?,
+        replica_selector: match raw.get("replica.selector.class") {
+            None => d.replica_selector,
+            Some(class) => ReplicaSelector::from_class(class).ok_or_else(|| {
+                invalid(
+                    "replica.selector.class",
+                    class,
+                    &format!("Rill implements {RACK_AWARE_SELECTOR_CLASS} (or leave it unset)"),
+                )
+            })?,
+        },
     };
     if cfg.session_timeout_ms <= cfg.heartbeat_interval_ms {
         return Err(invalid(
@@ -615,6 +658,23 @@ mod tests {
         assert_eq!(c.client_listener().port, 9092);
         assert_eq!(c.log_dirs, vec![PathBuf::from("./rill-data")]);
         assert!(c.auto_create_topics);
+    }
+
+    #[test]
+    fn replica_selector_class_takes_kafkas_rack_aware_selector() {
+        let c = BrokerConfig::load(None, &[]).unwrap();
+        assert_eq!(c.replication.replica_selector, ReplicaSelector::Leader);
+        let c = BrokerConfig::load(
+            None,
+            &[format!(
+                "replica.selector.class={RACK_AWARE_SELECTOR_CLASS}"
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.replication.replica_selector, ReplicaSelector::RackAware);
+        let e = BrokerConfig::load(None, &["replica.selector.class=com.example.Nearest".into()])
+            .expect_err("unknown class");
+        assert!(e.to_string().contains("replica.selector.class"), "{e}");
     }
 
     #[test]

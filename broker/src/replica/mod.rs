@@ -8,6 +8,7 @@ pub mod isr;
 pub mod log_dirs;
 pub mod manager;
 pub mod partition;
+pub mod selector;
 pub mod throttle;
 
 pub use manager::ReplicaManager;

@@ -121,17 +121,40 @@ fn malformed_frames_close_only_their_connection() {
     s.write_all(&f).expect("w");
     assert_closed(&mut s, "unsupported Metadata version");
 
-    // Produce v2 is advertised (for old librdkafka) but refused.
+    // Produce v0-2 are advertised (for old librdkafka) and answered UNSUPPORTED_VERSION per
+    // partition in their own response shape (Kafka 4.0); nothing is stored. With acks=0 no
+    // answer is expected, so the connection closes.
+    for version in 0..=2 {
+        let mut s = connect(&b);
+        let req = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("old-client")))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(1).freeze())),
+                ])]);
+        s.write_all(&frame(ApiKey::Produce, version, 7, &req))
+            .expect("w");
+        let r: ProduceResponse = response(&mut s, ApiKey::Produce, version, 7);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            (p.index, p.error_code, p.base_offset),
+            (0, 35, -1),
+            "v{version}"
+        );
+    }
     let mut s = connect(&b);
-    let mut f = frame(
+    s.write_all(&frame(
         ApiKey::Produce,
-        3,
+        2,
         7,
-        &ProduceRequest::default().with_acks(1),
-    );
-    f[6..8].copy_from_slice(&2i16.to_be_bytes());
-    s.write_all(&f).expect("w");
-    assert_closed(&mut s, "Produce v2");
+        &ProduceRequest::default().with_acks(0),
+    ))
+    .expect("w");
+    assert_closed(&mut s, "acks=0 Produce v2");
 
     // A valid header with a body cut short.
     let mut s = connect(&b);

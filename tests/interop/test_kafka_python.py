@@ -304,3 +304,29 @@ def test_acknowledged_records_survive_restart(broker, clean):
     more = _produce_numbered(broker, topic, 400, 10, parts)
     assert sorted((m.partition, m.offset) for m in more) == sorted(
         [(p, 200 + j) for p in range(parts) for j in range(5)])
+
+
+def test_a_client_pinned_to_kafka_0_10_is_told_unsupported_version(broker):
+    """kafka-python with api_version=(0, 10, 0) sends Produce v2 (message format 1), which
+    Kafka 4.0 and Rill no longer store: the answer is UNSUPPORTED_VERSION for the partition,
+    a clear error at once, never a dropped connection the client retries until it times out."""
+    topic = unique_topic("kp-old")
+    admin = admin_client(broker)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+    p = producer(broker, api_version=(0, 10, 0), retries=0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(kafka.errors.UnsupportedVersionError):
+            p.send(topic, key=b"k", value=b"v", partition=0).get(timeout=20)
+        assert time.monotonic() - started < 10, "answered, not timed out"
+    finally:
+        p.close(timeout=10)
+    # Nothing was stored; a current client writes as usual.
+    c = assigned_from_beginning(broker, topic, 1)
+    try:
+        assert c.end_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)] == 0
+    finally:
+        c.close()

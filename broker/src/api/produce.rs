@@ -64,9 +64,16 @@ struct Pending {
     epoch: LeaderEpoch,
 }
 
+/// The first Produce version served; v0-2 (message formats 0 and 1, gone since Kafka 4.0) are
+/// answered UNSUPPORTED_VERSION for every partition, nothing stored.
+pub const FIRST_SERVED_VERSION: i16 = 3;
+
 /// Handles Produce.
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::Ctx<'_>) -> Reply {
     let acks = req.acks;
+    if version < FIRST_SERVED_VERSION {
+        return unsupported(req, version);
+    }
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut pending: Vec<Pending> = Vec::new();
     // Once per request: a cut-off node refuses every partition alike.
@@ -342,4 +349,35 @@ async fn verify_transaction(
             )
         })?;
     Ok(Some(guard))
+}
+
+/// Produce v0-2: every partition UNSUPPORTED_VERSION, nothing stored; with acks=0 (no answer
+/// expected) the connection is closed, as for any failed acks=0 produce.
+fn unsupported(req: ProduceRequest, version: i16) -> Reply {
+    if req.acks == 0 {
+        return Reply::Close(format!(
+            "acks=0 Produce v{version} refused: the first version served is v{FIRST_SERVED_VERSION}"
+        ));
+    }
+    let code = kafka_protocol::error::ResponseError::UnsupportedVersion.code();
+    let responses = req
+        .topic_data
+        .into_iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name)
+                .with_partition_responses(
+                    t.partition_data
+                        .iter()
+                        .map(|pd| {
+                            PartitionProduceResponse::default()
+                                .with_index(pd.index)
+                                .with_error_code(code)
+                                .with_base_offset(-1)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    Reply::Send(ProduceResponse::default().with_responses(responses))
 }

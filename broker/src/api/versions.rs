@@ -1,7 +1,9 @@
-//! The API versions this broker implements: exactly what ApiVersions advertises, except
-//! Produce, advertised from v0 but refused below v3 (as Kafka 4.0 does: librdkafka < 2.11.1
-//! turns compression off when Produce v0 is missing, KAFKA-18659). An ApiVersions newer than
-//! ours gets KIP-511's v0 answer listing what we serve.
+//! The API versions this broker implements: exactly what ApiVersions advertises. Produce
+//! v0-2 are advertised and answered, each partition with UNSUPPORTED_VERSION (as Kafka 4.0
+//! does: librdkafka < 2.11.1 turns compression off when Produce v0 is missing, KAFKA-18659,
+//! and an answer tells an old client why where a closed connection would not). Any other
+//! version outside these ranges closes the connection, as Kafka's request parsing does; an
+//! ApiVersions newer than ours gets KIP-511's v0 answer listing what we serve.
 
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::VersionRange;
@@ -14,9 +16,8 @@ const fn r(min: i16, max: i16) -> VersionRange {
 pub fn supported(api: ApiKey) -> Option<VersionRange> {
     use ApiKey::*;
     Some(match api {
-        // v0-2 are advertised (below) but refused, as Kafka 4.0 does: librdkafka < 2.11.1
-        // disables compression when Produce v0 is missing (KAFKA-18659).
-        Produce => r(3, 12),
+        // v0-2 answer UNSUPPORTED_VERSION (`produce::FIRST_SERVED_VERSION`).
+        Produce => r(0, 12),
         Fetch => r(4, 17),
         ListOffsets => r(1, 9),
         Metadata => r(0, 12),
@@ -73,13 +74,9 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
     })
 }
 
-/// The range put in the ApiVersions response (Produce's floor lowered to 0, see above).
+/// The range put in the ApiVersions response: the served one.
 pub fn advertised(api: ApiKey) -> Option<VersionRange> {
-    let mut v = supported(api)?;
-    if api == ApiKey::Produce {
-        v.min = 0;
-    }
-    Some(v)
+    supported(api)
 }
 
 /// The name Kafka's request metrics use for an API (`Produce`, `FetchConsumer` aside).

@@ -162,8 +162,7 @@ pub fn seeds(corpus: &[Exchange]) -> BTreeMap<(i16, i16), Vec<Bytes>> {
             continue;
         };
         for v in range.min..=range.max {
-            // Versions the crate cannot encode (Produce v0-2, advertised for old clients but
-            // refused) get a header-only frame to grow from.
+            // A version the crate cannot encode gets a header-only frame to grow from.
             let f = encode_request(api, v, &body).unwrap_or_else(|| {
                 let mut b = Vec::new();
                 b.extend_from_slice(&(api as i16).to_be_bytes());

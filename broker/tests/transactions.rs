@@ -11,13 +11,7 @@ use common::checks::try_call;
 use common::BrokerProc;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::txn_offset_commit_request::{
-    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, GroupId, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
-};
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, GroupId};
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
@@ -445,30 +439,18 @@ fn offsets_of_a_group_not_added_to_the_transaction_are_refused() {
     assert_eq!(init.error_code, 0, "{init:?}");
     let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
     let commit = |group: &str| -> i16 {
-        let r: TxnOffsetCommitResponse = call(
-            &b,
-            ApiKey::TxnOffsetCommit,
+        common::checks::txn_offset_commit(
+            &b.bootstrap,
             3,
-            &TxnOffsetCommitRequest::default()
-                .with_transactional_id(TransactionalId(sb("txn-offsets-id")))
-                .with_group_id(GroupId(sb(group)))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_generation_id(-1)
-                .with_member_id(sb(""))
-                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                    .with_name(TopicName(sb("txn-offsets-in")))
-                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(5)])]),
-            |r: &TxnOffsetCommitResponse| {
-                r.topics
-                    .first()
-                    .and_then(|t| t.partitions.first())
-                    .map_or(-1, |p| p.error_code)
+            &common::checks::TxnCommit {
+                id: "txn-offsets-id",
+                producer_id: pid,
+                epoch,
+                group,
+                topic: "txn-offsets-in",
+                offset: 5,
             },
-        );
-        r.topics[0].partitions[0].error_code
+        )
     };
     // As a client does first: find the group's coordinator (which creates the offsets topic).
     for group in ["txn-offsets-group", "txn-offsets-other"] {

@@ -10,15 +10,11 @@ mod common;
 use common::checks::{call_retrying, read_to_end, try_call};
 use common::BrokerProc;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::txn_offset_commit_request::{
-    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeTransactionsRequest,
     DescribeTransactionsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, InitProducerIdRequest, InitProducerIdResponse,
-    ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    FindCoordinatorResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -64,22 +60,8 @@ fn coordinator(any: &str, key: &str, key_type: i8) -> String {
 }
 
 fn init(addr: &str, id: &str) -> Producer {
-    let r: InitProducerIdResponse = call_retrying(
-        addr,
-        ApiKey::InitProducerId,
-        5,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(sb(id))))
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-        |r: &InitProducerIdResponse| r.error_code,
-    );
-    assert_eq!(r.error_code, 0, "{r:?}");
-    Producer {
-        id: r.producer_id.0,
-        epoch: r.producer_epoch,
-    }
+    let (id, epoch) = common::checks::init_transactional(addr, id);
+    Producer { id, epoch }
 }
 
 /// A transactional Produce at `version` of `n` records from sequence `seq` to
@@ -133,30 +115,18 @@ fn end(addr: &str, version: i16, id: &str, p: Producer, commit: bool) -> (i16, P
 
 /// TxnOffsetCommit v5 of `offset` for `group` on `topic`-0: the partition's error code.
 fn commit_offset(addr: &str, id: &str, p: Producer, group: &str, topic: &str, offset: i64) -> i16 {
-    let r: TxnOffsetCommitResponse = call_retrying(
+    common::checks::txn_offset_commit(
         addr,
-        ApiKey::TxnOffsetCommit,
         5,
-        &TxnOffsetCommitRequest::default()
-            .with_transactional_id(TransactionalId(sb(id)))
-            .with_group_id(GroupId(sb(group)))
-            .with_producer_id(ProducerId(p.id))
-            .with_producer_epoch(p.epoch)
-            .with_generation_id(-1)
-            .with_member_id(sb(""))
-            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
-                .with_name(TopicName(sb(topic)))
-                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
-                    .with_partition_index(0)
-                    .with_committed_offset(offset)])]),
-        |r: &TxnOffsetCommitResponse| {
-            r.topics
-                .first()
-                .and_then(|t| t.partitions.first())
-                .map_or(-1, |p| p.error_code)
+        &common::checks::TxnCommit {
+            id,
+            producer_id: p.id,
+            epoch: p.epoch,
+            group,
+            topic,
+            offset,
         },
-    );
-    r.topics[0].partitions[0].error_code
+    )
 }
 
 /// The group's committed offset of `topic`-0, as librdkafka reads it (read_committed, so

@@ -65,6 +65,68 @@ pub fn call_retrying<Q: kafka_protocol::protocol::Encodable, R: Decodable>(
     }
 }
 
+/// InitProducerId (v5) for transactional id `id` at `addr` (retried while its coordinator
+/// loads): the producer id and epoch.
+pub fn init_transactional(addr: &str, id: &str) -> (i64, i16) {
+    let r: InitProducerIdResponse = call_retrying(
+        addr,
+        ApiKey::InitProducerId,
+        5,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.to_string()))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+        |r: &InitProducerIdResponse| r.error_code,
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+    (r.producer_id.0, r.producer_epoch)
+}
+
+/// One transactional offset commit: `offset` for `group` on `topic`-0, by the transactional
+/// producer `id` at `producer_id`/`epoch`.
+pub struct TxnCommit<'a> {
+    pub id: &'a str,
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub group: &'a str,
+    pub topic: &'a str,
+    pub offset: i64,
+}
+
+/// TxnOffsetCommit at `version` to `addr` (retried while the group coordinator loads): the
+/// partition's error code.
+pub fn txn_offset_commit(addr: &str, version: i16, c: &TxnCommit<'_>) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let sb = |s: &str| StrBytes::from_string(s.to_string());
+    let r: TxnOffsetCommitResponse = call_retrying(
+        addr,
+        ApiKey::TxnOffsetCommit,
+        version,
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(sb(c.id)))
+            .with_group_id(GroupId(sb(c.group)))
+            .with_producer_id(ProducerId(c.producer_id))
+            .with_producer_epoch(c.epoch)
+            .with_generation_id(-1)
+            .with_member_id(sb(""))
+            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(sb(c.topic)))
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(c.offset)])]),
+        |r: &TxnOffsetCommitResponse| {
+            r.topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map_or(-1, |p| p.error_code)
+        },
+    );
+    r.topics[0].partitions[0].error_code
+}
+
 pub fn partition_info(b: &BrokerProc, topic: &str) -> Option<PartInfo> {
     partition_info_at(&b.bootstrap, topic)
 }

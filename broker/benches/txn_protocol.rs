@@ -6,7 +6,8 @@
 //! within each trial; medians are reported.
 //!
 //! `cargo bench -p rill-broker --bench txn_protocol` writes `target/bench/txn-protocol.md`.
-//! `RILL_BENCH_TXNS` sets the transactions per mode and trial (default 300).
+//! `RILL_BENCH_TXNS` sets the transactions per mode and trial (default 3000),
+//! `RILL_BENCH_TRIALS` the trials (default 5).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,7 +29,6 @@ use rdkafka::admin::{NewTopic, TopicReplication};
 
 const RECORDS_PER_TXN: usize = 100;
 const VALUE_BYTES: usize = 1024;
-const TRIALS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -147,11 +147,15 @@ fn main() {
     let txns: usize = std::env::var("RILL_BENCH_TXNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(3000);
+    let trials_wanted: usize = std::env::var("RILL_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let b = BrokerProc::start(&["transaction.state.log.num.partitions=1"]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut results: Vec<(Mode, Vec<Trial>)> = vec![(Mode::V1, Vec::new()), (Mode::V2, Vec::new())];
-    for trial in 0..TRIALS {
+    for trial in 0..trials_wanted {
         for (mode, trials) in results.iter_mut() {
             let topic = format!("txn-bench-{mode:?}-{trial}").to_lowercase();
             rt.block_on(common::checks::create_topic(
@@ -166,7 +170,7 @@ fn main() {
     let mut report = String::new();
     let _ = writeln!(report, "# Transactions v1 against v2 on the wire\n");
     let _ = writeln!(report, "- machine: {} CPUs; client (raw requests on one connection) and broker on the same machine", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    let _ = writeln!(report, "- one node, one partition, acks=all; {txns} transactions of {RECORDS_PER_TXN} records of {VALUE_BYTES} B per mode and trial, {TRIALS} trials, modes alternating; medians over trials\n");
+    let _ = writeln!(report, "- one node, one partition, acks=all; {txns} transactions of {RECORDS_PER_TXN} records of {VALUE_BYTES} B per mode and trial, {trials_wanted} trials, modes alternating; medians over trials\n");
     let _ = writeln!(report, "| protocol | requests per transaction | transactions/s | records/s | MB/s | EndTxn p50 ms | EndTxn p99 ms |");
     let _ = writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (mode, trials) in &results {
@@ -194,6 +198,24 @@ fn main() {
             records * VALUE_BYTES as f64 / 1e6
         );
     }
+    // Trials drift with the machine (page-cache writeback of the earlier trials' data), and
+    // each trial runs both modes back to back: the paired ratio is the steadier figure.
+    let ratios: Vec<f64> = results[0]
+        .1
+        .iter()
+        .zip(&results[1].1)
+        .map(|(v1, v2)| v2.txns_per_s / v1.txns_per_s)
+        .collect();
+    let _ = writeln!(
+        report,
+        "\nv2 / v1 transactions/s per trial: {}; median **{:.2}**",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        median(ratios.clone())
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("txn-protocol.md");

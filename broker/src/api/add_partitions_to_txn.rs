@@ -142,14 +142,14 @@ async fn from_broker(
                     .map(|p| TopicPartition::new(topic.name.0.as_str(), *p))
             })
             .collect();
-        let unknown: Vec<&TopicPartition> = tps
+        let unknown: std::collections::HashSet<&TopicPartition> = tps
             .iter()
             .filter(|tp| image.partition(&tp.topic, tp.partition).is_none())
             .collect();
         let codes = if !t.verify_only && !unknown.is_empty() {
             tps.iter()
                 .map(|tp| {
-                    let code = if unknown.contains(&tp) {
+                    let code = if unknown.contains(tp) {
                         ResponseError::UnknownTopicOrPartition
                     } else {
                         ResponseError::OperationNotAttempted

@@ -332,6 +332,13 @@ async fn verify_transaction(
     }
     let pid = crate::types::ProducerId(h.producer_id);
     let epoch = crate::types::ProducerEpoch(h.producer_epoch);
+    if let Some(current) = crate::txn::verify::newer_epoch(p, pid, epoch) {
+        return Err(KafkaError::Log(LogError::InvalidProducerEpoch {
+            producer_id: pid,
+            current,
+            received: epoch,
+        }));
+    }
     if crate::txn::verify::has_ongoing(p, pid, epoch) {
         return Ok(None);
     }

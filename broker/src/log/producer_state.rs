@@ -344,11 +344,15 @@ impl ProducerStateManager {
             .iter()
             .find(|&(_, &p)| p != pid)
             .map(|(&first, _)| first);
+        let known = self.producers.contains_key(&pid);
         let entry = self.producers.entry(pid).or_default();
         if entry.epoch != producer_epoch.0 {
+            // Only a producer whose sequences are known here restarts them: one first seen
+            // through its marker (its data gone to retention, or never here) may go on at any
+            // sequence, as Kafka accepts from a producer it has no batches of.
+            entry.sequence_reset = known && (!entry.batches.is_empty() || entry.sequence_reset);
             entry.epoch = producer_epoch.0;
             entry.batches.clear();
-            entry.sequence_reset = true;
         }
         entry.coordinator_epoch = marker.coordinator_epoch.0;
         let first_offset = entry.txn_first_offset.take()?;

@@ -617,6 +617,9 @@ impl TxnMetadata {
     /// steps happen under the caller's one lock, so that window does not exist and
     /// PrepareEpochFence is never left pending.
     fn prepare_fence_and_abort(&mut self, now_ms: i64) -> Result<Transit, TxnError> {
+        if self.client_txn_version.supports_epoch_bump() {
+            return self.prepare_v2_fence_abort(now_ms);
+        }
         if self.producer_epoch.0 == i16::MAX {
             return Err(illegal(format!(
                 "cannot fence {} at epoch {}: it would overflow",
@@ -649,6 +652,33 @@ impl TxnMetadata {
         self.last_producer_epoch = NO_PRODUCER_EPOCH;
         let mut t = self.prepare_end(TxnState::PrepareAbort, now_ms)?;
         t.epoch_fence = true;
+        Ok(t)
+    }
+
+    /// The fence of a transactions-v2 transaction (Kafka 4.1's coordinator-initiated abort
+    /// under TV_2): the bump is the abort's own, written with its PrepareAbort (epoch e+1,
+    /// last epoch e), and nothing changes in memory before that record is written. A failed
+    /// append therefore leaves the producer as it was: it can still end its transaction itself,
+    /// where a bump kept in memory would answer it PRODUCER_FENCED, which v2 clients treat as
+    /// fatal.
+    fn prepare_v2_fence_abort(&mut self, now_ms: i64) -> Result<Transit, TxnError> {
+        if self.producer_epoch.0 == i16::MAX {
+            return Err(illegal(format!(
+                "cannot fence {} at epoch {}: it would overflow",
+                self.transactional_id, self.producer_epoch
+            )));
+        }
+        let mut t = self.prepare_transition(
+            TxnState::PrepareAbort,
+            self.producer_id,
+            ProducerEpoch(self.producer_epoch.0 + 1),
+            self.producer_epoch,
+            self.txn_timeout_ms,
+            self.topic_partitions.clone(),
+            self.txn_start_ms,
+            now_ms,
+        )?;
+        t.client_txn_version = TxnVersion::TV2;
         Ok(t)
     }
 

@@ -327,3 +327,25 @@ fn a_timeout_abort_of_a_v2_transaction_bumps_once_and_the_old_producer_can_retry
         Err(TxnError::InvalidTxnState)
     );
 }
+
+#[test]
+fn a_failed_v2_fence_leaves_the_producer_able_to_end_its_transaction() {
+    let mut m = meta_in(TxnState::Ongoing);
+    m.client_txn_version = TxnVersion::TV2;
+    let t = m.prepare_timeout_abort(PID, NOW).unwrap();
+    assert_eq!((t.producer_epoch, t.last_producer_epoch), (BUMPED, EPOCH));
+    assert!(!t.epoch_fence, "nothing to remember when its append fails");
+    // The PrepareAbort could not be written: nothing changed.
+    m.abort_pending(&t);
+    assert_eq!(
+        (m.state, m.producer_epoch, m.pending()),
+        (TxnState::Ongoing, EPOCH, None)
+    );
+    assert!(!m.has_failed_epoch_fence());
+    // The producer is not fenced by a bump nobody wrote: it aborts itself.
+    let own = end(&mut m, PID, EPOCH, TxnResult::Abort).unwrap().unwrap();
+    assert_eq!(
+        (own.state, own.producer_epoch),
+        (TxnState::PrepareAbort, BUMPED)
+    );
+}

@@ -124,6 +124,19 @@ pub fn txn_offset_commit_error(code: i16, check: TxnCheck) -> ResponseError {
     }
 }
 
+/// The epoch this replica's log knows for `producer_id` when `epoch` is older (KAFKA-18042:
+/// such a batch is refused INVALID_PRODUCER_EPOCH at once, without asking the coordinator).
+pub fn newer_epoch(
+    p: &Partition,
+    producer_id: ProducerId,
+    epoch: ProducerEpoch,
+) -> Option<ProducerEpoch> {
+    p.with_log(|l| Ok(l.producer_state(producer_id).map(|s| s.producer_epoch)))
+        .ok()
+        .flatten()
+        .filter(|current| *current > epoch)
+}
+
 /// Whether this replica's log has `producer_id`'s transaction open at `epoch`: its later
 /// writes need no verification (the first one was verified, and a marker would have ended
 /// it).

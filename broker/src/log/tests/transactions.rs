@@ -435,8 +435,31 @@ fn a_marker_at_a_bumped_epoch_restarts_the_producers_sequences() {
     must(marker(&mut log, 1, 4, 0, true));
     drop(log);
     let mut log = open(dir.path(), LogConfig::default());
-    assert!(log
-        .append_as_leader(&txn(1, 4, 4, 1), LeaderEpoch(0), 20_000)
-        .is_err());
+    let gap = log.append_as_leader(&txn(1, 4, 4, 1), LeaderEpoch(0), 20_000);
+    assert!(
+        matches!(
+            gap,
+            Err(LogError::OutOfOrderSequence {
+                expected: 0,
+                received: 4,
+                ..
+            })
+        ),
+        "{gap:?}"
+    );
     append(&mut log, &txn(1, 4, 0, 1));
+}
+
+#[test]
+fn a_producer_first_seen_through_its_marker_may_go_on_at_any_sequence() {
+    // A v1 producer whose data batches are gone (retention kept only its marker) is rebuilt
+    // from the marker alone: its next batch continues at its own sequence, as Kafka accepts.
+    let dir = tempdir();
+    let mut log = open(dir.path(), LogConfig::default());
+    must(marker(&mut log, 7, 3, 0, true));
+    append(&mut log, &txn(7, 3, 250, 1));
+    // And a marker at another epoch for a producer with no batches restarts nothing either.
+    must(marker(&mut log, 8, 2, 0, false));
+    must(marker(&mut log, 8, 3, 0, false));
+    append(&mut log, &txn(8, 3, 40, 1));
 }

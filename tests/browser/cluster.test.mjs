@@ -72,6 +72,9 @@ describe('cluster', () => {
       assert.match(dir[0], /node-2$/, `log dir ${dir[0]}`);
       assert.equal(dir[1], 'online');
       assert.ok(Number(dir[2]) >= 3, `partitions in the log dir: ${dir[2]}`);
+      // The volume's size and free space (DescribeLogDirs totals, from statvfs), not "-".
+      assert.match(dir[4], /^\d+(\.\d)? (GiB|TiB|MiB)$/, `volume ${dir[4]}`);
+      assert.match(dir[5], /^\d+(\.\d)? (GiB|TiB|MiB)$/, `free ${dir[5]}`);
       const nodeId = await cells(page.locator('#broker-configs-table tr[data-config="node.id"]'));
       assert.equal(nodeId[1], '2');
       assert.equal(await page.locator('#broker-error').count(), 0);

@@ -460,31 +460,40 @@ impl TxnCoordinator {
         result: TxnResult,
         version: TxnVersion,
     ) -> Result<(ProducerId, ProducerEpoch), TxnError> {
-        // An end whose epochs ran out hands over to a new producer id, fetched before the
-        // lock is taken (as for InitProducerId).
-        let fresh = if version.supports_epoch_bump() && self.needs_new_producer_id(id)? {
-            Some(self.allocate().await?)
-        } else {
-            None
+        // An end whose epochs ran out hands over to a new producer id. The request is
+        // validated first; only one that needs an id gets one (from the controller, outside
+        // the lock), and is then validated again with it.
+        let mut fresh: Option<ProducerId> = None;
+        let (written, current) = loop {
+            let mut needs_id = false;
+            let mut current = None;
+            let r = self
+                .client_transition(id, |m, now| {
+                    let t = if version.supports_epoch_bump() {
+                        m.prepare_end_txn_v2(
+                            producer_id,
+                            epoch,
+                            result,
+                            || {
+                                fresh.ok_or_else(|| {
+                                    needs_id = true;
+                                    TxnError::ConcurrentTransactions
+                                })
+                            },
+                            now,
+                        )
+                    } else {
+                        m.prepare_end_txn(producer_id, epoch, result, now)
+                    }?;
+                    current = Some((m.producer_id, m.producer_epoch));
+                    Ok(t)
+                })
+                .await;
+            match r {
+                Err(_) if needs_id && fresh.is_none() => fresh = Some(self.allocate().await?),
+                r => break (r?, current),
+            }
         };
-        let mut current = None;
-        let written = self
-            .client_transition(id, |m, now| {
-                let t = if version.supports_epoch_bump() {
-                    m.prepare_end_txn_v2(
-                        producer_id,
-                        epoch,
-                        result,
-                        || fresh.ok_or(TxnError::ConcurrentTransactions),
-                        now,
-                    )
-                } else {
-                    m.prepare_end_txn(producer_id, epoch, result, now)
-                }?;
-                current = Some((m.producer_id, m.producer_epoch));
-                Ok(t)
-            })
-            .await?;
         let Some((o, _)) = written else {
             // The retry of an EndTxn that completed: the producer as it is now.
             return current.ok_or_else(|| TxnError::IllegalState("EndTxn saw no metadata".into()));
@@ -499,16 +508,6 @@ impl TxnCoordinator {
                 Err(TxnError::ConcurrentTransactions)
             }
         }
-    }
-
-    /// Whether the id's epochs ran out, so a transactions-v2 end needs a new producer id.
-    fn needs_new_producer_id(&self, id: &str) -> Result<bool, TxnError> {
-        let o = self.owner(id)?;
-        self.locked(&o, |p| {
-            p.ids
-                .get(id)
-                .is_some_and(|m| state::is_epoch_exhausted(m.producer_epoch))
-        })
     }
 
     /// After a Prepare record of `id` is written: prepares its Complete record and starts the

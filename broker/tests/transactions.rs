@@ -327,6 +327,11 @@ fn txn_batch(pid: i64, epoch: i16, n: usize) -> bytes::Bytes {
 
 /// A transactional produce; the partition's error code.
 fn produce_txn(b: &BrokerProc, id: &str, topic: &str, batch: bytes::Bytes) -> i16 {
+    produce_txn_at(b, 9, id, topic, batch)
+}
+
+/// [`produce_txn`] at Produce `version`.
+fn produce_txn_at(b: &BrokerProc, version: i16, id: &str, topic: &str, batch: bytes::Bytes) -> i16 {
     let req = ProduceRequest::default()
         .with_transactional_id(Some(TransactionalId(sb(id))))
         .with_acks(-1)
@@ -336,7 +341,8 @@ fn produce_txn(b: &BrokerProc, id: &str, topic: &str, batch: bytes::Bytes) -> i1
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
                 .with_records(Some(batch))])]);
-    let r: ProduceResponse = try_call(&b.bootstrap, ApiKey::Produce, 9, &req).expect("answer");
+    let r: ProduceResponse =
+        try_call(&b.bootstrap, ApiKey::Produce, version, &req).expect("answer");
     r.responses[0].partition_responses[0].error_code
 }
 
@@ -359,10 +365,21 @@ fn a_partition_not_added_to_the_transaction_refuses_its_records() {
     assert_eq!(init.error_code, 0, "{init:?}");
     let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
     // KIP-890: without AddPartitionsToTxn the leader's check with the coordinator fails:
-    // INVALID_TXN_STATE (48), and nothing is appended.
+    // INVALID_TXN_STATE (48), and nothing is appended; a Produce v11 client, which knows
+    // TRANSACTION_ABORTABLE (120), is told that instead, so it aborts rather than dies.
     assert_eq!(
         produce_txn(&b, "txn-verify-id", "txn-verify", txn_batch(pid, epoch, 3)),
         48
+    );
+    assert_eq!(
+        produce_txn_at(
+            &b,
+            11,
+            "txn-verify-id",
+            "txn-verify",
+            txn_batch(pid, epoch, 3)
+        ),
+        120
     );
     assert_eq!(
         read_to_end(&b, "txn-verify", 0, "read_uncommitted").len(),
@@ -438,10 +455,10 @@ fn offsets_of_a_group_not_added_to_the_transaction_are_refused() {
     );
     assert_eq!(init.error_code, 0, "{init:?}");
     let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
-    let commit = |group: &str| -> i16 {
+    let commit_at = |version: i16, group: &str| -> i16 {
         common::checks::txn_offset_commit(
             &b.bootstrap,
-            3,
+            version,
             &common::checks::TxnCommit {
                 id: "txn-offsets-id",
                 producer_id: pid,
@@ -452,6 +469,7 @@ fn offsets_of_a_group_not_added_to_the_transaction_are_refused() {
             },
         )
     };
+    let commit = |group: &str| commit_at(3, group);
     // As a client does first: find the group's coordinator (which creates the offsets topic).
     for group in ["txn-offsets-group", "txn-offsets-other"] {
         let f: FindCoordinatorResponse = call(
@@ -464,8 +482,9 @@ fn offsets_of_a_group_not_added_to_the_transaction_are_refused() {
         assert_eq!(f.error_code, 0, "{f:?}");
     }
     // No AddOffsetsToTxn: INVALID_TXN_STATE (48), as KIP-890's verification answers, and
-    // nothing pending for the group.
+    // nothing pending for the group; TRANSACTION_ABORTABLE (120) from v4, which knows it.
     assert_eq!(commit("txn-offsets-group"), 48);
+    assert_eq!(commit_at(4, "txn-offsets-group"), 120);
     // After AddOffsetsToTxn the same commit is taken.
     let add: AddOffsetsToTxnResponse = call(
         &b,

@@ -18,7 +18,7 @@ use crate::log::LogError;
 use crate::metadata::acl::AclOperation;
 use crate::replica::Partition;
 use crate::time::now_ms;
-use crate::txn::verify::{TxnCheck, FIRST_V2_PRODUCE};
+use crate::txn::verify::{TxnCheck, FIRST_ABORTABLE_PRODUCE, FIRST_V2_PRODUCE};
 use crate::types::{LeaderEpoch, Offset};
 
 /// The first Produce version allowed to carry zstd batches (KIP-110): older requests get
@@ -123,6 +123,7 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, ctx: &super::
                     req.transactional_id.as_ref().map(|id| Transactional {
                         id: id.as_str(),
                         check: TxnCheck::of_request(version, FIRST_V2_PRODUCE),
+                        abortable: version >= FIRST_ABORTABLE_PRODUCE,
                     }),
                 )
                 .await
@@ -254,6 +255,8 @@ struct Transactional<'a> {
     id: &'a str,
     /// What its first write to a partition needs from the coordinator (by request version).
     check: TxnCheck,
+    /// Whether the request version knows TRANSACTION_ABORTABLE (v11+).
+    abortable: bool,
 }
 
 async fn append(
@@ -347,6 +350,11 @@ async fn verify_transaction(
         .verify_for_produce(transactional_id, pid, epoch, &p.tp, txn.check)
         .await
         .map_err(|code| {
+            let code = if txn.check == TxnCheck::Verify {
+                crate::txn::verify::not_in_transaction(code, txn.abortable)
+            } else {
+                code
+            };
             KafkaError::TxnVerification(
                 code,
                 format!(

@@ -19,7 +19,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use crate::context::Broker;
 use crate::group::{OffsetToCommit, TxnOffsetCommit};
 use crate::metadata::acl::{AclOperation, ResourceType};
-use crate::txn::verify::{TxnCheck, FIRST_V2_TXN_OFFSET_COMMIT};
+use crate::txn::verify::{TxnCheck, FIRST_ABORTABLE_TXN_OFFSET_COMMIT, FIRST_V2_TXN_OFFSET_COMMIT};
 use crate::types::{ProducerEpoch, ProducerId};
 
 /// Handles TxnOffsetCommit.
@@ -199,6 +199,16 @@ async fn verify(
         .await
     {
         0 => Ok(Some(guard)),
-        code => Err(crate::txn::verify::txn_offset_commit_error(code, check)),
+        code => {
+            let e = crate::txn::verify::txn_offset_commit_error(code, check);
+            Err(if check == TxnCheck::Verify {
+                crate::txn::verify::not_in_transaction(
+                    e,
+                    version >= FIRST_ABORTABLE_TXN_OFFSET_COMMIT,
+                )
+            } else {
+                e
+            })
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! that holds the partition's last stable offset, and so every read_committed consumer, until
 //! an operator aborts it. The produce path also holds a guard from the verification to the
 //! append so a marker landing in between (the ABA case) fails the append
-//! (`replica::Partition::append_verified`).
+//! (`replica::Partition::append_verified`). A partition not in the transaction is answered
+//! INVALID_TXN_STATE, or TRANSACTION_ABORTABLE to request versions that know it (Produce v11+,
+//! TxnOffsetCommit v4+), which lets a client abort the transaction instead of failing.
 //!
 //! KIP-890 part 2 (transactions v2: Produce v12+, TxnOffsetCommit v5+) turns the question into
 //! an order: the client no longer sends AddPartitionsToTxn, so the leader *adds* the partition
@@ -95,6 +97,24 @@ pub fn produce_error(code: i16, check: TxnCheck) -> ResponseError {
         ) => E::NotEnoughReplicas,
         Some(e) => e,
         None => E::UnknownServerError,
+    }
+}
+
+/// The first Produce version that knows TRANSACTION_ABORTABLE (KIP-890 part 1).
+pub const FIRST_ABORTABLE_PRODUCE: i16 = 11;
+/// The first TxnOffsetCommit version that knows TRANSACTION_ABORTABLE (KIP-890 part 1).
+pub const FIRST_ABORTABLE_TXN_OFFSET_COMMIT: i16 = 4;
+
+/// How a failed verification says "this partition is not in your transaction": a request
+/// version that knows TRANSACTION_ABORTABLE gets it (the client aborts and carries on), an
+/// older one INVALID_TXN_STATE (Kafka's `AddPartitionsToTxnManager` and the coordinator's
+/// verify answer). Other errors pass unchanged.
+pub fn not_in_transaction(e: ResponseError, abortable_known: bool) -> ResponseError {
+    use ResponseError as E;
+    match e {
+        E::InvalidTxnState | E::TransactionAbortable if abortable_known => E::TransactionAbortable,
+        E::TransactionAbortable => E::InvalidTxnState,
+        e => e,
     }
 }
 
@@ -282,5 +302,48 @@ impl TxnCoordinator {
             .map_or(ResponseError::UnknownServerError.code(), |p| {
                 p.partition_error_code
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_in_the_transaction_is_abortable_only_for_versions_that_know_it() {
+        use ResponseError as E;
+        assert_eq!(
+            not_in_transaction(E::InvalidTxnState, true),
+            E::TransactionAbortable
+        );
+        assert_eq!(
+            not_in_transaction(E::TransactionAbortable, true),
+            E::TransactionAbortable
+        );
+        assert_eq!(
+            not_in_transaction(E::InvalidTxnState, false),
+            E::InvalidTxnState
+        );
+        assert_eq!(
+            not_in_transaction(E::TransactionAbortable, false),
+            E::InvalidTxnState
+        );
+        assert_eq!(
+            not_in_transaction(E::InvalidProducerEpoch, true),
+            E::InvalidProducerEpoch
+        );
+        // A v2 add keeps CONCURRENT_TRANSACTIONS; v1 makes it NOT_ENOUGH_REPLICAS.
+        assert_eq!(
+            produce_error(E::ConcurrentTransactions.code(), TxnCheck::Add),
+            E::ConcurrentTransactions
+        );
+        assert_eq!(
+            produce_error(E::ConcurrentTransactions.code(), TxnCheck::Verify),
+            E::NotEnoughReplicas
+        );
+        assert_eq!(
+            produce_error(E::ProducerFenced.code(), TxnCheck::Add),
+            E::InvalidProducerEpoch
+        );
     }
 }

@@ -433,6 +433,31 @@ fn a_partition_not_added_to_the_transaction_refuses_its_records() {
         read_to_end(&b, "txn-verify-other", 0, "read_uncommitted").len(),
         0
     );
+    // The broker-to-broker verification says the same: INVALID_TXN_STATE at v4,
+    // TRANSACTION_ABORTABLE at v5; the added partition is fine either way.
+    let verify = |version: i16, topic: &str| -> i16 {
+        use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
+        let r: AddPartitionsToTxnResponse = call(
+            &b,
+            ApiKey::AddPartitionsToTxn,
+            version,
+            &AddPartitionsToTxnRequest::default().with_transactions(vec![
+                AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(sb("txn-verify-id")))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_verify_only(true)
+                    .with_topics(vec![AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(sb(topic)))
+                        .with_partitions(vec![0])]),
+            ]),
+            |r: &AddPartitionsToTxnResponse| r.error_code,
+        );
+        r.results_by_transaction[0].topic_results[0].results_by_partition[0].partition_error_code
+    };
+    assert_eq!(verify(4, "txn-verify-other"), 48);
+    assert_eq!(verify(5, "txn-verify-other"), 120);
+    assert_eq!(verify(5, "txn-verify"), 0);
 }
 
 #[test]

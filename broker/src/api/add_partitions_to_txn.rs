@@ -33,7 +33,7 @@ pub async fn handle(
     ctx: &super::Ctx<'_>,
 ) -> AddPartitionsToTxnResponse {
     if version >= 4 {
-        return from_broker(b, req, ctx).await;
+        return from_broker(b, req, version, ctx).await;
     }
     let id = req.v3_and_below_transactional_id.0.as_str();
     let requested: Vec<TopicPartition> = req
@@ -122,6 +122,7 @@ fn respond(results: Vec<(TopicPartition, i16)>) -> AddPartitionsToTxnResponse {
 async fn from_broker(
     b: &Broker,
     req: AddPartitionsToTxnRequest,
+    version: i16,
     ctx: &super::Ctx<'_>,
 ) -> AddPartitionsToTxnResponse {
     if !ctx.authz.cluster(AclOperation::ClusterAction) {
@@ -181,7 +182,15 @@ async fn from_broker(
                 ProducerEpoch(t.producer_epoch),
                 &tps,
             ) {
-                Ok(codes) => codes,
+                // v5 knows TRANSACTION_ABORTABLE for a partition not in the transaction.
+                Ok(codes) => codes
+                    .into_iter()
+                    .map(|(tp, code)| {
+                        let e = ResponseError::try_from_code(code)
+                            .map(|e| crate::txn::verify::not_in_transaction(e, version >= 5));
+                        (tp, e.map_or(code, |e| e.code()))
+                    })
+                    .collect(),
                 Err(e) => tps.iter().map(|tp| (tp.clone(), e.code())).collect(),
             }
         };

@@ -238,7 +238,7 @@ impl TxnCoordinator {
 
     /// Appends the record of `t` for `id` (under the lock, right after preparing it).
     fn append(&self, o: &Owner, id: &str, t: &Transit) -> Result<Written, TxnError> {
-        let bytes = encode_batch(id, t, store::value_version(self.config.version), now_ms())
+        let bytes = encode_batch(id, t, store::value_version(self.config.version, t), now_ms())
             .map_err(|e| {
             tracing::error!(transactional_id = id, error = %e, "cannot encode a __transaction_state record");
             TxnError::Other(ResponseError::UnknownServerError)

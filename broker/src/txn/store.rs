@@ -225,10 +225,14 @@ pub struct TxnRecord {
     pub value: Option<TxnLogValue>,
 }
 
-/// The value version written while the `transaction.version` feature is at `level` (Kafka's
-/// `transactionLogValueVersion`).
-pub fn value_version(level: TxnVersion) -> i16 {
-    if level >= TxnVersion::TV1 {
+/// The value version of `t` while this broker's `transaction.version` is at `level`: Kafka's
+/// `transactionLogValueVersion` (flexible from level 1), and flexible also for a
+/// transactions-v2 transition at level 0. `transaction.version` is each broker's property, so
+/// a coordinator at 0 can serve v2 clients another broker announced it to, and a v0 value
+/// would drop the next producer id an epoch overflow hands over to.
+pub fn value_version(level: TxnVersion, t: &Transit) -> i16 {
+    let v2 = t.client_txn_version.supports_epoch_bump() || t.next_producer_id != NO_PRODUCER_ID;
+    if level >= TxnVersion::TV1 || v2 {
         VALUE_V1
     } else {
         VALUE_V0

@@ -349,3 +349,30 @@ fn a_failed_v2_fence_leaves_the_producer_able_to_end_its_transaction() {
         (TxnState::PrepareAbort, BUMPED)
     );
 }
+
+#[test]
+fn a_v2_transition_is_written_flexible_even_at_level_0() {
+    let mut m = meta_in(TxnState::Ongoing);
+    m.producer_epoch = ProducerEpoch(EXHAUSTED_EPOCH);
+    m.client_txn_version = TxnVersion::TV2;
+    let prepare = m
+        .prepare_end_txn_v2(PID, m.producer_epoch, TxnResult::Commit, alloc(70), NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store::value_version(TxnVersion::TV0, &prepare),
+        store::VALUE_V1
+    );
+    assert_eq!(
+        store::value_version(TxnVersion::TV2, &prepare),
+        store::VALUE_V1
+    );
+    // A v1 client's transition at level 0 stays v0, as Kafka 3.x writes it.
+    let mut v1 = meta_in(TxnState::Ongoing);
+    let t = v1
+        .prepare_end_txn(PID, EPOCH, TxnResult::Commit, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(store::value_version(TxnVersion::TV0, &t), store::VALUE_V0);
+    assert_eq!(store::value_version(TxnVersion::TV1, &t), store::VALUE_V1);
+}

@@ -351,19 +351,7 @@ fn a_partition_not_added_to_the_transaction_refuses_its_records() {
     let b = broker();
     create_topic(&b, "txn-verify", 1);
     create_topic(&b, "txn-verify-other", 1);
-    let init: InitProducerIdResponse = call(
-        &b,
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(sb("txn-verify-id"))))
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-        |r: &InitProducerIdResponse| r.error_code,
-    );
-    assert_eq!(init.error_code, 0, "{init:?}");
-    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let (pid, epoch) = common::checks::init_transactional(&b.bootstrap, "txn-verify-id");
     // KIP-890: without AddPartitionsToTxn the leader's check with the coordinator fails:
     // INVALID_TXN_STATE (48), and nothing is appended; a Produce v11 client, which knows
     // TRANSACTION_ABORTABLE (120), is told that instead, so it aborts rather than dies.
@@ -467,19 +455,7 @@ fn offsets_of_a_group_not_added_to_the_transaction_are_refused() {
         "offsets.topic.num.partitions=3",
     ]);
     create_topic(&b, "txn-offsets-in", 1);
-    let init: InitProducerIdResponse = call(
-        &b,
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(sb("txn-offsets-id"))))
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-        |r: &InitProducerIdResponse| r.error_code,
-    );
-    assert_eq!(init.error_code, 0, "{init:?}");
-    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let (pid, epoch) = common::checks::init_transactional(&b.bootstrap, "txn-offsets-id");
     let commit_at = |version: i16, group: &str| -> i16 {
         common::checks::txn_offset_commit(
             &b.bootstrap,

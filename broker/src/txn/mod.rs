@@ -16,7 +16,8 @@
 //! librdkafka, kafka-python and aiokafka speak v1.
 //!
 //! - [`state`] (with [`status`], [`error`]): one transactional id's metadata and its
-//!   transitions as pure functions of the request and an explicit `now_ms`, tested by tables.
+//!   transitions as pure functions of the request and an explicit `now_ms`, tested by tables
+//!   (`state/end.rs`: ending a transaction, v1 and v2, and the coordinator's own aborts).
 //!   Producer ids are allocated by the caller (the controller hands out blocks), never here.
 //! - [`store`]: the `__transaction_state` key and value records, byte for byte Kafka's, so
 //!   Kafka's own tools can read Rill's topic and a corrupt record is refused, never trusted.

@@ -31,6 +31,8 @@ pub struct Broker {
     pub ready: AtomicBool,
     /// Begun at shutdown: connections stop taking requests before logs are closed.
     pub shutdown: Shutdown,
+    /// Client quota sensors.
+    pub quotas: crate::quota::QuotaManager,
     /// ACL checks, when `authorizer.class.name` names the standard authorizer.
     pub authorizer: Option<crate::security::authorizer::Authorizer>,
 }

@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod quota;
 pub mod repeated;
 pub mod replica;
 pub mod resources;

@@ -135,6 +135,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let fd_limit = crate::resources::raise_fd_limit().unwrap_or(u64::MAX);
     let budget = crate::resources::budget(fd_limit, &config.limits).map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let quotas = crate::quota::QuotaManager::new(config.quotas, &metrics.registry)
+        .context("registering quota metrics")?;
     metrics
         .max_fds
         .set(i64::try_from(budget.limit).unwrap_or(i64::MAX));
@@ -265,6 +267,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         txns: txns.clone(),
         ready: AtomicBool::new(false),
         shutdown: Shutdown::new(),
+        quotas,
         authorizer: config
             .security
             .authorizer

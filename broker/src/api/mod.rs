@@ -4,6 +4,7 @@
 pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -18,6 +19,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -47,6 +49,7 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod throttle;
 pub mod txn_offset_commit;
 pub mod versions;
 pub mod write_txn_markers;
@@ -123,13 +126,17 @@ pub enum Outcome {
 }
 
 /// Decodes ([`decode::decode`]) and handles one frame, writing the size-prefixed response
-/// into `out`.
+/// into `out` and into `throttle` how long the connection must then wait (client quotas,
+/// `throttle.rs`).
 pub async fn handle_frame(
     d: &Dispatcher,
     session: &mut Session,
     frame: Bytes,
     out: &mut BytesMut,
+    throttle: &mut throttle::Throttle,
 ) -> Outcome {
+    *throttle = throttle::Throttle::default();
+    let frame_len = frame.len();
     if session.expects_raw_token() {
         return sasl_authenticate::raw_token(&d.broker, session, &frame, out).await;
     }
@@ -192,6 +199,15 @@ pub async fn handle_frame(
     };
     let b = d.broker.as_ref();
     let started = Instant::now();
+    let who = throttle::Who {
+        client: crate::quota::ClientRef {
+            user: principal.name(),
+            client_id: header.client_id.as_ref().map_or("", |c| c.as_str()),
+        },
+        started,
+        exempt: api == ApiKey::WriteTxnMarkers
+            || (api == ApiKey::AddPartitionsToTxn && version >= 4),
+    };
     let name = versions::name(api);
     b.metrics
         .requests
@@ -199,7 +215,9 @@ pub async fn handle_frame(
         .inc();
     macro_rules! reply {
         ($resp:expr) => {{
-            let resp = $resp;
+            let mut resp = $resp;
+            *throttle =
+                throttle::finish(b, api, version, &mut resp, std::time::Duration::ZERO, &who);
             encode(out, correlation_id, api, version, &resp)
         }};
     }
@@ -210,11 +228,32 @@ pub async fn handle_frame(
             reply!(metadata::handle(b, &d.fenced_grace, req, version, &ctx).await)
         }
         R::Produce(req) => match produce::handle(b, req, version, &ctx).await {
-            produce::Reply::Send(resp) => encode(out, correlation_id, api, version, &resp),
-            produce::Reply::Nothing => Outcome::NoResponse,
+            produce::Reply::Send(mut resp) => {
+                let own = throttle::produce(b, frame_len, &who);
+                *throttle = throttle::finish(b, api, version, &mut resp, own, &who);
+                encode(out, correlation_id, api, version, &resp)
+            }
+            produce::Reply::Nothing => {
+                // acks=0: nothing to say the throttle in; the connection is muted (Kafka).
+                let own = throttle::produce(b, frame_len, &who);
+                let mut none = ProduceResponse::default();
+                *throttle = throttle::finish(b, api, version, &mut none, own, &who);
+                throttle.after_response = true;
+                Outcome::NoResponse
+            }
             produce::Reply::Close(why) => Outcome::Close(why),
         },
-        R::Fetch(req) => reply!(fetch::handle(b, req, version, &ctx).await),
+        R::Fetch(mut req) => {
+            let who = throttle::Who {
+                exempt: who.exempt || throttle::is_follower(&req, version),
+                ..who
+            };
+            throttle::cap_fetch(b, &mut req, version, &who);
+            let mut resp = fetch::handle(b, req, version, &ctx).await;
+            let own = throttle::fetch(b, &mut resp, &who);
+            *throttle = throttle::finish(b, api, version, &mut resp, own, &who);
+            encode(out, correlation_id, api, version, &resp)
+        }
         R::ListOffsets(req) => reply!(list_offsets::handle(b, req, version, &ctx).await),
         R::OffsetForLeaderEpoch(req) => {
             reply!(offset_for_leader_epoch::handle(b, req, version, &ctx).await)
@@ -287,6 +326,12 @@ pub async fn handle_frame(
         R::ListTransactions(req) => reply!(list_transactions::handle(b, req, version, &ctx).await),
         R::DescribeTopicPartitions(req) => {
             reply!(describe_topic_partitions::handle(b, req, version, &ctx).await)
+        }
+        R::DescribeClientQuotas(req) => {
+            reply!(describe_client_quotas::handle(b, req, version, &ctx).await)
+        }
+        R::AlterClientQuotas(req) => {
+            reply!(alter_client_quotas::handle(b, req, version, &ctx).await)
         }
         R::DescribeProducers(req) => {
             reply!(describe_producers::handle(b, req, version, &ctx).await)

@@ -65,6 +65,9 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         EndTxn => r(0, 5),
         WriteTxnMarkers => r(1, 1),
         DescribeProducers => r(0, 0),
+        // KIP-546; v1 is the flexible form.
+        DescribeClientQuotas => r(0, 1),
+        AlterClientQuotas => r(0, 1),
         DescribeTransactions => r(0, 0),
         // KIP-966: the Java admin client's describeTopics, paged.
         DescribeTopicPartitions => r(0, 0),
@@ -126,6 +129,8 @@ pub fn name(api: ApiKey) -> &'static str {
         EndTxn => "EndTxn",
         WriteTxnMarkers => "WriteTxnMarkers",
         DescribeProducers => "DescribeProducers",
+        DescribeClientQuotas => "DescribeClientQuotas",
+        AlterClientQuotas => "AlterClientQuotas",
         DescribeTransactions => "DescribeTransactions",
         DescribeTopicPartitions => "DescribeTopicPartitions",
         ListTransactions => "ListTransactions",

@@ -6,6 +6,7 @@ pub mod dynamic;
 pub mod group;
 pub mod http;
 pub mod limits;
+pub mod quota;
 pub mod replica_list;
 pub mod security;
 pub mod ssl;
@@ -76,6 +77,8 @@ const BROKER_KEYS: &[&str] = &[
     "broker.rack",
     "replica.selector.class",
     "transaction.version",
+    "quota.window.num",
+    "quota.window.size.seconds",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
@@ -315,6 +318,8 @@ pub struct BrokerConfig {
     pub groups: group::GroupConfig,
     /// Transaction coordinator settings (`transaction.*`).
     pub transactions: txn::TxnConfig,
+    /// Client quota windows (`quota.window.*`).
+    pub quotas: quota::QuotaConfig,
     /// Replication and liveness settings (`replica.*`, `broker.heartbeat.*`, `broker.session.*`).
     pub replication: ReplicationConfig,
     /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds` (300),
@@ -452,6 +457,7 @@ impl BrokerConfig {
             quorum_voters: Vec::new(),
             groups: group::group_config(&raw)?,
             transactions: txn::txn_config(&raw)?,
+            quotas: quota::quota_config(&raw)?,
             replication: replication_config(&raw)?,
             leader_rebalance: RebalanceConfig {
                 enable: get_bool(&raw, "auto.leader.rebalance.enable", true)?,

@@ -443,6 +443,16 @@ impl Controller {
         Ok(())
     }
 
+    /// Sets and removes client quotas, all or none.
+    pub async fn alter_client_quotas(
+        &self,
+        changes: Vec<crate::metadata::quota::QuotaChange>,
+    ) -> Result<(), KafkaError> {
+        self.propose(MetadataCommand::AlterClientQuotas { changes })
+            .await?;
+        Ok(())
+    }
+
     /// Hands out a fresh producer id (InitProducerId without a transactional id).
     pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
         match self

@@ -148,6 +148,7 @@ async fn metrics(State(b): State<Arc<Broker>>) -> Response {
 /// Per-partition gauges are refreshed at scrape time from the partitions' cached counters, so
 /// the produce path never touches them.
 fn refresh_gauges(b: &Broker) {
+    b.quotas.refresh_metrics(std::time::Instant::now());
     let m = &b.metrics;
     if let Some(n) = crate::resources::open_fds() {
         m.open_fds.set(i64::try_from(n).unwrap_or(i64::MAX));

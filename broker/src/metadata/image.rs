@@ -141,6 +141,13 @@ pub struct MetadataImage {
     /// (every partition change) copy a pointer, not the set.
     #[serde(default, skip_serializing_if = "acls_empty")]
     pub acls: std::sync::Arc<BTreeSet<super::acl::AclBinding>>,
+    /// Client quotas (AlterClientQuotas), shared like the ACLs.
+    #[serde(default, skip_serializing_if = "quotas_empty")]
+    pub client_quotas: std::sync::Arc<super::quota::ClientQuotas>,
+}
+
+fn quotas_empty(q: &std::sync::Arc<super::quota::ClientQuotas>) -> bool {
+    q.entities.is_empty()
 }
 
 fn acls_empty(a: &std::sync::Arc<BTreeSet<super::acl::AclBinding>>) -> bool {

@@ -8,6 +8,7 @@ pub mod acl;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod image;
+pub mod quota;
 pub mod security;
 pub mod topic_config;
 

@@ -294,14 +294,20 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(());
             }
         };
+        let mut throttle = api::throttle::Throttle::default();
         let outcome = api::handle_frame(
             dispatcher,
             &mut session,
             bytes::Bytes::from(frame),
             &mut out,
+            &mut throttle,
         )
         .await;
         drop(held);
+        // A client older than KIP-219 is throttled by a late answer.
+        if !throttle.after_response && !mute(throttle.delay, &mut closing).await {
+            return Ok(());
+        }
         match outcome {
             Outcome::Respond => {
                 stream.write_all(&out).await?;
@@ -334,6 +340,22 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(());
             }
         }
+        // KIP-219: the answer went out at once; the connection reads nothing more until the
+        // throttle has passed (Kafka mutes the channel).
+        if throttle.after_response && !mute(throttle.delay, &mut closing).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Waits out a quota throttle; false when the node began stopping meanwhile.
+async fn mute(delay: std::time::Duration, closing: &mut Closing) -> bool {
+    if delay.is_zero() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = closing.closed() => false,
     }
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::metadata::acl::{AclBinding, MAX_ACL_BINDINGS};
 use crate::metadata::image::{BrokerInfo, MetadataImage, PartitionMeta, Reassignment, TopicMeta};
+use crate::metadata::quota::QuotaChange;
 use crate::metadata::security::{ScramDeletion, ScramUpsert};
 use crate::types::{BrokerId, TopicPartition};
 
@@ -137,6 +138,12 @@ pub enum MetadataCommand {
     DeleteAcls {
         /// The bindings.
         bindings: Vec<AclBinding>,
+    },
+    /// Sets and removes client quotas (AlterClientQuotas, validated by the proposer), in
+    /// order, all or none. Refused beyond [`crate::metadata::quota::MAX_QUOTA_ENTITIES`].
+    AlterClientQuotas {
+        /// The changes.
+        changes: Vec<QuotaChange>,
     },
 }
 
@@ -518,6 +525,12 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
                 acls.remove(b);
             }
             image.acls = std::sync::Arc::new(acls);
+            Ok(CommandResult::Done)
+        }
+        MetadataCommand::AlterClientQuotas { changes } => {
+            let mut quotas = (*image.client_quotas).clone();
+            quotas.apply(changes).map_err(CommandError::Invalid)?;
+            image.client_quotas = std::sync::Arc::new(quotas);
             Ok(CommandResult::Done)
         }
         MetadataCommand::SetClusterId(id) => {

@@ -1,0 +1,260 @@
+//! Client quotas at the request boundary (`quota/` measures, this decides what a request
+//! costs and how its answer says so): a Produce costs its request bytes
+//! (`producer_byte_rate`), a consumer's Fetch its answer's record bytes
+//! (`consumer_byte_rate`, the fetch capped beforehand at what the quota allows per window and
+//! answered empty when throttled, as Kafka does), and every request its handling time
+//! (`request_percentage`). The answer carries the longest throttle in `throttle_time_ms`;
+//! the connection then waits that long before reading on (KIP-219) or, for versions older
+//! than KIP-219, before answering ([`client_throttles`]).
+//!
+//! Exempt, as in Kafka: followers' fetches and the broker-to-broker requests
+//! (WriteTxnMarkers, AddPartitionsToTxn v4+), and the SASL exchange.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::*;
+
+use crate::context::Broker;
+use crate::quota::{ClientRef, QuotaKind};
+
+/// A response whose `throttle_time_ms` can be set.
+pub trait ThrottleField {
+    /// The field, or `None` for a response without one.
+    fn throttle_field(&mut self) -> Option<&mut i32>;
+}
+
+macro_rules! with_throttle_field {
+    ($($t:ty),* $(,)?) => {
+        $(impl ThrottleField for $t {
+            fn throttle_field(&mut self) -> Option<&mut i32> {
+                Some(&mut self.throttle_time_ms)
+            }
+        })*
+    };
+}
+
+with_throttle_field!(
+    ProduceResponse,
+    FetchResponse,
+    ListOffsetsResponse,
+    MetadataResponse,
+    OffsetCommitResponse,
+    OffsetFetchResponse,
+    FindCoordinatorResponse,
+    JoinGroupResponse,
+    HeartbeatResponse,
+    LeaveGroupResponse,
+    SyncGroupResponse,
+    DescribeGroupsResponse,
+    ListGroupsResponse,
+    ApiVersionsResponse,
+    CreateTopicsResponse,
+    DeleteTopicsResponse,
+    DeleteRecordsResponse,
+    InitProducerIdResponse,
+    OffsetForLeaderEpochResponse,
+    AddPartitionsToTxnResponse,
+    AddOffsetsToTxnResponse,
+    EndTxnResponse,
+    TxnOffsetCommitResponse,
+    DescribeAclsResponse,
+    CreateAclsResponse,
+    DeleteAclsResponse,
+    DescribeConfigsResponse,
+    AlterConfigsResponse,
+    DescribeLogDirsResponse,
+    CreatePartitionsResponse,
+    DeleteGroupsResponse,
+    ElectLeadersResponse,
+    IncrementalAlterConfigsResponse,
+    AlterPartitionReassignmentsResponse,
+    ListPartitionReassignmentsResponse,
+    OffsetDeleteResponse,
+    DescribeClientQuotasResponse,
+    AlterClientQuotasResponse,
+    DescribeUserScramCredentialsResponse,
+    AlterUserScramCredentialsResponse,
+    DescribeClusterResponse,
+    DescribeProducersResponse,
+    DescribeTransactionsResponse,
+    ListTransactionsResponse,
+    DescribeTopicPartitionsResponse,
+);
+
+impl ThrottleField for WriteTxnMarkersResponse {
+    fn throttle_field(&mut self) -> Option<&mut i32> {
+        None
+    }
+}
+
+/// Whether a client of this API version throttles itself on `throttle_time_ms` (KIP-219,
+/// Kafka's `AbstractResponse.shouldClientThrottle`), so the broker answers at once and mutes
+/// the connection afterwards; older clients get the answer late instead.
+pub fn client_throttles(api: ApiKey, version: i16) -> bool {
+    use ApiKey::*;
+    let first = match api {
+        Produce => 6,
+        Fetch => 8,
+        Metadata => 6,
+        ListOffsets => 3,
+        OffsetCommit | OffsetFetch => 4,
+        JoinGroup | DescribeConfigs => 3,
+        FindCoordinator | Heartbeat | LeaveGroup | SyncGroup | DescribeGroups | ListGroups
+        | ApiVersions | DeleteTopics | OffsetForLeaderEpoch => 2,
+        CreateTopics => 3,
+        DeleteRecords | InitProducerId | AddPartitionsToTxn | AddOffsetsToTxn | EndTxn
+        | TxnOffsetCommit | DescribeAcls | CreateAcls | DeleteAcls | AlterConfigs
+        | DescribeLogDirs | CreatePartitions | DeleteGroups | ElectLeaders => 1,
+        // The APIs newer than KIP-219 throttle on the client from their first version.
+        _ => 0,
+    };
+    version >= first
+}
+
+/// Who a request is measured for.
+pub struct Who<'a> {
+    /// The request's client.
+    pub client: ClientRef<'a>,
+    /// When handling began.
+    pub started: Instant,
+    /// Exempt from every quota (broker-to-broker traffic).
+    pub exempt: bool,
+}
+
+/// What a request's quotas decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Throttle {
+    /// How long the connection waits.
+    pub delay: Duration,
+    /// Whether the wait comes after the answer (KIP-219) rather than before it.
+    pub after_response: bool,
+}
+
+fn ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Caps a consumer's fetch at what its quota allows per window.
+pub fn cap_fetch(b: &Broker, req: &mut FetchRequest, version: i16, who: &Who<'_>) {
+    if who.exempt || is_follower(req, version) {
+        return;
+    }
+    let image = b.controller.image();
+    if let Some(max) = b
+        .quotas
+        .max_in_window(&image.client_quotas, QuotaKind::Fetch, who.client)
+    {
+        let cap = i32::try_from(max).unwrap_or(i32::MAX).max(1);
+        req.max_bytes = req.max_bytes.min(cap);
+    }
+}
+
+/// Whether a fetch comes from a follower.
+pub fn is_follower(req: &FetchRequest, version: i16) -> bool {
+    let id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    id >= 0
+}
+
+/// Records a Produce's `bytes` for its client; the throttle it earned.
+pub fn produce(b: &Broker, bytes: usize, who: &Who<'_>) -> Duration {
+    if who.exempt {
+        return Duration::ZERO;
+    }
+    let image = b.controller.image();
+    b.quotas.record(
+        &image.client_quotas,
+        QuotaKind::Produce,
+        who.client,
+        bytes as f64,
+        Instant::now(),
+    )
+}
+
+/// Records a consumer Fetch's answer bytes; when that throttles the client, the answer
+/// becomes an empty one (and its bytes are taken back: they are not sent).
+pub fn fetch(b: &Broker, resp: &mut FetchResponse, who: &Who<'_>) -> Duration {
+    if who.exempt {
+        return Duration::ZERO;
+    }
+    let image = b.controller.image();
+    let bytes: usize = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let now = Instant::now();
+    let quotas = &image.client_quotas;
+    let t = b
+        .quotas
+        .record(quotas, QuotaKind::Fetch, who.client, bytes as f64, now);
+    if !t.is_zero() {
+        b.quotas
+            .unrecord(quotas, QuotaKind::Fetch, who.client, bytes as f64, now);
+        resp.responses.clear();
+    }
+    t
+}
+
+/// Records the request's handling time and settles its throttle: the longest of `own` (a
+/// byte quota's) and the request quota's, written into the answer.
+pub fn finish<R: ThrottleField>(
+    b: &Broker,
+    api: ApiKey,
+    version: i16,
+    resp: &mut R,
+    own: Duration,
+    who: &Who<'_>,
+) -> Throttle {
+    if who.exempt {
+        return Throttle::default();
+    }
+    let image = b.controller.image();
+    let now = Instant::now();
+    // Kafka records request time as percent-seconds: a second of one thread is 100.
+    let percent = now.saturating_duration_since(who.started).as_secs_f64() * 100.0;
+    let request = b.quotas.record(
+        &image.client_quotas,
+        QuotaKind::Request,
+        who.client,
+        percent,
+        now,
+    );
+    let delay = own.max(request);
+    if delay.is_zero() {
+        return Throttle::default();
+    }
+    let kind = if request > own {
+        QuotaKind::Request
+    } else if api == ApiKey::Fetch {
+        QuotaKind::Fetch
+    } else {
+        QuotaKind::Produce
+    };
+    b.quotas.count_throttled(kind);
+    if let Some(field) = resp.throttle_field() {
+        *field = (*field).max(ms(delay));
+    }
+    Throttle {
+        delay,
+        after_response: client_throttles(api, version),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kip_219_versions_are_kafkas() {
+        assert!(!client_throttles(ApiKey::Produce, 5));
+        assert!(client_throttles(ApiKey::Produce, 6));
+        assert!(!client_throttles(ApiKey::Fetch, 7));
+        assert!(client_throttles(ApiKey::Fetch, 8));
+        assert!(client_throttles(ApiKey::DescribeClientQuotas, 0));
+    }
+}

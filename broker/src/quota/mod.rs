@@ -291,7 +291,14 @@ impl QuotaManager {
         let observed = sensor.usage.per_second(now_ms);
         let throttle = if check {
             let span = sensor.usage.window_size_ms(now_ms);
-            rate::throttle_ms(observed, q.bound, span)
+            let t = rate::throttle_ms(observed, q.bound, span);
+            // Kafka bounds the request quota's throttle by one window
+            // (ClientRequestQuotaManager's maxThrottleTimeMs).
+            if kind == QuotaKind::Request {
+                t.min(window_ms)
+            } else {
+                t
+            }
         } else {
             0
         };

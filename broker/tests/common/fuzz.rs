@@ -219,6 +219,31 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             RequestKind::DescribeProducers(Default::default()),
         ),
         (
+            ApiKey::DescribeClientQuotas,
+            RequestKind::DescribeClientQuotas(Default::default()),
+        ),
+        (
+            ApiKey::AlterClientQuotas,
+            RequestKind::AlterClientQuotas(
+                // validate_only: a mutation must not leave quotas that slow the fuzzer.
+                AlterClientQuotasRequest::default()
+                    .with_validate_only(true)
+                    .with_entries(vec![alter_client_quotas_request::EntryData::default()
+                        .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                            .with_entity_type(kafka_protocol::protocol::StrBytes::from_static_str(
+                                "client-id",
+                            ))
+                            .with_entity_name(Some(
+                                kafka_protocol::protocol::StrBytes::from_static_str("fuzz"),
+                            ))])
+                        .with_ops(vec![alter_client_quotas_request::OpData::default()
+                            .with_key(kafka_protocol::protocol::StrBytes::from_static_str(
+                                "request_percentage",
+                            ))
+                            .with_value(1e6)])]),
+            ),
+        ),
+        (
             ApiKey::DescribeTransactions,
             RequestKind::DescribeTransactions(Default::default()),
         ),

@@ -15,6 +15,7 @@ mod dev_secure;
 mod groups;
 mod leaders;
 mod ops;
+mod quotas;
 mod reassign;
 mod topics;
 mod transactions;
@@ -61,6 +62,9 @@ enum Command {
     /// Describe, set and delete users' SCRAM credentials (like kafka-configs.sh
     /// --entity-type users).
     Users(users::UsersArgs),
+    /// Describe, set and remove client quotas of users and client ids (like kafka-configs.sh
+    /// --entity-type users|clients with quota configs).
+    Quotas(quotas::QuotasArgs),
     /// Add, remove and list ACLs (like kafka-acls.sh).
     Acls(acls::AclsArgs),
     /// List and describe transactions and producers, find and abort hanging transactions
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Leaders(args) => run_admin("leaders", args.change(), leaders::run(args)),
         Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
         Command::Users(args) => run_admin("users", args.change(), users::run(args)),
+        Command::Quotas(args) => run_admin("quotas", args.change(), quotas::run(args)),
         Command::Acls(args) => run_admin("acls", args.change(), acls::run(args)),
         Command::Transactions(args) => {
             run_admin("transactions", args.change(), transactions::run(args))

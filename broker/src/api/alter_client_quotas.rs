@@ -1,7 +1,8 @@
 //! AlterClientQuotas (KIP-546): ALTER_CONFIGS on the cluster; each entry (an entity and its
 //! operations) validated on its own as Kafka's ClientQuotaControlManager does (INVALID_REQUEST
 //! with the reason), the valid entries committed to the metadata log together, all or none.
-//! `validate_only` checks without committing.
+//! `validate_only` checks without committing. `controller_mutation_rate` is refused: this
+//! broker does not enforce KIP-599's partition mutation quota yet.
 
 use std::collections::BTreeSet;
 
@@ -128,11 +129,7 @@ pub fn entity<'a>(
         any = true;
         let name = match name {
             None => EntityName::Default,
-            Some("") => {
-                return Err(invalid(format!(
-                    "Invalid empty {kind} name: use the default entity (a null name) instead"
-                )))
-            }
+            Some("") => return Err(invalid(format!("Empty {kind} not supported"))),
             Some(n) if n.len() > MAX_ENTITY_NAME => {
                 return Err(invalid(format!(
                     "The {kind} name is longer than {MAX_ENTITY_NAME} bytes"
@@ -171,18 +168,17 @@ pub fn value(key: QuotaKey, v: f64) -> Result<QuotaValue, String> {
     if !v.is_finite() {
         return Err(format!("Proposed value for {} is not a number", key.name()));
     }
-    if key.is_integer() && (v.fract() != 0.0 || v > i64::MAX as f64) {
+    if v <= 0.0 {
+        return Err(format!("Quota {} must be greater than 0", key.name()));
+    }
+    if key.is_integer() && v >= i64::MAX as f64 {
         return Err(format!(
-            "{} is not a valid integer value for {}",
-            v,
+            "Proposed value for {} is too large for a LONG.",
             key.name()
         ));
     }
-    if v <= 0.0 {
-        return Err(format!(
-            "Proposed value for {} must be positive, not {v}",
-            key.name()
-        ));
+    if key.is_integer() && v.fract().abs() > 1e-6 {
+        return Err(format!("{} cannot be a fractional value.", key.name()));
     }
     Ok(QuotaValue(v))
 }
@@ -197,9 +193,25 @@ fn validate(entry: &EntryData) -> Result<Vec<QuotaChange>, KafkaError> {
     let mut keys = BTreeSet::new();
     let mut changes = Vec::with_capacity(entry.ops.len().min(QuotaKey::ALL.len()));
     for op in &entry.ops {
-        let key = QuotaKey::parse(op.key.as_str()).ok_or_else(|| {
-            KafkaError::InvalidRequest(format!("Invalid configuration key {}", op.key.as_str()))
-        })?;
+        let Some(key) = QuotaKey::parse(op.key.as_str()) else {
+            // Kafka checks no key on removal: removing what cannot be there is a no-op.
+            if op.remove {
+                continue;
+            }
+            return Err(KafkaError::InvalidRequest(format!(
+                "Invalid configuration key {}",
+                op.key.as_str()
+            )));
+        };
+        if key == QuotaKey::ControllerMutationRate && !op.remove {
+            // Refused rather than stored: a quota the broker does not enforce would tell the
+            // operator a limit holds where none does.
+            return Err(KafkaError::InvalidRequest(
+                "controller_mutation_rate (KIP-599) is not enforced by this broker; it is refused \
+                 rather than stored"
+                    .into(),
+            ));
+        }
         if !keys.insert(key) {
             return Err(KafkaError::InvalidRequest(format!(
                 "Duplicate quota key {} for entity {entity}",
@@ -251,7 +263,7 @@ mod tests {
         assert!(value(QuotaKey::ProducerByteRate, 1024.5).is_err());
         assert!(value(QuotaKey::RequestPercentage, 12.5).is_ok());
         assert!(value(QuotaKey::ConsumerByteRate, 0.0).is_err());
-        assert!(value(QuotaKey::ControllerMutationRate, -1.0).is_err());
-        assert!(value(QuotaKey::ControllerMutationRate, f64::NAN).is_err());
+        assert!(value(QuotaKey::RequestPercentage, -1.0).is_err());
+        assert!(value(QuotaKey::RequestPercentage, f64::NAN).is_err());
     }
 }

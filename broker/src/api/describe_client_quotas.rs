@@ -35,6 +35,7 @@ enum Want {
 pub struct Filter {
     user: Option<Want>,
     client_id: Option<Want>,
+    ip: bool,
     strict: bool,
 }
 
@@ -96,10 +97,15 @@ pub fn filter(components: &[ComponentData], strict: bool) -> Result<Filter, Kafk
     let mut f = Filter {
         user: None,
         client_id: None,
+        ip: false,
         strict,
     };
+    let mut ip = false;
     for c in components {
         let kind = c.entity_type.as_str();
+        if kind.is_empty() {
+            return Err(invalid("Invalid empty entity type.".into()));
+        }
         let want = match (c.match_type, &c._match) {
             (MATCH_EXACT, Some(name)) => Want::Exact(name.to_string()),
             (MATCH_EXACT, None) => {
@@ -120,27 +126,47 @@ pub fn filter(components: &[ComponentData], strict: bool) -> Result<Filter, Kafk
         let slot = match kind {
             USER => &mut f.user,
             CLIENT_ID => &mut f.client_id,
-            // No ip entity is ever stored (AlterClientQuotas refuses them): nothing matches.
+            // No ip entity is ever stored (AlterClientQuotas refuses them): a filter naming
+            // one matches nothing.
             "ip" => {
-                return Err(invalid(
-                    "ip entities (KIP-612) are not supported by this broker".into(),
-                ))
+                if ip {
+                    return Err(invalid(
+                        "Entity type ip cannot appear more than once in the filter.".into(),
+                    ));
+                }
+                ip = true;
+                continue;
             }
-            other => return Err(invalid(format!("Unknown entity type {other}"))),
+            other => {
+                return Err(KafkaError::UnsupportedVersion(format!(
+                    "Unsupported entity type {other}"
+                )))
+            }
         };
         if slot.is_some() {
             return Err(invalid(format!(
-                "Entity type {kind} cannot appear more than once in the filter"
+                "Entity type {kind} cannot appear more than once in the filter."
             )));
         }
         *slot = Some(want);
     }
+    if ip && (f.user.is_some() || f.client_id.is_some()) {
+        return Err(invalid(
+            "Invalid entity filter component combination. IP filter component should not be \
+             used with user or clientId filter component."
+                .into(),
+        ));
+    }
+    f.ip = ip;
     Ok(f)
 }
 
 impl Filter {
     /// Whether an entity matches.
     pub fn matches(&self, entity: &QuotaEntity) -> bool {
+        if self.ip {
+            return false;
+        }
         let side = |want: &Option<Want>, have: &Option<EntityName>| match (want, have) {
             // A type the filter does not name: fine unless the filter is strict.
             (None, Some(_)) => !self.strict,
@@ -204,7 +230,6 @@ mod tests {
             vec![comp(USER, MATCH_EXACT, None)],
             vec![comp(USER, MATCH_DEFAULT, Some("x"))],
             vec![comp(USER, 7, None)],
-            vec![comp("topic", MATCH_SPECIFIED, None)],
             vec![
                 comp(USER, MATCH_SPECIFIED, None),
                 comp(USER, MATCH_DEFAULT, None),
@@ -215,5 +240,9 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert!(matches!(
+            filter(&[comp("topic", MATCH_SPECIFIED, None)], false),
+            Err(KafkaError::UnsupportedVersion(_))
+        ));
     }
 }

@@ -216,8 +216,7 @@ pub async fn handle_frame(
     macro_rules! reply {
         ($resp:expr) => {{
             let mut resp = $resp;
-            *throttle =
-                throttle::finish(b, api, version, &mut resp, std::time::Duration::ZERO, &who);
+            *throttle = throttle::finish(b, api, &mut resp, std::time::Duration::ZERO, &who);
             encode(out, correlation_id, api, version, &resp)
         }};
     }
@@ -230,15 +229,14 @@ pub async fn handle_frame(
         R::Produce(req) => match produce::handle(b, req, version, &ctx).await {
             produce::Reply::Send(mut resp) => {
                 let own = throttle::produce(b, frame_len, &who);
-                *throttle = throttle::finish(b, api, version, &mut resp, own, &who);
+                *throttle = throttle::finish(b, api, &mut resp, own, &who);
                 encode(out, correlation_id, api, version, &resp)
             }
             produce::Reply::Nothing => {
                 // acks=0: nothing to say the throttle in; the connection is muted (Kafka).
                 let own = throttle::produce(b, frame_len, &who);
                 let mut none = ProduceResponse::default();
-                *throttle = throttle::finish(b, api, version, &mut none, own, &who);
-                throttle.after_response = true;
+                *throttle = throttle::finish(b, api, &mut none, own, &who);
                 Outcome::NoResponse
             }
             produce::Reply::Close(why) => Outcome::Close(why),
@@ -251,7 +249,7 @@ pub async fn handle_frame(
             throttle::cap_fetch(b, &mut req, version, &who);
             let mut resp = fetch::handle(b, req, version, &ctx).await;
             let own = throttle::fetch(b, &mut resp, &who);
-            *throttle = throttle::finish(b, api, version, &mut resp, own, &who);
+            *throttle = throttle::finish(b, api, &mut resp, own, &who);
             encode(out, correlation_id, api, version, &resp)
         }
         R::ListOffsets(req) => reply!(list_offsets::handle(b, req, version, &ctx).await),

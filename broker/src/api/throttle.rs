@@ -87,30 +87,6 @@ impl ThrottleField for WriteTxnMarkersResponse {
     }
 }
 
-/// Whether a client of this API version throttles itself on `throttle_time_ms` (KIP-219,
-/// Kafka's `AbstractResponse.shouldClientThrottle`), so the broker answers at once and mutes
-/// the connection afterwards; older clients get the answer late instead.
-pub fn client_throttles(api: ApiKey, version: i16) -> bool {
-    use ApiKey::*;
-    let first = match api {
-        Produce => 6,
-        Fetch => 8,
-        Metadata => 6,
-        ListOffsets => 3,
-        OffsetCommit | OffsetFetch => 4,
-        JoinGroup | DescribeConfigs => 3,
-        FindCoordinator | Heartbeat | LeaveGroup | SyncGroup | DescribeGroups | ListGroups
-        | ApiVersions | DeleteTopics | OffsetForLeaderEpoch => 2,
-        CreateTopics => 3,
-        DeleteRecords | InitProducerId | AddPartitionsToTxn | AddOffsetsToTxn | EndTxn
-        | TxnOffsetCommit | DescribeAcls | CreateAcls | DeleteAcls | AlterConfigs
-        | DescribeLogDirs | CreatePartitions | DeleteGroups | ElectLeaders => 1,
-        // The APIs newer than KIP-219 throttle on the client from their first version.
-        _ => 0,
-    };
-    version >= first
-}
-
 /// Who a request is measured for.
 pub struct Who<'a> {
     /// The request's client.
@@ -121,13 +97,11 @@ pub struct Who<'a> {
     pub exempt: bool,
 }
 
-/// What a request's quotas decided.
+/// What a request's quotas decided: how long the connection is muted after the answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Throttle {
-    /// How long the connection waits.
+    /// How long the connection reads nothing after answering.
     pub delay: Duration,
-    /// Whether the wait comes after the answer (KIP-219) rather than before it.
-    pub after_response: bool,
 }
 
 fn ms(d: Duration) -> i32 {
@@ -205,7 +179,6 @@ pub fn fetch(b: &Broker, resp: &mut FetchResponse, who: &Who<'_>) -> Duration {
 pub fn finish<R: ThrottleField>(
     b: &Broker,
     api: ApiKey,
-    version: i16,
     resp: &mut R,
     own: Duration,
     who: &Who<'_>,
@@ -239,22 +212,5 @@ pub fn finish<R: ThrottleField>(
     if let Some(field) = resp.throttle_field() {
         *field = (*field).max(ms(delay));
     }
-    Throttle {
-        delay,
-        after_response: client_throttles(api, version),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kip_219_versions_are_kafkas() {
-        assert!(!client_throttles(ApiKey::Produce, 5));
-        assert!(client_throttles(ApiKey::Produce, 6));
-        assert!(!client_throttles(ApiKey::Fetch, 7));
-        assert!(client_throttles(ApiKey::Fetch, 8));
-        assert!(client_throttles(ApiKey::DescribeClientQuotas, 0));
-    }
+    Throttle { delay }
 }

@@ -304,10 +304,6 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await;
         drop(held);
-        // A client older than KIP-219 is throttled by a late answer.
-        if !throttle.after_response && !mute(throttle.delay, &mut closing).await {
-            return Ok(());
-        }
         match outcome {
             Outcome::Respond => {
                 stream.write_all(&out).await?;
@@ -342,7 +338,7 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
         }
         // KIP-219: the answer went out at once; the connection reads nothing more until the
         // throttle has passed (Kafka mutes the channel).
-        if throttle.after_response && !mute(throttle.delay, &mut closing).await {
+        if !mute(throttle.delay, &mut closing).await {
             return Ok(());
         }
     }

@@ -4,7 +4,8 @@ DescribeClientQuotas; confluent-kafka (librdkafka) producers and consumers measu
 throttling: a producer limited to 1 MB/s gets about 1 MB/s while an unlimited one keeps its
 rate, librdkafka's throttle callback sees `throttle_time_ms`, and the broker's metrics show
 the throttled client. Quotas live in the metadata log: they survive a whole-cluster restart
-and a kill -9 of the active controller, and metadata changes go on meanwhile.
+a kill -9 of the active controller (metadata changes go on meanwhile) and a restart of
+every node.
 """
 
 from __future__ import annotations
@@ -212,11 +213,13 @@ def start_cluster(broker_factory):
         "offsets.topic.replication.factor": "3",
         "offsets.topic.num.partitions": "3",
     }, start=False) for i in range(3)]
-    threads = [threading.Thread(target=n.start, daemon=True) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    def run(n):
+        n.start()
+        # The broker dies with the thread that started it (PR_SET_PDEATHSIG): keep it.
+        threading.Event().wait()
+
+    for n in nodes:
+        threading.Thread(target=run, args=(n,), daemon=True).start()
     wait_until(lambda: all(n.kafka_port for n in nodes), 90, "every node to be ready")
     return nodes
 
@@ -255,15 +258,10 @@ def test_quotas_survive_a_controller_failover_and_a_restart(broker_factory):
     for n in rest:
         wait_until(lambda: described(n.bootstrap) == want, 30, f"node {n.node_id} to see quotas")
 
-    # The killed node catches up; then the whole cluster restarts and still has them.
+    # The killed node catches up from the others; then every node restarts in turn and reads
+    # them back from its own metadata log.
     victim.start()
     wait_until(lambda: described(victim.bootstrap) == want, 60, "the restarted node to catch up")
     for n in nodes:
-        n.stop()
-    threads = [threading.Thread(target=n.start, daemon=True) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    for n in nodes:
+        n.restart()
         wait_until(lambda: described(n.bootstrap) == want, 60, f"node {n.node_id} after restart")

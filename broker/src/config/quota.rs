@@ -1,5 +1,6 @@
 //! Client quota settings, Kafka's names and defaults: the windows every quota's rate is
-//! measured over (`quota.window.num` × `quota.window.size.seconds`).
+//! measured over (`quota.window.num` × `quota.window.size.seconds`; `controller.quota.window.*`
+//! for `controller_mutation_rate`'s token bucket).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,10 @@ pub struct QuotaConfig {
     pub window_num: u32,
     /// `quota.window.size.seconds` (1): each window's length.
     pub window_size_seconds: u32,
+    /// `controller.quota.window.num` (11): the windows of `controller_mutation_rate`.
+    pub controller_window_num: u32,
+    /// `controller.quota.window.size.seconds` (1).
+    pub controller_window_size_seconds: u32,
 }
 
 impl Default for QuotaConfig {
@@ -22,6 +27,8 @@ impl Default for QuotaConfig {
         QuotaConfig {
             window_num: 11,
             window_size_seconds: 1,
+            controller_window_num: 11,
+            controller_window_size_seconds: 1,
         }
     }
 }
@@ -67,5 +74,6 @@ mod tests {
         assert!(at("quota.window.num", "0").is_err());
         assert!(at("quota.window.num", "1000").is_err());
         assert!(at("quota.window.size.seconds", "x").is_err());
+        assert!(at("controller.quota.window.num", "0").is_err());
     }
 }

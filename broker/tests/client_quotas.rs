@@ -153,11 +153,25 @@ fn alter_validates_each_entry_and_describe_filters() {
                 &[("client-id", Some("zero"))],
                 &[("consumer_byte_rate", 0.0, false)],
             ),
+            entry(
+                &[("user", Some("m"))],
+                &[("controller_mutation_rate", 5.0, false)],
+            ),
+            // Removing a key that is not there, even an unknown one, is a no-op.
+            entry(&[("user", Some("n"))], &[("whatever", 0.0, true)]),
         ],
         false,
     );
     let codes: Vec<i16> = results.iter().map(|r| r.0).collect();
-    assert_eq!(codes, [0, 42, 42, 42, 42, 0, 42], "{results:?}");
+    assert_eq!(codes, [0, 42, 42, 42, 42, 0, 42, 0, 0], "{results:?}");
+    assert!(
+        results[1].1.contains("cannot be a fractional value"),
+        "{results:?}"
+    );
+    assert!(
+        results[6].1.contains("must be greater than 0"),
+        "{results:?}"
+    );
     assert!(results[2].1.contains("bogus_rate"), "{results:?}");
     assert_eq!(
         describe(&b, vec![], false),
@@ -194,7 +208,7 @@ fn alter_validates_each_entry_and_describe_filters() {
     );
     assert_eq!(
         describe(&b, vec![component("user", 2, None)], false).len(),
-        2
+        3
     );
     // A bad filter is the whole answer's INVALID_REQUEST.
     let mut s = connect(&b);

@@ -3,9 +3,9 @@
 //! (`producer_byte_rate`), a consumer's Fetch its answer's record bytes
 //! (`consumer_byte_rate`, the fetch capped beforehand at what the quota allows per window and
 //! answered empty when throttled, as Kafka does), and every request its handling time
-//! (`request_percentage`). The answer carries the longest throttle in `throttle_time_ms`;
-//! the connection then waits that long before reading on (KIP-219) or, for versions older
-//! than KIP-219, before answering ([`client_throttles`]).
+//! (`request_percentage`). The answer carries the longest throttle in `throttle_time_ms` and
+//! goes out at once; the connection then reads nothing more for that long (KIP-219: Kafka
+//! 3.7-4.1 never delay an answer, whatever its version, and mute the channel instead).
 //!
 //! CreateTopics, CreatePartitions and DeleteTopics cost their partitions against
 //! `controller_mutation_rate` (KIP-599, [`Mutations`]): from CreateTopics v6, CreatePartitions

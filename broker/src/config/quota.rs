@@ -36,26 +36,32 @@ impl Default for QuotaConfig {
 /// Reads the quota settings from the properties.
 pub fn quota_config(raw: &BTreeMap<String, String>) -> Result<QuotaConfig, ConfigError> {
     let d = QuotaConfig::default();
-    let window_num: u32 = get_num(raw, "quota.window.num", d.window_num, 1)?;
-    if window_num > MAX_WINDOWS {
-        return Err(invalid(
-            "quota.window.num",
-            &window_num.to_string(),
-            &format!("at most {MAX_WINDOWS} windows"),
-        ));
-    }
-    let window_size_seconds: u32 =
-        get_num(raw, "quota.window.size.seconds", d.window_size_seconds, 1)?;
-    if window_size_seconds > 3600 {
-        return Err(invalid(
-            "quota.window.size.seconds",
-            &window_size_seconds.to_string(),
-            "at most 3600",
-        ));
-    }
+    let windows = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        let n: u32 = get_num(raw, key, default, 1)?;
+        if n > MAX_WINDOWS {
+            return Err(invalid(
+                key,
+                &n.to_string(),
+                &format!("at most {MAX_WINDOWS} windows"),
+            ));
+        }
+        Ok(n)
+    };
+    let seconds = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        let n: u32 = get_num(raw, key, default, 1)?;
+        if n > 3600 {
+            return Err(invalid(key, &n.to_string(), "at most 3600"));
+        }
+        Ok(n)
+    };
     Ok(QuotaConfig {
-        window_num,
-        window_size_seconds,
+        window_num: windows("quota.window.num", d.window_num)?,
+        window_size_seconds: seconds("quota.window.size.seconds", d.window_size_seconds)?,
+        controller_window_num: windows("controller.quota.window.num", d.controller_window_num)?,
+        controller_window_size_seconds: seconds(
+            "controller.quota.window.size.seconds",
+            d.controller_window_size_seconds,
+        )?,
     })
 }
 

@@ -24,6 +24,7 @@ mod error;
 mod groups;
 mod leaders;
 pub mod properties;
+pub mod quorum;
 pub mod quotas;
 mod reassign;
 pub mod records;

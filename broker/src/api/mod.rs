@@ -25,6 +25,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
@@ -330,6 +331,7 @@ pub async fn handle_frame(
         R::DescribeTopicPartitions(req) => {
             reply!(describe_topic_partitions::handle(b, req, version, &ctx).await)
         }
+        R::DescribeQuorum(req) => reply!(describe_quorum::handle(b, req, version, &ctx).await),
         R::DescribeClientQuotas(req) => {
             reply!(describe_client_quotas::handle(b, req, version, &ctx).await)
         }

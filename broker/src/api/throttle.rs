@@ -88,11 +88,17 @@ with_throttle_field!(
     DescribeTopicPartitionsResponse,
 );
 
-impl ThrottleField for WriteTxnMarkersResponse {
-    fn throttle_field(&mut self) -> Option<&mut i32> {
-        None
-    }
+macro_rules! without_throttle_field {
+    ($($t:ty),* $(,)?) => {
+        $(impl ThrottleField for $t {
+            fn throttle_field(&mut self) -> Option<&mut i32> {
+                None
+            }
+        })*
+    };
 }
+
+without_throttle_field!(WriteTxnMarkersResponse, DescribeQuorumResponse);
 
 /// Who a request is measured for.
 pub struct Who<'a> {

@@ -68,6 +68,8 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         // KIP-546; v1 is the flexible form.
         DescribeClientQuotas => r(0, 1),
         AlterClientQuotas => r(0, 1),
+        // KIP-595; v2 carries KIP-853's nodes.
+        DescribeQuorum => r(0, 2),
         DescribeTransactions => r(0, 0),
         // KIP-966: the Java admin client's describeTopics, paged.
         DescribeTopicPartitions => r(0, 0),
@@ -131,6 +133,7 @@ pub fn name(api: ApiKey) -> &'static str {
         DescribeProducers => "DescribeProducers",
         DescribeClientQuotas => "DescribeClientQuotas",
         AlterClientQuotas => "AlterClientQuotas",
+        DescribeQuorum => "DescribeQuorum",
         DescribeTransactions => "DescribeTransactions",
         DescribeTopicPartitions => "DescribeTopicPartitions",
         ListTransactions => "ListTransactions",

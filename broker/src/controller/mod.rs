@@ -237,6 +237,11 @@ impl Controller {
         self.quorum.status()
     }
 
+    /// The quorum's progress when this node leads it (DescribeQuorum), else `None`.
+    pub fn describe_quorum(&self) -> Option<crate::controller::raft::QuorumDescription> {
+        self.quorum.describe()
+    }
+
     /// Registers a callback run with every newer committed image (and once now, with the
     /// current one). Under the applier's lock, so no image falls between the two.
     pub fn subscribe(&self, l: Listener) {

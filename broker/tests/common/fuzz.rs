@@ -219,6 +219,10 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             RequestKind::DescribeProducers(Default::default()),
         ),
         (
+            ApiKey::DescribeQuorum,
+            RequestKind::DescribeQuorum(Default::default()),
+        ),
+        (
             ApiKey::DescribeClientQuotas,
             RequestKind::DescribeClientQuotas(Default::default()),
         ),

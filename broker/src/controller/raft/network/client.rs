@@ -2,6 +2,7 @@
 //! CONTROLLER listener is SSL), and openraft's network adapter over them.
 
 use super::*;
+use std::time::Instant;
 
 /// The client side: pooled connections to peers.
 #[derive(Debug)]
@@ -14,6 +15,9 @@ pub(crate) struct RpcClient {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Peers this node disagrees with (see [`Disagreements`]).
     disagreements: Arc<Disagreements>,
+    /// When each peer last accepted an AppendEntries from this node (heartbeats included):
+    /// DescribeQuorum's last fetch time, as a KRaft leader reports its followers' fetches.
+    acks: Mutex<BTreeMap<NodeId, Instant>>,
 }
 
 /// Peers that refused this node, or that this node refused, for belonging to another cluster
@@ -57,7 +61,20 @@ impl RpcClient {
             tls,
             pool: Mutex::new(HashMap::new()),
             disagreements: Default::default(),
+            acks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// When each peer last accepted an AppendEntries from this node.
+    pub(crate) fn last_acks(&self) -> BTreeMap<NodeId, Instant> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn note_ack(&self, peer: NodeId) {
+        self.acks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, Instant::now());
     }
 
     fn take(&self, addr: &str) -> Option<Box<dyn Stream>> {
@@ -292,6 +309,9 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             .await
         {
             Ok(RpcReply::AppendEntries(r)) => {
+                if r.is_ok() {
+                    self.client.note_ack(self.target);
+                }
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             Ok(_) => Err(self.unexpected()),

@@ -1,7 +1,8 @@
 //! The console's `/quotas` page against a real broker: quotas set through the form (HTML
 //! and JSON), bad input refused beside its field before the cluster is asked, the cluster's
 //! refusal shown beside the key it names, default entities told apart from names, removal
-//! only with the entity typed again, and every change in the audit log with its values.
+//! only with the entity typed again, every change in the audit log with its values, and
+//! the roles: operators set quotas, only admins remove them.
 
 mod common;
 
@@ -237,4 +238,66 @@ fn quotas_are_set_listed_and_removed() {
             && e["ok"] == false),
         "the refusal is audited: {audit}"
     );
+}
+
+/// With logins on, an operator may set quotas (as topic configs) but not remove them (every
+/// `/delete` is the admin's); a viewer may do neither.
+#[test]
+fn operators_set_quotas_and_only_admins_remove_them() {
+    use common::console::{hash_password, login, post_form_as};
+
+    let b = BrokerProc::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = hash_password("pw");
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        format!("admin:admin:{h}\noper:operator:{h}\nview:viewer:{h}\n"),
+    )
+    .expect("users");
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let users_arg = users.display().to_string();
+    let c = ConsoleProc::start_full(&b.bootstrap, &db, dir, &["--users-file", &users_arg]);
+
+    let set = |who: &str| {
+        let s = login(&c, who, "/quotas");
+        post_form_as(
+            &c,
+            &s.cookie,
+            "/quotas",
+            &[
+                ("csrf_token", &s.csrf),
+                ("client_kind", "name"),
+                ("client_id", who),
+                ("producer_byte_rate", "4096"),
+            ],
+        )
+        .status
+    };
+    let remove = |who: &str, client: &str| {
+        let s = login(&c, who, "/quotas");
+        let entity = format!("client-id={client}");
+        post_form_as(
+            &c,
+            &s.cookie,
+            "/quotas/delete",
+            &[
+                ("csrf_token", &s.csrf),
+                ("client_kind", "name"),
+                ("client_id", client),
+                ("confirm", &entity),
+            ],
+        )
+        .status
+    };
+    assert_eq!(set("view"), 403);
+    assert_eq!(set("oper"), 303);
+    assert_eq!(remove("oper", "oper"), 403);
+    assert_eq!(remove("view", "oper"), 403);
+    let s = login(&c, "admin", "/quotas");
+    assert!(s.page.contains("data-client-id=\"oper\""), "{}", s.page);
+    assert!(!s.page.contains("data-client-id=\"view\""), "{}", s.page);
+    assert_eq!(remove("admin", "oper"), 303);
+    let s = login(&c, "admin", "/quotas");
+    assert!(!s.page.contains("data-client-id=\"oper\""), "{}", s.page);
 }

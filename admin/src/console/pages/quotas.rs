@@ -101,15 +101,21 @@ impl EntityInput {
         ])
     }
 
-    /// The entity, checked: each side none, the default, or a bounded name.
-    fn entity(&self) -> Result<QuotaEntity, ConsoleError> {
-        let user = side("user_kind", "user", "user", &self.user_kind, &self.user)?;
+    /// The entity, checked: each side none, the default, or a bounded name. Typed names
+    /// (`typed`) lose surrounding spaces; names a row's form carries back are the cluster's
+    /// own and are kept exactly, spaces and all.
+    fn entity(&self, typed: bool) -> Result<QuotaEntity, ConsoleError> {
+        let user = side(
+            ("user_kind", "user", "user"),
+            &self.user_kind,
+            &self.user,
+            typed,
+        )?;
         let client_id = side(
-            "client_kind",
-            "client_id",
-            "client id",
+            ("client_kind", "client_id", "client id"),
             &self.client_kind,
             &self.client_id,
+            typed,
         )?;
         if user.is_none() && client_id.is_none() {
             return Err(ConsoleError::invalid(
@@ -121,15 +127,19 @@ impl EntityInput {
     }
 }
 
-/// One side of an entity from its kind and name fields.
+/// One side of an entity from its kind and name fields (`fields`: the kind's field, the
+/// name's field, what to call it).
 fn side(
-    kind_field: &str,
-    name_field: &str,
-    what: &str,
+    (kind_field, name_field, what): (&str, &str, &str),
     kind: &str,
     name: &str,
+    typed: bool,
 ) -> Result<Option<Option<String>>, ConsoleError> {
-    let name = name.trim();
+    let name = if typed || name.trim().is_empty() {
+        name.trim()
+    } else {
+        name
+    };
     let kind = match kind.trim() {
         "" if name.is_empty() => "none",
         "" => "name",
@@ -270,7 +280,7 @@ pub async fn set(
     let result = save(&c, &input).await;
     let target = input
         .entity
-        .entity()
+        .entity(true)
         .map(|e| e.to_string())
         .unwrap_or_default();
     audit(&c, "alter-client-quotas", &target, &input, &result).await;
@@ -294,7 +304,7 @@ async fn save(
     c: &Console,
     input: &SetInput,
 ) -> Result<(QuotaEntity, Vec<(String, f64)>), ConsoleError> {
-    let entity = input.entity.entity()?;
+    let entity = input.entity.entity(true)?;
     let set = input.quotas()?;
     let change = QuotaAlteration {
         entity: entity.clone(),
@@ -337,7 +347,7 @@ pub async fn delete(
     let result = remove(&c, &input).await;
     let target = input
         .entity
-        .entity()
+        .entity(false)
         .map(|e| e.to_string())
         .unwrap_or_default();
     let audited = AuditedDelete {
@@ -363,8 +373,8 @@ pub async fn delete(
 }
 
 async fn remove(c: &Console, input: &DeleteInput) -> Result<Vec<(String, f64)>, ConsoleError> {
-    let entity = input.entity.entity()?;
-    if input.confirm.trim() != entity.to_string() {
+    let entity = input.entity.entity(false)?;
+    if input.confirm != entity.to_string() {
         return Err(ConsoleError::invalid(
             "confirm",
             format!("type {entity} exactly to confirm the removal"),
@@ -414,14 +424,17 @@ async fn failed(
 mod tests {
     use super::*;
 
-    fn entity(uk: &str, u: &str, ck: &str, cid: &str) -> Result<QuotaEntity, ConsoleError> {
+    fn input(uk: &str, u: &str, ck: &str, cid: &str) -> EntityInput {
         EntityInput {
             user_kind: uk.into(),
             user: u.into(),
             client_kind: ck.into(),
             client_id: cid.into(),
         }
-        .entity()
+    }
+
+    fn entity(uk: &str, u: &str, ck: &str, cid: &str) -> Result<QuotaEntity, ConsoleError> {
+        input(uk, u, ck, cid).entity(true)
     }
 
     fn field_of(r: Result<impl std::fmt::Debug, ConsoleError>) -> String {
@@ -442,6 +455,11 @@ mod tests {
         assert_eq!(e.to_string(), "user=bob");
         let e = entity("default", "", "none", "").expect("valid");
         assert_eq!(e.to_string(), "user=<default>");
+        // A row's form carries the cluster's name back exactly.
+        let e = input("name", " spaced ", "none", "")
+            .entity(false)
+            .expect("valid");
+        assert_eq!(e.user, Some(Some(" spaced ".to_string())));
     }
 
     #[test]

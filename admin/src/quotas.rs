@@ -274,7 +274,7 @@ impl QuotasArgs {
 }
 
 /// `key=value,...` into (key, value) pairs checked for shape: a known key, a positive
-/// number. The rest (a fractional byte rate, a key the cluster does not enforce) is the
+/// number. The rest (a fractional byte rate, a value too large for the cluster) is the
 /// cluster's to refuse, in its own words.
 fn parse_add_config(s: &str) -> Result<Vec<(String, f64)>, String> {
     let mut out: Vec<(String, f64)> = Vec::new();

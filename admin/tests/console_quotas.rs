@@ -158,17 +158,22 @@ fn quotas_are_set_listed_and_removed() {
             ("user_kind", "name"),
             ("user", "bob"),
             ("client_kind", "none"),
-            ("controller_mutation_rate", "10"),
+            ("consumer_byte_rate", "2.5"),
         ],
     );
     assert_eq!(r.status, 400, "{r:?}");
     assert!(
         r.body
-            .contains("id=\"set-quotas-controller_mutation_rate-error\""),
+            .contains("id=\"set-quotas-consumer_byte_rate-error\""),
         "{}",
         r.body
     );
-    assert!(r.body.contains("is not enforced"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("consumer_byte_rate cannot be a fractional value."),
+        "{}",
+        r.body
+    );
     assert!(
         r.body.contains("value=\"bob\""),
         "the form keeps what was typed"

@@ -128,7 +128,7 @@ fn quotas_are_set_described_and_deleted() {
             "--user",
             "carol",
             "--add-config",
-            "controller_mutation_rate=10",
+            "consumer_byte_rate=1e19",
         ],
     );
     assert_eq!(out.code, 1, "{out:?}");
@@ -136,7 +136,7 @@ fn quotas_are_set_described_and_deleted() {
         out.stderr.contains("quotas of user=carol")
             && out
                 .stderr
-                .contains("controller_mutation_rate (KIP-599) is not enforced"),
+                .contains("Proposed value for consumer_byte_rate is too large for a LONG."),
         "{}",
         out.stderr
     );

@@ -72,17 +72,17 @@ describe('quotas', () => {
     ]);
 
     await s.step('refused', async () => {
-      // The broker does not enforce controller_mutation_rate and says so; its words are shown
-      // beside the field and what was typed stays in the form.
+      // Bytes per second are whole: the broker refuses 1.5 in its own words, shown beside the
+      // field, and what was typed stays in the form.
       await page.selectOption('#set-quotas-form select[name=user_kind]', 'name');
       await page.fill('#set-quotas-form input[name=user]', 'bob');
-      await page.fill('#set-quotas-form input[name=controller_mutation_rate]', '10');
+      await page.fill('#set-quotas-form input[name=producer_byte_rate]', '1.5');
       const [resp] = await Promise.all([
         page.waitForResponse((r) => r.request().method() === 'POST'),
         page.click('#set-quotas-submit'),
       ]);
       assert.equal(resp.status(), 400);
-      await textMatching(page.locator('#set-quotas-controller_mutation_rate-error'), /controller_mutation_rate.*not enforced/);
+      await textMatching(page.locator('#set-quotas-producer_byte_rate-error'), /producer_byte_rate cannot be a fractional value/);
       assert.equal(await page.inputValue('#set-quotas-form input[name=user]'), 'bob');
       assert.equal(await page.locator('#quotas-table tr[data-user="bob"]').count(), 0);
     });

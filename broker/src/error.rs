@@ -38,6 +38,9 @@ pub enum KafkaError {
     /// POLICY_VIOLATION (44).
     #[error("{0}")]
     PolicyViolation(String),
+    /// THROTTLING_QUOTA_EXCEEDED (89): a client over its `controller_mutation_rate`.
+    #[error("{0}")]
+    ThrottlingQuotaExceeded(String),
     /// TOPIC_DELETION_DISABLED (73).
     #[error("{0}")]
     TopicDeletionDisabled(String),
@@ -138,6 +141,7 @@ impl KafkaError {
             InvalidConfig(_) => ResponseError::InvalidConfig,
             InvalidRequest(_) => ResponseError::InvalidRequest,
             PolicyViolation(_) => ResponseError::PolicyViolation,
+            ThrottlingQuotaExceeded(_) => ResponseError::ThrottlingQuotaExceeded,
             TopicDeletionDisabled(_) => ResponseError::TopicDeletionDisabled,
             NotLeaderOrFollower(_) => ResponseError::NotLeaderOrFollower,
             FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,

@@ -153,17 +153,32 @@ fn alter_validates_each_entry_and_describe_filters() {
                 &[("client-id", Some("zero"))],
                 &[("consumer_byte_rate", 0.0, false)],
             ),
+            entry(
+                &[("user", Some("m"))],
+                &[("controller_mutation_rate", 5.0, false)],
+            ),
+            // Removing a key that is not there, even an unknown one, is a no-op.
+            entry(&[("user", Some("n"))], &[("whatever", 0.0, true)]),
         ],
         false,
     );
     let codes: Vec<i16> = results.iter().map(|r| r.0).collect();
-    assert_eq!(codes, [0, 42, 42, 42, 42, 0, 42], "{results:?}");
+    assert_eq!(codes, [0, 42, 42, 42, 42, 0, 42, 0, 0], "{results:?}");
+    assert!(
+        results[1].1.contains("cannot be a fractional value"),
+        "{results:?}"
+    );
+    assert!(
+        results[6].1.contains("must be greater than 0"),
+        "{results:?}"
+    );
     assert!(results[2].1.contains("bogus_rate"), "{results:?}");
     assert_eq!(
         describe(&b, vec![], false),
         [
             "user=<default>,client-id=<default> consumer_byte_rate=2048,request_percentage=12.5",
             "user=alice producer_byte_rate=1024",
+            "user=m controller_mutation_rate=5",
         ]
     );
     // validate_only checks and answers, and changes nothing.
@@ -176,7 +191,7 @@ fn alter_validates_each_entry_and_describe_filters() {
         true,
     );
     assert_eq!(dry, [(0, String::new())]);
-    assert_eq!(describe(&b, vec![], false).len(), 2);
+    assert_eq!(describe(&b, vec![], false).len(), 3);
 
     // EXACT, DEFAULT, SPECIFIED; strict.
     assert_eq!(
@@ -193,7 +208,7 @@ fn alter_validates_each_entry_and_describe_filters() {
     );
     assert_eq!(
         describe(&b, vec![component("user", 2, None)], false).len(),
-        2
+        3
     );
     // A bad filter is the whole answer's INVALID_REQUEST.
     let mut s = connect(&b);
@@ -350,5 +365,78 @@ fn the_request_quota_throttles_at_most_one_window() {
     assert_eq!(
         m.throttle_time_ms, 1000,
         "bounded by quota.window.size.seconds"
+    );
+}
+
+fn create_topics(
+    b: &BrokerProc,
+    version: i16,
+    names: &[&str],
+    partitions: i32,
+) -> CreateTopicsResponse {
+    let mut s = connect(b);
+    call(
+        &mut s,
+        ApiKey::CreateTopics,
+        version,
+        9,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(
+                names
+                    .iter()
+                    .map(|n| {
+                        create_topics_request::CreatableTopic::default()
+                            .with_name(TopicName(sb(n)))
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            ),
+    )
+}
+
+#[test]
+fn partition_mutations_beyond_the_quota_are_refused_or_throttled() {
+    let b = BrokerProc::start(&[]);
+    // One partition a second: a bucket of 11.
+    let set = alter(
+        &b,
+        vec![entry(
+            &[("client-id", Some(CLIENT))],
+            &[("controller_mutation_rate", 1.0, false)],
+        )],
+        false,
+    );
+    assert_eq!(set, [(0, String::new())]);
+    // v7 is strict: the first topic fits (11 - 10), the second is admitted whole though it
+    // takes the bucket below zero (1 - 10), the third is refused.
+    let r = create_topics(&b, 7, &["m1", "m2", "m3"], 10);
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, 0, 89], "{r:?}");
+    assert!(
+        (8_000..=9_000).contains(&r.throttle_time_ms),
+        "throttle {}",
+        r.throttle_time_ms
+    );
+    // DeleteTopics v5 is strict too: refused while the bucket is below zero.
+    let mut s = connect(&b);
+    let d: DeleteTopicsResponse = call(
+        &mut s,
+        ApiKey::DeleteTopics,
+        5,
+        10,
+        &DeleteTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topic_names(vec![TopicName(sb("m1"))]),
+    );
+    assert_eq!(d.responses[0].error_code, 89, "{d:?}");
+    // v5 is permissive: created, and throttled.
+    let old = create_topics(&b, 5, &["m4"], 2);
+    assert_eq!(old.topics[0].error_code, 0, "{old:?}");
+    assert!(
+        old.throttle_time_ms >= 8_000,
+        "throttle {}",
+        old.throttle_time_ms
     );
 }

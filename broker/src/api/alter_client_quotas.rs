@@ -1,8 +1,7 @@
 //! AlterClientQuotas (KIP-546): ALTER_CONFIGS on the cluster; each entry (an entity and its
 //! operations) validated on its own as Kafka's ClientQuotaControlManager does (INVALID_REQUEST
 //! with the reason), the valid entries committed to the metadata log together, all or none.
-//! `validate_only` checks without committing. `controller_mutation_rate` is refused: this
-//! broker does not enforce KIP-599's partition mutation quota yet.
+//! `validate_only` checks without committing.
 
 use std::collections::BTreeSet;
 
@@ -203,15 +202,6 @@ fn validate(entry: &EntryData) -> Result<Vec<QuotaChange>, KafkaError> {
                 op.key.as_str()
             )));
         };
-        if key == QuotaKey::ControllerMutationRate && !op.remove {
-            // Refused rather than stored: a quota the broker does not enforce would tell the
-            // operator a limit holds where none does.
-            return Err(KafkaError::InvalidRequest(
-                "controller_mutation_rate (KIP-599) is not enforced by this broker; it is refused \
-                 rather than stored"
-                    .into(),
-            ));
-        }
         if !keys.insert(key) {
             return Err(KafkaError::InvalidRequest(format!(
                 "Duplicate quota key {} for entity {entity}",

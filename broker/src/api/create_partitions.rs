@@ -10,10 +10,12 @@ use crate::types::BrokerId;
 pub async fn handle(
     b: &Broker,
     req: CreatePartitionsRequest,
-    _version: i16,
+    version: i16,
     ctx: &super::Ctx<'_>,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::new();
+    // KIP-599: strict from v3.
+    let mut mutations = super::throttle::Mutations::new(b, ctx, version >= 3);
     for t in req.topics {
         results.push(
             async {
@@ -37,12 +39,25 @@ pub async fn handle(
                         .collect()
                 });
                 let out = CreatePartitionsTopicResult::default().with_name(t.name);
+                if let Err(e) = mutations.admit() {
+                    return out
+                        .with_error_code(e.code())
+                        .with_error_message(e.message());
+                }
+                let before = b
+                    .controller
+                    .image()
+                    .topics
+                    .get(&name)
+                    .map_or(0, |t| t.partitions.len());
                 match b
                     .controller
                     .create_partitions(&name, t.count, assignment, req.validate_only)
                     .await
                 {
                     Ok(()) => {
+                        let added = usize::try_from(t.count).unwrap_or(0).saturating_sub(before);
+                        mutations.record(u32::try_from(added).unwrap_or(u32::MAX));
                         if !req.validate_only {
                             tracing::info!(topic = %name, count = t.count, "added partitions");
                         }
@@ -56,5 +71,7 @@ pub async fn handle(
             .await,
         );
     }
-    CreatePartitionsResponse::default().with_results(results)
+    CreatePartitionsResponse::default()
+        .with_results(results)
+        .with_throttle_time_ms(mutations.throttle_ms())
 }

@@ -31,6 +31,8 @@ pub async fn handle(
         *counts.entry(t.name.0.to_string()).or_insert(0) += 1;
     }
     let mut answered = std::collections::HashSet::new();
+    // KIP-599: strict from v6.
+    let mut mutations = super::throttle::Mutations::new(b, ctx, version >= 6);
     let mut topics = Vec::new();
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -105,8 +107,13 @@ pub async fn handle(
                 (None, n) => n,
             };
             let new = TopicCreation { name: name.clone(), partitions, replication_factor: rf, assignment, configs };
+            if let Err(e) = mutations.admit() {
+                return out.with_error_code(e.code()).with_error_message(e.message().filter(|_| version >= 1));
+            }
             match b.controller.create_topic(new, req.validate_only).await {
                 Ok(topic) => {
+                    // Kafka counts a validate_only creation too.
+                    mutations.record(u32::try_from(partitions).unwrap_or(0));
                     if !req.validate_only {
                         tracing::info!(topic = %name, partitions, replication_factor = rf, "created topic");
                     }
@@ -129,5 +136,7 @@ pub async fn handle(
         }
         .await);
     }
-    CreateTopicsResponse::default().with_topics(topics)
+    CreateTopicsResponse::default()
+        .with_topics(topics)
+        .with_throttle_time_ms(mutations.throttle_ms())
 }

@@ -29,6 +29,8 @@ pub async fn handle(
         .authz
         .cluster(crate::metadata::acl::AclOperation::Delete);
     let mut responses = Vec::new();
+    // KIP-599: strict from v5.
+    let mut mutations = super::throttle::Mutations::new(b, ctx, version >= 5);
     for (name, id) in wanted {
         responses.push(
             async {
@@ -68,8 +70,14 @@ pub async fn handle(
                             "Internal topic {n} cannot be deleted."
                         )))
                     }
-                    Some(n) => b.controller.delete_topic(n).await,
+                    Some(n) => match mutations.admit() {
+                        Err(e) => Err(e),
+                        Ok(()) => b.controller.delete_topic(n).await,
+                    },
                 };
+                if let Ok(t) = &result {
+                    mutations.record(u32::try_from(t.partitions.len()).unwrap_or(u32::MAX));
+                }
                 match result {
                     Ok(t) => {
                         tracing::info!(topic = %t.name, "deleted topic");
@@ -92,5 +100,7 @@ pub async fn handle(
             .await,
         );
     }
-    DeleteTopicsResponse::default().with_responses(responses)
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(mutations.throttle_ms())
 }

@@ -103,6 +103,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Who the request's client quotas measure: the principal's name and the client id.
+    pub fn quota_client(&self) -> crate::quota::ClientRef<'_> {
+        crate::quota::ClientRef {
+            user: self.principal.name(),
+            client_id: self.header.client_id.as_ref().map_or("", |c| c.as_str()),
+        }
+    }
+
     /// The client id from the header, or "".
     pub fn client_id(&self) -> String {
         self.header
@@ -200,10 +208,7 @@ pub async fn handle_frame(
     let b = d.broker.as_ref();
     let started = Instant::now();
     let who = throttle::Who {
-        client: crate::quota::ClientRef {
-            user: principal.name(),
-            client_id: header.client_id.as_ref().map_or("", |c| c.as_str()),
-        },
+        client: ctx.quota_client(),
         started,
         exempt: api == ApiKey::WriteTxnMarkers
             || (api == ApiKey::AddPartitionsToTxn && version >= 4),

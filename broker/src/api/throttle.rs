@@ -3,9 +3,16 @@
 //! (`producer_byte_rate`), a consumer's Fetch its answer's record bytes
 //! (`consumer_byte_rate`, the fetch capped beforehand at what the quota allows per window and
 //! answered empty when throttled, as Kafka does), and every request its handling time
-//! (`request_percentage`). The answer carries the longest throttle in `throttle_time_ms`;
-//! the connection then waits that long before reading on (KIP-219) or, for versions older
-//! than KIP-219, before answering ([`client_throttles`]).
+//! (`request_percentage`). The answer carries the longest throttle in `throttle_time_ms` and
+//! goes out at once; the connection then reads nothing more for that long (KIP-219: Kafka
+//! 3.7-4.1 never delay an answer, whatever its version, and mute the channel instead).
+//!
+//! CreateTopics, CreatePartitions and DeleteTopics cost their partitions against
+//! `controller_mutation_rate` (KIP-599, [`Mutations`]): from CreateTopics v6, CreatePartitions
+//! v3 and DeleteTopics v5 a client already over its quota gets THROTTLING_QUOTA_EXCEEDED for
+//! each further topic; older versions are only throttled. Kafka counts them on the active
+//! controller; here each node counts what it is asked, so a client spreading its requests
+//! over N nodes gets up to N times its quota.
 //!
 //! Exempt, as in Kafka: followers' fetches and the broker-to-broker requests
 //! (WriteTxnMarkers, AddPartitionsToTxn v4+), and the SASL exchange.
@@ -174,8 +181,68 @@ pub fn fetch(b: &Broker, resp: &mut FetchResponse, who: &Who<'_>) -> Duration {
     t
 }
 
+/// KIP-599's partition mutation quota over one request, for the handlers that create and
+/// delete partitions.
+pub struct Mutations<'a> {
+    b: &'a Broker,
+    client: ClientRef<'a>,
+    strict: bool,
+    throttle: Duration,
+}
+
+impl<'a> Mutations<'a> {
+    /// The quota of the request `ctx` is, strict (refusing) when `strict`.
+    pub fn new(b: &'a Broker, ctx: &'a super::Ctx<'_>, strict: bool) -> Mutations<'a> {
+        Mutations {
+            b,
+            client: ctx.quota_client(),
+            strict,
+            throttle: Duration::ZERO,
+        }
+    }
+
+    /// Whether a mutation may go ahead: in strict mode, THROTTLING_QUOTA_EXCEEDED while the
+    /// client is over its quota.
+    pub fn admit(&mut self) -> Result<(), crate::error::KafkaError> {
+        if !self.strict {
+            return Ok(());
+        }
+        let image = self.b.controller.image();
+        let t = self
+            .b
+            .quotas
+            .mutation(&image.client_quotas, self.client, None, Instant::now());
+        self.throttle = self.throttle.max(t);
+        if t.is_zero() {
+            Ok(())
+        } else {
+            Err(crate::error::KafkaError::ThrottlingQuotaExceeded(
+                "The throttling quota has been exceeded.".into(),
+            ))
+        }
+    }
+
+    /// Counts `partitions` created or deleted.
+    pub fn record(&mut self, partitions: u32) {
+        let image = self.b.controller.image();
+        let t = self.b.quotas.mutation(
+            &image.client_quotas,
+            self.client,
+            Some(partitions),
+            Instant::now(),
+        );
+        self.throttle = self.throttle.max(t);
+    }
+
+    /// The throttle for the answer's `throttle_time_ms`.
+    pub fn throttle_ms(&self) -> i32 {
+        ms(self.throttle)
+    }
+}
+
 /// Records the request's handling time and settles its throttle: the longest of `own` (a
-/// byte quota's) and the request quota's, written into the answer.
+/// byte quota's), what the handler put in the answer (a mutation quota's) and the request
+/// quota's, written into the answer.
 pub fn finish<R: ThrottleField>(
     b: &Broker,
     api: ApiKey,
@@ -197,6 +264,10 @@ pub fn finish<R: ThrottleField>(
         percent,
         now,
     );
+    let set_by_handler = resp.throttle_field().map_or(Duration::ZERO, |f| {
+        Duration::from_millis(u64::try_from(*f).unwrap_or(0))
+    });
+    let own = own.max(set_by_handler);
     let delay = own.max(request);
     if delay.is_zero() {
         return Throttle::default();
@@ -205,8 +276,10 @@ pub fn finish<R: ThrottleField>(
         QuotaKind::Request
     } else if api == ApiKey::Fetch {
         QuotaKind::Fetch
-    } else {
+    } else if api == ApiKey::Produce {
         QuotaKind::Produce
+    } else {
+        QuotaKind::ControllerMutation
     };
     b.quotas.count_throttled(kind);
     if let Some(field) = resp.throttle_field() {

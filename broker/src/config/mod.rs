@@ -79,6 +79,8 @@ const BROKER_KEYS: &[&str] = &[
     "transaction.version",
     "quota.window.num",
     "quota.window.size.seconds",
+    "controller.quota.window.num",
+    "controller.quota.window.size.seconds",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",

@@ -1,5 +1,6 @@
 //! Client quota settings, Kafka's names and defaults: the windows every quota's rate is
-//! measured over (`quota.window.num` × `quota.window.size.seconds`).
+//! measured over (`quota.window.num` × `quota.window.size.seconds`; `controller.quota.window.*`
+//! for `controller_mutation_rate`'s token bucket).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,10 @@ pub struct QuotaConfig {
     pub window_num: u32,
     /// `quota.window.size.seconds` (1): each window's length.
     pub window_size_seconds: u32,
+    /// `controller.quota.window.num` (11): the windows of `controller_mutation_rate`.
+    pub controller_window_num: u32,
+    /// `controller.quota.window.size.seconds` (1).
+    pub controller_window_size_seconds: u32,
 }
 
 impl Default for QuotaConfig {
@@ -22,6 +27,8 @@ impl Default for QuotaConfig {
         QuotaConfig {
             window_num: 11,
             window_size_seconds: 1,
+            controller_window_num: 11,
+            controller_window_size_seconds: 1,
         }
     }
 }
@@ -29,26 +36,32 @@ impl Default for QuotaConfig {
 /// Reads the quota settings from the properties.
 pub fn quota_config(raw: &BTreeMap<String, String>) -> Result<QuotaConfig, ConfigError> {
     let d = QuotaConfig::default();
-    let window_num: u32 = get_num(raw, "quota.window.num", d.window_num, 1)?;
-    if window_num > MAX_WINDOWS {
-        return Err(invalid(
-            "quota.window.num",
-            &window_num.to_string(),
-            &format!("at most {MAX_WINDOWS} windows"),
-        ));
-    }
-    let window_size_seconds: u32 =
-        get_num(raw, "quota.window.size.seconds", d.window_size_seconds, 1)?;
-    if window_size_seconds > 3600 {
-        return Err(invalid(
-            "quota.window.size.seconds",
-            &window_size_seconds.to_string(),
-            "at most 3600",
-        ));
-    }
+    let windows = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        let n: u32 = get_num(raw, key, default, 1)?;
+        if n > MAX_WINDOWS {
+            return Err(invalid(
+                key,
+                &n.to_string(),
+                &format!("at most {MAX_WINDOWS} windows"),
+            ));
+        }
+        Ok(n)
+    };
+    let seconds = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        let n: u32 = get_num(raw, key, default, 1)?;
+        if n > 3600 {
+            return Err(invalid(key, &n.to_string(), "at most 3600"));
+        }
+        Ok(n)
+    };
     Ok(QuotaConfig {
-        window_num,
-        window_size_seconds,
+        window_num: windows("quota.window.num", d.window_num)?,
+        window_size_seconds: seconds("quota.window.size.seconds", d.window_size_seconds)?,
+        controller_window_num: windows("controller.quota.window.num", d.controller_window_num)?,
+        controller_window_size_seconds: seconds(
+            "controller.quota.window.size.seconds",
+            d.controller_window_size_seconds,
+        )?,
     })
 }
 
@@ -67,5 +80,6 @@ mod tests {
         assert!(at("quota.window.num", "0").is_err());
         assert!(at("quota.window.num", "1000").is_err());
         assert!(at("quota.window.size.seconds", "x").is_err());
+        assert!(at("controller.quota.window.num", "0").is_err());
     }
 }

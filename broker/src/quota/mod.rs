@@ -20,7 +20,7 @@ use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
 
 use crate::config::quota::QuotaConfig;
 use crate::metadata::quota::{ClientQuotas, QuotaKey};
-use rate::Rate;
+use rate::{Rate, TokenBucket};
 
 /// Most sensors kept at once; beyond it the least recently used one is dropped.
 pub const MAX_SENSORS: usize = 10_000;
@@ -38,6 +38,9 @@ pub enum QuotaKind {
     Fetch,
     /// Request handling time in percent of a thread (`request_percentage`).
     Request,
+    /// Partitions created or deleted (`controller_mutation_rate`, KIP-599), measured by a
+    /// token bucket rather than a rate.
+    ControllerMutation,
 }
 
 impl QuotaKind {
@@ -47,6 +50,7 @@ impl QuotaKind {
             QuotaKind::Produce => QuotaKey::ProducerByteRate,
             QuotaKind::Fetch => QuotaKey::ConsumerByteRate,
             QuotaKind::Request => QuotaKey::RequestPercentage,
+            QuotaKind::ControllerMutation => QuotaKey::ControllerMutationRate,
         }
     }
 
@@ -55,6 +59,7 @@ impl QuotaKind {
             QuotaKind::Produce => "produce",
             QuotaKind::Fetch => "fetch",
             QuotaKind::Request => "request",
+            QuotaKind::ControllerMutation => "controller_mutation",
         }
     }
 }
@@ -78,6 +83,8 @@ struct SensorKey {
 struct Sensor {
     usage: Rate,
     throttle: Rate,
+    /// The token bucket of a controller-mutation sensor.
+    bucket: Option<TokenBucket>,
     last_used: Instant,
 }
 
@@ -95,10 +102,12 @@ pub struct QuotaManager {
 }
 
 struct QuotaMetrics {
-    /// `kafka_server_{produce,fetch}_byte_rate`, `kafka_server_request_request_time`.
-    usage: [GaugeVec; 3],
-    /// `kafka_server_{produce,fetch,request}_throttle_time` (average ms over the windows).
-    throttle_time: [GaugeVec; 3],
+    /// `kafka_server_{produce,fetch}_byte_rate`, `kafka_server_request_request_time`,
+    /// `kafka_server_controllermutation_tokens`.
+    usage: [GaugeVec; 4],
+    /// `kafka_server_{produce,fetch,request,controllermutation}_throttle_time` (average ms
+    /// over the windows).
+    throttle_time: [GaugeVec; 4],
     /// `rill_client_quota_throttled_total{quota}`: throttled responses.
     throttled: IntCounterVec,
 }
@@ -108,6 +117,7 @@ fn index(kind: QuotaKind) -> usize {
         QuotaKind::Produce => 0,
         QuotaKind::Fetch => 1,
         QuotaKind::Request => 2,
+        QuotaKind::ControllerMutation => 3,
     }
 }
 
@@ -140,6 +150,10 @@ impl QuotaMetrics {
                     "kafka_server_request_request_time",
                     "Request handling time of a quota sensor, percent of one thread.",
                 )?,
+                gauge(
+                    "kafka_server_controllermutation_tokens",
+                    "Partition mutations left in a controller mutation quota's bucket.",
+                )?,
             ],
             throttle_time: [
                 gauge(
@@ -153,6 +167,10 @@ impl QuotaMetrics {
                 gauge(
                     "kafka_server_request_throttle_time",
                     "Average request-quota throttle time (ms) of a quota sensor.",
+                )?,
+                gauge(
+                    "kafka_server_controllermutation_throttle_time",
+                    "Average controller-mutation throttle time (ms) of a quota sensor.",
                 )?,
             ],
             throttled,
@@ -263,26 +281,8 @@ impl QuotaManager {
             client_id: q.client_id,
         };
         let now_ms = self.ms(now);
-        let (samples, window_ms) = (self.config.window_num as usize, self.window_ms());
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
-        self.sweep(&mut sensors, now);
-        if !sensors.map.contains_key(&key) && sensors.map.len() >= MAX_SENSORS {
-            let lru = sensors
-                .map
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = lru {
-                sensors.map.remove(&k);
-                self.metrics.remove(&k);
-            }
-        }
-        let sensor = sensors.map.entry(key.clone()).or_insert_with(|| Sensor {
-            usage: Rate::new(samples, window_ms, now_ms),
-            throttle: Rate::new(samples, window_ms, now_ms),
-            last_used: now,
-        });
-        sensor.last_used = now;
+        let sensor = self.sensor(&mut sensors, &key, now);
         if check {
             sensor.usage.record(amount, now_ms);
         } else {
@@ -295,7 +295,7 @@ impl QuotaManager {
             // Kafka bounds the request quota's throttle by one window
             // (ClientRequestQuotaManager's maxThrottleTimeMs).
             if kind == QuotaKind::Request {
-                t.min(window_ms)
+                t.min(self.window_ms())
             } else {
                 t
             }
@@ -310,6 +310,92 @@ impl QuotaManager {
         self.metrics.usage[i]
             .with_label_values(&labels)
             .set(observed);
+        self.metrics.throttle_time[i]
+            .with_label_values(&labels)
+            .set(sensor.throttle.average(now_ms));
+        Duration::from_millis(throttle)
+    }
+
+    /// The sensor of `key`, made (dropping the least recently used one at the bound) when
+    /// there is none.
+    fn sensor<'s>(
+        &self,
+        sensors: &'s mut Sensors,
+        key: &SensorKey,
+        now: Instant,
+    ) -> &'s mut Sensor {
+        self.sweep(sensors, now);
+        if !sensors.map.contains_key(key) && sensors.map.len() >= MAX_SENSORS {
+            let lru = sensors
+                .map
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = lru {
+                sensors.map.remove(&k);
+                self.metrics.remove(&k);
+            }
+        }
+        let now_ms = self.ms(now);
+        let (samples, window_ms) = (self.config.window_num as usize, self.window_ms());
+        let sensor = sensors.map.entry(key.clone()).or_insert_with(|| Sensor {
+            usage: Rate::new(samples, window_ms, now_ms),
+            throttle: Rate::new(samples, window_ms, now_ms),
+            bucket: None,
+            last_used: now,
+        });
+        sensor.last_used = now;
+        sensor
+    }
+
+    fn controller_windows(&self) -> (usize, u64) {
+        (
+            self.config.controller_window_num as usize,
+            u64::from(self.config.controller_window_size_seconds) * 1000,
+        )
+    }
+
+    /// KIP-599's check and use of a client's `controller_mutation_rate`: with `permits`
+    /// `None`, whether the client is over its quota now (its bucket below zero); with
+    /// `Some(n)`, takes `n` partition mutations. Answers the throttle the bucket holds after
+    /// (zero without a quota).
+    pub fn mutation(
+        &self,
+        quotas: &ClientQuotas,
+        client: ClientRef<'_>,
+        permits: Option<u32>,
+        now: Instant,
+    ) -> Duration {
+        let kind = QuotaKind::ControllerMutation;
+        if !quotas.any(kind.key()) {
+            return Duration::ZERO;
+        }
+        let Some(q) = quotas.resolve(kind.key(), client.user, client.client_id) else {
+            return Duration::ZERO;
+        };
+        let key = SensorKey {
+            kind,
+            user: q.user,
+            client_id: q.client_id,
+        };
+        let now_ms = self.ms(now);
+        let (samples, window_ms) = self.controller_windows();
+        let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
+        let sensor = self.sensor(&mut sensors, &key, now);
+        let bucket = sensor
+            .bucket
+            .get_or_insert_with(|| TokenBucket::new(q.bound, samples, window_ms, now_ms));
+        if let Some(n) = permits {
+            bucket.take(f64::from(n), q.bound, samples, window_ms, now_ms);
+        }
+        let tokens = bucket.tokens(q.bound, samples, window_ms, now_ms);
+        let throttle = rate::bucket_throttle_ms(tokens, q.bound);
+        if throttle > 0 {
+            sensor.throttle.record(throttle as f64, now_ms);
+        }
+        let i = index(kind);
+        let labels = [key.user.as_str(), key.client_id.as_str()];
+        self.metrics.usage[i].with_label_values(&labels).set(tokens);
         self.metrics.throttle_time[i]
             .with_label_values(&labels)
             .set(sensor.throttle.average(now_ms));
@@ -342,9 +428,12 @@ impl QuotaManager {
         for (key, s) in sensors.map.iter_mut() {
             let i = index(key.kind);
             let labels = [key.user.as_str(), key.client_id.as_str()];
-            self.metrics.usage[i]
-                .with_label_values(&labels)
-                .set(s.usage.per_second(now_ms));
+            // A mutation sensor's gauge is its bucket, refreshed when it is used.
+            if key.kind != QuotaKind::ControllerMutation {
+                self.metrics.usage[i]
+                    .with_label_values(&labels)
+                    .set(s.usage.per_second(now_ms));
+            }
             self.metrics.throttle_time[i]
                 .with_label_values(&labels)
                 .set(s.throttle.average(now_ms));
@@ -453,6 +542,34 @@ mod tests {
         assert!(m.record(&q, QuotaKind::Fetch, c, 5000.0, t0) > Duration::ZERO);
         m.unrecord(&q, QuotaKind::Fetch, c, 5000.0, t0);
         assert_eq!(m.record(&q, QuotaKind::Fetch, c, 10.0, t0), Duration::ZERO);
+    }
+
+    #[test]
+    fn mutations_are_admitted_until_the_bucket_is_below_zero() {
+        let m = manager();
+        let q = quotas(&[(
+            Some(EntityName::Default),
+            None,
+            QuotaKey::ControllerMutationRate,
+            1.0,
+        )]);
+        let c = ClientRef {
+            user: "alice",
+            client_id: "admin",
+        };
+        let t0 = Instant::now();
+        // 11 tokens: 10 partitions fit, then 10 more (the bucket may go below zero).
+        assert_eq!(m.mutation(&q, c, None, t0), Duration::ZERO);
+        assert_eq!(m.mutation(&q, c, Some(10), t0), Duration::ZERO);
+        assert_eq!(m.mutation(&q, c, None, t0), Duration::ZERO);
+        assert_eq!(m.mutation(&q, c, Some(10), t0), Duration::from_secs(9));
+        // Now over: the next check says how long until the bucket is back at zero.
+        assert_eq!(m.mutation(&q, c, None, t0), Duration::from_secs(9));
+        let other = ClientRef {
+            user: "bob",
+            client_id: "admin",
+        };
+        assert_eq!(m.mutation(&q, other, None, t0), Duration::ZERO, "per user");
     }
 
     #[test]

@@ -121,6 +121,54 @@ impl Rate {
     }
 }
 
+/// Kafka's `TokenBucket` (KIP-599), the measure of `controller_mutation_rate`: a bucket of
+/// `samples × window` seconds' worth of the quota, refilled at the quota's rate, which a
+/// mutation empties by its partition count and may drive below zero (a request that fits
+/// is admitted whole); the client is over its quota while the bucket is below zero.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket for `bound` per second over `samples × window_ms`.
+    pub fn new(bound: f64, samples: usize, window_ms: u64, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            tokens: Self::burst(bound, samples, window_ms),
+            last_ms: now_ms,
+        }
+    }
+
+    fn burst(bound: f64, samples: usize, window_ms: u64) -> f64 {
+        bound * samples as f64 * window_ms as f64 / 1000.0
+    }
+
+    /// The tokens at `now_ms`, refilled since the last look.
+    pub fn tokens(&mut self, bound: f64, samples: usize, window_ms: u64, now_ms: u64) -> f64 {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
+        self.tokens =
+            (self.tokens + bound * elapsed / 1000.0).min(Self::burst(bound, samples, window_ms));
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens
+    }
+
+    /// Takes `permits` at `now_ms` (the bucket may go negative).
+    pub fn take(&mut self, permits: f64, bound: f64, samples: usize, window_ms: u64, now_ms: u64) {
+        self.tokens(bound, samples, window_ms, now_ms);
+        self.tokens -= permits;
+    }
+}
+
+/// How long a client whose bucket holds `tokens` waits for it to be back at zero (Kafka's
+/// `-tokens / bound`), in milliseconds.
+pub fn bucket_throttle_ms(tokens: f64, bound: f64) -> u64 {
+    if tokens >= 0.0 || bound <= 0.0 {
+        return 0;
+    }
+    (-tokens / bound * 1000.0).round().min(u64::MAX as f64) as u64
+}
+
 /// Kafka's `QuotaUtils.throttleTime`: how long a client measured at `observed` must wait for
 /// its rate over `window_ms` to come back to `bound`, in milliseconds (0 within the bound).
 pub fn throttle_ms(observed: f64, bound: f64, window_ms: u64) -> u64 {
@@ -162,6 +210,20 @@ mod tests {
         assert_eq!(throttle_ms(2000.0, 1000.0, 10_000), 10_000);
         assert_eq!(throttle_ms(1100.0, 1000.0, 10_000), 1000);
         assert_eq!(throttle_ms(999.0, 1000.0, 10_000), 0);
+    }
+
+    #[test]
+    fn the_token_bucket_admits_a_burst_then_refills_at_the_rate() {
+        // 2 mutations/s over 11 windows of 1 s: 22 tokens.
+        let mut b = TokenBucket::new(2.0, 11, 1000, 0);
+        assert_eq!(b.tokens(2.0, 11, 1000, 0), 22.0);
+        b.take(30.0, 2.0, 11, 1000, 0);
+        assert_eq!(b.tokens(2.0, 11, 1000, 0), -8.0);
+        assert_eq!(bucket_throttle_ms(-8.0, 2.0), 4000);
+        // Four seconds later it is back at zero; it never fills beyond the burst.
+        assert_eq!(b.tokens(2.0, 11, 1000, 4000), 0.0);
+        assert_eq!(b.tokens(2.0, 11, 1000, 1_000_000), 22.0);
+        assert_eq!(bucket_throttle_ms(1.0, 2.0), 0);
     }
 
     #[test]

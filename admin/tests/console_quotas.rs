@@ -56,7 +56,7 @@ fn quotas_are_set_listed_and_removed() {
     // Through JSON, kinds left out: a client id alone.
     let (s, v) = c.post_json(
         "/quotas",
-        json!({"client_id": "ingest", "consumer_byte_rate": 2097152}),
+        json!({"client_id": "ingest", "consumer_byte_rate": 2097152, "controller_mutation_rate": "10"}),
     );
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["saved"], "client-id=ingest", "{v}");
@@ -69,7 +69,7 @@ fn quotas_are_set_listed_and_removed() {
     assert_eq!(alice["values"], json!([1048576.0, null, 25.0, null]));
     let ingest = find(&listed, "client-id=ingest").unwrap_or_else(|| panic!("{listed}"));
     assert_eq!(ingest["user"], Value::Null);
-    assert_eq!(ingest["values"], json!([null, 2097152.0, null, null]));
+    assert_eq!(ingest["values"], json!([null, 2097152.0, null, 10.0]));
     // The same as the CLI sees it.
     let cli = rill(&[
         "quotas",

@@ -5,7 +5,7 @@
 //!
 //! Routes (see `web/README.md` for forms and element ids):
 //! `/`, `/topics`, `/topics/{name}`, `/topics/{name}/messages`, `/groups`, `/groups/{id}`,
-//! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/acls`, `/users`, `/audit`, `/metrics`,
+//! `/groups/{id}/lag-history`, `/brokers`, `/brokers/{id}`, `/acls`, `/users`, `/quotas`, `/audit`, `/metrics`,
 //! `/healthz`, `/assets/{file}`, `/login`, `/logout`; POST routes for every change.
 
 mod audit_feed;
@@ -224,7 +224,8 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
 /// The routes.
 fn router(console: Arc<state::Console>) -> Router {
     use pages::{
-        acls, audit, brokers, elect, groups, overview, reassign, topic, topics, transactions, users,
+        acls, audit, brokers, elect, groups, overview, quotas, reassign, topic, topics,
+        transactions, users,
     };
     Router::new()
         .route("/", get(overview::show))
@@ -247,6 +248,8 @@ fn router(console: Arc<state::Console>) -> Router {
         .route("/acls/delete", post(acls::delete))
         .route("/users", get(users::list).post(users::upsert))
         .route("/users/{name}/delete", post(users::delete))
+        .route("/quotas", get(quotas::list).post(quotas::set))
+        .route("/quotas/delete", post(quotas::delete))
         .route("/audit", get(audit::show))
         .route("/transactions", get(transactions::show))
         .route("/transactions/abort", post(transactions::abort))

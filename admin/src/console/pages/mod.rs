@@ -9,6 +9,7 @@ pub mod elect;
 pub mod groups;
 pub mod messages;
 pub mod overview;
+pub mod quotas;
 pub mod reassign;
 pub mod topic;
 pub mod topics;

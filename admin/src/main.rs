@@ -15,6 +15,7 @@ mod dev_secure;
 mod groups;
 mod leaders;
 mod ops;
+mod quorum;
 mod quotas;
 mod reassign;
 mod topics;
@@ -65,6 +66,9 @@ enum Command {
     /// Describe, set and remove client quotas of users and client ids (like kafka-configs.sh
     /// --entity-type users|clients with quota configs).
     Quotas(quotas::QuotasArgs),
+    /// Describe the metadata quorum: leader, epoch, high watermark and each controller's lag
+    /// (like kafka-metadata-quorum.sh describe).
+    Quorum(quorum::QuorumArgs),
     /// Add, remove and list ACLs (like kafka-acls.sh).
     Acls(acls::AclsArgs),
     /// List and describe transactions and producers, find and abort hanging transactions
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Reassign(args) => run_admin("reassign", args.change(), reassign::run(args)),
         Command::Users(args) => run_admin("users", args.change(), users::run(args)),
         Command::Quotas(args) => run_admin("quotas", args.change(), quotas::run(args)),
+        Command::Quorum(args) => run_admin("quorum", args.change(), quorum::run(args)),
         Command::Acls(args) => run_admin("acls", args.change(), acls::run(args)),
         Command::Transactions(args) => {
             run_admin("transactions", args.change(), transactions::run(args))

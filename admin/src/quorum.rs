@@ -34,12 +34,46 @@ enum Verb {
         #[arg(long)]
         replication: bool,
     },
+    /// Add a running controller to the quorum's voters.
+    AddController {
+        /// The new controller's node id.
+        #[arg(long = "controller-id", value_name = "ID")]
+        controller_id: i32,
+        /// Its CONTROLLER listener, `host:port`.
+        #[arg(long = "controller-endpoint", value_name = "HOST:PORT")]
+        controller_endpoint: String,
+        /// The listener's name.
+        #[arg(long = "listener-name", default_value = "CONTROLLER")]
+        listener_name: String,
+        /// How long the leader may take to catch it up, in ms.
+        #[arg(long = "catch-up-timeout", value_name = "MS", default_value_t = 60_000,
+              value_parser = clap::value_parser!(i32).range(1..=300_000))]
+        catch_up_timeout: i32,
+    },
+    /// Remove a controller from the quorum's voters (a failed one, or one being retired).
+    RemoveController {
+        /// The controller's node id.
+        #[arg(long = "controller-id", value_name = "ID")]
+        controller_id: i32,
+    },
 }
 
 impl QuorumArgs {
-    /// `rill quorum` changes nothing.
+    /// The change this command attempts, if any (for the audit trail).
     pub fn change(&self) -> Option<Change> {
-        None
+        match &self.verb {
+            Verb::Describe { .. } => None,
+            Verb::AddController { controller_id, .. } => Some(Change::new(
+                "add-controller",
+                format!("node {controller_id}"),
+                &self.connect,
+            )),
+            Verb::RemoveController { controller_id } => Some(Change::new(
+                "remove-controller",
+                format!("node {controller_id}"),
+                &self.connect,
+            )),
+        }
     }
 }
 
@@ -83,10 +117,44 @@ fn now_ms() -> i64 {
 
 /// Runs `rill quorum`.
 pub async fn run(args: QuorumArgs) -> Result<(), CliError> {
-    let Verb::Describe {
-        status,
-        replication,
-    } = args.verb;
+    let (status, replication) = match &args.verb {
+        Verb::Describe {
+            status,
+            replication,
+        } => (*status, *replication),
+        Verb::AddController {
+            controller_id,
+            controller_endpoint,
+            listener_name,
+            catch_up_timeout,
+        } => {
+            let (host, port) = controller_endpoint
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                .filter(|(h, _)| !h.is_empty())
+                .ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--controller-endpoint {controller_endpoint}: expected HOST:PORT"
+                    ))
+                })?;
+            let cluster = args.connect.connect().await?;
+            cluster
+                .add_quorum_voter(*controller_id, listener_name, host, port, *catch_up_timeout)
+                .await
+                .map_err(|e| CliError::client(format!("adding controller {controller_id}"), e))?;
+            println!("Added controller {controller_id} ({controller_endpoint}) to the quorum's voters.");
+            return Ok(());
+        }
+        Verb::RemoveController { controller_id } => {
+            let cluster = args.connect.connect().await?;
+            cluster
+                .remove_quorum_voter(*controller_id)
+                .await
+                .map_err(|e| CliError::client(format!("removing controller {controller_id}"), e))?;
+            println!("Removed controller {controller_id} from the quorum's voters.");
+            return Ok(());
+        }
+    };
     let cluster = args.connect.connect().await?;
     let q = cluster
         .describe_quorum()

@@ -1,8 +1,12 @@
-//! The metadata quorum (KIP-595's DescribeQuorum) as a method on [`Cluster`]: asked of the
-//! active controller, and again of the leader a node names when it is not that.
+//! The metadata quorum as methods on [`Cluster`]: KIP-595's DescribeQuorum, asked of the
+//! active controller and again of the leader a node names when it is not that; KIP-853's
+//! AddRaftVoter and RemoveRaftVoter, sent to the quorum's leader.
 
+use kafka_protocol::messages::add_raft_voter_request::Listener;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+use kafka_protocol::messages::{
+    AddRaftVoterRequest, DescribeQuorumRequest, RemoveRaftVoterRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ClientError, Cluster};
@@ -87,5 +91,40 @@ impl Cluster {
             voters: p.current_voters.iter().map(replica).collect(),
             observers: p.observers.iter().map(replica).collect(),
         })
+    }
+}
+
+impl Cluster {
+    /// Adds node `id`, whose CONTROLLER listener is `host:port`, to the quorum's voters. The
+    /// node must be running; the leader catches it up first, for up to `timeout_ms`.
+    pub async fn add_quorum_voter(
+        &self,
+        id: i32,
+        listener: &str,
+        host: &str,
+        port: u16,
+        timeout_ms: i32,
+    ) -> Result<(), ClientError> {
+        let leader = self.describe_quorum().await?.leader_id;
+        let req = AddRaftVoterRequest::default()
+            .with_cluster_id(self.cluster_id().map(StrBytes::from_string))
+            .with_timeout_ms(timeout_ms)
+            .with_voter_id(id)
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_string(listener.to_string()))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port)]);
+        let resp = self.send_to(leader, req).await?;
+        ClientError::check(resp.error_code, resp.error_message.as_deref())
+    }
+
+    /// Removes node `id` from the quorum's voters.
+    pub async fn remove_quorum_voter(&self, id: i32) -> Result<(), ClientError> {
+        let leader = self.describe_quorum().await?.leader_id;
+        let req = RemoveRaftVoterRequest::default()
+            .with_cluster_id(self.cluster_id().map(StrBytes::from_string))
+            .with_voter_id(id);
+        let resp = self.send_to(leader, req).await?;
+        ClientError::check(resp.error_code, resp.error_message.as_deref())
     }
 }

@@ -66,6 +66,14 @@ describe('cluster', () => {
     await s.step('broker-2', async () => {
       await s.goto('/brokers');
       assert.equal(await page.getAttribute('body', 'data-page'), 'brokers');
+      // The metadata quorum (DescribeQuorum from its leader): three voters, one leads.
+      const roles = await page.locator('#quorum-table tr[data-node]').evaluateAll((rs) => rs.map((r) => [r.dataset.node, r.dataset.role]));
+      assert.deepEqual(roles.map(([n]) => n).sort(), ['1', '2', '3'], JSON.stringify(roles));
+      assert.deepEqual(roles.filter(([, r]) => r === 'leader').map(([n]) => n), [(await page.textContent('#quorum-leader')).trim()]);
+      for (const row of await page.locator('#quorum-table tbody tr').all()) {
+        const c = await cells(row);
+        assert.match(c[3], /^\d+$/, `lag of node ${c[0]} measured: ${c[3]}`);
+      }
       await Promise.all([page.waitForURL(/\/brokers\/2$/), page.click('#brokers-table a[href="/brokers/2"]')]);
       assert.equal((await page.textContent('#broker-id')).trim(), '2');
       const dir = await cells(page.locator('#log-dirs-table tbody tr').first());
@@ -100,6 +108,12 @@ describe('cluster', () => {
     });
     await waitFor('the console to list node 3 as fenced', async () =>
       (await s.json('/')).body.fenced_brokers.some((b) => b.id === 3));
+    await s.step('node-3-stopped-quorum', async () => {
+      await s.goto('/brokers');
+      // Still a voter; its last fetch is old, or unknown to a leader elected since.
+      const c = await cells(page.locator('#quorum-table tr[data-node="3"]'));
+      assert.ok(c[4] === 'unknown' || Number(c[4]) > 1000, `node 3's last fetch: ${c[4]}`);
+    });
     await s.step('node-3-stopped-overview', async () => {
       await s.goto('/');
       assert.ok(Number(await page.textContent('#total-under-replicated')) >= 3);

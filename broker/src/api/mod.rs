@@ -47,6 +47,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod raft_voters;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
@@ -332,6 +333,8 @@ pub async fn handle_frame(
             reply!(describe_topic_partitions::handle(b, req, version, &ctx).await)
         }
         R::DescribeQuorum(req) => reply!(describe_quorum::handle(b, req, version, &ctx).await),
+        R::AddRaftVoter(req) => reply!(raft_voters::add(b, req, version, &ctx).await),
+        R::RemoveRaftVoter(req) => reply!(raft_voters::remove(b, req, version, &ctx).await),
         R::DescribeClientQuotas(req) => {
             reply!(describe_client_quotas::handle(b, req, version, &ctx).await)
         }

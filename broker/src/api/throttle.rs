@@ -86,6 +86,8 @@ with_throttle_field!(
     DescribeTransactionsResponse,
     ListTransactionsResponse,
     DescribeTopicPartitionsResponse,
+    AddRaftVoterResponse,
+    RemoveRaftVoterResponse,
 );
 
 macro_rules! without_throttle_field {

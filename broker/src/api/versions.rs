@@ -70,6 +70,9 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         AlterClientQuotas => r(0, 1),
         // KIP-595; v2 carries KIP-853's nodes.
         DescribeQuorum => r(0, 2),
+        // KIP-853: voters changed at run time.
+        AddRaftVoter => r(0, 0),
+        RemoveRaftVoter => r(0, 0),
         DescribeTransactions => r(0, 0),
         // KIP-966: the Java admin client's describeTopics, paged.
         DescribeTopicPartitions => r(0, 0),
@@ -134,6 +137,8 @@ pub fn name(api: ApiKey) -> &'static str {
         DescribeClientQuotas => "DescribeClientQuotas",
         AlterClientQuotas => "AlterClientQuotas",
         DescribeQuorum => "DescribeQuorum",
+        AddRaftVoter => "AddRaftVoter",
+        RemoveRaftVoter => "RemoveRaftVoter",
         DescribeTransactions => "DescribeTransactions",
         DescribeTopicPartitions => "DescribeTopicPartitions",
         ListTransactions => "ListTransactions",

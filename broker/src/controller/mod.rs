@@ -237,6 +237,25 @@ impl Controller {
         self.quorum.status()
     }
 
+    /// Adds a voter to the metadata quorum (AddRaftVoter); on the quorum leader only.
+    pub async fn add_voter(
+        &self,
+        id: u64,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<(), crate::controller::raft::membership::VoterChangeError> {
+        self.quorum.add_voter(id, addr, timeout).await
+    }
+
+    /// Removes a voter from the metadata quorum (RemoveRaftVoter); on the quorum leader only.
+    pub async fn remove_voter(
+        &self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<(), crate::controller::raft::membership::VoterChangeError> {
+        self.quorum.remove_voter(id, timeout).await
+    }
+
     /// The quorum's progress when this node leads it (DescribeQuorum), else `None`.
     pub fn describe_quorum(&self) -> Option<crate::controller::raft::QuorumDescription> {
         self.quorum.describe()

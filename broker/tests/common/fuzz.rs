@@ -222,6 +222,19 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::DescribeQuorum,
             RequestKind::DescribeQuorum(Default::default()),
         ),
+        // A cluster id no broker has: a mutation must not change the fuzzed broker's voters.
+        (
+            ApiKey::AddRaftVoter,
+            RequestKind::AddRaftVoter(AddRaftVoterRequest::default().with_cluster_id(Some(
+                kafka_protocol::protocol::StrBytes::from_static_str("fuzz-not-this-cluster"),
+            ))),
+        ),
+        (
+            ApiKey::RemoveRaftVoter,
+            RequestKind::RemoveRaftVoter(RemoveRaftVoterRequest::default().with_cluster_id(Some(
+                kafka_protocol::protocol::StrBytes::from_static_str("fuzz-not-this-cluster"),
+            ))),
+        ),
         (
             ApiKey::DescribeClientQuotas,
             RequestKind::DescribeClientQuotas(Default::default()),

@@ -270,6 +270,55 @@ pub fn start_cluster_with(
         .collect()
 }
 
+/// A node launched but not yet waited for: one that becomes ready only once the cluster
+/// lets it in (a new quorum voter).
+#[allow(dead_code)] // not every test crate that includes this module uses it
+pub struct Pending {
+    child: Child,
+    rx: mpsc::Receiver<String>,
+    extra: Vec<String>,
+    tmp: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl Pending {
+    /// Launches a broker with these overrides on a fresh data dir.
+    pub fn launch(extra: &[String]) -> Pending {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (child, rx) = launch(tmp.path(), extra);
+        Pending {
+            child,
+            rx,
+            extra: extra.to_vec(),
+            tmp,
+        }
+    }
+
+    /// Waits for its ready line.
+    pub fn ready(self) -> BrokerProc {
+        let (bootstrap, http, controller) = await_ready(&self.rx);
+        BrokerProc {
+            child: self.child,
+            bootstrap,
+            http,
+            controller,
+            data: self.tmp.path().to_path_buf(),
+            extra: self.extra,
+            launch: Launch::default(),
+            _tmp: Some(self.tmp),
+        }
+    }
+}
+
+#[allow(dead_code)]
+impl BrokerProc {
+    /// The value of one of the overrides it was started with.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        let prefix = format!("{key}=");
+        self.extra.iter().rev().find_map(|e| e.strip_prefix(prefix.as_str()))
+    }
+}
+
 /// `controller.quorum.voters` for nodes 1..=n on 127.0.0.1 at these controller ports.
 pub fn voters(ports: &[u16]) -> String {
     ports

@@ -17,14 +17,15 @@
 //! `controller.quorum.election.timeout.ms`. A snapshot is taken every
 //! [`DEFAULT_SNAPSHOT_EVERY`] (1000) entries and the log is purged up to it.
 //!
-//! The voter set is fixed when the cluster is formed: the lowest-id voter initializes the
-//! membership on its first start (an empty directory); later changes to the configured voters
-//! are not applied (membership changes are a later step) and are reported in the log.
+//! The voter set is formed by the lowest-id configured voter on its first start (an empty
+//! directory); later edits of `controller.quorum.voters` are not applied (and reported in the
+//! log): voters are added and removed at run time through the leader (`membership`, KIP-853).
 
 #![warn(missing_docs)]
 pub mod command;
 mod contact;
 mod log_store;
+pub mod membership;
 pub mod network;
 mod state_machine;
 mod takeover;
@@ -542,7 +543,7 @@ impl MetadataQuorum {
             let m = inner.raft.metrics().borrow().membership_config.clone();
             let effective: Vec<NodeId> = m.voter_ids().collect();
             if effective != configured {
-                tracing::warn!(?configured, ?effective, "configured voters differ from the quorum's membership; membership changes are not applied");
+                tracing::info!(?configured, ?effective, "configured voters differ from the quorum's membership (voters change at run time with AddRaftVoter/RemoveRaftVoter); the membership holds");
             }
             return Ok(());
         }

@@ -66,10 +66,13 @@ impl MetadataQuorum {
     /// module docs). Returns what it did.
     pub async fn take_over_if_leader_gone(&self, gone: &BTreeSet<NodeId>) -> Takeover {
         let inner = &self.inner;
-        let (state, leader) = {
+        let (state, leader, voters) = {
             let m = inner.raft.metrics();
             let m = m.borrow();
-            (m.state, m.current_leader)
+            // The effective voters: they change at run time (`membership`).
+            let voters: std::collections::BTreeSet<NodeId> =
+                m.membership_config.membership().voter_ids().collect();
+            (m.state, m.current_leader, voters)
         };
         let Some(leader) = leader.filter(|l| *l != inner.me && gone.contains(l)) else {
             return Takeover::NotNeeded;
@@ -77,7 +80,7 @@ impl MetadataQuorum {
         if state != ServerState::Follower {
             return Takeover::NotNeeded;
         }
-        let first_survivor = inner.cfg.voters.keys().find(|v| !gone.contains(v));
+        let first_survivor = voters.iter().find(|v| !gone.contains(v));
         if first_survivor != Some(&inner.me) {
             return Takeover::OtherVoter;
         }

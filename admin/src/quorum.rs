@@ -142,7 +142,9 @@ pub async fn run(args: QuorumArgs) -> Result<(), CliError> {
                 .add_quorum_voter(*controller_id, listener_name, host, port, *catch_up_timeout)
                 .await
                 .map_err(|e| CliError::client(format!("adding controller {controller_id}"), e))?;
-            println!("Added controller {controller_id} ({controller_endpoint}) to the quorum's voters.");
+            println!(
+                "Added controller {controller_id} ({controller_endpoint}) to the quorum's voters."
+            );
             return Ok(());
         }
         Verb::RemoveController { controller_id } => {

@@ -1,6 +1,7 @@
-//! `rill quorum describe` against a real 3-node cluster, in kafka-metadata-quorum.sh's shape:
-//! the leader, its epoch and high watermark, three voters; each voter's lag; with a follower
-//! killed, its lag grows while metadata changes go on and the status says so.
+//! `rill quorum` against a real 3-node cluster, in kafka-metadata-quorum.sh's shape:
+//! `describe` (the leader, its epoch and high watermark, three voters; each voter's lag; with
+//! a follower killed, its lag grows while metadata changes go on and the status says so), and
+//! `add-controller` / `remove-controller` replacing a lost controller with a new node.
 
 mod common;
 
@@ -99,4 +100,90 @@ fn quorum_status_and_replication() {
         status["max_follower_lag_time_ms"].is_null(),
         "unknown, not 0: {status}"
     );
+}
+
+#[test]
+fn a_failed_controller_is_replaced_with_add_and_remove_controller() {
+    let mut nodes = cluster::start(&[]);
+    let all = cluster::bootstrap(&nodes);
+    let leader = quorum(&all, &["--output", "json", "describe", "--status"]).json()["leader_id"]
+        .as_i64()
+        .expect("leader");
+    // A follower's machine is lost.
+    let vi = usize::try_from(leader % 3).expect("index");
+    let victim = i64::try_from(vi).expect("id") + 1;
+    nodes[vi].kill9();
+    let live: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != vi)
+        .map(|(_, n)| n.bootstrap.clone())
+        .collect();
+    let live = live.join(",");
+    // Its replacement, node 4, joins.
+    let joining = cluster::Joining::launch(&nodes[0], 4);
+    let endpoint = joining.controller.clone();
+    let added = quorum(
+        &live,
+        &[
+            "add-controller",
+            "--controller-id",
+            "4",
+            "--controller-endpoint",
+            &endpoint,
+        ],
+    );
+    assert!(added.ok().contains("Added controller 4"), "{added:?}");
+    let n4 = joining.ready();
+    let bad = quorum(
+        &live,
+        &[
+            "add-controller",
+            "--controller-id",
+            "4",
+            "--controller-endpoint",
+            &endpoint,
+        ],
+    );
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("already part of the set of voters")
+            || bad.stderr.contains("already a voter"),
+        "{bad:?}"
+    );
+    let removed = quorum(
+        &live,
+        &["remove-controller", "--controller-id", &victim.to_string()],
+    );
+    assert!(
+        removed
+            .ok()
+            .contains(&format!("Removed controller {victim}")),
+        "{removed:?}"
+    );
+    let everyone = format!("{live},{}", n4.bootstrap);
+    let status = quorum(&everyone, &["--output", "json", "describe", "--status"]).json();
+    let mut voters: Vec<i64> = status["current_voters"]
+        .as_array()
+        .expect("voters")
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    voters.sort();
+    let mut want: Vec<i64> = (1..=4).filter(|i| *i != victim).collect();
+    want.sort();
+    assert_eq!(voters, want, "{status}");
+    rill(&[
+        "topics",
+        "--bootstrap-server",
+        &everyone,
+        "--create",
+        "--topic",
+        "after-replace",
+        "--partitions",
+        "1",
+        "--replication-factor",
+        "1",
+    ])
+    .ok();
 }

@@ -64,7 +64,9 @@ fn a_lost_voter_is_replaced_while_metadata_changes_go_on() {
 
     // A new machine: node 4, its own id among the voters it is told about.
     let cport = free_port();
-    let voters_setting = nodes[li].setting("controller.quorum.voters").expect("voters");
+    let voters_setting = nodes[li]
+        .setting("controller.quorum.voters")
+        .expect("voters");
     let cluster_id = nodes[li].setting("cluster.id").expect("cluster id");
     let newcomer = Pending::launch(&[
         "node.id=4".to_string(),
@@ -114,16 +116,22 @@ fn a_lost_voter_is_replaced_while_metadata_changes_go_on() {
     // The new voter counts: lose the other original voter, the two left still commit.
     nodes[oi].kill9();
     create(&rt, &nodes[li], "dq-after");
-    let names: Vec<String> = rt
-        .block_on(async {
-            let c = common::checks::producer(&n4.bootstrap);
-            let md = c
-                .client()
-                .fetch_metadata(None, Duration::from_secs(20))
-                .expect("metadata");
-            md.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>()
-        });
-    for t in ["dq-before", "dq-degraded", "dq-added", "dq-replaced", "dq-after"] {
+    let names: Vec<String> = {
+        use rdkafka::producer::Producer;
+        let c = common::checks::producer(&n4.bootstrap);
+        let md = c
+            .client()
+            .fetch_metadata(None, Duration::from_secs(20))
+            .expect("metadata");
+        md.topics().iter().map(|t| t.name().to_string()).collect()
+    };
+    for t in [
+        "dq-before",
+        "dq-degraded",
+        "dq-added",
+        "dq-replaced",
+        "dq-after",
+    ] {
         assert!(names.iter().any(|n| n == t), "{t} missing from {names:?}");
     }
 }

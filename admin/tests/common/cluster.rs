@@ -105,6 +105,64 @@ pub fn start(extra: &[&str]) -> Vec<Node> {
         .collect()
 }
 
+/// A node started to join the cluster's metadata quorum (KIP-853): its own id among the
+/// voters it is told about; ready once the quorum has added it.
+#[allow(dead_code)] // not every test crate that includes this module uses it
+pub struct Joining {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    args: Vec<String>,
+    data: tempfile::TempDir,
+    /// Its CONTROLLER listener, `127.0.0.1:port`.
+    pub controller: String,
+}
+
+#[allow(dead_code)]
+impl Joining {
+    /// Launches node `id` with `like`'s cluster id and voters plus itself.
+    pub fn launch(like: &Node, id: u32) -> Joining {
+        let port = super::ports::free_port();
+        let setting = |key: &str| {
+            like.args
+                .iter()
+                .find_map(|a| a.strip_prefix(&format!("{key}=")).map(str::to_string))
+                .expect("setting")
+        };
+        let data = tempfile::tempdir().expect("tempdir");
+        let args = vec![
+            format!("node.id={id}"),
+            format!(
+                "controller.quorum.voters={},{id}@127.0.0.1:{port}",
+                setting("controller.quorum.voters")
+            ),
+            format!("cluster.id={}", setting("cluster.id")),
+            format!("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}"),
+            "http.listener=127.0.0.1:0".into(),
+            format!("log.dirs={}", data.path().join("logs").display()),
+        ];
+        let (child, rx) = launch(&args);
+        Joining {
+            child,
+            rx,
+            args,
+            data,
+            controller: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// Waits for its ready line.
+    pub fn ready(self) -> Node {
+        let line = ready(&self.rx);
+        Node {
+            child: self.child,
+            bootstrap: ready_field(&line, "kafka="),
+            http: ready_field(&line, "http="),
+            args: self.args,
+            _data: self.data,
+        }
+    }
+}
+
 /// The nodes' Kafka addresses, comma-separated.
 pub fn bootstrap(nodes: &[Node]) -> String {
     nodes

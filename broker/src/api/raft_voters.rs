@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
 };
-use kafka_protocol::error::ResponseError;
 
 use super::sb;
 use crate::context::Broker;

@@ -315,7 +315,10 @@ impl BrokerProc {
     /// The value of one of the overrides it was started with.
     pub fn setting(&self, key: &str) -> Option<&str> {
         let prefix = format!("{key}=");
-        self.extra.iter().rev().find_map(|e| e.strip_prefix(prefix.as_str()))
+        self.extra
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(prefix.as_str()))
     }
 }
 

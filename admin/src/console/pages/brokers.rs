@@ -18,7 +18,10 @@ pub async fn list(State(c): AppState, headers: HeaderMap) -> Response {
     let snap = c.shared.snapshot();
     let (quorum, quorum_error) = match c.cluster().describe_quorum().await {
         Ok(q) => (Some(quorum_view(&q, now_ms())), None),
-        Err(e) => (None, Some(format!("The metadata quorum could not be described: {e}"))),
+        Err(e) => (
+            None,
+            Some(format!("The metadata quorum could not be described: {e}")),
+        ),
     };
     let view = BrokersPage {
         layout: layout(&c, "Brokers", "brokers", None),
@@ -47,7 +50,9 @@ fn quorum_view(q: &rill_client::quorum::QuorumInfo, now_ms: i64) -> QuorumView {
         node_id: r.node_id,
         role,
         log_end_offset: r.log_end_offset,
-        lag: leader_end.zip(r.log_end_offset).map(|(l, e)| (l - e).max(0)),
+        lag: leader_end
+            .zip(r.log_end_offset)
+            .map(|(l, e)| (l - e).max(0)),
         last_fetch_age_ms: r.last_fetch_timestamp.map(|t| (now_ms - t).max(0)),
     };
     QuorumView {
@@ -57,7 +62,16 @@ fn quorum_view(q: &rill_client::quorum::QuorumInfo, now_ms: i64) -> QuorumView {
         members: q
             .voters
             .iter()
-            .map(|v| member(v, if v.node_id == q.leader_id { "leader" } else { "follower" }))
+            .map(|v| {
+                member(
+                    v,
+                    if v.node_id == q.leader_id {
+                        "leader"
+                    } else {
+                        "follower"
+                    },
+                )
+            })
             .chain(q.observers.iter().map(|o| member(o, "observer")))
             .collect(),
     }

@@ -70,28 +70,33 @@ impl MetadataQuorum {
         if self.voter_ids().contains(&id) {
             return Err(VoterChangeError::Duplicate(id));
         }
-        if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        if addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
             return Err(VoterChangeError::Invalid(format!(
                 "{addr:?} is not host:port"
             )));
         }
-        let learner = self
-            .inner
-            .raft
-            .add_learner(id, BasicNode::new(addr), true);
+        let learner = self.inner.raft.add_learner(id, BasicNode::new(addr), true);
         run(timeout, learner, "catching the new voter up").await?;
         tracing::info!(node = id, %addr, "new voter caught up as a learner; promoting it");
-        let promote = self.inner.raft.change_membership(
-            ChangeMembers::AddVoterIds(BTreeSet::from([id])),
-            false,
-        );
+        let promote = self
+            .inner
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false);
         run(timeout, promote, "committing the new voter set").await?;
         tracing::info!(node = id, voters = ?self.voter_ids(), "voter added to the metadata quorum");
         Ok(())
     }
 
     /// Removes voter `id` (a failed controller, or one being retired), within `timeout`.
-    pub async fn remove_voter(&self, id: NodeId, timeout: Duration) -> Result<(), VoterChangeError> {
+    pub async fn remove_voter(
+        &self,
+        id: NodeId,
+        timeout: Duration,
+    ) -> Result<(), VoterChangeError> {
         self.check_leader()?;
         let voters = self.voter_ids();
         if !voters.contains(&id) {
@@ -102,10 +107,10 @@ impl MetadataQuorum {
                 "node {id} is the only voter; the quorum cannot lose it"
             )));
         }
-        let change = self.inner.raft.change_membership(
-            ChangeMembers::RemoveVoters(BTreeSet::from([id])),
-            false,
-        );
+        let change = self
+            .inner
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false);
         run(timeout, change, "committing the new voter set").await?;
         tracing::info!(node = id, voters = ?self.voter_ids(), "voter removed from the metadata quorum");
         Ok(())

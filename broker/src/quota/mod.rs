@@ -85,6 +85,8 @@ struct Sensor {
     throttle: Rate,
     /// The token bucket of a controller-mutation sensor.
     bucket: Option<TokenBucket>,
+    /// Its tokens when last used (the gauge's value).
+    tokens: f64,
     last_used: Instant,
 }
 
@@ -305,14 +307,6 @@ impl QuotaManager {
         if throttle > 0 {
             sensor.throttle.record(throttle as f64, now_ms);
         }
-        let i = index(kind);
-        let labels = [key.user.as_str(), key.client_id.as_str()];
-        self.metrics.usage[i]
-            .with_label_values(&labels)
-            .set(observed);
-        self.metrics.throttle_time[i]
-            .with_label_values(&labels)
-            .set(sensor.throttle.average(now_ms));
         Duration::from_millis(throttle)
     }
 
@@ -342,6 +336,7 @@ impl QuotaManager {
             usage: Rate::new(samples, window_ms, now_ms),
             throttle: Rate::new(samples, window_ms, now_ms),
             bucket: None,
+            tokens: 0.0,
             last_used: now,
         });
         sensor.last_used = now;
@@ -390,15 +385,10 @@ impl QuotaManager {
         }
         let tokens = bucket.tokens(q.bound, samples, window_ms, now_ms);
         let throttle = rate::bucket_throttle_ms(tokens, q.bound);
+        sensor.tokens = tokens;
         if throttle > 0 {
             sensor.throttle.record(throttle as f64, now_ms);
         }
-        let i = index(kind);
-        let labels = [key.user.as_str(), key.client_id.as_str()];
-        self.metrics.usage[i].with_label_values(&labels).set(tokens);
-        self.metrics.throttle_time[i]
-            .with_label_values(&labels)
-            .set(sensor.throttle.average(now_ms));
         Duration::from_millis(throttle)
     }
 
@@ -419,8 +409,8 @@ impl QuotaManager {
         }
     }
 
-    /// Brings the usage gauges up to date at scrape time (a client that stopped sending
-    /// would otherwise keep showing its last rate).
+    /// Publishes every sensor's gauges. Only at scrape time: the request path records into
+    /// its sensor and touches no metric (label lookups cost more than the measurement).
     pub fn refresh_metrics(&self, now: Instant) {
         let now_ms = self.ms(now);
         let mut sensors = self.sensors.lock().unwrap_or_else(|p| p.into_inner());
@@ -428,12 +418,13 @@ impl QuotaManager {
         for (key, s) in sensors.map.iter_mut() {
             let i = index(key.kind);
             let labels = [key.user.as_str(), key.client_id.as_str()];
-            // A mutation sensor's gauge is its bucket, refreshed when it is used.
-            if key.kind != QuotaKind::ControllerMutation {
-                self.metrics.usage[i]
-                    .with_label_values(&labels)
-                    .set(s.usage.per_second(now_ms));
-            }
+            // A mutation sensor's gauge is its bucket as last used.
+            let usage = if key.kind == QuotaKind::ControllerMutation {
+                s.tokens
+            } else {
+                s.usage.per_second(now_ms)
+            };
+            self.metrics.usage[i].with_label_values(&labels).set(usage);
             self.metrics.throttle_time[i]
                 .with_label_values(&labels)
                 .set(s.throttle.average(now_ms));

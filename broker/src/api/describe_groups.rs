@@ -39,7 +39,7 @@ pub async fn handle(
                 Ok(g) => {
                     // Like Kafka's GroupMetadata.summary: protocol, metadata and assignments
                     // only for a Stable group (mid-rebalance they are not settled).
-                    let stable = g.state == crate::group::state::GroupState::Stable;
+                    let stable = g.state == crate::group::state::GroupState::Stable.name();
                     let members = g
                         .members
                         .into_iter()
@@ -61,7 +61,7 @@ pub async fn handle(
                                 })
                         })
                         .collect();
-                    out.with_group_state(sb(g.state.name()))
+                    out.with_group_state(sb(g.state))
                         .with_protocol_type(sb(g.protocol_type))
                         .with_protocol_data(sb(if stable { g.protocol } else { String::new() }))
                         .with_members(members)
@@ -74,4 +74,4 @@ pub async fn handle(
 }
 
 /// Operations a group supports with no authorizer: READ 3, DELETE 6, DESCRIBE 8.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+pub(crate) const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);

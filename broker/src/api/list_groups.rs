@@ -31,9 +31,8 @@ pub async fn handle(
         .groups
         .list()
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
-        // Every group here is a classic group.
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_ascii_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .filter(|g| {
             all || ctx
                 .authz
@@ -44,12 +43,12 @@ pub async fn handle(
                 .with_group_id(GroupId(sb(g.id)))
                 .with_protocol_type(sb(g.protocol_type));
             let l = if version >= 4 {
-                l.with_group_state(sb(g.state.name()))
+                l.with_group_state(sb(g.state))
             } else {
                 l
             };
             if version >= 5 {
-                l.with_group_type(sb("classic"))
+                l.with_group_type(sb(g.group_type))
             } else {
                 l
             }

@@ -10,6 +10,8 @@ pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod auto_create;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
@@ -304,6 +306,12 @@ pub async fn handle_frame(
         }
         R::ListGroups(req) => reply!(list_groups::handle(b, req, version, &ctx).await),
         R::DescribeGroups(req) => reply!(describe_groups::handle(b, req, version, &ctx).await),
+        R::ConsumerGroupHeartbeat(req) => {
+            reply!(consumer_group_heartbeat::handle(b, req, version, &ctx).await)
+        }
+        R::ConsumerGroupDescribe(req) => {
+            reply!(consumer_group_describe::handle(b, req, version, &ctx).await)
+        }
         R::DeleteGroups(req) => reply!(delete_groups::handle(b, req, version, &ctx).await),
         R::OffsetDelete(req) => reply!(offset_delete::handle(b, req, version, &ctx).await),
         R::DescribeLogDirs(req) => {

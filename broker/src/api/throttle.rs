@@ -88,6 +88,8 @@ with_throttle_field!(
     DescribeTopicPartitionsResponse,
     AddRaftVoterResponse,
     RemoveRaftVoterResponse,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupDescribeResponse,
 );
 
 macro_rules! without_throttle_field {

@@ -45,6 +45,10 @@ pub fn supported(api: ApiKey) -> Option<VersionRange> {
         ListGroups => r(0, 5),
         DescribeGroups => r(0, 6),
         DeleteGroups => r(0, 2),
+        // KIP-848; v1 is KIP-1082 (clients name themselves) with server-side regexes.
+        ConsumerGroupHeartbeat => r(0, 1),
+        // v1 adds each member's type (classic or consumer).
+        ConsumerGroupDescribe => r(0, 1),
         OffsetDelete => r(0, 0),
         DescribeLogDirs => r(1, 4),
         AlterPartitionReassignments => r(0, 1),
@@ -117,6 +121,8 @@ pub fn name(api: ApiKey) -> &'static str {
         ListGroups => "ListGroups",
         DescribeGroups => "DescribeGroups",
         DeleteGroups => "DeleteGroups",
+        ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+        ConsumerGroupDescribe => "ConsumerGroupDescribe",
         OffsetDelete => "OffsetDelete",
         DescribeLogDirs => "DescribeLogDirs",
         AlterPartitionReassignments => "AlterPartitionReassignments",

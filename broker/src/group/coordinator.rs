@@ -33,9 +33,13 @@ use crate::config::group::GroupConfig;
 use crate::time::now_ms;
 use crate::types::{Offset, TopicPartition};
 
+mod consumer;
 mod load;
 mod txn;
 pub use super::entry::Committed;
+pub use consumer::{
+    describe as describe_consumer_group, DescribedConsumerGroup, DescribedMember, ImageTopics,
+};
 pub use txn::TxnOffsetCommit;
 
 /// A commit appended locally that the caller must see replicated (acks=all, as Kafka's
@@ -87,8 +91,10 @@ pub type TopicOffsets = Vec<(String, Vec<(i32, Committed)>)>;
 pub struct GroupSummary {
     /// Group id.
     pub id: String,
-    /// State name.
-    pub state: GroupState,
+    /// Kafka's name of its state (a classic or a consumer group's).
+    pub state: &'static str,
+    /// `classic` or `consumer` (ListGroups v5's group type).
+    pub group_type: &'static str,
     /// Protocol type.
     pub protocol_type: String,
     /// Chosen protocol.
@@ -290,10 +296,16 @@ impl GroupCoordinator {
         }
         let e = groups
             .entry(group_id.to_string())
-            .or_insert_with(|| GroupEntry {
-                group: Group::new(group_id),
-                offsets: HashMap::new(),
-            });
+            .or_insert_with(|| GroupEntry::new(group_id));
+        if let Some(cg) = &e.consumer {
+            if !cg.members.is_empty() {
+                return self.join_consumer_group(&p, e, req);
+            }
+            // An empty consumer group becomes a classic one (its offsets stay).
+            self.append(&p, &[Entry::consumer_group_tombstone(group_id)])?;
+            e.consumer = None;
+            e.group = Group::new(group_id);
+        }
         if e.group.state == GroupState::Dead {
             e.group = Group::new(group_id);
         }
@@ -321,6 +333,9 @@ impl GroupCoordinator {
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
+        if e.consumer.is_some() {
+            return self.sync_consumer_group(e, member_id, generation);
+        }
         let (rx, completed) = e.group.sync(
             member_id,
             instance_id,
@@ -350,6 +365,9 @@ impl GroupCoordinator {
         }
         let mut groups = self.lock();
         match groups.get_mut(group_id) {
+            Some(e) if e.consumer.is_some() => {
+                self.heartbeat_consumer_group(group_id, e, member_id, generation)
+            }
             Some(e) => e
                 .group
                 .heartbeat(member_id, instance_id, generation, Instant::now()),
@@ -368,6 +386,9 @@ impl GroupCoordinator {
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
+        if e.consumer.is_some() {
+            return self.leave_consumer_group(&p, e, members);
+        }
         let now = Instant::now();
         let codes: Vec<i16> = members
             .iter()
@@ -398,12 +419,11 @@ impl GroupCoordinator {
         let mut groups = self.lock();
         let e = groups
             .entry(group_id.to_string())
-            .or_insert_with(|| GroupEntry {
-                group: Group::new(group_id),
-                offsets: HashMap::new(),
-            });
+            .or_insert_with(|| GroupEntry::new(group_id));
         let g = &e.group;
-        if generation < 0 && member_id.is_empty() {
+        if let Some(cg) = &e.consumer {
+            cg.validate_commit(member_id, generation)?;
+        } else if generation < 0 && member_id.is_empty() {
             // A simple (assign-only) consumer or an admin tool: allowed while nobody is a member.
             if !matches!(g.state, GroupState::Empty | GroupState::Dead) {
                 return Err(ResponseError::UnknownMemberId);
@@ -538,8 +558,8 @@ impl GroupCoordinator {
         let groups = self.lock();
         let mut v: Vec<GroupSummary> = groups
             .values()
-            .filter(|e| e.group.state != GroupState::Dead)
-            .map(|e| summary(&e.group))
+            .filter(|e| e.consumer.is_some() || e.group.state != GroupState::Dead)
+            .map(summary)
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
@@ -550,10 +570,11 @@ impl GroupCoordinator {
         self.owner(group_id)?;
         let groups = self.lock();
         Ok(match groups.get(group_id) {
-            Some(e) => summary(&e.group),
+            Some(e) => summary(e),
             None => GroupSummary {
                 id: group_id.to_string(),
-                state: GroupState::Dead,
+                state: GroupState::Dead.name(),
+                group_type: "classic",
                 protocol_type: String::new(),
                 protocol: String::new(),
                 members: Vec::new(),
@@ -571,10 +592,11 @@ impl GroupCoordinator {
         let Some(e) = groups.get_mut(group_id) else {
             return ResponseError::GroupIdNotFound.code();
         };
-        match e.group.state {
-            GroupState::Dead => return ResponseError::GroupIdNotFound.code(),
-            GroupState::Empty => {}
-            _ => return ResponseError::NonEmptyGroup.code(),
+        if e.consumer.is_none() && e.group.state == GroupState::Dead {
+            return ResponseError::GroupIdNotFound.code();
+        }
+        if !e.is_empty() {
+            return ResponseError::NonEmptyGroup.code();
         }
         // Pending transactional offsets go with the group; a tombstone for each keeps a
         // later replay from committing them (txn_offsets.rs).
@@ -587,6 +609,9 @@ impl GroupCoordinator {
             .iter()
             .map(|tp| Entry::offset_tombstone(group_id, &tp.topic, tp.partition))
             .collect();
+        if e.consumer.is_some() {
+            entries.push(Entry::consumer_group_tombstone(group_id));
+        }
         entries.push(Entry::group_tombstone(group_id));
         if let Err(err) = self.append(&p, &entries) {
             return err.code();
@@ -610,11 +635,13 @@ impl GroupCoordinator {
         let Some(e) = groups.get_mut(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
-        if e.group.state == GroupState::Dead {
+        if e.consumer.is_none() && e.group.state == GroupState::Dead {
             return Err(ResponseError::GroupIdNotFound);
         }
-        let subscribed = if e.group.state == GroupState::Empty {
+        let subscribed = if e.is_empty() {
             Vec::new()
+        } else if let Some(cg) = &e.consumer {
+            cg.subscribed_topic_names()
         } else {
             e.group
                 .subscribed_topics()
@@ -656,8 +683,13 @@ impl GroupCoordinator {
         let now = Instant::now();
         let now_ms = now_ms();
         let loaded = self.loaded();
+        let settings = self.consumer_settings();
         let mut groups = self.lock();
         for (id, e) in groups.iter_mut() {
+            if e.consumer.is_some() {
+                self.tick_consumer(id, e, &loaded, &settings, now);
+                continue;
+            }
             let became_empty = e.group.tick(self.timings(), now);
             e.group.note_state(now_ms);
             if became_empty {
@@ -687,28 +719,29 @@ impl GroupCoordinator {
             .map_or(0, |t| t.partitions.len() as i32);
         let mut removed = Vec::new();
         for (id, e) in groups.iter_mut() {
-            if e.group.state != GroupState::Empty {
+            if !e.is_empty() || (e.consumer.is_none() && e.group.state == GroupState::Dead) {
                 continue;
             }
             let pending = txn.get(&store::partition_for(id, count));
             let is_pending = |tp: &TopicPartition| pending.is_some_and(|t| t.is_pending(id, tp));
-            let old: Vec<TopicPartition> = if e.group.protocol_type.is_some() {
-                if e.group.empty_since_ms.is_some_and(|t| t < cutoff) {
-                    e.offsets
-                        .keys()
-                        .filter(|tp| !is_pending(tp))
-                        .cloned()
-                        .collect()
+            let old: Vec<TopicPartition> =
+                if e.consumer.is_some() || e.group.protocol_type.is_some() {
+                    if e.empty_since_ms().is_some_and(|t| t < cutoff) {
+                        e.offsets
+                            .keys()
+                            .filter(|tp| !is_pending(tp))
+                            .cloned()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
                 } else {
-                    Vec::new()
-                }
-            } else {
-                e.offsets
-                    .iter()
-                    .filter(|(tp, v)| v.value.commit_timestamp < cutoff && !is_pending(tp))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            };
+                    e.offsets
+                        .iter()
+                        .filter(|(tp, v)| v.value.commit_timestamp < cutoff && !is_pending(tp))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                };
             if old.is_empty() {
                 continue;
             }
@@ -722,6 +755,9 @@ impl GroupCoordinator {
             let all_gone =
                 old.len() == e.offsets.len() && !pending.is_some_and(|t| t.group_has_pending(id));
             if all_gone {
+                if e.consumer.is_some() {
+                    entries.push(Entry::consumer_group_tombstone(id));
+                }
                 entries.push(Entry::group_tombstone(id));
             }
             if self.append(&p, &entries).is_ok() {
@@ -754,11 +790,23 @@ impl GroupCoordinator {
     }
 }
 
-fn summary(g: &Group) -> GroupSummary {
+fn summary(e: &GroupEntry) -> GroupSummary {
+    if let Some(cg) = &e.consumer {
+        return GroupSummary {
+            id: cg.id.clone(),
+            state: cg.state().name(),
+            group_type: "consumer",
+            protocol_type: "consumer".into(),
+            protocol: cg.assignor.clone(),
+            members: Vec::new(),
+        };
+    }
+    let g = &e.group;
     let protocol = g.protocol.clone().unwrap_or_default();
     GroupSummary {
         id: g.id.clone(),
-        state: g.state,
+        state: g.state.name(),
+        group_type: "classic",
         protocol_type: g.protocol_type.clone().unwrap_or_default(),
         protocol: protocol.clone(),
         members: g

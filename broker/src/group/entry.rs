@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::consumer::ConsumerGroup;
 use super::state::Group;
 use super::store::{OffsetValue, StoredRecord};
 use crate::time::now_ms;
@@ -26,10 +27,13 @@ impl LoggedOffset {
     }
 }
 
-/// A group and its committed offsets.
+/// A group and its committed offsets. A group is either a classic group (`group`) or, when
+/// `consumer` is set, a consumer group of the KIP-848 protocol; `group` is then Empty.
 pub(crate) struct GroupEntry {
-    /// Membership and state.
+    /// Membership and state of a classic group.
     pub(crate) group: Group,
+    /// The group when it uses the consumer protocol (KIP-848).
+    pub(crate) consumer: Option<Box<ConsumerGroup>>,
     /// Committed offsets, with where they were appended (a committed transactional offset
     /// replaces one only if appended later).
     pub(crate) offsets: HashMap<TopicPartition, LoggedOffset>,
@@ -40,7 +44,28 @@ impl GroupEntry {
     pub(crate) fn new(id: &str) -> GroupEntry {
         GroupEntry {
             group: Group::new(id),
+            consumer: None,
             offsets: HashMap::new(),
+        }
+    }
+
+    /// True when nobody is a member (of either protocol): what offset expiry, deletion and
+    /// admin commits ask.
+    pub(crate) fn is_empty(&self) -> bool {
+        match &self.consumer {
+            Some(c) => c.members.is_empty(),
+            None => matches!(
+                self.group.state,
+                super::state::GroupState::Empty | super::state::GroupState::Dead
+            ),
+        }
+    }
+
+    /// When the group last became empty (ms), for offset expiry.
+    pub(crate) fn empty_since_ms(&self) -> Option<i64> {
+        match &self.consumer {
+            Some(c) => c.empty_since_ms,
+            None => self.group.empty_since_ms,
         }
     }
 }
@@ -81,6 +106,7 @@ pub(crate) fn apply(groups: &mut HashMap<String, GroupEntry>, rec: StoredRecord,
             }
         }
         StoredRecord::Group(g, Some(v)) => {
+            // A classic group record makes the group classic (again).
             let offsets = groups.remove(&g).map(|e| e.offsets).unwrap_or_default();
             let empty_since = v.empty_since_ms;
             let mut group = Group::restore(
@@ -94,10 +120,29 @@ pub(crate) fn apply(groups: &mut HashMap<String, GroupEntry>, rec: StoredRecord,
             );
             group.empty_since_ms = empty_since;
             group.note_state(now_ms());
-            groups.insert(g, GroupEntry { group, offsets });
+            groups.insert(
+                g,
+                GroupEntry {
+                    group,
+                    consumer: None,
+                    offsets,
+                },
+            );
         }
         StoredRecord::Group(g, None) => {
             groups.remove(&g);
+        }
+        StoredRecord::ConsumerGroup(g, Some(v)) => {
+            let e = groups
+                .entry(g.clone())
+                .or_insert_with(|| GroupEntry::new(&g));
+            e.group = Group::new(&g);
+            e.consumer = Some(v);
+        }
+        StoredRecord::ConsumerGroup(g, None) => {
+            if let Some(e) = groups.get_mut(&g) {
+                e.consumer = None;
+            }
         }
     }
 }

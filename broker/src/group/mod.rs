@@ -1,5 +1,6 @@
 //! Consumer groups (classic protocol) and committed offsets, persisted in `__consumer_offsets`.
 
+pub mod consumer;
 pub mod coordinator;
 pub mod entry;
 pub mod member;

@@ -31,6 +31,12 @@ pub enum RecordKey {
         /// Group id.
         group: String,
     },
+    /// A consumer group of the KIP-848 protocol: its epochs, members and target assignment
+    /// in one record (the latest wins; a tombstone when it becomes a classic group again).
+    ConsumerGroup {
+        /// Group id.
+        group: String,
+    },
 }
 
 /// A committed offset as stored.
@@ -71,6 +77,8 @@ pub enum StoredRecord {
     Offset(String, String, i32, Option<OffsetValue>),
     /// Group metadata or its deletion.
     Group(String, Option<GroupValue>),
+    /// A consumer group (KIP-848) or its end.
+    ConsumerGroup(String, Option<Box<crate::group::consumer::ConsumerGroup>>),
 }
 
 /// One record to write.
@@ -113,6 +121,26 @@ impl Entry {
                 group: group.into(),
             },
             value: serde_json::to_vec(v).ok(),
+        }
+    }
+
+    /// A consumer group (KIP-848) as it is now.
+    pub fn consumer_group(g: &crate::group::consumer::ConsumerGroup) -> Entry {
+        Entry {
+            key: RecordKey::ConsumerGroup {
+                group: g.id.clone(),
+            },
+            value: serde_json::to_vec(g).ok(),
+        }
+    }
+
+    /// The end of a consumer group (deleted, or a classic group again).
+    pub fn consumer_group_tombstone(group: &str) -> Entry {
+        Entry {
+            key: RecordKey::ConsumerGroup {
+                group: group.into(),
+            },
+            value: None,
         }
     }
 
@@ -312,6 +340,15 @@ fn decode_records(records: Vec<Record>) -> Vec<StoredRecord> {
                     Some(Ok(v)) => out.push(StoredRecord::Group(group, Some(v))),
                     Some(Err(e)) => {
                         tracing::warn!(offset = r.offset, error = %e, "unreadable group value in __consumer_offsets skipped")
+                    }
+                }
+            }
+            RecordKey::ConsumerGroup { group } => {
+                match r.value.as_ref().map(|v| serde_json::from_slice(v)) {
+                    None => out.push(StoredRecord::ConsumerGroup(group, None)),
+                    Some(Ok(v)) => out.push(StoredRecord::ConsumerGroup(group, Some(Box::new(v)))),
+                    Some(Err(e)) => {
+                        tracing::warn!(offset = r.offset, error = %e, "unreadable consumer group value in __consumer_offsets skipped")
                     }
                 }
             }

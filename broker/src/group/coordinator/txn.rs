@@ -98,7 +98,11 @@ impl GroupCoordinator {
             // A deleted group is a new one to Kafka (its cache lookup finds none).
             e.group = Group::new(c.group_id);
         }
-        if let Err(err) = validate_member(&e.group, c) {
+        let valid = match &e.consumer {
+            Some(cg) => cg.validate_txn_commit(c.member_id, c.generation),
+            None => validate_member(&e.group, c),
+        };
+        if let Err(err) = valid {
             return fail(codes, err);
         }
         let now = now_ms();

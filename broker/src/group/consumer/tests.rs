@@ -1,0 +1,315 @@
+//! The heartbeat protocol of one group, driven as clients drive it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::*;
+
+struct Topics {
+    by_name: BTreeMap<String, SubscribedTopic>,
+    version: u64,
+}
+
+impl Topics {
+    fn new(list: &[(&str, i32)]) -> Topics {
+        Topics {
+            by_name: list
+                .iter()
+                .map(|(n, p)| {
+                    (
+                        n.to_string(),
+                        SubscribedTopic {
+                            id: Uuid::new_v4(),
+                            partitions: *p,
+                        },
+                    )
+                })
+                .collect(),
+            version: 1,
+        }
+    }
+    fn id(&self, n: &str) -> Uuid {
+        self.by_name[n].id
+    }
+}
+
+impl TopicSource for Topics {
+    fn topic(&self, name: &str) -> Option<SubscribedTopic> {
+        self.by_name.get(name).copied()
+    }
+    fn for_each_name(&self, f: &mut dyn FnMut(&str)) {
+        self.by_name.keys().for_each(|n| f(n));
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn name_of(&self, id: Uuid) -> Option<String> {
+        self.by_name
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, _)| n.clone())
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        session_timeout: Duration::from_secs(45),
+        heartbeat_interval: Duration::from_secs(5),
+        assignors: vec![assignor::Assignor::Uniform, assignor::Assignor::Range],
+        max_size: 10,
+    }
+}
+
+fn join(member: &str, topics: &[&str]) -> Heartbeat {
+    Heartbeat {
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(topics.iter().map(|s| s.to_string()).collect()),
+        owned: Some(Assignment::new()),
+        ..Default::default()
+    }
+}
+
+fn beat(member: &str, epoch: i32, owned: &Assignment) -> Heartbeat {
+    Heartbeat {
+        member_id: member.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned: Some(owned.clone()),
+        ..Default::default()
+    }
+}
+
+fn count(a: &Assignment) -> usize {
+    a.values().map(|p| p.len()).sum()
+}
+
+/// Heartbeats every member until nothing changes, as clients that apply each answer at once
+/// would; returns each member's (epoch, owned).
+fn settle(
+    g: &mut ConsumerGroup,
+    t: &Topics,
+    owned: &mut BTreeMap<String, (i32, Assignment)>,
+    now: Instant,
+) {
+    for _ in 0..10 {
+        let ids: Vec<String> = owned.keys().cloned().collect();
+        for id in ids {
+            let (epoch, mine) = owned[&id].clone();
+            let r = g
+                .heartbeat(beat(&id, epoch, &mine), t, &settings(), now)
+                .unwrap();
+            let next = r.assignment.unwrap_or(mine);
+            owned.insert(id, (r.member_epoch, next));
+        }
+        // Never two owners.
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, a) in owned.values() {
+            for (tp, ps) in a {
+                for p in ps {
+                    assert!(seen.insert((*tp, *p)), "partition {p} owned twice");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn scale_out_revokes_before_assigning_and_only_what_moves() {
+    let t = Topics::new(&[("orders", 12)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    let r = g
+        .heartbeat(join("a", &["orders"]), &t, &settings(), now)
+        .unwrap();
+    assert_eq!(r.member_epoch, 1);
+    assert_eq!(count(r.assignment.as_ref().unwrap()), 12);
+    assert_eq!(g.state(), ConsumerGroupState::Stable);
+    let mut owned: BTreeMap<String, (i32, Assignment)> =
+        [("a".to_string(), (1, r.assignment.unwrap()))].into();
+
+    // b joins: it gets nothing a still owns.
+    let r = g
+        .heartbeat(join("b", &["orders"]), &t, &settings(), now)
+        .unwrap();
+    assert_eq!(r.member_epoch, 2);
+    assert_eq!(count(r.assignment.as_ref().unwrap()), 0);
+    owned.insert("b".into(), (2, r.assignment.unwrap()));
+    assert_eq!(g.state(), ConsumerGroupState::Reconciling);
+    // a is told to give up six: its epoch stays until it does.
+    let r = g
+        .heartbeat(beat("a", 1, &owned["a"].1), &t, &settings(), now)
+        .unwrap();
+    assert_eq!(r.member_epoch, 1);
+    let kept = r.assignment.unwrap();
+    assert_eq!(count(&kept), 6);
+    assert!(is_subset(&kept, &owned["a"].1));
+    owned.insert("a".into(), (1, kept.clone()));
+    settle(&mut g, &t, &mut owned, now);
+    assert_eq!(g.state(), ConsumerGroupState::Stable);
+    assert_eq!(owned["a"].1, kept, "a kept its six");
+    assert_eq!(count(&owned["b"].1), 6);
+    assert!(owned.values().all(|(e, _)| *e == 2));
+}
+
+#[test]
+fn a_stale_epoch_is_fenced_unless_only_the_answer_was_lost() {
+    let t = Topics::new(&[("x", 2)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    let r = g
+        .heartbeat(join("a", &["x"]), &t, &settings(), now)
+        .unwrap();
+    let a = r.assignment.unwrap();
+    let err = g
+        .heartbeat(beat("a", 7, &a), &t, &settings(), now)
+        .unwrap_err();
+    assert_eq!(err.error, ResponseError::FencedMemberEpoch);
+    // A second member bumps a to epoch 2 while a's answer is lost: epoch 1 still works.
+    g.heartbeat(join("b", &["x"]), &t, &settings(), now)
+        .unwrap();
+    let r = g.heartbeat(beat("a", 1, &a), &t, &settings(), now).unwrap();
+    assert_eq!(r.member_epoch, 1, "must revoke one first");
+    let kept = r.assignment.unwrap();
+    let r = g
+        .heartbeat(beat("a", 1, &kept), &t, &settings(), now)
+        .unwrap();
+    assert_eq!(r.member_epoch, 2);
+    // The answer with epoch 2 lost: a heartbeat at 1 owning what it has is accepted.
+    let r = g
+        .heartbeat(beat("a", 1, &kept), &t, &settings(), now)
+        .unwrap();
+    assert_eq!(r.member_epoch, 2);
+    let err = g
+        .heartbeat(beat("zz", 2, &kept), &t, &settings(), now)
+        .unwrap_err();
+    assert_eq!(err.error, ResponseError::UnknownMemberId);
+}
+
+#[test]
+fn static_member_takes_its_partitions_back_and_an_active_one_is_not_replaced() {
+    let t = Topics::new(&[("x", 4)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    let mut hb = join("a1", &["x"]);
+    hb.instance_id = Some("i-a".into());
+    let r = g.heartbeat(hb, &t, &settings(), now).unwrap();
+    let a = r.assignment.unwrap();
+    let mut other = join("a2", &["x"]);
+    other.instance_id = Some("i-a".into());
+    let err = g
+        .heartbeat(other.clone(), &t, &settings(), now)
+        .unwrap_err();
+    assert_eq!(err.error, ResponseError::UnreleasedInstanceId);
+    let leave = Heartbeat {
+        member_id: "a1".into(),
+        member_epoch: STATIC_LEAVE_EPOCH,
+        instance_id: Some("i-a".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        g.heartbeat(leave, &t, &settings(), now)
+            .unwrap()
+            .member_epoch,
+        -2
+    );
+    let epoch = g.group_epoch;
+    let r = g.heartbeat(other, &t, &settings(), now).unwrap();
+    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.assignment.unwrap(), a);
+    assert_eq!(
+        g.group_epoch, epoch,
+        "no rebalance for a returning static member"
+    );
+    assert!(!g.members.contains_key("a1"));
+}
+
+#[test]
+fn sessions_expire_and_free_partitions() {
+    let t = Topics::new(&[("x", 4)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    g.heartbeat(join("a", &["x"]), &t, &settings(), now)
+        .unwrap();
+    g.heartbeat(
+        join("b", &["x"]),
+        &t,
+        &settings(),
+        now + Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(g.tick(&settings(), now + Duration::from_secs(46)));
+    assert_eq!(g.members.keys().collect::<Vec<_>>(), vec!["b"]);
+    let r = g
+        .heartbeat(
+            beat("b", 2, &Assignment::new()),
+            &t,
+            &settings(),
+            now + Duration::from_secs(47),
+        )
+        .unwrap();
+    assert_eq!(count(&r.assignment.unwrap()), 4);
+}
+
+#[test]
+fn regex_subscriptions_follow_new_topics() {
+    let mut t = Topics::new(&[("rx-a", 1), ("other", 1)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    let hb = Heartbeat {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some("rx-.*".into()),
+        ..join("a", &[])
+    };
+    let r = g.heartbeat(hb, &t, &settings(), now).unwrap();
+    let a = r.assignment.unwrap();
+    assert_eq!(a.keys().copied().collect::<Vec<_>>(), vec![t.id("rx-a")]);
+    t.by_name.insert(
+        "rx-b".into(),
+        SubscribedTopic {
+            id: Uuid::new_v4(),
+            partitions: 2,
+        },
+    );
+    t.version += 1;
+    let r = g.heartbeat(beat("a", 1, &a), &t, &settings(), now).unwrap();
+    assert_eq!(r.member_epoch, 2);
+    assert_eq!(count(&r.assignment.unwrap()), 3);
+}
+
+#[test]
+fn bad_requests_get_kafkas_errors() {
+    let t = Topics::new(&[("x", 1)]);
+    let now = Instant::now();
+    let mut g = ConsumerGroup::new("g");
+    let bad_re = Heartbeat {
+        subscribed_topic_regex: Some("(".into()),
+        ..join("a", &["x"])
+    };
+    let e = g.heartbeat(bad_re, &t, &settings(), now).unwrap_err();
+    assert_eq!(e.error, ResponseError::InvalidRegularExpression);
+    let bad_assignor = Heartbeat {
+        server_assignor: Some("sticky".into()),
+        ..join("a", &["x"])
+    };
+    let e = g.heartbeat(bad_assignor, &t, &settings(), now).unwrap_err();
+    assert_eq!(e.error, ResponseError::UnsupportedAssignor);
+    let no_id = join("", &["x"]);
+    assert_eq!(
+        g.heartbeat(no_id, &t, &settings(), now).unwrap_err().error,
+        ResponseError::InvalidRequest
+    );
+    let mut s = settings();
+    s.max_size = 1;
+    g.heartbeat(join("a", &["x"]), &t, &s, now).unwrap();
+    assert_eq!(
+        g.heartbeat(join("b", &["x"]), &t, &s, now)
+            .unwrap_err()
+            .error,
+        ResponseError::GroupMaxSizeReached
+    );
+}

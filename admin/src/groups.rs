@@ -171,16 +171,18 @@ async fn list(cluster: &Cluster, out: Output) -> Result<(), CliError> {
                         "group": g.group_id,
                         "state": g.state,
                         "protocol_type": g.protocol_type,
+                        "type": g.group_type,
                         "coordinator": g.coordinator,
                     })
                 })
                 .collect(),
         )),
         Output::Table => {
-            let mut t = Table::new(&["GROUP", "STATE", "PROTOCOL-TYPE"]);
+            let mut t = Table::new(&["GROUP", "TYPE", "STATE", "PROTOCOL-TYPE"]);
             for g in &groups {
                 t.row(vec![
                     g.group_id.clone(),
+                    g.group_type.clone().unwrap_or_else(|| "-".into()),
                     g.state.clone().unwrap_or_else(|| "-".into()),
                     dash_if_empty(&g.protocol_type),
                 ]);
@@ -205,6 +207,8 @@ async fn describe_or_dead(cluster: &Cluster, group: &str) -> Result<GroupDescrip
             protocol: String::new(),
             members: Vec::new(),
             coordinator: -1,
+            group_type: "classic".into(),
+            epochs: None,
         }),
         Err(e) => Err(CliError::client(
             format!("describing group '{group}' failed"),
@@ -357,11 +361,23 @@ fn compact_assignment(tps: &[TopicPartition]) -> String {
 }
 
 fn describe_table<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a OffsetRow>) -> String {
+    let epochs = d.epochs.map_or(String::new(), |e| {
+        format!(
+            "  GroupEpoch: {}  AssignmentEpoch: {}",
+            e.group_epoch, e.assignment_epoch
+        )
+    });
     let mut s = format!(
-        "Group: {}  State: {}  ProtocolType: {}  Protocol: {}  Coordinator: {}  Members: {}\n\n",
+        "Group: {}  Type: {}  State: {}  ProtocolType: {}  {}: {}  Coordinator: {}  Members: {}{epochs}\n\n",
         d.group_id,
+        d.group_type,
         d.state,
         dash_if_empty(&d.protocol_type),
+        if d.group_type == "consumer" {
+            "Assignor"
+        } else {
+            "Protocol"
+        },
         dash_if_empty(&d.protocol),
         if d.coordinator < 0 {
             "-".to_string()
@@ -403,7 +419,43 @@ fn describe_table<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offse
             "* no committed offset: the backlog counted from the log start (what auto.offset.reset=earliest reads)\n",
         );
     }
-    if !d.members.is_empty() {
+    if !d.members.is_empty() && d.epochs.is_some() {
+        // A consumer group (KIP-848): each member's epoch, and what it owns beside what the
+        // coordinator wants it to own (they differ while it reconciles).
+        let mut t = Table::new(&[
+            "CONSUMER-ID",
+            "GROUP-INSTANCE-ID",
+            "HOST",
+            "CLIENT-ID",
+            "PROTOCOL",
+            "EPOCH",
+            "#PARTITIONS",
+            "ASSIGNMENT",
+            "TARGET-ASSIGNMENT",
+        ]);
+        for m in &d.members {
+            t.row(vec![
+                m.member_id.clone(),
+                m.group_instance_id.clone().unwrap_or_else(|| "-".into()),
+                m.client_host.clone(),
+                m.client_id.clone(),
+                if m.classic_member {
+                    "classic"
+                } else {
+                    "consumer"
+                }
+                .into(),
+                m.member_epoch.map_or("-".into(), |e| e.to_string()),
+                m.assignment.len().to_string(),
+                compact_assignment(&m.assignment),
+                m.target_assignment
+                    .as_deref()
+                    .map_or("-".into(), compact_assignment),
+            ]);
+        }
+        s.push('\n');
+        s.push_str(&t.render(""));
+    } else if !d.members.is_empty() {
         let mut t = Table::new(&[
             "CONSUMER-ID",
             "GROUP-INSTANCE-ID",
@@ -434,15 +486,19 @@ fn describe_json<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offset
         "state": d.state,
         "protocol_type": d.protocol_type,
         "protocol": d.protocol,
+        "type": d.group_type,
+        "group_epoch": d.epochs.map(|e| e.group_epoch),
+        "assignment_epoch": d.epochs.map(|e| e.assignment_epoch),
         "coordinator": if d.coordinator < 0 { Value::Null } else { json!(d.coordinator) },
         "members": d.members.iter().map(|m| json!({
             "member_id": m.member_id,
             "group_instance_id": m.group_instance_id,
             "client_id": m.client_id,
             "host": m.client_host,
-            "assignment": m.assignment.iter().map(|tp| json!({
-                "topic": tp.topic, "partition": tp.partition,
-            })).collect::<Vec<_>>(),
+            "member_epoch": m.member_epoch,
+            "member_protocol": if d.epochs.is_none() || m.classic_member { "classic" } else { "consumer" },
+            "assignment": tps_json(&m.assignment),
+            "target_assignment": m.target_assignment.as_deref().map(tps_json),
         })).collect::<Vec<_>>(),
         "offsets": rows.map(|r| json!({
             "topic": r.tp.topic,
@@ -455,6 +511,14 @@ fn describe_json<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offset
             "member_id": r.member.and_then(|i| d.members.get(i)).map(|m| m.member_id.clone()),
         })).collect::<Vec<_>>(),
     })
+}
+
+fn tps_json(tps: &[TopicPartition]) -> Value {
+    Value::Array(
+        tps.iter()
+            .map(|tp| json!({"topic": tp.topic, "partition": tp.partition}))
+            .collect(),
+    )
 }
 
 /// Parses `TOPIC` or `TOPIC:0,1,2`.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use bytes::{Buf, Bytes};
+use kafka_protocol::messages::consumer_group_describe_response;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -11,8 +12,8 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
-    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
+    DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -32,6 +33,8 @@ pub struct GroupListing {
     pub protocol_type: String,
     /// State (`Stable`, `Empty`, ...), when the broker's ListGroups version reports it.
     pub state: Option<String>,
+    /// `classic` or `consumer` (KIP-848), when the broker's ListGroups version reports it.
+    pub group_type: Option<String>,
     /// The coordinator that listed it.
     pub coordinator: i32,
 }
@@ -48,8 +51,16 @@ pub struct GroupMember {
     /// The member's host as the coordinator saw it.
     pub client_host: String,
     /// Assigned partitions, decoded for `consumer` groups (empty otherwise, or before the
-    /// first assignment).
+    /// first assignment). For a consumer group (KIP-848): what the member owns now.
     pub assignment: Vec<TopicPartition>,
+    /// For a consumer group (KIP-848): what the coordinator wants the member to own; equal
+    /// to `assignment` once it has reconciled. `None` for classic groups.
+    pub target_assignment: Option<Vec<TopicPartition>>,
+    /// For a consumer group: the member's epoch.
+    pub member_epoch: Option<i32>,
+    /// For a consumer group: true when the member speaks the classic protocol (a group
+    /// converted online).
+    pub classic_member: bool,
 }
 
 /// A group as DescribeGroups reports it.
@@ -68,6 +79,20 @@ pub struct GroupDescription {
     pub members: Vec<GroupMember>,
     /// The coordinator's node id.
     pub coordinator: i32,
+    /// `classic`, or `consumer` for a group of the KIP-848 protocol (whose states are
+    /// `Empty`, `Assigning`, `Reconciling` and `Stable`).
+    pub group_type: String,
+    /// For a consumer group: the group epoch and the epoch of its target assignment.
+    pub epochs: Option<GroupEpochs>,
+}
+
+/// A consumer group's epochs (KIP-848).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEpochs {
+    /// Bumped by every membership or subscription change.
+    pub group_epoch: i32,
+    /// The group epoch the target assignment was computed at.
+    pub assignment_epoch: i32,
 }
 
 impl GroupDescription {
@@ -103,6 +128,7 @@ impl Cluster {
                 group_id: g.group_id.0.to_string(),
                 protocol_type: g.protocol_type.to_string(),
                 state: Some(g.group_state.to_string()).filter(|s| !s.is_empty()),
+                group_type: Some(g.group_type.to_string()).filter(|s| !s.is_empty()),
                 coordinator: node,
             }));
         }
@@ -111,10 +137,15 @@ impl Cluster {
         Ok(out)
     }
 
-    /// Describes `group` at its coordinator. An unknown group is either GROUP_ID_NOT_FOUND
-    /// (DescribeGroups v6+) or state `Dead` with no members (older versions).
+    /// Describes `group` at its coordinator: a consumer group (KIP-848) by
+    /// ConsumerGroupDescribe, any other by DescribeGroups, as Kafka's admin client does. An
+    /// unknown group is either GROUP_ID_NOT_FOUND (DescribeGroups v6+) or state `Dead` with no
+    /// members (older versions).
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription, ClientError> {
         let coordinator = self.coordinator(group).await?;
+        if let Some(d) = self.describe_consumer_group(coordinator, group).await? {
+            return Ok(d);
+        }
         let req = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
         let resp = self.send_to(coordinator, req).await?;
         let g = resp
@@ -149,6 +180,9 @@ impl Cluster {
                     client_id: m.client_id.to_string(),
                     client_host: m.client_host.to_string(),
                     assignment,
+                    target_assignment: None,
+                    member_epoch: None,
+                    classic_member: true,
                 }
             })
             .collect();
@@ -159,7 +193,78 @@ impl Cluster {
             protocol: g.protocol_data.to_string(),
             members,
             coordinator,
+            group_type: "classic".into(),
+            epochs: None,
         })
+    }
+
+    /// ConsumerGroupDescribe of one group: `None` when it is not a consumer group (or the
+    /// broker does not know the API), for DescribeGroups to answer.
+    async fn describe_consumer_group(
+        &self,
+        coordinator: i32,
+        group: &str,
+    ) -> Result<Option<GroupDescription>, ClientError> {
+        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
+        let resp = match self.send_to(coordinator, req).await {
+            Ok(r) => r,
+            Err(ClientError::UnsupportedVersion { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(g) = resp.groups.into_iter().find(|g| *g.group_id.0 == *group) else {
+            return Ok(None);
+        };
+        if g.error_code == kafka_protocol::error::ResponseError::GroupIdNotFound.code() {
+            return Ok(None);
+        }
+        ClientError::check(
+            g.error_code,
+            Some(
+                g.error_message
+                    .as_deref()
+                    .unwrap_or(&format!("group '{group}'")),
+            ),
+        )?;
+        let tps = |a: &consumer_group_describe_response::Assignment| -> Vec<TopicPartition> {
+            let mut v: Vec<TopicPartition> = a
+                .topic_partitions
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| TopicPartition::new(t.topic_name.0.as_str(), *p))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let members = g
+            .members
+            .iter()
+            .map(|m| GroupMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.as_ref().map(|s| s.to_string()),
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                assignment: tps(&m.assignment),
+                target_assignment: Some(tps(&m.target_assignment)),
+                member_epoch: Some(m.member_epoch),
+                classic_member: m.member_type == 0,
+            })
+            .collect();
+        Ok(Some(GroupDescription {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: "consumer".into(),
+            protocol: g.assignor_name.to_string(),
+            members,
+            coordinator,
+            group_type: "consumer".into(),
+            epochs: Some(GroupEpochs {
+                group_epoch: g.group_epoch,
+                assignment_epoch: g.assignment_epoch,
+            }),
+        }))
     }
 
     /// The offsets `group` has committed: for `partitions`, or for every partition when

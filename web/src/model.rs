@@ -173,8 +173,14 @@ pub struct MemberInfo {
     pub client_id: String,
     /// Client host.
     pub host: String,
-    /// Assigned partitions as `topic-partition` pairs.
+    /// Assigned partitions as `topic-partition` pairs (for a consumer group: what it owns).
     pub assignment: Vec<(String, i32)>,
+    /// For a consumer group (KIP-848): what the coordinator wants it to own.
+    pub target_assignment: Option<Vec<(String, i32)>>,
+    /// For a consumer group: its member epoch.
+    pub member_epoch: Option<i32>,
+    /// `consumer`, or `classic` for a member speaking the classic protocol.
+    pub member_protocol: String,
 }
 
 /// What a partition's lag counts from.
@@ -324,6 +330,10 @@ pub struct GroupInfo {
     pub state: String,
     /// Protocol type (`consumer`, or empty for offsets-only groups).
     pub protocol_type: String,
+    /// `classic`, or `consumer` for a group of the KIP-848 protocol.
+    pub group_type: String,
+    /// For a consumer group: the group epoch and the target assignment's epoch.
+    pub epochs: Option<(i32, i32)>,
     /// Assignor.
     pub protocol: String,
     /// Coordinator node id.
@@ -582,15 +592,54 @@ impl PartitionLag {
 impl MemberInfo {
     /// Assignment as `topic-0, topic-1`.
     pub fn assignment_text(&self) -> String {
-        self.assignment
-            .iter()
-            .map(|(t, p)| format!("{t}-{p}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        tps_text(&self.assignment)
+    }
+
+    /// Target assignment as `topic-0, topic-1`, or `-` for a classic group.
+    pub fn target_text(&self) -> String {
+        self.target_assignment
+            .as_deref()
+            .map_or_else(|| "-".into(), tps_text)
+    }
+
+    /// True when a consumer-group member does not own its target yet.
+    pub fn reconciling(&self) -> bool {
+        self.target_assignment.as_ref().is_some_and(|t| {
+            let mut a = self.assignment.clone();
+            let mut t = t.clone();
+            a.sort();
+            t.sort();
+            a != t
+        })
+    }
+
+    /// The member epoch, or `-`.
+    pub fn epoch_text(&self) -> String {
+        self.member_epoch
+            .map_or_else(|| "-".into(), |e| e.to_string())
     }
 }
 
+fn tps_text(tps: &[(String, i32)]) -> String {
+    tps.iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl GroupInfo {
+    /// True for a group of the KIP-848 consumer protocol.
+    pub fn is_consumer_protocol(&self) -> bool {
+        self.group_type == "consumer"
+    }
+
+    /// `group epoch N · assignment epoch M` for a consumer group, else "".
+    pub fn epochs_text(&self) -> String {
+        self.epochs.map_or_else(String::new, |(g, a)| {
+            format!(" · group epoch {g} · assignment epoch {a}")
+        })
+    }
+
     /// The group id as a URL path segment.
     pub fn url_id(&self) -> String {
         crate::format::path_segment(&self.group_id)

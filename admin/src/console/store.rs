@@ -513,6 +513,8 @@ mod tests {
                 group_id: "g".into(),
                 state: "Empty".into(),
                 protocol_type: "consumer".into(),
+                group_type: "classic".into(),
+                epochs: None,
                 protocol: String::new(),
                 coordinator: 1,
                 members: vec![],

@@ -54,7 +54,15 @@ pub async fn handle(
                         .collect()
                 });
                 let out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(b, ctx, g.group_id.0.as_str(), wanted, req.require_stable) {
+                // v9: a consumer-group member names itself and its epoch (KIP-848).
+                let member = g.member_id.as_ref().map(|m| m.as_str()).unwrap_or("");
+                let fetched = b
+                    .groups
+                    .validate_fetch_member(g.group_id.0.as_str(), member, g.member_epoch)
+                    .and_then(|()| {
+                        fetch(b, ctx, g.group_id.0.as_str(), wanted, req.require_stable)
+                    });
+                match fetched {
                     Ok(topics) => out.with_topics(
                         topics
                             .into_iter()

@@ -13,6 +13,8 @@ pub struct GroupRow {
     pub group_id: String,
     /// State.
     pub state: String,
+    /// `classic` or `consumer` (KIP-848).
+    pub group_type: String,
     /// Members.
     pub members: usize,
     /// Topics with offsets.

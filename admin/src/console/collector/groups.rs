@@ -63,6 +63,8 @@ pub(super) async fn collect_groups(
                         group_id: group_id.clone(),
                         state: "Unknown".into(),
                         protocol_type: String::new(),
+                        group_type: String::new(),
+                        epochs: None,
                         protocol: String::new(),
                         coordinator: -1,
                         members: Vec::new(),
@@ -284,6 +286,8 @@ pub(super) async fn collect_groups(
             group_id: desc.group_id.clone(),
             state: desc.state.clone(),
             protocol_type: desc.protocol_type.clone(),
+            group_type: desc.group_type.clone(),
+            epochs: desc.epochs.map(|e| (e.group_epoch, e.assignment_epoch)),
             protocol: desc.protocol.clone(),
             coordinator: desc.coordinator,
             members: desc
@@ -299,6 +303,17 @@ pub(super) async fn collect_groups(
                         .iter()
                         .map(|tp| (tp.topic.clone(), tp.partition))
                         .collect(),
+                    target_assignment: m.target_assignment.as_ref().map(|t| {
+                        t.iter()
+                            .map(|tp| (tp.topic.clone(), tp.partition))
+                            .collect()
+                    }),
+                    member_epoch: m.member_epoch,
+                    member_protocol: if desc.epochs.is_some() && !m.classic_member {
+                        "consumer".into()
+                    } else {
+                        "classic".into()
+                    },
                 })
                 .collect(),
             partitions,

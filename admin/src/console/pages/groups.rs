@@ -66,6 +66,7 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
         .map(|g| GroupRow {
             group_id: g.group_id.clone(),
             state: g.state.clone(),
+            group_type: g.group_type.clone(),
             members: g.members.len(),
             topics: g.topics(),
             total_lag: g.total_lag(),

@@ -135,6 +135,24 @@ impl GroupCoordinator {
         reply
     }
 
+    /// OffsetFetch v9's member check: a member of a consumer group that names its epoch must
+    /// be at it (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID); anyone else is not checked.
+    pub fn validate_fetch_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_epoch < 0 && member_id.is_empty() {
+            return Ok(());
+        }
+        let groups = self.lock();
+        match groups.get(group_id).and_then(|e| e.consumer.as_ref()) {
+            Some(cg) => cg.validate_fetch(member_id, member_epoch),
+            None => Ok(()),
+        }
+    }
+
     /// ConsumerGroupDescribe of one group: GROUP_ID_NOT_FOUND for an unknown or classic one.
     pub fn consumer_describe(&self, group_id: &str) -> Result<DescribedConsumerGroup, Refusal> {
         self.owner(group_id).map_err(refusal)?;

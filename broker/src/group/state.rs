@@ -90,6 +90,27 @@ impl Group {
         }
     }
 
+    /// Answers every parked JoinGroup and SyncGroup with REBALANCE_IN_PROGRESS: the group is
+    /// being replaced (converted online to a consumer group) and its members must join again.
+    pub fn abandon(&mut self) {
+        for m in self.members.values_mut() {
+            if let Some(tx) = m.join_waiter.take() {
+                let _ = tx.send(JoinResult {
+                    error: ResponseError::RebalanceInProgress.code(),
+                    generation: -1,
+                    member_id: m.id.clone(),
+                    ..Default::default()
+                });
+            }
+            if let Some(tx) = m.sync_waiter.take() {
+                let _ = tx.send(SyncResult {
+                    error: ResponseError::RebalanceInProgress.code(),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+
     /// Tracks when the group became Empty; call after every operation.
     pub fn note_state(&mut self, now_ms: i64) {
         match (self.state, self.empty_since_ms) {

@@ -14,10 +14,11 @@ use crate::group::consumer::{
     TopicSource,
 };
 use crate::group::entry::GroupEntry;
-use crate::group::state::GroupState;
+use crate::group::state::{GroupState, JoinRequest, JoinResult, SyncResult};
 use crate::group::store::Entry;
 use crate::metadata::MetadataImage;
 use crate::time::now_ms;
+use tokio::sync::oneshot;
 
 /// The metadata image as a consumer group sees topics.
 pub struct ImageTopics<'a>(pub &'a MetadataImage);
@@ -117,10 +118,7 @@ impl GroupCoordinator {
                 e.group = crate::group::state::Group::new(group_id);
                 e.consumer = Some(Box::new(ConsumerGroup::new(group_id)));
             } else {
-                return Err(Refusal {
-                    error: ResponseError::GroupIdNotFound,
-                    message: format!("Group {group_id} is not a consumer group."),
-                });
+                self.upgrade(e, group_id)?;
             }
         }
         let Some(cg) = e.consumer.as_mut() else {
@@ -132,6 +130,7 @@ impl GroupCoordinator {
             self.append(&p, &[Entry::consumer_group(cg)])
                 .map_err(refusal)?;
         }
+        self.maybe_downgrade(&p, e);
         reply
     }
 
@@ -190,6 +189,7 @@ impl GroupCoordinator {
         if cg.take_dirty() {
             if let Ok(p) = self.owner_among(id, loaded) {
                 let _ = self.append(&p, &[Entry::consumer_group(cg)]);
+                self.maybe_downgrade(&p, e);
             }
         }
     }
@@ -215,37 +215,150 @@ pub fn describe(cg: &ConsumerGroup) -> DescribedConsumerGroup {
 }
 
 impl GroupCoordinator {
-    /// JoinGroup by a classic member into a consumer group.
+    /// JoinGroup by a classic member into a consumer group (a group converted online):
+    /// answered at once with its member epoch as the generation and no members to assign.
     pub(super) fn join_consumer_group(
         &self,
-        _p: &crate::replica::Partition,
-        _e: &mut GroupEntry,
-        _req: crate::group::state::JoinRequest,
-    ) -> Result<tokio::sync::oneshot::Receiver<crate::group::state::JoinResult>, ResponseError>
-    {
-        Err(ResponseError::InconsistentGroupProtocol)
+        p: &crate::replica::Partition,
+        e: &mut GroupEntry,
+        req: JoinRequest,
+    ) -> Result<oneshot::Receiver<JoinResult>, ResponseError> {
+        let image = self.log.image();
+        let settings = self.consumer_settings();
+        let Some(cg) = e.consumer.as_mut() else {
+            return Err(ResponseError::UnknownServerError);
+        };
+        let r = cg.classic_join(&req, &ImageTopics(&image), &settings, Instant::now())?;
+        cg.note_state(now_ms());
+        if cg.take_dirty() {
+            self.append(p, &[Entry::consumer_group(cg)])?;
+        }
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(JoinResult {
+            error: r.error.map_or(0, |e| e.code()),
+            generation: r.generation,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some(r.protocol_name),
+            // Nobody leads: the coordinator assigns.
+            leader: String::new(),
+            member_id: r.member_id,
+            members: Vec::new(),
+        });
+        Ok(rx)
     }
 
-    /// SyncGroup by a classic member of a consumer group.
+    /// SyncGroup by a classic member of a consumer group: its assignment, at once.
     pub(super) fn sync_consumer_group(
         &self,
-        _e: &mut GroupEntry,
-        _member_id: &str,
-        _generation: i32,
-    ) -> Result<tokio::sync::oneshot::Receiver<crate::group::state::SyncResult>, ResponseError>
-    {
-        Err(ResponseError::UnknownMemberId)
+        e: &mut GroupEntry,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<oneshot::Receiver<SyncResult>, ResponseError> {
+        let image = self.log.image();
+        let Some(cg) = e.consumer.as_ref() else {
+            return Err(ResponseError::UnknownServerError);
+        };
+        let (protocol, assignment) =
+            cg.classic_sync(member_id, generation, &ImageTopics(&image))?;
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(SyncResult {
+            error: 0,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some(protocol),
+            assignment,
+        });
+        Ok(rx)
     }
 
     /// Heartbeat by a classic member of a consumer group.
     pub(super) fn heartbeat_consumer_group(
         &self,
-        _group_id: &str,
-        _e: &mut GroupEntry,
-        _member_id: &str,
-        _generation: i32,
+        group_id: &str,
+        e: &mut GroupEntry,
+        member_id: &str,
+        generation: i32,
     ) -> i16 {
-        ResponseError::UnknownMemberId.code()
+        let image = self.log.image();
+        let settings = self.consumer_settings();
+        let Some(cg) = e.consumer.as_mut() else {
+            return ResponseError::UnknownServerError.code();
+        };
+        let r = cg.classic_heartbeat(
+            member_id,
+            generation,
+            &ImageTopics(&image),
+            &settings,
+            Instant::now(),
+        );
+        if cg.take_dirty() {
+            if let Ok(p) = self.owner(group_id) {
+                let _ = self.append(&p, &[Entry::consumer_group(cg)]);
+            }
+        }
+        r.err().map_or(0, |e| e.code())
+    }
+
+    /// Makes a consumer group left with classic members only a classic group again
+    /// (`group.consumer.migration.policy` downgrade), which then rebalances the classic way.
+    pub(super) fn maybe_downgrade(&self, p: &crate::replica::Partition, e: &mut GroupEntry) {
+        if !self.config.consumer.migration_policy.downgrades() {
+            return;
+        }
+        let Some(cg) = e.consumer.as_ref() else {
+            return;
+        };
+        if !cg.only_classic_members() {
+            return;
+        }
+        let image = self.log.image();
+        let Some(mut g) = cg.to_classic(&ImageTopics(&image)) else {
+            return;
+        };
+        g.trigger_rebalance(self.timings(), Instant::now());
+        let value = Self::group_value(&g);
+        let id = cg.id.clone();
+        if self
+            .append(
+                p,
+                &[
+                    Entry::consumer_group_tombstone(&id),
+                    Entry::group(&id, &value),
+                ],
+            )
+            .is_ok()
+        {
+            tracing::info!(group = %id, "consumer group with only classic members left becomes a classic group");
+            e.consumer = None;
+            e.group = g;
+        }
+    }
+
+    /// Makes a classic `consumer` group with members a consumer group, for a member of the
+    /// new protocol to join (`group.consumer.migration.policy` upgrade). The classic
+    /// members' pending joins and syncs are answered REBALANCE_IN_PROGRESS so that they join
+    /// the converted group.
+    fn upgrade(&self, e: &mut GroupEntry, group_id: &str) -> Result<(), Refusal> {
+        let not_consumer = || Refusal {
+            error: ResponseError::GroupIdNotFound,
+            message: format!("Group {group_id} is not a consumer group."),
+        };
+        let settings = self.consumer_settings();
+        if !self.config.consumer.migration_policy.upgrades()
+            || e.group.protocol_type.as_deref() != Some("consumer")
+            || e.group.members.len() >= settings.max_size
+        {
+            return Err(not_consumer());
+        }
+        let image = self.log.image();
+        let cg = ConsumerGroup::from_classic(&e.group, &ImageTopics(&image));
+        e.group.abandon();
+        e.group = crate::group::state::Group::new(group_id);
+        e.consumer = Some(Box::new(cg));
+        tracing::info!(
+            group = group_id,
+            "classic group converted online to a consumer group"
+        );
+        Ok(())
     }
 
     /// LeaveGroup from a consumer group: each named member (by id, or by instance id) is
@@ -286,6 +399,7 @@ impl GroupCoordinator {
         if cg.take_dirty() {
             self.append(p, &[Entry::consumer_group(cg)])?;
         }
+        self.maybe_downgrade(p, e);
         Ok(codes)
     }
 }

@@ -183,47 +183,72 @@ fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
             add(out.entry((*m).clone()).or_default(), *t, p);
         }
     }
-    // 3. Balance: move from the fullest member to an eligible one holding at least two fewer.
+    // 3. Balance: move a partition along a chain of members from the fullest to one
+    //    holding at least two fewer (each member on the way gives one and takes one).
     let total: usize = taken.len();
     let mut budget = total.saturating_mul(MAX_BALANCE_MOVES_PER_PARTITION);
     while budget > 0 {
         budget -= 1;
-        let Some(mv) = best_move(&out, input.members) else {
+        let Some(path) = balancing_path(&out, input.members) else {
             break;
         };
-        let (from, to, t, p) = mv;
-        if let Some(a) = out.get_mut(&from) {
-            remove(a, t, p);
+        for (from, to, t, p) in path {
+            if let Some(a) = out.get_mut(&from) {
+                remove(a, t, p);
+            }
+            add(out.entry(to).or_default(), t, p);
         }
-        add(out.entry(to).or_default(), t, p);
     }
     out
 }
 
-/// One move that narrows the spread: from the fullest member, a partition some member with
-/// at least two fewer may take (the emptiest such).
-fn best_move(
+/// A chain of moves that narrows the spread: from the fullest member that has one, through
+/// members that may take a partition of the previous one (a breadth-first search), to a
+/// member holding at least two fewer than the first. Each member on the chain gives one
+/// partition and takes one, so only the ends change. O(members² × topics) per search.
+fn balancing_path(
     out: &BTreeMap<String, Assignment>,
     members: &BTreeMap<String, MemberSpec>,
-) -> Option<(String, String, Uuid, i32)> {
+) -> Option<Vec<(String, String, Uuid, i32)>> {
     let mut by_load: Vec<(&String, usize)> = out.iter().map(|(m, a)| (m, count(a))).collect();
     by_load.sort_by_key(|(m, c)| (std::cmp::Reverse(*c), *m));
-    for (from, from_count) in &by_load {
-        let held = out.get(*from)?;
-        // Emptiest first.
-        for (to, to_count) in by_load.iter().rev() {
-            if to_count + 2 > *from_count {
-                break;
-            }
-            let Some(spec) = members.get(*to) else {
-                continue;
-            };
-            for (t, ps) in held {
-                if spec.topics.contains(t) {
-                    if let Some(p) = ps.iter().next_back() {
-                        return Some(((*from).clone(), (*to).clone(), *t, *p));
-                    }
+    let load: BTreeMap<&String, usize> = by_load.iter().copied().collect();
+    for (start, start_load) in &by_load {
+        if *start_load < 2 {
+            break;
+        }
+        // Breadth-first over "v may take a partition u holds".
+        let mut prev: BTreeMap<&String, (&String, Uuid, i32)> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([*start]);
+        while let Some(u) = queue.pop_front() {
+            let held = out.get(u)?;
+            for (v, spec) in members {
+                if v == *start || prev.contains_key(v) {
+                    continue;
                 }
+                let Some((t, p)) = held
+                    .iter()
+                    .find(|(t, ps)| spec.topics.contains(t) && !ps.is_empty())
+                    .and_then(|(t, ps)| ps.iter().next_back().map(|p| (*t, *p)))
+                else {
+                    continue;
+                };
+                prev.insert(v, (u, t, p));
+                if load.get(v).copied().unwrap_or(0) + 2 <= *start_load {
+                    // Walk back from v to the start.
+                    let mut path = Vec::new();
+                    let mut at = v;
+                    while let Some((from, t, p)) = prev.get(at) {
+                        path.push(((*from).clone(), at.clone(), *t, *p));
+                        if *from == *start {
+                            break;
+                        }
+                        at = from;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                queue.push_back(v);
             }
         }
     }
@@ -314,20 +339,25 @@ mod tests {
 
     #[test]
     fn uniform_balances_heterogeneous_subscriptions() {
-        let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
-        let parts: BTreeMap<Uuid, i32> = [(t1, 6), (t2, 6)].into();
-        let m = members(&[("a", &[t1]), ("b", &[t1, t2]), ("c", &[t2])]);
-        let none = BTreeMap::new();
-        let out = Assignor::Uniform.assign(&AssignInput {
-            members: &m,
-            partitions: &parts,
-            previous: &none,
-        });
-        assert_eq!(counts(&out), vec![4, 4, 4]);
-        assert!(out["a"].keys().all(|t| *t == t1));
-        assert!(out["c"].keys().all(|t| *t == t2));
-        assert!(each_partition_once(&out));
-        assert_eq!(out.values().map(count).sum::<usize>(), 12);
+        // Both id orders: the balancing must not depend on which topic is placed first.
+        for (t1, t2) in [
+            (Uuid::from_u128(1), Uuid::from_u128(2)),
+            (Uuid::from_u128(2), Uuid::from_u128(1)),
+        ] {
+            let parts: BTreeMap<Uuid, i32> = [(t1, 6), (t2, 6)].into();
+            let m = members(&[("a", &[t1]), ("b", &[t1, t2]), ("c", &[t2])]);
+            let none = BTreeMap::new();
+            let out = Assignor::Uniform.assign(&AssignInput {
+                members: &m,
+                partitions: &parts,
+                previous: &none,
+            });
+            assert_eq!(counts(&out), vec![4, 4, 4]);
+            assert!(out["a"].keys().all(|t| *t == t1));
+            assert!(out["c"].keys().all(|t| *t == t2));
+            assert!(each_partition_once(&out));
+            assert_eq!(out.values().map(count).sum::<usize>(), 12);
+        }
     }
 
     #[test]

@@ -209,6 +209,10 @@ impl ConsumerGroup {
             member.assigned = assigned;
             cg.members.insert(m.id.clone(), member);
         }
+        // The subscriptions as the classic assignment saw them: no new target until
+        // something changes.
+        cg.subscribed = cg.resolve_subscribed(topics);
+        cg.resolved_at = Some(topics.version());
         cg.dirty = true;
         cg
     }

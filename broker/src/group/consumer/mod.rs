@@ -658,19 +658,24 @@ impl ConsumerGroup {
             return;
         }
         self.resolved_at = Some(topics.version());
-        let resolved = self.resolve_all(topics);
+        let subscribed = self.resolve_subscribed(topics);
+        if subscribed != self.subscribed {
+            self.subscribed = subscribed;
+            self.bump();
+        }
+    }
+
+    /// Every topic some member subscribes to, as it is now.
+    fn resolve_subscribed(&self, topics: &dyn TopicSource) -> BTreeMap<String, SubscribedTopic> {
         let mut subscribed = BTreeMap::new();
-        for names in resolved.values() {
+        for names in self.resolve_all(topics).values() {
             for n in names {
                 if let Some(t) = topics.topic(n) {
                     subscribed.insert(n.clone(), t);
                 }
             }
         }
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            self.bump();
-        }
+        subscribed
     }
 
     /// Each member's subscribed topic names, regexes resolved (each distinct regex once).

@@ -313,3 +313,194 @@ fn bad_requests_get_kafkas_errors() {
         ResponseError::GroupMaxSizeReached
     );
 }
+
+mod classic_members {
+    use super::*;
+    use crate::group::consumer::classic::{decode_assignment, encode_assignment};
+    use crate::group::state::{Group, GroupState, JoinRequest, StoredMember};
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::{consumer_protocol_subscription, ConsumerProtocolSubscription};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn subscription(topics: &[&str], owned: &[(&str, &[i32])]) -> Bytes {
+        let s = ConsumerProtocolSubscription::default()
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| StrBytes::from_string(t.to_string()))
+                    .collect(),
+            )
+            .with_owned_partitions(
+                owned
+                    .iter()
+                    .map(|(t, ps)| {
+                        consumer_protocol_subscription::TopicPartition::default()
+                            .with_topic(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                                t.to_string(),
+                            )))
+                            .with_partitions(ps.to_vec())
+                    })
+                    .collect(),
+            );
+        let mut b = BytesMut::new();
+        b.put_i16(1);
+        s.encode(&mut b, 1).unwrap();
+        b.freeze()
+    }
+
+    fn join_req(member: &str, owned: &[(&str, &[i32])]) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            instance_id: None,
+            client_id: member.into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(30),
+            protocol_type: "consumer".into(),
+            protocols: vec![("cooperative-sticky".into(), subscription(&["t"], owned))],
+            require_known_member_id: true,
+        }
+    }
+
+    /// A stable classic group of two members owning 0-2 and 3-5 of `t`, at generation 7.
+    fn classic_group(t: &Topics) -> Group {
+        let id = t.id("t");
+        let member = |name: &str, ps: &[i32]| StoredMember {
+            id: name.into(),
+            instance_id: None,
+            client_id: name.into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            subscription: subscription(&["t"], &[("t", ps)]),
+            assignment: encode_assignment(&[(id, ps.iter().copied().collect())].into(), t),
+        };
+        Group::restore(
+            "g",
+            7,
+            Some("consumer".into()),
+            Some("cooperative-sticky".into()),
+            Some("c1".into()),
+            vec![member("c1", &[0, 1, 2]), member("c2", &[3, 4, 5])],
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn upgrade_keeps_partitions_and_classic_members_follow_the_new_target() {
+        let t = Topics::new(&[("t", 6)]);
+        let now = Instant::now();
+        let mut g = ConsumerGroup::from_classic(&classic_group(&t), &t);
+        assert_eq!(g.members.len(), 2);
+        assert!(g
+            .members
+            .values()
+            .all(|m| m.member_epoch == 7 && m.classic.is_some()));
+        assert_eq!(count(&g.members["c1"].assigned), 3);
+        // Classic members are at their target: heartbeats pass.
+        assert_eq!(g.classic_heartbeat("c1", 7, &t, &settings(), now), Ok(()));
+        assert_eq!(
+            g.classic_heartbeat("c1", 6, &t, &settings(), now),
+            Err(ResponseError::IllegalGeneration)
+        );
+        // A member of the new protocol joins: two of the classic members' six must move.
+        let r = g
+            .heartbeat(join("n1", &["t"]), &t, &settings(), now)
+            .unwrap();
+        assert_eq!(
+            count(r.assignment.as_ref().unwrap()),
+            0,
+            "nothing is free yet"
+        );
+        let hb1 = g.classic_heartbeat("c1", 7, &t, &settings(), now);
+        assert_eq!(hb1, Err(ResponseError::RebalanceInProgress));
+        // c1 joins again (cooperative: reporting what it owns) and is told what to keep.
+        let j = g
+            .classic_join(&join_req("c1", &[("t", &[0, 1, 2])]), &t, &settings(), now)
+            .unwrap();
+        assert_eq!(j.error, None);
+        assert_eq!(j.protocol_name, "cooperative-sticky");
+        let (proto, bytes) = g.classic_sync("c1", j.generation, &t).unwrap();
+        assert_eq!(proto, "cooperative-sticky");
+        let kept: Vec<i32> = decode_assignment(&bytes)
+            .into_iter()
+            .flat_map(|(_, p)| p)
+            .collect();
+        assert_eq!(kept.len(), 2, "gives one up: {kept:?}");
+        // It revoked: joins again owning what it kept, and reaches the target epoch.
+        let owned: Vec<(&str, &[i32])> = vec![("t", &kept)];
+        let j2 = g
+            .classic_join(&join_req("c1", &owned), &t, &settings(), now)
+            .unwrap();
+        assert_eq!(j2.generation, g.assignment_epoch);
+        let m = &g.members["c1"];
+        assert_eq!(
+            m.state,
+            MemberState::Stable,
+            "{m:?} target {:?}",
+            g.target.get("c1")
+        );
+        assert_eq!(
+            g.classic_heartbeat("c1", j2.generation, &t, &settings(), now),
+            Ok(())
+        );
+        // The new member gets what c1 released.
+        let r = g
+            .heartbeat(
+                beat("n1", r.member_epoch, &Assignment::new()),
+                &t,
+                &settings(),
+                now,
+            )
+            .unwrap();
+        assert_eq!(count(r.assignment.as_ref().unwrap()), 1);
+    }
+
+    #[test]
+    fn downgrade_when_only_classic_members_remain_keeps_their_generation() {
+        let t = Topics::new(&[("t", 6)]);
+        let now = Instant::now();
+        let mut g = ConsumerGroup::from_classic(&classic_group(&t), &t);
+        let r = g
+            .heartbeat(join("n1", &["t"]), &t, &settings(), now)
+            .unwrap();
+        assert!(!g.only_classic_members());
+        let leave = Heartbeat {
+            member_id: "n1".into(),
+            member_epoch: LEAVE_EPOCH,
+            ..Default::default()
+        };
+        g.heartbeat(leave, &t, &settings(), now).unwrap();
+        assert!(r.member_epoch > 7);
+        assert!(g.only_classic_members());
+        let classic = g.to_classic(&t).expect("a common protocol");
+        assert_eq!(classic.state, GroupState::Stable);
+        assert_eq!(
+            classic.generation, 7,
+            "the generation the members commit with"
+        );
+        assert_eq!(classic.protocol.as_deref(), Some("cooperative-sticky"));
+        assert_eq!(classic.members.len(), 2);
+    }
+
+    #[test]
+    fn a_new_classic_member_is_asked_for_its_member_id_first() {
+        let t = Topics::new(&[("t", 6)]);
+        let now = Instant::now();
+        let mut g = ConsumerGroup::from_classic(&classic_group(&t), &t);
+        let j = g
+            .classic_join(&join_req("", &[]), &t, &settings(), now)
+            .unwrap();
+        assert_eq!(j.error, Some(ResponseError::MemberIdRequired));
+        assert!(!g.members.contains_key(&j.member_id));
+        let j2 = g
+            .classic_join(&join_req(&j.member_id, &[]), &t, &settings(), now)
+            .unwrap();
+        assert_eq!(j2.error, None);
+        assert!(g.members[&j.member_id].classic.is_some());
+        assert_eq!(
+            g.classic_sync("nobody", 1, &t),
+            Err(ResponseError::UnknownMemberId)
+        );
+    }
+}

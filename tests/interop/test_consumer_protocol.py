@@ -1008,3 +1008,57 @@ if __name__ == "__main__":
         child_main(sys.argv[2])
     else:
         sys.exit("usage: test_consumer_protocol.py --member SPEC (the crashed member of the scaling test)")
+
+
+# ------------------------------------------------------------------------------------------
+# 6. The group outlives its coordinator: kill -9 and restart of the broker
+
+
+def test_group_survives_a_kill_9_of_its_coordinator(broker_factory):
+    from conftest import free_port
+
+    port = free_port()
+    overrides = dict(BROKER_OVERRIDES)
+    overrides["listeners"] = f"PLAINTEXT://127.0.0.1:{port}"
+    broker = broker_factory(1, overrides=overrides)
+    assert broker.kafka_port == port, "the listener override must pin the port"
+    require_kip848(broker.bootstrap)
+    topic = unique_topic("kip848-restart")
+    create_topics(broker.bootstrap, {topic: 6})
+    tps = all_tps(topic, 6)
+    group = unique_topic("kip848-restart-g")
+    ledger = Ledger()
+    feeder = Feeder(broker.bootstrap, topic, partitions=6)
+    feeder.start()
+    threads: dict = {}
+    try:
+        for name in ("r1", "r2", "r3"):
+            threads[name] = Member(name, member_config(broker.bootstrap, group, name), [topic], ledger).start()
+        wait_balanced(ledger, list(threads), tps, 45, "three members")
+        before = {m.client_id: (m.member_id, m.assignment.topic_partitions) for m in describe(broker.bootstrap, group).members}
+        owned_before = {n: ledger.owned_by(n) for n in threads}
+
+        killed_at = time.monotonic()
+        broker.restart(clean=False)
+        assert broker.kafka_port == port
+
+        # The group is read back from __consumer_offsets: the same members, at their epochs,
+        # keep their partitions (no revocation, nothing lost) and go on consuming.
+        def same_group():
+            d = describe(broker.bootstrap, group)
+            return d.type == ConsumerGroupType.CONSUMER and {m.client_id: m.member_id for m in d.members} == {
+                c: v[0] for c, v in before.items()}
+        wait_until(same_group, 60, "the group with the same members after the restart")
+        feeder.stop()
+        acked = feeder.acked_snapshot()
+        wait_consumed(ledger, acked, 60, "after the restart")
+        assert {n: ledger.owned_by(n) for n in threads} == owned_before, "partitions moved across the restart"
+        events = ledger.snapshot_events()
+        lost = [e for e in events if e[3] in ("lost", "revoke") and e[0] >= killed_at]
+        assert not lost, f"members lost or revoked partitions across the restart: {lost}"
+        check_exclusive_ownership(events)
+        check_delivery(ledger, acked, {})
+    finally:
+        if feeder.is_alive():
+            feeder.abort()
+        shutdown(threads.values())

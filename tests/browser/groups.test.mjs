@@ -33,7 +33,11 @@ describe('groups', () => {
   before(async () => {
     s = await startStack('groups', {
       nodes: 1,
-      brokerOverrides: { 'group.min.session.timeout.ms': '500', 'offsets.topic.num.partitions': '3' },
+      brokerOverrides: {
+        'group.min.session.timeout.ms': '500',
+        'offsets.topic.num.partitions': '3',
+        'group.consumer.heartbeat.interval.ms': '500',
+      },
     });
   });
   after(async () => {
@@ -87,6 +91,7 @@ describe('groups', () => {
       assert.equal(c[2], '1', 'members');
       assert.match(c[3], new RegExp(TOPIC));
       assert.equal(c[4], '5', 'total lag');
+      assert.equal(c[8], 'classic', 'group type');
       assert.equal(await row.locator('.status').count(), 1);
     });
     await s.step('list-search', async () => {
@@ -221,6 +226,50 @@ describe('groups', () => {
   // Preview, then Apply without touching the form, must apply what was previewed: the page
   // comes back from a preview with the topic, strategy and value still chosen. The group id
   // has a space, a slash and a '#', so links and form actions must percent-encode it.
+  it('shows a consumer-protocol group: type, epochs, each member\'s current and target assignment', async () => {
+    const { page } = s;
+    const topic = 'kip848';
+    const group = 'kip848-group';
+    const created = await s.json('/topics', { method: 'POST', body: { name: topic, partitions: 4 } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const a = python('groups-kip848-a', ['kip848', s.cluster.bootstrap, group, topic, 'kip-a']);
+    await a.line(/^assigned \[0, 1, 2, 3\]$/);
+    const b = python('groups-kip848-b', ['kip848', s.cluster.bootstrap, group, topic, 'kip-b']);
+    const last = (m) => JSON.parse(m.lines.filter((l) => l.startsWith('assigned ')).at(-1).slice('assigned '.length));
+    await waitFor('the two members to split the four partitions', async () => last(a).length === 2 && last(b).length === 2);
+    const owned = { 'kip-a': last(a), 'kip-b': last(b) };
+    await waitFor('the console to see a reconciled consumer group', async () => {
+      const g = (await s.json(`/groups/${group}`)).body.group;
+      return g && g.group_type === 'consumer' && g.members.length === 2
+        && g.members.every((m) => JSON.stringify(m.assignment) === JSON.stringify(m.target_assignment) && m.assignment.length === 2);
+    });
+    await s.step('kip848-page', async () => {
+      await s.goto(`/groups/${group}`);
+      await textMatching(page.locator('#group-summary'), /consumer group \(KIP-848 protocol\).*group epoch \d+ · assignment epoch \d+.*2 member\(s\).*assignor uniform/s);
+      const rows = page.locator('#members-table tbody tr');
+      assert.equal(await rows.count(), 2);
+      for (let i = 0; i < 2; i++) {
+        const c = await cells(rows.nth(i));
+        const client = c[1];
+        assert.ok(client in owned, `client id ${client}`);
+        assert.equal(c[3], 'consumer', 'member protocol');
+        assert.match(c[4], /^\d+$/, 'member epoch');
+        const expected = owned[client].map((p) => `${topic}-${p}`).join(', ');
+        assert.equal(c[5], expected, 'current assignment as the member reports it');
+        assert.equal(c[6], expected, 'target = current once reconciled');
+      }
+    });
+    await s.step('kip848-list', async () => {
+      await s.goto('/groups');
+      const c = await cells(page.locator(`#groups-table tr[data-group="${group}"]`));
+      assert.equal(c[1], 'Stable');
+      assert.equal(c[2], '2', 'members');
+      assert.equal(c[8], 'consumer', 'group type');
+    });
+    assert.equal(await a.leave(), 0);
+    assert.equal(await b.leave(), 0);
+  });
+
   it('applies exactly the previewed reset', async () => {
     const { page } = s;
     // An id that needs percent-encoding in links and form actions.

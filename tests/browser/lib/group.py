@@ -5,6 +5,10 @@ from tests/interop/requirements.txt).
       joins GROUP subscribed to TOPIC, commits the given offsets per partition, prints
       `committed {...}`, stays a member (polling, so it keeps heartbeating) until stdin is
       closed, then leaves the group and exits 0.
+  group.py kip848 BOOTSTRAP GROUP TOPIC NAME
+      a confluent-kafka consumer of the KIP-848 protocol (group.protocol=consumer) named
+      NAME joins GROUP subscribed to TOPIC, prints `assigned [partitions]` whenever its
+      assignment changes, and stays until stdin is closed; then leaves and exits 0.
   group.py offsets BOOTSTRAP GROUP
       prints the group's committed offsets as the broker has them:
       `offsets {"TOPIC:PARTITION": offset, ...}`.
@@ -102,9 +106,37 @@ def txn(bootstrap, transactional_id, topic, timeout_ms):
     producer.close(timeout=0)
 
 
+def kip848(bootstrap, group, topic, name):
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "client.id": name,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    consumer.subscribe([topic])
+    shown = None
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+        if ready and not sys.stdin.read(1):
+            break
+        consumer.poll(0.2)
+        now = sorted(tp.partition for tp in consumer.assignment())
+        if now != shown:
+            shown = now
+            print("assigned", json.dumps(now), flush=True)
+    consumer.close()
+    print("left", flush=True)
+
+
 def main(argv):
     if argv[1] == "member":
         member(argv[2], argv[3], argv[4], json.loads(argv[5]))
+    elif argv[1] == "kip848":
+        kip848(argv[2], argv[3], argv[4], argv[5])
     elif argv[1] == "offsets":
         committed(argv[2], argv[3])
     elif argv[1] == "pace":

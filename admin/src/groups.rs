@@ -178,13 +178,14 @@ async fn list(cluster: &Cluster, out: Output) -> Result<(), CliError> {
                 .collect(),
         )),
         Output::Table => {
-            let mut t = Table::new(&["GROUP", "TYPE", "STATE", "PROTOCOL-TYPE"]);
+            // TYPE last: scripts reading the first columns keep working.
+            let mut t = Table::new(&["GROUP", "STATE", "PROTOCOL-TYPE", "TYPE"]);
             for g in &groups {
                 t.row(vec![
                     g.group_id.clone(),
-                    g.group_type.clone().unwrap_or_else(|| "-".into()),
                     g.state.clone().unwrap_or_else(|| "-".into()),
                     dash_if_empty(&g.protocol_type),
+                    g.group_type.clone().unwrap_or_else(|| "-".into()),
                 ]);
             }
             print!("{}", t.render(""));

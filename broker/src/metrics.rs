@@ -122,6 +122,12 @@ pub struct Metrics {
     /// High watermark minus last stable offset of each led partition: how far an open (or
     /// not yet marked) transaction holds read_committed consumers back.
     pub lso_lag: IntGaugeVec,
+    /// `kafka_server_group_coordinator_metrics_group_count{protocol}`: groups this node
+    /// coordinates, by protocol (`classic`, `consumer`), as Kafka 4's group coordinator.
+    pub group_count: IntGaugeVec,
+    /// `kafka_server_group_coordinator_metrics_consumer_group_count{state}`: consumer
+    /// groups (KIP-848) by state (`empty`, `assigning`, `reconciling`, `stable`).
+    pub consumer_group_count: IntGaugeVec,
 }
 
 impl Metrics {
@@ -340,6 +346,28 @@ impl Metrics {
                     Opts::new(
                         "rill_transaction_coordinator_transactional_ids",
                         "Transactional ids this node coordinates, by state (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort, Dead, PrepareEpochFence).",
+                    ),
+                    &["state"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            group_count: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "kafka_server_group_coordinator_metrics_group_count",
+                        "Groups this node coordinates, by protocol (classic, consumer).",
+                    ),
+                    &["protocol"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            consumer_group_count: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "kafka_server_group_coordinator_metrics_consumer_group_count",
+                        "Consumer groups (KIP-848 protocol) this node coordinates, by state (empty, assigning, reconciling, stable).",
                     ),
                     &["state"],
                 )?;

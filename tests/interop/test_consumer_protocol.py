@@ -806,6 +806,17 @@ def test_describe_consumer_group_with_admin_client_and_cli(broker_factory):
         assert group not in {g.group_id for g in only_classic.valid}
 
         check_cli_describe(broker.bootstrap, group, {m.member_id for m in d.members}, tps)
+
+        # The coordinator's gauges (Kafka 4's group-coordinator-metrics names): this is the
+        # only group, a consumer group, stable.
+        import urllib.request
+        text = urllib.request.urlopen(f"{broker.http_url}/metrics", timeout=10).read().decode()
+        series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                  for line in text.splitlines() if line.startswith("kafka_server_group_coordinator_metrics_")}
+        assert series.get('kafka_server_group_coordinator_metrics_group_count{protocol="consumer"}') == 1, series
+        assert series.get('kafka_server_group_coordinator_metrics_group_count{protocol="classic"}') == 0, series
+        assert series.get('kafka_server_group_coordinator_metrics_consumer_group_count{state="stable"}') == 1, series
+        assert series.get('kafka_server_group_coordinator_metrics_consumer_group_count{state="reconciling"}') == 0, series
     finally:
         shutdown(members)
 

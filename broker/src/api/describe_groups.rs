@@ -66,6 +66,18 @@ pub async fn handle(
                         .with_protocol_data(sb(if stable { g.protocol } else { String::new() }))
                         .with_members(members)
                 }
+                // A consumer group (KIP-848): Kafka 4 answers v6 with the error and a message
+                // and older versions as for a group it does not know.
+                Err(kafka_protocol::error::ResponseError::GroupIdNotFound) if version >= 6 => out
+                    .with_error_code(kafka_protocol::error::ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(sb(format!(
+                        "Group {} is not a classic group.",
+                        gid.0.as_str()
+                    ))))
+                    .with_group_state(sb(crate::group::state::GroupState::Dead.name())),
+                Err(kafka_protocol::error::ResponseError::GroupIdNotFound) => {
+                    out.with_group_state(sb(crate::group::state::GroupState::Dead.name()))
+                }
                 Err(e) => out.with_error_code(e.code()),
             }
         })

@@ -103,6 +103,15 @@ pub struct GroupSummary {
     pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
 }
 
+/// Groups by protocol, for the coordinator's gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    /// Classic groups (offsets-only groups included).
+    pub classic: usize,
+    /// Consumer groups by state.
+    pub consumer: [usize; 4],
+}
+
 /// The coordinator.
 pub struct GroupCoordinator {
     /// Settings.
@@ -565,11 +574,29 @@ impl GroupCoordinator {
         v
     }
 
-    /// One group (DescribeGroups); a group we do not know is reported Dead, as Kafka does.
+    /// How many groups this node coordinates: classic ones, and consumer groups (KIP-848) by
+    /// state (indexed as [`crate::group::consumer::ConsumerGroupState::ALL`]).
+    pub fn counts(&self) -> GroupCounts {
+        let groups = self.lock();
+        let mut c = GroupCounts::default();
+        for e in groups.values() {
+            match &e.consumer {
+                Some(cg) => c.consumer[cg.state().index()] += 1,
+                None if e.group.state != GroupState::Dead => c.classic += 1,
+                None => {}
+            }
+        }
+        c
+    }
+
+    /// One group (DescribeGroups); a group we do not know is reported Dead, as Kafka does. A
+    /// consumer group (KIP-848) is GROUP_ID_NOT_FOUND here, as in Kafka 4: ConsumerGroupDescribe
+    /// describes it.
     pub fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
         self.owner(group_id)?;
         let groups = self.lock();
         Ok(match groups.get(group_id) {
+            Some(e) if e.consumer.is_some() => return Err(ResponseError::GroupIdNotFound),
             Some(e) => summary(e),
             None => GroupSummary {
                 id: group_id.to_string(),

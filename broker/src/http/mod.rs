@@ -200,6 +200,7 @@ fn refresh_gauges(b: &Broker) {
     m.active_brokers
         .set(only_active(image.brokers.len() as i64 - fenced));
     refresh_txn_gauges(b);
+    refresh_group_gauges(b);
     m.log_size.reset();
     m.log_end_offset.reset();
     m.log_start_offset.reset();
@@ -228,6 +229,27 @@ fn refresh_gauges(b: &Broker) {
                     .set((p.high_watermark().0 - lso.0).max(0));
             }
         }
+    }
+}
+
+/// The group coordinator's gauges: groups by protocol and consumer groups by state, every
+/// label reported (0 included) so that a dashboard's series never vanish.
+fn refresh_group_gauges(b: &Broker) {
+    let m = &b.metrics;
+    let c = b.groups.counts();
+    m.group_count
+        .with_label_values(&["classic"])
+        .set(c.classic as i64);
+    m.group_count
+        .with_label_values(&["consumer"])
+        .set(c.consumer.iter().sum::<usize>() as i64);
+    for (state, n) in crate::group::consumer::ConsumerGroupState::ALL
+        .iter()
+        .zip(c.consumer)
+    {
+        m.consumer_group_count
+            .with_label_values(&[&state.name().to_ascii_lowercase()])
+            .set(n as i64);
     }
 }
 

@@ -181,6 +181,7 @@ pub fn seeds(corpus: &[Exchange]) -> BTreeMap<(i16, i16), Vec<Bytes>> {
 /// well-formed seed even where no recorded client used the API.
 pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
     use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
     vec![
         (ApiKey::Produce, RequestKind::Produce(Default::default())),
         (ApiKey::Fetch, RequestKind::Fetch(Default::default())),
@@ -234,6 +235,38 @@ pub fn default_requests() -> Vec<(ApiKey, RequestKind)> {
             RequestKind::RemoveRaftVoter(RemoveRaftVoterRequest::default().with_cluster_id(Some(
                 kafka_protocol::protocol::StrBytes::from_static_str("fuzz-not-this-cluster"),
             ))),
+        ),
+        (
+            ApiKey::ConsumerGroupHeartbeat,
+            // A member joining with names, a regex and (empty) owned partitions: every
+            // nullable field present, so mutations reach each.
+            RequestKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("fuzz-group")))
+                    .with_member_id(StrBytes::from_static_str("fuzz-member"))
+                    .with_member_epoch(0)
+                    .with_instance_id(Some(StrBytes::from_static_str("fuzz-instance")))
+                    .with_rack_id(Some(StrBytes::from_static_str("rack-a")))
+                    .with_rebalance_timeout_ms(30_000)
+                    .with_subscribed_topic_names(Some(vec![TopicName(StrBytes::from_static_str(
+                        "fuzz-topic",
+                    ))]))
+                    .with_subscribed_topic_regex(Some(StrBytes::from_static_str("^fuzz-.*")))
+                    .with_server_assignor(Some(StrBytes::from_static_str("uniform")))
+                    .with_topic_partitions(Some(vec![
+                        consumer_group_heartbeat_request::TopicPartitions::default()
+                            .with_topic_id(uuid::Uuid::from_u128(7))
+                            .with_partitions(vec![0, 1, 2]),
+                    ])),
+            ),
+        ),
+        (
+            ApiKey::ConsumerGroupDescribe,
+            RequestKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![GroupId(StrBytes::from_static_str("fuzz-group"))])
+                    .with_include_authorized_operations(true),
+            ),
         ),
         (
             ApiKey::DescribeClientQuotas,

@@ -80,6 +80,19 @@ pub enum ConsumerGroupState {
 }
 
 impl ConsumerGroupState {
+    /// Every state, in the order of [`ConsumerGroupState::index`].
+    pub const ALL: [ConsumerGroupState; 4] = [
+        ConsumerGroupState::Empty,
+        ConsumerGroupState::Assigning,
+        ConsumerGroupState::Reconciling,
+        ConsumerGroupState::Stable,
+    ];
+
+    /// Position in [`ConsumerGroupState::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Kafka's name.
     pub fn name(self) -> &'static str {
         match self {

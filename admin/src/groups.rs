@@ -420,60 +420,42 @@ fn describe_table<'a>(d: &GroupDescription, rows: impl Iterator<Item = &'a Offse
             "* no committed offset: the backlog counted from the log start (what auto.offset.reset=earliest reads)\n",
         );
     }
-    if !d.members.is_empty() && d.epochs.is_some() {
-        // A consumer group (KIP-848): each member's epoch, and what it owns beside what the
-        // coordinator wants it to own (they differ while it reconciles).
-        let mut t = Table::new(&[
-            "CONSUMER-ID",
-            "GROUP-INSTANCE-ID",
-            "HOST",
-            "CLIENT-ID",
-            "PROTOCOL",
-            "EPOCH",
-            "#PARTITIONS",
-            "ASSIGNMENT",
-            "TARGET-ASSIGNMENT",
-        ]);
+    if !d.members.is_empty() {
+        // For a consumer group (KIP-848) also each member's protocol and epoch, and what the
+        // coordinator wants it to own beside what it owns (they differ while it reconciles).
+        let consumer_group = d.epochs.is_some();
+        let mut headers = vec!["CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID"];
+        if consumer_group {
+            headers.extend(["PROTOCOL", "EPOCH"]);
+        }
+        headers.extend(["#PARTITIONS", "ASSIGNMENT"]);
+        if consumer_group {
+            headers.push("TARGET-ASSIGNMENT");
+        }
+        let mut t = Table::new(&headers);
         for m in &d.members {
-            t.row(vec![
+            let mut row = vec![
                 m.member_id.clone(),
                 m.group_instance_id.clone().unwrap_or_else(|| "-".into()),
                 m.client_host.clone(),
                 m.client_id.clone(),
-                if m.classic_member {
+            ];
+            if consumer_group {
+                let protocol = if m.classic_member {
                     "classic"
                 } else {
                     "consumer"
-                }
-                .into(),
-                m.member_epoch.map_or("-".into(), |e| e.to_string()),
-                m.assignment.len().to_string(),
-                compact_assignment(&m.assignment),
-                m.target_assignment
-                    .as_deref()
-                    .map_or("-".into(), compact_assignment),
-            ]);
-        }
-        s.push('\n');
-        s.push_str(&t.render(""));
-    } else if !d.members.is_empty() {
-        let mut t = Table::new(&[
-            "CONSUMER-ID",
-            "GROUP-INSTANCE-ID",
-            "HOST",
-            "CLIENT-ID",
-            "#PARTITIONS",
-            "ASSIGNMENT",
-        ]);
-        for m in &d.members {
-            t.row(vec![
-                m.member_id.clone(),
-                m.group_instance_id.clone().unwrap_or_else(|| "-".into()),
-                m.client_host.clone(),
-                m.client_id.clone(),
-                m.assignment.len().to_string(),
-                compact_assignment(&m.assignment),
-            ]);
+                };
+                row.push(protocol.into());
+                row.push(m.member_epoch.map_or("-".into(), |e| e.to_string()));
+            }
+            row.push(m.assignment.len().to_string());
+            row.push(compact_assignment(&m.assignment));
+            if consumer_group {
+                let target = m.target_assignment.as_deref();
+                row.push(target.map_or("-".into(), compact_assignment));
+            }
+            t.row(row);
         }
         s.push('\n');
         s.push_str(&t.render(""));

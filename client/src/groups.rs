@@ -153,14 +153,7 @@ impl Cluster {
             .into_iter()
             .find(|g| *g.group_id.0 == *group)
             .ok_or_else(|| missing("DescribeGroups", group))?;
-        ClientError::check(
-            g.error_code,
-            Some(
-                g.error_message
-                    .as_deref()
-                    .unwrap_or(&format!("group '{group}'")),
-            ),
-        )?;
+        check_group(g.error_code, g.error_message.as_deref(), group)?;
         let consumer = &*g.protocol_type == "consumer";
         let members = g
             .members
@@ -217,14 +210,7 @@ impl Cluster {
         if g.error_code == kafka_protocol::error::ResponseError::GroupIdNotFound.code() {
             return Ok(None);
         }
-        ClientError::check(
-            g.error_code,
-            Some(
-                g.error_message
-                    .as_deref()
-                    .unwrap_or(&format!("group '{group}'")),
-            ),
-        )?;
+        check_group(g.error_code, g.error_message.as_deref(), group)?;
         let tps = |a: &consumer_group_describe_response::Assignment| -> Vec<TopicPartition> {
             let mut v: Vec<TopicPartition> = a
                 .topic_partitions
@@ -432,6 +418,11 @@ impl Cluster {
         }
         Ok(out)
     }
+}
+
+/// A group-level error code as a [`ClientError`], with the broker's message or the group id.
+fn check_group(code: i16, message: Option<&str>, group: &str) -> Result<(), ClientError> {
+    ClientError::check(code, Some(message.unwrap_or(&format!("group '{group}'"))))
 }
 
 /// Decodes a consumer group member's assignment (ConsumerProtocolAssignment: an i16

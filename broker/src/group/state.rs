@@ -52,7 +52,7 @@ pub struct Group {
 }
 
 /// The member id handed out to a new member: client id plus a random suffix, as Kafka does.
-fn new_member_id(client_id: &str) -> String {
+pub(crate) fn new_member_id(client_id: &str) -> String {
     format!(
         "{}-{}",
         if client_id.is_empty() {

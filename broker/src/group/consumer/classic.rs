@@ -246,7 +246,7 @@ impl ConsumerGroup {
                 .map(|m| m.id.clone());
             if let Some(old) = holder.filter(|old| *old != member_id) {
                 if member_id.is_empty() {
-                    member_id = new_member_id(&req.client_id);
+                    member_id = crate::group::state::new_member_id(&req.client_id);
                 }
                 let mut m = self.members.remove(&old).expect("found above");
                 m.id = member_id.clone();
@@ -258,7 +258,7 @@ impl ConsumerGroup {
             }
         }
         if member_id.is_empty() {
-            member_id = new_member_id(&req.client_id);
+            member_id = crate::group::state::new_member_id(&req.client_id);
             if req.require_known_member_id && req.instance_id.is_none() {
                 // KIP-394: the client joins again with this id.
                 return Ok(ClassicJoinReply {
@@ -433,19 +433,6 @@ impl ConsumerGroup {
         debug_assert!(g.state == GroupState::Stable);
         Some(g)
     }
-}
-
-/// A new classic member's id: client id and a random suffix, as Kafka names them.
-pub fn new_member_id(client_id: &str) -> String {
-    format!(
-        "{}-{}",
-        if client_id.is_empty() {
-            "member"
-        } else {
-            client_id
-        },
-        uuid::Uuid::new_v4()
-    )
 }
 
 fn duration_ms(d: Duration) -> i32 {

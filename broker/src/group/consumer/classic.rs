@@ -296,7 +296,7 @@ impl ConsumerGroup {
         if changed {
             self.bump();
         }
-        self.refresh_subscriptions(topics, settings, changed);
+        self.refresh_subscriptions(topics, changed);
         self.ensure_target(topics, settings);
         // What it still owns: its subscription says so (cooperative); an eager member gave
         // everything up before joining.
@@ -352,7 +352,7 @@ impl ConsumerGroup {
         if let Some(m) = self.members.get_mut(member_id) {
             m.session_deadline = Some(now + session);
         }
-        self.refresh_subscriptions(topics, settings, false);
+        self.refresh_subscriptions(topics, false);
         self.ensure_target(topics, settings);
         let m = &self.members[member_id];
         let at_target = m.state == MemberState::Stable

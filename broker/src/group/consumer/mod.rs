@@ -40,6 +40,11 @@ pub const STATIC_LEAVE_EPOCH: i32 = -2;
 pub const MAX_REGEX_BYTES: usize = 1024;
 /// Compiled-size cap for a subscription regex (the `regex` crate's size limit).
 pub const MAX_REGEX_PROGRAM_BYTES: usize = 1 << 20;
+/// How often the topics are matched again against the subscription regexes in use when the
+/// metadata changed (a regex new to the group is matched at the next coordinator tick).
+/// Matching is off the heartbeat path, as Kafka 4 resolves regexes asynchronously: a
+/// heartbeat never walks every topic.
+pub const REGEX_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// Most topic names one member may subscribe to by name.
 pub const MAX_SUBSCRIBED_TOPICS: usize = 10_000;
 
@@ -303,6 +308,14 @@ pub struct ConsumerGroup {
     /// When the group last became empty (ms since the epoch), for offset expiry (KIP-211).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_since_ms: Option<i64>,
+    /// The topics each subscription regex in use matched when last resolved
+    /// ([`ConsumerGroup::refresh_regexes`]); a regex not here matches nothing yet. Persisted,
+    /// so a reloaded group assigns what it did before its first refresh.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regex_matches: BTreeMap<String, BTreeSet<String>>,
+    /// The metadata version and time of the last regex resolution.
+    #[serde(skip)]
+    regexes_at: Option<(u64, Instant)>,
     /// Metadata version the subscriptions were last resolved at.
     #[serde(skip)]
     resolved_at: Option<u64>,
@@ -327,6 +340,8 @@ impl ConsumerGroup {
             subscribed: BTreeMap::new(),
             assignor: String::new(),
             empty_since_ms: None,
+            regex_matches: BTreeMap::new(),
+            regexes_at: None,
             resolved_at: None,
             dirty: false,
             bumped: false,
@@ -489,7 +504,7 @@ impl ConsumerGroup {
         if subscription_changed {
             self.bump();
         }
-        self.refresh_subscriptions(topics, settings, subscription_changed || joining);
+        self.refresh_subscriptions(topics, subscription_changed || joining);
         self.ensure_target(topics, settings);
         let owned = hb.owned.clone();
         self.reconcile_member(&member_id, owned.as_ref(), now);
@@ -666,7 +681,7 @@ impl ConsumerGroup {
 
     /// Resolves what the members subscribe to against the topics; a change (a topic created,
     /// grown, deleted or newly matched) bumps the group epoch.
-    fn refresh_subscriptions(&mut self, topics: &dyn TopicSource, _: &Settings, force: bool) {
+    fn refresh_subscriptions(&mut self, topics: &dyn TopicSource, force: bool) {
         if !force && self.resolved_at == Some(topics.version()) {
             return;
         }
@@ -692,40 +707,60 @@ impl ConsumerGroup {
     }
 
     /// Each member's subscribed topic names, regexes resolved (each distinct regex once).
-    fn resolve_all(&self, topics: &dyn TopicSource) -> BTreeMap<String, BTreeSet<String>> {
-        let mut regexes: HashMap<&str, BTreeSet<String>> = HashMap::new();
-        for m in self.members.values() {
-            if let Some(re) = m.subscribed_topic_regex.as_deref() {
-                if !regexes.contains_key(re) {
-                    let matched = match compile(re) {
-                        Ok(r) => {
-                            let mut found = BTreeSet::new();
-                            topics.for_each_name(&mut |n| {
-                                if r.is_match(n) {
-                                    found.insert(n.to_string());
-                                }
-                            });
-                            found
-                        }
-                        Err(_) => BTreeSet::new(),
-                    };
-                    regexes.insert(re, matched);
-                }
-            }
-        }
+    fn resolve_all(&self, _topics: &dyn TopicSource) -> BTreeMap<String, BTreeSet<String>> {
         self.members
             .iter()
             .map(|(id, m)| {
                 let mut names: BTreeSet<String> =
                     m.subscribed_topic_names.iter().cloned().collect();
                 if let Some(re) = m.subscribed_topic_regex.as_deref() {
-                    if let Some(found) = regexes.get(re) {
+                    if let Some(found) = self.regex_matches.get(re) {
                         names.extend(found.iter().cloned());
                     }
                 }
                 (id.clone(), names)
             })
             .collect()
+    }
+
+    /// Matches the topics against the subscription regexes in use: at once for a regex new
+    /// to the group, else at most every [`REGEX_REFRESH_INTERVAL`] after the metadata changed.
+    /// A change of what they match bumps the group epoch. True when the group changed.
+    pub fn refresh_regexes(&mut self, topics: &dyn TopicSource, now: Instant) -> bool {
+        self.bumped = false;
+        let in_use: BTreeSet<&str> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.as_deref())
+            .collect();
+        let unresolved = in_use.iter().any(|r| !self.regex_matches.contains_key(*r));
+        let stale = self.regexes_at.is_none_or(|(version, at)| {
+            version != topics.version() && now.duration_since(at) >= REGEX_REFRESH_INTERVAL
+        });
+        if !unresolved && !stale {
+            return false;
+        }
+        let mut matches = BTreeMap::new();
+        for re in &in_use {
+            let mut found = BTreeSet::new();
+            if let Ok(r) = compile(re) {
+                topics.for_each_name(&mut |n| {
+                    if r.is_match(n) {
+                        found.insert(n.to_string());
+                    }
+                });
+            }
+            matches.insert(re.to_string(), found);
+        }
+        self.regexes_at = Some((topics.version(), now));
+        if matches == self.regex_matches {
+            return false;
+        }
+        self.regex_matches = matches;
+        self.dirty = true;
+        let epoch = self.group_epoch;
+        self.refresh_subscriptions(topics, true);
+        self.group_epoch != epoch
     }
 
     /// Recomputes the target when the group epoch is ahead of it.

@@ -262,10 +262,16 @@ fn regex_subscriptions_follow_new_topics() {
     let mut g = ConsumerGroup::new("g");
     let hb = Heartbeat {
         subscribed_topic_names: None,
-        subscribed_topic_regex: Some("rx-.*".into()),
+        subscribed_topic_regex: Some("(^rx-.*)".into()),
         ..join("a", &[])
     };
+    // Matched off the heartbeat path: nothing yet, then rx-a after the coordinator's tick.
     let r = g.heartbeat(hb, &t, &settings(), now).unwrap();
+    assert_eq!(count(r.assignment.as_ref().unwrap()), 0);
+    assert!(g.refresh_regexes(&t, now), "a new regex is matched at once");
+    let r = g
+        .heartbeat(beat("a", 1, &Assignment::new()), &t, &settings(), now)
+        .unwrap();
     let a = r.assignment.unwrap();
     assert_eq!(a.keys().copied().collect::<Vec<_>>(), vec![t.id("rx-a")]);
     t.by_name.insert(
@@ -276,8 +282,20 @@ fn regex_subscriptions_follow_new_topics() {
         },
     );
     t.version += 1;
-    let r = g.heartbeat(beat("a", 1, &a), &t, &settings(), now).unwrap();
-    assert_eq!(r.member_epoch, 2);
+    assert!(
+        !g.refresh_regexes(&t, now),
+        "not again within the refresh interval"
+    );
+    let later = now + REGEX_REFRESH_INTERVAL;
+    assert!(g.refresh_regexes(&t, later));
+    assert!(
+        !g.refresh_regexes(&t, later + REGEX_REFRESH_INTERVAL),
+        "nothing changed"
+    );
+    let r = g
+        .heartbeat(beat("a", 2, &a), &t, &settings(), later)
+        .unwrap();
+    assert_eq!(r.member_epoch, 3);
     assert_eq!(count(&r.assignment.unwrap()), 3);
 }
 

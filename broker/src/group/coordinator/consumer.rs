@@ -185,6 +185,14 @@ impl GroupCoordinator {
             return;
         };
         cg.tick(settings, now);
+        if cg
+            .members
+            .values()
+            .any(|m| m.subscribed_topic_regex.is_some())
+            || !cg.regex_matches.is_empty()
+        {
+            cg.refresh_regexes(&ImageTopics(&self.log.image()), now);
+        }
         cg.note_state(now_ms());
         if cg.take_dirty() {
             if let Ok(p) = self.owner_among(id, loaded) {

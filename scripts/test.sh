@@ -6,7 +6,8 @@
 #               PostgreSQL from Debian's postgresql binaries on loopback
 #   interop     tests/interop: real rill-broker processes driven by kafka-python,
 #               confluent-kafka and kcat
-#   librdkafka  tests/librdkafka: librdkafka's own regression tests 0061, 0103, 0129, 0137
+#   librdkafka  tests/librdkafka: librdkafka's own regression tests 0061, 0103, 0129, 0137,
+#               and 0018, 0102, 0045 with group.protocol=consumer (KIP-848)
 #               (consumer lag, transactions, aborted fetches, control records) against 3-node
 #               clusters, built from the librdkafka rdkafka-sys vendors
 #   prometheus  tests/prometheus: Debian's prometheus scraping a real 3-node cluster (and the
@@ -119,7 +120,7 @@ fi
 # 2. Build once; every later step reuses target/.
 # ---------------------------------------------------------------------------------
 declare -A RESULT=()
-STEPS=(compose build rust interop librdkafka prometheus browser)
+STEPS=(compose build rust interop librdkafka librdkafka-kip848 prometheus browser)
 FAILED=0
 
 run_step() {  # run_step NAME CMD... : records pass/FAIL, never aborts the script
@@ -202,6 +203,15 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   # (tests/librdkafka/README.md): it compares wall-clock averages with a 5 ms slack.
   log "librdkafka: tests/librdkafka/run.sh (${RDK_TESTS:-0061 0103 0129 0137})"
   run_step librdkafka env RDK_TESTS="${RDK_TESTS:-0061 0103 0129 0137}" \
+    bash tests/librdkafka/run.sh "$RILL_BROKER_BIN"
+
+  # The same tests' consumers on the KIP-848 protocol (librdkafka's TEST_CONSUMER_GROUP_PROTOCOL):
+  # 0018 (group terminate), 0102 (static members), 0045 (subscription changes, regexes). Two of
+  # 0045's sub-tests skip themselves under this protocol ("meaningful only with classic").
+  log "librdkafka-kip848: tests/librdkafka/run.sh (0018 0102 0045, group.protocol=consumer)"
+  run_step librdkafka-kip848 env RDK_TESTS="0018 0102 0045" TEST_CONSUMER_GROUP_PROTOCOL=consumer \
+    TEST_KAFKA_VERSION=4.0.0 \
+    RDK_EXPECTED_SKIPS="0045_subscribe_update_topic_remove 0045_subscribe_update_non_exist_and_partchange" \
     bash tests/librdkafka/run.sh "$RILL_BROKER_BIN"
 
   # Every PromQL expression in dashboards/ against Debian's prometheus scraping a 3-node

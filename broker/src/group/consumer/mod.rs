@@ -503,6 +503,7 @@ impl ConsumerGroup {
         }
         if subscription_changed {
             self.bump();
+            self.prune_regexes();
         }
         self.refresh_subscriptions(topics, subscription_changed || joining);
         self.ensure_target(topics, settings);
@@ -628,6 +629,7 @@ impl ConsumerGroup {
         }
         self.target.remove(&id);
         self.bump();
+        self.prune_regexes();
         Ok(HeartbeatReply {
             member_id: member_id.to_string(),
             member_epoch: LEAVE_EPOCH,
@@ -721,6 +723,25 @@ impl ConsumerGroup {
                 (id.clone(), names)
             })
             .collect()
+    }
+
+    /// Forgets the matches of regexes no member uses any more: subscribing to one again
+    /// matches it afresh, as Kafka drops a regex's resolution with its last user.
+    fn prune_regexes(&mut self) {
+        if self.regex_matches.is_empty() {
+            return;
+        }
+        let in_use: BTreeSet<&str> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.as_deref())
+            .collect();
+        let before = self.regex_matches.len();
+        self.regex_matches
+            .retain(|re, _| in_use.contains(re.as_str()));
+        if self.regex_matches.len() != before {
+            self.dirty = true;
+        }
     }
 
     /// Matches the topics against the subscription regexes in use: at once for a regex new
@@ -879,6 +900,7 @@ impl ConsumerGroup {
             self.bump();
         }
         self.bumped = false;
+        self.prune_regexes();
         !gone.is_empty()
     }
 
@@ -888,6 +910,7 @@ impl ConsumerGroup {
         if self.members.remove(member_id).is_some() {
             self.target.remove(member_id);
             self.bump();
+            self.prune_regexes();
             true
         } else {
             false

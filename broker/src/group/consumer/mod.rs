@@ -12,7 +12,9 @@
 
 pub mod assignor;
 pub mod classic;
+mod member;
 mod reconcile;
+mod subscription;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +28,13 @@ use uuid::Uuid;
 use assignor::{AssignInput, Assignor, MemberSpec};
 
 pub use classic::ClassicMember;
+use member::{rebalance_timeout, session_of};
+pub use member::{ConsumerMember, MemberState};
+use subscription::validate_subscription;
+pub use subscription::{
+    compile, MAX_REGEX_BYTES, MAX_REGEX_PROGRAM_BYTES, MAX_SUBSCRIBED_TOPICS,
+    REGEX_REFRESH_INTERVAL,
+};
 
 /// Partitions by topic id.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
@@ -35,41 +44,6 @@ pub const LEAVE_EPOCH: i32 = -1;
 /// The epoch a static member sends to leave for a while (its assignment is kept for its
 /// session timeout, for the same `group.instance.id` to take back).
 pub const STATIC_LEAVE_EPOCH: i32 = -2;
-/// Longest subscription regex accepted, in bytes; a compiled regex is also capped at
-/// [`MAX_REGEX_PROGRAM_BYTES`].
-pub const MAX_REGEX_BYTES: usize = 1024;
-/// Compiled-size cap for a subscription regex (the `regex` crate's size limit).
-pub const MAX_REGEX_PROGRAM_BYTES: usize = 1 << 20;
-/// How often the topics are matched again against the subscription regexes in use when the
-/// metadata changed (a regex new to the group is matched at the next coordinator tick).
-/// Matching is off the heartbeat path, as Kafka 4 resolves regexes asynchronously: a
-/// heartbeat never walks every topic.
-pub const REGEX_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-/// Most topic names one member may subscribe to by name.
-pub const MAX_SUBSCRIBED_TOPICS: usize = 10_000;
-
-/// Where a member is in reaching its target assignment (Kafka's `MemberState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberState {
-    /// At the assignment epoch with everything it may have.
-    Stable,
-    /// Must revoke partitions first.
-    UnrevokedPartitions,
-    /// Waits for partitions other members still own.
-    UnreleasedPartitions,
-}
-
-impl MemberState {
-    /// Kafka's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            MemberState::Stable => "STABLE",
-            MemberState::UnrevokedPartitions => "UNREVOKED_PARTITIONS",
-            MemberState::UnreleasedPartitions => "UNRELEASED_PARTITIONS",
-        }
-    }
-}
 
 /// A consumer group's state as Kafka names it (ListGroups, ConsumerGroupDescribe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,81 +80,6 @@ impl ConsumerGroupState {
             ConsumerGroupState::Reconciling => "Reconciling",
             ConsumerGroupState::Stable => "Stable",
         }
-    }
-}
-
-/// One member.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConsumerMember {
-    /// Member id (the client's, since ConsumerGroupHeartbeat v1).
-    pub id: String,
-    /// `group.instance.id` of a static member.
-    pub instance_id: Option<String>,
-    /// `client.rack`.
-    pub rack_id: Option<String>,
-    /// Client id of its latest heartbeat's connection.
-    pub client_id: String,
-    /// Host it heartbeats from.
-    pub client_host: String,
-    /// Topics subscribed by name.
-    pub subscribed_topic_names: Vec<String>,
-    /// Topics subscribed by a regex (Kafka 4's server-side regex, full match).
-    pub subscribed_topic_regex: Option<String>,
-    /// The assignor it asked for.
-    pub server_assignor: Option<String>,
-    /// How long it may take to revoke partitions.
-    pub rebalance_timeout_ms: i32,
-    /// Its epoch ([`STATIC_LEAVE_EPOCH`] while a static member is away).
-    pub member_epoch: i32,
-    /// The epoch before the last bump: a heartbeat with it is accepted if its answer was lost.
-    pub previous_member_epoch: i32,
-    /// Reconciliation state.
-    pub state: MemberState,
-    /// What it owns now.
-    pub assigned: Assignment,
-    /// What it must give up.
-    pub pending_revocation: Assignment,
-    /// Set for a member speaking the classic protocol (JoinGroup/SyncGroup) in a group
-    /// converted online to this protocol.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classic: Option<ClassicMember>,
-    /// Its session ends unless it heartbeats before this.
-    #[serde(skip)]
-    pub session_deadline: Option<Instant>,
-    /// It must have revoked by this (its rebalance timeout), or it is removed.
-    #[serde(skip)]
-    pub revocation_deadline: Option<Instant>,
-}
-
-impl ConsumerMember {
-    fn new(id: &str) -> ConsumerMember {
-        ConsumerMember {
-            id: id.to_string(),
-            instance_id: None,
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            subscribed_topic_names: Vec::new(),
-            subscribed_topic_regex: None,
-            server_assignor: None,
-            rebalance_timeout_ms: 300_000,
-            member_epoch: 0,
-            previous_member_epoch: 0,
-            state: MemberState::Stable,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
-            classic: None,
-            session_deadline: None,
-            revocation_deadline: None,
-        }
-    }
-
-    /// Every partition it owns: assigned or still to revoke.
-    pub fn owned(&self) -> impl Iterator<Item = (Uuid, i32)> + '_ {
-        self.assigned
-            .iter()
-            .chain(self.pending_revocation.iter())
-            .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
     }
 }
 
@@ -681,109 +580,6 @@ impl ConsumerGroup {
         })
     }
 
-    /// Resolves what the members subscribe to against the topics; a change (a topic created,
-    /// grown, deleted or newly matched) bumps the group epoch.
-    fn refresh_subscriptions(&mut self, topics: &dyn TopicSource, force: bool) {
-        if !force && self.resolved_at == Some(topics.version()) {
-            return;
-        }
-        self.resolved_at = Some(topics.version());
-        let subscribed = self.resolve_subscribed(topics);
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            self.bump();
-        }
-    }
-
-    /// Every topic some member subscribes to, as it is now.
-    fn resolve_subscribed(&self, topics: &dyn TopicSource) -> BTreeMap<String, SubscribedTopic> {
-        let mut subscribed = BTreeMap::new();
-        for names in self.resolve_all(topics).values() {
-            for n in names {
-                if let Some(t) = topics.topic(n) {
-                    subscribed.insert(n.clone(), t);
-                }
-            }
-        }
-        subscribed
-    }
-
-    /// Each member's subscribed topic names, regexes resolved (each distinct regex once).
-    fn resolve_all(&self, _topics: &dyn TopicSource) -> BTreeMap<String, BTreeSet<String>> {
-        self.members
-            .iter()
-            .map(|(id, m)| {
-                let mut names: BTreeSet<String> =
-                    m.subscribed_topic_names.iter().cloned().collect();
-                if let Some(re) = m.subscribed_topic_regex.as_deref() {
-                    if let Some(found) = self.regex_matches.get(re) {
-                        names.extend(found.iter().cloned());
-                    }
-                }
-                (id.clone(), names)
-            })
-            .collect()
-    }
-
-    /// Forgets the matches of regexes no member uses any more: subscribing to one again
-    /// matches it afresh, as Kafka drops a regex's resolution with its last user.
-    fn prune_regexes(&mut self) {
-        if self.regex_matches.is_empty() {
-            return;
-        }
-        let in_use: BTreeSet<&str> = self
-            .members
-            .values()
-            .filter_map(|m| m.subscribed_topic_regex.as_deref())
-            .collect();
-        let before = self.regex_matches.len();
-        self.regex_matches
-            .retain(|re, _| in_use.contains(re.as_str()));
-        if self.regex_matches.len() != before {
-            self.dirty = true;
-        }
-    }
-
-    /// Matches the topics against the subscription regexes in use: at once for a regex new
-    /// to the group, else at most every [`REGEX_REFRESH_INTERVAL`] after the metadata changed.
-    /// A change of what they match bumps the group epoch. True when the group changed.
-    pub fn refresh_regexes(&mut self, topics: &dyn TopicSource, now: Instant) -> bool {
-        self.bumped = false;
-        let in_use: BTreeSet<&str> = self
-            .members
-            .values()
-            .filter_map(|m| m.subscribed_topic_regex.as_deref())
-            .collect();
-        let unresolved = in_use.iter().any(|r| !self.regex_matches.contains_key(*r));
-        let stale = self.regexes_at.is_none_or(|(version, at)| {
-            version != topics.version() && now.duration_since(at) >= REGEX_REFRESH_INTERVAL
-        });
-        if !unresolved && !stale {
-            return false;
-        }
-        let mut matches = BTreeMap::new();
-        for re in &in_use {
-            let mut found = BTreeSet::new();
-            if let Ok(r) = compile(re) {
-                topics.for_each_name(&mut |n| {
-                    if r.is_match(n) {
-                        found.insert(n.to_string());
-                    }
-                });
-            }
-            matches.insert(re.to_string(), found);
-        }
-        self.regexes_at = Some((topics.version(), now));
-        if matches == self.regex_matches {
-            return false;
-        }
-        self.regex_matches = matches;
-        self.dirty = true;
-        let epoch = self.group_epoch;
-        self.refresh_subscriptions(topics, true);
-        self.group_epoch != epoch
-    }
-
     /// Recomputes the target when the group epoch is ahead of it.
     fn ensure_target(&mut self, topics: &dyn TopicSource, settings: &Settings) {
         if self.group_epoch <= self.assignment_epoch {
@@ -973,111 +769,8 @@ impl ConsumerGroup {
     }
 }
 
-/// A member's session timeout: its own for a classic member, the group's otherwise.
-fn session_of(m: &ConsumerMember, settings: &Settings) -> Duration {
-    m.classic.as_ref().map_or(settings.session_timeout, |c| {
-        Duration::from_millis(c.session_timeout_ms.max(0) as u64)
-    })
-}
-
-fn rebalance_timeout(m: &ConsumerMember) -> Duration {
-    Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64)
-}
-
 /// `a` ⊆ `b`.
 pub fn is_subset(a: &Assignment, b: &Assignment) -> bool {
     a.iter()
         .all(|(t, ps)| ps.is_empty() || b.get(t).is_some_and(|bs| ps.is_subset(bs)))
-}
-
-/// A subscription regex as Kafka applies it (RE2/J, the whole name must match), bounded.
-pub fn compile(re: &str) -> Result<regex::Regex, String> {
-    if re.len() > MAX_REGEX_BYTES {
-        return Err(format!("the regex is longer than {MAX_REGEX_BYTES} bytes"));
-    }
-    regex::RegexBuilder::new(&format!("^(?:{re})$"))
-        .size_limit(MAX_REGEX_PROGRAM_BYTES)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-struct ValidSubscription {
-    names: Option<Vec<String>>,
-    regex: Option<Option<String>>,
-    assignor: Option<String>,
-}
-
-fn validate_subscription(
-    hb: &Heartbeat,
-    settings: &Settings,
-) -> Result<ValidSubscription, Refusal> {
-    let names = match &hb.subscribed_topic_names {
-        Some(n) if n.len() > MAX_SUBSCRIBED_TOPICS => {
-            return Err(refuse(
-                ResponseError::InvalidRequest,
-                format!("at most {MAX_SUBSCRIBED_TOPICS} topics may be subscribed by name"),
-            ))
-        }
-        Some(n) => {
-            let mut v = n.clone();
-            v.sort();
-            v.dedup();
-            Some(v)
-        }
-        None => None,
-    };
-    let regex = match &hb.subscribed_topic_regex {
-        None => None,
-        Some(r) if r.is_empty() => Some(None),
-        Some(r) => {
-            compile(r).map_err(|e| {
-                refuse(
-                    ResponseError::InvalidRegularExpression,
-                    format!(
-                        "SubscribedTopicRegex `{}` is not a valid regular expression: {e}",
-                        clip(r, 100)
-                    ),
-                )
-            })?;
-            Some(Some(r.clone()))
-        }
-    };
-    let assignor = match &hb.server_assignor {
-        None => None,
-        Some(a) => {
-            let known = Assignor::parse(a).filter(|x| settings.assignors.contains(x));
-            match known {
-                Some(x) => Some(x.name().to_string()),
-                None => {
-                    return Err(refuse(
-                        ResponseError::UnsupportedAssignor,
-                        format!(
-                            "ServerAssignor {} is not supported. Supported assignors: {}.",
-                            clip(a, 100),
-                            settings
-                                .assignors
-                                .iter()
-                                .map(|a| a.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ))
-                }
-            }
-        }
-    };
-    Ok(ValidSubscription {
-        names,
-        regex,
-        assignor,
-    })
-}
-
-/// At most `max` bytes of `s` (on a char boundary), for messages quoting what a client sent.
-fn clip(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

@@ -16,7 +16,7 @@ use crate::metadata::acl::AclOperation;
 pub async fn handle(
     b: &Broker,
     req: OffsetCommitRequest,
-    _version: i16,
+    version: i16,
     ctx: &super::Ctx<'_>,
 ) -> OffsetCommitResponse {
     // READ on the group for the whole request, then READ on each topic (Kafka's order).
@@ -43,6 +43,13 @@ pub async fn handle(
         .collect();
     let result = if offsets.is_empty() && !group_ok {
         Ok((Vec::new(), None))
+    } else if version < 9
+        && b.groups
+            .uses_consumer_protocol(req.group_id.0.as_str(), req.member_id.as_str())
+    {
+        // A member of the KIP-848 protocol commits with its member epoch, which only v9+
+        // carries (Kafka's UNSUPPORTED_VERSION).
+        Err(kafka_protocol::error::ResponseError::UnsupportedVersion)
     } else {
         b.groups.commit(
             req.group_id.0.as_str(),

@@ -762,10 +762,11 @@ impl ConsumerGroup {
         let Some(m) = self.members.get(member_id) else {
             return Err(ResponseError::UnknownMemberId);
         };
-        if epoch != m.member_epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+        match (epoch == m.member_epoch, m.classic.is_some()) {
+            (true, _) => Ok(()),
+            (false, true) => Err(ResponseError::IllegalGeneration),
+            (false, false) => Err(ResponseError::StaleMemberEpoch),
         }
-        Ok(())
     }
 }
 

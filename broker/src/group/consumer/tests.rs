@@ -502,6 +502,47 @@ mod classic_members {
     }
 
     #[test]
+    fn commits_and_fetches_check_the_epoch_by_the_members_protocol() {
+        let t = Topics::new(&[("t", 6)]);
+        let now = Instant::now();
+        let mut g = ConsumerGroup::from_classic(&classic_group(&t), &t);
+        let r = g
+            .heartbeat(join("n1", &["t"]), &t, &settings(), now)
+            .unwrap();
+        // A classic member commits with its generation: ILLEGAL_GENERATION when stale.
+        assert_eq!(g.validate_commit("c1", 7), Ok(()));
+        assert_eq!(
+            g.validate_commit("c1", 6),
+            Err(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            g.validate_fetch("c1", 6),
+            Err(ResponseError::IllegalGeneration)
+        );
+        // A member of the new protocol: STALE_MEMBER_EPOCH.
+        assert_eq!(g.validate_commit("n1", r.member_epoch), Ok(()));
+        let stale = r.member_epoch - 1;
+        assert_eq!(
+            g.validate_commit("n1", stale),
+            Err(ResponseError::StaleMemberEpoch)
+        );
+        assert_eq!(
+            g.validate_fetch("n1", stale),
+            Err(ResponseError::StaleMemberEpoch)
+        );
+        // Admin commits only while nobody is a member; unknown members are unknown.
+        assert_eq!(
+            g.validate_commit("", -1),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(
+            g.validate_commit("zz", 1),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.validate_fetch("", -1), Ok(()));
+    }
+
+    #[test]
     fn a_new_classic_member_is_asked_for_its_member_id_first() {
         let t = Topics::new(&[("t", 6)]);
         let now = Instant::now();

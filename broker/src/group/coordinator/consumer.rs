@@ -103,6 +103,9 @@ impl GroupCoordinator {
         let image = self.log.image();
         let settings = self.consumer_settings();
         let mut groups = self.lock();
+        // Kafka answers GROUP_ID_NOT_FOUND here; librdkafka 2.12 has no case for it in its
+        // heartbeat handling and retries at the same epoch, where UNKNOWN_MEMBER_ID makes it
+        // join again, which is what a member of a group this coordinator lost must do.
         if !groups.contains_key(group_id) && hb.member_epoch != 0 {
             return Err(Refusal {
                 error: ResponseError::UnknownMemberId,
@@ -132,6 +135,17 @@ impl GroupCoordinator {
         }
         self.maybe_downgrade(&p, e);
         reply
+    }
+
+    /// True when `member_id` is a member of the consumer group `group_id` speaking the KIP-848
+    /// protocol (not a classic member of a converted group).
+    pub fn uses_consumer_protocol(&self, group_id: &str, member_id: &str) -> bool {
+        let groups = self.lock();
+        groups
+            .get(group_id)
+            .and_then(|e| e.consumer.as_ref())
+            .and_then(|cg| cg.members.get(member_id))
+            .is_some_and(|m| m.classic.is_none())
     }
 
     /// OffsetFetch v9's member check: a member of a consumer group that names its epoch must

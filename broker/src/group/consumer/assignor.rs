@@ -110,8 +110,12 @@ fn count(a: &Assignment) -> usize {
 
 /// Balanced and sticky. Each member's fair share is what an even split of the partitions it
 /// may take would give it; a member first keeps its previous partitions up to that share, the
-/// rest go to the eligible member holding the fewest, and a final pass moves partitions from
-/// the fullest members to eligible emptier ones until no move narrows the spread.
+/// rest go, topic by topic (the topics with the fewest subscribers first), to the eligible
+/// member holding the fewest, and a final pass moves partitions along chains of members from
+/// the fullest to emptier ones until the spread is at most one or no chain narrows it.
+///
+/// Loads are tracked as partitions move, so placement is O(partitions × log subscribers); the
+/// balancing pass only runs while some member holds two more than another.
 fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
     let mut out: BTreeMap<String, Assignment> = input
         .members
@@ -121,6 +125,7 @@ fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
     if input.members.is_empty() {
         return out;
     }
+    let mut load: BTreeMap<&String, usize> = input.members.keys().map(|m| (m, 0)).collect();
     // Subscribers of each topic.
     let mut subscribers: BTreeMap<Uuid, Vec<&String>> = BTreeMap::new();
     for (m, spec) in input.members {
@@ -147,9 +152,10 @@ fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
     // 1. Stickiness: keep previous partitions still subscribed and existing, up to the share.
     let mut taken: BTreeSet<(Uuid, i32)> = BTreeSet::new();
     for (m, prev) in input.previous {
-        let Some(spec) = input.members.get(m) else {
+        let (Some(spec), Some((m, l))) = (input.members.get(m), load.get_key_value(m)) else {
             continue;
         };
+        let (m, mut held) = (*m, *l);
         let cap = share.get(m).copied().unwrap_or(0);
         let mine = out.entry(m.clone()).or_default();
         for (t, ps) in prev {
@@ -160,38 +166,57 @@ fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
                 continue;
             }
             for &p in ps {
-                if p < n && count(mine) < cap && taken.insert((*t, p)) {
+                if held >= cap {
+                    break;
+                }
+                if p < n && taken.insert((*t, p)) {
                     add(mine, *t, p);
+                    held += 1;
                 }
             }
         }
+        load.insert(m, held);
     }
-    // 2. The rest, topic by topic, to the eligible member holding the fewest.
-    for (t, members) in &subscribers {
+    // 2. The rest, most constrained topics first, each partition to the eligible member
+    //    holding the fewest (a heap per topic, loads kept current).
+    let mut order: Vec<(&Uuid, &Vec<&String>)> = subscribers.iter().collect();
+    order.sort_by_key(|(t, members)| (members.len(), **t));
+    for (t, members) in order {
         let n = input.partitions.get(t).copied().unwrap_or(0);
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, &String)>> = members
+            .iter()
+            .map(|m| std::cmp::Reverse((load.get(*m).copied().unwrap_or(0), *m)))
+            .collect();
         for p in 0..n {
             if taken.contains(&(*t, p)) {
                 continue;
             }
-            let Some(m) = members
-                .iter()
-                .min_by_key(|m| (out.get(**m).map_or(0, count), **m))
-            else {
-                continue;
+            let Some(std::cmp::Reverse((l, m))) = heap.pop() else {
+                break;
             };
             taken.insert((*t, p));
-            add(out.entry((*m).clone()).or_default(), *t, p);
+            add(out.entry(m.clone()).or_default(), *t, p);
+            load.insert(m, l + 1);
+            heap.push(std::cmp::Reverse((l + 1, m)));
         }
     }
-    // 3. Balance: move a partition along a chain of members from the fullest to one
-    //    holding at least two fewer (each member on the way gives one and takes one).
+    // 3. Balance along chains of members (each on the chain gives one partition and takes
+    //    one, so only the ends change), while the spread allows one.
     let total: usize = taken.len();
     let mut budget = total.saturating_mul(MAX_BALANCE_MOVES_PER_PARTITION);
     while budget > 0 {
         budget -= 1;
-        let Some(path) = balancing_path(&out, input.members) else {
+        let Some(path) = balancing_path(&out, input.members, &load) else {
             break;
         };
+        if let (Some(first), Some(last)) = (path.first(), path.last()) {
+            if let Some(l) = load.get_mut(&first.0) {
+                *l -= 1;
+            }
+            if let Some(l) = load.get_mut(&last.1) {
+                *l += 1;
+            }
+        }
         for (from, to, t, p) in path {
             if let Some(a) = out.get_mut(&from) {
                 remove(a, t, p);
@@ -202,28 +227,29 @@ fn uniform(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
     out
 }
 
-/// A chain of moves that narrows the spread: from the fullest member that has one, through
-/// members that may take a partition of the previous one (a breadth-first search), to a
-/// member holding at least two fewer than the first. Each member on the chain gives one
-/// partition and takes one, so only the ends change. O(members² × topics) per search.
+/// A chain of moves that narrows the spread: from a member holding at least two more than the
+/// emptiest, through members that may take a partition of the previous one (a breadth-first
+/// search), to one holding at least two fewer than where it started. None when the spread is
+/// at most one. O(members² × topics) per search, only while the group is unbalanced.
 fn balancing_path(
     out: &BTreeMap<String, Assignment>,
     members: &BTreeMap<String, MemberSpec>,
+    load: &BTreeMap<&String, usize>,
 ) -> Option<Vec<(String, String, Uuid, i32)>> {
-    let mut by_load: Vec<(&String, usize)> = out.iter().map(|(m, a)| (m, count(a))).collect();
-    by_load.sort_by_key(|(m, c)| (std::cmp::Reverse(*c), *m));
-    let load: BTreeMap<&String, usize> = by_load.iter().copied().collect();
-    for (start, start_load) in &by_load {
-        if *start_load < 2 {
-            break;
-        }
-        // Breadth-first over "v may take a partition u holds".
+    let min = load.values().copied().min()?;
+    let mut starts: Vec<(&String, usize)> = load
+        .iter()
+        .filter(|(_, l)| **l >= min + 2)
+        .map(|(m, l)| (*m, *l))
+        .collect();
+    starts.sort_by_key(|(m, l)| (std::cmp::Reverse(*l), *m));
+    for (start, start_load) in starts {
         let mut prev: BTreeMap<&String, (&String, Uuid, i32)> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([*start]);
+        let mut queue = std::collections::VecDeque::from([start]);
         while let Some(u) = queue.pop_front() {
             let held = out.get(u)?;
             for (v, spec) in members {
-                if v == *start || prev.contains_key(v) {
+                if v == start || prev.contains_key(v) {
                     continue;
                 }
                 let Some((t, p)) = held
@@ -234,13 +260,12 @@ fn balancing_path(
                     continue;
                 };
                 prev.insert(v, (u, t, p));
-                if load.get(v).copied().unwrap_or(0) + 2 <= *start_load {
-                    // Walk back from v to the start.
+                if load.get(v).copied().unwrap_or(0) + 2 <= start_load {
                     let mut path = Vec::new();
                     let mut at = v;
                     while let Some((from, t, p)) = prev.get(at) {
                         path.push(((*from).clone(), at.clone(), *t, *p));
-                        if *from == *start {
+                        if *from == start {
                             break;
                         }
                         at = from;

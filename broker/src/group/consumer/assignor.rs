@@ -104,10 +104,6 @@ fn remove(a: &mut Assignment, topic: Uuid, partition: i32) {
     }
 }
 
-fn count(a: &Assignment) -> usize {
-    a.values().map(|p| p.len()).sum()
-}
-
 /// Balanced and sticky. Each member's fair share is what an even split of the partitions it
 /// may take would give it; a member first keeps its previous partitions up to that share, the
 /// rest go, topic by topic (the topics with the fewest subscribers first), to the eligible
@@ -316,6 +312,10 @@ fn range(input: &AssignInput<'_>) -> BTreeMap<String, Assignment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn count(a: &Assignment) -> usize {
+        a.values().map(|p| p.len()).sum()
+    }
 
     fn members(specs: &[(&str, &[Uuid])]) -> BTreeMap<String, MemberSpec> {
         specs

@@ -210,12 +210,12 @@ mod tests {
         let mut add = |name: &str, partitions: Vec<crate::metadata::PartitionMeta>| {
             img.topics.insert(
                 name.to_string(),
-                TopicMeta {
+                std::sync::Arc::new(TopicMeta {
                     name: name.to_string(),
                     id: Uuid::from_u128(name.bytes().fold(7, |h, b| h * 31 + u128::from(b))),
                     partitions,
                     configs: Default::default(),
-                },
+                }),
             );
         };
         add("alpha", (0..3).map(|_| part(&[1, 2], &[1, 2], 1)).collect());

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::sb;
@@ -228,7 +228,7 @@ pub(super) fn visible_image(b: &Broker) -> std::sync::Arc<crate::metadata::Metad
     for p in img
         .topics
         .values_mut()
-        .flat_map(|t| t.partitions.iter_mut())
+        .flat_map(|t| Arc::make_mut(t).partitions.iter_mut())
     {
         if p.leader == me {
             p.leader = crate::types::BrokerId(-1);

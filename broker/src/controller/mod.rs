@@ -356,9 +356,14 @@ impl Controller {
 
     /// Deletes a topic by name.
     pub async fn delete_topic(&self, name: &str) -> Result<TopicMeta, KafkaError> {
-        let topic = self.image().topics.get(name).cloned().ok_or_else(|| {
-            KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
-        })?;
+        let topic = self
+            .image()
+            .topics
+            .get(name)
+            .map(|t| (**t).clone())
+            .ok_or_else(|| {
+                KafkaError::UnknownTopicOrPartition(format!("Topic '{name}' does not exist."))
+            })?;
         self.propose(MetadataCommand::DeleteTopic {
             name: name.to_string(),
         })

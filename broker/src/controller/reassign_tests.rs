@@ -45,7 +45,7 @@ fn move_adds_first_then_completes_when_the_isr_has_the_target() {
     assert!(img.reassignment("t", 0).is_some());
     assert!(plan_completions(&img).is_empty(), "3 is not in the ISR yet");
     // The leader adds 3 to the ISR: the same change completes the reassignment.
-    img.topics.get_mut("t").unwrap().partitions[0].isr = ids(&[1, 2, 3]);
+    std::sync::Arc::make_mut(img.topics.get_mut("t").unwrap()).partitions[0].isr = ids(&[1, 2, 3]);
     let done = plan_completions(&img);
     assert_eq!(done.len(), 1);
     let d = &done[0].state;
@@ -97,7 +97,7 @@ fn cancel_reverts_to_the_original_replicas() {
         .unwrap();
     assert_eq!(s.reassignment.as_ref().unwrap().original, ids(&[1, 2]));
     apply(&mut img, s);
-    img.topics.get_mut("t").unwrap().partitions[0].isr = ids(&[1, 2, 3]);
+    std::sync::Arc::make_mut(img.topics.get_mut("t").unwrap()).partitions[0].isr = ids(&[1, 2, 3]);
     let c = plan_cancel(&img, "t", 0, false).unwrap();
     assert_eq!(c.state.replicas, ids(&[1, 2]));
     assert_eq!(c.state.isr, ids(&[1, 2]));

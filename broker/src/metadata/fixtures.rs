@@ -31,7 +31,7 @@ pub fn image(brokers: i32, fenced: &[i32], partitions: Vec<PartitionMeta>) -> Me
         partitions,
         configs: BTreeMap::new(),
     };
-    img.topics.insert("t".into(), topic);
+    img.topics.insert("t".into(), std::sync::Arc::new(topic));
     img
 }
 

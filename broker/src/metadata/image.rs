@@ -2,6 +2,7 @@
 //! reader takes an `Arc` snapshot, so a request sees one consistent picture.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -102,8 +103,10 @@ pub struct MetadataImage {
     pub controller_id: BrokerId,
     /// Registered brokers.
     pub brokers: BTreeMap<BrokerId, BrokerInfo>,
-    /// Topics by name.
-    pub topics: BTreeMap<String, TopicMeta>,
+    /// Topics by name, each shared between images until it changes: a committed entry copies
+    /// the map of pointers and the one topic it changes (`Arc::make_mut`), never the others'
+    /// partitions, so its cost follows the change rather than the cluster.
+    pub topics: BTreeMap<String, Arc<TopicMeta>>,
     /// Next producer id to hand out (InitProducerId).
     pub next_producer_id: i64,
     /// Registered brokers that are fenced: not to be chosen as leader or ISR member (KRaft
@@ -232,7 +235,7 @@ impl MetadataImage {
 
     /// Finds a topic by id.
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
-        self.topics.values().find(|t| t.id == id)
+        self.topics.values().find(|t| t.id == id).map(|t| &**t)
     }
 
     /// The reassignment in progress for a partition, if any.

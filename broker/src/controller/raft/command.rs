@@ -7,6 +7,7 @@
 //! [`CommandError`]; it never panics.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -318,7 +319,9 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             for (i, p) in topic.partitions.iter().enumerate() {
                 check_partition(&topic.name, i, p)?;
             }
-            image.topics.insert(topic.name.clone(), topic.clone());
+            image
+                .topics
+                .insert(topic.name.clone(), Arc::new(topic.clone()));
             Ok(CommandResult::Done)
         }
         MetadataCommand::DeleteTopic { name } => match image.topics.remove(name) {
@@ -329,10 +332,12 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             None => Err(CommandError::UnknownTopic(name.clone())),
         },
         MetadataCommand::AddPartitions { name, partitions } => {
-            let topic = image
-                .topics
-                .get_mut(name)
-                .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?;
+            let topic = Arc::make_mut(
+                image
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?,
+            );
             if partitions.is_empty() {
                 return Err(CommandError::Invalid(format!(
                     "no partitions to add to '{name}'"
@@ -351,10 +356,12 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             Ok(CommandResult::Done)
         }
         MetadataCommand::SetTopicConfigs { name, configs } => {
-            let topic = image
-                .topics
-                .get_mut(name)
-                .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?;
+            let topic = Arc::make_mut(
+                image
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| CommandError::UnknownTopic(name.clone()))?,
+            );
             topic.configs = configs.clone();
             Ok(CommandResult::Done)
         }
@@ -367,10 +374,12 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
                 topic: topic.clone(),
                 partition: *partition,
             };
-            let t = image
-                .topics
-                .get_mut(topic)
-                .ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?;
+            let t = Arc::make_mut(
+                image
+                    .topics
+                    .get_mut(topic)
+                    .ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?,
+            );
             let idx = usize::try_from(*partition).map_err(|_| unknown())?;
             let current = t.partitions.get_mut(idx).ok_or_else(unknown)?;
             check_partition(topic, idx, state)?;

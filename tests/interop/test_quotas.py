@@ -158,11 +158,15 @@ def test_a_producer_quota_holds_one_client_to_its_rate_and_not_another(broker_fa
 
     assert not slow.errors and not fast.errors, (slow.errors[:3], fast.errors[:3])
     assert 0.8 * MB <= slow_rate <= 1.2 * MB, f"slow client at {slow_rate / MB:.2f} MB/s"
-    # The limited client costs the unlimited one little; on a 2-core machine shared with the
-    # broker and both clients, CPU contention alone moves rates by half, hence the margin.
+    # The quota does not touch the unlimited client: never throttled, and far above the
+    # slow one's rate. Its rate beside the slow one against alone is reported, not asserted:
+    # on a 2-core machine shared by the broker and both clients a debug broker's rate swings
+    # between 50 and 450 MB/s from one second to the next (CPU contention, write-back), so
+    # two short windows differ by several times whatever the quota does.
     print(f"quota: slow {slow_rate / MB:.2f} MB/s; fast {fast_rate / MB:.1f} MB/s beside it, "
           f"{alone / MB:.1f} MB/s alone")
-    assert fast_rate >= 0.3 * alone and fast_rate > 5 * MB, (
+    assert max(fast.throttles, default=0) == 0, f"the unlimited client was throttled: {fast.throttles[:5]}"
+    assert fast_rate > 10 * MB, (
         f"fast client at {fast_rate / MB:.2f} MB/s with the slow one, {alone / MB:.2f} alone")
     assert slow.throttles and max(slow.throttles) > 0, "librdkafka saw no throttle_time_ms"
     assert not any(t > 0 for t in fast.throttles), fast.throttles[:5]

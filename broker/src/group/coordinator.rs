@@ -123,6 +123,8 @@ pub struct GroupCoordinator {
     txn: Mutex<HashMap<i32, PartitionTxnOffsets>>,
     /// The node as the coordinator sees it.
     log: OffsetsLog,
+    /// `config.consumer` as the consumer-group logic takes it.
+    consumer: crate::group::consumer::Settings,
 }
 
 /// The coordinator's `__consumer_offsets` partitions.
@@ -146,6 +148,7 @@ impl GroupCoordinator {
     /// A coordinator with no groups loaded, writing through `log`.
     pub fn new(config: GroupConfig, log: OffsetsLog) -> GroupCoordinator {
         GroupCoordinator {
+            consumer: crate::group::consumer::Settings::from_config(&config.consumer),
             config,
             groups: Mutex::new(HashMap::new()),
             loads: Mutex::new(Loads::default()),
@@ -710,11 +713,12 @@ impl GroupCoordinator {
         let now = Instant::now();
         let now_ms = now_ms();
         let loaded = self.loaded();
-        let settings = self.consumer_settings();
+        let image = self.log.image();
+        let topics = consumer::ImageTopics(&image);
         let mut groups = self.lock();
         for (id, e) in groups.iter_mut() {
             if e.consumer.is_some() {
-                self.tick_consumer(id, e, &loaded, &settings, now);
+                self.tick_consumer(id, e, &loaded, &topics, now);
                 continue;
             }
             let became_empty = e.group.tick(self.timings(), now);

@@ -861,7 +861,7 @@ impl Group {
         let mut topics = Vec::new();
         for m in self.members.values() {
             let meta = m.metadata_for(&protocol);
-            topics.extend(decode_subscription(&meta)?);
+            topics.extend(decode_subscription(&meta)?.topics);
         }
         topics.sort();
         topics.dedup();
@@ -869,19 +869,37 @@ impl Group {
     }
 }
 
-/// The topics in a consumer-protocol subscription (version-prefixed ConsumerProtocolSubscription).
-pub fn decode_subscription(meta: &Bytes) -> Option<Vec<String>> {
-    use kafka_protocol::protocol::Decodable;
+/// A decoded ConsumerProtocolSubscription: the topics, and the partitions the member says it
+/// still owns (`None` before v1, which cannot say).
+pub struct Subscription {
+    /// Subscribed topic names.
+    pub topics: Vec<String>,
+    /// Owned partitions by topic name.
+    pub owned: Option<Vec<(String, Vec<i32>)>>,
+}
+
+/// Decodes a version-prefixed ConsumerProtocolSubscription (the classic consumer protocol's
+/// member metadata).
+pub fn decode_subscription(meta: &Bytes) -> Option<Subscription> {
     let mut b = meta.clone();
     if b.len() < 2 {
         return None;
     }
     let version = i16::from_be_bytes([b[0], b[1]]);
     bytes::Buf::advance(&mut b, 2);
+    use kafka_protocol::protocol::Decodable;
     let sub =
         kafka_protocol::messages::ConsumerProtocolSubscription::decode(&mut b, version.clamp(0, 3))
             .ok()?;
-    Some(sub.topics.iter().map(|t| t.to_string()).collect())
+    Some(Subscription {
+        topics: sub.topics.iter().map(|t| t.to_string()).collect(),
+        owned: (version >= 1).then(|| {
+            sub.owned_partitions
+                .iter()
+                .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+                .collect()
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    consumer_protocol_assignment, ConsumerProtocolAssignment, ConsumerProtocolSubscription,
-    TopicName,
+    consumer_protocol_assignment, ConsumerProtocolAssignment, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use serde::{Deserialize, Serialize};
@@ -32,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Assignment, ConsumerGroup, ConsumerMember, MemberState, Settings, SubscribedTopic, TopicSource,
 };
-use crate::group::state::{Group, GroupState, JoinRequest, StoredMember};
+use crate::group::state::{decode_subscription, Group, GroupState, JoinRequest, StoredMember};
 
 /// What the coordinator keeps of a classic member beside its consumer-group membership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,35 +81,6 @@ impl ClassicMember {
             .map(|p| p.metadata.clone())
             .unwrap_or_default()
     }
-}
-
-/// A decoded ConsumerProtocolSubscription: the topics, and the partitions the member says it
-/// still owns (`None` before v1, which cannot say).
-pub struct Subscription {
-    /// Subscribed topic names.
-    pub topics: Vec<String>,
-    /// Owned partitions by topic name.
-    pub owned: Option<Vec<(String, Vec<i32>)>>,
-}
-
-/// Decodes a version-prefixed ConsumerProtocolSubscription.
-pub fn decode_subscription(meta: &Bytes) -> Option<Subscription> {
-    let mut b = meta.clone();
-    if b.len() < 2 {
-        return None;
-    }
-    let version = i16::from_be_bytes([b[0], b[1]]);
-    bytes::Buf::advance(&mut b, 2);
-    let sub = ConsumerProtocolSubscription::decode(&mut b, version.clamp(0, 3)).ok()?;
-    Some(Subscription {
-        topics: sub.topics.iter().map(|t| t.to_string()).collect(),
-        owned: (version >= 1).then(|| {
-            sub.owned_partitions
-                .iter()
-                .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
-                .collect()
-        }),
-    })
 }
 
 /// Decodes a version-prefixed ConsumerProtocolAssignment into (topic, partitions).
@@ -297,7 +267,7 @@ impl ConsumerGroup {
             self.bump();
         }
         self.refresh_subscriptions(topics, changed);
-        self.ensure_target(topics, settings);
+        self.ensure_target(settings);
         // What it still owns: its subscription says so (cooperative); an eager member gave
         // everything up before joining.
         let owned = by_id(&sub.owned.unwrap_or_default(), topics);
@@ -353,7 +323,7 @@ impl ConsumerGroup {
             m.session_deadline = Some(now + session);
         }
         self.refresh_subscriptions(topics, false);
-        self.ensure_target(topics, settings);
+        self.ensure_target(settings);
         let m = &self.members[member_id];
         let at_target = m.state == MemberState::Stable
             && m.member_epoch == self.assignment_epoch

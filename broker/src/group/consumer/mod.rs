@@ -362,7 +362,6 @@ impl ConsumerGroup {
                 ));
             }
         }
-        let before = member.clone();
         let validated = validate_subscription(&hb, settings)?;
         // Apply what changed.
         let m = self.members.get_mut(&member_id).expect("checked above");
@@ -385,17 +384,27 @@ impl ConsumerGroup {
                 subscription_changed = true;
             }
         }
-        if let Some(r) = hb.rack_id.clone() {
-            m.rack_id = Some(r).filter(|r| !r.is_empty());
+        // What is persisted changes only when a field does: a heartbeat that only renews the
+        // session writes nothing.
+        let mut member_changed = false;
+        if let Some(r) = &hb.rack_id {
+            let rack = Some(r.clone()).filter(|r| !r.is_empty());
+            member_changed |= rack != m.rack_id;
+            m.rack_id = rack;
         }
-        if hb.rebalance_timeout_ms > 0 {
+        if hb.rebalance_timeout_ms > 0 && hb.rebalance_timeout_ms != m.rebalance_timeout_ms {
             m.rebalance_timeout_ms = hb.rebalance_timeout_ms;
+            member_changed = true;
         }
-        m.client_id = hb.client_id.clone();
-        m.client_host = hb.client_host.clone();
+        if m.client_id != hb.client_id || m.client_host != hb.client_host {
+            m.client_id.clone_from(&hb.client_id);
+            m.client_host.clone_from(&hb.client_host);
+            member_changed = true;
+        }
         m.session_deadline = Some(now + settings.session_timeout);
         if joining && m.member_epoch == 0 {
             // A fresh member, or one that rejoined after being fenced: it owns nothing.
+            member_changed |= !m.assigned.is_empty() || !m.pending_revocation.is_empty();
             m.assigned.clear();
             m.pending_revocation.clear();
             m.state = MemberState::Stable;
@@ -404,17 +413,17 @@ impl ConsumerGroup {
             self.bump();
             self.prune_regexes();
         }
-        self.refresh_subscriptions(topics, subscription_changed || joining);
-        self.ensure_target(topics, settings);
-        let owned = hb.owned.clone();
-        self.reconcile_member(&member_id, owned.as_ref(), now);
-        let m = &self.members[&member_id];
-        if *m != before {
+        if member_changed {
             self.dirty = true;
         }
+        self.refresh_subscriptions(topics, subscription_changed || joining);
+        self.ensure_target(settings);
+        let owned = hb.owned.as_ref();
+        let reconciled = self.reconcile_member(&member_id, owned, now);
+        let m = &self.members[&member_id];
         let changed = m.member_epoch != hb.member_epoch
-            || m.assigned != before.assigned
-            || owned.as_ref().is_some_and(|o| *o != m.assigned);
+            || reconciled
+            || owned.is_some_and(|o| *o != m.assigned);
         let full = joining || (hb.subscribed_topic_names.is_some() && hb.owned.is_some());
         Ok(HeartbeatReply {
             member_id,
@@ -581,11 +590,11 @@ impl ConsumerGroup {
     }
 
     /// Recomputes the target when the group epoch is ahead of it.
-    fn ensure_target(&mut self, topics: &dyn TopicSource, settings: &Settings) {
+    fn ensure_target(&mut self, settings: &Settings) {
         if self.group_epoch <= self.assignment_epoch {
             return;
         }
-        let resolved = self.resolve_all(topics);
+        let resolved = self.resolve_all();
         let specs: BTreeMap<String, MemberSpec> = resolved
             .iter()
             .map(|(id, names)| {
@@ -628,8 +637,22 @@ impl ConsumerGroup {
             .unwrap_or(Assignor::Uniform)
     }
 
-    /// Moves one member a step towards its target.
-    fn reconcile_member(&mut self, member_id: &str, owned: Option<&Assignment>, now: Instant) {
+    /// Moves one member a step towards its target; true (and the group to persist) when its
+    /// state, epoch or partitions changed. A member already stable at the target epoch costs
+    /// nothing: the ownership of the rest of the group is only gathered when it is needed.
+    fn reconcile_member(
+        &mut self,
+        member_id: &str,
+        owned: Option<&Assignment>,
+        now: Instant,
+    ) -> bool {
+        let epoch = self.assignment_epoch;
+        match self.members.get(member_id) {
+            None => return false,
+            Some(m) if m.member_epoch == STATIC_LEAVE_EPOCH => return false,
+            Some(m) if m.state == MemberState::Stable && m.member_epoch == epoch => return false,
+            Some(_) => {}
+        }
         let owners: HashMap<(Uuid, i32), String> = self
             .members
             .values()
@@ -637,21 +660,18 @@ impl ConsumerGroup {
             .flat_map(|m| m.owned().map(move |tp| (tp, m.id.clone())))
             .collect();
         let empty = Assignment::new();
-        let target = self.target.get(member_id).unwrap_or(&empty).clone();
-        let epoch = self.assignment_epoch;
+        let target = self.target.get(member_id).unwrap_or(&empty);
         let Some(m) = self.members.get_mut(member_id) else {
-            return;
+            return false;
         };
-        if m.member_epoch == STATIC_LEAVE_EPOCH {
-            return;
-        }
         let current = reconcile::Reconciled {
             state: m.state,
             member_epoch: m.member_epoch,
             assigned: std::mem::take(&mut m.assigned),
             pending_revocation: std::mem::take(&mut m.pending_revocation),
         };
-        let r = reconcile::next(&current, epoch, &target, owned, &owners);
+        let r = reconcile::next(&current, epoch, target, owned, &owners);
+        let changed = r != current;
         if r.member_epoch != m.member_epoch {
             m.previous_member_epoch = m.member_epoch;
         }
@@ -666,6 +686,10 @@ impl ConsumerGroup {
         m.member_epoch = r.member_epoch;
         m.assigned = r.assigned;
         m.pending_revocation = r.pending_revocation;
+        if changed {
+            self.dirty = true;
+        }
+        changed
     }
 
     /// Expires sessions and overdue revocations. True when the group changed.

@@ -44,7 +44,7 @@ impl ConsumerGroup {
         topics: &dyn TopicSource,
     ) -> BTreeMap<String, SubscribedTopic> {
         let mut subscribed = BTreeMap::new();
-        for names in self.resolve_all(topics).values() {
+        for names in self.resolve_all().values() {
             for n in names {
                 if let Some(t) = topics.topic(n) {
                     subscribed.insert(n.clone(), t);
@@ -54,11 +54,8 @@ impl ConsumerGroup {
         subscribed
     }
 
-    /// Each member's subscribed topic names, regexes resolved (each distinct regex once).
-    pub(super) fn resolve_all(
-        &self,
-        _topics: &dyn TopicSource,
-    ) -> BTreeMap<String, BTreeSet<String>> {
+    /// Each member's subscribed topic names, with what its regex matched when last resolved.
+    pub(super) fn resolve_all(&self) -> BTreeMap<String, BTreeSet<String>> {
         self.members
             .iter()
             .map(|(id, m)| {
@@ -103,6 +100,9 @@ impl ConsumerGroup {
             .values()
             .filter_map(|m| m.subscribed_topic_regex.as_deref())
             .collect();
+        if in_use.is_empty() && self.regex_matches.is_empty() {
+            return false;
+        }
         let unresolved = in_use.iter().any(|r| !self.regex_matches.contains_key(*r));
         let stale = self.regexes_at.is_none_or(|(version, at)| {
             version != topics.version() && now.duration_since(at) >= REGEX_REFRESH_INTERVAL

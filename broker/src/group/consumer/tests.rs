@@ -154,6 +154,13 @@ fn scale_out_revokes_before_assigning_and_only_what_moves() {
     assert_eq!(owned["a"].1, kept, "a kept its six");
     assert_eq!(count(&owned["b"].1), 6);
     assert!(owned.values().all(|(e, _)| *e == 2));
+    // Once stable, a heartbeat only renews the session: nothing to persist.
+    g.take_dirty();
+    let r = g
+        .heartbeat(beat("a", 2, &kept), &t, &settings(), now)
+        .unwrap();
+    assert_eq!((r.member_epoch, r.assignment), (2, None));
+    assert!(!g.take_dirty(), "a plain heartbeat rewrote the group");
 }
 
 #[test]

@@ -82,9 +82,9 @@ fn refusal(e: ResponseError) -> Refusal {
 }
 
 impl GroupCoordinator {
-    /// The consumer-group settings.
-    pub fn consumer_settings(&self) -> Settings {
-        Settings::from_config(&self.config.consumer)
+    /// The consumer-group settings (`group.consumer.*`, read once at start).
+    pub fn consumer_settings(&self) -> &Settings {
+        &self.consumer
     }
 
     /// ConsumerGroupHeartbeat.
@@ -101,7 +101,7 @@ impl GroupCoordinator {
         }
         let p = self.owner(group_id).map_err(refusal)?;
         let image = self.log.image();
-        let settings = self.consumer_settings();
+        let settings = &self.consumer;
         let mut groups = self.lock();
         // Kafka answers GROUP_ID_NOT_FOUND here; librdkafka 2.12 has no case for it in its
         // heartbeat handling and retries at the same epoch, where UNKNOWN_MEMBER_ID makes it
@@ -127,13 +127,16 @@ impl GroupCoordinator {
         let Some(cg) = e.consumer.as_mut() else {
             return Err(refusal(ResponseError::UnknownServerError));
         };
-        let reply = cg.heartbeat(hb, &ImageTopics(&image), &settings, Instant::now());
+        let leaving = hb.member_epoch == crate::group::consumer::LEAVE_EPOCH;
+        let reply = cg.heartbeat(hb, &ImageTopics(&image), settings, Instant::now());
         cg.note_state(now_ms());
         if cg.take_dirty() {
             self.append(&p, &[Entry::consumer_group(cg)])
                 .map_err(refusal)?;
         }
-        self.maybe_downgrade(&p, e);
+        if leaving {
+            self.maybe_downgrade(&p, e);
+        }
         reply
     }
 
@@ -185,33 +188,28 @@ impl GroupCoordinator {
         Ok(describe(cg))
     }
 
-    /// Expires consumer-group sessions; persists the groups that changed. Called from
-    /// [`GroupCoordinator::tick`] with `groups` held.
+    /// Expires consumer-group sessions and matches subscription regexes; persists the groups
+    /// that changed. Called from [`GroupCoordinator::tick`] with `groups` held.
     pub(super) fn tick_consumer(
         &self,
         id: &str,
         e: &mut GroupEntry,
         loaded: &std::collections::BTreeSet<i32>,
-        settings: &Settings,
+        topics: &ImageTopics<'_>,
         now: Instant,
     ) {
         let Some(cg) = e.consumer.as_mut() else {
             return;
         };
-        cg.tick(settings, now);
-        if cg
-            .members
-            .values()
-            .any(|m| m.subscribed_topic_regex.is_some())
-            || !cg.regex_matches.is_empty()
-        {
-            cg.refresh_regexes(&ImageTopics(&self.log.image()), now);
-        }
+        let removed = cg.tick(&self.consumer, now);
+        cg.refresh_regexes(topics, now);
         cg.note_state(now_ms());
         if cg.take_dirty() {
             if let Ok(p) = self.owner_among(id, loaded) {
                 let _ = self.append(&p, &[Entry::consumer_group(cg)]);
-                self.maybe_downgrade(&p, e);
+                if removed {
+                    self.maybe_downgrade(&p, e);
+                }
             }
         }
     }
@@ -246,11 +244,11 @@ impl GroupCoordinator {
         req: JoinRequest,
     ) -> Result<oneshot::Receiver<JoinResult>, ResponseError> {
         let image = self.log.image();
-        let settings = self.consumer_settings();
+        let settings = &self.consumer;
         let Some(cg) = e.consumer.as_mut() else {
             return Err(ResponseError::UnknownServerError);
         };
-        let r = cg.classic_join(&req, &ImageTopics(&image), &settings, Instant::now())?;
+        let r = cg.classic_join(&req, &ImageTopics(&image), settings, Instant::now())?;
         cg.note_state(now_ms());
         if cg.take_dirty() {
             self.append(p, &[Entry::consumer_group(cg)])?;
@@ -301,7 +299,7 @@ impl GroupCoordinator {
         generation: i32,
     ) -> i16 {
         let image = self.log.image();
-        let settings = self.consumer_settings();
+        let settings = &self.consumer;
         let Some(cg) = e.consumer.as_mut() else {
             return ResponseError::UnknownServerError.code();
         };
@@ -309,7 +307,7 @@ impl GroupCoordinator {
             member_id,
             generation,
             &ImageTopics(&image),
-            &settings,
+            settings,
             Instant::now(),
         );
         if cg.take_dirty() {
@@ -364,7 +362,7 @@ impl GroupCoordinator {
             error: ResponseError::GroupIdNotFound,
             message: format!("Group {group_id} is not a consumer group."),
         };
-        let settings = self.consumer_settings();
+        let settings = &self.consumer;
         if !self.config.consumer.migration_policy.upgrades()
             || e.group.protocol_type.as_deref() != Some("consumer")
             || e.group.members.len() >= settings.max_size

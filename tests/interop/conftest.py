@@ -48,6 +48,16 @@ READY_RE = re.compile(
 )
 
 
+def rill_bin() -> str:
+    """The admin CLI: $RILL_BIN, else <repo>/target/debug/rill."""
+    override = os.environ.get("RILL_BIN")
+    if override:
+        return override
+    target = os.environ.get("CARGO_TARGET_DIR")
+    base = Path(target) if target else REPO_ROOT / "target"
+    return str(base / "debug" / "rill")
+
+
 def broker_binary() -> Path:
     """The broker binary: $RILL_BROKER_BIN, else <repo>/target/debug/rill-broker."""
     override = os.environ.get("RILL_BROKER_BIN")

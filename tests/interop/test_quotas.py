@@ -16,25 +16,15 @@ import subprocess
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import REPO_ROOT, free_port, unique_topic, wait_until
+from conftest import free_port, rill_bin, unique_topic, wait_until
 
 MB = 1024 * 1024
 RECORD = b"x" * 10_000
-
-
-def rill_bin() -> str:
-    override = os.environ.get("RILL_BIN")
-    if override:
-        return override
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = Path(target) if target else REPO_ROOT / "target"
-    return str(base / "debug" / "rill")
 
 
 def rill_quotas(bootstrap: str, *args: str, output: str = "json"):

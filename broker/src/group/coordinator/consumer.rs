@@ -395,23 +395,27 @@ impl GroupCoordinator {
         let codes = members
             .iter()
             .map(|(id, instance)| {
-                let target = match instance {
-                    Some(i) => cg
-                        .members
-                        .values()
-                        .find(|m| m.instance_id.as_deref() == Some(i.as_str()))
-                        .map(|m| m.id.clone()),
-                    None => Some(id.clone()),
+                let Some(instance) = instance else {
+                    return if cg.remove_member(id) {
+                        0
+                    } else {
+                        ResponseError::UnknownMemberId.code()
+                    };
                 };
-                match target {
-                    Some(t) if (id.is_empty() || *id == t) && cg.remove_member(&t) => 0,
-                    Some(_)
-                        if instance.is_some()
-                            && cg.members.values().any(|m| m.instance_id == *instance) =>
-                    {
-                        ResponseError::FencedInstanceId.code()
+                // A static member is named by its instance id; a member id given with it must
+                // be the holder's.
+                let holder = cg
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_deref() == Some(instance.as_str()))
+                    .map(|m| m.id.clone());
+                match holder {
+                    None => ResponseError::UnknownMemberId.code(),
+                    Some(h) if !id.is_empty() && *id != h => ResponseError::FencedInstanceId.code(),
+                    Some(h) => {
+                        cg.remove_member(&h);
+                        0
                     }
-                    _ => ResponseError::UnknownMemberId.code(),
                 }
             })
             .collect();

@@ -105,7 +105,17 @@ pub struct Metrics {
     pub open_fds: IntGauge,
     /// `rill_max_file_descriptors`: the process's limit.
     pub max_fds: IntGauge,
-    /// `rill_max_broker_partitions`: the partition replicas this node hosts at most.
+    /// `rill_log_open_files`: segment and index files the log file cache holds open
+    /// (refreshed at scrape time).
+    pub log_open_files: IntGauge,
+    /// `rill_log_max_open_files`: the cache's bound (`log.max.open.files`).
+    pub log_max_open_files: IntGauge,
+    /// `rill_log_file_opens_total`: files the cache opened (misses), refreshed at scrape time.
+    pub log_file_opens: IntCounter,
+    /// `rill_log_file_evictions_total`: descriptors the cache closed to make room.
+    pub log_file_evictions: IntCounter,
+    /// `rill_max_broker_partitions`: the partition replicas this node hosts at most, -1 when
+    /// unbounded.
     pub max_partitions: IntGauge,
     /// `kafka_log_logmanager_offlinelogdirectorycount`: log dirs taken offline by a storage
     /// error (Kafka's OfflineLogDirectoryCount).
@@ -324,13 +334,29 @@ impl Metrics {
                 "rill_open_file_descriptors",
                 "File descriptors this process has open.",
             )?,
+            log_open_files: gauge(
+                "rill_log_open_files",
+                "Segment and index files the log file cache holds open.",
+            )?,
+            log_max_open_files: gauge(
+                "rill_log_max_open_files",
+                "The most segment and index files the log file cache holds open (log.max.open.files).",
+            )?,
+            log_file_opens: counter(
+                "rill_log_file_opens_total",
+                "Segment and index files opened by the log file cache (misses).",
+            )?,
+            log_file_evictions: counter(
+                "rill_log_file_evictions_total",
+                "Descriptors the log file cache closed to make room for others.",
+            )?,
             max_fds: gauge(
                 "rill_max_file_descriptors",
                 "The process's file-descriptor limit.",
             )?,
             max_partitions: gauge(
                 "rill_max_broker_partitions",
-                "Partition replicas this node hosts at most (max.broker.partitions).",
+                "Partition replicas this node hosts at most (max.broker.partitions); -1 when unbounded.",
             )?,
             offline_log_dirs: gauge(
                 "kafka_log_logmanager_offlinelogdirectorycount",

@@ -1,24 +1,21 @@
-//! What this process can hold open. Every hosted partition keeps files open (its active
-//! segment's log, offset index and time index) and every client connection a socket, all
-//! from one per-process file-descriptor limit. Running out of descriptors used to fail late
-//! and noisily (CreateTopics timing out, one "Too many open files" line per partition per
-//! metadata change), so the node splits the limit up front into a share for connections and
-//! a share for partitions, and refuses work beyond either at the door: the listener stops
-//! accepting at `max.connections`, and the controller refuses a CreateTopics that would put
-//! more than `max.broker.partitions` replicas on a node (POLICY_VIOLATION).
+//! What this process can hold open. Every client connection holds a socket, and partition
+//! logs open their segment and index files through one bounded cache
+//! (`crate::log::FileCache`), all from one per-process file-descriptor limit. Running out of
+//! descriptors used to fail late and noisily (CreateTopics timing out, one "Too many open
+//! files" line per partition per metadata change), so the node splits the limit up front into
+//! a reserve, a share for connections (the listener stops accepting at `max.connections`) and
+//! the file cache's size (`log.max.open.files`). Partitions are then bounded by memory, not by
+//! descriptors; `max.broker.partitions` (KIP-578) still caps them when set, and the controller
+//! refuses a CreateTopics beyond it with POLICY_VIOLATION.
 //!
 //! Also here: the disk space of a log dir ([`disk_space`]), for DescribeLogDirs.
 
 use crate::config::limits::LimitsConfig;
 
-/// Descriptors a hosted partition needs: its active segment's log, offset index and time
-/// index. Rolled segments keep their log file open too, so a partition with many segments
-/// needs more; the estimate is for the common case of a few segments per partition.
-pub const FILES_PER_PARTITION: u64 = 3;
-
-/// Descriptors set aside for everything that is neither a client connection nor a partition:
-/// the metadata log, Raft and replication connections to peers, the HTTP listener and its
-/// clients, checkpoint files, the standard streams.
+/// Descriptors set aside for everything that is neither a client connection nor a cached
+/// segment file: the metadata log, Raft and replication connections to peers, the HTTP
+/// listener and its clients, checkpoint files and directories being fsynced, descriptors the
+/// cache let go of while an operation still used them, the standard streams.
 pub const RESERVED_FDS: u64 = 256;
 
 /// The default share of the descriptor limit for client connections (`max.connections`
@@ -32,8 +29,10 @@ pub struct FdBudget {
     pub limit: u64,
     /// Client connections the listener holds at most (`max.connections`).
     pub max_connections: usize,
-    /// Partition replicas this node hosts at most (`max.broker.partitions`).
-    pub max_partitions: u32,
+    /// Segment and index files the logs hold open at most (`log.max.open.files`).
+    pub open_files: usize,
+    /// Partition replicas this node hosts at most (`max.broker.partitions`), when set.
+    pub max_partitions: Option<u32>,
 }
 
 /// Raises the soft file-descriptor limit to the hard one (what servers are expected to do;
@@ -61,45 +60,45 @@ pub fn raise_fd_limit() -> Option<u64> {
     Some(lim.current.unwrap_or(u64::MAX))
 }
 
-/// Splits `limit` descriptors between connections and partitions as configured. Refuses a
-/// configuration that needs more descriptors than the limit allows, naming the key and the
-/// fix, so the node fails at start rather than under load.
+/// Splits `limit` descriptors between the reserve, connections and the log file cache as
+/// configured. Refuses a configuration that needs more descriptors than the limit allows,
+/// naming the key and the fix, so the node fails at start rather than under load.
 pub fn budget(limit: u64, cfg: &LimitsConfig) -> Result<FdBudget, String> {
     let fix = "raise the process's file limit (ulimit -n, systemd LimitNOFILE)";
-    if limit <= RESERVED_FDS + FILES_PER_PARTITION {
+    let min_files = crate::log::MIN_OPEN_FILES as u64;
+    if limit <= RESERVED_FDS + min_files {
         return Err(format!(
             "the file-descriptor limit is {limit}, below the {} this node needs to run at all: {fix}",
-            RESERVED_FDS + FILES_PER_PARTITION + 1
+            RESERVED_FDS + min_files + 1
         ));
     }
     let usable = limit - RESERVED_FDS;
     let connections = match cfg.max_connections {
         Some(c) => {
-            if c as u64 + FILES_PER_PARTITION > usable {
+            if c as u64 + min_files > usable {
                 return Err(format!(
-                    "max.connections={c} needs more file descriptors than this process may open ({limit}, {RESERVED_FDS} of them reserved): {fix} or lower max.connections"
+                    "max.connections={c} needs more file descriptors than this process may open ({limit}, {RESERVED_FDS} of them reserved, {min_files} at least for log files): {fix} or lower max.connections"
                 ));
             }
             c as u64
         }
-        None => (limit / DEFAULT_CONNECTION_SHARE).max(1),
+        None => (limit / DEFAULT_CONNECTION_SHARE).clamp(1, usable - min_files),
     };
-    let fit = (usable - connections) / FILES_PER_PARTITION;
-    let partitions = match cfg.max_broker_partitions {
-        Some(p) if u64::from(p) > fit => {
+    let left = usable - connections;
+    let open_files = match cfg.log_max_open_files {
+        Some(f) if f as u64 > left => {
             return Err(format!(
-                "max.broker.partitions={p} needs {} file descriptors, but only {} of this process's limit of {limit} are left after max.connections ({connections}) and {RESERVED_FDS} reserved ones: {fix}, or lower max.broker.partitions or max.connections",
-                u64::from(p) * FILES_PER_PARTITION,
-                usable - connections
+                "log.max.open.files={f} is more than the {left} file descriptors left of this process's limit of {limit} after max.connections ({connections}) and {RESERVED_FDS} reserved ones: {fix}, or lower log.max.open.files or max.connections"
             ));
         }
-        Some(p) => p,
-        None => u32::try_from(fit).unwrap_or(u32::MAX),
+        Some(f) => f as u64,
+        None => left,
     };
     Ok(FdBudget {
         limit,
         max_connections: usize::try_from(connections).unwrap_or(usize::MAX),
-        max_partitions: partitions,
+        open_files: usize::try_from(open_files).unwrap_or(usize::MAX),
+        max_partitions: cfg.max_broker_partitions,
     })
 }
 
@@ -119,13 +118,13 @@ mod tests {
     fn defaults_split_the_limit() {
         let b = budget(20_000, &LimitsConfig::default()).unwrap();
         assert_eq!(b.max_connections, 5_000);
+        assert_eq!(b.open_files as u64, 20_000 - RESERVED_FDS - 5_000);
         assert_eq!(
-            u64::from(b.max_partitions),
-            (20_000 - RESERVED_FDS - 5_000) / 3
+            b.max_partitions, None,
+            "bounded by memory, as Kafka's default"
         );
-        let b = budget(1_024, &LimitsConfig::default()).unwrap();
-        assert_eq!(b.max_connections, 256);
-        assert_eq!(b.max_partitions, (1_024 - 256 - 256) / 3);
+        let b = budget(512, &LimitsConfig::default()).unwrap();
+        assert_eq!((b.max_connections, b.open_files), (128, 128));
     }
 
     #[test]
@@ -133,16 +132,20 @@ mod tests {
         let cfg = LimitsConfig {
             max_connections: Some(100),
             max_broker_partitions: Some(200),
+            log_max_open_files: Some(500),
             ..Default::default()
         };
         let b = budget(1_024, &cfg).unwrap();
-        assert_eq!((b.max_connections, b.max_partitions), (100, 200));
+        assert_eq!(
+            (b.max_connections, b.open_files, b.max_partitions),
+            (100, 500, Some(200))
+        );
         let too_many = LimitsConfig {
-            max_broker_partitions: Some(10_000),
+            log_max_open_files: Some(10_000),
             ..Default::default()
         };
         let e = budget(1_024, &too_many).unwrap_err();
-        assert!(e.contains("max.broker.partitions=10000"), "{e}");
+        assert!(e.contains("log.max.open.files=10000"), "{e}");
         let e = budget(
             1_024,
             &LimitsConfig {
@@ -153,6 +156,15 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("max.connections=5000"), "{e}");
         assert!(budget(100, &LimitsConfig::default()).is_err());
+        // A large max.broker.partitions is no longer a descriptor question.
+        let many = LimitsConfig {
+            max_broker_partitions: Some(1_000_000),
+            ..Default::default()
+        };
+        assert_eq!(
+            budget(1_024, &many).unwrap().max_partitions,
+            Some(1_000_000)
+        );
     }
 }
 

@@ -140,11 +140,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     metrics
         .max_fds
         .set(i64::try_from(budget.limit).unwrap_or(i64::MAX));
-    metrics.max_partitions.set(i64::from(budget.max_partitions));
+    metrics
+        .max_partitions
+        .set(budget.max_partitions.map_or(-1, i64::from));
     tracing::info!(
         fd_limit = budget.limit,
         max_connections = budget.max_connections,
-        max_broker_partitions = budget.max_partitions,
+        log_max_open_files = budget.open_files,
+        max_broker_partitions = ?budget.max_partitions,
         "resource limits"
     );
 
@@ -206,7 +209,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         port: adv.port,
         endpoints,
         rack: config.rack.clone(),
-        max_partitions: Some(budget.max_partitions),
+        max_partitions: budget.max_partitions,
     };
     let cl = &config.controller_listener;
     let controller_socket = std::net::TcpListener::bind((cl.host.as_str(), cl.port))
@@ -231,6 +234,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         metrics.clone(),
         topic_configs.clone(),
         inter_broker.clone(),
+        crate::log::FileCache::new(budget.open_files),
     ));
     {
         let r = replicas.clone();

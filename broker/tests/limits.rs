@@ -1,7 +1,8 @@
 //! Resource limits that refuse cleanly, against real broker processes: connection floods and
 //! slow writers while a healthy client is served, per-address and total connection limits,
-//! idle connections, the request-memory budget, and a node under a low file limit refusing
-//! the CreateTopics it could not host (POLICY_VIOLATION) while serving what it has.
+//! idle connections, the request-memory budget, a node under a low file limit hosting far
+//! more partitions than it has descriptors, and `max.broker.partitions` refusing a
+//! CreateTopics (POLICY_VIOLATION) while the node serves what it has.
 
 mod common;
 
@@ -295,23 +296,172 @@ fn produce_to(s: &mut TcpStream, topic: &str, partition: i32, corr: i32) -> i16 
     r.responses[0].partition_responses[0].error_code
 }
 
-/// Under `prlimit --nofile=1024` the node hosts at most (1024 - 256 connections - 256
-/// reserved) / 3 = 170 partitions: a CreateTopics beyond that is refused with
-/// POLICY_VIOLATION naming `max.broker.partitions`, nothing of it is created, the partitions
-/// it has keep serving, and its log stays small.
+/// Produces `batch(3)` to partitions `0..partitions` of `topic` in one request; the error
+/// code of each partition.
+fn produce_all(s: &mut TcpStream, topic: &str, partitions: i32, corr: i32) -> Vec<i16> {
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(
+                (0..partitions)
+                    .map(|p| {
+                        produce_request::PartitionProduceData::default()
+                            .with_index(p)
+                            .with_records(Some(batch(3).freeze()))
+                    })
+                    .collect(),
+            )]);
+    let r: ProduceResponse = call(s, ApiKey::Produce, 9, corr, &req);
+    let mut codes = vec![-1; partitions as usize];
+    for p in &r.responses[0].partition_responses {
+        codes[p.index as usize] = p.error_code;
+    }
+    codes
+}
+
+/// Fetches every partition of `topic` from offset 0 (v12, topics by name) and counts the
+/// records each returned, decoded by `kafka-protocol`; `None` for a partition that answered
+/// an error (e.g. not led yet after a restart).
+fn fetch_counts(s: &mut TcpStream, topic: &str, partitions: i32, corr: i32) -> Vec<Option<usize>> {
+    use fetch_request::{FetchPartition, FetchTopic};
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(64 << 20)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.into())))
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_fetch_offset(0)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            )]);
+    let r: FetchResponse = call(s, ApiKey::Fetch, 12, corr, &req);
+    let mut counts = vec![None; partitions as usize];
+    for p in &r.responses[0].partitions {
+        if p.error_code != 0 {
+            continue;
+        }
+        let mut records = p.records.clone().unwrap_or_default();
+        let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut records)
+            .expect("stored batches decode");
+        counts[p.partition_index as usize] = Some(sets.iter().map(|s| s.records.len()).sum());
+    }
+    counts
+}
+
+/// The hard file limit no longer bounds what a node hosts: under `prlimit --nofile=512`
+/// (128 descriptors for the log file cache after the reserve and the connections' share) a
+/// node creates 2,000 partitions, takes writes to every one of them twice and serves them
+/// all back, with the cache evicting and reopening files and the process staying under its
+/// limit. After kill -9 it recovers every acknowledged record of every partition, under the
+/// same limit.
 #[test]
-fn a_node_under_a_low_file_limit_refuses_what_it_cannot_host() {
+fn a_node_under_a_low_file_limit_hosts_2000_partitions_and_recovers_them() {
+    const TOPICS: usize = 20;
+    const PARTITIONS: i32 = 100;
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("broker.log");
+    let mut b = BrokerProc::start_with(
+        Launch {
+            wrapper: vec!["prlimit".into(), "--nofile=512".into(), "--".into()],
+            log_file: Some(log.clone()),
+            log_level: Some("warn".into()),
+        },
+        &[],
+    );
+    assert_eq!(metric(&b, "rill_max_file_descriptors"), 512.0);
+    assert_eq!(metric(&b, "rill_log_max_open_files"), 128.0);
+    assert_eq!(metric(&b, "rill_max_broker_partitions"), -1.0);
+    let mut s = connect(&b);
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let topics: Vec<String> = (0..TOPICS).map(|t| format!("many-{t}")).collect();
+    let started = Instant::now();
+    for (i, t) in topics.iter().enumerate() {
+        assert_eq!(
+            create_topic(&mut s, t, PARTITIONS, 1 + i as i32),
+            (0, String::new())
+        );
+    }
+    eprintln!(
+        "created {} partitions in {:?}",
+        TOPICS as i32 * PARTITIONS,
+        started.elapsed()
+    );
+    for round in 0..2 {
+        for (i, t) in topics.iter().enumerate() {
+            let codes = produce_all(&mut s, t, PARTITIONS, 100 + round * 100 + i as i32);
+            assert!(
+                codes.iter().all(|&c| c == 0),
+                "round {round} {t}: {codes:?}"
+            );
+        }
+    }
+    for (i, t) in topics.iter().enumerate() {
+        let counts = fetch_counts(&mut s, t, PARTITIONS, 300 + i as i32);
+        assert!(counts.iter().all(|&c| c == Some(6)), "{t}: {counts:?}");
+    }
+    let open = metric(&b, "rill_open_file_descriptors");
+    let cached = metric(&b, "rill_log_open_files");
+    let evictions = metric(&b, "rill_log_file_evictions_total");
+    eprintln!("open descriptors {open}, cached {cached}, evictions {evictions}");
+    assert!(
+        open < 512.0 && cached <= 128.0,
+        "{open} open, {cached} cached"
+    );
+    assert!(
+        evictions > 0.0,
+        "2,000 partitions cannot fit 128 descriptors"
+    );
+
+    b.kill9();
+    let started = Instant::now();
+    b.restart();
+    eprintln!(
+        "restarted after kill -9 with 2,000 partitions in {:?}",
+        started.elapsed()
+    );
+    let mut s = connect(&b);
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    for (i, t) in topics.iter().enumerate() {
+        let counts = common::wait_for(60, "every partition served after the restart", || {
+            let counts = fetch_counts(&mut s, t, PARTITIONS, 400 + i as i32);
+            counts.iter().all(Option::is_some).then_some(counts)
+        });
+        assert!(
+            counts.iter().all(|&c| c == Some(6)),
+            "{t} after kill -9: {counts:?}"
+        );
+    }
+    assert!(metric(&b, "rill_open_file_descriptors") < 512.0);
+}
+
+/// `max.broker.partitions` (KIP-578), when set, caps the replicas a node hosts: a CreateTopics
+/// beyond it is refused with POLICY_VIOLATION naming the key, nothing of it is created, the
+/// partitions the node has keep serving, and its log stays small.
+#[test]
+fn a_node_refuses_partitions_beyond_max_broker_partitions() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("broker.log");
     let b = BrokerProc::start_with(
         Launch {
-            wrapper: vec!["prlimit".into(), "--nofile=1024".into(), "--".into()],
             log_file: Some(log.clone()),
             log_level: Some("info".into()),
+            ..Default::default()
         },
-        &[],
+        &["max.broker.partitions=170"],
     );
-    assert_eq!(metric(&b, "rill_max_file_descriptors"), 1024.0);
     assert_eq!(metric(&b, "rill_max_broker_partitions"), 170.0);
     let mut s = connect(&b);
     s.set_read_timeout(Some(Duration::from_secs(60)))

@@ -123,11 +123,11 @@ fn a_log_dir_that_cannot_be_written() {
 fn limits_beyond_the_file_limit() {
     let err = refused(
         &["prlimit", "--nofile=1024", "--"],
-        &["max.broker.partitions=100000".into()],
+        &["log.max.open.files=100000".into()],
     );
     assert_one_line(
         &err,
-        "max.broker.partitions=100000",
+        "log.max.open.files=100000",
         "raise the process's file limit",
     );
     let err = refused(&[], &["queued.max.request.bytes=1000".into()]);

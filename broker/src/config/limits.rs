@@ -32,8 +32,14 @@ pub struct LimitsConfig {
     pub queued_max_request_bytes: Option<usize>,
     /// `max.broker.partitions` (the name of KIP-578): the most partition replicas this node
     /// hosts. CreateTopics, CreatePartitions and reassignments that would place more on it are
-    /// refused with POLICY_VIOLATION. Default: what the file-descriptor limit can hold.
+    /// refused with POLICY_VIOLATION. Default: unbounded, as Kafka's (partitions are bounded by
+    /// memory: their files are opened on demand through a cache of `log.max.open.files`).
     pub max_broker_partitions: Option<u32>,
+    /// `log.max.open.files` (Rill's own key; Kafka has none): the most segment and index files
+    /// the node's logs hold open at once (`crate::log::FileCache`); others are opened on
+    /// demand and the least recently used closed. Default: what the file-descriptor limit
+    /// leaves after connections and a reserve.
+    pub log_max_open_files: Option<usize>,
 }
 
 /// Rill's default for `queued.max.request.bytes` (Kafka's is unbounded).
@@ -48,6 +54,7 @@ impl Default for LimitsConfig {
             request_read_timeout: Duration::from_millis(30_000),
             queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
             max_broker_partitions: None,
+            log_max_open_files: None,
         }
     }
 }
@@ -100,6 +107,7 @@ pub(super) fn limits_config(
             .get("max.broker.partitions")
             .map(|v| super::parse_num::<u32>("max.broker.partitions", v, 1))
             .transpose()?,
+        log_max_open_files: opt("log.max.open.files", crate::log::MIN_OPEN_FILES as i64)?,
     })
 }
 
@@ -125,6 +133,7 @@ mod tests {
             ("socket.request.read.timeout.ms", "2000"),
             ("queued.max.request.bytes", "-1"),
             ("max.broker.partitions", "300"),
+            ("log.max.open.files", "64"),
         ])
         .unwrap();
         assert_eq!(c.max_connections, Some(100));
@@ -133,6 +142,7 @@ mod tests {
         assert_eq!(c.request_read_timeout, Duration::from_secs(2));
         assert_eq!(c.queued_max_request_bytes, None);
         assert_eq!(c.max_broker_partitions, Some(300));
+        assert_eq!(c.log_max_open_files, Some(64));
     }
 
     #[test]
@@ -143,6 +153,7 @@ mod tests {
             ("connections.max.idle.ms", "0"),
             ("queued.max.request.bytes", "1000"),
             ("max.broker.partitions", "-3"),
+            ("log.max.open.files", "3"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(k), "{k}={v}: {e}");

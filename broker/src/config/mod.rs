@@ -134,6 +134,7 @@ const BROKER_KEYS: &[&str] = &[
     "socket.request.read.timeout.ms",
     "queued.max.request.bytes",
     "max.broker.partitions",
+    "log.max.open.files",
 ];
 
 /// Replication and broker-liveness settings, Kafka's names and defaults.

@@ -181,7 +181,7 @@ pub fn check_capacity(img: &MetadataImage, added: &[Vec<BrokerId>]) -> Result<()
         let now = hosted.get(&broker).copied().unwrap_or(0);
         if now + n > u64::from(max) {
             return Err(KafkaError::PolicyViolation(format!(
-                "Broker {broker} would host {} partition replicas ({now} now, {n} more asked for), above its max.broker.partitions of {max} (by default what its file-descriptor limit can hold). Raise the node's file limit or max.broker.partitions, add brokers, or create fewer partitions.",
+                "Broker {broker} would host {} partition replicas ({now} now, {n} more asked for), above its max.broker.partitions of {max}. Raise max.broker.partitions, add brokers, or create fewer partitions.",
                 now + n
             )));
         }

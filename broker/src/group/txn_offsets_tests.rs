@@ -167,6 +167,7 @@ impl OffsetsLog {
             "tid-offsets",
             LogConfig::default(),
             10_000,
+            &crate::log::FileCache::new(crate::log::MIN_OPEN_FILES),
         ));
         OffsetsLog { _dir: dir, log }
     }

@@ -153,6 +153,16 @@ fn refresh_gauges(b: &Broker) {
     if let Some(n) = crate::resources::open_fds() {
         m.open_fds.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+    let files = b.replicas.file_cache().stats();
+    m.log_open_files
+        .set(i64::try_from(files.open).unwrap_or(i64::MAX));
+    m.log_max_open_files
+        .set(i64::try_from(files.limit).unwrap_or(i64::MAX));
+    // Counters follow the cache's own monotonic counts.
+    m.log_file_opens
+        .inc_by(files.opens.saturating_sub(m.log_file_opens.get()));
+    m.log_file_evictions
+        .inc_by(files.evictions.saturating_sub(m.log_file_evictions.get()));
     let image = b.controller.image();
     let (mut leaders, mut under, mut offline) = (0, 0, 0);
     let (mut under_min, mut at_min, mut not_preferred, mut total) = (0, 0, 0, 0);

@@ -405,12 +405,17 @@ impl PartitionLog {
 
     /// Starts a new active segment at the log end offset. The old one is sealed and fsynced, so
     /// that recovery only ever needs to look at the active segment.
+    /// A segment that holds no offset yet (its base is the log end) does not roll: the new one
+    /// would have its base, i.e. its file names.
     pub(super) fn roll(&mut self) -> Result<(), LogError> {
         let base = self.log_end_offset().0;
+        if base == self.active().base {
+            return Ok(());
+        }
         let old = self.active_mut();
         old.seal()?;
         old.flush()?;
-        let segment = Segment::create(&self.dir, base)?;
+        let segment = Segment::create(&self.dir, base, &self.files)?;
         checkpoint::sync_dir(&self.dir)?;
         self.segments.push(segment);
         Ok(())

@@ -342,7 +342,7 @@ impl PartitionLog {
     ) -> Result<HashMap<Box<[u8]>, i64>, LogError> {
         let mut latest: HashMap<Box<[u8]>, i64> = HashMap::new();
         for segment in self.segments.iter().take(end) {
-            let mut reader = segment.reader(CHUNK);
+            let mut reader = segment.reader(CHUNK)?;
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
                 let size = h.total_size();
@@ -380,7 +380,7 @@ impl PartitionLog {
         let mut per_producer: HashMap<i64, VecDeque<i64>> = HashMap::new();
         let mut last_marker: HashMap<i64, i64> = HashMap::new();
         for segment in &self.segments {
-            let mut reader = segment.reader(CHUNK);
+            let mut reader = segment.reader(CHUNK)?;
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
                 if h.has_producer_id() && h.is_control() {
@@ -414,7 +414,7 @@ fn clean_segment(
     let mut out: Option<BufWriter<File>> = None;
     let mut written = 0u64;
     let mut removed = 0u64;
-    let mut reader = segment.reader(CHUNK);
+    let mut reader = segment.reader(CHUNK)?;
     let mut pos = 0u64;
     while let Some(h) = reader.header(pos)? {
         let size = h.total_size();

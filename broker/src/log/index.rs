@@ -4,12 +4,13 @@
 //! appended to (or rewritten whole after a rebuild). The files are derived data: a file that
 //! fails the sanity checks is rebuilt from the `.log`, never trusted.
 
-use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::batch::BatchHeader;
+use super::files::{CachedFile, FileCache, OpenMode};
 
 /// One fixed-size entry of an index file.
 pub(crate) trait IndexEntry: Copy + PartialEq + std::fmt::Debug {
@@ -85,28 +86,29 @@ impl IndexEntry for TimeEntry {
 /// An index: entries in memory plus the file they are persisted to.
 #[derive(Debug)]
 pub(crate) struct IndexFile<E: IndexEntry> {
-    path: PathBuf,
     entries: Vec<E>,
     /// How many entries the file holds; entries beyond are written on the next `persist`.
     persisted: usize,
-    /// Opened lazily so inactive segments hold no index file descriptors.
-    file: Option<File>,
+    /// Opened on demand through the node's file cache: only written to, never read after load.
+    file: CachedFile,
+    /// Written since the last `sync`.
+    dirty: bool,
 }
 
 impl<E: IndexEntry> IndexFile<E> {
     /// An index whose entries are `entries`, not yet written to `path`.
-    pub fn unpersisted(path: PathBuf, entries: Vec<E>) -> Self {
+    pub fn unpersisted(path: PathBuf, entries: Vec<E>, files: &Arc<FileCache>) -> Self {
         IndexFile {
-            path,
             entries,
             persisted: 0,
-            file: None,
+            file: CachedFile::new(path, OpenMode::CreateIfMissing, files),
+            dirty: false,
         }
     }
 
     /// Loads `path`; `Ok(None)` when it is missing or fails the sanity checks (size not a
     /// multiple of the entry size, entries not strictly increasing), i.e. must be rebuilt.
-    pub fn load(path: &Path) -> std::io::Result<Option<Self>> {
+    pub fn load(path: &Path, files: &Arc<FileCache>) -> std::io::Result<Option<Self>> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -129,10 +131,10 @@ impl<E: IndexEntry> IndexFile<E> {
         }
         let persisted = entries.len();
         Ok(Some(IndexFile {
-            path: path.to_path_buf(),
             entries,
             persisted,
-            file: None,
+            file: CachedFile::new(path.to_path_buf(), OpenMode::CreateIfMissing, files),
+            dirty: false,
         }))
     }
 
@@ -158,8 +160,9 @@ impl<E: IndexEntry> IndexFile<E> {
             .flat_map(|e| e.encode())
             .collect();
         let at = (self.persisted * E::SIZE) as u64;
-        self.file()?.write_all_at(&bytes, at)?;
+        self.file.get()?.write_all_at(&bytes, at)?;
         self.persisted = self.entries.len();
+        self.dirty = true;
         Ok(())
     }
 
@@ -173,55 +176,45 @@ impl<E: IndexEntry> IndexFile<E> {
             .unwrap_or(self.entries.len());
         self.entries.truncate(keep);
         if self.persisted > keep {
-            self.file()?.set_len((keep * E::SIZE) as u64)?;
+            self.file.get()?.set_len((keep * E::SIZE) as u64)?;
             self.persisted = keep;
+            self.dirty = true;
         }
         Ok(())
     }
 
     /// Replaces the file's contents with the in-memory entries (after a rebuild).
     pub fn rewrite(&mut self) -> std::io::Result<()> {
-        self.file()?.set_len(0)?;
+        self.file.get()?.set_len(0)?;
         self.persisted = 0;
+        self.dirty = true;
         self.persist()
     }
 
-    /// fsyncs the file if it is open.
+    /// fsyncs the file if anything was written to it since the last sync (through whichever
+    /// descriptor: fsync writes the file's dirty pages, not a descriptor's).
     pub fn sync(&mut self) -> std::io::Result<()> {
         self.persist()?;
-        match &self.file {
-            Some(f) => f.sync_data(),
-            None => Ok(()),
+        if self.dirty {
+            self.file.get()?.sync_data()?;
+            self.dirty = false;
         }
+        Ok(())
     }
 
     /// Closes the file descriptor (the segment became inactive); it reopens on demand.
     pub fn release(&mut self) {
-        self.file = None;
+        self.file.close();
     }
 
     /// Removes the file.
     pub fn delete(&mut self) -> std::io::Result<()> {
-        self.file = None;
-        match std::fs::remove_file(&self.path) {
+        self.file.close();
+        self.dirty = false;
+        match std::fs::remove_file(self.file.path()) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
-    }
-
-    fn file(&mut self) -> std::io::Result<&File> {
-        if self.file.is_none() {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)?;
-            self.file = Some(f);
-        }
-        self.file
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("index file not open"))
     }
 }
 

@@ -165,7 +165,7 @@ impl PartitionLog {
         match self.segments.iter_mut().find(|s| s.base == offset) {
             Some(segment) => segment.truncate_at(0, offset, interval)?,
             None => {
-                let fresh = Segment::create(&self.dir, offset)?;
+                let fresh = Segment::create(&self.dir, offset, &self.files)?;
                 self.segments.push(fresh);
             }
         }
@@ -237,7 +237,7 @@ impl PartitionLog {
         let mut aborted = Vec::with_capacity(self.segments.len());
         for segment in &self.segments {
             let mut entries = Vec::new();
-            let mut reader = segment.reader(64 << 10);
+            let mut reader = segment.reader(64 << 10)?;
             let mut pos = 0u64;
             while let Some(h) = reader.header(pos)? {
                 let control = if h.is_control() && h.total_size() <= MAX_CONTROL_BATCH_BYTES {

@@ -34,6 +34,7 @@ pub mod batch;
 mod checkpoint;
 mod control;
 mod error;
+mod files;
 mod index;
 mod producer_state;
 mod scan;
@@ -52,6 +53,7 @@ mod tests;
 
 pub use cleaner::{CleanStats, CLEANER_CHECKPOINT};
 pub use error::{LogError, RecordError, RecordRule, RejectedRecords, MAX_RECORD_ERROR_MESSAGES};
+pub use files::{FileCache, FileCacheStats, MIN_OPEN_FILES};
 pub use producer_state::ProducerEntrySnapshot;
 pub use timestamps::TimestampBounds;
 pub use txn_index::AbortedTxn;
@@ -184,6 +186,8 @@ pub struct PartitionLog {
     unflushed_messages: i64,
     /// When the last fsync happened (flush.ms).
     last_flush_ms: i64,
+    /// The node's open-file cache every segment and index file is opened through.
+    files: std::sync::Arc<FileCache>,
 }
 
 impl PartitionLog {

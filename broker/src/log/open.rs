@@ -7,10 +7,12 @@
 //! trusted: see `txn_index`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::batch::BatchHeader;
 use super::checkpoint::{self, LeaderEpochCache};
 use super::error::LogError;
+use super::files::FileCache;
 use super::producer_state::ProducerStateManager;
 use super::scan::ScanMode;
 use super::segment::{file_name, Segment};
@@ -34,6 +36,7 @@ impl PartitionLog {
         topic_id: &str,
         config: LogConfig,
         now_ms: i64,
+        files: &Arc<FileCache>,
     ) -> Result<PartitionLog, LogError> {
         std::fs::create_dir_all(dir)?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -78,6 +81,7 @@ impl PartitionLog {
                 mode,
                 config.index_interval_bytes,
                 now_ms,
+                files,
                 &mut on_batch,
             )?;
             segment.set_txn_entries(aborted)?;
@@ -95,7 +99,7 @@ impl PartitionLog {
         let start_checkpoint = checkpoint::read_log_start(dir)?;
         if segments.is_empty() {
             let base = start_checkpoint.unwrap_or(0).max(0);
-            segments.push(Segment::create(dir, base)?);
+            segments.push(Segment::create(dir, base, files)?);
             checkpoint::sync_dir(dir)?;
         }
         let first_base = segments.first().map_or(0, |s| s.base);
@@ -127,6 +131,7 @@ impl PartitionLog {
             producers,
             unflushed_messages: 0,
             last_flush_ms: now_ms,
+            files: files.clone(),
         };
         if clean {
             // From here on a crash must trigger recovery again.

@@ -45,7 +45,7 @@ impl PartitionLog {
             if offset.0 >= end {
                 break;
             }
-            let mut reader = segment.reader(READ_CHUNK);
+            let mut reader = segment.reader(READ_CHUNK)?;
             let mut pos = segment.start_position(offset.0);
             let mut range: Option<(u64, u64)> = None;
             let mut stop = false;
@@ -93,7 +93,7 @@ impl PartitionLog {
             if segment.max_timestamp() < ts || segment.next_offset <= self.log_start_offset {
                 continue;
             }
-            let mut reader = segment.reader(READ_CHUNK);
+            let mut reader = segment.reader(READ_CHUNK)?;
             let mut pos = segment.time_start_position(ts);
             while let Some(h) = reader.header(pos)? {
                 if h.max_timestamp >= ts && h.last_offset() >= self.log_start_offset {

@@ -4,16 +4,34 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use super::batch::{self, BatchHeader, HEADER_SIZE};
 use super::control::MAX_CONTROL_BATCH_BYTES;
 use super::error::LogError;
+use super::files::OpenFile;
 use super::index::{relative, IndexTracker, OffsetEntry, TimeEntry};
+
+/// The file a reader reads: borrowed (a scan at open) or held from the file cache, which
+/// keeps the descriptor open for the reader however the cache changes meanwhile.
+enum ReaderFile<'a> {
+    Borrowed(&'a File),
+    Shared(Arc<OpenFile>),
+}
+
+impl ReaderFile<'_> {
+    fn file(&self) -> &File {
+        match self {
+            ReaderFile::Borrowed(f) => f,
+            ReaderFile::Shared(f) => f,
+        }
+    }
+}
 
 /// Reads byte ranges of a segment file through a buffer, so walking many small batch headers
 /// costs few system calls.
 pub(crate) struct SegmentReader<'a> {
-    file: &'a File,
+    file: ReaderFile<'a>,
     limit: u64,
     buf: Vec<u8>,
     buf_start: u64,
@@ -24,7 +42,18 @@ impl<'a> SegmentReader<'a> {
     /// Reads `file` up to byte `limit` (the segment's valid size), `chunk` bytes at a time.
     pub fn new(file: &'a File, limit: u64, chunk: usize) -> Self {
         SegmentReader {
-            file,
+            file: ReaderFile::Borrowed(file),
+            limit,
+            buf: Vec::new(),
+            buf_start: 0,
+            chunk,
+        }
+    }
+
+    /// Reads a cached segment file up to byte `limit`, `chunk` bytes at a time.
+    pub fn shared(file: Arc<OpenFile>, limit: u64, chunk: usize) -> SegmentReader<'static> {
+        SegmentReader {
+            file: ReaderFile::Shared(file),
             limit,
             buf: Vec::new(),
             buf_start: 0,
@@ -42,7 +71,7 @@ impl<'a> SegmentReader<'a> {
         if pos < self.buf_start || end > buffered_end {
             let want = (self.limit - pos).min(len.max(self.chunk) as u64);
             self.buf.resize(usize::try_from(want).unwrap_or(len), 0);
-            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.file.file().read_exact_at(&mut self.buf, pos)?;
             self.buf_start = pos;
         }
         let from = usize::try_from(pos - self.buf_start).unwrap_or(0);

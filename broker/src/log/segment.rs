@@ -1,13 +1,15 @@
 //! One segment: a `.log` file of batches starting at a base offset, with its offset and time
 //! indexes and its aborted-transaction index (`.txnindex`, only when it has entries).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use super::batch::{BatchHeader, BatchRef};
 use super::error::LogError;
+use super::files::{CachedFile, FileCache, OpenMode};
 use super::index::{relative, IndexEntry, IndexFile, IndexTracker, OffsetEntry, TimeEntry};
 use super::scan::{scan_segment, ScanMode, SegmentReader};
 use super::txn_index::{AbortedTxn, TxnIndex};
@@ -23,7 +25,8 @@ pub(crate) struct Segment {
     /// Offset of the first batch that may live here; the file name.
     pub base: i64,
     log_path: PathBuf,
-    log: File,
+    /// The `.log`, opened on demand through the node's file cache.
+    log: CachedFile,
     /// Bytes of valid data in the `.log`.
     pub size: u64,
     /// Last offset + 1 of the last batch, or `base` when empty.
@@ -41,7 +44,7 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Creates an empty segment at `base`, replacing any files of that name.
-    pub fn create(dir: &Path, base: i64) -> Result<Segment, LogError> {
+    pub fn create(dir: &Path, base: i64, files: &Arc<FileCache>) -> Result<Segment, LogError> {
         let log_path = dir.join(file_name(base, "log"));
         let log = OpenOptions::new()
             .read(true)
@@ -50,18 +53,18 @@ impl Segment {
             .truncate(true)
             .open(&log_path)?;
         let mut offset_index =
-            IndexFile::unpersisted(dir.join(file_name(base, "index")), Vec::new());
+            IndexFile::unpersisted(dir.join(file_name(base, "index")), Vec::new(), files);
         let mut time_index =
-            IndexFile::unpersisted(dir.join(file_name(base, "timeindex")), Vec::new());
+            IndexFile::unpersisted(dir.join(file_name(base, "timeindex")), Vec::new(), files);
         offset_index.rewrite()?;
         time_index.rewrite()?;
         let mut txn_index =
-            TxnIndex::unpersisted(dir.join(file_name(base, "txnindex")), Vec::new());
+            TxnIndex::unpersisted(dir.join(file_name(base, "txnindex")), Vec::new(), files);
         txn_index.delete()?;
         Ok(Segment {
             base,
+            log: CachedFile::with_open(log_path.clone(), OpenMode::Existing, files, log),
             log_path,
-            log,
             size: 0,
             next_offset: base,
             offset_index,
@@ -84,6 +87,7 @@ impl Segment {
         mut mode: ScanMode,
         index_interval: u32,
         now_ms: i64,
+        files: &Arc<FileCache>,
         on_batch: &mut dyn FnMut(&BatchHeader, Option<&[u8]>),
     ) -> Result<(Segment, Option<String>), LogError> {
         let log_path = dir.join(file_name(base, "log"));
@@ -91,8 +95,8 @@ impl Segment {
         let file_len = log.metadata()?.len();
         let offset_path = dir.join(file_name(base, "index"));
         let time_path = dir.join(file_name(base, "timeindex"));
-        let loaded_offset = IndexFile::<OffsetEntry>::load(&offset_path)?;
-        let loaded_time = IndexFile::<TimeEntry>::load(&time_path)?;
+        let loaded_offset = IndexFile::<OffsetEntry>::load(&offset_path, files)?;
+        let loaded_time = IndexFile::<TimeEntry>::load(&time_path, files)?;
         if loaded_offset.is_none() || loaded_time.is_none() {
             tracing::info!(segment = %log_path.display(), "index missing or damaged; scanning the whole segment");
             mode = ScanMode::Full;
@@ -125,7 +129,7 @@ impl Segment {
             }
             None => {
                 tracing::info!(segment = %log_path.display(), "rebuilding offset index");
-                let mut index = IndexFile::unpersisted(offset_path, scan.offset_entries);
+                let mut index = IndexFile::unpersisted(offset_path, scan.offset_entries, files);
                 index.rewrite()?;
                 index
             }
@@ -134,20 +138,24 @@ impl Segment {
             Some(index) => index,
             None => {
                 tracing::info!(segment = %log_path.display(), "rebuilding time index");
-                let mut index = IndexFile::unpersisted(time_path, scan.time_entries);
+                let mut index = IndexFile::unpersisted(time_path, scan.time_entries, files);
                 index.rewrite()?;
                 index
             }
         };
         let segment = Segment {
             base,
+            log: CachedFile::with_open(log_path.clone(), OpenMode::Existing, files, log),
             log_path,
-            log,
             size: scan.valid_bytes,
             next_offset: scan.next_offset.unwrap_or(base),
             offset_index,
             time_index,
-            txn_index: TxnIndex::unpersisted(dir.join(file_name(base, "txnindex")), Vec::new()),
+            txn_index: TxnIndex::unpersisted(
+                dir.join(file_name(base, "txnindex")),
+                Vec::new(),
+                files,
+            ),
             tracker,
             first_append_ms: scan.first_batch_timestamp.map(|t| {
                 if t >= 0 {
@@ -199,9 +207,10 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        if let Err(e) = self.log.write_all_at(data, start) {
+        let log = self.log.get()?;
+        if let Err(e) = log.write_all_at(data, start) {
             // Never leave half a batch behind: a later append would write after it.
-            if let Err(e2) = self.log.set_len(start) {
+            if let Err(e2) = log.set_len(start) {
                 tracing::error!(segment = %self.log_path.display(), error = %e2, "could not cut a failed append");
             }
             return Err(e.into());
@@ -263,7 +272,8 @@ impl Segment {
         };
         let kept = match on_disk {
             Some(len) if len == expected_len && !entries.is_empty() => {
-                TxnIndex::load(&path)?.filter(|i| i.entries() == entries.as_slice())
+                TxnIndex::load(&path, self.log.cache())?
+                    .filter(|i| i.entries() == entries.as_slice())
             }
             _ => None,
         };
@@ -274,7 +284,7 @@ impl Segment {
         if on_disk.is_some() || !entries.is_empty() {
             tracing::info!(segment = %self.log_path.display(), entries = entries.len(), "rebuilding txn index");
         }
-        self.txn_index = TxnIndex::unpersisted(path, entries);
+        self.txn_index = TxnIndex::unpersisted(path, entries, self.log.cache());
         if self.txn_index.entries().is_empty() {
             self.txn_index.delete()?;
         } else {
@@ -284,8 +294,8 @@ impl Segment {
     }
 
     /// A buffered reader over the segment's valid bytes.
-    pub fn reader(&self, chunk: usize) -> SegmentReader<'_> {
-        SegmentReader::new(&self.log, self.size, chunk)
+    pub fn reader(&self, chunk: usize) -> Result<SegmentReader<'static>, LogError> {
+        Ok(SegmentReader::shared(self.log.get()?, self.size, chunk))
     }
 
     /// Where to start walking batches to find `offset`: the batch containing it starts at or after.
@@ -305,7 +315,7 @@ impl Segment {
     /// The first batch whose last offset is >= `offset`, with its position.
     pub fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let mut pos = self.start_position(offset);
-        let mut reader = self.reader(8 << 10);
+        let mut reader = self.reader(8 << 10)?;
         while let Some(h) = reader.header(pos)? {
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
@@ -327,7 +337,8 @@ impl Segment {
         let mut buf = Vec::with_capacity(
             len.min(usize::try_from(self.size.saturating_sub(from)).unwrap_or(usize::MAX)),
         );
-        let mut f = &self.log;
+        let log = self.log.get()?;
+        let mut f: &std::fs::File = &log;
         f.seek(SeekFrom::Start(from))?;
         f.take(len as u64).read_to_end(&mut buf)?;
         if buf.len() != len {
@@ -347,10 +358,11 @@ impl Segment {
         next_offset: i64,
         index_interval: u32,
     ) -> Result<(), LogError> {
-        self.log.set_len(pos)?;
+        let log = self.log.get()?;
+        log.set_len(pos)?;
         self.size = pos;
         let scan = scan_segment(
-            &self.log,
+            &log,
             pos,
             self.base,
             ScanMode::Headers,
@@ -359,10 +371,16 @@ impl Segment {
             &mut |_, _| {},
         )?;
         self.tracker = scan.tracker;
-        self.offset_index =
-            IndexFile::unpersisted(self.log_path.with_extension("index"), scan.offset_entries);
-        self.time_index =
-            IndexFile::unpersisted(self.log_path.with_extension("timeindex"), scan.time_entries);
+        self.offset_index = IndexFile::unpersisted(
+            self.log_path.with_extension("index"),
+            scan.offset_entries,
+            self.log.cache(),
+        );
+        self.time_index = IndexFile::unpersisted(
+            self.log_path.with_extension("timeindex"),
+            scan.time_entries,
+            self.log.cache(),
+        );
         self.offset_index.rewrite()?;
         self.time_index.rewrite()?;
         let cut = next_offset.max(self.base);
@@ -394,7 +412,7 @@ impl Segment {
     /// fsyncs the `.log` and indexes if anything was written since the last flush.
     pub fn flush(&mut self) -> Result<(), LogError> {
         if self.dirty {
-            self.log.sync_data()?;
+            self.log.get()?.sync_data()?;
             self.offset_index.sync()?;
             self.time_index.sync()?;
             self.txn_index.sync()?;
@@ -442,14 +460,20 @@ impl Segment {
         if let Some(dir) = self.log_path.parent() {
             super::checkpoint::sync_dir(dir)?;
         }
-        self.log = file;
+        self.log.install(file);
         self.size = scan.valid_bytes;
         self.next_offset = scan.next_offset.unwrap_or(self.base);
         self.tracker = scan.tracker;
-        self.offset_index =
-            IndexFile::unpersisted(self.log_path.with_extension("index"), scan.offset_entries);
-        self.time_index =
-            IndexFile::unpersisted(self.log_path.with_extension("timeindex"), scan.time_entries);
+        self.offset_index = IndexFile::unpersisted(
+            self.log_path.with_extension("index"),
+            scan.offset_entries,
+            self.log.cache(),
+        );
+        self.time_index = IndexFile::unpersisted(
+            self.log_path.with_extension("timeindex"),
+            scan.time_entries,
+            self.log.cache(),
+        );
         self.offset_index.rewrite()?;
         self.time_index.rewrite()?;
         self.offset_index.sync()?;
@@ -462,6 +486,7 @@ impl Segment {
 
     /// Removes the segment's files.
     pub fn delete(mut self) -> Result<(), LogError> {
+        self.log.close();
         self.offset_index.delete()?;
         self.time_index.delete()?;
         self.txn_index.delete()?;

@@ -141,6 +141,7 @@ mod tests {
         let mut index = TxnIndex::unpersisted(
             dir.path().join("x.txnindex"),
             vec![entry(1, 0, 4, 3), entry(2, 3, 8, 9), entry(3, 10, 12, 20)],
+            &crate::log::files::FileCache::new(16),
         );
         let mut out = Vec::new();
         assert!(collect(&index, Offset(5), Offset(9), &mut out));

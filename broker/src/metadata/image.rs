@@ -26,9 +26,8 @@ pub struct BrokerInfo {
     pub endpoints: Vec<Endpoint>,
     /// `broker.rack`.
     pub rack: Option<String>,
-    /// `max.broker.partitions` as the broker resolved it at registration (its file limit's
-    /// share, or the configured value): the controller places no more replicas on it. `None`
-    /// for brokers registered before the limit existed (no limit).
+    /// `max.broker.partitions` as configured on the broker at registration: the controller
+    /// places no more replicas on it. `None` when unset (no limit, Kafka's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_partitions: Option<u32>,
 }

@@ -35,7 +35,14 @@ fn batch(n: usize, tag: &str) -> Vec<u8> {
 }
 
 fn partition(dir: &std::path::Path) -> Partition {
-    let log = PartitionLog::open(dir, "topic-id", LogConfig::default(), 0).expect("open");
+    let log = PartitionLog::open(
+        dir,
+        "topic-id",
+        LogConfig::default(),
+        0,
+        &crate::log::FileCache::new(crate::log::MIN_OPEN_FILES),
+    )
+    .expect("open");
     Partition::new(
         TopicPartition::new("t", 0),
         Uuid::nil(),

@@ -43,6 +43,8 @@ pub struct ReplicaManager {
     unplaceable: std::sync::Mutex<std::collections::BTreeSet<TopicPartition>>,
     /// Each topic's effective config.
     topic_configs: Arc<TopicConfigs>,
+    /// The open-file cache every hosted log opens its segment and index files through.
+    files: Arc<crate::log::FileCache>,
 }
 
 impl ReplicaManager {
@@ -52,6 +54,7 @@ impl ReplicaManager {
         metrics: Arc<Metrics>,
         topic_configs: Arc<TopicConfigs>,
         inter_broker: rill_client::security::ClientSecurity,
+        files: Arc<crate::log::FileCache>,
     ) -> ReplicaManager {
         let fetcher_config = super::fetcher::FetcherConfig {
             replication_bytes_in: Some(metrics.replication_bytes_in.clone()),
@@ -73,7 +76,13 @@ impl ReplicaManager {
             topic_configs,
             metrics,
             config,
+            files,
         }
+    }
+
+    /// The open-file cache of the hosted logs.
+    pub fn file_cache(&self) -> &Arc<crate::log::FileCache> {
+        &self.files
     }
 
     /// Each topic's effective config (resolved once per change).
@@ -298,6 +307,7 @@ impl ReplicaManager {
             &w.topic.id.to_string(),
             resolved.log.clone(),
             now_ms(),
+            &self.files,
         ) {
             Ok(log) => {
                 tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");

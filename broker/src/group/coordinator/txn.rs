@@ -446,6 +446,7 @@ mod live_tests {
             metrics,
             topic_configs,
             Default::default(),
+            crate::log::FileCache::new(crate::log::MIN_OPEN_FILES),
         ));
         {
             let (r, c) = (replicas.clone(), controller.clone());

@@ -112,7 +112,14 @@ pub(super) fn small_config() -> LogConfig {
 }
 
 pub(super) fn open(dir: &Path, config: LogConfig) -> PartitionLog {
-    must(PartitionLog::open(dir, "tid-1", config, 10_000))
+    // The smallest file cache: every test with a few segments also exercises reopening.
+    must(PartitionLog::open(
+        dir,
+        "tid-1",
+        config,
+        10_000,
+        &crate::log::FileCache::new(crate::log::MIN_OPEN_FILES),
+    ))
 }
 
 pub(super) fn append(log: &mut PartitionLog, records: &[u8]) -> (i64, i64) {

@@ -230,5 +230,12 @@ fn topic_id_is_recorded_and_checked() {
         dir.path().join("partition.metadata"),
     ));
     assert_eq!(meta, "version: 0\ntopic_id: tid-1\n");
-    assert!(PartitionLog::open(dir.path(), "another", LogConfig::default(), 0).is_err());
+    assert!(PartitionLog::open(
+        dir.path(),
+        "another",
+        LogConfig::default(),
+        0,
+        &crate::log::FileCache::new(crate::log::MIN_OPEN_FILES)
+    )
+    .is_err());
 }

@@ -61,7 +61,13 @@ fn batch(pid: i64, seq: i32, n: usize, txn: bool) -> Vec<u8> {
 }
 
 fn open_log(dir: &std::path::Path) -> PartitionLog {
-    must(PartitionLog::open(dir, "topic-id", LogConfig::default(), 0))
+    must(PartitionLog::open(
+        dir,
+        "topic-id",
+        LogConfig::default(),
+        0,
+        &crate::log::FileCache::new(crate::log::MIN_OPEN_FILES),
+    ))
 }
 
 fn partition(dir: &std::path::Path) -> Partition {

@@ -159,7 +159,7 @@ pub fn plan_assignment(
 }
 
 /// Refuses new replicas that would take a broker past its `max.broker.partitions` (the
-/// limit it registered with, by default what its file-descriptor limit can hold), with
+/// limit it registered with, when it set one), with
 /// POLICY_VIOLATION naming the broker and the limit. Checked before anything is proposed, so
 /// a refused CreateTopics or CreatePartitions creates nothing.
 pub fn check_capacity(img: &MetadataImage, added: &[Vec<BrokerId>]) -> Result<(), KafkaError> {

@@ -338,6 +338,11 @@ pub struct BrokerConfig {
     /// `replica.high.watermark.checkpoint.interval.ms` (5000): how often each log dir's
     /// `replication-offset-checkpoint` is written.
     pub hw_checkpoint_interval_ms: u64,
+    /// `num.recovery.threads.per.data.dir`: threads per log dir that open partition logs
+    /// (recovery at start, and new replicas after a metadata change). Rill's default is 8
+    /// (Kafka's is 2): opening a new log waits on a few fsyncs, and concurrent fsyncs share
+    /// the file system's journal commits (one fsync 390 µs alone, 110 µs at 8 at once here).
+    pub recovery_threads_per_data_dir: usize,
     /// Connection, request-memory and hosting limits (`max.connections`, ...).
     pub limits: limits::LimitsConfig,
     /// Listener security, SASL, re-authentication and the authorizer (`ssl.*`, `sasl.*`,
@@ -483,6 +488,12 @@ impl BrokerConfig {
                 &raw,
                 "replica.high.watermark.checkpoint.interval.ms",
                 5_000,
+                1,
+            )?,
+            recovery_threads_per_data_dir: get_num(
+                &raw,
+                "num.recovery.threads.per.data.dir",
+                8,
                 1,
             )?,
             raw,

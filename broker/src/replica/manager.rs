@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub struct ReplicaManager {
     topic_configs: Arc<TopicConfigs>,
     /// The open-file cache every hosted log opens its segment and index files through.
     files: Arc<crate::log::FileCache>,
+    /// A replica could not be placed or opened: the next image is applied whole, so it is
+    /// retried even if its topic did not change.
+    retry_all: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaManager {
@@ -77,6 +81,7 @@ impl ReplicaManager {
             metrics,
             config,
             files,
+            retry_all: Default::default(),
         }
     }
 
@@ -198,15 +203,32 @@ impl ReplicaManager {
     /// by the controller's one image applier, in image order, never concurrently; the
     /// partition map is locked only to swap entries, never while logs are opened (recovery
     /// may read whole segments) or deleted, so produce and fetch go on meanwhile.
+    ///
+    /// Only what changed is visited: images share every topic an entry did not touch
+    /// (`Arc<TopicMeta>`), so the topics that are not the same pointer as in the previous
+    /// image, or are gone from it, are the delta. The first image, and the one after a
+    /// replica could not be opened or placed (so failures are retried on every change), are
+    /// applied whole.
     pub fn apply(&self, image: &Arc<MetadataImage>) {
-        if let Ok(mut i) = self.image.write() {
-            *i = image.clone();
-        }
+        let started = std::time::Instant::now();
+        let prev = match self.image.write() {
+            // An older image than the one applied (delivered late) changes nothing.
+            Ok(i) if image.version < i.version => return,
+            Ok(mut i) => std::mem::replace(&mut *i, image.clone()),
+            Err(_) => return,
+        };
         self.throttles.apply(image, self.node_id);
+        let whole = prev.version == 0 || self.retry_all.swap(false, Ordering::AcqRel);
+        let scope = Scope::between(&prev, image, whole);
+        let me = self.node_id;
         let mut wanted: HashMap<TopicPartition, Wanted<'_>> = HashMap::new();
-        for t in image.topics.values() {
+        for t in scope
+            .topics
+            .iter()
+            .filter_map(|(name, _)| image.topics.get(*name))
+        {
             for (i, p) in t.partitions.iter().enumerate() {
-                if p.replicas.contains(&self.node_id) {
+                if p.replicas.contains(&me) {
                     wanted.insert(
                         TopicPartition::new(&t.name, i as i32),
                         Wanted { topic: t, meta: p },
@@ -215,17 +237,27 @@ impl ReplicaManager {
             }
         }
         // Removed (or re-created under the same name with a new id): out of the map first.
+        let unwanted = |tp: &TopicPartition, p: &super::Partition| {
+            wanted.get(tp).is_none_or(|w| w.topic.id != p.topic_id)
+        };
         let stale: Vec<Arc<super::Partition>> = match self.partitions.write() {
             Ok(mut map) => {
-                let gone: Vec<TopicPartition> = map
-                    .iter()
-                    .filter(|(tp, p)| wanted.get(*tp).is_none_or(|w| w.topic.id != p.topic_id))
-                    .map(|(tp, _)| tp.clone())
-                    .collect();
+                let gone: Vec<TopicPartition> = if whole {
+                    map.iter()
+                        .filter(|(tp, p)| unwanted(tp, p))
+                        .map(|(tp, _)| tp.clone())
+                        .collect()
+                } else {
+                    scope
+                        .partitions()
+                        .filter(|tp| map.get(tp).is_some_and(|p| unwanted(tp, p)))
+                        .collect()
+                };
                 gone.iter().filter_map(|tp| map.remove(tp)).collect()
             }
             Err(_) => return,
         };
+        let removed = stale.len();
         for p in stale {
             self.delete_log(p);
         }
@@ -233,11 +265,6 @@ impl ReplicaManager {
         let mut to_open = Vec::new();
         let mut per_dir: HashMap<PathBuf, usize> = HashMap::new();
         if let Ok(map) = self.partitions.read() {
-            for p in map.values() {
-                if let Some(root) = p.log_dir_root() {
-                    *per_dir.entry(root.to_path_buf()).or_insert(0) += 1;
-                }
-            }
             for (tp, w) in &wanted {
                 let resolved = self.topic_configs.get(w.topic);
                 match map.get(tp) {
@@ -245,22 +272,62 @@ impl ReplicaManager {
                     None => to_open.push((tp.clone(), resolved)),
                 }
             }
-        }
-        let mut opened = Vec::with_capacity(to_open.len());
-        for (tp, resolved) in to_open {
-            let Some(w) = wanted.get(&tp) else { continue };
-            if let Some(p) = self.open(&tp, w, &resolved, &mut per_dir) {
-                opened.push((tp, Arc::new(p)));
+            // Spreading new replicas over several log dirs needs each dir's count.
+            if !to_open.is_empty() && self.config.log_dirs.len() > 1 {
+                for p in map.values() {
+                    if let Some(root) = p.log_dir_root() {
+                        *per_dir.entry(root.to_path_buf()).or_insert(0) += 1;
+                    }
+                }
             }
         }
+        let mut placed = Vec::with_capacity(to_open.len());
+        for (tp, resolved) in to_open {
+            let Some(w) = wanted.get(&tp) else { continue };
+            match self.place(&tp, &mut per_dir) {
+                Some(dir) => placed.push(Placed {
+                    tp,
+                    want: w,
+                    resolved,
+                    dir,
+                }),
+                None => self.retry_all.store(true, Ordering::Release),
+            }
+        }
+        let reconciled = started.elapsed();
+        let opened = self.open_all(&placed);
+        if opened.len() < placed.len() {
+            self.retry_all.store(true, Ordering::Release);
+        }
+        let open_time = started.elapsed() - reconciled;
         let Ok(mut map) = self.partitions.write() else {
             return;
         };
         map.extend(opened);
         self.metrics.partition_count.set(map.len() as i64);
-        self.fetchers
-            .reconcile(image, &online(&map), &self.topic_configs);
-        self.topic_configs.retain(image);
+        // Replica fetchers follow leaders: they need a look only when brokers changed or a
+        // changed topic has (or had) this node as a follower.
+        if whole || removed > 0 || prev.brokers != image.brokers || scope.follows(&prev, image, me)
+        {
+            let online = online(&map);
+            drop(map);
+            self.fetchers.reconcile(image, &online, &self.topic_configs);
+        } else {
+            drop(map);
+        }
+        if removed > 0 || whole {
+            self.topic_configs.retain(image);
+        }
+        tracing::debug!(
+            version = image.version,
+            whole,
+            topics = scope.topics.len(),
+            opened = placed.len(),
+            reconcile_us = reconciled.as_micros() as u64,
+            open_us = open_time.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "image applied to the hosted replicas"
+        );
     }
 
     /// Pushes a replica's new state from the image.
@@ -277,16 +344,10 @@ impl ReplicaManager {
         }
     }
 
-    /// Opens (creating or recovering) a new replica's log in its log dir: where it already
-    /// is, else the online dir hosting fewest (`per_dir` counts, updated). Failures are
-    /// counted and logged once per interval per dir and cause.
-    fn open(
-        &self,
-        tp: &TopicPartition,
-        w: &Wanted<'_>,
-        resolved: &TopicConfig,
-        per_dir: &mut HashMap<PathBuf, usize>,
-    ) -> Option<super::Partition> {
+    /// Chooses a new replica's log dir: where it already is, else the online dir hosting
+    /// fewest (`per_dir` counts, updated). `None` (reported as unplaceable) when no log dir is
+    /// online.
+    fn place(&self, tp: &TopicPartition, per_dir: &mut HashMap<PathBuf, usize>) -> Option<PathBuf> {
         let Some(dir) = self.dir_for(tp, per_dir) else {
             if let Some(left_out) = self.open_failures.check("no online log dir") {
                 tracing::error!(partition = %tp, left_out, "cannot host partition: its log dir is offline");
@@ -301,17 +362,71 @@ impl ReplicaManager {
             }
             return None;
         };
+        if let Some(root) = dir.parent() {
+            *per_dir.entry(root.to_path_buf()).or_insert(0) += 1;
+        }
+        Some(dir)
+    }
+
+    /// Opens the placed replicas' logs, on up to `num.recovery.threads.per.data.dir` threads
+    /// per log dir: creating a log waits on fsyncs and recovering one reads its segments, so
+    /// a metadata change that brings thousands of replicas (or the start) takes a fraction of
+    /// the time it would one by one. The threads take partitions from a shared counter; if
+    /// none can be spawned, the calling thread does all the work.
+    fn open_all(&self, placed: &[Placed<'_>]) -> Vec<(TopicPartition, Arc<super::Partition>)> {
+        let threads = (self.config.recovery_threads_per_data_dir
+            * self.config.log_dirs.len().max(1))
+        .min(MAX_OPEN_THREADS)
+        .min(placed.len().div_ceil(MIN_OPENS_PER_THREAD));
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut out = Vec::new();
+            while let Some(p) = placed.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Some(opened) = self.open(p) {
+                    out.push((p.tp.clone(), Arc::new(opened)));
+                }
+            }
+            out
+        };
+        if threads <= 1 {
+            return work();
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (1..threads)
+                .filter_map(|i| {
+                    std::thread::Builder::new()
+                        .name(format!("log-open-{i}"))
+                        .spawn_scoped(scope, work)
+                        .map_err(|e| tracing::warn!(error = %e, "cannot start a thread to open logs; fewer open them"))
+                        .ok()
+                })
+                .collect();
+            let mut opened = work();
+            for w in workers {
+                match w.join() {
+                    Ok(mut o) => opened.append(&mut o),
+                    // Its partitions stay out of the map; the next metadata change retries them.
+                    Err(_) => tracing::error!("a thread opening partition logs panicked"),
+                }
+            }
+            opened
+        })
+    }
+
+    /// Opens (creating or recovering) a placed replica's log. Failures are counted and logged
+    /// once per interval per dir and cause.
+    fn open(&self, p: &Placed<'_>) -> Option<super::Partition> {
+        let (tp, w, resolved, dir) = (&p.tp, p.want, &p.resolved, &p.dir);
         let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         match PartitionLog::open(
-            &dir,
+            dir,
             &w.topic.id.to_string(),
             resolved.log.clone(),
             now_ms(),
             &self.files,
         ) {
             Ok(log) => {
-                tracing::info!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
-                *per_dir.entry(root.clone()).or_insert(0) += 1;
+                tracing::debug!(partition = %tp, dir = %dir.display(), leo = log.log_end_offset().0, "partition log opened");
                 let p = super::Partition::new(tp.clone(), w.topic.id, log, w.meta.leader_epoch)
                     .with_health(self.health.clone(), root.clone());
                 if let Some(hw) = self.restored_hws.take(&root, tp) {
@@ -442,6 +557,68 @@ struct Wanted<'a> {
     meta: &'a PartitionMeta,
 }
 
+/// The topics an image change concerns, each with the most partitions it had in either image.
+struct Scope<'a> {
+    topics: Vec<(&'a str, usize)>,
+}
+
+impl<'a> Scope<'a> {
+    /// Every topic of both images when `whole`; else the topics that are not the same shared
+    /// entry in both (created, changed or deleted).
+    fn between(prev: &'a MetadataImage, next: &'a MetadataImage, whole: bool) -> Scope<'a> {
+        let count = |img: &MetadataImage, name: &str| {
+            img.topics.get(name).map_or(0, |t| t.partitions.len())
+        };
+        let mut topics: Vec<(&'a str, usize)> = next
+            .topics
+            .iter()
+            .filter(|(name, t)| whole || prev.topics.get(*name).is_none_or(|p| !Arc::ptr_eq(p, t)))
+            .map(|(name, t)| (name.as_str(), t.partitions.len().max(count(prev, name))))
+            .collect();
+        topics.extend(
+            prev.topics
+                .iter()
+                .filter(|(name, _)| !next.topics.contains_key(*name))
+                .map(|(name, t)| (name.as_str(), t.partitions.len())),
+        );
+        Scope { topics }
+    }
+
+    /// Every partition of the topics in scope, in either image.
+    fn partitions(&self) -> impl Iterator<Item = TopicPartition> + '_ {
+        self.topics
+            .iter()
+            .flat_map(|&(name, n)| (0..n).map(move |i| TopicPartition::new(name, i as i32)))
+    }
+
+    /// Whether `me` follows (is a replica but not the leader of) a partition of a topic in
+    /// scope, in either image.
+    fn follows(&self, prev: &MetadataImage, next: &MetadataImage, me: BrokerId) -> bool {
+        self.topics.iter().any(|(name, _)| {
+            [prev, next].iter().any(|img| {
+                img.topics.get(*name).is_some_and(|t| {
+                    t.partitions
+                        .iter()
+                        .any(|p| p.leader != me && p.replicas.contains(&me))
+                })
+            })
+        })
+    }
+}
+
+/// A new replica with the log dir chosen for it, waiting to be opened.
+struct Placed<'a> {
+    tp: TopicPartition,
+    want: &'a Wanted<'a>,
+    resolved: Arc<TopicConfig>,
+    dir: PathBuf,
+}
+
+/// The most threads that open logs at once, whatever `num.recovery.threads.per.data.dir` says.
+const MAX_OPEN_THREADS: usize = 64;
+/// Fewer new replicas than this per thread are not worth a thread.
+const MIN_OPENS_PER_THREAD: usize = 16;
+
 /// The partitions whose log dir is online: the only ones replica fetchers serve.
 fn online(
     map: &HashMap<TopicPartition, Arc<super::Partition>>,
@@ -451,3 +628,7 @@ fn online(
         .map(|(tp, p)| (tp.clone(), p.clone()))
         .collect()
 }
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

@@ -1,0 +1,452 @@
+//! How one node scales with the partitions it holds (a report, not a timed test): under a
+//! file limit of 20,000 it grows in steps (10k, 25k, 50k, 100k partitions, topics of 100
+//! partitions created 50 per CreateTopics), and at each step measures the time to create the
+//! last 10,000, Metadata for all topics and for one topic (p50/p99), the resident memory, a
+//! clean restart to ready and a restart after kill -9 to ready (`/readyz`, then every
+//! partition led). With `RILL_BASELINE_BIN` set, the same steps run first against that
+//! binary (an older build) in the same run, so the table shows both side by side; a binary
+//! that cannot grow further (refused or timed out) ends its table with the reason.
+//!
+//! `cargo bench -p rill-broker --bench scale` writes `target/bench/scale.md`.
+//!
+//! Environment: `RILL_SCALE_STEPS` (default `10000,25000,50000,100000`), `RILL_SCALE_NOFILE`
+//! (default 20000), `RILL_BROKER_BIN` (default: the release `rill-broker` cargo built for
+//! the bench), `RILL_BASELINE_BIN`, `RILL_SCALE_RESTARTS=0` to skip the restarts.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// Partitions per topic.
+const PER_TOPIC: i32 = 100;
+/// Topics per CreateTopics request.
+const TOPICS_PER_REQUEST: usize = 50;
+/// Partitions whose creation time is reported at each step.
+const TIMED_BLOCK: usize = 10_000;
+/// Metadata requests per percentile measurement (all topics, one topic).
+const METADATA_SAMPLES_ALL: usize = 30;
+const METADATA_SAMPLES_ONE: usize = 300;
+/// Longest a step's CreateTopics request may take before the binary is declared stuck.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest a restart may take.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn progress(msg: &str) {
+    eprintln!("[scale] {msg}");
+}
+
+fn main() {
+    let steps: Vec<usize> = std::env::var("RILL_SCALE_STEPS")
+        .unwrap_or_else(|_| "10000,25000,50000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let nofile: u64 = std::env::var("RILL_SCALE_NOFILE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let restarts = std::env::var("RILL_SCALE_RESTARTS").map_or(true, |v| v != "0");
+    let new_bin = std::env::var("RILL_BROKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_rill-broker")));
+    let mut runs = Vec::new();
+    if let Ok(base) = std::env::var("RILL_BASELINE_BIN") {
+        runs.push(("baseline", PathBuf::from(base)));
+    }
+    runs.push(("this build", new_bin));
+    let target = target_dir().join("bench");
+    std::fs::create_dir_all(&target).expect("target/bench");
+
+    let mut report = String::new();
+    let _ = writeln!(report, "# Scale: partitions on one node\n");
+    let _ = writeln!(
+        report,
+        "Revision {}, {} cores, file limit {nofile}, topics of {PER_TOPIC} partitions created {TOPICS_PER_REQUEST} per request, RF=1.\n",
+        sh("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into()),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    for (label, bin) in runs {
+        progress(&format!("{label}: {}", bin.display()));
+        let data = target.join(format!("scale-{}", label.replace(' ', "-")));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let rows = grow(&bin, &data, nofile, &steps, restarts);
+        let _ = writeln!(report, "## {label} (`{}`)\n", bin.display());
+        let _ = writeln!(
+            report,
+            "| partitions | create the last {TIMED_BLOCK} | Metadata all p50 / p99 | Metadata one topic p50 / p99 | RSS | clean restart to ready | kill -9 restart to ready |"
+        );
+        let _ = writeln!(report, "|---|---|---|---|---|---|---|");
+        for r in &rows {
+            let _ = writeln!(report, "{}", r.line());
+        }
+        let _ = writeln!(report);
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    let out = target.join("scale.md");
+    std::fs::write(&out, &report).expect("write report");
+    println!("{report}");
+    progress(&format!("report written to {}", out.display()));
+}
+
+/// One line of the table (or where the binary stopped).
+enum Row {
+    Step {
+        partitions: usize,
+        create: Duration,
+        all: (Duration, Duration),
+        one: (Duration, Duration),
+        rss_mib: f64,
+        clean: Option<Duration>,
+        killed: Option<Duration>,
+    },
+    Stopped {
+        partitions: usize,
+        why: String,
+    },
+}
+
+impl Row {
+    fn line(&self) -> String {
+        let ms = |d: &Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        let s =
+            |d: &Option<Duration>| d.map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
+        match self {
+            Row::Step {
+                partitions,
+                create,
+                all,
+                one,
+                rss_mib,
+                clean,
+                killed,
+            } => format!(
+                "| {partitions} | {:.1} s | {} / {} | {} / {} | {rss_mib:.0} MiB | {} | {} |",
+                create.as_secs_f64(),
+                ms(&all.0),
+                ms(&all.1),
+                ms(&one.0),
+                ms(&one.1),
+                s(clean),
+                s(killed),
+            ),
+            Row::Stopped { partitions, why } => {
+                format!("| stopped at {partitions} | {why} | | | | | |")
+            }
+        }
+    }
+}
+
+/// Grows one node through `steps`, measuring at each.
+fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -> Vec<Row> {
+    let mut broker = Broker::start(bin, data, nofile, None);
+    let mut rows = Vec::new();
+    let mut created = 0usize;
+    let mut topic = 0usize;
+    for &step in steps {
+        let mut block: Option<Instant> = None;
+        while created < step {
+            if block.is_none() && step - created <= TIMED_BLOCK {
+                block = Some(Instant::now());
+            }
+            let n = ((step - created) / PER_TOPIC as usize).clamp(1, TOPICS_PER_REQUEST);
+            let names: Vec<String> = (topic..topic + n).map(|t| format!("s-{t:06}")).collect();
+            if let Err(why) = broker.create(&names) {
+                rows.push(Row::Stopped {
+                    partitions: created,
+                    why,
+                });
+                return rows;
+            }
+            topic += n;
+            created += n * PER_TOPIC as usize;
+        }
+        let block_time = block.map_or(Duration::ZERO, |t| t.elapsed());
+        progress(&format!(
+            "{created} partitions; the last {TIMED_BLOCK} in {block_time:?}"
+        ));
+        let all = broker.metadata_percentiles(None, METADATA_SAMPLES_ALL);
+        let one = broker.metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
+        let rss_mib = status_kb(broker.pid(), "VmRSS") as f64 / 1024.0;
+        let (clean, killed) = if restarts {
+            broker.stop();
+            let started = Instant::now();
+            broker = Broker::start(bin, data, nofile, Some(created));
+            let clean = started.elapsed();
+            broker.kill9();
+            let started = Instant::now();
+            broker = Broker::start(bin, data, nofile, Some(created));
+            let killed = started.elapsed();
+            progress(&format!(
+                "restarts: clean {clean:?}, after kill -9 {killed:?}"
+            ));
+            (Some(clean), Some(killed))
+        } else {
+            (None, None)
+        };
+        rows.push(Row::Step {
+            partitions: created,
+            create: block_time,
+            all,
+            one,
+            rss_mib,
+            clean,
+            killed,
+        });
+    }
+    broker.stop();
+    rows
+}
+
+/// A broker process and a connection to it.
+struct Broker {
+    child: Child,
+    http: String,
+    conn: TcpStream,
+    corr: i32,
+}
+
+impl Broker {
+    /// Starts the broker under `prlimit --nofile`, waits for its ready line and, when
+    /// `partitions` is given, until `/readyz` answers 200 and Metadata shows that many
+    /// partitions all led.
+    fn start(bin: &Path, data: &Path, nofile: u64, partitions: Option<usize>) -> Broker {
+        let started = Instant::now();
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}")).arg("--").arg(bin);
+        for o in [
+            "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+            "http.listener=127.0.0.1:0".to_string(),
+            format!("log.dirs={}", data.join("logs").display()),
+            format!("metadata.log.dir={}", data.join("meta").display()),
+        ] {
+            cmd.arg("--override").arg(o);
+        }
+        cmd.env(
+            "RILL_LOG",
+            std::env::var("RILL_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("rill-broker ready:") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(RESTART_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no ready line within {RESTART_TIMEOUT:?}"));
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("ready line without {k}: {line}"))
+        };
+        let conn = TcpStream::connect(field("kafka=")).expect("connect");
+        conn.set_read_timeout(Some(CREATE_TIMEOUT))
+            .expect("timeout");
+        let mut b = Broker {
+            child,
+            http: field("http="),
+            conn,
+            corr: 0,
+        };
+        if let Some(want) = partitions {
+            loop {
+                assert!(
+                    started.elapsed() < RESTART_TIMEOUT,
+                    "not ready within {RESTART_TIMEOUT:?}"
+                );
+                if http_status(&b.http, "/readyz") == Some(200) && b.led_partitions() >= want {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        b
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + RESTART_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn call<Q: Encodable, R: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Q,
+    ) -> Result<R, String> {
+        self.corr += 1;
+        let mut body = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.corr)
+            .with_client_id(Some(StrBytes::from_static_str("scale-bench")))
+            .encode(&mut body, key.request_header_version(version))
+            .map_err(|e| e.to_string())?;
+        req.encode(&mut body, version).map_err(|e| e.to_string())?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.conn.write_all(&frame).map_err(|e| e.to_string())?;
+        let mut len = [0u8; 4];
+        self.conn.read_exact(&mut len).map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.conn.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        let mut b = Bytes::from(buf);
+        ResponseHeader::decode(&mut b, key.response_header_version(version))
+            .map_err(|e| e.to_string())?;
+        R::decode(&mut b, version).map_err(|e| e.to_string())
+    }
+
+    /// CreateTopics for `names`, `PER_TOPIC` partitions each, RF=1.
+    fn create(&mut self, names: &[String]) -> Result<(), String> {
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(CREATE_TIMEOUT.as_millis() as i32)
+            .with_topics(
+                names
+                    .iter()
+                    .map(|n| {
+                        create_topics_request::CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(n.clone())))
+                            .with_num_partitions(PER_TOPIC)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            );
+        let r: CreateTopicsResponse = self.call(ApiKey::CreateTopics, 7, &req)?;
+        match r.topics.iter().find(|t| t.error_code != 0) {
+            Some(t) => Err(format!(
+                "CreateTopics error {}: {}",
+                t.error_code,
+                t.error_message.as_deref().unwrap_or("")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn metadata(&mut self, topic: Option<&str>) -> Result<MetadataResponse, String> {
+        let req = MetadataRequest::default().with_topics(topic.map(|t| {
+            vec![metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))]
+        }));
+        self.call(ApiKey::Metadata, 12, &req)
+    }
+
+    /// Partitions with a leader in a Metadata for every topic.
+    fn led_partitions(&mut self) -> usize {
+        self.metadata(None).map_or(0, |m| {
+            m.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .filter(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+                .count()
+        })
+    }
+
+    fn metadata_percentiles(&mut self, topic: Option<&str>, n: usize) -> (Duration, Duration) {
+        let mut times: Vec<Duration> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let r = self.metadata(topic).expect("metadata");
+                let elapsed = t.elapsed();
+                std::hint::black_box(r.topics.len());
+                elapsed
+            })
+            .collect();
+        times.sort();
+        let at =
+            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        (at(0.50), at(0.99))
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// Status of a GET on the HTTP API.
+fn http_status(base: &str, path: &str) -> Option<u16> {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// A field of `/proc/<pid>/status`, in kB.
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `target/` (or `$CARGO_TARGET_DIR`): the bench executable lives in `<target>/release/deps/`.
+fn target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("bench executable");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .expect("bench executable under <target>/<profile>/deps/")
+}

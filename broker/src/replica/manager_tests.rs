@@ -100,17 +100,14 @@ fn images(changes: &[Change]) -> Vec<Arc<MetadataImage>> {
         let name = |t: &u8| format!("t{t}");
         match c {
             Change::Create(t, n, here) => {
-                if !img.topics.contains_key(&name(t)) {
+                if let std::collections::btree_map::Entry::Vacant(e) = img.topics.entry(name(t)) {
                     next_id += 1;
-                    img.topics.insert(
-                        name(t),
-                        Arc::new(TopicMeta {
-                            name: name(t),
-                            id: uuid::Uuid::from_u128(next_id),
-                            partitions: (0..*n).map(|_| partition(*here)).collect(),
-                            configs: BTreeMap::new(),
-                        }),
-                    );
+                    e.insert(Arc::new(TopicMeta {
+                        name: name(t),
+                        id: uuid::Uuid::from_u128(next_id),
+                        partitions: (0..*n).map(|_| partition(*here)).collect(),
+                        configs: BTreeMap::new(),
+                    }));
                 }
             }
             Change::Delete(t) => {

@@ -3,8 +3,9 @@
 //! partitions created 50 per CreateTopics), and at each step measures the time to create the
 //! last 10,000, Metadata for all topics and for one topic (p50/p99), the resident memory, a
 //! clean restart to ready and a restart after kill -9 to ready (`/readyz`, then every
-//! partition led). With `RILL_BASELINE_BIN` set, the same steps run first against that
-//! binary (an older build) in the same run, so the table shows both side by side; a binary
+//! partition led). With `RILL_BASELINE_BIN` set, an older build runs first in the same run,
+//! through its own steps (`RILL_BASELINE_STEPS`, default `1000,2000,4000,6000,10000`: it
+//! stopped near 6,000 partitions under this limit), so the tables sit side by side; a binary
 //! that cannot grow further (refused or timed out) ends its table with the reason.
 //!
 //! `cargo bench -p rill-broker --bench scale` writes `target/bench/scale.md`.
@@ -59,9 +60,15 @@ fn main() {
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_rill-broker")));
     let mut runs = Vec::new();
     if let Ok(base) = std::env::var("RILL_BASELINE_BIN") {
-        runs.push(("baseline", PathBuf::from(base)));
+        // The old node stopped near 6,000 partitions under this file limit: its own steps.
+        let base_steps: Vec<usize> = std::env::var("RILL_BASELINE_STEPS")
+            .unwrap_or_else(|_| "1000,2000,4000,6000,10000".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        runs.push(("baseline", PathBuf::from(base), base_steps));
     }
-    runs.push(("this build", new_bin));
+    runs.push(("this build", new_bin, steps));
     let target = target_dir().join("bench");
     std::fs::create_dir_all(&target).expect("target/bench");
 
@@ -73,7 +80,7 @@ fn main() {
         sh("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into()),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    for (label, bin) in runs {
+    for (label, bin, steps) in runs {
         progress(&format!("{label}: {}", bin.display()));
         let data = target.join(format!("scale-{}", label.replace(' ', "-")));
         let _ = std::fs::remove_dir_all(&data);
@@ -82,7 +89,7 @@ fn main() {
         let _ = writeln!(report, "## {label} (`{}`)\n", bin.display());
         let _ = writeln!(
             report,
-            "| partitions | create the last {TIMED_BLOCK} | Metadata all p50 / p99 | Metadata one topic p50 / p99 | RSS | clean restart to ready | kill -9 restart to ready |"
+            "| partitions | create the last {TIMED_BLOCK} (or the step) | Metadata all p50 / p99 | Metadata one topic p50 / p99 | RSS | clean restart to ready | kill -9 restart to ready |"
         );
         let _ = writeln!(report, "|---|---|---|---|---|---|---|");
         for r in &rows {
@@ -101,7 +108,8 @@ fn main() {
 enum Row {
     Step {
         partitions: usize,
-        create: Duration,
+        /// How many of the step's partitions were timed, and how long they took.
+        create: (usize, Duration),
         all: (Duration, Duration),
         one: (Duration, Duration),
         rss_mib: f64,
@@ -129,8 +137,9 @@ impl Row {
                 clean,
                 killed,
             } => format!(
-                "| {partitions} | {:.1} s | {} / {} | {} / {} | {rss_mib:.0} MiB | {} | {} |",
-                create.as_secs_f64(),
+                "| {partitions} | {:.1} s for {} | {} / {} | {} / {} | {rss_mib:.0} MiB | {} | {} |",
+                create.1.as_secs_f64(),
+                create.0,
                 ms(&all.0),
                 ms(&all.1),
                 ms(&one.0),
@@ -152,16 +161,16 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
     let mut created = 0usize;
     let mut topic = 0usize;
     for &step in steps {
-        let mut block: Option<Instant> = None;
+        let mut block: Option<(usize, Instant)> = None;
         while created < step {
             if block.is_none() && step - created <= TIMED_BLOCK {
-                block = Some(Instant::now());
+                block = Some((step - created, Instant::now()));
             }
             let n = ((step - created) / PER_TOPIC as usize).clamp(1, TOPICS_PER_REQUEST);
             let names: Vec<String> = (topic..topic + n).map(|t| format!("s-{t:06}")).collect();
-            if let Err(why) = broker.create(&names) {
+            if let Err((ok, why)) = broker.create(&names) {
                 rows.push(Row::Stopped {
-                    partitions: created,
+                    partitions: created + ok * PER_TOPIC as usize,
                     why,
                 });
                 return rows;
@@ -169,9 +178,10 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
             topic += n;
             created += n * PER_TOPIC as usize;
         }
-        let block_time = block.map_or(Duration::ZERO, |t| t.elapsed());
+        let block_time = block.map_or((0, Duration::ZERO), |(n, t)| (n, t.elapsed()));
         progress(&format!(
-            "{created} partitions; the last {TIMED_BLOCK} in {block_time:?}"
+            "{created} partitions; the last {} in {:?}",
+            block_time.0, block_time.1
         ));
         let all = broker.metadata_percentiles(None, METADATA_SAMPLES_ALL);
         let one = broker.metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
@@ -335,8 +345,9 @@ impl Broker {
         R::decode(&mut b, version).map_err(|e| e.to_string())
     }
 
-    /// CreateTopics for `names`, `PER_TOPIC` partitions each, RF=1.
-    fn create(&mut self, names: &[String]) -> Result<(), String> {
+    /// CreateTopics for `names`, `PER_TOPIC` partitions each, RF=1. On a refusal, how many of
+    /// the topics were created and why the first other one was not.
+    fn create(&mut self, names: &[String]) -> Result<(), (usize, String)> {
         let req = CreateTopicsRequest::default()
             .with_timeout_ms(CREATE_TIMEOUT.as_millis() as i32)
             .with_topics(
@@ -350,12 +361,18 @@ impl Broker {
                     })
                     .collect(),
             );
-        let r: CreateTopicsResponse = self.call(ApiKey::CreateTopics, 7, &req)?;
+        let r: CreateTopicsResponse = self
+            .call(ApiKey::CreateTopics, 7, &req)
+            .map_err(|e| (0, e))?;
+        let ok = r.topics.iter().filter(|t| t.error_code == 0).count();
         match r.topics.iter().find(|t| t.error_code != 0) {
-            Some(t) => Err(format!(
-                "CreateTopics error {}: {}",
-                t.error_code,
-                t.error_message.as_deref().unwrap_or("")
+            Some(t) => Err((
+                ok,
+                format!(
+                    "CreateTopics error {}: {}",
+                    t.error_code,
+                    t.error_message.as_deref().unwrap_or("")
+                ),
             )),
             None => Ok(()),
         }

@@ -10,9 +10,17 @@
 //!
 //! `cargo bench -p rill-broker --bench scale` writes `target/bench/scale.md`.
 //!
+//! Then three nodes with RF=3 (`RILL_SCALE_CLUSTER` partitions, default 30,000, 0 skips it):
+//! kill -9 of the active controller until every partition is led by a live node, and its
+//! restart until it is back in every ISR.
+//!
 //! Environment: `RILL_SCALE_STEPS` (default `10000,25000,50000,100000`), `RILL_SCALE_NOFILE`
 //! (default 20000), `RILL_BROKER_BIN` (default: the release `rill-broker` cargo built for
 //! the bench), `RILL_BASELINE_BIN`, `RILL_SCALE_RESTARTS=0` to skip the restarts.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -98,6 +106,14 @@ fn main() {
         let _ = writeln!(report);
         let _ = std::fs::remove_dir_all(&data);
     }
+    let cluster: usize = std::env::var("RILL_SCALE_CLUSTER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    if cluster > 0 {
+        let _ = writeln!(report, "## Three nodes, RF=3, {cluster} partitions (this build)\n");
+        let _ = writeln!(report, "{}\n", failover(cluster));
+    }
     let out = target.join("scale.md");
     std::fs::write(&out, &report).expect("write report");
     println!("{report}");
@@ -168,7 +184,7 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
             }
             let n = ((step - created) / PER_TOPIC as usize).clamp(1, TOPICS_PER_REQUEST);
             let names: Vec<String> = (topic..topic + n).map(|t| format!("s-{t:06}")).collect();
-            if let Err((ok, why)) = broker.create(&names) {
+            if let Err((ok, why)) = broker.conn.create(&names, 1) {
                 rows.push(Row::Stopped {
                     partitions: created + ok * PER_TOPIC as usize,
                     why,
@@ -183,8 +199,8 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
             "{created} partitions; the last {} in {:?}",
             block_time.0, block_time.1
         ));
-        let all = broker.metadata_percentiles(None, METADATA_SAMPLES_ALL);
-        let one = broker.metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
+        let all = broker.conn.metadata_percentiles(None, METADATA_SAMPLES_ALL);
+        let one = broker.conn.metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
         let rss_mib = status_kb(broker.pid(), "VmRSS") as f64 / 1024.0;
         let (clean, killed) = if restarts {
             broker.stop();
@@ -216,12 +232,81 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
     rows
 }
 
+/// Three nodes, RF=3, `partitions` partitions: the time to create them and to get every
+/// replica in sync, then kill -9 of the active controller until every partition is led by a
+/// live node, then its restart until it is back in every ISR.
+fn failover(partitions: usize) -> String {
+    let mut nodes = common::start_cluster(3, &[]);
+    let mut conn = Conn::connect(&nodes[0].bootstrap);
+    let started = Instant::now();
+    let mut topic = 0usize;
+    while topic * (PER_TOPIC as usize) < partitions {
+        let n = (partitions / PER_TOPIC as usize - topic).clamp(1, TOPICS_PER_REQUEST);
+        let names: Vec<String> = (topic..topic + n).map(|t| format!("f-{t:06}")).collect();
+        if let Err((_, why)) = conn.create(&names, 3) {
+            return format!("stopped after {} topics: {why}", topic);
+        }
+        topic += n;
+    }
+    let created = started.elapsed();
+    let partitions = topic * PER_TOPIC as usize;
+    let in_sync = |conn: &mut Conn, id: i32| -> usize {
+        conn.metadata(None).map_or(0, |m| {
+            m.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .filter(|p| p.isr_nodes.iter().any(|b| b.0 == id))
+                .count()
+        })
+    };
+    let until = |what: &str, f: &mut dyn FnMut() -> bool| -> Duration {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < RESTART_TIMEOUT, "{what} not within {RESTART_TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    };
+    let synced = until("every replica in sync", &mut || {
+        (1..=3).all(|id| in_sync(&mut conn, id) >= partitions)
+    });
+    progress(&format!("{partitions} partitions RF=3 created in {created:?}, in sync {synced:?} later"));
+    let controller = conn.metadata(None).map_or(1, |m| m.controller_id.0);
+    let victim = (controller - 1) as usize;
+    let survivor = (victim + 1) % 3;
+    nodes[victim].kill9();
+    let mut conn = Conn::connect(&nodes[survivor].bootstrap);
+    let failover = until("every partition led by a live node", &mut || {
+        conn.metadata(None).is_ok_and(|m| {
+            m.controller_id.0 != controller
+                && m.topics.iter().flat_map(|t| &t.partitions).count() >= partitions
+                && m.topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .all(|p| p.leader_id.0 >= 0 && p.leader_id.0 != controller)
+        })
+    });
+    progress(&format!("kill -9 of the active controller (node {controller}): every partition led in {failover:?}"));
+    nodes[victim].restart_same_ports();
+    let back = until("the restarted node in every ISR", &mut || {
+        in_sync(&mut conn, controller) >= partitions
+    });
+    progress(&format!("node {controller} back in every ISR in {back:?}"));
+    format!(
+        "| what | time |\n|---|---|\n| create {partitions} partitions RF=3 ({} topics, {TOPICS_PER_REQUEST} per request) | {:.1} s |\n| then every replica in sync | {:.1} s |\n| kill -9 of the active controller → every partition led by a live node | {:.2} s |\n| its restart → back in every ISR | {:.1} s |",
+        topic,
+        created.as_secs_f64(),
+        synced.as_secs_f64(),
+        failover.as_secs_f64(),
+        back.as_secs_f64()
+    )
+}
+
 /// A broker process and a connection to it.
 struct Broker {
     child: Child,
     http: String,
-    conn: TcpStream,
-    corr: i32,
+    conn: Conn,
 }
 
 impl Broker {
@@ -267,14 +352,11 @@ impl Broker {
                 .map(str::to_string)
                 .unwrap_or_else(|| panic!("ready line without {k}: {line}"))
         };
-        let conn = TcpStream::connect(field("kafka=")).expect("connect");
-        conn.set_read_timeout(Some(CREATE_TIMEOUT))
-            .expect("timeout");
+        let conn = Conn::connect(&field("kafka="));
         let mut b = Broker {
             child,
             http: field("http="),
             conn,
-            corr: 0,
         };
         if let Some(want) = partitions {
             loop {
@@ -282,7 +364,7 @@ impl Broker {
                     started.elapsed() < RESTART_TIMEOUT,
                     "not ready within {RESTART_TIMEOUT:?}"
                 );
-                if http_status(&b.http, "/readyz") == Some(200) && b.led_partitions() >= want {
+                if http_status(&b.http, "/readyz") == Some(200) && b.conn.led_partitions() >= want {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -314,6 +396,22 @@ impl Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Kafka connection to one node, answering one request at a time.
+struct Conn {
+    stream: TcpStream,
+    corr: i32,
+}
+
+impl Conn {
+    fn connect(addr: &str) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(CREATE_TIMEOUT))
+            .expect("timeout");
+        Conn { stream, corr: 0 }
+    }
 
     fn call<Q: Encodable, R: Decodable>(
         &mut self,
@@ -334,20 +432,20 @@ impl Broker {
         let mut frame = BytesMut::with_capacity(body.len() + 4);
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
-        self.conn.write_all(&frame).map_err(|e| e.to_string())?;
+        self.stream.write_all(&frame).map_err(|e| e.to_string())?;
         let mut len = [0u8; 4];
-        self.conn.read_exact(&mut len).map_err(|e| e.to_string())?;
+        self.stream.read_exact(&mut len).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.conn.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        self.stream.read_exact(&mut buf).map_err(|e| e.to_string())?;
         let mut b = Bytes::from(buf);
         ResponseHeader::decode(&mut b, key.response_header_version(version))
             .map_err(|e| e.to_string())?;
         R::decode(&mut b, version).map_err(|e| e.to_string())
     }
 
-    /// CreateTopics for `names`, `PER_TOPIC` partitions each, RF=1. On a refusal, how many of
-    /// the topics were created and why the first other one was not.
-    fn create(&mut self, names: &[String]) -> Result<(), (usize, String)> {
+    /// CreateTopics for `names`, `PER_TOPIC` partitions each, replication factor `rf`. On a
+    /// refusal, how many of the topics were created and why the first other one was not.
+    fn create(&mut self, names: &[String], rf: i16) -> Result<(), (usize, String)> {
         let req = CreateTopicsRequest::default()
             .with_timeout_ms(CREATE_TIMEOUT.as_millis() as i32)
             .with_topics(
@@ -357,7 +455,7 @@ impl Broker {
                         create_topics_request::CreatableTopic::default()
                             .with_name(TopicName(StrBytes::from_string(n.clone())))
                             .with_num_partitions(PER_TOPIC)
-                            .with_replication_factor(1)
+                            .with_replication_factor(rf)
                     })
                     .collect(),
             );

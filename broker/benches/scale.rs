@@ -19,7 +19,6 @@
 //! the bench), `RILL_BASELINE_BIN`, `RILL_SCALE_RESTARTS=0` to skip the restarts.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::fmt::Write as _;
@@ -89,6 +88,9 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     for (label, bin, steps) in runs {
+        if steps.is_empty() {
+            continue;
+        }
         progress(&format!("{label}: {}", bin.display()));
         let data = target.join(format!("scale-{}", label.replace(' ', "-")));
         let _ = std::fs::remove_dir_all(&data);
@@ -111,7 +113,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30_000);
     if cluster > 0 {
-        let _ = writeln!(report, "## Three nodes, RF=3, {cluster} partitions (this build)\n");
+        let _ = writeln!(
+            report,
+            "## Three nodes, RF=3, {cluster} partitions (this build)\n"
+        );
         let _ = writeln!(report, "{}\n", failover(cluster));
     }
     let out = target.join("scale.md");
@@ -200,7 +205,9 @@ fn grow(bin: &Path, data: &Path, nofile: u64, steps: &[usize], restarts: bool) -
             block_time.0, block_time.1
         ));
         let all = broker.conn.metadata_percentiles(None, METADATA_SAMPLES_ALL);
-        let one = broker.conn.metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
+        let one = broker
+            .conn
+            .metadata_percentiles(Some("s-000000"), METADATA_SAMPLES_ONE);
         let rss_mib = status_kb(broker.pid(), "VmRSS") as f64 / 1024.0;
         let (clean, killed) = if restarts {
             broker.stop();
@@ -262,7 +269,10 @@ fn failover(partitions: usize) -> String {
     let until = |what: &str, f: &mut dyn FnMut() -> bool| -> Duration {
         let t = Instant::now();
         while !f() {
-            assert!(t.elapsed() < RESTART_TIMEOUT, "{what} not within {RESTART_TIMEOUT:?}");
+            assert!(
+                t.elapsed() < RESTART_TIMEOUT,
+                "{what} not within {RESTART_TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         t.elapsed()
@@ -270,7 +280,9 @@ fn failover(partitions: usize) -> String {
     let synced = until("every replica in sync", &mut || {
         (1..=3).all(|id| in_sync(&mut conn, id) >= partitions)
     });
-    progress(&format!("{partitions} partitions RF=3 created in {created:?}, in sync {synced:?} later"));
+    progress(&format!(
+        "{partitions} partitions RF=3 created in {created:?}, in sync {synced:?} later"
+    ));
     let controller = conn.metadata(None).map_or(1, |m| m.controller_id.0);
     let victim = (controller - 1) as usize;
     let survivor = (victim + 1) % 3;
@@ -286,7 +298,9 @@ fn failover(partitions: usize) -> String {
                     .all(|p| p.leader_id.0 >= 0 && p.leader_id.0 != controller)
         })
     });
-    progress(&format!("kill -9 of the active controller (node {controller}): every partition led in {failover:?}"));
+    progress(&format!(
+        "kill -9 of the active controller (node {controller}): every partition led in {failover:?}"
+    ));
     nodes[victim].restart_same_ports();
     let back = until("the restarted node in every ISR", &mut || {
         in_sync(&mut conn, controller) >= partitions
@@ -434,9 +448,13 @@ impl Conn {
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).map_err(|e| e.to_string())?;
         let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).map_err(|e| e.to_string())?;
+        self.stream
+            .read_exact(&mut len)
+            .map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        self.stream
+            .read_exact(&mut buf)
+            .map_err(|e| e.to_string())?;
         let mut b = Bytes::from(buf);
         ResponseHeader::decode(&mut b, key.response_header_version(version))
             .map_err(|e| e.to_string())?;

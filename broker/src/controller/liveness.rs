@@ -263,20 +263,52 @@ pub async fn run(
         if changes.is_empty() {
             continue;
         }
+        // One entry per chunk, not per partition: a fenced broker that led or followed tens
+        // of thousands of partitions would otherwise cost as many Raft entries. One line per
+        // chunk; each change at debug.
         let mut proposals = JoinSet::new();
-        for c in changes {
-            tracing::info!(topic = %c.topic, partition = c.partition, leader = c.state.leader.0, epoch = c.state.leader_epoch.0, isr = ?c.state.isr, reason = c.reason, "partition state change");
+        let image = controller.image();
+        for chunk in changes.chunks(super::raft::command::MAX_CHANGES_PER_ENTRY) {
+            let leaders = chunk
+                .iter()
+                .filter(|c| {
+                    image
+                        .partition(&c.topic, c.partition)
+                        .is_none_or(|p| p.leader != c.state.leader)
+                })
+                .count();
+            tracing::info!(
+                partitions = chunk.len(),
+                leaders_moved = leaders,
+                first = %format!("{}-{}", chunk[0].topic, chunk[0].partition),
+                reason = chunk[0].reason,
+                "partition state changes"
+            );
+            for c in chunk {
+                tracing::debug!(topic = %c.topic, partition = c.partition, leader = c.state.leader.0, epoch = c.state.leader_epoch.0, isr = ?c.state.isr, reason = c.reason, "partition state change");
+            }
+            let batch: Vec<super::raft::command::PartitionChange> = chunk
+                .iter()
+                .map(|c| super::raft::command::PartitionChange {
+                    topic: c.topic.clone(),
+                    partition: c.partition,
+                    state: c.state.clone(),
+                })
+                .collect();
             let controller = controller.clone();
-            proposals.spawn(async move {
-                let r = controller
-                    .change_partition(&c.topic, c.partition, c.state)
-                    .await;
-                (c.topic, c.partition, r)
-            });
+            proposals.spawn(async move { controller.change_partitions(batch).await });
         }
         while let Some(r) = proposals.join_next().await {
-            if let Ok((topic, partition, Err(e))) = r {
-                tracing::debug!(topic = %topic, partition, error = %e, "partition state change refused");
+            match r {
+                Ok(Ok(refused)) if refused.is_empty() => {}
+                Ok(Ok(refused)) => {
+                    tracing::debug!(
+                        refused = refused.len(),
+                        "partition state changes refused as stale"
+                    )
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "partition state changes refused"),
+                Err(e) => tracing::warn!(error = %e, "partition state change task failed"),
             }
         }
     }

@@ -14,6 +14,7 @@
 //! (KIP-497's AlterPartition: a compare-and-set on the partition epoch).
 
 pub mod election;
+pub mod isr_batch;
 pub mod liveness;
 pub mod placement;
 pub mod raft;
@@ -82,6 +83,8 @@ pub struct Controller {
     /// `broker.session.timeout.ms`: how long the controller waits before fencing a silent
     /// broker, hence how long this node may be out of touch before it must assume so.
     session_timeout: Duration,
+    /// Partition leaders' ISR changes waiting to be proposed together (`isr_batch.rs`).
+    isr_queue: Arc<isr_batch::IsrQueue>,
 }
 
 impl Controller {
@@ -148,8 +151,10 @@ impl Controller {
             published: Mutex::new(0),
             applied: watch::channel(0).0,
             session_timeout: Duration::from_millis(config.replication.session_timeout_ms),
+            isr_queue: Default::default(),
         });
         Controller::spawn_applier(&c);
+        isr_batch::spawn_drainer(&c);
         if c.image().cluster_id.is_empty() {
             c.propose(MetadataCommand::SetClusterId(cluster_id.to_string()))
                 .await?;
@@ -527,20 +532,43 @@ impl Controller {
         partition_epoch: i32,
         isr: Vec<BrokerId>,
     ) -> Result<PartitionMeta, KafkaError> {
-        let img = self.image();
+        let req = isr_batch::IsrRequest {
+            topic: topic.to_string(),
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        };
+        // Checked here and again when its batch is proposed (the image may move meanwhile).
+        self.isr_state(&self.image(), &req)?;
+        self.isr_queue.push(req).await.unwrap_or_else(|_| {
+            Err(KafkaError::NotController(
+                "the controller stopped before the ISR change was proposed".into(),
+            ))
+        })
+    }
+
+    /// The state an ISR change asks for, if `img` allows it (see [`Self::alter_partition_isr`]).
+    fn isr_state(
+        &self,
+        img: &MetadataImage,
+        req: &isr_batch::IsrRequest,
+    ) -> Result<PartitionMeta, KafkaError> {
+        let (topic, partition, leader, isr) = (&req.topic, req.partition, req.leader, &req.isr);
         let cur = img.partition(topic, partition).ok_or_else(|| {
             KafkaError::UnknownTopicOrPartition(format!("{topic}-{partition} does not exist."))
         })?;
-        if cur.leader != leader || cur.leader_epoch != leader_epoch {
+        if cur.leader != leader || cur.leader_epoch != req.leader_epoch {
             return Err(KafkaError::FencedLeaderEpoch(format!(
-                "{topic}-{partition} is led by {} in epoch {}, not by {leader} in epoch {leader_epoch}",
-                cur.leader, cur.leader_epoch
+                "{topic}-{partition} is led by {} in epoch {}, not by {leader} in epoch {}",
+                cur.leader, cur.leader_epoch, req.leader_epoch
             )));
         }
-        if cur.partition_epoch != partition_epoch {
+        if cur.partition_epoch != req.partition_epoch {
             return Err(KafkaError::InvalidRequest(format!(
-                "{topic}-{partition}: partition epoch {partition_epoch} is stale (current {})",
-                cur.partition_epoch
+                "{topic}-{partition}: partition epoch {} is stale (current {})",
+                req.partition_epoch, cur.partition_epoch
             )));
         }
         if !isr.contains(&leader) {
@@ -560,13 +588,11 @@ impl Controller {
                 )));
             }
         }
-        let state = PartitionMeta {
-            isr,
+        Ok(PartitionMeta {
+            isr: isr.clone(),
             partition_epoch: cur.partition_epoch + 1,
             ..cur.clone()
-        };
-        // A change that lets a reassignment complete completes it (`reassign.rs`).
-        self.commit_isr_change(topic, partition, state).await
+        })
     }
 
     /// Replaces one partition's state (leader elections, ISR changes): the state machine
@@ -584,6 +610,22 @@ impl Controller {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Proposes many partition changes as one entry (at most
+    /// [`raft::command::MAX_CHANGES_PER_ENTRY`]); returns the indices of the changes refused
+    /// as stale.
+    pub async fn change_partitions(
+        &self,
+        changes: Vec<raft::command::PartitionChange>,
+    ) -> Result<Vec<usize>, KafkaError> {
+        match self
+            .propose(MetadataCommand::ChangePartitions { changes })
+            .await?
+        {
+            raft::command::CommandResult::Changes { refused } => Ok(refused),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Marks `broker`'s replicas of `partitions` offline (their log dir failed): the active

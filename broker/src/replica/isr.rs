@@ -28,7 +28,9 @@ pub fn propose(controller: Arc<Controller>, p: Arc<Partition>, change: IsrChange
             .await;
         match &r {
             Ok(_) => {
-                tracing::info!(partition = %p.tp, isr = ?change.isr, "ISR change committed")
+                // Per partition at debug: a broker death changes thousands at once; the
+                // ISR shrink/expand counters and the controller's summary line count them.
+                tracing::debug!(partition = %p.tp, isr = ?change.isr, "ISR change committed")
             }
             Err(e) => {
                 tracing::debug!(partition = %p.tp, isr = ?change.isr, error = %e, "ISR change refused")

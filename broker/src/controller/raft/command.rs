@@ -21,6 +21,21 @@ use crate::types::{BrokerId, TopicPartition};
 /// Largest block of producer ids one [`MetadataCommand::AllocateProducerIds`] may take.
 pub const MAX_PRODUCER_ID_BLOCK: i64 = 1 << 20;
 
+/// The most partition changes one [`MetadataCommand::ChangePartitions`] entry carries (about
+/// 300 KiB of JSON, well within a metadata RPC frame).
+pub const MAX_CHANGES_PER_ENTRY: usize = 2_000;
+
+/// One partition's new state in a [`MetadataCommand::ChangePartitions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition index.
+    pub partition: i32,
+    /// The partition's new state.
+    pub state: PartitionMeta,
+}
+
 /// One change to the cluster metadata, as replicated through the Raft log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataCommand {
@@ -77,6 +92,14 @@ pub enum MetadataCommand {
         partition: i32,
         /// The partition's new state.
         state: PartitionMeta,
+    },
+    /// Many partition changes in one entry (the controller's elections and ISR shrinks after
+    /// a broker is fenced: thousands at once at scale). Each is its own compare-and-set, as
+    /// [`MetadataCommand::ChangePartition`]; a refused one is skipped and counted, the others
+    /// apply. At most [`MAX_CHANGES_PER_ENTRY`].
+    ChangePartitions {
+        /// The changes, in order.
+        changes: Vec<PartitionChange>,
     },
     /// Starts, completes or cancels a partition reassignment (KIP-455): the partition's new
     /// state and the reassignment now in progress (`None`: none). The same compare-and-set
@@ -153,6 +176,12 @@ pub enum MetadataCommand {
 pub enum CommandResult {
     /// Applied; nothing to report.
     Done,
+    /// A [`MetadataCommand::ChangePartitions`] applied; this many of its changes were refused
+    /// (stale: the partition moved on meanwhile).
+    Changes {
+        /// Indices of the changes skipped because their compare-and-set failed.
+        refused: Vec<usize>,
+    },
     /// The first id of the allocated producer id block.
     ProducerIds {
         /// First id of the block (the block is `first..first + count`).
@@ -409,6 +438,27 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             *current = state.clone();
             Ok(CommandResult::Done)
         }
+        MetadataCommand::ChangePartitions { changes } => {
+            if changes.len() > MAX_CHANGES_PER_ENTRY {
+                return Err(CommandError::Invalid(format!(
+                    "{} partition changes in one entry, above {MAX_CHANGES_PER_ENTRY}",
+                    changes.len()
+                )));
+            }
+            let mut refused = Vec::new();
+            for (i, c) in changes.iter().enumerate() {
+                let one = MetadataCommand::ChangePartition {
+                    topic: c.topic.clone(),
+                    partition: c.partition,
+                    state: c.state.clone(),
+                };
+                // A refusal leaves the image as it was (every check precedes the write).
+                if apply_command(image, &one).is_err() {
+                    refused.push(i);
+                }
+            }
+            Ok(CommandResult::Changes { refused })
+        }
         MetadataCommand::ReassignPartition {
             topic,
             partition,
@@ -651,6 +701,62 @@ mod tests {
         );
         apply_command(&mut img, &MetadataCommand::FenceBroker { id: BrokerId(1) }).expect("fence");
         assert_eq!(img.broker_epochs[&BrokerId(1)], 5);
+    }
+
+    #[test]
+    fn a_batch_of_partition_changes_applies_each_on_its_own() {
+        let mut img = MetadataImage::default();
+        apply_command(
+            &mut img,
+            &MetadataCommand::CreateTopic {
+                topic: topic("t", 3),
+            },
+        )
+        .expect("create");
+        let change = |partition, pe, le, leader| PartitionChange {
+            topic: "t".into(),
+            partition,
+            state: part(&[1, 2], leader, le, pe),
+        };
+        let batch = MetadataCommand::ChangePartitions {
+            changes: vec![
+                change(0, 1, 1, 2),
+                // Stale: a leader change without a new leader epoch.
+                change(1, 1, 0, 2),
+                change(2, 1, 1, 2),
+                PartitionChange {
+                    topic: "gone".into(),
+                    partition: 0,
+                    state: part(&[1, 2], 2, 1, 1),
+                },
+            ],
+        };
+        assert_eq!(
+            apply_command(&mut img, &batch),
+            Ok(CommandResult::Changes {
+                refused: vec![1, 3]
+            })
+        );
+        let leaders: Vec<i32> = img.topics["t"]
+            .partitions
+            .iter()
+            .map(|p| p.leader.0)
+            .collect();
+        assert_eq!(leaders[0], 2);
+        assert_eq!(leaders[2], 2);
+        assert_eq!(
+            img.topics["t"].partitions[1].partition_epoch, 0,
+            "the refused one is untouched"
+        );
+        let too_many = MetadataCommand::ChangePartitions {
+            changes: vec![change(0, 9, 9, 1); MAX_CHANGES_PER_ENTRY + 1],
+        };
+        let before = json(&img);
+        assert!(matches!(
+            apply_command(&mut img, &too_many),
+            Err(CommandError::Invalid(_))
+        ));
+        assert_eq!(before, json(&img));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(crate) struct RpcClient {
     /// When each peer last accepted an AppendEntries from this node (heartbeats included):
     /// DescribeQuorum's last fetch time, as a KRaft leader reports its followers' fetches.
     acks: Mutex<BTreeMap<NodeId, Instant>>,
+    /// Permits for forwarded proposals ([`MAX_FORWARDS_IN_FLIGHT`]).
+    forwards: Arc<tokio::sync::Semaphore>,
 }
 
 /// Peers that refused this node, or that this node refused, for belonging to another cluster
@@ -62,6 +64,7 @@ impl RpcClient {
             pool: Mutex::new(HashMap::new()),
             disagreements: Default::default(),
             acks: Mutex::new(BTreeMap::new()),
+            forwards: Arc::new(tokio::sync::Semaphore::new(MAX_FORWARDS_IN_FLIGHT)),
         }
     }
 
@@ -122,7 +125,22 @@ impl RpcClient {
                 limit: self.max_frame,
             });
         }
-        let reply = tokio::time::timeout(timeout, self.exchange(addr, &bytes))
+        let forwarded = matches!(req.body, RpcBody::ClientWrite(_));
+        let exchange = async {
+            // A forwarded proposal waits for a permit within its own timeout.
+            let _permit =
+                match forwarded {
+                    true => Some(self.forwards.clone().acquire_owned().await.map_err(|_| {
+                        RpcError::Io {
+                            addr: addr.into(),
+                            source: io::Error::other("the RPC client is shutting down"),
+                        }
+                    })?),
+                    false => None,
+                };
+            self.exchange(addr, &bytes).await
+        };
+        let reply = tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| RpcError::Timeout {
                 addr: addr.into(),

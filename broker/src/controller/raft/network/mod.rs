@@ -52,6 +52,13 @@ pub(crate) use server::{spawn_server, ServerConfig};
 /// Idle connections kept per peer address.
 const MAX_IDLE_PER_PEER: usize = 8;
 
+/// Forwarded proposals in flight at once from this node. Each holds a connection to the
+/// leader while it waits for its commit: without a bound, a burst (a leader's ISR changes
+/// for thousands of partitions after a broker died) opened one socket per proposal on both
+/// ends and ran the nodes out of file descriptors. Raft's own calls are not counted: openraft
+/// bounds them (one replication stream per peer), and they must never queue behind proposals.
+const MAX_FORWARDS_IN_FLIGHT: usize = 32;
+
 /// One request frame.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RpcRequest {

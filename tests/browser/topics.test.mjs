@@ -1,12 +1,12 @@
 // Topic flows in Chromium against a 1-node rill-broker cluster and `rill console`:
 // create through the form (then search, filter, sort), config edits with a bad and a good
 // value, adding partitions (with the refusal of a count not above the current one), and
-// deletion with the typed confirmation. Each flow's outcome is cross-checked through the
-// console's JSON form. Screenshots: tests/artifacts/browser/topics-NN-*.png.
+// deletion with the typed confirmation, and paging through 2,000 topics on the server. Each
+// flow's outcome is cross-checked through the console's JSON form. Screenshots: tests/artifacts/browser/topics-NN-*.png.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cells, startStack, textMatching, waitFor } from './lib/console.mjs';
+import { cells, python, startStack, textMatching, waitFor } from './lib/console.mjs';
 
 describe('topics', () => {
   let s;
@@ -225,5 +225,58 @@ describe('topics', () => {
       assert.equal(await page.locator('tr[data-topic="doomed"]').count(), 0);
     });
     await waitFor('the topic gone from the JSON form', async () => (await s.json('/topics/doomed')).status === 404);
+  });
+
+  it('pages through 2,000 topics on the server: 100 a page, links both ways, any page size up to 1,000', async () => {
+    const { page } = s;
+    const made = python('topics-bulk', ['topics', s.cluster.bootstrap, 'bulk-', '2000']);
+    await made.line(/^created 2000$/, 180_000);
+    await waitFor('the console lists the 2,000 topics', async () => (await s.json('/topics?q=bulk-&per_page=1')).body.paging.matching === 2000, { timeout: 60_000 });
+    const shown = () => page.locator('#topics-table tr[data-topic]').evaluateAll((rows) => rows.map((r) => r.dataset.topic));
+    await s.step('pages-first', async () => {
+      await s.goto('/topics?q=bulk-');
+      const names = await shown();
+      assert.equal(names.length, 100, 'one page of the default size');
+      assert.equal(names[0], 'bulk-00000');
+      assert.equal(names[99], 'bulk-00099');
+      await textMatching(page.locator('#topic-count'), /^2000 of \d+$/);
+      await textMatching(page.locator('#topics-page'), /^1–100 of 2000, page 1 of 20$/);
+      assert.equal(await page.locator('#topics-prev').count(), 0, 'no page before the first');
+    });
+    await s.step('pages-next', async () => {
+      await Promise.all([page.waitForURL(/[?&]page=2(&|$)/), page.click('#topics-next')]);
+      const names = await shown();
+      assert.deepEqual([names.length, names[0], names[99]], [100, 'bulk-00100', 'bulk-00199']);
+      await textMatching(page.locator('#topics-page'), /^101–200 of 2000, page 2 of 20$/);
+    });
+    await s.step('pages-last-and-back', async () => {
+      await s.goto('/topics?q=bulk-&page=20');
+      let names = await shown();
+      assert.deepEqual([names.length, names[99]], [100, 'bulk-01999']);
+      assert.equal(await page.locator('#topics-next').count(), 0, 'no page after the last');
+      await Promise.all([page.waitForURL(/[?&]page=19(&|$)/), page.click('#topics-prev')]);
+      names = await shown();
+      assert.equal(names[0], 'bulk-01800');
+    });
+    await s.step('pages-search-keeps-paging', async () => {
+      // The search form keeps the page size and starts again at page 1.
+      await page.fill('#topic-search-form input[name=q]', 'bulk-019');
+      await Promise.all([page.waitForURL(/[?&]q=bulk-019/), page.click('#topic-search-form button[type=submit]')]);
+      const names = await shown();
+      assert.equal(names.length, 100);
+      assert.equal(names[0], 'bulk-01900');
+      assert.equal(await page.locator('#topics-pager').count(), 0, 'one page: no pager');
+    });
+    const big = await s.json('/topics?q=bulk-&page=3&per_page=500');
+    assert.equal(big.status, 200);
+    assert.equal(big.body.topics.length, 500);
+    assert.equal(big.body.topics[0].name, 'bulk-01000');
+    assert.deepEqual([big.body.paging.page, big.body.paging.pages, big.body.paging.matching], [3, 4, 2000]);
+    const tooBig = await s.json('/topics?per_page=5000');
+    assert.equal(tooBig.status, 400);
+    assert.match(JSON.stringify(tooBig.body), /per_page/);
+    const notANumber = await s.json('/topics?page=first');
+    assert.equal(notANumber.status, 400);
+    assert.match(JSON.stringify(notANumber.body), /page/);
   });
 });

@@ -370,6 +370,19 @@ impl Segment {
             (&[], &[]),
             &mut |_, _| {},
         )?;
+        self.install_scan(scan)?;
+        let cut = next_offset.max(self.base);
+        self.txn_index.truncate_from(|e| e.last_offset.0 >= cut)?;
+        self.next_offset = next_offset.max(self.base);
+        if pos == 0 {
+            self.first_append_ms = None;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Takes a rescan's tracker and indexes, rewriting the index files from them.
+    fn install_scan(&mut self, scan: super::scan::ScanOutcome) -> Result<(), LogError> {
         self.tracker = scan.tracker;
         self.offset_index = IndexFile::unpersisted(
             self.log_path.with_extension("index"),
@@ -383,13 +396,6 @@ impl Segment {
         );
         self.offset_index.rewrite()?;
         self.time_index.rewrite()?;
-        let cut = next_offset.max(self.base);
-        self.txn_index.truncate_from(|e| e.last_offset.0 >= cut)?;
-        self.next_offset = next_offset.max(self.base);
-        if pos == 0 {
-            self.first_append_ms = None;
-        }
-        self.dirty = true;
         Ok(())
     }
 
@@ -463,19 +469,7 @@ impl Segment {
         self.log.install(file);
         self.size = scan.valid_bytes;
         self.next_offset = scan.next_offset.unwrap_or(self.base);
-        self.tracker = scan.tracker;
-        self.offset_index = IndexFile::unpersisted(
-            self.log_path.with_extension("index"),
-            scan.offset_entries,
-            self.log.cache(),
-        );
-        self.time_index = IndexFile::unpersisted(
-            self.log_path.with_extension("timeindex"),
-            scan.time_entries,
-            self.log.cache(),
-        );
-        self.offset_index.rewrite()?;
-        self.time_index.rewrite()?;
+        self.install_scan(scan)?;
         self.offset_index.sync()?;
         self.time_index.sync()?;
         self.offset_index.release();

@@ -16,6 +16,9 @@ from tests/interop/requirements.txt).
       commits offsets of TOPIC's partition 0 for GROUP (no membership, like a simple
       consumer) from START, advancing RATE per second, every 250 ms for SECONDS; prints
       `paced N` with the last offset committed, then exits 0.
+  group.py topics BOOTSTRAP PREFIX COUNT
+      creates COUNT topics PREFIX00000.. (1 partition, RF 1) with confluent-kafka's admin
+      client, 500 per CreateTopics, and prints `created COUNT`.
   group.py txn BOOTSTRAP TRANSACTIONAL_ID TOPIC TIMEOUT_MS
       a transactional producer (transaction.timeout.ms = TIMEOUT_MS) that opens a
       transaction, writes 3 records to TOPIC's partition 0, prints `open`, and
@@ -132,11 +135,27 @@ def kip848(bootstrap, group, topic, name):
     print("left", flush=True)
 
 
+def topics(bootstrap, prefix, count):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [f"{prefix}{i:05d}" for i in range(count)]
+    for at in range(0, count, 500):
+        futures = admin.create_topics(
+            [NewTopic(n, 1, 1) for n in names[at:at + 500]], operation_timeout=60
+        )
+        for f in futures.values():
+            f.result(timeout=120)
+    print("created", count, flush=True)
+
+
 def main(argv):
     if argv[1] == "member":
         member(argv[2], argv[3], argv[4], json.loads(argv[5]))
     elif argv[1] == "kip848":
         kip848(argv[2], argv[3], argv[4], argv[5])
+    elif argv[1] == "topics":
+        topics(argv[2], argv[3], int(argv[4]))
     elif argv[1] == "offsets":
         committed(argv[2], argv[3])
     elif argv[1] == "pace":

@@ -66,8 +66,10 @@ pub struct GroupsPage {
     pub status: String,
     /// Sort key (empty = name).
     pub sort: String,
-    /// Groups.
+    /// The page of matching groups shown.
     pub groups: Vec<GroupRow>,
+    /// Which page of the matching groups this is.
+    pub paging: super::Paging,
 }
 
 impl GroupsPage {

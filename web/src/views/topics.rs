@@ -78,10 +78,12 @@ pub struct TopicsPage {
     pub layout: Layout,
     /// Search, filter, sort.
     pub query: TopicQuery,
-    /// Matching topics.
+    /// The page of matching topics shown.
     pub topics: Vec<TopicRow>,
     /// Topics before filtering.
     pub total: usize,
+    /// Which page of the matching topics this is.
+    pub paging: super::Paging,
     /// The create form after an error.
     pub form: FormState,
 }

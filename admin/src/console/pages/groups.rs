@@ -37,6 +37,12 @@ pub struct ListQuery {
     /// `name` (default), `lag` or `lag-seconds` (largest first).
     #[serde(default)]
     sort: String,
+    /// The page, from 1 (default 1).
+    #[serde(default)]
+    page: String,
+    /// Rows per page (default 100, at most 1,000).
+    #[serde(default)]
+    per_page: String,
     notice: Option<String>,
 }
 
@@ -56,6 +62,12 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
         let msg = format!("unknown sort '{}': use name, lag or lag-seconds", q.sort);
         return error_page(&c, &headers, StatusCode::BAD_REQUEST, "sort", &msg);
     }
+    let (page_no, per_page) = match rill_web::views::parse_paging(&q.page, &q.per_page) {
+        Ok(p) => p,
+        Err((field, msg)) => {
+            return error_page(&c, &headers, StatusCode::BAD_REQUEST, &field, &msg)
+        }
+    };
     let snap = c.shared.snapshot();
     let needle = q.q.to_lowercase();
     let mut groups: Vec<GroupRow> = snap
@@ -87,12 +99,22 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
         }),
         _ => {}
     }
+    let href = |n: usize| {
+        format!(
+            "/groups?q={}&status={}&sort={}&page={n}&per_page={per_page}",
+            encode(&q.q),
+            q.status,
+            q.sort
+        )
+    };
+    let (groups, paging) = rill_web::views::Paging::cut(groups, page_no, per_page, href);
     let view = GroupsPage {
         layout: layout(&c, "Consumer groups", "groups", q.notice),
         q: q.q,
         status: q.status,
         sort: q.sort,
         groups,
+        paging,
     };
     respond(&headers, StatusCode::OK, &view)
 }

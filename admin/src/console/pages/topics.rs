@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rill_client::NewTopic;
-use rill_web::views::{TopicQuery, TopicRow, TopicsPage};
+use rill_web::views::{parse_paging, Paging, TopicQuery, TopicRow, TopicsPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,6 +28,12 @@ pub struct ListQuery {
     filter: String,
     #[serde(default)]
     sort: String,
+    /// The page, from 1 (default 1).
+    #[serde(default)]
+    page: String,
+    /// Rows per page (default 100, at most 1,000).
+    #[serde(default)]
+    per_page: String,
     notice: Option<String>,
 }
 
@@ -66,6 +72,7 @@ fn page(
     if !TopicQuery::SORTS.contains(&sort.as_str()) {
         return Err(("sort".into(), format!("unknown sort '{sort}'")));
     }
+    let (page_no, per_page) = parse_paging(&q.page, &q.per_page)?;
     let snap = c.shared.snapshot();
     let needle = q.q.to_lowercase();
     let mut topics: Vec<TopicRow> = snap
@@ -98,6 +105,13 @@ fn page(
         "under-replicated" => topics.sort_by_key(|t| std::cmp::Reverse(t.under_replicated)),
         _ => {}
     }
+    let href = |n: usize| {
+        format!(
+            "/topics?q={}&filter={filter}&sort={sort}&page={n}&per_page={per_page}",
+            encode(&q.q)
+        )
+    };
+    let (topics, paging) = Paging::cut(topics, page_no, per_page, href);
     Ok(TopicsPage {
         layout: layout(c, "Topics", "topics", notice),
         query: TopicQuery {
@@ -107,6 +121,7 @@ fn page(
         },
         topics,
         total: snap.topics.len(),
+        paging,
         form,
     })
 }

@@ -12,9 +12,11 @@
 //! the growth per day and the bound that retention gives, and the console's RSS.
 //! Writes `target/bench/console.md`.
 //!
-//! Three nodes rather than one: a node keeps about three files open per partition
-//! (log, offset index, time index), and this machine's hard `ulimit -n` is 20,000, so one
-//! node cannot hold 10,000 partitions. RILL_BENCH_REQUESTS (200) sets the requests per
+//! Three nodes rather than one: when this bench was written a node kept about three files
+//! open per partition and this machine's hard `ulimit -n` is 20,000, so one node could not
+//! hold 10,000 partitions. Nodes now open segment files through a bounded cache
+//! (`log.max.open.files`) and one node holds 100,000 (`rill-broker`'s `scale` bench); the
+//! three nodes stay so the figures compare with earlier runs. RILL_BENCH_REQUESTS (200) sets the requests per
 //! page, RILL_BENCH_OBSERVE_S (60) how long the paced
 //! rounds (the same requests spread over several collector cycles) last.
 

@@ -304,11 +304,24 @@ fn main() {
     };
 
     // ------------------------------------------------------------ page latency
-    let pages: [(&str, &str, bool, usize); 7] = [
+    let pages: [(&str, &str, bool, usize); 9] = [
         ("topic list", "/topics", false, requests),
         ("topic list", "/topics", true, requests),
         ("group list", "/groups", false, requests),
         ("group list", "/groups", true, requests),
+        // Every group on one page: what the list rendered before it was paged (100 a page).
+        (
+            "group list, all 1,000 rows",
+            "/groups?per_page=1000",
+            false,
+            requests,
+        ),
+        (
+            "group list, all 1,000 rows",
+            "/groups?per_page=1000",
+            true,
+            requests,
+        ),
         ("/metrics scrape", "/metrics", false, requests),
         ("overview", "/", false, requests / 4),
         (

@@ -11,6 +11,8 @@ pub const MAX_PER_PAGE: usize = 1_000;
 /// Which page of a list is shown.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Paging {
+    /// The list's name, for element ids (`topics-next`, ...).
+    pub list: &'static str,
     /// This page, from 1.
     pub page: usize,
     /// Pages in all (at least 1).
@@ -32,6 +34,7 @@ pub struct Paging {
 impl Default for Paging {
     fn default() -> Self {
         Paging {
+            list: "list",
             page: 1,
             pages: 1,
             per_page: DEFAULT_PER_PAGE,
@@ -45,9 +48,10 @@ impl Default for Paging {
 }
 
 impl Paging {
-    /// Keeps page `page` (clamped to the last one) of `per_page` rows of `rows`; `href(n)` is
-    /// the link to page `n` with the same search, filter and sort.
+    /// Keeps page `page` (clamped to the last one) of `per_page` rows of `rows` of the list
+    /// named `list`; `href(n)` is the link to page `n` with the same search, filter and sort.
     pub fn cut<T>(
+        list: &'static str,
         mut rows: Vec<T>,
         page: usize,
         per_page: usize,
@@ -63,6 +67,7 @@ impl Paging {
         rows.truncate(end);
         let shown: Vec<T> = rows.drain(start.min(end)..).collect();
         let paging = Paging {
+            list,
             page,
             pages,
             per_page,
@@ -119,7 +124,7 @@ mod tests {
         let rows: Vec<usize> = (0..250).collect();
         let mut seen = Vec::new();
         for p in 1..=3 {
-            let (shown, paging) = Paging::cut(rows.clone(), p, 100, |n| format!("?page={n}"));
+            let (shown, paging) = Paging::cut("t", rows.clone(), p, 100, |n| format!("?page={n}"));
             assert_eq!(paging.pages, 3);
             assert_eq!(paging.matching, 250);
             assert_eq!(paging.prev_href.is_some(), p > 1);
@@ -136,9 +141,9 @@ mod tests {
 
     #[test]
     fn a_page_past_the_end_shows_the_last_and_an_empty_list_one_page() {
-        let (shown, paging) = Paging::cut((0..5).collect::<Vec<_>>(), 9, 2, |n| n.to_string());
+        let (shown, paging) = Paging::cut("t", (0..5).collect::<Vec<_>>(), 9, 2, |n| n.to_string());
         assert_eq!((shown, paging.page, paging.pages), (vec![4], 3, 3));
-        let (shown, paging) = Paging::cut(Vec::<u8>::new(), 1, 100, |n| n.to_string());
+        let (shown, paging) = Paging::cut("t", Vec::<u8>::new(), 1, 100, |n| n.to_string());
         assert!(shown.is_empty());
         assert_eq!(
             (paging.page, paging.pages, paging.first, paging.last),

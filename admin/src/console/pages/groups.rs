@@ -107,7 +107,7 @@ pub async fn list(State(c): AppState, headers: HeaderMap, Query(q): Query<ListQu
             q.sort
         )
     };
-    let (groups, paging) = rill_web::views::Paging::cut(groups, page_no, per_page, href);
+    let (groups, paging) = rill_web::views::Paging::cut("groups", groups, page_no, per_page, href);
     let view = GroupsPage {
         layout: layout(&c, "Consumer groups", "groups", q.notice),
         q: q.q,

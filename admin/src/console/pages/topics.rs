@@ -111,7 +111,7 @@ fn page(
             encode(&q.q)
         )
     };
-    let (topics, paging) = Paging::cut(topics, page_no, per_page, href);
+    let (topics, paging) = Paging::cut("topics", topics, page_no, per_page, href);
     Ok(TopicsPage {
         layout: layout(c, "Topics", "topics", notice),
         query: TopicQuery {

@@ -540,8 +540,7 @@ impl Controller {
             partition_epoch,
             isr,
         };
-        // Checked here and again when its batch is proposed (the image may move meanwhile).
-        self.isr_state(&self.image(), &req)?;
+        // Checked when its batch is proposed, against the image of that moment.
         self.isr_queue.push(req).await.unwrap_or_else(|_| {
             Err(KafkaError::NotController(
                 "the controller stopped before the ISR change was proposed".into(),

@@ -24,7 +24,6 @@ pub(crate) fn file_name(base: i64, ext: &str) -> String {
 pub(crate) struct Segment {
     /// Offset of the first batch that may live here; the file name.
     pub base: i64,
-    log_path: PathBuf,
     /// The `.log`, opened on demand through the node's file cache.
     log: CachedFile,
     /// Bytes of valid data in the `.log`.
@@ -63,8 +62,7 @@ impl Segment {
         txn_index.delete()?;
         Ok(Segment {
             base,
-            log: CachedFile::with_open(log_path.clone(), OpenMode::Existing, files, log),
-            log_path,
+            log: CachedFile::with_open(log_path, OpenMode::Existing, files, log),
             size: 0,
             next_offset: base,
             offset_index,
@@ -145,8 +143,7 @@ impl Segment {
         };
         let segment = Segment {
             base,
-            log: CachedFile::with_open(log_path.clone(), OpenMode::Existing, files, log),
-            log_path,
+            log: CachedFile::with_open(log_path, OpenMode::Existing, files, log),
             size: scan.valid_bytes,
             next_offset: scan.next_offset.unwrap_or(base),
             offset_index,
@@ -190,7 +187,7 @@ impl Segment {
         if self.tracker.max_timestamp >= 0 {
             return self.tracker.max_timestamp;
         }
-        std::fs::metadata(&self.log_path)
+        std::fs::metadata(self.log.path())
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -211,7 +208,7 @@ impl Segment {
         if let Err(e) = log.write_all_at(data, start) {
             // Never leave half a batch behind: a later append would write after it.
             if let Err(e2) = log.set_len(start) {
-                tracing::error!(segment = %self.log_path.display(), error = %e2, "could not cut a failed append");
+                tracing::error!(segment = %self.log.path().display(), error = %e2, "could not cut a failed append");
             }
             return Err(e.into());
         }
@@ -263,7 +260,7 @@ impl Segment {
     /// The file is read only when its size is exactly what the entries need, so a damaged or
     /// oversized file costs no more than a `stat`.
     pub fn set_txn_entries(&mut self, entries: Vec<AbortedTxn>) -> Result<(), LogError> {
-        let path = self.log_path.with_extension("txnindex");
+        let path = self.log.path().with_extension("txnindex");
         let expected_len = (entries.len() * AbortedTxn::SIZE) as u64;
         let on_disk = match std::fs::metadata(&path) {
             Ok(m) => Some(m.len()),
@@ -282,7 +279,7 @@ impl Segment {
             return Ok(());
         }
         if on_disk.is_some() || !entries.is_empty() {
-            tracing::info!(segment = %self.log_path.display(), entries = entries.len(), "rebuilding txn index");
+            tracing::info!(segment = %self.log.path().display(), entries = entries.len(), "rebuilding txn index");
         }
         self.txn_index = TxnIndex::unpersisted(path, entries, self.log.cache());
         if self.txn_index.entries().is_empty() {
@@ -385,12 +382,12 @@ impl Segment {
     fn install_scan(&mut self, scan: super::scan::ScanOutcome) -> Result<(), LogError> {
         self.tracker = scan.tracker;
         self.offset_index = IndexFile::unpersisted(
-            self.log_path.with_extension("index"),
+            self.log.path().with_extension("index"),
             scan.offset_entries,
             self.log.cache(),
         );
         self.time_index = IndexFile::unpersisted(
-            self.log_path.with_extension("timeindex"),
+            self.log.path().with_extension("timeindex"),
             scan.time_entries,
             self.log.cache(),
         );
@@ -430,7 +427,7 @@ impl Segment {
     /// Where the cleaner writes this segment's replacement (`<base>.log.cleaned`); open removes
     /// such a file if a crash left it behind.
     pub fn cleaned_path(&self) -> PathBuf {
-        self.log_path.with_extension("log.cleaned")
+        self.log.path().with_extension("log.cleaned")
     }
 
     /// Swaps in the cleaner's output written and fsynced at `cleaned_path()`: the file is checked
@@ -462,8 +459,8 @@ impl Segment {
         }
         self.offset_index.delete()?;
         self.time_index.delete()?;
-        std::fs::rename(&cleaned, &self.log_path)?;
-        if let Some(dir) = self.log_path.parent() {
+        std::fs::rename(&cleaned, self.log.path())?;
+        if let Some(dir) = self.log.path().parent() {
             super::checkpoint::sync_dir(dir)?;
         }
         self.log.install(file);
@@ -484,7 +481,7 @@ impl Segment {
         self.offset_index.delete()?;
         self.time_index.delete()?;
         self.txn_index.delete()?;
-        match std::fs::remove_file(&self.log_path) {
+        match std::fs::remove_file(self.log.path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }

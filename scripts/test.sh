@@ -208,8 +208,15 @@ if [[ "${RESULT[build]}" == ok* ]]; then
   # The same tests' consumers on the KIP-848 protocol (librdkafka's TEST_CONSUMER_GROUP_PROTOCOL):
   # 0018 (group terminate), 0102 (static members), 0045 (subscription changes, regexes). Two of
   # 0045's sub-tests skip themselves under this protocol ("meaningful only with classic").
+  # 0045_subscribe_many_updates (subscribe/unsubscribe/subscribe within a millisecond) races in
+  # librdkafka 2.12.1's KIP-848 state machine, about one run in three here: it sends its leave
+  # heartbeat while another is in flight and then either never heartbeats again, or rejoins
+  # with epoch 0 and no RebalanceTimeoutMs, which Kafka's own validation refuses with
+  # INVALID_REQUEST exactly as Rill does (the broker logs the refusal). So 0045 gets a second
+  # attempt on a fresh cluster (RDK_RETRY); both outcomes are in the log.
   log "librdkafka-kip848: tests/librdkafka/run.sh (0018 0102 0045, group.protocol=consumer)"
   run_step librdkafka-kip848 env RDK_TESTS="0018 0102 0045" TEST_CONSUMER_GROUP_PROTOCOL=consumer \
+    RDK_RETRY="0045" \
     TEST_KAFKA_VERSION=4.0.0 \
     RDK_EXPECTED_SKIPS="0045_subscribe_update_topic_remove 0045_subscribe_update_non_exist_and_partchange" \
     bash tests/librdkafka/run.sh "$RILL_BROKER_BIN"

@@ -731,3 +731,61 @@ fn read_committed_lag_stops_at_the_last_stable_offset() {
     assert_eq!(done["lag"], 6, "{done}");
     assert_eq!(done["stable_lag"], 6, "{done}");
 }
+
+/// `/metrics` within its scrape budget: kafka_exporter's topic and group filters choose what
+/// is covered, and the per-partition cap leaves whole topics out and counts them.
+#[test]
+fn metrics_filters_and_the_partition_cap() {
+    let b = BrokerProc::start(FAST_GROUPS);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("console.db").display());
+    let c = ConsoleProc::start_full(
+        &b.bootstrap,
+        &url,
+        dir,
+        &[
+            "--metrics-topic-exclude",
+            "^(hidden|__.*)$",
+            "--metrics-group-filter",
+            "^shown",
+            "--metrics-max-partitions",
+            "3",
+        ],
+    );
+    create(&c, "hidden", 1);
+    create(&c, "big", 4);
+    create(&c, "small", 2);
+    commit(&b.bootstrap, "shown-group", "small", &[(0, 0)]);
+    commit(&b.bootstrap, "other-group", "small", &[(0, 0)]);
+    let m = wait_for(30, "both groups and the three topics collected", || {
+        let m = c.get("/metrics").body;
+        let ids = c.json("/groups").to_string();
+        (ids.contains("shown-group")
+            && ids.contains("other-group")
+            && m.contains("consumergroup=\"shown-group\"")
+            && m.contains("kafka_topic_partitions{topic=\"small\"}"))
+        .then_some(m)
+    });
+    // Name order: big (4) does not fit in 3, small (2) does.
+    assert_eq!(metric(&m, "kafka_topic_partitions{topic=\"big\"}").as_deref(), Some("4"));
+    assert!(!m.contains("kafka_topic_partition_leader{partition=\"0\",topic=\"big\"}"), "{m}");
+    assert!(m.contains("kafka_topic_partition_leader{partition=\"1\",topic=\"small\"}"), "{m}");
+    assert_eq!(
+        metric(&m, "rill_console_metrics_omitted_partitions{family=\"topic\"}").as_deref(),
+        Some("4")
+    );
+    assert!(!m.contains("topic=\"hidden\""), "{m}");
+    assert!(!m.contains("topic=\"__consumer_offsets\""), "{m}");
+    assert!(m.contains("consumergroup=\"shown-group\""), "{m}");
+    assert!(!m.contains("other-group"), "{m}");
+    // A filter that is not a regex is refused at start, naming the flag.
+    let out = rill(&[
+        "console",
+        "--bootstrap",
+        &b.bootstrap,
+        "--metrics-topic-filter",
+        "(",
+    ]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("--metrics-topic-filter"), "{}", out.stderr);
+}

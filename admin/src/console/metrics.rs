@@ -19,8 +19,21 @@
 //! `rill_consumergroup_catchup_seconds`: seconds until the group's lag reaches 0 at the
 //! consume and produce rates of the status window; 0 when caught up, `+Inf` when it is
 //! falling behind or not consuming, absent while there is too little history.
+//!
+//! The scrape budget ([`Scope`]): a cluster of 100,000 partitions would be ~60 MB of text
+//! per scrape, more than a Prometheus scrape should carry. kafka_exporter's filters
+//! (`topic.filter`, `topic.exclude`, `group.filter`, `group.exclude`, unanchored regexes)
+//! choose which topics and groups are covered, and a cap bounds the per-partition label
+//! sets of each family. What the cap leaves out is counted, never silent:
+//! `rill_console_metrics_omitted_partitions{family}` says how many partitions have no
+//! per-partition series, and whole topics (or groups) are left out, in name order, so a
+//! topic's partitions are either all there or all absent. Topic- and group-level series
+//! (`kafka_topic_partitions`, group totals, status) are not capped: they grow with topics
+//! and groups, not partitions. Group totals stay whole-group figures (the console's
+//! numbers) whatever the topic filter drops.
 
 use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use regex::Regex;
 
 use super::snapshot::{Health, LagBasis, PartitionLag, Snapshot};
 
@@ -36,12 +49,93 @@ fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Option<GaugeV
     Some(g)
 }
 
-/// The Prometheus text for `snap`. Empty until the first successful cycle.
-pub fn render(snap: &Snapshot) -> String {
+/// Default of [`Scope::max_partitions`]: ~13 MB of topic series, a scrape well under a
+/// second.
+pub const DEFAULT_MAX_PARTITIONS: usize = 20_000;
+
+/// Names a filter covers: those the include regex matches and the exclude regex does not
+/// (kafka_exporter's `*.filter` / `*.exclude`, matched anywhere in the name).
+#[derive(Debug, Clone)]
+pub struct NameFilter {
+    include: Option<Regex>,
+    exclude: Option<Regex>,
+}
+
+impl NameFilter {
+    /// Every name.
+    pub fn all() -> NameFilter {
+        NameFilter {
+            include: None,
+            exclude: None,
+        }
+    }
+
+    /// A filter from the two regexes; `None` includes everything / excludes nothing.
+    pub fn new(include: Option<Regex>, exclude: Option<Regex>) -> NameFilter {
+        NameFilter { include, exclude }
+    }
+
+    /// Whether `name` is covered.
+    pub fn covers(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|r| r.is_match(name))
+            && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
+    }
+}
+
+/// What `/metrics` covers (module docs: the scrape budget).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Topics with series (topic series, and group series of those topics).
+    pub topics: NameFilter,
+    /// Groups with series.
+    pub groups: NameFilter,
+    /// Most partitions with per-partition series, per family (topic partitions; group
+    /// partitions).
+    pub max_partitions: usize,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope {
+            topics: NameFilter::all(),
+            groups: NameFilter::all(),
+            max_partitions: DEFAULT_MAX_PARTITIONS,
+        }
+    }
+}
+
+/// Hands out a family's per-partition budget whole topics (or groups) at a time.
+struct Budget {
+    left: usize,
+    omitted: u64,
+}
+
+impl Budget {
+    fn new(max: usize) -> Budget {
+        Budget {
+            left: max,
+            omitted: 0,
+        }
+    }
+
+    /// Whether `n` more partitions fit; those that do not are counted as omitted.
+    fn take(&mut self, n: usize) -> bool {
+        if n <= self.left {
+            self.left -= n;
+            true
+        } else {
+            self.omitted += n as u64;
+            false
+        }
+    }
+}
+
+/// The Prometheus text for `snap` within `scope`. Empty until the first successful cycle.
+pub fn render(snap: &Snapshot, scope: &Scope) -> String {
     if snap.taken_at_ms == 0 {
         return String::new();
     }
-    match build(snap) {
+    match build(snap, scope) {
         Some(r) => {
             let mut buf = Vec::new();
             if let Err(e) = TextEncoder::new().encode(&r.gather(), &mut buf) {
@@ -78,7 +172,7 @@ pub fn health_text(health: &Health, snap: &Snapshot) -> String {
     )
 }
 
-fn build(snap: &Snapshot) -> Option<Registry> {
+fn build(snap: &Snapshot, scope: &Scope) -> Option<Registry> {
     let r = Registry::new();
     let cluster = snap.cluster_id.clone().unwrap_or_else(|| "default".into());
     let c = cluster.as_str();
@@ -165,10 +259,27 @@ fn build(snap: &Snapshot) -> Option<Registry> {
         "Earliest offset of a partition",
         lx_tp,
     )?;
-    for t in &snap.topics {
+    let omitted = int_gauge(
+        &r,
+        "rill_console_metrics_omitted_partitions",
+        "Partitions left without per-partition series by the cap on /metrics (--metrics-max-partitions), by family: topic or group",
+        &["family"],
+    )?;
+    // Name order, so the same topics keep their series from one cycle to the next.
+    let mut topics: Vec<_> = snap
+        .topics
+        .iter()
+        .filter(|t| scope.topics.covers(&t.name))
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut budget = Budget::new(scope.max_partitions);
+    for t in topics {
         partitions
             .with_label_values(&[t.name.as_str()])
             .set(t.partitions.len() as i64);
+        if !budget.take(t.partitions.len()) {
+            continue;
+        }
         for p in &t.partitions {
             let pn = p.partition.to_string();
             let l = [t.name.as_str(), pn.as_str()];
@@ -330,7 +441,17 @@ fn build(snap: &Snapshot) -> Option<Registry> {
     for (request, n) in &snap.failures {
         failures.with_label_values(&[request.as_str()]).inc_by(*n);
     }
-    for g in &snap.groups {
+    omitted
+        .with_label_values(&["topic"])
+        .set(budget.omitted as i64);
+    let mut groups: Vec<_> = snap
+        .groups
+        .iter()
+        .filter(|g| scope.groups.covers(&g.group_id))
+        .collect();
+    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let mut budget = Budget::new(scope.max_partitions);
+    for g in groups {
         let gid = g.group_id.as_str();
         cg_members
             .with_label_values(&[gid])
@@ -357,6 +478,12 @@ fn build(snap: &Snapshot) -> Option<Registry> {
             "false"
         };
         let measured: Vec<_> = g.partitions.iter().filter(|p| !p.is_stale()).collect();
+        let covered: Vec<&PartitionLag> = measured
+            .iter()
+            .copied()
+            .filter(|p| scope.topics.covers(&p.topic))
+            .collect();
+        let per_partition = budget.take(covered.len());
         let exporter_lag = |p: &PartitionLag| {
             if p.basis == LagBasis::Committed {
                 p.lag
@@ -382,13 +509,8 @@ fn build(snap: &Snapshot) -> Option<Registry> {
             }
         }
         let mut sums: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
-        for p in measured {
-            let pn = p.partition.to_string();
-            let l = [gid, p.topic.as_str(), pn.as_str()];
+        for p in covered {
             let lag = exporter_lag(p);
-            cg_offset.with_label_values(&l).set(p.committed);
-            cg_lag.with_label_values(&l).set(lag);
-            backlog.with_label_values(&l).set(p.lag);
             let e = sums.entry(p.topic.as_str()).or_default();
             // kafka_exporter leaves partitions without a commit out of both sums.
             if p.committed >= 0 {
@@ -397,6 +519,14 @@ fn build(snap: &Snapshot) -> Option<Registry> {
             if lag >= 0 {
                 e.1 += lag;
             }
+            if !per_partition {
+                continue;
+            }
+            let pn = p.partition.to_string();
+            let l = [gid, p.topic.as_str(), pn.as_str()];
+            cg_offset.with_label_values(&l).set(p.committed);
+            cg_lag.with_label_values(&l).set(lag);
+            backlog.with_label_values(&l).set(p.lag);
             let member = p
                 .owner
                 .as_ref()
@@ -438,5 +568,189 @@ fn build(snap: &Snapshot) -> Option<Registry> {
                 .set(lag_sum);
         }
     }
+    omitted
+        .with_label_values(&["group"])
+        .set(budget.omitted as i64);
     Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::snapshot::{Forecast, GroupInfo, GroupStatus, PartitionInfo, TopicInfo};
+
+    fn topic(name: &str, partitions: i32) -> TopicInfo {
+        TopicInfo {
+            name: name.into(),
+            internal: name.starts_with("__"),
+            partitions: (0..partitions)
+                .map(|p| PartitionInfo {
+                    partition: p,
+                    leader: 1,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    earliest: 0,
+                    latest: 10,
+                    size: None,
+                })
+                .collect(),
+            min_insync_replicas: None,
+            cleanup_policy: None,
+        }
+    }
+
+    fn group(id: &str, topics: &[(&str, i32)]) -> GroupInfo {
+        let partitions = topics
+            .iter()
+            .flat_map(|(t, n)| {
+                (0..*n).map(move |p| PartitionLag {
+                    topic: t.to_string(),
+                    partition: p,
+                    committed: 4,
+                    end: 10,
+                    log_start: 0,
+                    lag: 6,
+                    stable_end: 10,
+                    stable_lag: 6,
+                    basis: LagBasis::Committed,
+                    lag_seconds: None,
+                    lag_seconds_method: None,
+                    status: GroupStatus::Ok,
+                    status_reason: String::new(),
+                    measured_at_ms: 1,
+                    error: None,
+                    owner: None,
+                })
+            })
+            .collect();
+        GroupInfo {
+            group_id: id.into(),
+            state: "Empty".into(),
+            protocol_type: "consumer".into(),
+            group_type: "classic".into(),
+            epochs: None,
+            protocol: String::new(),
+            coordinator: 1,
+            members: vec![],
+            partitions,
+            status: GroupStatus::Ok,
+            status_reason: String::new(),
+            forecast: Forecast::default(),
+            error: None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            taken_at_ms: 1,
+            topics: vec![
+                topic("__consumer_offsets", 3),
+                topic("a", 2),
+                topic("b", 3),
+                topic("c", 1),
+            ],
+            groups: vec![group("g2", &[("c", 1)]), group("g1", &[("a", 2), ("b", 3)])],
+            ..Snapshot::default()
+        }
+    }
+
+    /// The value of the one series whose line starts with `prefix` (name and labels).
+    fn value(text: &str, prefix: &str) -> Option<String> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn the_cap_leaves_whole_topics_out_and_counts_them() {
+        let scope = Scope {
+            max_partitions: 6,
+            ..Scope::default()
+        };
+        let text = render(&snapshot(), &scope);
+        let offset = |t: &str, p: i32| {
+            value(
+                &text,
+                &format!("kafka_topic_partition_current_offset{{partition=\"{p}\",topic=\"{t}\"}}"),
+            )
+        };
+        // Name order: __consumer_offsets (3) and a (2) fit, b (3) does not, c (1) does.
+        assert_eq!(offset("__consumer_offsets", 2).as_deref(), Some("10"));
+        assert_eq!(offset("a", 1).as_deref(), Some("10"));
+        assert_eq!(offset("b", 0), None);
+        assert_eq!(offset("c", 0).as_deref(), Some("10"));
+        // Topic-level series stay for every topic.
+        assert_eq!(
+            value(&text, "kafka_topic_partitions{topic=\"b\"}").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            value(&text, "rill_console_metrics_omitted_partitions{family=\"topic\"}").as_deref(),
+            Some("3")
+        );
+        // Groups in id order: g1 (5 partitions) fits, g2 (1) fits as well.
+        assert_eq!(
+            value(&text, "rill_console_metrics_omitted_partitions{family=\"group\"}").as_deref(),
+            Some("0")
+        );
+        let scope = Scope {
+            max_partitions: 4,
+            ..Scope::default()
+        };
+        let text = render(&snapshot(), &scope);
+        // g1's 5 partitions do not fit: no per-partition series, totals still there.
+        assert_eq!(
+            value(
+                &text,
+                "kafka_consumergroup_lag{consumergroup=\"g1\",partition=\"0\",topic=\"a\"}"
+            ),
+            None
+        );
+        assert_eq!(
+            value(&text, "kafka_consumergroup_lag_sum{consumergroup=\"g1\",topic=\"b\"}")
+                .as_deref(),
+            Some("18")
+        );
+        assert_eq!(
+            value(
+                &text,
+                "kafka_consumergroup_lag{consumergroup=\"g2\",partition=\"0\",topic=\"c\"}"
+            )
+            .as_deref(),
+            Some("6")
+        );
+        assert_eq!(
+            value(&text, "rill_console_metrics_omitted_partitions{family=\"group\"}").as_deref(),
+            Some("5")
+        );
+    }
+
+    #[test]
+    fn filters_choose_topics_and_groups_as_kafka_exporter_does() {
+        let re = |s: &str| Some(Regex::new(s).expect("valid"));
+        let scope = Scope {
+            topics: NameFilter::new(None, re("^__")),
+            groups: NameFilter::new(re("1"), None),
+            ..Scope::default()
+        };
+        let text = render(&snapshot(), &scope);
+        assert!(!text.contains("topic=\"__consumer_offsets\""), "{text}");
+        assert!(text.contains("kafka_topic_partitions{topic=\"a\"} 2"), "{text}");
+        assert!(!text.contains("consumergroup=\"g2\""), "{text}");
+        assert!(text.contains("consumergroup=\"g1\""), "{text}");
+        // Unanchored, as Go's MatchString: "b" matches every name containing a b.
+        let scope = Scope {
+            topics: NameFilter::new(re("b"), None),
+            ..Scope::default()
+        };
+        let text = render(&snapshot(), &scope);
+        assert!(text.contains("kafka_topic_partitions{topic=\"b\"} 3"), "{text}");
+        assert!(!text.contains("kafka_topic_partitions{topic=\"a\"}"), "{text}");
+        // The group series of a filtered-out topic go too; the group's totals stay whole.
+        assert!(!text.contains("kafka_consumergroup_lag_sum{consumergroup=\"g1\",topic=\"a\"}"));
+        assert_eq!(
+            value(&text, "rill_consumergroup_backlog_sum{consumergroup=\"g1\"}").as_deref(),
+            Some("30")
+        );
+    }
 }

@@ -83,6 +83,39 @@ pub struct ConsoleArgs {
         value_delimiter = ','
     )]
     pub broker_http: Vec<String>,
+    /// `/metrics` covers only topics this regex matches (anywhere in the name), as
+    /// kafka_exporter's `--topic.filter`; their group series too.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub metrics_topic_filter: Option<regex::Regex>,
+    /// `/metrics` leaves out topics this regex matches (kafka_exporter's `--topic.exclude`).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub metrics_topic_exclude: Option<regex::Regex>,
+    /// `/metrics` covers only groups this regex matches (kafka_exporter's `--group.filter`).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub metrics_group_filter: Option<regex::Regex>,
+    /// `/metrics` leaves out groups this regex matches (kafka_exporter's `--group.exclude`).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub metrics_group_exclude: Option<regex::Regex>,
+    /// Most partitions with per-partition series on `/metrics`, for topics and for groups
+    /// each; whole topics (groups) past it, in name order, are left out and counted in
+    /// `rill_console_metrics_omitted_partitions`.
+    #[arg(long, value_name = "N", default_value_t = metrics::DEFAULT_MAX_PARTITIONS)]
+    pub metrics_max_partitions: usize,
+}
+
+/// Longest regex accepted for a `/metrics` filter, and the most memory its program may use:
+/// the flags are trusted, but a typo should not make every cycle slow.
+const MAX_FILTER_REGEX_BYTES: usize = 1_000;
+const MAX_FILTER_PROGRAM_BYTES: usize = 1 << 20;
+
+fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+    if s.len() > MAX_FILTER_REGEX_BYTES {
+        return Err(format!("at most {MAX_FILTER_REGEX_BYTES} bytes"));
+    }
+    regex::RegexBuilder::new(s)
+        .size_limit(MAX_FILTER_PROGRAM_BYTES)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Parses `7d`, `24h`, `90m`, `30s` (a bare number is seconds).
@@ -197,6 +230,17 @@ pub async fn start(args: &ConsoleArgs) -> Result<ConsoleHandle, StartError> {
             interval: Duration::from_millis(args.collect_interval_ms),
             retention: Retention {
                 max_age: args.retention,
+            },
+            metrics: metrics::Scope {
+                topics: metrics::NameFilter::new(
+                    args.metrics_topic_filter.clone(),
+                    args.metrics_topic_exclude.clone(),
+                ),
+                groups: metrics::NameFilter::new(
+                    args.metrics_group_filter.clone(),
+                    args.metrics_group_exclude.clone(),
+                ),
+                max_partitions: args.metrics_max_partitions,
             },
         },
     ));

@@ -10,6 +10,11 @@ use super::sb;
 use crate::context::Broker;
 use crate::group::consumer::{self, Heartbeat};
 use crate::metadata::acl::AclOperation;
+use crate::repeated::Repeated;
+
+/// Refusals of malformed heartbeats, logged once per interval per kind: a client that gets
+/// INVALID_REQUEST treats it as fatal, so the reason must be findable on the broker too.
+static INVALID: std::sync::LazyLock<Repeated> = std::sync::LazyLock::new(Repeated::default);
 
 /// Most topics and partitions one heartbeat may report owning: a member owns at most what
 /// the cluster has, and a request cannot make the coordinator walk more than this.
@@ -102,6 +107,20 @@ pub async fn handle(
                         .collect(),
                 )
             })),
-        Err(r) => fail(r.error, r.message),
+        Err(r) => {
+            if r.error == ResponseError::InvalidRequest {
+                if let Some(left_out) = INVALID.check(&r.message) {
+                    tracing::warn!(
+                        group = %group,
+                        member_epoch = req.member_epoch,
+                        client = %ctx.client_id(),
+                        left_out,
+                        "ConsumerGroupHeartbeat refused: {}",
+                        r.message
+                    );
+                }
+            }
+            fail(r.error, r.message)
+        }
     }
 }

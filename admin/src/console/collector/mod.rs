@@ -114,8 +114,8 @@ impl Shared {
         .await;
     }
 
-    fn publish(&self, snap: Snapshot, health: Health) {
-        let text = metrics::render(&snap);
+    fn publish(&self, snap: Snapshot, health: Health, scope: &metrics::Scope) {
+        let text = metrics::render(&snap, scope);
         if let Ok(mut s) = self.snapshot.write() {
             *s = Arc::new(snap);
         }
@@ -140,6 +140,8 @@ pub struct CollectorConfig {
     pub interval: Duration,
     /// Sample retention.
     pub retention: Retention,
+    /// What `/metrics` covers.
+    pub metrics: metrics::Scope,
 }
 
 /// A group's view of one partition: the key of its status window.
@@ -229,6 +231,7 @@ pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: Co
                         error: None,
                         checked_at_ms,
                     },
+                    &config.metrics,
                 );
             }
             Err(e) => {

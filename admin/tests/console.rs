@@ -93,6 +93,33 @@ fn pages_answer_json_and_html() {
         c.request("GET", "/topics?filter=bogus", None, true).status,
         400
     );
+
+    // A topic's partitions table is paged on the server; the summary counts them all.
+    let (s, v) = c.post_json(
+        "/topics",
+        json!({"name": "wide", "partitions": 250, "replication_factor": 1}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let t = c.json("/topics/wide?per_page=100&page=3");
+    assert_eq!(t["topic"]["partitions"].as_array().map(Vec::len), Some(250));
+    let shown: Vec<i64> = t["partitions"]
+        .as_array()
+        .expect("a page of partitions")
+        .iter()
+        .map(|p| p["partition"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(shown, (200..250).collect::<Vec<i64>>());
+    assert_eq!(t["paging"]["pages"], 3, "{}", t["paging"]);
+    let html = c.get("/topics/wide?per_page=100&page=2").body;
+    assert_eq!(html.matches("<tr data-partition=").count(), 100);
+    assert!(html.contains("data-partition=\"100\""), "{html:.300}");
+    assert!(!html.contains("data-partition=\"99\""), "{html:.300}");
+    assert!(html.contains("101–200 of 250"), "{html:.300}");
+    assert!(html.contains("id=\"partitions-next\""), "{html:.300}");
+    assert!(html.contains("250 partition(s)"), "{html:.300}");
+    let bad = c.request("GET", "/topics/wide?per_page=5000", None, true);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("per_page"), "{}", bad.body);
 }
 
 #[test]

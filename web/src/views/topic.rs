@@ -3,7 +3,7 @@
 use askama::Template;
 use serde::Serialize;
 
-use crate::model::TopicInfo;
+use crate::model::{PartitionInfo, TopicInfo};
 use crate::{FormState, Layout};
 
 impl TopicPage {
@@ -61,8 +61,12 @@ impl ConfigRow {
 pub struct TopicPage {
     /// Frame.
     pub layout: Layout,
-    /// The topic as collected.
+    /// The topic as collected (every partition: the summary and the JSON count them all).
     pub topic: TopicInfo,
+    /// The page of the partitions table.
+    pub partitions: Vec<PartitionInfo>,
+    /// Which page of the partitions it is.
+    pub paging: super::Paging,
     /// Its configs, read when the page was asked for.
     pub configs: Vec<ConfigRow>,
     /// Why the configs are missing, if they are.

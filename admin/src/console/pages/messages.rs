@@ -244,6 +244,7 @@ pub async fn produce(
                 status,
                 form_state("produce", field, e.to_string(), values),
                 None,
+                Default::default(),
             )
             .await
         }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rill_client::describe::{ConfigDetail, RESOURCE_TOPIC};
 use rill_client::{ConfigOp, OffsetSpec, TopicPartition};
-use rill_web::views::{ConfigRow, TopicPage};
+use rill_web::views::{parse_paging, ConfigRow, Paging, TopicPage};
 use rill_web::FormState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{audit, refresh};
 use crate::console::http::{
     done, encode, error_page, form_state, json_error, layout, lenient, respond, wants_json,
-    AppState, ConsoleError, FormOrJson, Notice,
+    AppState, ConsoleError, FormOrJson,
 };
 use crate::console::state::Console;
 use crate::console::validate;
@@ -51,6 +51,35 @@ async fn read_configs(c: &Console, name: &str) -> Result<Vec<ConfigDetail>, Stri
     result.map_err(|e| format!("cannot read the configs: {e}"))
 }
 
+/// Query of GET `/topics/{name}`: a confirmation to show, and the page of partitions.
+#[derive(Debug, Deserialize, Default)]
+pub struct ShowQuery {
+    /// The message of a change that just succeeded.
+    pub notice: Option<String>,
+    /// Page of the partitions table, from 1.
+    #[serde(default)]
+    pub page: String,
+    /// Partitions per page.
+    #[serde(default)]
+    pub per_page: String,
+}
+
+/// Which page of the partitions table to show.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionPage {
+    page: usize,
+    per_page: usize,
+}
+
+impl Default for PartitionPage {
+    fn default() -> Self {
+        PartitionPage {
+            page: 1,
+            per_page: rill_web::views::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
 /// Renders the topic page with `status` (200, or the error status with `form`).
 pub async fn render(
     c: &Console,
@@ -59,6 +88,7 @@ pub async fn render(
     status: StatusCode,
     form: FormState,
     notice: Option<String>,
+    shown: PartitionPage,
 ) -> Response {
     let snap = c.shared.snapshot();
     let Some(topic) = snap.topic(name) else {
@@ -80,9 +110,25 @@ pub async fn render(
         .filter(|g| g.partitions.iter().any(|p| p.topic == name))
         .map(|g| g.group_id.clone())
         .collect();
+    let href = |n: usize| {
+        format!(
+            "/topics/{}?page={n}&per_page={}",
+            encode(name),
+            shown.per_page
+        )
+    };
+    let (partitions, paging) = Paging::cut(
+        "partitions",
+        topic.partitions.clone(),
+        shown.page,
+        shown.per_page,
+        href,
+    );
     let view = TopicPage {
         layout: layout(c, &format!("Topic {name}"), "topics", notice),
         topic: topic.clone(),
+        partitions,
+        paging,
         configs,
         configs_error,
         groups,
@@ -96,15 +142,22 @@ pub async fn show(
     State(c): AppState,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(n): Query<Notice>,
+    Query(q): Query<ShowQuery>,
 ) -> Response {
+    let (page, per_page) = match parse_paging(&q.page, &q.per_page) {
+        Ok(p) => p,
+        Err((field, msg)) => {
+            return error_page(&c, &headers, StatusCode::BAD_REQUEST, &field, &msg)
+        }
+    };
     render(
         &c,
         &headers,
         &name,
         StatusCode::OK,
         FormState::default(),
-        n.notice,
+        q.notice,
+        PartitionPage { page, per_page },
     )
     .await
 }
@@ -133,6 +186,7 @@ async fn failed(
         status,
         form_state(form, field, e.to_string(), values),
         None,
+        PartitionPage::default(),
     )
     .await
 }

@@ -331,3 +331,52 @@ fn pct_ms(sorted: &[u64], q: f64) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // The ack-only server (client-bound ceiling)
+
+/// Records rdkafka_performance sends per run: 1 s of warm-up at [`LATENCY_RATE`] (left out of
+/// the figures) and [`LATENCY_MEASURED`] measured.
+fn perf_tool_records() -> u64 {
+    LATENCY_RATE * (LATENCY_WARMUP + LATENCY_MEASURED).as_secs()
+}
+
+/// librdkafka's own `rdkafka_performance` in latency mode (`-l`), the tool the latency target
+/// was first measured with: produce call to delivery report, per message, in microseconds
+/// (its `-A` file), paced by its `-r` rate limiter. Returns the measured records' latencies
+/// in nanoseconds, sorted, or why the run failed.
+fn rdkafka_performance_latency(tool: &Path, bootstrap: &str, dir: &Path) -> Result<Vec<u64>, String> {
+    let out = dir.join(format!("rdkafka-performance-{}.txt", std::process::id()));
+    let status = Command::new(tool)
+        .args(["-P", "-t", LATENCY_TOPIC, "-p", "0", "-b", bootstrap])
+        .args(["-s", &RECORD_SIZE.to_string()])
+        .args(["-r", &LATENCY_RATE.to_string()])
+        .args(["-c", &perf_tool_records().to_string()])
+        .args(["-a", "1", "-l", "-A"])
+        .arg(&out)
+        .args(["-X", "linger.ms=0", "-X", "socket.nagle.disable=true"])
+        .args(["-X", "enable.idempotence=false", "-X", "compression.type=none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("no -A file: {e}"))?;
+    let _ = std::fs::remove_file(&out);
+    if !status.success() {
+        return Err(format!("rdkafka_performance exited with {status}"));
+    }
+    let warmup = (LATENCY_RATE * LATENCY_WARMUP.as_secs()) as usize;
+    let mut ns: Vec<u64> = text
+        .lines()
+        .skip(warmup)
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .map(|us| us * 1_000)
+        .collect();
+    ns.sort_unstable();
+    progress(&format!(
+        "  rdkafka_performance: p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples)",
+        pct_ms(&ns, 0.5),
+        pct_ms(&ns, 0.99),
+        pct_ms(&ns, 0.999),
+        ns.len()
+    ));
+    Ok(ns)
+}

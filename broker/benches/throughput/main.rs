@@ -17,7 +17,9 @@
 //!
 //! Knobs (environment): `RILL_BENCH_RECORDS` (records per trial, default 2^20),
 //! `RILL_BENCH_TRIALS` (default 3), `RILL_BENCH_PERF` (profile the broker with `perf record`),
-//! `RILL_BROKER_BIN`, `RILL_LOG`, and `RILL_BASELINE_BROKER_BIN`: another build of the broker
+//! `RILL_BROKER_BIN`, `RILL_LOG`, `RILL_RDKAFKA_PERFORMANCE` (the path of librdkafka's
+//! `rdkafka_performance`: its latency mode runs against the ceiling and the broker too), and
+//! `RILL_BASELINE_BROKER_BIN`: another build of the broker
 //! (say, the previous commit's) run through the same produce, consume and latency trials,
 //! alternating with this build's, in a section of its own.
 
@@ -180,6 +182,22 @@ fn main() {
     let latency_broker_cpu = latency_cpu.broker;
     let latency_rss_peak = sampler.finish();
     let latency_rss_end = status_kb(broker.pid, "VmRSS");
+    // 5b. The same target with librdkafka's rdkafka_performance, when its path is given:
+    // ceiling and broker alternating, `trials` runs each.
+    let perf_tool = std::env::var_os("RILL_RDKAFKA_PERFORMANCE").map(PathBuf::from);
+    let mut tool_runs: Vec<(&str, Result<Vec<u64>, String>)> = Vec::new();
+    if let Some(tool) = &perf_tool {
+        for k in 1..=trials {
+            for (name, addr) in [
+                ("ack-only server (ceiling)", fake.addr.as_str()),
+                ("rill-broker", broker.bootstrap.as_str()),
+            ] {
+                progress(&format!("latency: rdkafka_performance run {k}/{trials}, {name}"));
+                quiet.wait(&broker_stat);
+                tool_runs.push((name, rdkafka_performance_latency(tool, addr, &bench_dir)));
+            }
+        }
+    }
     let final_hwm = status_kb(broker.pid, "VmHWM");
 
     progress("stopping rill-broker");
@@ -376,6 +394,33 @@ fn main() {
         "\nTarget: broker send→ack p99 <= 1 ms and p999 <= 3 ms: {}. The ceiling rows are the same client and pacing against a server that only acknowledges: what is left of the tail there is the client's and the machine's.",
         if p99 <= 1.0 && p999 <= 3.0 { "met" } else { "not met" }
     ));
+
+    if let Some(tool) = &perf_tool {
+        r.line("");
+        r.line(&format!(
+            "The same target with librdkafka's `rdkafka_performance` (`{}`) in latency mode: `-P -p 0 -s {RECORD_SIZE} -r {LATENCY_RATE} -c {} -a 1 -l -X linger.ms=0 -X socket.nagle.disable=true`; latency is its own, produce call to delivery report per message (`-A`, µs), paced by its rate limiter; the first {} s left out. Ceiling and broker runs alternate.",
+            tool.display(),
+            perf_tool_records(),
+            LATENCY_WARMUP.as_secs()
+        ));
+        r.line("");
+        r.line("| run | server | samples | p50 ms | p99 ms | p999 ms | max ms |");
+        r.line("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+        for (i, (name, run)) in tool_runs.iter().enumerate() {
+            match run {
+                Ok(v) => r.line(&format!(
+                    "| {} | {name} | {} | {:.3} | **{:.3}** | **{:.3}** | {:.3} |",
+                    i / 2 + 1,
+                    v.len(),
+                    pct_ms(v, 0.50),
+                    pct_ms(v, 0.99),
+                    pct_ms(v, 0.999),
+                    v.last().map_or(f64::NAN, |n| *n as f64 / 1e6),
+                )),
+                Err(e) => r.line(&format!("| {} | {name} | failed: {e} | | | | |", i / 2 + 1)),
+            }
+        }
+    }
 
     r.section("6. Broker memory (/proc/PID/status)");
     r.line("| when | VmRSS MiB | peak VmRSS over the phase MiB (20 ms samples) | VmHWM MiB |");

@@ -767,11 +767,24 @@ fn metrics_filters_and_the_partition_cap() {
         .then_some(m)
     });
     // Name order: big (4) does not fit in 3, small (2) does.
-    assert_eq!(metric(&m, "kafka_topic_partitions{topic=\"big\"}").as_deref(), Some("4"));
-    assert!(!m.contains("kafka_topic_partition_leader{partition=\"0\",topic=\"big\"}"), "{m}");
-    assert!(m.contains("kafka_topic_partition_leader{partition=\"1\",topic=\"small\"}"), "{m}");
     assert_eq!(
-        metric(&m, "rill_console_metrics_omitted_partitions{family=\"topic\"}").as_deref(),
+        metric(&m, "kafka_topic_partitions{topic=\"big\"}").as_deref(),
+        Some("4")
+    );
+    assert!(
+        !m.contains("kafka_topic_partition_leader{partition=\"0\",topic=\"big\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("kafka_topic_partition_leader{partition=\"1\",topic=\"small\"}"),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "rill_console_metrics_omitted_partitions{family=\"topic\"}"
+        )
+        .as_deref(),
         Some("4")
     );
     assert!(!m.contains("topic=\"hidden\""), "{m}");
@@ -787,5 +800,9 @@ fn metrics_filters_and_the_partition_cap() {
         "(",
     ]);
     assert_ne!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("--metrics-topic-filter"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--metrics-topic-filter"),
+        "{}",
+        out.stderr
+    );
 }

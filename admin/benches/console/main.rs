@@ -17,7 +17,7 @@
 //! hold 10,000 partitions. Nodes now open segment files through a bounded cache
 //! (`log.max.open.files`) and one node holds 100,000 (`rill-broker`'s `scale` bench); the
 //! three nodes stay so the figures compare with earlier runs. RILL_BENCH_REQUESTS (200) sets the requests per
-//! page, RILL_BENCH_OBSERVE_S (60) how long the paced
+//! page, RILL_BENCH_TOPICS (100) the topics of 100 partitions, RILL_BENCH_OBSERVE_S (60) how long the paced
 //! rounds (the same requests spread over several collector cycles) last.
 
 mod baseline;
@@ -42,7 +42,8 @@ use machine::*;
 use procs::*;
 
 const NODES: usize = 3;
-const TOPICS: usize = 100;
+/// Topics by default; `RILL_BENCH_TOPICS` sets it (1,000: the 100,000 partitions of issue 17).
+const DEFAULT_TOPICS: usize = 100;
 const PARTITIONS_PER_TOPIC: usize = 100;
 const GROUPS: usize = 1_000;
 /// Partitions each group commits (a tenth of one topic).
@@ -82,6 +83,7 @@ fn mib(b: f64) -> f64 {
 
 fn main() {
     let requests = env_usize("RILL_BENCH_REQUESTS", 200);
+    let topics_n = env_usize("RILL_BENCH_TOPICS", DEFAULT_TOPICS).max(DATA_TOPICS);
     let observe_s = env_usize("RILL_BENCH_OBSERVE_S", 60) as u64;
     let bench_started = Instant::now();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -116,7 +118,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let names: Vec<String> = (0..TOPICS).map(|i| format!("bench-{i:03}")).collect();
+    let names: Vec<String> = (0..topics_n).map(|i| format!("bench-{i:04}")).collect();
     let t = Instant::now();
     rt.block_on(async {
         let config = ConnectionConfig {
@@ -142,7 +144,7 @@ fn main() {
     let create_s = t.elapsed().as_secs_f64();
     eprintln!(
         "{} partitions created in {create_s:.1} s",
-        TOPICS * PARTITIONS_PER_TOPIC
+        topics_n * PARTITIONS_PER_TOPIC
     );
 
     let t = Instant::now();
@@ -187,10 +189,10 @@ fn main() {
             .await
             .expect("connect");
         for g in 0..GROUPS {
-            let topic = &names[g % TOPICS];
-            let first = (g / TOPICS) * GROUP_PARTITIONS;
+            let topic = &names[g % topics_n];
+            let first = (g / topics_n) * GROUP_PARTITIONS;
             // Half the data read on the topics that have some, so lag is not zero there.
-            let offset = if g % TOPICS < DATA_TOPICS {
+            let offset = if g % topics_n < DATA_TOPICS {
                 (RECORDS_PER_PARTITION / 2) as i64
             } else {
                 0
@@ -248,7 +250,7 @@ fn main() {
         .trim_end_matches('/')
         .to_string();
     let mut http = Http::new(&addr);
-    let expected_partitions = TOPICS * PARTITIONS_PER_TOPIC;
+    let expected_partitions = topics_n * PARTITIONS_PER_TOPIC;
     let deadline = Instant::now() + Duration::from_secs(180);
     let first_snapshot_ms = loop {
         let v = http.json("/");
@@ -591,7 +593,7 @@ fn main() {
     let _ = writeln!(r, "`cargo bench -p rill-admin --bench console` (admin/benches/console/); one run, everything on the same machine.\n");
     let _ = writeln!(r, "- machine: {cpus} CPUs ({cpu_model}); load average (1/5/15 min) {load_start} at the start, {load_end} at the end");
     let _ = writeln!(r, "- busiest processes at the start (other agents' builds and tests share these cores): {busy_start}");
-    let _ = writeln!(r, "- cluster: {NODES} `rill broker` nodes of this build (release), loopback; {TOPICS} topics × {PARTITIONS_PER_TOPIC} partitions = **{} partitions** (RF 1, about {} per node; three nodes as in earlier runs of this bench), plus `__consumer_offsets` (10 partitions); started in {cluster_start_s:.1} s, topics created in {create_s:.1} s", TOPICS * PARTITIONS_PER_TOPIC, TOPICS * PARTITIONS_PER_TOPIC / NODES);
+    let _ = writeln!(r, "- cluster: {NODES} `rill broker` nodes of this build (release), loopback; {topics_n} topics × {PARTITIONS_PER_TOPIC} partitions = **{} partitions** (RF 1, about {} per node; three nodes as in earlier runs of this bench), plus `__consumer_offsets` (10 partitions); started in {cluster_start_s:.1} s, topics created in {create_s:.1} s", topics_n * PARTITIONS_PER_TOPIC, topics_n * PARTITIONS_PER_TOPIC / NODES);
     let _ = writeln!(r, "- data: {records} records of 100 B in {DATA_TOPICS} topics ({RECORDS_PER_PARTITION} per partition), {produce_s:.1} s; **{GROUPS} consumer groups**, each with committed offsets on {GROUP_PARTITIONS} partitions of one topic (simple OffsetCommits, no members; lag {} on the topics with data), {commit_s:.1} s", RECORDS_PER_PARTITION / 2);
     let _ = writeln!(r, "- console: `rill console` with its defaults (collection every {INTERVAL_S:.0} s, retention 7 d, request timeout 10 s), SQLite store in a temp dir; first snapshot with every group {first_full_s:.1} s after start");
     let _ = writeln!(r, "- client: one keep-alive HTTP/1.1 connection (a raw client over TcpStream in the bench), requests back to back, while the collector runs its cycles; 3 warm-up requests per page not counted; a watcher thread polls `GET /` (JSON) every 50 ms on its own connection");

@@ -685,12 +685,20 @@ mod tests {
             Some("3")
         );
         assert_eq!(
-            value(&text, "rill_console_metrics_omitted_partitions{family=\"topic\"}").as_deref(),
+            value(
+                &text,
+                "rill_console_metrics_omitted_partitions{family=\"topic\"}"
+            )
+            .as_deref(),
             Some("3")
         );
         // Groups in id order: g1 (5 partitions) fits, g2 (1) fits as well.
         assert_eq!(
-            value(&text, "rill_console_metrics_omitted_partitions{family=\"group\"}").as_deref(),
+            value(
+                &text,
+                "rill_console_metrics_omitted_partitions{family=\"group\"}"
+            )
+            .as_deref(),
             Some("0")
         );
         let scope = Scope {
@@ -707,8 +715,11 @@ mod tests {
             None
         );
         assert_eq!(
-            value(&text, "kafka_consumergroup_lag_sum{consumergroup=\"g1\",topic=\"b\"}")
-                .as_deref(),
+            value(
+                &text,
+                "kafka_consumergroup_lag_sum{consumergroup=\"g1\",topic=\"b\"}"
+            )
+            .as_deref(),
             Some("18")
         );
         assert_eq!(
@@ -720,7 +731,11 @@ mod tests {
             Some("6")
         );
         assert_eq!(
-            value(&text, "rill_console_metrics_omitted_partitions{family=\"group\"}").as_deref(),
+            value(
+                &text,
+                "rill_console_metrics_omitted_partitions{family=\"group\"}"
+            )
+            .as_deref(),
             Some("5")
         );
     }
@@ -735,7 +750,10 @@ mod tests {
         };
         let text = render(&snapshot(), &scope);
         assert!(!text.contains("topic=\"__consumer_offsets\""), "{text}");
-        assert!(text.contains("kafka_topic_partitions{topic=\"a\"} 2"), "{text}");
+        assert!(
+            text.contains("kafka_topic_partitions{topic=\"a\"} 2"),
+            "{text}"
+        );
         assert!(!text.contains("consumergroup=\"g2\""), "{text}");
         assert!(text.contains("consumergroup=\"g1\""), "{text}");
         // Unanchored, as Go's MatchString: "b" matches every name containing a b.
@@ -744,12 +762,22 @@ mod tests {
             ..Scope::default()
         };
         let text = render(&snapshot(), &scope);
-        assert!(text.contains("kafka_topic_partitions{topic=\"b\"} 3"), "{text}");
-        assert!(!text.contains("kafka_topic_partitions{topic=\"a\"}"), "{text}");
+        assert!(
+            text.contains("kafka_topic_partitions{topic=\"b\"} 3"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("kafka_topic_partitions{topic=\"a\"}"),
+            "{text}"
+        );
         // The group series of a filtered-out topic go too; the group's totals stay whole.
         assert!(!text.contains("kafka_consumergroup_lag_sum{consumergroup=\"g1\",topic=\"a\"}"));
         assert_eq!(
-            value(&text, "rill_consumergroup_backlog_sum{consumergroup=\"g1\"}").as_deref(),
+            value(
+                &text,
+                "rill_consumergroup_backlog_sum{consumergroup=\"g1\"}"
+            )
+            .as_deref(),
             Some("30")
         );
     }

@@ -27,6 +27,7 @@ use sqlx::{AnyPool, Row};
 use super::lag::Thresholds;
 use super::snapshot::Snapshot;
 use crate::clock::now_ms;
+use rill_client::TopicPartition;
 
 /// Tier 1 bucket width (the 24 h chart: 288 points).
 const TIER1_MS: i64 = 300_000;
@@ -94,6 +95,19 @@ pub struct AuditEntry {
 pub struct Retention {
     /// Age after which the coarsest tier (10-minute samples) is deleted.
     pub max_age: Duration,
+}
+
+/// One partition's offsets at one time: a row of the every-cycle tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetSample {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// When (ms since the epoch): the snapshot's time.
+    pub ts_ms: i64,
+    /// Log start offset.
+    pub earliest: i64,
+    /// High watermark.
+    pub latest: i64,
 }
 
 /// The database.
@@ -216,8 +230,13 @@ impl Store {
         self.backend
     }
 
-    /// Appends one cycle's partition end offsets and group offsets, in every tier.
-    pub async fn record_cycle(&self, snap: &Snapshot) -> Result<(), StoreError> {
+    /// Appends one cycle's partition offsets (`offsets`: the collector's choice of which,
+    /// see `collector/samples.rs`) and group offsets, in every tier.
+    pub async fn record_cycle(
+        &self,
+        snap: &Snapshot,
+        offsets: &[OffsetSample],
+    ) -> Result<(), StoreError> {
         let ts = snap.taken_at_ms;
         let tiers = [
             (0_i64, ts),
@@ -225,31 +244,22 @@ impl Store {
             (2, ts - ts.rem_euclid(TIER2_MS)),
         ];
         let mut tx = self.pool.begin().await?;
-        for t in &snap.topics {
-            for p in &t.partitions {
-                if p.latest < 0 {
-                    continue;
-                }
-                // Only the every-cycle tier: it warms the time-lag tables after a restart;
-                // nothing charts partition offsets over longer spans.
-                for (tier, bucket) in &tiers[..1] {
-                    let (tier, bucket) = (*tier, *bucket);
-                    sqlx::query(
-                        "INSERT INTO partition_offsets (topic, partition_id, tier, ts, earliest, latest) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (topic, partition_id, tier, ts) \
-                         DO UPDATE SET earliest = excluded.earliest, latest = excluded.latest",
-                    )
-                    .bind(t.name.as_str())
-                    .bind(i64::from(p.partition))
-                    .bind(tier)
-                    .bind(bucket)
-                    .bind(p.earliest)
-                    .bind(p.latest)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+        // Only the every-cycle tier: it warms the time-lag tables after a restart; nothing
+        // charts partition offsets over longer spans.
+        for o in offsets {
+            sqlx::query(
+                "INSERT INTO partition_offsets (topic, partition_id, tier, ts, earliest, latest) \
+                 VALUES ($1, $2, 0, $3, $4, $5) \
+                 ON CONFLICT (topic, partition_id, tier, ts) \
+                 DO UPDATE SET earliest = excluded.earliest, latest = excluded.latest",
+            )
+            .bind(o.tp.topic.as_str())
+            .bind(i64::from(o.tp.partition))
+            .bind(o.ts_ms)
+            .bind(o.earliest)
+            .bind(o.latest)
+            .execute(&mut *tx)
+            .await?;
         }
         // Only what this cycle measured: a group with any partition not measured gets no
         // row (its total would be too low), so its history shows a gap, never a false zero.
@@ -545,6 +555,24 @@ mod tests {
         }
     }
 
+    /// Every measured partition's offsets (what the collector writes when all changed).
+    fn every_offset(s: &Snapshot) -> Vec<OffsetSample> {
+        s.topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| p.latest >= 0)
+                    .map(|p| OffsetSample {
+                        tp: TopicPartition::new(t.name.as_str(), p.partition),
+                        ts_ms: s.taken_at_ms,
+                        earliest: p.earliest,
+                        latest: p.latest,
+                    })
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn samples_are_downsampled_and_expired() {
         let dir = tempfile::tempdir().unwrap();
@@ -555,7 +583,10 @@ mod tests {
         // Six cycles 100 s apart: 6 raw points, two 5-minute buckets, one 30-minute bucket.
         for i in 0..6 {
             store
-                .record_cycle(&snap(base + i * 100_000, i))
+                .record_cycle(
+                    &snap(base + i * 100_000, i),
+                    &every_offset(&snap(base + i * 100_000, i)),
+                )
                 .await
                 .unwrap();
         }
@@ -565,7 +596,10 @@ mod tests {
         let mut unmeasured = snap(base + 550_000, 0);
         unmeasured.groups[0].partitions[0].error = Some("ListOffsets failed".into());
         unmeasured.groups[0].partitions[0].lag = 3;
-        store.record_cycle(&unmeasured).await.unwrap();
+        store
+            .record_cycle(&unmeasured, &every_offset(&unmeasured))
+            .await
+            .unwrap();
         assert_eq!(store.lag_history("g", 0, 0).await.unwrap().len(), 6);
         let minutes = store.lag_history("g", 0, 1).await.unwrap();
         assert_eq!(

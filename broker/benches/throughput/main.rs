@@ -192,7 +192,9 @@ fn main() {
                 ("ack-only server (ceiling)", fake.addr.as_str()),
                 ("rill-broker", broker.bootstrap.as_str()),
             ] {
-                progress(&format!("latency: rdkafka_performance run {k}/{trials}, {name}"));
+                progress(&format!(
+                    "latency: rdkafka_performance run {k}/{trials}, {name}"
+                ));
                 quiet.wait(&broker_stat);
                 tool_runs.push((name, rdkafka_performance_latency(tool, addr, &bench_dir)));
             }

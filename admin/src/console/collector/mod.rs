@@ -35,9 +35,11 @@ use crate::ops::lag::partition_lag;
 
 mod groups;
 mod offsets;
+mod samples;
 
 use groups::collect_groups;
 use offsets::{read_offsets, Offsets};
+use samples::OffsetSampler;
 
 /// Cycles between two expiry passes over the store.
 const EXPIRE_EVERY: u64 = 30;
@@ -192,6 +194,7 @@ pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: Co
     let cluster = Arc::new(cluster);
     let mut history = History::default();
     let mut audit_feed = AuditFeed::default();
+    let mut sampler = OffsetSampler::default();
     // Warm the time-lag tables from the store, so a restart does not lose time lag.
     match store.recent_end_offsets(now_ms() - 3_600_000).await {
         Ok(rows) => {
@@ -215,7 +218,8 @@ pub async fn run(shared: Arc<Shared>, store: Store, cluster: Cluster, config: Co
         match collect(&cluster, &mut history, &thresholds).await {
             Ok(mut snap) => {
                 snap.cycle_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                if let Err(e) = store.record_cycle(&snap).await {
+                let offsets = sampler.samples(&snap);
+                if let Err(e) = store.record_cycle(&snap, &offsets).await {
                     tracing::warn!(error = %e, "cannot store samples");
                 }
                 match audit_feed.import(&cluster, &store, &snap).await {

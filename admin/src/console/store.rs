@@ -246,48 +246,59 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // Only the every-cycle tier: it warms the time-lag tables after a restart; nothing
         // charts partition offsets over longer spans.
-        for o in offsets {
-            sqlx::query(
-                "INSERT INTO partition_offsets (topic, partition_id, tier, ts, earliest, latest) \
-                 VALUES ($1, $2, 0, $3, $4, $5) \
-                 ON CONFLICT (topic, partition_id, tier, ts) \
-                 DO UPDATE SET earliest = excluded.earliest, latest = excluded.latest",
-            )
-            .bind(o.tp.topic.as_str())
-            .bind(i64::from(o.tp.partition))
-            .bind(o.ts_ms)
-            .bind(o.earliest)
-            .bind(o.latest)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let rows: Vec<_> = offsets
+            .iter()
+            .map(|o| {
+                [
+                    Arg::Str(o.tp.topic.as_str()),
+                    Arg::Int(i64::from(o.tp.partition)),
+                    Arg::Int(0),
+                    Arg::Int(o.ts_ms),
+                    Arg::Int(o.earliest),
+                    Arg::Int(o.latest),
+                ]
+            })
+            .collect();
+        upsert(
+            &mut tx,
+            "INSERT INTO partition_offsets (topic, partition_id, tier, ts, earliest, latest) VALUES ",
+            " ON CONFLICT (topic, partition_id, tier, ts) \
+              DO UPDATE SET earliest = excluded.earliest, latest = excluded.latest",
+            &rows,
+        )
+        .await?;
         // Only what this cycle measured: a group with any partition not measured gets no
         // row (its total would be too low), so its history shows a gap, never a false zero.
-        for g in &snap.groups {
-            if g.error.is_some() || g.partitions.iter().any(|p| p.is_stale() || p.lag < 0) {
-                continue;
-            }
-            for p in &g.partitions {
-                for (tier, bucket) in tiers {
-                    sqlx::query(
-                        "INSERT INTO group_offsets (group_id, topic, partition_id, tier, ts, committed, end_offset, lag) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (group_id, tier, ts, topic, partition_id) \
-                         DO UPDATE SET committed = excluded.committed, end_offset = excluded.end_offset, lag = excluded.lag",
-                    )
-                    .bind(g.group_id.as_str())
-                    .bind(p.topic.as_str())
-                    .bind(i64::from(p.partition))
-                    .bind(tier)
-                    .bind(bucket)
-                    .bind(p.committed)
-                    .bind(p.end)
-                    .bind(p.lag)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
+        let rows: Vec<_> = snap
+            .groups
+            .iter()
+            .filter(|g| {
+                g.error.is_none() && !g.partitions.iter().any(|p| p.is_stale() || p.lag < 0)
+            })
+            .flat_map(|g| g.partitions.iter().map(move |p| (g, p)))
+            .flat_map(|(g, p)| {
+                tiers.map(|(tier, bucket)| {
+                    [
+                        Arg::Str(g.group_id.as_str()),
+                        Arg::Str(p.topic.as_str()),
+                        Arg::Int(i64::from(p.partition)),
+                        Arg::Int(tier),
+                        Arg::Int(bucket),
+                        Arg::Int(p.committed),
+                        Arg::Int(p.end),
+                        Arg::Int(p.lag),
+                    ]
+                })
+            })
+            .collect();
+        upsert(
+            &mut tx,
+            "INSERT INTO group_offsets (group_id, topic, partition_id, tier, ts, committed, end_offset, lag) VALUES ",
+            " ON CONFLICT (group_id, tier, ts, topic, partition_id) \
+              DO UPDATE SET committed = excluded.committed, end_offset = excluded.end_offset, lag = excluded.lag",
+            &rows,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -492,6 +503,57 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// A bound value of a multi-row statement.
+#[derive(Clone, Copy)]
+enum Arg<'a> {
+    Str(&'a str),
+    Int(i64),
+}
+
+/// Rows per multi-row statement: SQLite before 3.32 allows 999 parameters, and a row has at
+/// most 8. One statement per row made a cycle's store write cost about 60 µs a row (2 s
+/// for 1,000 groups of 10 partitions in three tiers).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Runs `head (..), (..), ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time. No two
+/// rows may share a conflict key (PostgreSQL refuses to update one row twice in a statement).
+async fn upsert<const N: usize>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    tail: &str,
+    rows: &[[Arg<'_>; N]],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * N * 5);
+        sql.push_str(head);
+        let mut n = 0;
+        for (r, _) in chunk.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..N {
+                n += 1;
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        sql.push_str(tail);
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for a in row {
+                q = match *a {
+                    Arg::Str(v) => q.bind(v),
+                    Arg::Int(v) => q.bind(v),
+                };
+            }
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -285,9 +285,7 @@ pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 /// `/metrics`: the text rendered by the collector plus the console's own health.
 pub async fn metrics(State(c): AppState) -> Response {
-    let snap = c.shared.snapshot();
-    let mut body = c.shared.metrics_text().as_str().to_string();
-    body.push_str(&super::metrics::health_text(&c.shared.health(), &snap));
+    let body = c.shared.scrape_body();
     (
         [(
             header::CONTENT_TYPE,

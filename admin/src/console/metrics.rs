@@ -280,8 +280,8 @@ pub fn render(snap: &Snapshot, scope: &Scope) -> String {
     build(snap, scope).text()
 }
 
-/// Series about the console's own view, appended at scrape time (they change without a
-/// new snapshot).
+/// Series about the console's own view, appended to the snapshot's whenever the health
+/// changes (after every cycle, successful or not).
 pub fn health_text(health: &Health, snap: &Snapshot) -> String {
     format!(
         "# HELP rill_console_cluster_up Whether the last collection reached the cluster (1) or not (0).\n\

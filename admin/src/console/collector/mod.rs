@@ -57,7 +57,11 @@ const MAX_REMEMBERED_BROKERS: usize = 256;
 pub struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
     health: RwLock<Health>,
+    /// The snapshot's series, rendered once per successful cycle.
     metrics: RwLock<Arc<String>>,
+    /// What `/metrics` answers: `metrics` followed by the health series, put together when
+    /// either changes so a scrape of tens of MB is a reference count, not a copy.
+    scrape: RwLock<bytes::Bytes>,
     /// Bumped after every cycle, successful or not.
     cycles: watch::Sender<u64>,
     wake: Notify,
@@ -69,6 +73,10 @@ impl Default for Shared {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             health: RwLock::new(Health::default()),
             metrics: RwLock::new(Arc::new(String::new())),
+            scrape: RwLock::new(bytes::Bytes::from(metrics::health_text(
+                &Health::default(),
+                &Snapshot::default(),
+            ))),
             cycles: watch::channel(0).0,
             wake: Notify::new(),
         }
@@ -90,9 +98,9 @@ impl Shared {
             .map_or_else(|p| p.into_inner().clone(), |h| h.clone())
     }
 
-    /// The Prometheus text rendered from the latest snapshot.
-    pub fn metrics_text(&self) -> Arc<String> {
-        self.metrics
+    /// The `/metrics` body: the series of the latest snapshot and the console's health.
+    pub fn scrape_body(&self) -> bytes::Bytes {
+        self.scrape
             .read()
             .map_or_else(|p| p.into_inner().clone(), |m| m.clone())
     }
@@ -128,6 +136,17 @@ impl Shared {
     }
 
     fn set_health(&self, health: Health) {
+        let text = self
+            .metrics
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |m| m.clone());
+        let tail = metrics::health_text(&health, &self.snapshot());
+        let mut body = String::with_capacity(text.len() + tail.len());
+        body.push_str(&text);
+        body.push_str(&tail);
+        if let Ok(mut b) = self.scrape.write() {
+            *b = bytes::Bytes::from(body);
+        }
         if let Ok(mut h) = self.health.write() {
             *h = health;
         }

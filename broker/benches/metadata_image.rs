@@ -112,6 +112,24 @@ fn main() {
             deep / shared.max(1e-9)
         );
     }
+    // A snapshot serializes the whole image (the state machine's snapshot file, built on a
+    // blocking thread; the payload once, wrapped with openraft's meta).
+    report.push_str(
+        "\n# A metadata snapshot: serialize the image (serde_json, as the snapshot file holds it)\n\n\
+         | partitions | ms | MB |\n|---|---|---|\n",
+    );
+    for topics in [100, 250, 500, 1000] {
+        let img = image(topics);
+        let t0 = Instant::now();
+        let bytes = serde_json::to_vec(&img).map_or(0, |v| v.len());
+        let _ = writeln!(
+            report,
+            "| {} | {:.0} | {:.1} |",
+            topics * PER_TOPIC,
+            t0.elapsed().as_secs_f64() * 1e3,
+            bytes as f64 / 1e6
+        );
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("metadata_image.md");

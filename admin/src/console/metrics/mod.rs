@@ -40,7 +40,7 @@ use super::snapshot::{Health, LagBasis, PartitionLag, Snapshot};
 mod tests;
 mod text;
 
-use text::{gauge, int_gauge, Families};
+use text::{gauge, Families};
 
 /// Default of [`Scope::max_partitions`]: ~13 MB of topic series, a scrape well under a
 /// second.
@@ -155,14 +155,14 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
     let cluster = snap.cluster_id.clone().unwrap_or_else(|| "default".into());
     let c = cluster.as_str();
 
-    let brokers = int_gauge(
+    let brokers = gauge(
         &r,
         "kafka_brokers",
         "Number of Brokers in the Kafka Cluster.",
         &[],
     );
     brokers.set(&[], snap.brokers.len() as i64);
-    let info = int_gauge(
+    let info = gauge(
         &r,
         "kafka_broker_info",
         "Information about the Kafka Broker.",
@@ -173,68 +173,68 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
     }
 
     let tp = &["topic", "partition"];
-    let partitions = int_gauge(
+    let partitions = gauge(
         &r,
         "kafka_topic_partitions",
         "Number of partitions for this Topic",
         &["topic"],
     );
-    let current = int_gauge(
+    let current = gauge(
         &r,
         "kafka_topic_partition_current_offset",
         "Current Offset of a Broker at Topic/Partition",
         tp,
     );
-    let oldest = int_gauge(
+    let oldest = gauge(
         &r,
         "kafka_topic_partition_oldest_offset",
         "Oldest Offset of a Broker at Topic/Partition",
         tp,
     );
-    let leader = int_gauge(
+    let leader = gauge(
         &r,
         "kafka_topic_partition_leader",
         "Leader Broker ID of this Topic/Partition",
         tp,
     );
-    let replicas = int_gauge(
+    let replicas = gauge(
         &r,
         "kafka_topic_partition_replicas",
         "Number of Replicas for this Topic/Partition",
         tp,
     );
-    let isr = int_gauge(
+    let isr = gauge(
         &r,
         "kafka_topic_partition_in_sync_replica",
         "Number of In-Sync Replicas for this Topic/Partition",
         tp,
     );
-    let preferred = int_gauge(
+    let preferred = gauge(
         &r,
         "kafka_topic_partition_leader_is_preferred",
         "1 if Topic/Partition is using the Preferred Broker",
         tp,
     );
-    let under = int_gauge(
+    let under = gauge(
         &r,
         "kafka_topic_partition_under_replicated_partition",
         "1 if Topic/Partition is under Replicated",
         tp,
     );
     let lx_tp = &["cluster_name", "topic", "partition"];
-    let latest = int_gauge(
+    let latest = gauge(
         &r,
         "kafka_partition_latest_offset",
         "Latest offset of a partition",
         lx_tp,
     );
-    let earliest = int_gauge(
+    let earliest = gauge(
         &r,
         "kafka_partition_earliest_offset",
         "Earliest offset of a partition",
         lx_tp,
     );
-    let omitted = int_gauge(
+    let omitted = gauge(
         &r,
         "rill_console_metrics_omitted_partitions",
         "Partitions left without per-partition series by the cap on /metrics (--metrics-max-partitions), by family: topic or group",
@@ -280,31 +280,31 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
 
     let gtp = &["consumergroup", "topic", "partition"];
     let gt = &["consumergroup", "topic"];
-    let cg_offset = int_gauge(
+    let cg_offset = gauge(
         &r,
         "kafka_consumergroup_current_offset",
         "Current Offset of a ConsumerGroup at Topic/Partition",
         gtp,
     );
-    let cg_offset_sum = int_gauge(
+    let cg_offset_sum = gauge(
         &r,
         "kafka_consumergroup_current_offset_sum",
         "Current Offset of a ConsumerGroup at Topic for all partitions",
         gt,
     );
-    let cg_lag = int_gauge(
+    let cg_lag = gauge(
         &r,
         "kafka_consumergroup_lag",
         "Current Approximate Lag of a ConsumerGroup at Topic/Partition",
         gtp,
     );
-    let cg_lag_sum = int_gauge(
+    let cg_lag_sum = gauge(
         &r,
         "kafka_consumergroup_lag_sum",
         "Current Approximate Lag of a ConsumerGroup at Topic for all partitions",
         gt,
     );
-    let cg_members = int_gauge(
+    let cg_members = gauge(
         &r,
         "kafka_consumergroup_members",
         "Amount of members in a consumer group",
@@ -319,13 +319,13 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
         "consumer_id",
         "client_id",
     ];
-    let lx_offset = int_gauge(
+    let lx_offset = gauge(
         &r,
         "kafka_consumergroup_group_offset",
         "Last group consumed offset of a partition",
         lx_part,
     );
-    let lx_lag = int_gauge(
+    let lx_lag = gauge(
         &r,
         "kafka_consumergroup_group_lag",
         "Group offset lag of a partition",
@@ -338,7 +338,7 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
         lx_part,
     );
     let lx_group = &["cluster_name", "group", "is_simple_consumer"];
-    let lx_max = int_gauge(
+    let lx_max = gauge(
         &r,
         "kafka_consumergroup_group_max_lag",
         "Max group offset lag",
@@ -350,43 +350,43 @@ fn build(snap: &Snapshot, scope: &Scope) -> Families {
         "Max group time lag",
         lx_group,
     );
-    let lx_sum = int_gauge(
+    let lx_sum = gauge(
         &r,
         "kafka_consumergroup_group_sum_lag",
         "Sum of group offset lag",
         &["cluster_name", "group"],
     );
-    let lx_topic_sum = int_gauge(
+    let lx_topic_sum = gauge(
         &r,
         "kafka_consumergroup_group_topic_sum_lag",
         "Sum of group offset lag across topic partitions",
         &["cluster_name", "group", "topic"],
     );
-    let status = int_gauge(
+    let status = gauge(
         &r,
         "rill_console_consumergroup_status",
         "Group status: 1 ok, 2 lagging, 3 stalled, 4 stopped, 5 errored (not measured)",
         &["consumergroup"],
     );
-    let backlog = int_gauge(
+    let backlog = gauge(
         &r,
         "rill_consumergroup_backlog",
         "Messages the group is behind on a partition: end - committed offset, or end - log start offset where nothing is committed",
         gtp,
     );
-    let backlog_sum = int_gauge(
+    let backlog_sum = gauge(
         &r,
         "rill_consumergroup_backlog_sum",
         "Sum of rill_consumergroup_backlog over the group's measured partitions",
         &["consumergroup"],
     );
-    let uncommitted = int_gauge(
+    let uncommitted = gauge(
         &r,
         "rill_consumergroup_uncommitted_partitions",
         "Partitions the group consumes (assigned) without a committed offset",
         &["consumergroup"],
     );
-    let unknown = int_gauge(
+    let unknown = gauge(
         &r,
         "rill_consumergroup_unknown_partitions",
         "Partitions of the group whose lag could not be measured in the last collection",

@@ -142,15 +142,7 @@ fn escape_help(h: &str) -> String {
     h.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-pub(super) fn int_gauge(
-    r: &Families,
-    name: &'static str,
-    help: &'static str,
-    labels: &[&'static str],
-) -> Family {
-    r.family(name, help, "gauge", labels)
-}
-
+/// A gauge family; integer or float is the value's type, not the family's.
 pub(super) fn gauge(
     r: &Families,
     name: &'static str,
@@ -169,7 +161,7 @@ mod tests {
         let r = Families::default();
         let b = r.family("b_total", "B\\ with\na newline", "counter", &["z", "a"]);
         let a = gauge(&r, "a_seconds", "A", &["x"]);
-        let empty = int_gauge(&r, "c_empty", "never set", &[]);
+        let empty = gauge(&r, "c_empty", "never set", &[]);
         b.set(&["q\"uote", "back\\slash\nnl"], 3_u64);
         a.set(&["1"], f64::INFINITY);
         a.set(&["2"], 0.25);
